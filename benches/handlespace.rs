@@ -1,0 +1,2 @@
+//! Benchmark placeholder until the benchmarked code exists.
+fn main() {}

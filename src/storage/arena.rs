@@ -1,0 +1,1 @@
+//! Arenas of nodes addressed by [`NodeId`](super::NodeId).

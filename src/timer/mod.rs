@@ -1,0 +1,1 @@
+//! Timer indexes: schedule, cancel, next deadline, pop what is due.
