@@ -19,6 +19,11 @@
 //! sequence number, removing the PE from the tree before and re-inserting it
 //! after (the sort key may change).
 //!
+//! A new PE gets [`Policy::initial_state`]; a re-registered one
+//! [`Policy::reregistered_state`] (remove it from the tree first). Before
+//! inserting either, pass it through [`Policy::align_to_pool`] with the state
+//! of the pool's first PE, so that a WRR PE joins the pool's current round.
+//!
 //! # Sequence numbers
 //!
 //! Sequence numbers come from one `u64` counter per handlespace that only
@@ -48,6 +53,11 @@
 //!   exceeds it.
 //! * PLU-DPF and PLUD-DPF are not in rsplib's policy table; they are PLU and
 //!   PLUD with the LU-DPF distance penalty added to the sort value.
+//! * Following rsplib rather than RFC 5356: the weight of the randomized
+//!   least-used policies is at least 1, so a fully loaded PE can still be
+//!   drawn (RFC: weight `0xFFFFFFFF − load`, i.e. 0); the sort value of the
+//!   least-used policies is capped at 100 %, so PEs beyond it tie and rotate;
+//!   only the first [`Policy::max_increment`] PEs of an answer are updated.
 //! * All arithmetic is on `u64`/`u128` and saturates, so no parameter or
 //!   state value can overflow or panic.
 
