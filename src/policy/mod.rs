@@ -8,6 +8,10 @@
 
 use core::fmt;
 
+mod selection;
+
+pub use selection::{PolicyState, SelectionKind, FULL_LOAD};
+
 /// Policy type identifiers (RFC 5356 §7.1 and rsplib's extensions).
 pub mod id {
     /// Round Robin.
