@@ -409,7 +409,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         )
     }
 
-    fn owner_view(&mut self) -> OwnerView<'_, &mut S::Pes<B::Link>, S::Pools<B::Link, B::Root>, B::Root> {
+    fn owner_view(
+        &mut self,
+    ) -> OwnerView<'_, &mut S::Pes<B::Link>, S::Pools<B::Link, B::Root>, B::Root> {
         OwnerView {
             pes: &mut self.pes,
             pools: &self.pools,
@@ -467,7 +469,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         }
     }
 
-    fn check_consistent(&self, pool: NodeId, reg: &Registration<'_>) -> Result<(), HandlespaceError> {
+    fn check_consistent(
+        &self,
+        pool: NodeId,
+        reg: &Registration<'_>,
+    ) -> Result<(), HandlespaceError> {
         let p = &self.pools[pool];
         if p.policy_type != reg.policy.policy_type() {
             return Err(HandlespaceError::InconsistentPoolingPolicy {
@@ -487,7 +493,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         Ok(())
     }
 
-    fn check_room_for_new(&self, extra: usize, home: Option<ServerId>) -> Result<(), HandlespaceError> {
+    fn check_room_for_new(
+        &self,
+        extra: usize,
+        home: Option<ServerId>,
+    ) -> Result<(), HandlespaceError> {
         if self.pes.free_slots() == 0 {
             return Err(HandlespaceError::LackOfResources(Resource::PoolElements));
         }
@@ -587,11 +597,15 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                 ..Default::default()
             },
         };
+        let mut state = select::initial_state(&reg.policy, seq);
+        if let Some(first) = sel_ref!(self, pool, first) {
+            select::align_to_pool(&reg.policy, &mut state, &self.pes[first].state);
+        }
         let node = PeNode {
             links: Default::default(),
             sel_sum: 0,
             deadline: Instant::MAX,
-            state: select::initial_state(&reg.policy, seq),
+            state,
             policy: reg.policy,
             pool,
             pe_id: reg.pe_id,
@@ -613,7 +627,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             &mut IdView { pes: &mut self.pes },
             n,
         );
-        B::insert(&mut self.assoc_root, &mut AssocView { pes: &mut self.pes }, n);
+        B::insert(
+            &mut self.assoc_root,
+            &mut AssocView { pes: &mut self.pes },
+            n,
+        );
         if let Some(h) = reg.home_registrar {
             self.owner_link(n, h);
         }
@@ -643,7 +661,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     fn timer_unlink(&mut self, n: NodeId) {
         if self.pes[n].timer != 0 {
-            B::remove(&mut self.timer_root, &mut TimerView { pes: &mut self.pes }, n);
+            B::remove(
+                &mut self.timer_root,
+                &mut TimerView { pes: &mut self.pes },
+                n,
+            );
             let pe = &mut self.pes[n];
             pe.timer = 0;
             pe.deadline = Instant::MAX;
@@ -655,7 +677,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         let pe = &mut self.pes[n];
         pe.timer = kind.bits();
         pe.deadline = deadline;
-        B::insert(&mut self.timer_root, &mut TimerView { pes: &mut self.pes }, n);
+        B::insert(
+            &mut self.timer_root,
+            &mut TimerView { pes: &mut self.pes },
+            n,
+        );
     }
 
     fn update_pe(
@@ -667,7 +693,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     ) -> Result<(), HandlespaceError> {
         let (pool, old_policy, old_state, old_home, old_assoc, old_user, old_asap) = {
             let pe = &self.pes[n];
-            (pe.pool, pe.policy, pe.state, pe.home, pe.assoc, pe.user, pe.asap)
+            (
+                pe.pool, pe.policy, pe.state, pe.home, pe.assoc, pe.user, pe.asap,
+            )
         };
         let old_extra = usize::from(old_user.count.saturating_sub(1))
             + usize::from(old_asap.count.saturating_sub(1));
@@ -685,9 +713,12 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         }
         // Selection order: remove, change, re-insert (SPEC §15.19).
         let seq = self.next_seq();
-        let state = select::reregistered_state(&reg.policy, &old_policy, &old_state, seq);
+        let mut state = select::reregistered_state(&reg.policy, &old_policy, &old_state, seq);
         if reg.policy != old_policy || state != old_state {
             sel_mut!(self, pool, remove, n);
+            if let Some(first) = sel_ref!(self, pool, first) {
+                select::align_to_pool(&reg.policy, &mut state, &self.pes[first].state);
+            }
             let pe = &mut self.pes[n];
             pe.policy = reg.policy;
             pe.state = state;
@@ -727,9 +758,17 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         }
         // Association.
         if reg.assoc != old_assoc {
-            B::remove(&mut self.assoc_root, &mut AssocView { pes: &mut self.pes }, n);
+            B::remove(
+                &mut self.assoc_root,
+                &mut AssocView { pes: &mut self.pes },
+                n,
+            );
             self.pes[n].assoc = reg.assoc;
-            B::insert(&mut self.assoc_root, &mut AssocView { pes: &mut self.pes }, n);
+            B::insert(
+                &mut self.assoc_root,
+                &mut AssocView { pes: &mut self.pes },
+                n,
+            );
         }
         // Lifetime.
         match expiry(now, reg.registration_life) {
@@ -778,7 +817,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             &mut IdView { pes: &mut self.pes },
             n,
         );
-        B::remove(&mut self.assoc_root, &mut AssocView { pes: &mut self.pes }, n);
+        B::remove(
+            &mut self.assoc_root,
+            &mut AssocView { pes: &mut self.pes },
+            n,
+        );
         self.timer_unlink(n);
         if let Some(h) = home {
             self.owner_unlink(n, h);
@@ -942,11 +985,12 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             let o = &pes[x];
             select::compare(&policy, &state, &o.policy, &o.state) == Ordering::Less
         };
-        let stays = prev.is_none_or(|p| before(p, &self.pes)) && next.is_none_or(|x| after(x, &self.pes));
+        let stays =
+            prev.is_none_or(|p| before(p, &self.pes)) && next.is_none_or(|x| after(x, &self.pes));
         if stays {
             let weighted = self.pools[pool].weighted;
-            let reweigh = weighted
-                && select::weight(&policy, &state) != select::weight(&policy, &old);
+            let reweigh =
+                weighted && select::weight(&policy, &state) != select::weight(&policy, &old);
             self.pes[n].state = state;
             if reweigh {
                 sel_mut!(self, pool, reweigh, n);
@@ -974,7 +1018,8 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     /// The pool with this handle.
     pub fn pool(&self, pool_handle: &PoolHandle) -> Option<PoolInfo<'_, B, S>> {
-        self.find_pool(pool_handle).map(|p| PoolInfo { hs: self, p })
+        self.find_pool(pool_handle)
+            .map(|p| PoolInfo { hs: self, p })
     }
 
     /// Every pool, in pool handle byte order.
@@ -1240,7 +1285,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                 if pe.policy.policy_type() != rec.policy_type {
                     return err("PE policy type differs from pool", n);
                 }
-                if pe.user.protocol() != rec.protocol || pe.user.transport_use() != rec.transport_use {
+                if pe.user.protocol() != rec.protocol
+                    || pe.user.transport_use() != rec.transport_use
+                {
                     return err("PE transport differs from pool", n);
                 }
                 if pe.home.is_some() {

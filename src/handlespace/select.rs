@@ -1,87 +1,54 @@
-//! The handlespace's view of a policy: how PEs are ordered or weighed in the
+//! The handlespace's calls into the policies (see
+//! [`Policy::compare`] and its neighbours): how PEs are ordered or weighed in the
 //! selection order, and what selection and re-registration do to a PE's
-//! state.
-//!
-//! Interim stand-in until the policy module provides its per-PE state: every
-//! ordered policy sorts by (its load or priority key, sequence number), the
-//! random ones weigh by their weight.
+//! state. Kept in one place so that the handlespace reads as storage logic.
 
 use core::cmp::Ordering;
 
 use crate::policy::Policy;
+pub use crate::policy::{PolicyState, SelectionKind};
 
-/// A PE's policy state: its sequence number.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PolicyState {
-    seq: u64,
-}
-
-impl PolicyState {
-    /// The sequence number.
-    pub fn sequence(&self) -> u64 {
-        self.seq
-    }
-}
-
-/// Whether a pool selects by sort order or by weight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SelectionKind {
-    Ordered,
-    Weighted,
-}
-
+#[inline]
 pub(crate) fn selection_kind(p: &Policy) -> SelectionKind {
-    match p {
-        Policy::Random | Policy::WeightedRandom { .. } | Policy::RandomizedLeastUsed { .. } => {
-            SelectionKind::Weighted
-        }
-        _ => SelectionKind::Ordered,
-    }
-}
-
-fn key(p: &Policy) -> u64 {
-    match *p {
-        Policy::Priority { priority } => u64::from(!priority),
-        Policy::LeastUsed { load } => u64::from(load),
-        _ => 0,
-    }
+    p.selection_kind()
 }
 
 #[inline]
 pub(crate) fn compare(a: &Policy, sa: &PolicyState, b: &Policy, sb: &PolicyState) -> Ordering {
-    (key(a), sa.seq).cmp(&(key(b), sb.seq))
+    Policy::compare(a, sa, b, sb)
 }
 
 #[inline]
-pub(crate) fn weight(p: &Policy, _s: &PolicyState) -> u64 {
-    match *p {
-        Policy::WeightedRandom { weight } => u64::from(weight),
-        Policy::RandomizedLeastUsed { load } => u64::from(u32::MAX - load).max(1),
-        _ => 1,
-    }
+pub(crate) fn weight(p: &Policy, s: &PolicyState) -> u64 {
+    p.weight(s)
 }
 
-pub(crate) fn initial_state(_p: &Policy, seq: u64) -> PolicyState {
-    PolicyState { seq }
+#[inline]
+pub(crate) fn initial_state(p: &Policy, seq: u64) -> PolicyState {
+    p.initial_state(seq)
 }
 
+#[inline]
 pub(crate) fn reregistered_state(
-    _new: &Policy,
-    _old: &Policy,
+    new: &Policy,
+    old: &Policy,
     old_state: &PolicyState,
-    _seq: u64,
+    seq: u64,
 ) -> PolicyState {
-    *old_state
-}
-
-pub(crate) fn max_increment(p: &Policy) -> usize {
-    match selection_kind(p) {
-        SelectionKind::Ordered => 1,
-        SelectionKind::Weighted => 0,
-    }
+    new.reregistered_state(old, old_state, seq)
 }
 
 #[inline]
-pub(crate) fn on_selected(_p: &Policy, s: &mut PolicyState, seq: u64) {
-    s.seq = seq;
+pub(crate) fn align_to_pool(p: &Policy, state: &mut PolicyState, first: &PolicyState) {
+    p.align_to_pool(state, first)
+}
+
+#[inline]
+pub(crate) fn max_increment(p: &Policy) -> usize {
+    p.max_increment()
+}
+
+#[inline]
+pub(crate) fn on_selected(p: &Policy, s: &mut PolicyState, seq: u64) {
+    p.on_selected(s, seq)
 }

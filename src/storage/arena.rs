@@ -414,7 +414,10 @@ mod tests {
             assert_eq!(big.insert(i).unwrap() as u64, i);
         }
         assert_eq!(big.chunks.len(), 4);
-        assert_eq!(big[CHUNK_SLOTS as NodeId * 2 + 5], CHUNK_SLOTS as u64 * 2 + 5);
+        assert_eq!(
+            big[CHUNK_SLOTS as NodeId * 2 + 5],
+            CHUNK_SLOTS as u64 * 2 + 5
+        );
         for i in (0..CHUNK_SLOTS as NodeId).rev() {
             big.remove(i).unwrap();
         }

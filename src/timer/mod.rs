@@ -119,7 +119,11 @@ impl<K: Ord + Copy, B: Backend, const N: usize> TimerQueue<K, B, N> {
         self.find(key).map(|n| self.entries[n].deadline)
     }
     fn unlink(&mut self, n: NodeId) -> TimerEntry<K, B::Link> {
-        B::remove(&mut self.by_deadline, &mut DeadlineOrder(&mut self.entries), n);
+        B::remove(
+            &mut self.by_deadline,
+            &mut DeadlineOrder(&mut self.entries),
+            n,
+        );
         B::remove(&mut self.by_key, &mut KeyOrder(&mut self.entries), n);
         match self.entries.remove(n) {
             Some(e) => e,
@@ -130,7 +134,8 @@ impl<K: Ord + Copy, B: Backend, const N: usize> TimerQueue<K, B, N> {
     pub fn check(&mut self) -> Result<(), InvariantError> {
         B::check(&self.by_deadline, &DeadlineOrder(&mut self.entries))?;
         B::check(&self.by_key, &KeyOrder(&mut self.entries))?;
-        if B::len(&self.by_key) != self.entries.len() || B::len(&self.by_deadline) != self.entries.len()
+        if B::len(&self.by_key) != self.entries.len()
+            || B::len(&self.by_deadline) != self.entries.len()
         {
             return Err(InvariantError {
                 rule: "timer count wrong",
@@ -147,9 +152,17 @@ impl<K: Ord + Copy, B: Backend, const N: usize> TimerIndex for TimerQueue<K, B, 
 
     fn schedule(&mut self, key: K, deadline: Instant) -> Result<(), CapacityError> {
         if let Some(n) = self.find(&key) {
-            B::remove(&mut self.by_deadline, &mut DeadlineOrder(&mut self.entries), n);
+            B::remove(
+                &mut self.by_deadline,
+                &mut DeadlineOrder(&mut self.entries),
+                n,
+            );
             self.entries[n].deadline = deadline;
-            B::insert(&mut self.by_deadline, &mut DeadlineOrder(&mut self.entries), n);
+            B::insert(
+                &mut self.by_deadline,
+                &mut DeadlineOrder(&mut self.entries),
+                n,
+            );
             return Ok(());
         }
         let n = self
@@ -161,7 +174,11 @@ impl<K: Ord + Copy, B: Backend, const N: usize> TimerIndex for TimerQueue<K, B, 
                 by_key: Default::default(),
             })
             .map_err(|(e, _)| e)?;
-        B::insert(&mut self.by_deadline, &mut DeadlineOrder(&mut self.entries), n);
+        B::insert(
+            &mut self.by_deadline,
+            &mut DeadlineOrder(&mut self.entries),
+            n,
+        );
         B::insert(&mut self.by_key, &mut KeyOrder(&mut self.entries), n);
         Ok(())
     }
