@@ -1642,3 +1642,57 @@ impl<'a, B: Backend, S: Storage> Iterator for ByAssociation<'a, B, S> {
         Some(PeView { hs, n })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Compiled with and without `alloc`: the fixed-capacity handlespace
+    //! needs no heap.
+    use super::*;
+    use crate::storage::{RedBlackTree, Treap};
+    use core::net::Ipv4Addr;
+
+    fn registration(addresses: &[IpAddr], id: u32, load: u32) -> Registration<'_> {
+        Registration {
+            pool_handle: PoolHandle::new(b"board").unwrap(),
+            pe_id: PeId::new(id).unwrap(),
+            home_registrar: ServerId::new(1).ok(),
+            registration_life: 5_000,
+            user_transport: TransportAddress {
+                protocol: TransportProtocol::Sctp,
+                port: 9,
+                transport_use: TransportUse::DataOnly,
+                service_code: 0,
+                addresses,
+            },
+            policy: Policy::LeastUsed { load },
+            asap_transport: None,
+            assoc: AssocId(3),
+        }
+    }
+
+    fn fixed_without_heap<B: Backend>() {
+        let addrs = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))];
+        let mut hs: FixedHandlespace<B, 8, 2, 4, 2> = Handlespace::new();
+        for (id, load) in [(1, 30), (2, 10), (3, 20)] {
+            hs.register(Instant::ZERO, &registration(&addrs, id, load))
+                .unwrap();
+        }
+        let mut rng = Xoshiro256StarStar::seed_from_u64(5);
+        let mut out = [PeRef::default(); 3];
+        let pool = PoolHandle::new(b"board").unwrap();
+        assert_eq!(hs.resolve(&pool, 3, &mut rng, &mut out), Ok(3));
+        let ids = out.map(|r| hs.get(r).unwrap().pe_id().get());
+        assert_eq!(ids, [2, 3, 1]);
+        assert_eq!(hs.owned_count(ServerId::new(1).unwrap()), 3);
+        assert_eq!(hs.next_timer(), Some(Instant::from_secs(5)));
+        assert_eq!(hs.purge_expired(Instant::from_secs(5)), 3);
+        assert!(hs.is_empty());
+        hs.check().unwrap();
+    }
+
+    #[test]
+    fn fixed_handlespace_needs_no_heap() {
+        fixed_without_heap::<RedBlackTree>();
+        fixed_without_heap::<Treap>();
+    }
+}
