@@ -975,18 +975,21 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         if state == old {
             return;
         }
-        let prev = sel_ref!(self, pool, prev, n);
-        let next = sel_ref!(self, pool, next, n);
-        let before = |x: NodeId, pes: &S::Pes<B::Link>| {
-            let o = &pes[x];
-            select::compare(&o.policy, &o.state, &policy, &state) == Ordering::Less
-        };
-        let after = |x: NodeId, pes: &S::Pes<B::Link>| {
-            let o = &pes[x];
-            select::compare(&policy, &state, &o.policy, &o.state) == Ordering::Less
-        };
-        let stays =
-            prev.is_none_or(|p| before(p, &self.pes)) && next.is_none_or(|x| after(x, &self.pes));
+        // The node may stay where it is if it still sorts between its
+        // neighbours. Selection normally moves the key later (a fresh
+        // sequence number, more degradation, less WRR credit): then the
+        // predecessor is still before it and only the successor is compared.
+        let moved_later = select::compare(&policy, &old, &policy, &state) == Ordering::Less;
+        let after_prev = moved_later
+            || sel_ref!(self, pool, prev, n).is_none_or(|x| {
+                let o = &self.pes[x];
+                select::compare(&o.policy, &o.state, &policy, &state) == Ordering::Less
+            });
+        let stays = after_prev
+            && sel_ref!(self, pool, next, n).is_none_or(|x| {
+                let o = &self.pes[x];
+                select::compare(&policy, &state, &o.policy, &o.state) == Ordering::Less
+            });
         if stays {
             let weighted = self.pools[pool].weighted;
             let reweigh =
