@@ -279,6 +279,14 @@ impl OwnershipCursor {
     }
 }
 
+/// The ownership order's view over a handlespace's PE and pool arenas.
+type OwnerOrder<'a, B, S> = OwnerView<
+    'a,
+    &'a mut <S as Storage>::Pes<<B as Backend>::Link>,
+    <S as Storage>::Pools<<B as Backend>::Link, <B as Backend>::Root>,
+    <B as Backend>::Root,
+>;
+
 /// Pools keyed by pool handle and their pool elements; see the
 /// [module documentation](self).
 pub struct Handlespace<B: Backend, S: Storage> {
@@ -409,9 +417,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         )
     }
 
-    fn owner_view(
-        &mut self,
-    ) -> OwnerView<'_, &mut S::Pes<B::Link>, S::Pools<B::Link, B::Root>, B::Root> {
+    fn owner_view(&mut self) -> OwnerOrder<'_, B, S> {
         OwnerView {
             pes: &mut self.pes,
             pools: &self.pools,
