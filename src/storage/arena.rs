@@ -1,4 +1,4 @@
-//! Arenas of nodes addressed by [`NodeId`](super::NodeId).
+//! Arenas of nodes addressed by [`NodeId`].
 //!
 //! An arena hands out small integer handles for the values it stores and
 //! reuses freed slots through a free list threaded through the empty slots.
