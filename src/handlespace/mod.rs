@@ -41,7 +41,7 @@ pub use random::{RandomSource, Xoshiro256StarStar};
 pub use select::PolicyState;
 #[cfg(feature = "alloc")]
 pub use store::Growable;
-pub use store::{Fixed, OwnerEntry, OwnerTable, Owners, PoolMap, Storage};
+pub use store::{Fixed, OwnerEntry, OwnerTable, Owners, PeMap, PoolMap, Storage};
 
 use node::{
     AssocView, IdView, OwnerView, PackedAddr, PoolView, SelView, StoredTransport, TimerView,
@@ -294,6 +294,7 @@ pub struct Handlespace<B: Backend, S: Storage> {
     pools: S::Pools<B::Link, B::Root>,
     addrs: S::Addrs,
     pool_map: S::PoolMap,
+    pe_map: S::PeMap,
     owners: S::Owners,
     pool_root: B::Root,
     timer_root: B::Root,
@@ -358,6 +359,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             pools: Default::default(),
             addrs: Default::default(),
             pool_map: Default::default(),
+            pe_map: Default::default(),
             owners: Default::default(),
             pool_root: Default::default(),
             timer_root: Default::default(),
@@ -410,6 +412,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     #[inline]
     fn find_pe(&self, pool: NodeId, pe_id: PeId) -> Option<NodeId> {
+        if <S::PeMap as PeMap>::ENABLED {
+            return self.pe_map.get(pool, pe_id);
+        }
         B::find(
             &self.pools[pool].id_root,
             &IdView { pes: &self.pes },
@@ -633,6 +638,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             &mut IdView { pes: &mut self.pes },
             n,
         );
+        self.pe_map.insert(pool, reg.pe_id, n);
         B::insert(
             &mut self.assoc_root,
             &mut AssocView { pes: &mut self.pes },
@@ -813,10 +819,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     }
 
     fn remove_node(&mut self, n: NodeId) {
-        let (pool, home, user, asap) = {
+        let (pool, pe_id, home, user, asap) = {
             let pe = &self.pes[n];
-            (pe.pool, pe.home, pe.user, pe.asap)
+            (pe.pool, pe.pe_id, pe.home, pe.user, pe.asap)
         };
+        self.pe_map.remove(pool, pe_id);
         sel_mut!(self, pool, remove, n);
         B::remove(
             &mut self.pools[pool].id_root,
@@ -1291,6 +1298,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                 if pe.pool != pool {
                     return err("PE in another pool's id order", n);
                 }
+                if self.find_pe(pool, pe.pe_id) != Some(n) {
+                    return err("PE not found by its id", n);
+                }
                 if pe.policy.policy_type() != rec.policy_type {
                     return err("PE policy type differs from pool", n);
                 }
@@ -1314,6 +1324,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         }
         if pes != self.pes.len() {
             return err("PE count differs from PE arena", NIL);
+        }
+        if <S::PeMap as PeMap>::ENABLED && self.pe_map.len() != pes {
+            return err("PE index size differs from PE count", NIL);
         }
         B::check(&self.timer_root, &TimerView { pes: &self.pes })?;
         if B::len(&self.timer_root) != with_timer {
