@@ -391,6 +391,12 @@ fn associations_and_timers() {
     hs.check().unwrap();
     assert_eq!(hs.remove_by_association(AssocId(0)), 2);
     assert!(hs.is_empty());
+    hs.register(t0, &reg("B", 1, 1, rr)).unwrap();
+    hs.clear();
+    assert!(hs.is_empty() && hs.owners().is_empty() && hs.next_timer().is_none());
+    hs.register(t0, &reg("B", 1, 1, rr)).unwrap();
+    hs.check().unwrap();
+    hs.clear();
     assert_eq!(hs.pool_count(), 0, "the pool went with its last PE");
     hs.check().unwrap();
 }

@@ -301,6 +301,7 @@ pub struct Handlespace<B: Backend, S: Storage> {
     owner_root: B::Root,
     assoc_root: B::Root,
     seq: u64,
+    timer_stamp: u32,
 }
 
 impl<B: Backend, S: Storage> fmt::Debug for Handlespace<B, S> {
@@ -353,6 +354,10 @@ fn extra_addresses(t: &TransportAddress<'_>) -> usize {
 
 impl<B: Backend, S: Storage> Handlespace<B, S> {
     /// An empty handlespace.
+    ///
+    /// With [`Fixed`] storage the value is as large as its capacities (about
+    /// 200 bytes per PE); build it where it is to live (a `Box` on a host, a
+    /// `static` cell on a board) rather than on a small stack.
     pub fn new() -> Self {
         Handlespace {
             pes: Default::default(),
@@ -366,6 +371,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             owner_root: Default::default(),
             assoc_root: Default::default(),
             seq: 0,
+            timer_stamp: 0,
         }
     }
 
@@ -627,6 +633,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             user,
             asap,
             timer: 0,
+            timer_stamp: 0,
         };
         let n = match self.pes.insert(node) {
             Ok(n) => n,
@@ -686,9 +693,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     fn timer_link(&mut self, n: NodeId, kind: PeTimerKind, deadline: Instant) {
         self.timer_unlink(n);
+        self.timer_stamp = self.timer_stamp.wrapping_add(1);
         let pe = &mut self.pes[n];
         pe.timer = kind.bits();
         pe.deadline = deadline;
+        pe.timer_stamp = self.timer_stamp;
         B::insert(
             &mut self.timer_root,
             &mut TimerView { pes: &mut self.pes },
@@ -862,9 +871,19 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         }
     }
 
-    /// Removes every PE and pool.
+    /// Removes every PE and pool (in place: no large temporary for fixed
+    /// storage). Sequence numbers keep counting.
     pub fn clear(&mut self) {
-        *self = Self::new();
+        self.pes.clear();
+        self.pools.clear();
+        self.addrs.clear();
+        self.pool_map = Default::default();
+        self.pe_map = Default::default();
+        self.owners.clear();
+        self.pool_root = Default::default();
+        self.timer_root = Default::default();
+        self.owner_root = Default::default();
+        self.assoc_root = Default::default();
     }
 
     // ----- selection ----------------------------------------------------

@@ -129,6 +129,8 @@ pub struct PeNode<L> {
     pub(crate) user: StoredTransport,
     pub(crate) asap: StoredTransport,
     pub(crate) timer: u8,
+    /// When the timer was set, to keep equal deadlines in setting order.
+    pub(crate) timer_stamp: u32,
 }
 
 /// A pool as stored in the pool arena.
@@ -240,7 +242,9 @@ where
     }
 }
 
-/// The global timer order: (deadline, node).
+/// The global timer order: (deadline, stamp, node). The stamp (when the
+/// timer was set; it may wrap) puts timers with equal deadlines in the order
+/// they were set, so that they append; the node id keeps the order strict.
 pub(crate) struct TimerView<R> {
     pub(crate) pes: R,
 }
@@ -254,7 +258,8 @@ where
     #[inline]
     fn cmp(&self, a: NodeId, b: NodeId) -> Ordering {
         let p = self.pes.get();
-        (p[a].deadline, a).cmp(&(p[b].deadline, b))
+        let (x, y) = (&p[a], &p[b]);
+        (x.deadline, x.timer_stamp, a).cmp(&(y.deadline, y.timer_stamp, b))
     }
 }
 
