@@ -4,7 +4,9 @@
 //! written without recursion and without a sentinel node: [`NIL`] children
 //! count as black. Parent links make [`next`](Backend::next) and
 //! [`prev`](Backend::prev) O(1) amortised and let a node be removed by its
-//! id alone. The height stays below `2·log2(n + 1)`.
+//! id alone. The height stays below `2·log2(n + 1)`. The [`Root`] keeps
+//! the first and last node, so taking the first node and re-inserting it at
+//! the end (round robin) costs O(1) amortised in an unweighted order.
 //!
 //! # Link encoding
 //!
@@ -683,6 +685,19 @@ mod tests {
             "paths differ in black height"
         );
         a.nodes[red as usize].links[0].set_red(true);
+        // Stale cached ends.
+        let mut bad = r;
+        bad.first = bad.last;
+        assert_eq!(
+            RedBlackTree::check(&bad, &a.weighted()).unwrap_err().rule,
+            "cached first node is not the first"
+        );
+        let mut bad = r;
+        bad.last = bad.root;
+        assert_eq!(
+            RedBlackTree::check(&bad, &a.weighted()).unwrap_err().rule,
+            "cached last node is not the last"
+        );
         // Parent link that does not point back.
         TreeLink::set_parent(&mut a.nodes[red as usize].links[0], red);
         assert!(RedBlackTree::check(&r, &a.weighted()).is_err());

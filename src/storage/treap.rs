@@ -11,7 +11,8 @@
 //! Insertion attaches a leaf and rotates it up while its priority beats its
 //! parent's; removal rotates the node down towards its higher-priority child
 //! until it has at most one child, then splices it out. Both take an
-//! expected constant number of rotations. No recursion.
+//! expected constant number of rotations. No recursion. The [`Root`] keeps
+//! the first and last node, so an insertion at either end needs no descent.
 
 use core::cmp::Ordering;
 
