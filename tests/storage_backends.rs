@@ -515,8 +515,6 @@ macro_rules! backend_tests {
             use super::*;
 
             proptest! {
-                #![proptest_config(ProptestConfig::with_cases(256))]
-
                 #[test]
                 fn random_operations_match_the_model(
                     ops in proptest::collection::vec(op(), 1..200)

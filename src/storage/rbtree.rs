@@ -4,7 +4,9 @@
 //! written without recursion and without a sentinel node: [`NIL`] children
 //! count as black. Parent links make [`next`](Backend::next) and
 //! [`prev`](Backend::prev) O(1) amortised and let a node be removed by its
-//! id alone. The height stays below `2·log2(n + 1)`.
+//! id alone. The height stays below `2·log2(n + 1)`. The [`Root`] keeps
+//! the first and last node, so taking the first node and re-inserting it at
+//! the end (round robin) costs O(1) amortised in an unweighted order.
 //!
 //! # Link encoding
 //!
@@ -18,7 +20,8 @@
 use core::cmp::Ordering;
 use core::fmt;
 
-use super::tree_common::{self as tc, BalanceRules, TreeLink};
+pub use super::tree_common::Root;
+use super::tree_common::{self as tc, shared_backend_methods, BalanceRules, TreeLink};
 use super::{Backend, InvariantError, NodeId, Nodes, NIL};
 
 /// The red-black tree backend.
@@ -130,29 +133,6 @@ impl TreeLink for Link {
     #[inline(always)]
     fn set_right(&mut self, c: NodeId) {
         self.right = c;
-    }
-}
-
-/// The root record of one red-black tree: root node and node count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Root {
-    root: NodeId,
-    len: u32,
-}
-
-impl Default for Root {
-    /// An empty tree.
-    #[inline]
-    fn default() -> Self {
-        Root { root: NIL, len: 0 }
-    }
-}
-
-impl Root {
-    /// The root node ([`NIL`] when the tree is empty).
-    #[inline]
-    pub fn node(&self) -> NodeId {
-        self.root
     }
 }
 
@@ -351,25 +331,21 @@ impl Backend for RedBlackTree {
     type Root = Root;
     const NAME: &'static str = "rbtree";
 
-    #[inline]
-    fn len(root: &Root) -> usize {
-        root.len as usize
-    }
+    shared_backend_methods!();
 
-    /// Inserts `n`; its id must not exceed [`MAX_NODE_ID`].
     #[inline]
     fn insert<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId) {
         debug_assert!(
             n <= MAX_NODE_ID,
             "node id {n} too large for a red-black tree"
         );
-        tc::insert_leaf(&mut root.root, nodes, n);
-        root.len = root.len.wrapping_add(1);
+        tc::insert_leaf(root, nodes, n);
         insert_fixup(&mut root.root, nodes, n);
     }
 
     #[inline]
     fn remove<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId) {
+        tc::forget(root, nodes, n);
         let link = *nodes.link(n);
         let (l, r, np) = (link.left, link.right, link.parent());
         // `n`'s weight as the sums hold it (0 for unweighted orders).
@@ -430,64 +406,10 @@ impl Backend for RedBlackTree {
             }
             tc::replace_child(&mut root.root, nodes, np, n, child);
         }
-        root.len = root.len.wrapping_sub(1);
         if !removed_red {
             remove_fixup(&mut root.root, nodes, child, parent);
         }
         *nodes.link_mut(n) = Link::default();
-    }
-
-    #[inline]
-    fn first<N: Nodes<Link>>(root: &Root, nodes: &N) -> Option<NodeId> {
-        tc::first(root.root, nodes)
-    }
-
-    #[inline]
-    fn last<N: Nodes<Link>>(root: &Root, nodes: &N) -> Option<NodeId> {
-        tc::last(root.root, nodes)
-    }
-
-    #[inline]
-    fn next<N: Nodes<Link>>(_root: &Root, nodes: &N, n: NodeId) -> Option<NodeId> {
-        tc::next(nodes, n)
-    }
-
-    #[inline]
-    fn prev<N: Nodes<Link>>(_root: &Root, nodes: &N, n: NodeId) -> Option<NodeId> {
-        tc::prev(nodes, n)
-    }
-
-    #[inline]
-    fn lower_bound<N, F>(root: &Root, nodes: &N, probe: F) -> Option<NodeId>
-    where
-        N: Nodes<Link>,
-        F: FnMut(&N, NodeId) -> Ordering,
-    {
-        tc::lower_bound(root.root, nodes, probe)
-    }
-
-    #[inline]
-    fn find<N, F>(root: &Root, nodes: &N, probe: F) -> Option<NodeId>
-    where
-        N: Nodes<Link>,
-        F: FnMut(&N, NodeId) -> Ordering,
-    {
-        tc::find(root.root, nodes, probe)
-    }
-
-    #[inline]
-    fn total_weight<N: Nodes<Link>>(root: &Root, nodes: &N) -> u64 {
-        tc::total_weight(root.root, nodes)
-    }
-
-    #[inline]
-    fn select_by_weight<N: Nodes<Link>>(root: &Root, nodes: &N, point: u64) -> Option<NodeId> {
-        tc::select_by_weight(root.root, nodes, point)
-    }
-
-    #[inline]
-    fn reweigh<N: Nodes<Link>>(_root: &mut Root, nodes: &mut N, n: NodeId) {
-        tc::reweigh(nodes, n);
     }
 
     fn check<N: Nodes<Link>>(root: &Root, nodes: &N) -> Result<(), InvariantError> {
@@ -501,7 +423,7 @@ impl Backend for RedBlackTree {
             depth: 0,
             black_height: None,
         };
-        tc::check_tree(root.root, root.len, nodes, &mut rules)
+        tc::check_tree(root, nodes, &mut rules)
     }
 }
 
@@ -763,6 +685,19 @@ mod tests {
             "paths differ in black height"
         );
         a.nodes[red as usize].links[0].set_red(true);
+        // Stale cached ends.
+        let mut bad = r;
+        bad.first = bad.last;
+        assert_eq!(
+            RedBlackTree::check(&bad, &a.weighted()).unwrap_err().rule,
+            "cached first node is not the first"
+        );
+        let mut bad = r;
+        bad.last = bad.root;
+        assert_eq!(
+            RedBlackTree::check(&bad, &a.weighted()).unwrap_err().rule,
+            "cached last node is not the last"
+        );
         // Parent link that does not point back.
         TreeLink::set_parent(&mut a.nodes[red as usize].links[0], red);
         assert!(RedBlackTree::check(&r, &a.weighted()).is_err());

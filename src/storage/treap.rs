@@ -11,11 +11,13 @@
 //! Insertion attaches a leaf and rotates it up while its priority beats its
 //! parent's; removal rotates the node down towards its higher-priority child
 //! until it has at most one child, then splices it out. Both take an
-//! expected constant number of rotations. No recursion.
+//! expected constant number of rotations. No recursion. The [`Root`] keeps
+//! the first and last node, so an insertion at either end needs no descent.
 
 use core::cmp::Ordering;
 
-use super::tree_common::{self as tc, BalanceRules, TreeLink};
+pub use super::tree_common::Root;
+use super::tree_common::{self as tc, shared_backend_methods, BalanceRules, TreeLink};
 use super::{Backend, InvariantError, NodeId, Nodes, NIL};
 
 /// The treap backend.
@@ -97,29 +99,6 @@ impl TreeLink for Link {
     }
 }
 
-/// The root record of one treap: root node and node count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Root {
-    root: NodeId,
-    len: u32,
-}
-
-impl Default for Root {
-    /// An empty treap.
-    #[inline]
-    fn default() -> Self {
-        Root { root: NIL, len: 0 }
-    }
-}
-
-impl Root {
-    /// The root node ([`NIL`] when the treap is empty).
-    #[inline]
-    pub fn node(&self) -> NodeId {
-        self.root
-    }
-}
-
 /// The heap priority of node `n`: the murmur3 32-bit finaliser (fmix32)
 /// of its id. It is a bijection, so distinct nodes have distinct
 /// priorities.
@@ -163,15 +142,11 @@ impl Backend for Treap {
     type Root = Root;
     const NAME: &'static str = "treap";
 
-    #[inline]
-    fn len(root: &Root) -> usize {
-        root.len as usize
-    }
+    shared_backend_methods!();
 
     #[inline]
     fn insert<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId) {
-        tc::insert_leaf(&mut root.root, nodes, n);
-        root.len = root.len.wrapping_add(1);
+        tc::insert_leaf(root, nodes, n);
         loop {
             let p = tc::parent(nodes, n);
             if p == NIL || !above(n, p) {
@@ -187,6 +162,7 @@ impl Backend for Treap {
 
     #[inline]
     fn remove<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId) {
+        tc::forget(root, nodes, n);
         let mut link = *nodes.link(n);
         while link.left != NIL && link.right != NIL {
             if above(link.left, link.right) {
@@ -210,65 +186,11 @@ impl Backend for Treap {
             nodes.link_mut(child).parent = p;
         }
         tc::replace_child(&mut root.root, nodes, p, n, child);
-        root.len = root.len.wrapping_sub(1);
         *nodes.link_mut(n) = Link::default();
     }
 
-    #[inline]
-    fn first<N: Nodes<Link>>(root: &Root, nodes: &N) -> Option<NodeId> {
-        tc::first(root.root, nodes)
-    }
-
-    #[inline]
-    fn last<N: Nodes<Link>>(root: &Root, nodes: &N) -> Option<NodeId> {
-        tc::last(root.root, nodes)
-    }
-
-    #[inline]
-    fn next<N: Nodes<Link>>(_root: &Root, nodes: &N, n: NodeId) -> Option<NodeId> {
-        tc::next(nodes, n)
-    }
-
-    #[inline]
-    fn prev<N: Nodes<Link>>(_root: &Root, nodes: &N, n: NodeId) -> Option<NodeId> {
-        tc::prev(nodes, n)
-    }
-
-    #[inline]
-    fn lower_bound<N, F>(root: &Root, nodes: &N, probe: F) -> Option<NodeId>
-    where
-        N: Nodes<Link>,
-        F: FnMut(&N, NodeId) -> Ordering,
-    {
-        tc::lower_bound(root.root, nodes, probe)
-    }
-
-    #[inline]
-    fn find<N, F>(root: &Root, nodes: &N, probe: F) -> Option<NodeId>
-    where
-        N: Nodes<Link>,
-        F: FnMut(&N, NodeId) -> Ordering,
-    {
-        tc::find(root.root, nodes, probe)
-    }
-
-    #[inline]
-    fn total_weight<N: Nodes<Link>>(root: &Root, nodes: &N) -> u64 {
-        tc::total_weight(root.root, nodes)
-    }
-
-    #[inline]
-    fn select_by_weight<N: Nodes<Link>>(root: &Root, nodes: &N, point: u64) -> Option<NodeId> {
-        tc::select_by_weight(root.root, nodes, point)
-    }
-
-    #[inline]
-    fn reweigh<N: Nodes<Link>>(_root: &mut Root, nodes: &mut N, n: NodeId) {
-        tc::reweigh(nodes, n);
-    }
-
     fn check<N: Nodes<Link>>(root: &Root, nodes: &N) -> Result<(), InvariantError> {
-        tc::check_tree(root.root, root.len, nodes, &mut HeapRule)
+        tc::check_tree(root, nodes, &mut HeapRule)
     }
 }
 

@@ -17,6 +17,43 @@ use core::cmp::Ordering;
 
 use super::{InvariantError, NodeId, Nodes, NIL};
 
+/// The root record of a binary search tree backend
+/// ([`RedBlackTree`](super::RedBlackTree), [`Treap`](super::Treap)).
+///
+/// Holds the root node, the node count, and the first and last node in
+/// order. Keeping the two ends makes [`first`](super::Backend::first) and
+/// [`last`](super::Backend::last) O(1) and lets an insertion at either end
+/// (a round-robin re-queue, a timer later than all others) attach its leaf
+/// without descending the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Root {
+    pub(crate) root: NodeId,
+    pub(crate) first: NodeId,
+    pub(crate) last: NodeId,
+    pub(crate) len: u32,
+}
+
+impl Default for Root {
+    /// An empty tree.
+    #[inline]
+    fn default() -> Self {
+        Root {
+            root: NIL,
+            first: NIL,
+            last: NIL,
+            len: 0,
+        }
+    }
+}
+
+impl Root {
+    /// The root node ([`NIL`] when the tree is empty).
+    #[inline]
+    pub fn node(&self) -> NodeId {
+        self.root
+    }
+}
+
 /// A link record with parent, left and right node ids.
 pub(crate) trait TreeLink: Copy {
     /// The record of a fresh leaf below `parent` (red for red-black trees).
@@ -177,36 +214,84 @@ fn rotate_sums<L, N: Nodes<L>>(nodes: &mut N, x: NodeId, y: NodeId, b: NodeId) {
     nodes.set_subtree_sum(x, sx.wrapping_sub(sy).wrapping_add(sb));
 }
 
-/// Attaches `n` as a leaf at its place in the order, adding its weight to
-/// the sums on the way down. `n`'s link is overwritten with
-/// [`TreeLink::new_leaf`].
+/// Attaches `n` as a leaf at its place in the order, adds its weight to
+/// the sums of its new ancestors, counts it and updates the cached ends.
+/// `n`'s link is overwritten with [`TreeLink::new_leaf`].
+///
+/// A node that goes after the last or before the first is attached to that
+/// end directly; anything else descends from the root.
 #[inline]
-pub(crate) fn insert_leaf<L: TreeLink, N: Nodes<L>>(root: &mut NodeId, nodes: &mut N, n: NodeId) {
+pub(crate) fn insert_leaf<L: TreeLink, N: Nodes<L>>(root: &mut Root, nodes: &mut N, n: NodeId) {
     let w = if N::WEIGHTED { nodes.weight(n) } else { 0 };
-    let mut p = NIL;
-    let mut cur = *root;
-    let mut go_left = false;
-    while cur != NIL {
-        if N::WEIGHTED {
-            let s = nodes.subtree_sum(cur);
-            nodes.set_subtree_sum(cur, s.wrapping_add(w));
-        }
-        p = cur;
-        go_left = nodes.cmp(n, cur) == Ordering::Less;
-        let cl = nodes.link(cur);
-        cur = if go_left { cl.left() } else { cl.right() };
-    }
-    *nodes.link_mut(n) = L::new_leaf(p);
     if N::WEIGHTED {
         nodes.set_subtree_sum(n, w);
     }
-    if p == NIL {
-        *root = n;
-    } else if go_left {
+    root.len = root.len.wrapping_add(1);
+    if root.root == NIL {
+        *nodes.link_mut(n) = L::new_leaf(NIL);
+        root.root = n;
+        root.first = n;
+        root.last = n;
+        return;
+    }
+    let p;
+    let go_left;
+    if nodes.cmp(n, root.last) == Ordering::Greater {
+        p = root.last;
+        go_left = false;
+        root.last = n;
+        if N::WEIGHTED {
+            add_to_root(nodes, p, w);
+        }
+    } else if nodes.cmp(n, root.first) == Ordering::Less {
+        p = root.first;
+        go_left = true;
+        root.first = n;
+        if N::WEIGHTED {
+            add_to_root(nodes, p, w);
+        }
+    } else {
+        let mut cur = root.root;
+        let mut parent = NIL;
+        let mut left = false;
+        while cur != NIL {
+            if N::WEIGHTED {
+                let s = nodes.subtree_sum(cur);
+                nodes.set_subtree_sum(cur, s.wrapping_add(w));
+            }
+            parent = cur;
+            left = nodes.cmp(n, cur) == Ordering::Less;
+            let cl = nodes.link(cur);
+            cur = if left { cl.left() } else { cl.right() };
+        }
+        p = parent;
+        go_left = left;
+    }
+    *nodes.link_mut(n) = L::new_leaf(p);
+    if go_left {
         nodes.link_mut(p).set_left(n);
     } else {
         nodes.link_mut(p).set_right(n);
     }
+}
+
+/// Adds `w` to the subtree sums of `from` and all its ancestors.
+#[inline]
+fn add_to_root<L: TreeLink, N: Nodes<L>>(nodes: &mut N, from: NodeId, w: u64) {
+    subtract_to_root(nodes, from, w.wrapping_neg());
+}
+
+/// The bookkeeping of a removal, before the backend unlinks `n`: moves the
+/// cached ends off `n` and uncounts it.
+#[inline]
+pub(crate) fn forget<L: TreeLink, N: Nodes<L>>(root: &mut Root, nodes: &N, n: NodeId) {
+    if n == root.first {
+        root.first = next(nodes, n).unwrap_or(NIL);
+    }
+    if n == root.last {
+        root.last = prev(nodes, n).unwrap_or(NIL);
+    }
+    root.len = root.len.wrapping_sub(1);
 }
 
 /// The leftmost node of the subtree at `n` (`n` must not be [`NIL`]).
@@ -230,24 +315,6 @@ pub(crate) fn rightmost<L: TreeLink, N: Nodes<L>>(nodes: &N, mut n: NodeId) -> N
             return n;
         }
         n = r;
-    }
-}
-
-#[inline]
-pub(crate) fn first<L: TreeLink, N: Nodes<L>>(root: NodeId, nodes: &N) -> Option<NodeId> {
-    if root == NIL {
-        None
-    } else {
-        Some(leftmost(nodes, root))
-    }
-}
-
-#[inline]
-pub(crate) fn last<L: TreeLink, N: Nodes<L>>(root: NodeId, nodes: &N) -> Option<NodeId> {
-    if root == NIL {
-        None
-    } else {
-        Some(rightmost(nodes, root))
     }
 }
 
@@ -392,6 +459,72 @@ pub(crate) fn reweigh<L: TreeLink, N: Nodes<L>>(nodes: &mut N, n: NodeId) {
     }
 }
 
+/// The [`Backend`](super::Backend) methods that are the same for every
+/// tree backend over [`Root`] and a [`TreeLink`] record: expands to their
+/// definitions inside an `impl Backend` block.
+macro_rules! shared_backend_methods {
+    () => {
+        #[inline]
+        fn len(root: &Root) -> usize {
+            root.len as usize
+        }
+
+        #[inline]
+        fn first<N: Nodes<Link>>(root: &Root, _nodes: &N) -> Option<NodeId> {
+            (root.first != NIL).then_some(root.first)
+        }
+
+        #[inline]
+        fn last<N: Nodes<Link>>(root: &Root, _nodes: &N) -> Option<NodeId> {
+            (root.last != NIL).then_some(root.last)
+        }
+
+        #[inline]
+        fn next<N: Nodes<Link>>(_root: &Root, nodes: &N, n: NodeId) -> Option<NodeId> {
+            tc::next(nodes, n)
+        }
+
+        #[inline]
+        fn prev<N: Nodes<Link>>(_root: &Root, nodes: &N, n: NodeId) -> Option<NodeId> {
+            tc::prev(nodes, n)
+        }
+
+        #[inline]
+        fn lower_bound<N, F>(root: &Root, nodes: &N, probe: F) -> Option<NodeId>
+        where
+            N: Nodes<Link>,
+            F: FnMut(&N, NodeId) -> Ordering,
+        {
+            tc::lower_bound(root.root, nodes, probe)
+        }
+
+        #[inline]
+        fn find<N, F>(root: &Root, nodes: &N, probe: F) -> Option<NodeId>
+        where
+            N: Nodes<Link>,
+            F: FnMut(&N, NodeId) -> Ordering,
+        {
+            tc::find(root.root, nodes, probe)
+        }
+
+        #[inline]
+        fn total_weight<N: Nodes<Link>>(root: &Root, nodes: &N) -> u64 {
+            tc::total_weight(root.root, nodes)
+        }
+
+        #[inline]
+        fn select_by_weight<N: Nodes<Link>>(root: &Root, nodes: &N, point: u64) -> Option<NodeId> {
+            tc::select_by_weight(root.root, nodes, point)
+        }
+
+        #[inline]
+        fn reweigh<N: Nodes<Link>>(_root: &mut Root, nodes: &mut N, n: NodeId) {
+            tc::reweigh(nodes, n);
+        }
+    };
+}
+pub(crate) use shared_backend_methods;
+
 /// The backend-specific rules of [`check_tree`], called while it walks the
 /// tree.
 pub(crate) trait BalanceRules<L, N: Nodes<L>> {
@@ -418,8 +551,7 @@ fn broken(rule: &'static str, node: NodeId) -> Result<(), InvariantError> {
 /// its parent link was found to point back, so the walk cannot enter a
 /// cycle, and it stops as soon as it has seen more than `len` nodes.
 pub(crate) fn check_tree<L, N, R>(
-    root: NodeId,
-    len: u32,
+    tree: &Root,
     nodes: &N,
     rules: &mut R,
 ) -> Result<(), InvariantError>
@@ -428,11 +560,14 @@ where
     N: Nodes<L>,
     R: BalanceRules<L, N>,
 {
+    let (root, len) = (tree.root, tree.len);
     if root == NIL {
-        return if len == 0 {
-            Ok(())
-        } else {
+        return if len != 0 {
             broken("len counts nodes but the tree is empty", NIL)
+        } else if tree.first != NIL || tree.last != NIL {
+            broken("empty tree has a first or last node", NIL)
+        } else {
+            Ok(())
         };
     }
     if parent(nodes, root) != NIL {
@@ -441,6 +576,7 @@ where
     let mut count: u32 = 0;
     let mut prev = NIL;
     let mut cur = root;
+    let mut first = NIL;
     'down: loop {
         // Entering `cur` from its parent.
         count += 1;
@@ -471,7 +607,9 @@ where
         }
         loop {
             // The left subtree of `cur` is done: visit `cur` in order.
-            if prev != NIL && nodes.cmp(prev, cur) != Ordering::Less {
+            if prev == NIL {
+                first = cur;
+            } else if nodes.cmp(prev, cur) != Ordering::Less {
                 return broken("in-order sequence is not strictly increasing", cur);
             }
             prev = cur;
@@ -486,10 +624,14 @@ where
                 rules.leave(nodes, cur, &link);
                 let p = link.parent();
                 if p == NIL {
-                    return if count == len {
-                        Ok(())
-                    } else {
+                    return if count != len {
                         broken("tree holds fewer nodes than len", NIL)
+                    } else if tree.first != first {
+                        broken("cached first node is not the first", tree.first)
+                    } else if tree.last != prev {
+                        broken("cached last node is not the last", tree.last)
+                    } else {
+                        Ok(())
                     };
                 }
                 let from_left = left(nodes, p) == cur;
@@ -581,9 +723,10 @@ pub(crate) mod test_nodes {
     /// the shared navigation helpers.
     pub fn height<L: TreeLink, N: Nodes<L>>(root: NodeId, nodes: &N) -> u32 {
         let mut max = 0;
-        let Some(mut n) = first(root, nodes) else {
+        if root == NIL {
             return 0;
-        };
+        }
+        let mut n = leftmost(nodes, root);
         loop {
             let mut d = 1;
             let mut a = n;
