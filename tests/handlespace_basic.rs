@@ -409,3 +409,11 @@ fn node_is_compact() {
     println!("PeNode: rbtree {rb} bytes, treap {tr} bytes");
     assert!(rb <= 240 && tr <= 240, "{rb} {tr}");
 }
+
+#[test]
+fn arena_slot_adds_nothing() {
+    use rserpool::handlespace::PeNode;
+    type N = PeNode<<RedBlackTree as Backend>::Link>;
+    // The slot's free/used tag lives in a niche of the node.
+    assert_eq!(std::mem::size_of::<Option<N>>(), std::mem::size_of::<N>());
+}

@@ -113,24 +113,30 @@ impl StoredTransport {
 
 /// A pool element as stored in the PE arena: its link records in the five
 /// orders and its registration.
+///
+/// The layout is fixed (`repr(C)`) so that what a tree walk reads sits
+/// together at the front: the policy (whose tag is also the arena slot's
+/// tag), the PE id, the five links, then owner, pool, association and the
+/// timer key. About 200 bytes.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct PeNode<L> {
-    pub(crate) links: [L; ORDERS],
-    pub(crate) sel_sum: u64,
-    pub(crate) deadline: Instant,
-    pub(crate) state: PolicyState,
     pub(crate) policy: Policy,
-    pub(crate) pool: NodeId,
     pub(crate) pe_id: PeId,
+    pub(crate) links: [L; ORDERS],
     pub(crate) home: Option<ServerId>,
+    pub(crate) pool: NodeId,
     pub(crate) assoc: AssocId,
+    pub(crate) deadline: Instant,
+    /// When the timer was set, to keep equal deadlines in setting order.
+    pub(crate) timer_stamp: u32,
     pub(crate) life: i32,
+    pub(crate) sel_sum: u64,
+    pub(crate) state: PolicyState,
     pub(crate) service_code: u32,
     pub(crate) user: StoredTransport,
     pub(crate) asap: StoredTransport,
     pub(crate) timer: u8,
-    /// When the timer was set, to keep equal deadlines in setting order.
-    pub(crate) timer_stamp: u32,
 }
 
 /// A pool as stored in the pool arena.
