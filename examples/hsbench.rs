@@ -21,9 +21,9 @@
 //!     [--config 1x1000,1x10000,1x100000,1000x100] [--reps N] [--resolutions N]
 //! ```
 //!
-//! Time is the thread's on-CPU time (Linux `/proc/thread-self/schedstat`),
-//! so that a shared machine's other work does not count against the
-//! handlespace; `--wall` times by the wall clock instead. Each figure is the
+//! Time is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so that a
+//! shared machine's other work does not count against the handlespace;
+//! `--wall` times by the wall clock instead. Each figure is the
 //! median of the repetitions; the spread is
 //! (max − min) / median. The sorted list backend is only run up to 10,000
 //! PEs (1,000 with `--quick`) and with at most 20,000 resolutions (it is
@@ -198,20 +198,15 @@ struct Samples {
     bytes_per_pe: Vec<f64>,
 }
 
-/// A point on the benchmark clock: the thread's on-CPU time where Linux
-/// reports it (`/proc/thread-self/schedstat`, nanoseconds), so that time
-/// the thread spends waiting for a core on a shared machine is not counted;
-/// otherwise (or with `--wall`) the wall clock.
+/// A point on the benchmark clock: the thread's CPU time
+/// (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)` through the `cpu-time` crate),
+/// so that time the thread spends waiting for a core on a shared machine is
+/// not counted; with `--wall`, or where there is no thread clock, the wall
+/// clock.
 #[derive(Clone, Copy)]
 struct Tick(f64);
 
 static USE_WALL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn cpu_seconds() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(ns as f64 / 1e9)
-}
 
 fn wall_seconds() -> f64 {
     static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
@@ -219,6 +214,12 @@ fn wall_seconds() -> f64 {
         .get_or_init(std::time::Instant::now)
         .elapsed()
         .as_secs_f64()
+}
+
+fn cpu_seconds() -> Option<f64> {
+    cpu_time::ThreadTime::try_now()
+        .ok()
+        .map(|t| t.as_duration().as_secs_f64())
 }
 
 impl Tick {
