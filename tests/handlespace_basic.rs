@@ -308,6 +308,10 @@ fn ownership<B: Backend>() {
         ]
     );
     assert!(hs.next_owned(&mut cursor).is_none());
+    let all: Vec<u32> = hs.owned_by(sid(7)).map(|v| v.pe_id().get()).collect();
+    assert_eq!(all, vec![1, 0x0BAD_CAFE, 0x100, 1, 0xFFFF_FFFF]);
+    assert_eq!(hs.owned_by(sid(8)).count(), 1);
+    assert_eq!(hs.owned_by(sid(9)).count(), 0);
     hs.check().unwrap();
     // Takeover moves PEs and checksum.
     let sum7 = hs.owner_checksum(sid(7));

@@ -1147,6 +1147,25 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         Some(PeView { hs: self, n })
     }
 
+    /// Every PE owned by `owner`, in (pool handle, PE id) order. For paging
+    /// across changes use [`next_owned`](Handlespace::next_owned) instead.
+    pub fn owned_by(&self, owner: ServerId) -> OwnedBy<'_, B, S> {
+        let view = OwnerView {
+            pes: &self.pes,
+            pools: &self.pools,
+            _root: PhantomData,
+        };
+        let first = B::lower_bound(&self.owner_root, &view, |v, n| {
+            node::Access::get(&v.pes)[n].home.cmp(&Some(owner))
+        })
+        .filter(|&n| self.pes[n].home == Some(owner));
+        OwnedBy {
+            hs: self,
+            owner,
+            next: first,
+        }
+    }
+
     /// The number of PEs owned by `owner`.
     pub fn owned_count(&self, owner: ServerId) -> usize {
         self.owners.get(owner).map_or(0, |e| e.count as usize)
@@ -1411,9 +1430,16 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             let mut acc = checksum::ChecksumAccumulator::new();
             let mut count = 0u32;
             let mut cursor = OwnershipCursor::new(e.owner);
+            let mut walk = self.owned_by(e.owner);
             while let Some(pe) = self.next_owned(&mut cursor) {
+                if walk.next().map(|w| w.n) != Some(pe.n) {
+                    return err("owner iteration and cursor disagree", pe.n);
+                }
                 acc.add(pe.pool_handle().as_bytes(), pe.pe_id());
                 count += 1;
+            }
+            if walk.next().is_some() {
+                return err("owner iteration longer than cursor walk", NIL);
             }
             if count != e.count || count == 0 {
                 return err("owner PE count wrong", NIL);
@@ -1704,6 +1730,29 @@ impl<'a, B: Backend, S: Storage> Iterator for Pools<'a, B, S> {
         };
         self.next = B::next(&hs.pool_root, &view, p);
         Some(PoolInfo { hs, p })
+    }
+}
+
+/// The PEs owned by one registrar.
+pub struct OwnedBy<'a, B: Backend, S: Storage> {
+    hs: &'a Handlespace<B, S>,
+    owner: ServerId,
+    next: Option<NodeId>,
+}
+
+impl<'a, B: Backend, S: Storage> Iterator for OwnedBy<'a, B, S> {
+    type Item = PeView<'a, B, S>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.next?;
+        let hs = self.hs;
+        let view = OwnerView {
+            pes: &hs.pes,
+            pools: &hs.pools,
+            _root: PhantomData,
+        };
+        self.next =
+            B::next(&hs.owner_root, &view, n).filter(|&x| hs.pes[x].home == Some(self.owner));
+        Some(PeView { hs, n })
     }
 }
 
