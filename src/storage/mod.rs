@@ -20,6 +20,7 @@ pub mod arena;
 pub mod list;
 pub mod rbtree;
 pub mod treap;
+mod tree_common;
 
 pub use list::SortedList;
 pub use rbtree::RedBlackTree;
