@@ -192,6 +192,8 @@ pub enum AsapMessage<'a> {
     BusinessCard {
         /// The sender's pool.
         pool_handle: &'a [u8],
+        /// The pool's policy (rsplib sends one; RFC 5352 does not).
+        policy: Option<PolicyParam<'a>>,
         /// The PEs in preferred failover order.
         elements: List<'a, PoolElementParam<'a>>,
     },
@@ -316,9 +318,10 @@ impl<'a> AsapMessage<'a> {
                 }
             }
             t::BUSINESS_CARD => {
-                let f = collect(m.params(0), HANDLE, Repeated::Elements)?;
+                let f = collect(m.params(0), HANDLE | bit(pt::POLICY), Repeated::Elements)?;
                 AsapMessage::BusinessCard {
                     pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    policy: f.policy,
                     elements: List::from_wire(f.region, f.count),
                 }
             }
@@ -500,9 +503,13 @@ impl<'a> AsapMessage<'a> {
             }
             AsapMessage::BusinessCard {
                 pool_handle,
+                policy,
                 elements,
             } => {
                 write_handle(w, pool_handle)?;
+                if let Some(p) = policy {
+                    p.write(w);
+                }
                 elements.write(w)?;
             }
             AsapMessage::Error { error } => error.write(w)?,
@@ -619,9 +626,13 @@ impl fmt::Display for AsapMessage<'_> {
             }
             AsapMessage::BusinessCard {
                 pool_handle,
+                policy,
                 elements,
             } => {
                 write!(f, " {}", Handle(pool_handle))?;
+                if let Some(p) = policy {
+                    write!(f, " policy={p}")?;
+                }
                 fmt_elements(f, elements)
             }
             AsapMessage::Error { error } => write!(f, " {error}"),

@@ -153,10 +153,12 @@ impl<'a> Sealed<'a> for IpAddr {
 /// A DCCP, SCTP, TCP, UDP or UDP-Lite Transport parameter (RFC 5354 §3.3-§3.7).
 ///
 /// The second 16-bit field is the Transport Use for SCTP and TCP (TCP as
-/// rsplib and Wireshark read it; RFC 5354 calls it reserved), reserved (sent
-/// as 0, ignored) for UDP, UDP-Lite and DCCP. Parsing enforces
-/// [`TransportAddress::validate`]'s rules: at least one address, exactly one
-/// unless SCTP, at most [`MAX_TRANSPORT_ADDRESSES`], control only over SCTP.
+/// rsplib writes and Wireshark reads it; RFC 5354 calls it reserved), and
+/// reserved (sent as 0, ignored) for UDP, UDP-Lite and DCCP. Parsing and
+/// emitting enforce: at least one address, exactly one unless SCTP, at most
+/// [`MAX_TRANSPORT_ADDRESSES`], Transport Use 0 or 1. Unlike
+/// [`TransportAddress::validate`], a TCP transport may say data plus control,
+/// because rsplib sends that; UDP, UDP-Lite and DCCP cannot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransportParam<'a> {
     /// The protocol (selects the parameter type).
@@ -280,7 +282,9 @@ fn check_transport(
         TransportError::TooManyAddresses
     } else if !protocol.is_multihomed() && count > 1 {
         TransportError::TooManyAddressesForProtocol
-    } else if !protocol.is_multihomed() && transport_use == TransportUse::DataAndControl {
+    } else if transport_use == TransportUse::DataAndControl
+        && !matches!(protocol, TransportProtocol::Sctp | TransportProtocol::Tcp)
+    {
         TransportError::ControlNotAllowed
     } else {
         return Ok(());
