@@ -897,9 +897,9 @@ fn malformed_lengths() {
     );
     // An IPv4 address of 5 bytes.
     assert_eq!(
-        AsapMessage::parse(&h(&format!(
+        AsapMessage::parse(&h(
             "0a 00 001c | 00000001 | 0004 0010 0f17 0000 | 0001 0009 c0000201 00 000000"
-        ))),
+        )),
         Err(Error::BadParameterLength { param_type: 0x0001 })
     );
     assert_eq!(

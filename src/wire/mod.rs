@@ -325,3 +325,6 @@ impl<'a> Iterator for UnrecognizedParameters<'a> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests;
