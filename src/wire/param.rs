@@ -195,6 +195,7 @@ impl<'a> TransportParam<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
 
+    #[inline]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
         let protocol = TransportProtocol::from_parameter_type(raw.ty)
             .ok_or(Error::UnexpectedParameter { param_type: raw.ty })?;
@@ -447,6 +448,7 @@ impl<'a> PolicyParam<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         Self::from_raw(&single_tlv(bytes)?)
     }
+    #[inline]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
         if raw.ty != pt::POLICY {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });

@@ -133,3 +133,28 @@ fn errors_display() {
         "buffer too small, 12 bytes needed"
     );
 }
+
+/// Reprs are covariant in their lifetime, so a parsed message (borrowing the
+/// input) and a built one (borrowing the caller's data) can be compared and
+/// passed around together.
+#[test]
+fn reprs_are_covariant() {
+    fn shorten_asap<'s, 'l: 's>(m: AsapMessage<'l>) -> AsapMessage<'s> {
+        m
+    }
+    fn shorten_enrp<'s, 'l: 's>(m: EnrpMessage<'l>) -> EnrpMessage<'s> {
+        m
+    }
+    fn shorten_list<'s, 'l: 's>(l: List<'l, PoolEntry<'l>>) -> List<'s, PoolEntry<'s>> {
+        l
+    }
+    let m = AsapMessage::Cookie { cookie: b"x" };
+    assert_eq!(shorten_asap(m), m);
+    let e = EnrpMessage {
+        sender: crate::ServerId::new(1).unwrap(),
+        receiver: None,
+        body: EnrpBody::ListRequest,
+    };
+    assert_eq!(shorten_enrp(e), e);
+    assert!(shorten_list(List::empty()).is_empty());
+}
