@@ -1184,3 +1184,143 @@ fn views() {
     );
     assert_eq!(Protocol::from_ppid(12), Some(Protocol::Enrp));
 }
+
+/// Every policy of SPEC §12.2 with its wire layout (type, then u32
+/// parameters; lengths 0x08-0x18), in a Pool Member Selection Policy TLV.
+#[test]
+fn every_policy_layout() {
+    let table: [(&str, Policy); 18] = [
+        ("0008 0008 00000001", Policy::RoundRobin),
+        (
+            "0008 000c 00000002 00000011",
+            Policy::WeightedRoundRobin { weight: 0x11 },
+        ),
+        ("0008 0008 00000003", Policy::Random),
+        (
+            "0008 000c 00000004 00000011",
+            Policy::WeightedRandom { weight: 0x11 },
+        ),
+        (
+            "0008 000c 00000005 00000011",
+            Policy::Priority { priority: 0x11 },
+        ),
+        (
+            "0008 000c 40000001 00000011",
+            Policy::LeastUsed { load: 0x11 },
+        ),
+        (
+            "0008 0010 40000002 00000011 00000022",
+            Policy::LeastUsedDegradation {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0010 40000003 00000011 00000022",
+            Policy::PriorityLeastUsed {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 000c 40000004 00000011",
+            Policy::RandomizedLeastUsed { load: 0x11 },
+        ),
+        (
+            "0008 0010 b0001001 00000011 00000022",
+            Policy::RandomizedPriorityLeastUsed {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0010 b0001002 00000011 00000022",
+            Policy::RandomizedLeastUsedDegradation {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0010 b0001003 00000011 00000022",
+            Policy::PriorityLeastUsedDegradation {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0010 b0001004 00000011 00000022",
+            Policy::RandomizedPriorityLeastUsedDegradation {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0014 b0002001 00000011 00000022 00000033",
+            Policy::WeightedRandomDpf {
+                weight: 0x11,
+                weight_dpf: 0x22,
+                distance: 0x33,
+            },
+        ),
+        (
+            "0008 0014 b0002002 00000011 00000022 00000033",
+            Policy::LeastUsedDpf {
+                load: 0x11,
+                load_dpf: 0x22,
+                distance: 0x33,
+            },
+        ),
+        (
+            "0008 0018 b0002003 00000011 00000022 00000033 00000044",
+            Policy::LeastUsedDegradationDpf {
+                load: 0x11,
+                degradation: 0x22,
+                load_dpf: 0x33,
+                distance: 0x44,
+            },
+        ),
+        (
+            "0008 0018 b0002004 00000011 00000022 00000033 00000044",
+            Policy::PriorityLeastUsedDpf {
+                load: 0x11,
+                degradation: 0x22,
+                load_dpf: 0x33,
+                distance: 0x44,
+            },
+        ),
+        (
+            "0008 0018 b0002005 00000011 00000022 00000033 00000044",
+            Policy::PriorityLeastUsedDegradationDpf {
+                load: 0x11,
+                degradation: 0x22,
+                load_dpf: 0x33,
+                distance: 0x44,
+            },
+        ),
+    ];
+    for (hex, policy) in table {
+        let tlv = h(hex);
+        assert_eq!(
+            PolicyParam::parse(&tlv),
+            Ok(PolicyParam::Known(policy)),
+            "{hex}"
+        );
+        let p = PolicyParam::Known(policy);
+        assert_eq!(p.buffer_len(), tlv.len());
+        let mut out = vec![0u8; tlv.len()];
+        assert_eq!(p.emit(&mut out), Ok(tlv.len()));
+        assert_eq!(out, tlv);
+        // Inside a REGISTRATION as the PE's policy.
+        let msg = h(&format!(
+            "01 00 {:04x} | {ECHO} | 000a {:04x} 00000001 00000000 ffffffff |
+               0004 0010 1388 0000 | 0001 0008 0a000001 | {hex}",
+            4 + 8 + 32 + tlv.len(),
+            32 + tlv.len()
+        ));
+        let AsapMessage::Registration { pool_element, .. } = asap(&msg) else {
+            panic!()
+        };
+        assert_eq!(pool_element.policy, p);
+        assert_eq!(pool_element.policy.policy(), Some(policy));
+    }
+}

@@ -33,10 +33,11 @@
 //!   their exact size.
 //! * Nested padding: RFC 5354 leaves the last nested parameter's padding out
 //!   of the enclosing length, rsplib counts it in. Both are accepted.
-//!   Emitting follows rsplib (which Wireshark decodes as well): every
-//!   message and container length includes the padding of its last
-//!   parameter, so every emitted length except that of a leaf parameter is a
-//!   multiple of 4 (SPEC §15.9).
+//!   Emitting follows rsplib: every message and container length includes
+//!   the padding of its last parameter, so every emitted length except that
+//!   of a leaf parameter is a multiple of 4 (SPEC §15.9). Wireshark's
+//!   dissector (tshark 4.0) decodes both forms cleanly, since it clamps
+//!   each parameter to what remains; rsplib's own parser expects its form.
 //! * Padding bytes are ignored on receipt whatever their value (RFC 5354
 //!   §2-§3: "the receiver MUST ignore the padding"); emitted padding is zero.
 //! * Parameters may come in any order at message level; inside a Pool
