@@ -37,7 +37,8 @@
 //!   the padding of its last parameter, so every emitted length except that
 //!   of a leaf parameter is a multiple of 4 (SPEC §15.9). Wireshark's
 //!   dissector (tshark 4.0) decodes both forms cleanly, since it clamps
-//!   each parameter to what remains; rsplib's own parser expects its form.
+//!   each parameter to what remains, and rsplib's parser rounds every
+//!   length up to 4, so it reads both as well.
 //! * Padding bytes are ignored on receipt whatever their value (RFC 5354
 //!   §2-§3: "the receiver MUST ignore the padding"); emitted padding is zero.
 //! * Parameters may come in any order at message level; inside a Pool
