@@ -1324,3 +1324,121 @@ fn every_policy_layout() {
         assert_eq!(pool_element.policy.policy(), Some(policy));
     }
 }
+
+#[test]
+fn builder_writes_the_golden_bytes() {
+    // The HANDLE_TABLE_RESPONSE golden message, appended item by item.
+    let golden = handle_table_response();
+    let m = enrp(&golden);
+    let EnrpBody::HandleTableResponse { entries, .. } = m.body else {
+        panic!()
+    };
+    let mut buf = [0u8; 512];
+    let mut b = MessageBuilder::enrp(
+        &mut buf,
+        enrp_type::HANDLE_TABLE_RESPONSE,
+        enrp_flags::MORE_TO_SEND,
+        sid(2),
+        Some(sid(1)),
+    )
+    .unwrap();
+    assert!(b.is_empty());
+    for e in entries.iter() {
+        b.pool_handle(e.pool_handle).unwrap();
+        for p in e.elements.iter() {
+            b.pool_element(&p).unwrap();
+        }
+    }
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &golden[..]);
+
+    // KEEP_ALIVE with its fixed field, and a PRESENCE.
+    let mut buf = [0u8; 64];
+    let mut b =
+        MessageBuilder::asap(&mut buf, asap_type::ENDPOINT_KEEP_ALIVE, asap_flags::HOME).unwrap();
+    b.fixed_u32(0xabcd).unwrap();
+    b.pool_handle(b"Echo").unwrap();
+    b.pe_id(pe(0x12345678)).unwrap();
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &keep_alive()[..]);
+
+    let golden = presence();
+    let EnrpBody::Presence {
+        server_info: Some(info),
+        ..
+    } = enrp(&golden).body
+    else {
+        panic!()
+    };
+    let mut buf = [0u8; 64];
+    let mut b = MessageBuilder::enrp(
+        &mut buf,
+        enrp_type::PRESENCE,
+        enrp_flags::REPLY_REQUIRED,
+        sid(1),
+        None,
+    )
+    .unwrap();
+    b.pe_checksum(0xf8a4).unwrap();
+    b.server_info(&info).unwrap();
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &golden[..]);
+}
+
+#[test]
+fn builder_fills_as_many_as_fit() {
+    let pe_bytes = h(SMALL_PE);
+    let element = PoolElementParam::parse(&pe_bytes).unwrap();
+    // Room for the header, ids, a handle and 2 PEs (12 + 8 + 2 * 40 = 100).
+    let mut buf = [0u8; 110];
+    let mut b = MessageBuilder::enrp(
+        &mut buf,
+        enrp_type::HANDLE_TABLE_RESPONSE,
+        0,
+        sid(2),
+        Some(sid(1)),
+    )
+    .unwrap();
+    b.pool_handle(b"Echo").unwrap();
+    let mut sent = 0;
+    loop {
+        match b.pool_element(&element) {
+            Ok(()) => sent += 1,
+            Err(Error::BufferTooSmall { needed }) => {
+                assert_eq!(needed, 140);
+                b.set_flags(enrp_flags::MORE_TO_SEND);
+                break;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(sent, 2);
+    assert_eq!(b.len(), 100);
+    let n = b.finish().unwrap();
+    let m = enrp(&buf[..n]);
+    let EnrpBody::HandleTableResponse {
+        more_to_send,
+        entries,
+        ..
+    } = m.body
+    else {
+        panic!()
+    };
+    assert!(more_to_send);
+    assert_eq!(entries.first().unwrap().elements.len(), 2);
+    // Too small even for the header.
+    assert_eq!(
+        MessageBuilder::asap(&mut [0u8; 3], asap_type::COOKIE, 0).err(),
+        Some(Error::BufferTooSmall { needed: 4 })
+    );
+    // Invalid parameters are refused without being written.
+    let mut buf = [0u8; 16];
+    let mut b = MessageBuilder::asap(&mut buf, asap_type::COOKIE, 0).unwrap();
+    assert_eq!(
+        b.pool_handle(b""),
+        Err(Error::PoolHandle(IdError::EmptyPoolHandle))
+    );
+    b.cookie(b"hello").unwrap();
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &cookie()[..]);
+}

@@ -19,7 +19,10 @@
 //!   and then read item by item.
 //! * To emit a message with lists, give [`List::from_slice`] slices of
 //!   reprs (which may borrow further slices, e.g. the addresses of a
-//!   transport): no heap is needed. A parsed message can be emitted again as
+//!   transport): no heap is needed. To produce list items on the fly
+//!   instead (e.g. from handlespace storage, without collecting them), or
+//!   to fill a response with as many items as fit, use [`MessageBuilder`],
+//!   which appends one parameter at a time. A parsed message can be emitted again as
 //!   it is. `emit` writes into `&mut [u8]` and returns the length, or
 //!   [`Error::BufferTooSmall`] with the exact size needed; `buffer_len()`
 //!   gives that size up front.
@@ -52,6 +55,7 @@
 //!   information → transport → address); nothing recurses on input.
 
 mod asap;
+mod builder;
 mod enrp;
 mod error;
 mod field;
@@ -63,6 +67,7 @@ mod param;
 use core::fmt;
 
 pub use asap::{asap_flags, asap_type, AsapMessage};
+pub use builder::MessageBuilder;
 pub use enrp::{enrp_flags, enrp_type, EnrpBody, EnrpMessage, UpdateAction};
 pub use error::{Error, MessageAction, ParamAction};
 pub use field::{padded, MessageHeader, Tlv, HEADER_LEN, TLV_HEADER_LEN};
