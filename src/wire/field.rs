@@ -10,8 +10,9 @@ pub const HEADER_LEN: usize = 4;
 pub const TLV_HEADER_LEN: usize = 4;
 
 /// `len` rounded up to a multiple of 4 (the padded size of a TLV or message).
+/// Saturates instead of overflowing for `len > usize::MAX - 3`.
 pub const fn padded(len: usize) -> usize {
-    (len + 3) & !3
+    len.saturating_add(3) & !3
 }
 
 #[inline]

@@ -12,6 +12,7 @@ fn padding() {
         [0, 1, 2, 3, 4, 5, 8, 9].map(padded),
         [0, 4, 4, 4, 4, 8, 8, 12]
     );
+    assert_eq!(padded(usize::MAX), usize::MAX & !3);
 }
 
 #[test]
