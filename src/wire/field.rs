@@ -349,9 +349,11 @@ impl<'b> Writer<'b> {
         self.bytes(&v.to_be_bytes());
     }
     /// Zero bytes up to the next multiple of 4.
+    #[inline]
     pub fn pad(&mut self) {
-        let n = padded(self.pos) - self.pos;
-        self.bytes(&[0u8; 3][..n]);
+        for _ in self.pos..padded(self.pos) {
+            self.u8(0);
+        }
     }
     /// Starts a TLV: writes the type and a length to be patched by `end`.
     pub fn begin(&mut self, ty: u16) -> usize {

@@ -562,6 +562,7 @@ impl<'a> PoolElementParam<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
 
+    #[inline]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
         if raw.ty != pt::POOL_ELEMENT {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
