@@ -244,6 +244,27 @@ impl<'a> TransportParam<'a> {
         })
     }
 
+    /// Copies the addresses into `out` and describes the transport as an
+    /// [`TransportAddress`] borrowing them (parsed transports hold at most
+    /// [`MAX_TRANSPORT_ADDRESSES`]; further addresses are left out).
+    pub fn to_address<'b>(
+        &self,
+        out: &'b mut [IpAddr; MAX_TRANSPORT_ADDRESSES],
+    ) -> TransportAddress<'b> {
+        let mut n = 0;
+        for (slot, a) in out.iter_mut().zip(self.addresses.iter()) {
+            *slot = a;
+            n += 1;
+        }
+        TransportAddress {
+            protocol: self.protocol,
+            port: self.port,
+            transport_use: self.transport_use,
+            service_code: self.service_code,
+            addresses: out.get(..n).unwrap_or(&[]),
+        }
+    }
+
     /// Checks the address rules (see the type's documentation).
     pub fn validate(&self) -> Result<(), Error> {
         check_transport(self.protocol, self.transport_use, self.addresses.len())

@@ -159,3 +159,26 @@ fn reprs_are_covariant() {
     assert_eq!(shorten_enrp(e), e);
     assert!(shorten_list(List::empty()).is_empty());
 }
+
+#[test]
+fn transport_to_address() {
+    use crate::addr::{TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES};
+    let wire = [
+        0, 4, 0, 24, 0x0f, 0x17, 0, 1, 0, 1, 0, 8, 10, 0, 0, 1, 0, 1, 0, 8, 10, 0, 0, 2,
+    ];
+    let t = TransportParam::parse(&wire).unwrap();
+    let mut out = [IpAddr::V4(Ipv4Addr::UNSPECIFIED); MAX_TRANSPORT_ADDRESSES];
+    let a = t.to_address(&mut out);
+    assert_eq!(a.protocol, TransportProtocol::Sctp);
+    assert_eq!(a.port, 3863);
+    assert_eq!(a.transport_use, TransportUse::DataAndControl);
+    assert_eq!(
+        a.addresses,
+        [
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))
+        ]
+    );
+    assert_eq!(a.validate(), Ok(()));
+    assert_eq!(TransportParam::from(a), t);
+}
