@@ -27,6 +27,53 @@
 //!   [`Error::BufferTooSmall`] with the exact size needed; `buffer_len()`
 //!   gives that size up front.
 //!
+//! # Example
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::wire::{AsapMessage, Error, PoolElementParam, TransportParam};
+//! use rserpool::{PeId, Policy};
+//!
+//! // Build and emit a registration: the reprs borrow the caller's data.
+//! let addresses = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))];
+//! let registration = AsapMessage::Registration {
+//!     pool_handle: b"EchoPool",
+//!     pool_element: PoolElementParam {
+//!         pe_id: PeId::new(0x1234_5678).unwrap(),
+//!         home_server: None,
+//!         registration_life: 30_000,
+//!         user_transport: TransportParam::new(
+//!             TransportProtocol::Sctp,
+//!             7,
+//!             TransportUse::DataAndControl,
+//!             &addresses,
+//!         )
+//!         .into(),
+//!         policy: Policy::LeastUsed { load: 0 }.into(),
+//!         asap_transport: None,
+//!     },
+//! };
+//! let mut buf = [0u8; 256];
+//! let len = registration.emit(&mut buf)?;
+//! assert_eq!(len, registration.buffer_len());
+//!
+//! // Parse it back: the result borrows `buf`.
+//! let parsed = AsapMessage::parse(&buf[..len])?;
+//! assert_eq!(parsed, registration);
+//! if let AsapMessage::Registration { pool_element, .. } = parsed {
+//!     let user = pool_element.user_transport.transport().unwrap();
+//!     assert_eq!(user.addresses.iter().next(), Some(addresses[0]));
+//! }
+//!
+//! // A buffer that is too small says how much is needed.
+//! assert_eq!(
+//!     registration.emit(&mut buf[..8]),
+//!     Err(Error::BufferTooSmall { needed: len })
+//! );
+//! # Ok::<(), Error>(())
+//! ```
+//!
 //! # Framing rules
 //!
 //! * The Message Length must not exceed the input; the input may hold at
