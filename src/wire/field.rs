@@ -362,9 +362,9 @@ impl<'b> Writer<'b> {
         self.u16(0);
         start
     }
-    /// Patches the length of the TLV started at `start` (or of the message
-    /// when `at` is 2 bytes in) and pads. Nested TLVs are padded already, so
-    /// container lengths include the nested padding (rsplib's convention).
+    /// Patches the length of the TLV started at `start` and pads it. Nested
+    /// TLVs are padded already, so container lengths include the nested
+    /// padding (rsplib's convention); a leaf's length excludes its own.
     pub fn end(&mut self, start: usize) {
         self.patch_len(start + 2, self.pos - start);
         self.pad();
