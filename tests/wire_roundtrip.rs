@@ -377,6 +377,15 @@ fn check(m: Message<'_>) -> Result<(), TestCaseError> {
     prop_assert_eq!(&again, &buf);
     prop_assert!(!back.to_string().is_empty());
     prop_assert_eq!(unrecognized_parameters(m.protocol(), &buf).count(), 0);
+    // Every strict prefix is refused as truncated.
+    for n in 0..len {
+        prop_assert_eq!(
+            Message::parse(m.protocol(), &buf[..n]),
+            Err(Error::Truncated),
+            "prefix {}",
+            n
+        );
+    }
     Ok(())
 }
 
