@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use proptest::prelude::*;
-use rserpool::storage::{Backend, NodeId, Nodes, RedBlackTree, Treap};
+use rserpool::storage::{Backend, NodeId, Nodes, RedBlackTree, SortedList, Treap};
 
 /// How many node ids the random operations draw from.
 const POOL: usize = 40;
@@ -582,3 +582,4 @@ fn tree_links_are_12_bytes() {
     assert_eq!(size_of::<<RedBlackTree as Backend>::Link>(), 12);
     assert_eq!(size_of::<<Treap as Backend>::Link>(), 12);
 }
+backend_tests!(list, SortedList);

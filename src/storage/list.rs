@@ -95,7 +95,7 @@ impl Backend for SortedList {
         if N::WEIGHTED {
             let w = nodes.weight(n);
             nodes.set_subtree_sum(n, w);
-            root.total += w;
+            root.total = root.total.wrapping_add(w);
         }
     }
 
@@ -114,7 +114,7 @@ impl Backend for SortedList {
         *nodes.link_mut(n) = ListLink::default();
         root.len -= 1;
         if N::WEIGHTED {
-            root.total -= nodes.subtree_sum(n);
+            root.total = root.total.wrapping_sub(nodes.subtree_sum(n));
         }
     }
 
@@ -182,7 +182,10 @@ impl Backend for SortedList {
     fn reweigh<N: Nodes<ListLink>>(root: &mut ListRoot, nodes: &mut N, n: NodeId) {
         if N::WEIGHTED {
             let w = nodes.weight(n);
-            root.total = root.total - nodes.subtree_sum(n) + w;
+            root.total = root
+                .total
+                .wrapping_sub(nodes.subtree_sum(n))
+                .wrapping_add(w);
             nodes.set_subtree_sum(n, w);
         }
     }
@@ -209,7 +212,7 @@ impl Backend for SortedList {
                 if nodes.subtree_sum(n) != nodes.weight(n) {
                     return err("stored weight differs from the node's weight", n);
                 }
-                total += nodes.weight(n);
+                total = total.wrapping_add(nodes.weight(n));
             }
             prev = n;
             n = link.next;

@@ -66,7 +66,7 @@ fn tlvs_accept_both_padding_conventions() {
     // Two TLVs, the last one of 5 bytes: region of 13 (RFC) or 16 (rsplib).
     let bytes = [0, 9, 0, 8, 1, 2, 3, 4, 0, 9, 0, 5, 7, 0, 0, 0];
     for end in [13, 16] {
-        let got: Vec<(u16, usize, usize)> = Tlvs::new(&bytes[..end], 100)
+        let got: heapless::Vec<(u16, usize, usize), 4> = Tlvs::new(&bytes[..end], 100)
             .map(|t| t.map(|t| (t.ty, t.value.len(), t.offset)))
             .collect::<Result<_, _>>()
             .unwrap();
