@@ -35,6 +35,7 @@ pub mod policy;
 pub mod storage;
 pub mod time;
 pub mod timer;
+pub mod transmit;
 pub mod wire;
 
 pub use cause::CauseCode;
