@@ -25,7 +25,34 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use crate::id::AssocId;
+use crate::time::Instant;
 use crate::wire::{self, AsapMessage, EnrpMessage, Protocol};
+
+/// The largest message any machine emits (a Message Length is 16 bits, plus
+/// padding): a `poll_transmit` buffer of this size is always large enough.
+pub const MAX_MESSAGE_SIZE: usize = 65_536;
+
+/// The sans-IO shape every protocol machine (registrar, pool element, pool
+/// user) shares, so that one driver (a runtime over real sockets, or the
+/// simulator) can run any of them. Role-specific application events and
+/// requests are methods of the roles themselves.
+pub trait Machine {
+    /// A received ASAP or ENRP message. Malformed or unexpected input is
+    /// answered as the protocol says (an ERROR message, or silence), never
+    /// with a panic.
+    fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]);
+    /// An association came up, went down, failed to connect or failed to deliver.
+    fn handle_transport_event(&mut self, now: Instant, event: TransportEvent);
+    /// Time has reached (or passed) [`poll_timeout`](Machine::poll_timeout).
+    fn handle_timeout(&mut self, now: Instant);
+    /// When the machine next needs [`handle_timeout`](Machine::handle_timeout).
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The next message to send, written into `buf`
+    /// ([`MAX_MESSAGE_SIZE`] bytes are always enough).
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError>;
+    /// The next association the machine wants opened.
+    fn poll_connect(&mut self) -> Option<Connect>;
+}
 
 /// Where a received message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
