@@ -14,6 +14,7 @@
 //! * [`handlespace`]: pools and pool elements, selection, ownership and
 //!   checksums.
 //! * [`wire`]: the ASAP/ENRP codec.
+//! * `sim` (feature `std`): a deterministic pool simulator.
 //!
 //! Features: `std` (default, implies `alloc`), `alloc` (growable arenas),
 //! `defmt` or `log` for logging.
@@ -32,6 +33,8 @@ pub mod cause;
 pub mod handlespace;
 pub mod id;
 pub mod policy;
+#[cfg(feature = "std")]
+pub mod sim;
 pub mod storage;
 pub mod time;
 pub mod timer;

@@ -1,0 +1,22 @@
+//! A deterministic pool simulator (feature `std`): the crate's real
+//! registrar, pool element and pool user machines on a virtual network with
+//! virtual time.
+//!
+//! * [`world`]: the core — virtual clock, an event queue ordered by (time,
+//!   sequence), nodes wrapping any [`Machine`](crate::transmit::Machine),
+//!   associations, datagrams and multicast, crashes and restarts.
+//! * [`net`]: the fault model (delay, jitter, loss, duplication,
+//!   reordering, failure detection).
+//! * [`stats`]: what a run counts.
+//!
+//! The same seed gives the same run, event for event: every random choice
+//! comes from generators derived from the seed, and nothing iterates over
+//! an unordered collection.
+
+pub mod net;
+pub mod stats;
+pub mod world;
+
+pub use net::NetConfig;
+pub use stats::Counters;
+pub use world::{Ctx, MachineNode, Node, NodeFactory, NodeId, NodeSpawn, Output, Payload, World};
