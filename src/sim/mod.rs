@@ -8,15 +8,21 @@
 //! * [`net`]: the fault model (delay, jitter, loss, duplication,
 //!   reordering, failure detection).
 //! * [`stats`]: what a run counts.
+//! * [`options`]: a scenario's parameters and their command-line form.
+//! * [`rogue`]: a node that injects arbitrary bytes.
 //!
 //! The same seed gives the same run, event for event: every random choice
 //! comes from generators derived from the seed, and nothing iterates over
 //! an unordered collection.
 
 pub mod net;
+pub mod options;
+pub mod rogue;
 pub mod stats;
 pub mod world;
 
 pub use net::NetConfig;
+pub use options::{NodeAt, Options, Profile};
+pub use rogue::RogueNode;
 pub use stats::Counters;
 pub use world::{Ctx, MachineNode, Node, NodeFactory, NodeId, NodeSpawn, Output, Payload, World};
