@@ -32,6 +32,8 @@ pub mod cause;
 pub mod handlespace;
 pub mod id;
 pub mod policy;
+pub mod pool_element;
+pub mod pool_user;
 pub mod storage;
 pub mod time;
 pub mod timer;
