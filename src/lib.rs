@@ -33,6 +33,8 @@ pub mod cause;
 pub mod handlespace;
 pub mod id;
 pub mod policy;
+pub mod pool_element;
+pub mod pool_user;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod storage;

@@ -1,0 +1,42 @@
+//! Answers to ASAP messages that cannot be used: an ASAP_ERROR when the
+//! upper bits of an unknown message or parameter type ask for a report
+//! (RFC 5354 §2-§3), silence otherwise.
+
+use crate::transmit::{Destination, QueueError, TransmitQueue};
+use crate::wire::{self, AsapMessage, ErrorCause, OperationError};
+
+/// Queues the ASAP_ERROR that `error` (from parsing `bytes`) calls for, if
+/// any. Returns whether one was queued.
+pub(crate) fn answer_parse_error<const B: usize, const E: usize>(
+    tx: &mut TransmitQueue<B, E>,
+    destination: Destination,
+    bytes: &[u8],
+    error: &wire::Error,
+) -> Result<bool, QueueError> {
+    let cause = match *error {
+        wire::Error::UnrecognizedMessage { action, .. } if action.reports() => {
+            match error.offending_bytes(bytes) {
+                Some(b) => ErrorCause::unrecognized_message(b),
+                None => return Ok(false),
+            }
+        }
+        wire::Error::UnrecognizedParameter { action, .. } if action.reports() => {
+            match error.offending_bytes(bytes) {
+                Some(b) => ErrorCause::unrecognized_parameter(b),
+                None => return Ok(false),
+            }
+        }
+        _ => return Ok(false),
+    };
+    let causes = [cause];
+    let message = AsapMessage::Error {
+        error: OperationError::new(&causes),
+    };
+    tx.push_asap(destination, &message)?;
+    Ok(true)
+}
+
+/// The first cause code of an optional Operation Error.
+pub(crate) fn first_cause(error: &Option<OperationError<'_>>) -> Option<crate::CauseCode> {
+    error.as_ref().and_then(|e| e.code())
+}

@@ -1,0 +1,1 @@
+//! The pool user (in progress).
