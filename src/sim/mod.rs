@@ -9,18 +9,21 @@
 //!   reordering, failure detection).
 //! * [`stats`]: what a run counts.
 //! * [`options`]: a scenario's parameters and their command-line form.
+//! * [`element`]: a pool element host (machine + request service).
 //! * [`rogue`]: a node that injects arbitrary bytes.
 //!
 //! The same seed gives the same run, event for event: every random choice
 //! comes from generators derived from the seed, and nothing iterates over
 //! an unordered collection.
 
+pub mod element;
 pub mod net;
 pub mod options;
 pub mod rogue;
 pub mod stats;
 pub mod world;
 
+pub use element::ElementNode;
 pub use net::NetConfig;
 pub use options::{NodeAt, Options, Profile};
 pub use rogue::RogueNode;
