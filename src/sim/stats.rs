@@ -57,6 +57,12 @@ pub struct Counters {
     pub service_time_sum_us: u64,
     /// Longest time from first send to answer, in microseconds.
     pub service_time_max_us: u64,
+    /// Requests served after at least one failover.
+    pub failed_over_served: u64,
+    /// Sum of their times from issue to answer, in microseconds.
+    pub failover_time_sum_us: u64,
+    /// The longest of those, in microseconds.
+    pub failover_time_max_us: u64,
 }
 
 impl Counters {
