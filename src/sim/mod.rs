@@ -10,6 +10,7 @@
 //! * [`stats`]: what a run counts.
 //! * [`options`]: a scenario's parameters and their command-line form.
 //! * [`element`]: a pool element host (machine + request service).
+//! * [`user`]: a pool user host (machine + request generator with failover).
 //! * [`rogue`]: a node that injects arbitrary bytes.
 //!
 //! The same seed gives the same run, event for event: every random choice
@@ -21,6 +22,7 @@ pub mod net;
 pub mod options;
 pub mod rogue;
 pub mod stats;
+pub mod user;
 pub mod world;
 
 pub use element::ElementNode;
@@ -28,4 +30,5 @@ pub use net::NetConfig;
 pub use options::{NodeAt, Options, Profile};
 pub use rogue::RogueNode;
 pub use stats::Counters;
+pub use user::{UserApp, UserNode};
 pub use world::{Ctx, MachineNode, Node, NodeFactory, NodeId, NodeSpawn, Output, Payload, World};
