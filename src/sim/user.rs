@@ -245,10 +245,7 @@ impl UserNode {
                 session.requests.len()
             ));
         }
-        let mut first = match failover {
-            Ok(s) => s,
-            Err(_) => None,
-        };
+        let mut first = failover.unwrap_or_default();
         for id in session.requests {
             let Some(r) = self.requests.get_mut(&id) else {
                 continue;
