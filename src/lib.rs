@@ -32,6 +32,7 @@ pub mod cause;
 pub mod handlespace;
 pub mod id;
 pub mod policy;
+pub mod registrar;
 pub mod storage;
 pub mod time;
 pub mod timer;
