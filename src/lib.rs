@@ -35,6 +35,7 @@ pub mod id;
 pub mod policy;
 pub mod pool_element;
 pub mod pool_user;
+pub mod registrar;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod storage;

@@ -225,6 +225,12 @@ impl<const BYTES: usize, const ENTRIES: usize> TransmitQueue<BYTES, ENTRIES> {
         self.entries.front().map(|e| e.len as usize)
     }
 
+    /// Whether a message of `len` bytes can be queued now (a machine checks
+    /// this before it changes state for an input it must answer).
+    pub fn has_room(&self, len: usize) -> bool {
+        self.allocate(len).is_some()
+    }
+
     /// Finds room for `len` contiguous bytes; returns the start.
     fn allocate(&self, len: usize) -> Option<usize> {
         if self.entries.is_full() || len > BYTES {
