@@ -99,7 +99,13 @@ impl Node for ElementNode {
         self.register_at = Some(ctx.now() + d);
     }
 
-    fn handle_message(&mut self, ctx: &mut Ctx<'_>, source: Source, payload: Payload, bytes: &[u8]) {
+    fn handle_message(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        source: Source,
+        payload: Payload,
+        bytes: &[u8],
+    ) {
         match (payload.protocol(), source) {
             (Some(p), _) => self.machine.handle(ctx.now(), source, p, bytes),
             (None, Source::Association(assoc)) => {
@@ -148,7 +154,10 @@ impl Node for ElementNode {
                 ctx.counters().cookie_echoes += 1;
             }
             if ctx.tracing() {
-                ctx.log(format_args!("pool element {}: {e:?}", self.machine.pe_id().get()));
+                ctx.log(format_args!(
+                    "pool element {}: {e:?}",
+                    self.machine.pe_id().get()
+                ));
             }
             if self.events.len() == EVENT_HISTORY {
                 self.events.pop_front();

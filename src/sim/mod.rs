@@ -11,6 +11,8 @@
 //! * [`options`]: a scenario's parameters and their command-line form.
 //! * [`element`]: a pool element host (machine + request service).
 //! * [`user`]: a pool user host (machine + request generator with failover).
+//! * [`registrar`]: a registrar host and a type-erased view for checks.
+//! * [`scenario`]: a whole pool built from [`Options`], run and checked.
 //! * [`rogue`]: a node that injects arbitrary bytes.
 //!
 //! The same seed gives the same run, event for event: every random choice
@@ -20,7 +22,9 @@
 pub mod element;
 pub mod net;
 pub mod options;
+pub mod registrar;
 pub mod rogue;
+pub mod scenario;
 pub mod stats;
 pub mod user;
 pub mod world;
@@ -28,7 +32,9 @@ pub mod world;
 pub use element::ElementNode;
 pub use net::NetConfig;
 pub use options::{NodeAt, Options, Profile};
+pub use registrar::{RegistrarNode, RegistrarView};
 pub use rogue::RogueNode;
+pub use scenario::{Consistency, SimRegistrar, Simulation, Summary, Tweaks};
 pub use stats::Counters;
 pub use user::{UserApp, UserNode};
 pub use world::{Ctx, MachineNode, Node, NodeFactory, NodeId, NodeSpawn, Output, Payload, World};

@@ -202,7 +202,11 @@ impl UserNode {
                 ctx.log(format_args!("COOKIE_ECHO to pool element {}", pe.get()));
             }
         }
-        ctx.send(Destination::Association(assoc), Payload::Data, &id.to_be_bytes());
+        ctx.send(
+            Destination::Association(assoc),
+            Payload::Data,
+            &id.to_be_bytes(),
+        );
         let deadline = ctx.now() + self.app.request_timeout;
         self.set_deadline(id, deadline);
     }
@@ -289,7 +293,9 @@ impl UserNode {
         } else if self.served_ids.contains(&id) {
             ctx.counters().duplicates += 1;
             if ctx.tracing() {
-                ctx.log(format_args!("duplicate answer to request {id} on {assoc:?}"));
+                ctx.log(format_args!(
+                    "duplicate answer to request {id} on {assoc:?}"
+                ));
             }
         }
     }
@@ -313,7 +319,13 @@ impl Node for UserNode {
         }
     }
 
-    fn handle_message(&mut self, ctx: &mut Ctx<'_>, source: Source, payload: Payload, bytes: &[u8]) {
+    fn handle_message(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        source: Source,
+        payload: Payload,
+        bytes: &[u8],
+    ) {
         match (payload.protocol(), source) {
             (Some(p), _) => self.machine.handle(ctx.now(), source, p, bytes),
             (None, Source::Association(assoc)) => self.answer(ctx, assoc, bytes),
@@ -379,7 +391,10 @@ impl Node for UserNode {
             });
             if let Some(pe) = pe {
                 if ctx.tracing() {
-                    ctx.log(format_args!("request {id} timed out at pool element {}", pe.get()));
+                    ctx.log(format_args!(
+                        "request {id} timed out at pool element {}",
+                        pe.get()
+                    ));
                 }
                 self.fail(ctx, pe);
             }

@@ -22,6 +22,7 @@ use crate::transmit::{Destination, Machine, Source, TransportEvent, MAX_MESSAGE_
 use crate::wire::Protocol;
 
 use super::net::{NetConfig, MAX_RETRANSMISSIONS};
+use super::registrar::RegistrarView;
 use super::stats::Counters;
 
 /// A node's index in the [`World`].
@@ -85,6 +86,10 @@ pub trait Node: Any {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Moves the machine's pending output into `ctx`.
     fn flush(&mut self, ctx: &mut Ctx<'_>);
+    /// The node's registrar, if it is one (for the handlespace checks).
+    fn registrar(&self) -> Option<&dyn RegistrarView> {
+        None
+    }
     /// For downcasting to the concrete node type (checks and tests).
     fn as_any(&self) -> &dyn Any;
     /// For downcasting to the concrete node type (checks and tests).
@@ -250,6 +255,8 @@ struct Slot {
     next_assoc: u32,
     wake: Option<Instant>,
     subscriptions: Vec<Protocol>,
+    /// When each ended incarnation crashed (index = incarnation).
+    crash_times: Vec<Instant>,
 }
 
 enum Event {
@@ -416,6 +423,7 @@ impl World {
             next_assoc: 1,
             wake: None,
             subscriptions: subscriptions.to_vec(),
+            crash_times: Vec::new(),
         });
         self.log(format_args!("{id} {name} at {addr} starts"));
         self.call(id, |n, ctx| n.start(ctx));
@@ -450,6 +458,16 @@ impl World {
     /// The node's current incarnation (restarts so far).
     pub fn incarnation(&self, id: NodeId) -> u32 {
         self.slots[id.0].incarnation
+    }
+
+    /// When incarnation `incarnation` of the node crashed (`None` while it
+    /// runs or if it never existed).
+    pub fn crashed_at(&self, id: NodeId, incarnation: u32) -> Option<Instant> {
+        self.slots
+            .get(id.0)?
+            .crash_times
+            .get(incarnation as usize)
+            .copied()
     }
 
     /// The node (while it is alive) for inspection.
@@ -513,6 +531,7 @@ impl World {
         slot.alive = false;
         slot.node = None;
         slot.incarnation += 1;
+        slot.crash_times.push(self.now);
         slot.wake = None;
         self.counters.crashes += 1;
         self.log(format_args!("{id} crashes"));
