@@ -62,6 +62,15 @@ impl RogueNode {
         );
     }
 
+    /// Sends raw bytes with any payload kind (ASAP, ENRP or data) on its
+    /// `index`th association.
+    ///
+    /// # Panics
+    /// If that association is not up (a test bug).
+    pub fn send_raw(&self, ctx: &mut Ctx<'_>, index: usize, payload: Payload, bytes: &[u8]) {
+        ctx.send(Destination::Association(self.assocs[index]), payload, bytes);
+    }
+
     /// Opens another association to `remote`.
     pub fn connect(&self, ctx: &mut Ctx<'_>, remote: SocketAddr) {
         ctx.connect(remote, Protocol::Asap);
