@@ -261,6 +261,7 @@ struct Slot {
 
 enum Event {
     Deliver {
+        from: NodeId,
         to: NodeId,
         incarnation: u32,
         source: Source,
@@ -655,6 +656,7 @@ impl World {
     fn dispatch(&mut self, event: Event) {
         match event {
             Event::Deliver {
+                from,
                 to,
                 incarnation,
                 source,
@@ -678,6 +680,24 @@ impl World {
                     &bytes,
                 );
                 self.counters.delivered += 1;
+                if self.trace.is_some() {
+                    let what = match payload {
+                        Payload::Asap => bytes
+                            .first()
+                            .and_then(|&t| crate::wire::asap_type::name(t))
+                            .unwrap_or("ASAP ?"),
+                        Payload::Enrp => "ENRP",
+                        Payload::Data => "data",
+                    };
+                    let via = match source {
+                        Source::Association(a) => format!("assoc {}", a.0),
+                        Source::Datagram(_) => "datagram".into(),
+                    };
+                    self.log(format_args!(
+                        "{to} <- {from} {what} ({} bytes, {via})",
+                        bytes.len()
+                    ));
+                }
                 self.call(to, |n, ctx| n.handle_message(ctx, source, payload, &bytes));
             }
             Event::Transport {
@@ -919,9 +939,8 @@ impl World {
                 match destination {
                     Destination::Association(assoc) => self.send_on(from, assoc, payload, bytes),
                     Destination::Address(addr) => {
-                        let src = self.addr(from);
                         if let Some(to) = self.node_at(addr.ip()) {
-                            self.send_datagram(src, to, payload, bytes);
+                            self.send_datagram(from, to, payload, bytes);
                         } else {
                             self.counters.dropped += 1;
                         }
@@ -930,7 +949,6 @@ impl World {
                         let Some(channel) = payload.protocol() else {
                             return;
                         };
-                        let src = self.addr(from);
                         let members: Vec<NodeId> = (0..self.slots.len())
                             .map(NodeId)
                             .filter(|&n| {
@@ -940,7 +958,7 @@ impl World {
                             })
                             .collect();
                         for to in members {
-                            self.send_datagram(src, to, payload, bytes.clone());
+                            self.send_datagram(from, to, payload, bytes.clone());
                         }
                     }
                 }
@@ -983,6 +1001,7 @@ impl World {
         self.push(
             at,
             Event::Deliver {
+                from,
                 to: end.peer,
                 incarnation,
                 source: Source::Association(end.peer_assoc),
@@ -992,7 +1011,8 @@ impl World {
         );
     }
 
-    fn send_datagram(&mut self, src: SocketAddr, to: NodeId, payload: Payload, bytes: Vec<u8>) {
+    fn send_datagram(&mut self, from: NodeId, to: NodeId, payload: Payload, bytes: Vec<u8>) {
+        let src = self.addr(from);
         let copies = if self.chance(self.net.duplicate) {
             self.counters.duplicated += 1;
             2
@@ -1013,6 +1033,7 @@ impl World {
             self.push(
                 at,
                 Event::Deliver {
+                    from,
                     to,
                     incarnation,
                     source: Source::Datagram(src),
