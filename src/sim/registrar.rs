@@ -38,6 +38,8 @@ pub trait RegistrarView {
     fn check(&self) -> Result<(), String>;
     /// The checksum over the PEs it owns (RFC 5353 §3.6.2).
     fn own_checksum(&self) -> u16;
+    /// When the registration life of a PE it owns ends.
+    fn lifetime_deadline(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<Instant>;
     /// The checksum over the PEs it holds for `owner`.
     fn checksum_of(&self, owner: ServerId) -> u16;
     /// Its counters.
@@ -122,6 +124,9 @@ impl<
     }
     fn own_checksum(&self) -> u16 {
         self.machine.own_checksum()
+    }
+    fn lifetime_deadline(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<Instant> {
+        self.machine.lifetime_deadline(pool_handle, pe_id)
     }
     fn checksum_of(&self, owner: ServerId) -> u16 {
         if owner == self.machine.server_id() {

@@ -458,7 +458,9 @@ impl Simulation {
     /// (all of them with [`shared_handlespace`](Self::shared_handlespace),
     /// else those it is home of), each with its home registrar as owner; a
     /// dead PE may linger only within [`removal_grace`](Self::removal_grace)
-    /// of its death. With a shared handlespace, the owners' checksums must
+    /// of its death, and (without a shared handlespace) a live PE that
+    /// moved to another home registrar only within the registration life
+    /// the old one granted. With a shared handlespace, the owners' checksums must
     /// agree across registrars too.
     pub fn consistency(&self) -> Consistency {
         let mut problems = Vec::new();
@@ -504,6 +506,20 @@ impl Simulation {
                     .iter()
                     .any(|(p, home)| p == pe && (self.shared_handlespace || *home == Some(me)));
                 if wanted {
+                    continue;
+                }
+                // Without ENRP, a live PE that moved to another home
+                // registrar (T2 expiry, lost association) without
+                // deregistering stays with the old one, which it still
+                // answers, until its registration life runs out (RFC 5352
+                // asks no deregistration on a move).
+                let moved = !self.shared_handlespace
+                    && h.owner == Some(me)
+                    && registered.iter().any(|(p, _)| p == pe)
+                    && view
+                        .lifetime_deadline(&h.pool_handle, *pe)
+                        .is_some_and(|t| now < t);
+                if moved {
                     continue;
                 }
                 // A PE that is not (or no longer) registered here: tolerated

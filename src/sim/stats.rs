@@ -26,6 +26,9 @@ pub struct Counters {
     pub crashes: u64,
     /// Transmit queue errors reported by machines.
     pub transmit_errors: u64,
+    /// Times a node asked for its timeout over and over at one instant
+    /// without clearing it (see [`MAX_TIMEOUTS_AT_ONCE`](super::world::MAX_TIMEOUTS_AT_ONCE)).
+    pub timer_storms: u64,
     /// ASAP messages sent, by message type (index = type, 0x01-0x0E).
     pub asap_sent: [u64; 16],
     /// ENRP messages sent.
@@ -94,7 +97,7 @@ impl fmt::Display for Counters {
         write!(
             f,
             "delivered={} dropped={} duplicated={} reordered={} retransmissions={} \
-             associations={} crashes={} asap={} enrp={} data={} duplicates={} \
+             associations={} crashes={} timer_storms={} transmit_errors={} asap={} enrp={} data={} duplicates={} \
              unserved={} in_flight={} unreachable_reports={} cookies={} cookie_echoes={}",
             self.delivered,
             self.dropped,
@@ -103,6 +106,8 @@ impl fmt::Display for Counters {
             self.retransmissions,
             self.associations,
             self.crashes,
+            self.timer_storms,
+            self.transmit_errors,
             self.asap_total(),
             self.enrp_sent,
             self.data_sent,

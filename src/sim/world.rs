@@ -257,6 +257,11 @@ struct Slot {
     subscriptions: Vec<Protocol>,
     /// When each ended incarnation crashed (index = incarnation).
     crash_times: Vec<Instant>,
+    /// The time of the last timeout call and how many came at that time.
+    last_timeout: (Instant, u32),
+    /// In a timer storm: timeouts in the past are called every
+    /// [`STORM_BACKOFF`] only.
+    storming: bool,
 }
 
 enum Event {
@@ -331,6 +336,14 @@ impl fmt::Debug for World {
 }
 
 const FNV_PRIME: u64 = 0x0000_0100_0000_01B3;
+
+/// How many timeout calls one node may get at one instant before the world
+/// calls it a timer storm (a machine whose `poll_timeout` stays in the past
+/// after `handle_timeout`).
+pub const MAX_TIMEOUTS_AT_ONCE: u32 = 100;
+
+/// How far a timer storm pushes the node's next timeout call.
+pub const STORM_BACKOFF: Duration = Duration::from_secs(1);
 
 impl World {
     /// An empty world at time zero.
@@ -425,6 +438,8 @@ impl World {
             wake: None,
             subscriptions: subscriptions.to_vec(),
             crash_times: Vec::new(),
+            last_timeout: (Instant::MAX, 0),
+            storming: false,
         });
         self.log(format_args!("{id} {name} at {addr} starts"));
         self.call(id, |n, ctx| n.start(ctx));
@@ -751,6 +766,25 @@ impl World {
                     .as_ref()
                     .and_then(|n| n.poll_timeout())
                     .is_some_and(|t| t <= self.now);
+                let now = self.now;
+                let slot = &mut self.slots[node.0];
+                if slot.last_timeout.0 == now {
+                    slot.last_timeout.1 += 1;
+                } else {
+                    slot.last_timeout = (now, 1);
+                }
+                if due && !slot.storming && slot.last_timeout.1 > MAX_TIMEOUTS_AT_ONCE {
+                    // The node keeps asking for a timeout it does not clear:
+                    // a machine bug. Count it and, until the node's timeout
+                    // moves into the future, call it only every
+                    // STORM_BACKOFF so that time goes on.
+                    slot.storming = true;
+                    self.counters.timer_storms += 1;
+                    let name = slot.name.clone();
+                    self.log(format_args!(
+                        "{node} {name} asks for its timeout again and again: timer storm"
+                    ));
+                }
                 if due {
                     self.hash(&[self.now.as_micros(), node.0 as u64, 4], &[]);
                     self.call(node, |n, ctx| n.handle_timeout(ctx));
@@ -883,9 +917,18 @@ impl World {
             return;
         }
         let Some(t) = slot.node.as_ref().and_then(|n| n.poll_timeout()) else {
+            self.slots[id.0].storming = false;
             return;
         };
-        let t = t.max(self.now);
+        let t = if t > self.now {
+            self.slots[id.0].storming = false;
+            t
+        } else if self.slots[id.0].storming {
+            self.now + STORM_BACKOFF
+        } else {
+            self.now
+        };
+        let slot = &self.slots[id.0];
         if slot.wake.is_some_and(|w| w <= t) {
             return;
         }
