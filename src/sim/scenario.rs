@@ -468,6 +468,28 @@ impl Simulation {
         let grace = self.removal_grace();
         let registered = self.registered();
         let mut checksums: BTreeMap<ServerId, (u16, ServerId)> = BTreeMap::new();
+        // A PE that believes it is registered must be held somewhere (while
+        // any registrar is alive), whatever it thinks its home is.
+        let live: Vec<&dyn RegistrarView> = self
+            .registrars
+            .iter()
+            .filter_map(|&r| self.world.node(r)?.registrar())
+            .collect();
+        if !live.is_empty() {
+            let anywhere: std::collections::BTreeSet<PeId> = live
+                .iter()
+                .flat_map(|v| v.held().into_iter().map(|h| h.pe_id))
+                .collect();
+            for (pe, home) in &registered {
+                if !anywhere.contains(pe) {
+                    problems.push(format!(
+                        "PE {} believes it is registered (home {:?}) but no live registrar holds it",
+                        pe.get(),
+                        home.map(ServerId::get)
+                    ));
+                }
+            }
+        }
         for (n, &r) in self.registrars.iter().enumerate() {
             let Some(view) = self.world.node(r).and_then(|x| x.registrar()) else {
                 continue;
