@@ -37,7 +37,10 @@
 //!   [`MAX_RESOLUTION_ITEMS`]) PEs (an option value of 0 or none means "as
 //!   many as allowed"), selected by the pool's policy; the response always
 //!   carries the overall policy (as rsplib does) and each PE with its user
-//!   and ASAP transports. Unknown pool: Unknown Pool Handle.
+//!   and ASAP transports. Unknown pool: Unknown Pool Handle. The answer
+//!   holds as many of the selected PEs as fit into one message and into the
+//!   transmit queue's free room (at least one: room for one PE of the
+//!   largest size is required before selecting).
 //! * **Keep-alive** (§3.4-§3.5): see [`RegistrarConfig`] for how keep-alive
 //!   and lifetime share the PE's timer. KEEP_ALIVE_ACK is accepted only from
 //!   the PE's association with matching pool handle and PE id.
@@ -957,9 +960,11 @@ impl<
             .min(MAX_RESOLUTION_ITEMS)
             .min(pool_len)
             .max(1);
+        // Room for an answer with one PE of the largest size is required
+        // before anything changes; the answer then carries as many of the
+        // selected PEs as the queue takes (at least that one).
         let head = 4 + padded(TLV_HEADER_LEN + pool_handle.len()) + MAX_POLICY_LEN;
-        let bound = (head + want * MAX_PE_PARAM_LEN).min(usize::from(u16::MAX));
-        if !self.queue.has_room(bound) {
+        if !self.queue.has_room(head + MAX_PE_PARAM_LEN) {
             self.blocked(Blocked::Message(asap_type::HANDLE_RESOLUTION));
             return false;
         }
@@ -968,22 +973,28 @@ impl<
             .hs
             .resolve(&handle, want, &mut self.rng, &mut refs[..want])
             .unwrap_or_default();
-        // Sizes first (the message stays within one 16-bit length).
         let overall = refs[..got]
             .first()
             .and_then(|r| self.hs.get(*r))
             .map(|v| PolicyParam::Known(v.policy()));
+        let mut sizes = [0u16; MAX_RESOLUTION_ITEMS];
         let mut len = 4 + padded(TLV_HEADER_LEN + pool_handle.len());
         len += overall.map_or(0, |p| p.buffer_len());
         let mut count = 0;
-        for r in &refs[..got] {
+        for (r, size) in refs[..got].iter().zip(sizes.iter_mut()) {
             let Some(v) = self.hs.get(*r) else { break };
             let n = with_pe_param(&v, |p| p.buffer_len());
+            // One message has a 16-bit length.
             if len + n > usize::from(u16::MAX) {
                 break;
             }
+            *size = n as u16;
             len += n;
             count += 1;
+        }
+        while count > 1 && !self.queue.has_room(len) {
+            count -= 1;
+            len -= usize::from(sizes[count]);
         }
         let hs = &self.hs;
         let refs = &refs[..count];
