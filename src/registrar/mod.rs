@@ -27,8 +27,12 @@
 //!   PE is untouched. A PE without an association (learnt from a peer or
 //!   taken over) may be claimed by an association whose remote address is
 //!   one of the PE's ASAP transport addresses (the PE moving to this
-//!   registrar). Registrations and deregistrations arriving as datagrams
-//!   are refused the same way.
+//!   registrar; with no ASAP transport known, by any association).
+//!   Registrations and deregistrations arriving as datagrams are refused
+//!   the same way. The ASAP transport recorded is the association's remote
+//!   address as reported by [`TransportEvent::Up`]; for an association
+//!   never reported up, the PE's own ASAP transport parameter (if SCTP) is
+//!   kept instead.
 //! * **DEREGISTRATION** (§3.2): removes the PE; an unknown PE counts as
 //!   success. **Lifetime expiry** of an owned PE sends it a
 //!   DEREGISTRATION_RESPONSE and removes it.
@@ -1297,9 +1301,10 @@ impl<
                 self.on_unreachable(now, source, pool_handle, pe_id)
             }
             AsapMessage::Error { error } => {
+                // Logged only; never answered (no ERROR about an ERROR).
                 net_debug!("registrar: ASAP_ERROR received: {:?}", error.code());
                 let _ = error;
-                true
+                false
             }
             _ => {
                 self.stats.unexpected += 1;
@@ -1371,5 +1376,74 @@ impl<
 
     fn poll_connect(&mut self) -> Option<Connect> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_top_level_parameters() {
+        // Header, pool handle "ab" (padded), PE identifier.
+        let m = [
+            1, 0, 0, 20, 0, 9, 0, 6, b'a', b'b', 0, 0, 0, 0x0e, 0, 8, 0, 0, 0, 5,
+        ];
+        assert_eq!(find_tlv(&m, 0, param_type::POOL_HANDLE), Some(&m[4..10]));
+        assert_eq!(find_tlv(&m, 0, param_type::PE_IDENTIFIER), Some(&m[12..20]));
+        assert_eq!(find_tlv(&m, 0, param_type::POOL_ELEMENT), None);
+        // A length running past the message stops the search.
+        let mut bad = m;
+        bad[7] = 40;
+        assert_eq!(find_tlv(&bad, 0, param_type::PE_IDENTIFIER), None);
+        assert_eq!(find_tlv(&[], 0, 9), None);
+    }
+
+    #[test]
+    fn writes_tlvs_with_padding() {
+        let mut buf = [0xAAu8; 12];
+        assert_eq!(write_tlv(&mut buf, 9, b"abcde"), Ok(12));
+        assert_eq!(buf, [0, 9, 0, 9, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]);
+        assert!(write_tlv(&mut buf[..8], 9, b"abcde").is_err());
+        assert_eq!(write_header(&mut buf, 6, 0, 300), Ok(4));
+        assert_eq!(&buf[..4], &[6, 0, 1, 44]);
+        assert_eq!(
+            write_header(&mut buf, 6, 0, 70_000),
+            Err(wire::Error::TooLong)
+        );
+    }
+
+    #[test]
+    fn lifetime_deadlines() {
+        let now = Instant::from_secs(10);
+        assert_eq!(lifetime_deadline(now, -1), Instant::MAX);
+        assert_eq!(lifetime_deadline(now, 0), now);
+        assert_eq!(
+            lifetime_deadline(now, 1_500),
+            now + Duration::from_millis(1_500)
+        );
+    }
+
+    #[test]
+    fn keep_alive_spread_stays_within_half_either_way() {
+        type R = Registrar<
+            crate::storage::SortedList,
+            crate::handlespace::Fixed<4, 2, 4, 2>,
+            4,
+            4,
+            1024,
+            4,
+        >;
+        let mut r: R = Registrar::new(RegistrarConfig::default().with_seed(3));
+        let iv = Duration::from_secs(5);
+        let (mut lo, mut hi) = (Duration::MAX, Duration::ZERO);
+        for _ in 0..10_000 {
+            let d = r.spread(iv);
+            lo = lo.min(d);
+            hi = hi.max(d);
+        }
+        assert!(lo >= Duration::from_millis(2_500) && lo < Duration::from_millis(2_600));
+        assert!(hi < Duration::from_millis(7_500) && hi > Duration::from_millis(7_400));
+        assert_eq!(r.spread(Duration::ZERO), Duration::ZERO);
     }
 }
