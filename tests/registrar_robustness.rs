@@ -266,6 +266,21 @@ fn association_failure_removes_its_pool_elements() {
     assert_eq!(r.handlespace().len(), 2);
     assert_eq!(r.handlespace().pool_count(), 1);
     assert_eq!(r.association_remote(AssocId(1)), None);
+    // AssocId::NONE (the mark of PEs without association) names no association.
+    r.handle_transport_event(
+        T0,
+        TransportEvent::Down {
+            assoc: AssocId::NONE,
+        },
+    );
+    r.handle(
+        T0,
+        src(AssocId::NONE.0),
+        Protocol::Asap,
+        &deregistration("p", 3),
+    );
+    assert!(drain(&mut r).is_empty());
+    assert_eq!(r.handlespace().len(), 2);
     // A send failure counts the same.
     r.handle_transport_event(T0, TransportEvent::SendFailed { assoc: AssocId(2) });
     assert_eq!(events(&mut r).len(), 1);

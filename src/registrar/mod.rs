@@ -1275,6 +1275,11 @@ impl<
             self.stats.enrp_ignored += 1;
             return;
         }
+        if source == Source::Association(AssocId::NONE) {
+            // AssocId::NONE marks PEs without association; it names none.
+            self.stats.unexpected += 1;
+            return;
+        }
         let msg = match AsapMessage::parse(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -1323,6 +1328,8 @@ impl<
                     net_warn!("registrar: association table full");
                 }
             }
+            TransportEvent::Down { assoc } | TransportEvent::SendFailed { assoc }
+                if assoc == AssocId::NONE => {}
             TransportEvent::Down { assoc } | TransportEvent::SendFailed { assoc } => {
                 while let Some(r) = self.hs.by_association(assoc).next().map(|v| v.pe_ref()) {
                     if self.owned.contains_key(&r) {
