@@ -266,7 +266,12 @@ fn association_failure_removes_its_pool_elements() {
     assert_eq!(r.handlespace().len(), 2);
     assert_eq!(r.handlespace().pool_count(), 1);
     assert_eq!(r.association_remote(AssocId(1)), None);
-    // AssocId::NONE (the mark of PEs without association) names no association.
+    // AssocId::NONE (the mark of PEs without association, e.g. a peer's)
+    // names no association.
+    let peer = rserpool::ServerId::new(0xBEEF).unwrap();
+    PeSpec::new(20)
+        .with_param(|p| r.apply_peer_update(T0, peer, b"p", p))
+        .unwrap();
     r.handle_transport_event(
         T0,
         TransportEvent::Down {
@@ -277,10 +282,11 @@ fn association_failure_removes_its_pool_elements() {
         T0,
         src(AssocId::NONE.0),
         Protocol::Asap,
-        &deregistration("p", 3),
+        &deregistration("p", 20),
     );
     assert!(drain(&mut r).is_empty());
-    assert_eq!(r.handlespace().len(), 2);
+    assert_eq!(r.handlespace().len(), 3);
+    assert!(r.apply_peer_delete(peer, b"p", pe(20)));
     // A send failure counts the same.
     r.handle_transport_event(T0, TransportEvent::SendFailed { assoc: AssocId(2) });
     assert_eq!(events(&mut r).len(), 1);
