@@ -291,3 +291,25 @@ fn announce_starts_at_the_first_timeout() {
     r.handle_timeout(T0 + Duration::from_millis(999));
     assert!(drain(&mut r).is_empty());
 }
+
+#[test]
+fn announce_interval_can_follow_the_registrar_count() {
+    let mut c = config();
+    c.announce = true;
+    let mut r = registrar(c);
+    r.handle_timeout(T0);
+    drain(&mut r);
+    // Two other registrars heard: (2 + 1) x T6.
+    r.set_announce_interval(Duration::from_secs(3));
+    assert_eq!(r.poll_timeout(), Some(T0 + Duration::from_secs(3)));
+    let sent = run_until(&mut r, T0 + Duration::from_secs(9));
+    let at: Vec<Instant> = sent.iter().map(|(t, _, _)| *t).collect();
+    assert_eq!(
+        at,
+        vec![
+            T0 + Duration::from_secs(3),
+            T0 + Duration::from_secs(6),
+            T0 + Duration::from_secs(9)
+        ]
+    );
+}

@@ -56,7 +56,10 @@
 //!   rsplib). Reports about PEs owned by other registrars are ignored (only
 //!   the home registrar can probe).
 //! * **SERVER_ANNOUNCE** every T6 on [`Destination::Multicast`] when enabled
-//!   (first one at the first `handle_timeout`).
+//!   (first one at the first `handle_timeout`), as rsplib does. RFC 5352
+//!   §3.6 asks for one every (N+1)·T6 with N the registrars heard
+//!   announcing; an ENRP layer that counts them sets that with
+//!   [`Registrar::set_announce_interval`].
 //! * **Unknown input** (RFC 5354): an unknown message type or a "stop"
 //!   parameter whose upper bits ask for a report is answered with
 //!   ASAP_ERROR (Unrecognized Message / Unrecognized Parameter); "skip and
@@ -409,6 +412,17 @@ impl<
     }
 
     // ----- ENRP hooks -----------------------------------------------------
+
+    /// Changes the interval between SERVER_ANNOUNCEs (e.g. to (N+1)·T6 once
+    /// N other registrars are known); the next one is due one new interval
+    /// after the last.
+    pub fn set_announce_interval(&mut self, interval: Duration) {
+        let last = self.next_announce - self.config.announce_interval;
+        self.config.announce_interval = interval;
+        if self.next_announce != Instant::ZERO {
+            self.next_announce = last + interval;
+        }
+    }
 
     /// The PE checksum over the PEs this registrar owns (RFC 5353 §3.6.2).
     pub fn own_checksum(&self) -> u16 {
