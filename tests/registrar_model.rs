@@ -137,7 +137,7 @@ proptest! {
                     r.handle(now, Source::Datagram(pe_addr(99)), Protocol::Asap, &resolution(POOLS[pool as usize], None))
                 }
                 Op::Advance(ms) => {
-                    now = now + Duration::from_millis(ms);
+                    now += Duration::from_millis(ms);
                     while r.poll_timeout().is_some_and(|t| t <= now) {
                         r.handle_timeout(now);
                         check(&mut r);
