@@ -89,6 +89,13 @@
 //!   each PE), [`Registrar::own_checksum`] / [`Registrar::peer_checksum`]
 //!   and [`Handlespace::next_owned`] through [`Registrar::handlespace`]
 //!   (audit and handle table pages).
+//! * **Wire details**: ENDPOINT_KEEP_ALIVE carries rsplib's PE Identifier
+//!   parameter besides the RFC fields; HANDLE_RESOLUTION_RESPONSE is sent
+//!   with A=0 (no dynamic updates); registration life is in milliseconds
+//!   (SPEC §15.1). The registrar never opens associations
+//!   ([`Machine::poll_connect`] is always `None`): keep-alives to PEs without
+//!   association go to their ASAP transport address
+//!   ([`Destination::Address`]).
 //! * Events never block protocol work: when the event queue is full, an
 //!   event is dropped and counted in [`Stats::events_lost`] (an ENRP layer
 //!   then repairs peers through the checksum audit, RFC 5353 §3.6).
