@@ -14,6 +14,7 @@
 //! * [`handlespace`]: pools and pool elements, selection, ownership and
 //!   checksums.
 //! * [`wire`]: the ASAP/ENRP codec.
+//! * [`registrar`]: the registrar's ASAP side as a sans-IO state machine.
 //! * `sim` (feature `std`): a deterministic pool simulator.
 //!
 //! Features: `std` (default, implies `alloc`), `alloc` (growable arenas),

@@ -239,3 +239,47 @@ fn reregistration_updates_and_deregistration_removes() {
     assert!(events(&mut r).is_empty());
     assert_eq!(r.stats().deregistrations, 2);
 }
+
+#[test]
+fn large_resolutions_are_cut_to_the_queue_room() {
+    use rserpool::handlespace::Fixed;
+    use rserpool::registrar::Registrar;
+    use rserpool::storage::RedBlackTree;
+    use std::net::{IpAddr, Ipv6Addr};
+    type Wide = Registrar<RedBlackTree, Fixed<64, 4, 1024, 2>, 64, 64, 16384, 8>;
+    let mut c = config();
+    c.max_handle_resolution_items = 128;
+    let mut r: Box<Wide> = Box::new(Registrar::new(c));
+    let t0 = Instant::from_secs(1);
+    let mut buf = vec![0u8; 70_000];
+    for i in 1..=60u32 {
+        let mut spec = PeSpec::new(i);
+        spec.addrs = (0..16u16)
+            .map(|k| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, i as u16, k)))
+            .collect();
+        r.handle(t0, src(i), Protocol::Asap, &spec.registration("wide"));
+        let t = r.poll_transmit(&mut buf).unwrap().unwrap();
+        assert!(matches!(
+            AsapMessage::parse(&buf[..t.len]).unwrap(),
+            AsapMessage::RegistrationResponse {
+                rejected: false,
+                ..
+            }
+        ));
+    }
+    while r.poll_event().is_some() {}
+    r.handle(t0, src(99), Protocol::Asap, &resolution("wide", None));
+    let t = r.poll_transmit(&mut buf).unwrap().unwrap();
+    assert!(t.len <= 16384);
+    let n = match AsapMessage::parse(&buf[..t.len]).unwrap() {
+        AsapMessage::HandleResolutionResponse { elements, .. } => {
+            for e in elements.iter() {
+                assert_eq!(e.user_transport.transport().unwrap().addresses.len(), 16);
+            }
+            elements.len()
+        }
+        m => panic!("{m:?}"),
+    };
+    assert!(n > 30 && n < 60, "{n} PEs");
+    assert_eq!(r.stats().resolutions, 1);
+}

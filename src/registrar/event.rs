@@ -156,8 +156,9 @@ pub enum Blocked {
 /// `PoolElementRegistered` and `PoolElementRemoved` are the ENRP hooks: each
 /// is a handlespace change this registrar made as home registrar, which an
 /// ENRP layer group-casts as ENRP_HANDLE_UPDATE ADD_PE / DEL_PE (RFC 5353
-/// §3.3). Changes applied from peers ([`Registrar::apply_peer_update`]
-/// (super::Registrar::apply_peer_update)) raise no event.
+/// §3.3). Changes applied from peers
+/// ([`Registrar::apply_peer_update`](super::Registrar::apply_peer_update))
+/// raise no event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A PE registered (`new`) or re-registered with this registrar as home:

@@ -27,8 +27,12 @@
 //!   PE is untouched. A PE without an association (learnt from a peer or
 //!   taken over) may be claimed by an association whose remote address is
 //!   one of the PE's ASAP transport addresses (the PE moving to this
-//!   registrar). Registrations and deregistrations arriving as datagrams
-//!   are refused the same way.
+//!   registrar; with no ASAP transport known, by any association).
+//!   Registrations and deregistrations arriving as datagrams are refused
+//!   the same way. The ASAP transport recorded is the association's remote
+//!   address as reported by [`TransportEvent::Up`]; for an association
+//!   never reported up, the PE's own ASAP transport parameter (if SCTP) is
+//!   kept instead.
 //! * **DEREGISTRATION** (§3.2): removes the PE; an unknown PE counts as
 //!   success. **Lifetime expiry** of an owned PE sends it a
 //!   DEREGISTRATION_RESPONSE and removes it.
@@ -37,7 +41,10 @@
 //!   [`MAX_RESOLUTION_ITEMS`]) PEs (an option value of 0 or none means "as
 //!   many as allowed"), selected by the pool's policy; the response always
 //!   carries the overall policy (as rsplib does) and each PE with its user
-//!   and ASAP transports. Unknown pool: Unknown Pool Handle.
+//!   and ASAP transports. Unknown pool: Unknown Pool Handle. The answer
+//!   holds as many of the selected PEs as fit into one message and into the
+//!   transmit queue's free room (at least one: room for one PE of the
+//!   largest size is required before selecting).
 //! * **Keep-alive** (§3.4-§3.5): see [`RegistrarConfig`] for how keep-alive
 //!   and lifetime share the PE's timer. KEEP_ALIVE_ACK is accepted only from
 //!   the PE's association with matching pool handle and PE id.
@@ -49,7 +56,10 @@
 //!   rsplib). Reports about PEs owned by other registrars are ignored (only
 //!   the home registrar can probe).
 //! * **SERVER_ANNOUNCE** every T6 on [`Destination::Multicast`] when enabled
-//!   (first one at the first `handle_timeout`).
+//!   (first one at the first `handle_timeout`), as rsplib does. RFC 5352
+//!   §3.6 asks for one every (N+1)·T6 with N the registrars heard
+//!   announcing; an ENRP layer that counts them sets that with
+//!   [`Registrar::set_announce_interval`].
 //! * **Unknown input** (RFC 5354): an unknown message type or a "stop"
 //!   parameter whose upper bits ask for a report is answered with
 //!   ASAP_ERROR (Unrecognized Message / Unrecognized Parameter); "skip and
@@ -79,6 +89,13 @@
 //!   each PE), [`Registrar::own_checksum`] / [`Registrar::peer_checksum`]
 //!   and [`Handlespace::next_owned`] through [`Registrar::handlespace`]
 //!   (audit and handle table pages).
+//! * **Wire details**: ENDPOINT_KEEP_ALIVE carries rsplib's PE Identifier
+//!   parameter besides the RFC fields; HANDLE_RESOLUTION_RESPONSE is sent
+//!   with A=0 (no dynamic updates); registration life is in milliseconds
+//!   (SPEC §15.1). The registrar never opens associations
+//!   ([`Machine::poll_connect`] is always `None`): keep-alives to PEs without
+//!   association go to their ASAP transport address
+//!   ([`Destination::Address`]).
 //! * Events never block protocol work: when the event queue is full, an
 //!   event is dropped and counted in [`Stats::events_lost`] (an ENRP layer
 //!   then repairs peers through the checksum audit, RFC 5353 §3.6).
@@ -402,6 +419,17 @@ impl<
     }
 
     // ----- ENRP hooks -----------------------------------------------------
+
+    /// Changes the interval between SERVER_ANNOUNCEs (e.g. to (N+1)·T6 once
+    /// N other registrars are known); the next one is due one new interval
+    /// after the last.
+    pub fn set_announce_interval(&mut self, interval: Duration) {
+        let last = self.next_announce - self.config.announce_interval;
+        self.config.announce_interval = interval;
+        if self.next_announce != Instant::ZERO {
+            self.next_announce = last + interval;
+        }
+    }
 
     /// The PE checksum over the PEs this registrar owns (RFC 5353 §3.6.2).
     pub fn own_checksum(&self) -> u16 {
@@ -957,9 +985,11 @@ impl<
             .min(MAX_RESOLUTION_ITEMS)
             .min(pool_len)
             .max(1);
+        // Room for an answer with one PE of the largest size is required
+        // before anything changes; the answer then carries as many of the
+        // selected PEs as the queue takes (at least that one).
         let head = 4 + padded(TLV_HEADER_LEN + pool_handle.len()) + MAX_POLICY_LEN;
-        let bound = (head + want * MAX_PE_PARAM_LEN).min(usize::from(u16::MAX));
-        if !self.queue.has_room(bound) {
+        if !self.queue.has_room(head + MAX_PE_PARAM_LEN) {
             self.blocked(Blocked::Message(asap_type::HANDLE_RESOLUTION));
             return false;
         }
@@ -968,22 +998,28 @@ impl<
             .hs
             .resolve(&handle, want, &mut self.rng, &mut refs[..want])
             .unwrap_or_default();
-        // Sizes first (the message stays within one 16-bit length).
         let overall = refs[..got]
             .first()
             .and_then(|r| self.hs.get(*r))
             .map(|v| PolicyParam::Known(v.policy()));
+        let mut sizes = [0u16; MAX_RESOLUTION_ITEMS];
         let mut len = 4 + padded(TLV_HEADER_LEN + pool_handle.len());
         len += overall.map_or(0, |p| p.buffer_len());
         let mut count = 0;
-        for r in &refs[..got] {
+        for (r, size) in refs[..got].iter().zip(sizes.iter_mut()) {
             let Some(v) = self.hs.get(*r) else { break };
             let n = with_pe_param(&v, |p| p.buffer_len());
+            // One message has a 16-bit length.
             if len + n > usize::from(u16::MAX) {
                 break;
             }
+            *size = n as u16;
             len += n;
             count += 1;
+        }
+        while count > 1 && !self.queue.has_room(len) {
+            count -= 1;
+            len -= usize::from(sizes[count]);
         }
         let hs = &self.hs;
         let refs = &refs[..count];
@@ -1260,6 +1296,11 @@ impl<
             self.stats.enrp_ignored += 1;
             return;
         }
+        if source == Source::Association(AssocId::NONE) {
+            // AssocId::NONE marks PEs without association; it names none.
+            self.stats.unexpected += 1;
+            return;
+        }
         let msg = match AsapMessage::parse(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -1286,9 +1327,10 @@ impl<
                 self.on_unreachable(now, source, pool_handle, pe_id)
             }
             AsapMessage::Error { error } => {
+                // Logged only; never answered (no ERROR about an ERROR).
                 net_debug!("registrar: ASAP_ERROR received: {:?}", error.code());
                 let _ = error;
-                true
+                false
             }
             _ => {
                 self.stats.unexpected += 1;
@@ -1307,6 +1349,8 @@ impl<
                     net_warn!("registrar: association table full");
                 }
             }
+            TransportEvent::Down { assoc } | TransportEvent::SendFailed { assoc }
+                if assoc == AssocId::NONE => {}
             TransportEvent::Down { assoc } | TransportEvent::SendFailed { assoc } => {
                 while let Some(r) = self.hs.by_association(assoc).next().map(|v| v.pe_ref()) {
                     if self.owned.contains_key(&r) {
@@ -1360,5 +1404,74 @@ impl<
 
     fn poll_connect(&mut self) -> Option<Connect> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_top_level_parameters() {
+        // Header, pool handle "ab" (padded), PE identifier.
+        let m = [
+            1, 0, 0, 20, 0, 9, 0, 6, b'a', b'b', 0, 0, 0, 0x0e, 0, 8, 0, 0, 0, 5,
+        ];
+        assert_eq!(find_tlv(&m, 0, param_type::POOL_HANDLE), Some(&m[4..10]));
+        assert_eq!(find_tlv(&m, 0, param_type::PE_IDENTIFIER), Some(&m[12..20]));
+        assert_eq!(find_tlv(&m, 0, param_type::POOL_ELEMENT), None);
+        // A length running past the message stops the search.
+        let mut bad = m;
+        bad[7] = 40;
+        assert_eq!(find_tlv(&bad, 0, param_type::PE_IDENTIFIER), None);
+        assert_eq!(find_tlv(&[], 0, 9), None);
+    }
+
+    #[test]
+    fn writes_tlvs_with_padding() {
+        let mut buf = [0xAAu8; 12];
+        assert_eq!(write_tlv(&mut buf, 9, b"abcde"), Ok(12));
+        assert_eq!(buf, [0, 9, 0, 9, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]);
+        assert!(write_tlv(&mut buf[..8], 9, b"abcde").is_err());
+        assert_eq!(write_header(&mut buf, 6, 0, 300), Ok(4));
+        assert_eq!(&buf[..4], &[6, 0, 1, 44]);
+        assert_eq!(
+            write_header(&mut buf, 6, 0, 70_000),
+            Err(wire::Error::TooLong)
+        );
+    }
+
+    #[test]
+    fn lifetime_deadlines() {
+        let now = Instant::from_secs(10);
+        assert_eq!(lifetime_deadline(now, -1), Instant::MAX);
+        assert_eq!(lifetime_deadline(now, 0), now);
+        assert_eq!(
+            lifetime_deadline(now, 1_500),
+            now + Duration::from_millis(1_500)
+        );
+    }
+
+    #[test]
+    fn keep_alive_spread_stays_within_half_either_way() {
+        type R = Registrar<
+            crate::storage::SortedList,
+            crate::handlespace::Fixed<4, 2, 4, 2>,
+            4,
+            4,
+            1024,
+            4,
+        >;
+        let mut r: R = Registrar::new(RegistrarConfig::default().with_seed(3));
+        let iv = Duration::from_secs(5);
+        let (mut lo, mut hi) = (Duration::MAX, Duration::ZERO);
+        for _ in 0..10_000 {
+            let d = r.spread(iv);
+            lo = lo.min(d);
+            hi = hi.max(d);
+        }
+        assert!(lo >= Duration::from_millis(2_500) && lo < Duration::from_millis(2_600));
+        assert!(hi < Duration::from_millis(7_500) && hi > Duration::from_millis(7_400));
+        assert_eq!(r.spread(Duration::ZERO), Duration::ZERO);
     }
 }

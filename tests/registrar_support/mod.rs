@@ -206,3 +206,50 @@ pub fn register_ok(r: &mut TestRegistrar, now: Instant, assoc: u32, pool: &str, 
 pub fn list_vec<'a, T: rserpool::wire::ListItem<'a>>(l: &List<'a, T>) -> Vec<T> {
     l.iter().collect()
 }
+
+/// Runs the registrar's timers up to `end` (answering nothing); every
+/// message sent, with the time it was sent.
+pub fn run_until(r: &mut TestRegistrar, end: Instant) -> Vec<(Instant, Transmit, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(t) = r.poll_timeout() {
+        if t > end {
+            break;
+        }
+        r.handle_timeout(t);
+        for (tr, b) in drain(r) {
+            out.push((t, tr, b));
+        }
+    }
+    out
+}
+
+/// Like [`run_until`], but PEs answer every keep-alive at once with an ACK
+/// over the association it came on.
+pub fn run_answering(r: &mut TestRegistrar, end: Instant) -> Vec<(Instant, Transmit, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(t) = r.poll_timeout() {
+        if t > end {
+            break;
+        }
+        r.handle_timeout(t);
+        for (tr, b) in drain(r) {
+            if let (
+                AsapMessage::EndpointKeepAlive {
+                    pool_handle,
+                    pe_id: Some(id),
+                    ..
+                },
+                Destination::Association(assoc),
+            ) = (AsapMessage::parse(&b).unwrap(), tr.destination)
+            {
+                let ack = emit(&AsapMessage::EndpointKeepAliveAck {
+                    pool_handle,
+                    pe_id: id,
+                });
+                r.handle(t, Source::Association(assoc), Protocol::Asap, &ack);
+            }
+            out.push((t, tr, b));
+        }
+    }
+    out
+}
