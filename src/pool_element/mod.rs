@@ -166,6 +166,8 @@ impl PoolElementConfig {
 }
 
 /// What the pool element tells its application.
+// The cookie is held by value (no heap), so one variant is larger.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The registration (or a re-registration) was accepted.

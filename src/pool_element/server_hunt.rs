@@ -259,6 +259,12 @@ impl<const N: usize> ServerHunt<N> {
             }
         }
         self.launch(now);
+        if self.connecting() == 0 {
+            // Nobody else to try: the avoided registrar is still better than none.
+            if let Some(h) = self.connected_other_than(None) {
+                return Some(self.found(h));
+            }
+        }
         None
     }
 
@@ -320,9 +326,7 @@ impl<const N: usize> ServerHunt<N> {
     /// An association came up. Returns the new home when the hunt ends with it.
     pub fn on_up(&mut self, now: Instant, assoc: AssocId, remote: SocketAddr) -> Option<Home> {
         let _ = now;
-        let Some(r) = self.registrars.iter_mut().find(|r| r.remote == remote) else {
-            return None;
-        };
+        let r = self.registrars.iter_mut().find(|r| r.remote == remote)?;
         r.link = Link::Connected(assoc);
         let home = Home {
             assoc,
