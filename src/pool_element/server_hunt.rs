@@ -219,7 +219,14 @@ impl<const N: usize> ServerHunt<N> {
     /// The earliest hunt deadline (T5, or the first T7 of an announced
     /// registrar).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let t7 = self.registrars.iter().filter_map(|r| r.expires).min();
+        // Connected (or connecting) registrars are kept past T7 until that
+        // ends, so their deadlines do not count.
+        let t7 = self
+            .registrars
+            .iter()
+            .filter(|r| matches!(r.link, Link::Idle | Link::Tried))
+            .filter_map(|r| r.expires)
+            .min();
         match (self.t5_deadline, t7) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -348,6 +355,7 @@ impl<const N: usize> ServerHunt<N> {
         {
             r.link = Link::Tried;
         }
+        self.forget_expired(now);
         if self.hunting {
             self.launch(now);
         }
