@@ -40,6 +40,52 @@
 //!   per pool; a business card's PEs are added to the cache, and a card for
 //!   a pool not cached starts a resolution.
 //!
+//! # Example
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::pool_user::{PoolUser, PoolUserConfig, PoolUserError, SendOptions};
+//! use rserpool::transmit::{Machine, Source, TransportEvent};
+//! use rserpool::wire::{AsapMessage, List, PoolElementParam, Protocol, TransportParam};
+//! use rserpool::{AssocId, Instant, PeId, Policy, PoolHandle};
+//!
+//! let mut config = PoolUserConfig::rfc();
+//! let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3863);
+//! config.registrars.push(registrar).unwrap();
+//! let mut pu: PoolUser = PoolUser::new(config);
+//! let pool = PoolHandle::new(b"echo")?;
+//! let now = Instant::from_secs(0);
+//!
+//! // Nothing cached: a resolution starts.
+//! assert_eq!(pu.select(now, &pool, SendOptions::DEFAULT), Err(PoolUserError::WouldBlock));
+//! let connect = pu.poll_connect().unwrap();
+//! pu.handle_transport_event(now, TransportEvent::Up {
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//! });
+//! let mut buf = [0u8; 1024];
+//! let t = pu.poll_transmit(&mut buf)?.unwrap();
+//! assert!(matches!(AsapMessage::parse(&buf[..t.len])?, AsapMessage::HandleResolution { .. }));
+//!
+//! // The registrar answers with one PE.
+//! let addr = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))];
+//! let pe = PoolElementParam {
+//!     pe_id: PeId::new(7)?, home_server: None, registration_life: 30_000,
+//!     user_transport: TransportParam::new(TransportProtocol::Sctp, 7000, TransportUse::DataAndControl, &addr).into(),
+//!     policy: Policy::RoundRobin.into(), asap_transport: None,
+//! };
+//! let elements = [pe];
+//! let response = AsapMessage::HandleResolutionResponse {
+//!     accept_updates: false, pool_handle: b"echo", policy: None,
+//!     elements: List::from_slice(&elements), error: None,
+//! };
+//! let n = response.emit(&mut buf)?;
+//! pu.handle(now, Source::Association(AssocId(1)), Protocol::Asap, &buf[..n]);
+//! let s = pu.select(now, &pool, SendOptions::DEFAULT).unwrap();
+//! assert_eq!((s.pe_id.get(), s.transport.port), (7, 7000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Capacity
 //!
 //! `POOLS` pools of `PES` elements each, further limited by the
