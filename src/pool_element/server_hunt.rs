@@ -542,3 +542,97 @@ impl<const N: usize> ServerHunt<N> {
         self.registrars.iter().any(|r| r.remote.ip() == ip)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::TransportUse;
+    use crate::wire::{List, TransportParam};
+    use core::net::Ipv4Addr;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    fn sid(n: u32) -> ServerId {
+        ServerId::new(n).unwrap()
+    }
+
+    #[test]
+    fn announce_addresses() {
+        let now = Instant::from_secs(0);
+        let config = HuntConfig {
+            accept_tcp: true,
+            ..HuntConfig::rfc()
+        };
+        let mut hunt: ServerHunt<4> = ServerHunt::new(config);
+        let sender = SocketAddr::new(ip(1), 5000);
+        // No transport: the sender's address, ASAP port.
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(1),
+            transports: List::empty(),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert!(hunt.knows(SocketAddr::new(ip(1), 3863)));
+        // TCP listed before SCTP: SCTP wins; the same server id is updated, not added.
+        let a = [ip(2)];
+        let b = [ip(3)];
+        let ts = [
+            TransportParam::new(TransportProtocol::Tcp, 4000, TransportUse::DataOnly, &a),
+            TransportParam::new(TransportProtocol::Sctp, 4001, TransportUse::DataOnly, &b),
+        ];
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(1),
+            transports: List::from_slice(&ts),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert_eq!(hunt.known(), 1);
+        assert!(hunt.knows(SocketAddr::new(ip(3), 4001)));
+        // Only UDP: unusable, ignored.
+        let u = [TransportParam::new(
+            TransportProtocol::Udp,
+            1,
+            TransportUse::DataOnly,
+            &a,
+        )];
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(2),
+            transports: List::from_slice(&u),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert_eq!(hunt.known(), 1);
+        // TCP only: used when allowed.
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(3),
+            transports: List::from_slice(&ts[..1]),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert!(hunt.knows(SocketAddr::new(ip(2), 4000)));
+        // A full table counts what it drops.
+        for n in 10..14 {
+            hunt.announced(now, SocketAddr::new(ip(n as u8), 3863), sid(n));
+        }
+        assert_eq!(hunt.known(), 4);
+        assert_eq!(hunt.announces_dropped(), 2);
+    }
+
+    #[test]
+    fn connected_registrar_outlives_t7_until_it_goes_down() {
+        let now = Instant::from_secs(0);
+        let mut hunt: ServerHunt<4> = ServerHunt::new(HuntConfig::rfc());
+        let r = SocketAddr::new(ip(1), 3863);
+        hunt.announced(now, r, sid(1));
+        assert_eq!(hunt.ensure_home(now), None);
+        assert_eq!(hunt.poll_connect().map(|c| c.remote), Some(r));
+        let home = hunt.on_up(now, AssocId(4), r).unwrap();
+        assert_eq!(home.server_id, Some(sid(1)));
+        let later = now + Duration::from_secs(60);
+        // No T7 deadline for a connected registrar: nothing to wake for.
+        assert_eq!(hunt.poll_timeout(), None);
+        hunt.handle_timeout(later);
+        assert_eq!(hunt.known(), 1);
+        assert!(hunt.on_down(later, AssocId(4)));
+        assert_eq!(hunt.known(), 0);
+        assert_eq!(hunt.home(), None);
+    }
+}
