@@ -673,3 +673,28 @@ fn unknown_messages_are_reported_when_their_bits_ask() {
     pe.handle(t0, Source::Association(AssocId(1)), Protocol::Asap, &[1, 2]);
     assert!(drain(&mut pe).is_empty());
 }
+
+#[test]
+fn late_answer_during_a_hunt_is_accepted_and_its_registrar_kept() {
+    let t0 = Instant::from_secs(0);
+    let mut pe = PoolElement::new(config(&[registrar(1), registrar(2)])).unwrap();
+    pe.register(t0);
+    while pe.poll_connect().is_some() {}
+    up(&mut pe, t0, 1, registrar(1));
+    drain(&mut pe);
+    // T2 expires; registrar 2 is still connecting, so the hunt waits.
+    let t2 = t0 + Duration::from_secs(30);
+    pe.handle_timeout(t2);
+    assert_eq!(pe.home(), None);
+    events(&mut pe);
+    // Registrar 1's answer arrives late: accepted, registrar 1 is the home again.
+    accept(&mut pe, t2, 1);
+    assert!(pe.is_registered());
+    let ev = events(&mut pe);
+    assert!(matches!(ev[0], Event::HomeChanged { home } if home.assoc == AssocId(1)));
+    assert!(matches!(ev[1], Event::Registered { home } if home.assoc == AssocId(1)));
+    // Registrar 2 coming up later changes nothing.
+    up(&mut pe, t2, 2, registrar(2));
+    assert_eq!(pe.home().unwrap().assoc, AssocId(1));
+    assert!(drain(&mut pe).is_empty());
+}

@@ -693,6 +693,10 @@ impl PoolElement {
                 self.registered = true;
                 self.attempts = 0;
                 self.t4 = Some(now + self.config.t4());
+                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                    // A late answer during a hunt: that registrar is the home.
+                    self.event(Event::HomeChanged { home });
+                }
                 if let Some(home) = self.hunt.home() {
                     self.event(Event::Registered { home });
                 }

@@ -396,6 +396,25 @@ impl<const N: usize> ServerHunt<N> {
         }
     }
 
+    /// A registrar answered a request on `assoc` while there is no home
+    /// (e.g. a late answer during a hunt): it becomes the home (RFC 5352
+    /// §3.7: "if another PR answers, adopt it"). Returns the new home.
+    pub fn answered(&mut self, assoc: AssocId) -> Option<Home> {
+        if self.home.is_some() {
+            return None;
+        }
+        let (remote, server_id) = self
+            .registrars
+            .iter()
+            .find(|r| r.link == Link::Connected(assoc))
+            .map_or((None, None), |r| (Some(r.remote), r.server_id));
+        Some(self.found(Home {
+            assoc,
+            remote,
+            server_id,
+        }))
+    }
+
     /// Records that the registrar on `assoc` has `server_id`; returns its
     /// address when known.
     pub fn learn(&mut self, assoc: AssocId, server_id: ServerId) -> Option<SocketAddr> {

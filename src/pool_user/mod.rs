@@ -941,7 +941,13 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             Source::Datagram(_) => None,
         };
         match *message {
-            AsapMessage::HandleResolutionResponse { .. } => self.on_resolution(now, message),
+            AsapMessage::HandleResolutionResponse { .. } => {
+                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                    // An answer during a hunt: that registrar is the home.
+                    self.home_found(now, home);
+                }
+                self.on_resolution(now, message)
+            }
             AsapMessage::BusinessCard { .. } => self.on_business_card(now, message),
             AsapMessage::Cookie { cookie } => {
                 let Some(assoc) = assoc else { return };
