@@ -763,3 +763,84 @@ fn lost_home_resends_the_request_to_the_next() {
     assert_eq!(types(&sent), [UNREACHABLE]);
     assert_eq!(sent[0].0, Destination::Association(AssocId(3)));
 }
+
+fn up_assoc<const P: usize, const E: usize>(
+    pu: &mut PoolUser<P, E>,
+    now: Instant,
+    assoc: AssocId,
+    remote: SocketAddr,
+) {
+    pu.handle_transport_event(
+        now,
+        TransportEvent::Up {
+            assoc,
+            remote,
+            protocol: Protocol::Asap,
+        },
+    );
+}
+
+#[test]
+fn t1_expiry_hunts_in_parallel_and_moves_to_a_connected_registrar() {
+    let t0 = Instant::from_secs(0);
+    let mut c = config();
+    for n in 2..=4 {
+        c.registrars.push(registrar(n)).unwrap();
+    }
+    let mut pu = Pu::new(c);
+    assert_eq!(
+        pu.select(t0, &pool(), SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    // At most three attempts: registrars 1-3.
+    let connects: Vec<_> = std::iter::from_fn(|| pu.poll_connect()).collect();
+    assert_eq!(connects.len(), 3);
+    up_assoc(&mut pu, t0, HOME, registrar(1));
+    expect_resolution(&drain(&mut pu), b"echo");
+    // Registrars 2 and 3 fail; at the first expiry another one (4) is tried
+    // in parallel while the resend goes to the home.
+    for n in 2..=3 {
+        pu.handle_transport_event(
+            t0,
+            TransportEvent::ConnectFailed {
+                remote: registrar(n),
+            },
+        );
+    }
+    assert_eq!(
+        pu.poll_connect(),
+        None,
+        "not hunting: no replacement attempts"
+    );
+    let t1 = t0 + Duration::from_secs(15);
+    pu.handle_timeout(t1);
+    expect_resolution(&drain(&mut pu), b"echo");
+    assert_eq!(pu.poll_connect().map(|c| c.remote), Some(registrar(4)));
+    assert_eq!(pu.home().unwrap().assoc, HOME);
+    up_assoc(&mut pu, t1, AssocId(4), registrar(4));
+    assert_eq!(pu.home().unwrap().assoc, HOME, "the home is kept");
+    // The second expiry moves to registrar 4, which gets the resend.
+    pu.handle_timeout(t1 + Duration::from_secs(15));
+    let sent = drain(&mut pu);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, Destination::Association(AssocId(4)));
+    assert_eq!(pu.home().unwrap().assoc, AssocId(4));
+    // It answers: the resolution completes.
+    let rr = Policy::RoundRobin;
+    feed(
+        &mut pu,
+        t1,
+        AssocId(4),
+        &AsapMessage::HandleResolutionResponse {
+            accept_updates: false,
+            pool_handle: b"echo",
+            policy: None,
+            elements: List::from_slice(&[element(1, rr)]),
+            error: None,
+        },
+    );
+    assert_eq!(
+        pu.select(t1, &pool(), SendOptions::DEFAULT).unwrap().pe_id,
+        pe(1)
+    );
+}

@@ -396,6 +396,43 @@ impl<const N: usize> ServerHunt<N> {
         }
     }
 
+    /// The parallel server hunt of RFC 5352 §3.7 (a request to the home
+    /// timed out): returns `true` when another registrar is connected
+    /// already (the caller may then [`lose_home`](Self::lose_home) to move
+    /// to it); otherwise opens one association to an untried registrar, if
+    /// none is being opened, and returns `false`. The home is kept.
+    pub fn alternative(&mut self, now: Instant) -> bool {
+        let _ = now;
+        let home = self.home.map(|h| h.assoc);
+        if self
+            .registrars
+            .iter()
+            .any(|r| matches!(r.link, Link::Connected(a) if Some(a) != home))
+        {
+            return true;
+        }
+        if self.connecting() > 0 {
+            return false;
+        }
+        let n = self.registrars.len();
+        for step in 0..n {
+            let i = (self.cursor + step) % n;
+            if self.registrars[i].link != Link::Idle {
+                continue;
+            }
+            let connect = Connect {
+                remote: self.registrars[i].remote,
+                protocol: Protocol::Asap,
+            };
+            if self.connects.push_back(connect).is_ok() {
+                self.registrars[i].link = Link::Connecting;
+                self.cursor = (i + 1) % n;
+            }
+            break;
+        }
+        false
+    }
+
     /// A registrar answered a request on `assoc` while there is no home
     /// (e.g. a late answer during a hunt): it becomes the home (RFC 5352
     /// §3.7: "if another PR answers, adopt it"). Returns the new home.

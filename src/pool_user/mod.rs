@@ -20,7 +20,11 @@
 //!   (older than `stale_cache_value`) is used while a re-resolution runs in
 //!   parallel. T1-ENRPrequest expiry resends, at most
 //!   MAX-REQUEST-RETRANSMIT times, then [`Event::ResolutionFailed`] with no
-//!   cause, and the home registrar is given up (server hunt). A negative
+//!   cause, and the home registrar is given up (server hunt). The hunt runs
+//!   in parallel from the first expiry (RFC 5352 §3.7): when another
+//!   registrar is connected, it becomes the home and gets the resend;
+//!   otherwise one association to another registrar is opened and the
+//!   resend goes to the current home. A negative
 //!   answer is [`Event::ResolutionFailed`] with its cause (an unknown pool
 //!   empties the pool's cache).
 //! * **Choice** per the pool's overall policy (see [`choice`]).
@@ -831,6 +835,14 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             deadline: None,
             retransmits: r.retransmits + 1,
         });
+        // RFC 5352 §3.7: server hunt in parallel; a registrar connected
+        // already takes over as the home and gets the resend.
+        if self.hunt.home().is_some() && self.hunt.alternative(now) {
+            if let Some(home) = self.hunt.lose_home(now) {
+                self.home_found(now, home);
+                return;
+            }
+        }
         if self.hunt.home().is_some() {
             self.send_resolution(now, i);
         } else if let Some(home) = self.hunt.ensure_home(now) {
