@@ -844,3 +844,39 @@ fn t1_expiry_hunts_in_parallel_and_moves_to_a_connected_registrar() {
         pe(1)
     );
 }
+
+#[test]
+fn skipped_parameters_that_ask_for_it_are_reported() {
+    let t0 = Instant::from_secs(0);
+    let mut pu = resolved(t0, Policy::RoundRobin, 1);
+    pu.attach_control_channel(&pool(), pe(1), AssocId(10))
+        .unwrap();
+    drain(&mut pu);
+    let mut buf = vec![0u8; 256];
+    let n = AsapMessage::Cookie { cookie: b"abcd" }
+        .emit(&mut buf)
+        .unwrap();
+    buf.truncate(n);
+    // 0xC001: unknown, "skip and report"; 0x8002: unknown, "skip".
+    let report = [0xC0, 0x01, 0, 8, 1, 2, 3, 4];
+    buf.extend_from_slice(&report);
+    buf.extend_from_slice(&[0x80, 0x02, 0, 4]);
+    let len = buf.len() as u16;
+    buf[2..4].copy_from_slice(&len.to_be_bytes());
+    pu.handle(t0, Source::Association(AssocId(10)), Protocol::Asap, &buf);
+    // The cookie is kept ...
+    assert_eq!(pu.cookie(&pool()), Some(&b"abcd"[..]));
+    // ... and the reportable parameter goes back in an Unrecognized Parameter cause.
+    let sent = drain(&mut pu);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, Destination::Association(AssocId(10)));
+    match AsapMessage::parse(&sent[0].1).unwrap() {
+        AsapMessage::Error { error } => {
+            let causes: Vec<_> = error.causes.iter().collect();
+            assert_eq!(causes.len(), 1);
+            assert_eq!(causes[0].code, CauseCode::UnrecognizedParameter);
+            assert_eq!(causes[0].bytes(), Some(&report[..]));
+        }
+        m => panic!("{m:?}"),
+    }
+}

@@ -1012,7 +1012,21 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
             return;
         }
         match AsapMessage::parse(bytes) {
-            Ok(message) => self.on_message(now, source, &message),
+            Ok(message) => {
+                if let Source::Association(a) = source {
+                    if asap_error::answer_skipped_parameters(
+                        &mut self.tx,
+                        Destination::Association(a),
+                        bytes,
+                        &message,
+                    )
+                    .is_err()
+                    {
+                        self.send_failures = self.send_failures.saturating_add(1);
+                    }
+                }
+                self.on_message(now, source, &message)
+            }
             Err(e) => {
                 if let Source::Association(a) = source {
                     if asap_error::answer_parse_error(
