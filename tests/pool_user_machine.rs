@@ -880,3 +880,66 @@ fn skipped_parameters_that_ask_for_it_are_reported() {
         m => panic!("{m:?}"),
     }
 }
+
+#[test]
+fn random_and_mutated_input_never_panics() {
+    let t0 = Instant::from_secs(0);
+    let mut pu = resolved(t0, Policy::WeightedRandom { weight: 3 }, 3);
+    let rr = Policy::RoundRobin;
+    let elements = [element(1, rr), element(2, rr)];
+    let samples: Vec<Vec<u8>> = [
+        AsapMessage::HandleResolutionResponse {
+            accept_updates: false,
+            pool_handle: b"echo",
+            policy: Some(PolicyParam::Known(rr)),
+            elements: List::from_slice(&elements),
+            error: None,
+        },
+        AsapMessage::BusinessCard {
+            pool_handle: b"echo",
+            policy: None,
+            elements: List::from_slice(&elements),
+        },
+        AsapMessage::Cookie { cookie: b"abc" },
+    ]
+    .iter()
+    .map(|m| {
+        let mut b = vec![0u8; 1024];
+        let n = m.emit(&mut b).unwrap();
+        b.truncate(n);
+        b
+    })
+    .collect();
+    let mut x: u64 = 0x1234_5678_9abc_def0;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = vec![0u8; 65536];
+    for i in 0..20_000u32 {
+        let mut m = samples[(next() % 3) as usize].clone();
+        for _ in 0..(next() % 4) {
+            let k = (next() as usize) % m.len();
+            m[k] = next() as u8;
+        }
+        if i % 7 == 0 {
+            m.truncate((next() as usize) % m.len());
+        }
+        let now = t0 + Duration::from_millis(u64::from(i));
+        pu.handle(now, Source::Association(AssocId(10)), Protocol::Asap, &m);
+        let _ = pu.select(now, &pool(), SendOptions::DEFAULT);
+        if let Some(t) = pu.poll_timeout() {
+            if t <= now {
+                pu.handle_timeout(now);
+            }
+        }
+        while pu.poll_transmit(&mut out).unwrap().is_some() {}
+        while pu.poll_event().is_some() {}
+    }
+    // Drained every step: nothing was ever dropped.
+    assert_eq!((pu.send_failures(), pu.events_lost()), (0, 0));
+    let mut ids = [pe(9); 16];
+    assert!(pu.cached_elements(&pool(), &mut ids) <= 8);
+}
