@@ -15,7 +15,7 @@
 //! * The hunt asks for associations through a small bounded queue that the
 //!   owning machine drains in `poll_connect`.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
 
 use crate::addr::TransportProtocol;
 use crate::id::{AssocId, ServerId};
@@ -592,11 +592,6 @@ impl<const N: usize> ServerHunt<N> {
     pub fn knows(&self, remote: SocketAddr) -> bool {
         self.registrars.iter().any(|r| r.remote == remote)
     }
-
-    /// Whether `ip` belongs to a known registrar.
-    pub fn knows_ip(&self, ip: IpAddr) -> bool {
-        self.registrars.iter().any(|r| r.remote.ip() == ip)
-    }
 }
 
 #[cfg(test)]
@@ -604,7 +599,7 @@ mod tests {
     use super::*;
     use crate::addr::TransportUse;
     use crate::wire::{List, TransportParam};
-    use core::net::Ipv4Addr;
+    use core::net::{IpAddr, Ipv4Addr};
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))

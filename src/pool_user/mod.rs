@@ -27,7 +27,12 @@
 //!   resend goes to the current home. A negative
 //!   answer is [`Event::ResolutionFailed`] with its cause (an unknown pool
 //!   empties the pool's cache).
-//! * **Choice** per the pool's overall policy (see [`choice`]).
+//! * **Choice** per the pool's overall policy (the HANDLE_RESOLUTION_RESPONSE's;
+//!   Round Robin when absent): RR and WRR round robin over the list as
+//!   returned; RAND, WRAND, RLU and the other randomized policies at random
+//!   by [`Policy::weight`] of each PE's own parameters (weight 0 never
+//!   taken); PRIO the highest priority; LU and the other ordered least-used
+//!   policies the least effective load (the earliest among equals).
 //! * **Unreachable PEs**: [`report_unreachable`](PoolUser::report_unreachable)
 //!   sends ENDPOINT_UNREACHABLE to the home registrar once per failure
 //!   event (not again for that PE until a resolution lists it again),
