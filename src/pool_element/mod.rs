@@ -44,6 +44,49 @@
 //!   their type bits ask for it.
 //!
 //! Registration life goes on the wire in milliseconds (SPEC §15.1).
+//!
+//! # Example
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::pool_element::{Event, OwnedTransport, PoolElement, PoolElementConfig};
+//! use rserpool::transmit::{Machine, Source, TransportEvent};
+//! use rserpool::wire::{AsapMessage, Protocol};
+//! use rserpool::{AssocId, Instant, PoolHandle};
+//!
+//! let me = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+//! let user = OwnedTransport::new(TransportProtocol::Sctp, 7000, TransportUse::DataAndControl, &[me])?;
+//! let mut config = PoolElementConfig::rfc(PoolHandle::new(b"echo")?, user);
+//! let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3863);
+//! config.registrars.push(registrar).unwrap();
+//! config.seed = 1;
+//! let mut pe = PoolElement::new(config)?;
+//!
+//! let now = Instant::from_secs(0);
+//! pe.register(now);
+//! // The transport opens the association the hunt asks for ...
+//! let connect = pe.poll_connect().unwrap();
+//! pe.handle_transport_event(now, TransportEvent::Up {
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//! });
+//! // ... and sends the REGISTRATION it queued.
+//! let mut buf = [0u8; 1024];
+//! let t = pe.poll_transmit(&mut buf)?.unwrap();
+//! assert!(matches!(AsapMessage::parse(&buf[..t.len])?, AsapMessage::Registration { .. }));
+//! // The registrar accepts.
+//! let response = AsapMessage::RegistrationResponse {
+//!     rejected: false, pool_handle: b"echo", pe_id: pe.pe_id(), error: None,
+//! };
+//! let n = response.emit(&mut buf)?;
+//! pe.handle(now, Source::Association(AssocId(1)), Protocol::Asap, &buf[..n]);
+//! assert!(pe.is_registered());
+//! assert!(matches!(pe.poll_event(), Some(Event::HomeChanged { .. })));
+//! assert!(matches!(pe.poll_event(), Some(Event::Registered { .. })));
+//! // Wake up at pe.poll_timeout() (T4) to re-register.
+//! assert!(pe.poll_timeout().is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod server_hunt;
 pub mod transport;
@@ -166,6 +209,8 @@ impl PoolElementConfig {
 }
 
 /// What the pool element tells its application.
+// The cookie is held by value (no heap), so one variant is larger.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The registration (or a re-registration) was accepted.
@@ -648,6 +693,10 @@ impl PoolElement {
                 self.registered = true;
                 self.attempts = 0;
                 self.t4 = Some(now + self.config.t4());
+                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                    // A late answer during a hunt: that registrar is the home.
+                    self.event(Event::HomeChanged { home });
+                }
                 if let Some(home) = self.hunt.home() {
                     self.event(Event::Registered { home });
                 }
@@ -768,7 +817,21 @@ impl Machine for PoolElement {
             return;
         }
         match AsapMessage::parse(bytes) {
-            Ok(message) => self.on_message(now, source, &message),
+            Ok(message) => {
+                if let Source::Association(a) = source {
+                    if asap_error::answer_skipped_parameters(
+                        &mut self.tx,
+                        Destination::Association(a),
+                        bytes,
+                        &message,
+                    )
+                    .is_err()
+                    {
+                        self.send_failures = self.send_failures.saturating_add(1);
+                    }
+                }
+                self.on_message(now, source, &message)
+            }
             Err(e) => {
                 if let Source::Association(a) = source {
                     if asap_error::answer_parse_error(

@@ -15,7 +15,7 @@
 //! * The hunt asks for associations through a small bounded queue that the
 //!   owning machine drains in `poll_connect`.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
 
 use crate::addr::TransportProtocol;
 use crate::id::{AssocId, ServerId};
@@ -219,7 +219,14 @@ impl<const N: usize> ServerHunt<N> {
     /// The earliest hunt deadline (T5, or the first T7 of an announced
     /// registrar).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let t7 = self.registrars.iter().filter_map(|r| r.expires).min();
+        // Connected (or connecting) registrars are kept past T7 until that
+        // ends, so their deadlines do not count.
+        let t7 = self
+            .registrars
+            .iter()
+            .filter(|r| matches!(r.link, Link::Idle | Link::Tried))
+            .filter_map(|r| r.expires)
+            .min();
         match (self.t5_deadline, t7) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -259,6 +266,12 @@ impl<const N: usize> ServerHunt<N> {
             }
         }
         self.launch(now);
+        if self.connecting() == 0 {
+            // Nobody else to try: the avoided registrar is still better than none.
+            if let Some(h) = self.connected_other_than(None) {
+                return Some(self.found(h));
+            }
+        }
         None
     }
 
@@ -320,9 +333,7 @@ impl<const N: usize> ServerHunt<N> {
     /// An association came up. Returns the new home when the hunt ends with it.
     pub fn on_up(&mut self, now: Instant, assoc: AssocId, remote: SocketAddr) -> Option<Home> {
         let _ = now;
-        let Some(r) = self.registrars.iter_mut().find(|r| r.remote == remote) else {
-            return None;
-        };
+        let r = self.registrars.iter_mut().find(|r| r.remote == remote)?;
         r.link = Link::Connected(assoc);
         let home = Home {
             assoc,
@@ -344,6 +355,7 @@ impl<const N: usize> ServerHunt<N> {
         {
             r.link = Link::Tried;
         }
+        self.forget_expired(now);
         if self.hunting {
             self.launch(now);
         }
@@ -382,6 +394,62 @@ impl<const N: usize> ServerHunt<N> {
                 server_id: Some(server_id),
             })),
         }
+    }
+
+    /// The parallel server hunt of RFC 5352 §3.7 (a request to the home
+    /// timed out): returns `true` when another registrar is connected
+    /// already (the caller may then [`lose_home`](Self::lose_home) to move
+    /// to it); otherwise opens one association to an untried registrar, if
+    /// none is being opened, and returns `false`. The home is kept.
+    pub fn alternative(&mut self, now: Instant) -> bool {
+        let _ = now;
+        let home = self.home.map(|h| h.assoc);
+        if self
+            .registrars
+            .iter()
+            .any(|r| matches!(r.link, Link::Connected(a) if Some(a) != home))
+        {
+            return true;
+        }
+        if self.connecting() > 0 {
+            return false;
+        }
+        let n = self.registrars.len();
+        for step in 0..n {
+            let i = (self.cursor + step) % n;
+            if self.registrars[i].link != Link::Idle {
+                continue;
+            }
+            let connect = Connect {
+                remote: self.registrars[i].remote,
+                protocol: Protocol::Asap,
+            };
+            if self.connects.push_back(connect).is_ok() {
+                self.registrars[i].link = Link::Connecting;
+                self.cursor = (i + 1) % n;
+            }
+            break;
+        }
+        false
+    }
+
+    /// A registrar answered a request on `assoc` while there is no home
+    /// (e.g. a late answer during a hunt): it becomes the home (RFC 5352
+    /// §3.7: "if another PR answers, adopt it"). Returns the new home.
+    pub fn answered(&mut self, assoc: AssocId) -> Option<Home> {
+        if self.home.is_some() {
+            return None;
+        }
+        let (remote, server_id) = self
+            .registrars
+            .iter()
+            .find(|r| r.link == Link::Connected(assoc))
+            .map_or((None, None), |r| (Some(r.remote), r.server_id));
+        Some(self.found(Home {
+            assoc,
+            remote,
+            server_id,
+        }))
     }
 
     /// Records that the registrar on `assoc` has `server_id`; returns its
@@ -524,9 +592,98 @@ impl<const N: usize> ServerHunt<N> {
     pub fn knows(&self, remote: SocketAddr) -> bool {
         self.registrars.iter().any(|r| r.remote == remote)
     }
+}
 
-    /// Whether `ip` belongs to a known registrar.
-    pub fn knows_ip(&self, ip: IpAddr) -> bool {
-        self.registrars.iter().any(|r| r.remote.ip() == ip)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::TransportUse;
+    use crate::wire::{List, TransportParam};
+    use core::net::{IpAddr, Ipv4Addr};
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    fn sid(n: u32) -> ServerId {
+        ServerId::new(n).unwrap()
+    }
+
+    #[test]
+    fn announce_addresses() {
+        let now = Instant::from_secs(0);
+        let config = HuntConfig {
+            accept_tcp: true,
+            ..HuntConfig::rfc()
+        };
+        let mut hunt: ServerHunt<4> = ServerHunt::new(config);
+        let sender = SocketAddr::new(ip(1), 5000);
+        // No transport: the sender's address, ASAP port.
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(1),
+            transports: List::empty(),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert!(hunt.knows(SocketAddr::new(ip(1), 3863)));
+        // TCP listed before SCTP: SCTP wins; the same server id is updated, not added.
+        let a = [ip(2)];
+        let b = [ip(3)];
+        let ts = [
+            TransportParam::new(TransportProtocol::Tcp, 4000, TransportUse::DataOnly, &a),
+            TransportParam::new(TransportProtocol::Sctp, 4001, TransportUse::DataOnly, &b),
+        ];
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(1),
+            transports: List::from_slice(&ts),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert_eq!(hunt.known(), 1);
+        assert!(hunt.knows(SocketAddr::new(ip(3), 4001)));
+        // Only UDP: unusable, ignored.
+        let u = [TransportParam::new(
+            TransportProtocol::Udp,
+            1,
+            TransportUse::DataOnly,
+            &a,
+        )];
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(2),
+            transports: List::from_slice(&u),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert_eq!(hunt.known(), 1);
+        // TCP only: used when allowed.
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(3),
+            transports: List::from_slice(&ts[..1]),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert!(hunt.knows(SocketAddr::new(ip(2), 4000)));
+        // A full table counts what it drops.
+        for n in 10..14 {
+            hunt.announced(now, SocketAddr::new(ip(n as u8), 3863), sid(n));
+        }
+        assert_eq!(hunt.known(), 4);
+        assert_eq!(hunt.announces_dropped(), 2);
+    }
+
+    #[test]
+    fn connected_registrar_outlives_t7_until_it_goes_down() {
+        let now = Instant::from_secs(0);
+        let mut hunt: ServerHunt<4> = ServerHunt::new(HuntConfig::rfc());
+        let r = SocketAddr::new(ip(1), 3863);
+        hunt.announced(now, r, sid(1));
+        assert_eq!(hunt.ensure_home(now), None);
+        assert_eq!(hunt.poll_connect().map(|c| c.remote), Some(r));
+        let home = hunt.on_up(now, AssocId(4), r).unwrap();
+        assert_eq!(home.server_id, Some(sid(1)));
+        let later = now + Duration::from_secs(60);
+        // No T7 deadline for a connected registrar: nothing to wake for.
+        assert_eq!(hunt.poll_timeout(), None);
+        hunt.handle_timeout(later);
+        assert_eq!(hunt.known(), 1);
+        assert!(hunt.on_down(later, AssocId(4)));
+        assert_eq!(hunt.known(), 0);
+        assert_eq!(hunt.home(), None);
     }
 }

@@ -20,10 +20,19 @@
 //!   (older than `stale_cache_value`) is used while a re-resolution runs in
 //!   parallel. T1-ENRPrequest expiry resends, at most
 //!   MAX-REQUEST-RETRANSMIT times, then [`Event::ResolutionFailed`] with no
-//!   cause, and the home registrar is given up (server hunt). A negative
+//!   cause, and the home registrar is given up (server hunt). The hunt runs
+//!   in parallel from the first expiry (RFC 5352 §3.7): when another
+//!   registrar is connected, it becomes the home and gets the resend;
+//!   otherwise one association to another registrar is opened and the
+//!   resend goes to the current home. A negative
 //!   answer is [`Event::ResolutionFailed`] with its cause (an unknown pool
 //!   empties the pool's cache).
-//! * **Choice** per the pool's overall policy (see [`choice`]).
+//! * **Choice** per the pool's overall policy (the HANDLE_RESOLUTION_RESPONSE's;
+//!   Round Robin when absent): RR and WRR round robin over the list as
+//!   returned; RAND, WRAND, RLU and the other randomized policies at random
+//!   by [`Policy::weight`] of each PE's own parameters (weight 0 never
+//!   taken); PRIO the highest priority; LU and the other ordered least-used
+//!   policies the least effective load (the earliest among equals).
 //! * **Unreachable PEs**: [`report_unreachable`](PoolUser::report_unreachable)
 //!   sends ENDPOINT_UNREACHABLE to the home registrar once per failure
 //!   event (not again for that PE until a resolution lists it again),
@@ -39,6 +48,52 @@
 //!   most [`MAX_COOKIE_SIZE`] bytes) and the latest business card are kept
 //!   per pool; a business card's PEs are added to the cache, and a card for
 //!   a pool not cached starts a resolution.
+//!
+//! # Example
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::pool_user::{PoolUser, PoolUserConfig, PoolUserError, SendOptions};
+//! use rserpool::transmit::{Machine, Source, TransportEvent};
+//! use rserpool::wire::{AsapMessage, List, PoolElementParam, Protocol, TransportParam};
+//! use rserpool::{AssocId, Instant, PeId, Policy, PoolHandle};
+//!
+//! let mut config = PoolUserConfig::rfc();
+//! let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3863);
+//! config.registrars.push(registrar).unwrap();
+//! let mut pu: PoolUser = PoolUser::new(config);
+//! let pool = PoolHandle::new(b"echo")?;
+//! let now = Instant::from_secs(0);
+//!
+//! // Nothing cached: a resolution starts.
+//! assert_eq!(pu.select(now, &pool, SendOptions::DEFAULT), Err(PoolUserError::WouldBlock));
+//! let connect = pu.poll_connect().unwrap();
+//! pu.handle_transport_event(now, TransportEvent::Up {
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//! });
+//! let mut buf = [0u8; 1024];
+//! let t = pu.poll_transmit(&mut buf)?.unwrap();
+//! assert!(matches!(AsapMessage::parse(&buf[..t.len])?, AsapMessage::HandleResolution { .. }));
+//!
+//! // The registrar answers with one PE.
+//! let addr = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))];
+//! let pe = PoolElementParam {
+//!     pe_id: PeId::new(7)?, home_server: None, registration_life: 30_000,
+//!     user_transport: TransportParam::new(TransportProtocol::Sctp, 7000, TransportUse::DataAndControl, &addr).into(),
+//!     policy: Policy::RoundRobin.into(), asap_transport: None,
+//! };
+//! let elements = [pe];
+//! let response = AsapMessage::HandleResolutionResponse {
+//!     accept_updates: false, pool_handle: b"echo", policy: None,
+//!     elements: List::from_slice(&elements), error: None,
+//! };
+//! let n = response.emit(&mut buf)?;
+//! pu.handle(now, Source::Association(AssocId(1)), Protocol::Asap, &buf[..n]);
+//! let s = pu.select(now, &pool, SendOptions::DEFAULT).unwrap();
+//! assert_eq!((s.pe_id.get(), s.transport.port), (7, 7000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Capacity
 //!
@@ -785,6 +840,14 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             deadline: None,
             retransmits: r.retransmits + 1,
         });
+        // RFC 5352 §3.7: server hunt in parallel; a registrar connected
+        // already takes over as the home and gets the resend.
+        if self.hunt.home().is_some() && self.hunt.alternative(now) {
+            if let Some(home) = self.hunt.lose_home(now) {
+                self.home_found(now, home);
+                return;
+            }
+        }
         if self.hunt.home().is_some() {
             self.send_resolution(now, i);
         } else if let Some(home) = self.hunt.ensure_home(now) {
@@ -895,7 +958,13 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             Source::Datagram(_) => None,
         };
         match *message {
-            AsapMessage::HandleResolutionResponse { .. } => self.on_resolution(now, message),
+            AsapMessage::HandleResolutionResponse { .. } => {
+                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                    // An answer during a hunt: that registrar is the home.
+                    self.home_found(now, home);
+                }
+                self.on_resolution(now, message)
+            }
             AsapMessage::BusinessCard { .. } => self.on_business_card(now, message),
             AsapMessage::Cookie { cookie } => {
                 let Some(assoc) = assoc else { return };
@@ -948,7 +1017,21 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
             return;
         }
         match AsapMessage::parse(bytes) {
-            Ok(message) => self.on_message(now, source, &message),
+            Ok(message) => {
+                if let Source::Association(a) = source {
+                    if asap_error::answer_skipped_parameters(
+                        &mut self.tx,
+                        Destination::Association(a),
+                        bytes,
+                        &message,
+                    )
+                    .is_err()
+                    {
+                        self.send_failures = self.send_failures.saturating_add(1);
+                    }
+                }
+                self.on_message(now, source, &message)
+            }
             Err(e) => {
                 if let Source::Association(a) = source {
                     if asap_error::answer_parse_error(
