@@ -312,3 +312,46 @@ fn same_seed_same_trace_other_seed_other_trace() {
     let c = traced_run(10);
     assert_ne!(a.0, c.0);
 }
+
+/// A machine that asks for a timeout in the past and never clears it.
+struct Stuck {
+    calls: u64,
+}
+
+impl Machine for Stuck {
+    fn handle(&mut self, _: Instant, _: Source, _: Protocol, _: &[u8]) {}
+    fn handle_transport_event(&mut self, _: Instant, _: TransportEvent) {}
+    fn handle_timeout(&mut self, _: Instant) {
+        self.calls += 1;
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Some(Instant::from_secs(1))
+    }
+    fn poll_transmit(&mut self, _: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
+        Ok(None)
+    }
+    fn poll_connect(&mut self) -> Option<Connect> {
+        None
+    }
+}
+
+#[test]
+fn a_timeout_that_stays_in_the_past_is_a_counted_timer_storm_and_time_goes_on() {
+    let mut world = World::new(11, NetConfig::default());
+    let s = world.add_node(
+        "stuck",
+        addr(9),
+        &[],
+        Box::new(|_| Box::new(MachineNode::new(Stuck { calls: 0 }))),
+    );
+    world.run_until(Instant::from_secs(10));
+    assert_eq!(world.now(), Instant::from_secs(10));
+    assert_eq!(world.counters().timer_storms, 1);
+    let calls = world
+        .node_as::<MachineNode<Stuck>>(s)
+        .unwrap()
+        .machine
+        .calls;
+    // 101 calls at 1 s, then one per second of backoff.
+    assert!((101..=112).contains(&calls), "{calls}");
+}

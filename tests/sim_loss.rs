@@ -60,3 +60,34 @@ fn two_percent_loss_with_announcements_and_the_rsplib_profile() {
     assert_eq!(summary.served, summary.requests);
     assert!(summary.handlespace_consistent, "{:?}", sim.consistency());
 }
+
+#[test]
+fn heavy_loss_with_announcements_causes_no_timer_storm() {
+    // 20 % loss drops several SERVER_ANNOUNCEs in a row, so the home
+    // registrar's T7 runs out while it is connected (this once left a
+    // timeout in the past for ever).
+    let o = small(|o| {
+        o.net.loss = 0.2;
+        o.net.jitter = Duration::from_millis(30);
+        o.net.duplicate = 0.05;
+        o.net.reorder = 0.2;
+        o.multicast = true;
+        o.registrars = 3;
+        o.elements = 15;
+        o.users = 8;
+        o.rate = 1.0;
+        o.profile = Profile::Rsplib;
+        o.duration = Duration::from_secs(150);
+        o.kill_registrars.push(NodeAt {
+            number: 2,
+            at: at(100),
+        });
+    });
+    let mut sim = Simulation::new(o);
+    let summary = sim.run();
+    assert_eq!(sim.counters().timer_storms, 0);
+    assert!(summary.requests > 500);
+    for n in 1..=15 {
+        assert!(sim.element(n).unwrap().is_registered(), "PE {n}");
+    }
+}

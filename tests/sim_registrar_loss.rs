@@ -108,3 +108,33 @@ fn a_restarted_single_registrar_gets_every_pe_back() {
     assert_eq!(summary.served, summary.requests);
     assert!(summary.handlespace_consistent);
 }
+
+#[test]
+fn a_registrar_crash_during_re_registration_does_not_strand_the_pes() {
+    // rsplib: T4 30 s, T2 3 s < the 5 s failure detection: the
+    // re-registrations sent just after the crash time out before the
+    // association is seen to fail. The PEs must keep hunting and come back
+    // when the registrar does (this stalled the server hunt once).
+    for seed in 1..=3 {
+        let o = small(|o| {
+            o.seed = seed;
+            o.profile = rserpool::sim::Profile::Rsplib;
+            o.users = 2;
+            o.duration = Duration::from_secs(200);
+            o.kill_registrars.push(NodeAt {
+                number: 1,
+                at: at(30),
+            });
+            o.restart_registrars.push(NodeAt {
+                number: 1,
+                at: at(40),
+            });
+        });
+        let mut sim = Simulation::new(o);
+        let summary = sim.run();
+        all_registered_at(&sim, 1);
+        assert_eq!(held(&sim, 1).len(), 5, "seed {seed}");
+        assert_eq!(summary.lost, 0, "seed {seed}: {summary}");
+        assert!(summary.handlespace_consistent, "seed {seed}");
+    }
+}
