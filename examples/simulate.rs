@@ -35,6 +35,29 @@ fn main() -> ExitCode {
     let summary = sim.run();
     if options.stats || options.verbose {
         println!("counters: {}", sim.counters());
+        for n in 1..=sim.registrars.len() {
+            let Some(r) = sim.registrar(n) else { continue };
+            for (at, pe, why) in r.removals() {
+                println!("registrar {n}: removed PE {} at {at} ({why:?})", pe.get());
+            }
+        }
+        let c = sim.counters();
+        let by_type: Vec<String> = (1u8..=14)
+            .filter(|&t| c.asap(t) > 0)
+            .map(|t| {
+                let name = rserpool::wire::asap_type::name(t).unwrap_or("?");
+                format!("{}={}", name.trim_start_matches("ASAP_"), c.asap(t))
+            })
+            .collect();
+        println!("asap sent: {}", by_type.join(" "));
+        if c.failed_over_served > 0 {
+            println!(
+                "failed-over requests: {} served, mean {} ms, max {} ms from issue to answer",
+                c.failed_over_served,
+                c.failover_time_sum_us / c.failed_over_served / 1000,
+                c.failover_time_max_us / 1000
+            );
+        }
         for problem in sim.consistency().problems {
             println!("inconsistent: {problem}");
         }

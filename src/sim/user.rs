@@ -35,6 +35,11 @@ use super::world::{Ctx, Node, Payload};
 /// selected (resolution failed, no registrar).
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The most data associations a user keeps open; beyond that the least
+/// recently used idle one is closed (a user of a large pool meets new PEs
+/// with every resolution).
+pub const MAX_SESSIONS: usize = 32;
+
 /// The application's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct UserApp {
@@ -60,6 +65,8 @@ struct Request {
 struct Session {
     addr: SocketAddr,
     assoc: Option<AssocId>,
+    /// When a request was last given to it.
+    last_used: Instant,
     /// Requests assigned to this PE (sent, or waiting for the association).
     requests: BTreeSet<u64>,
 }
@@ -165,14 +172,19 @@ impl UserNode {
             return;
         };
         req.pe = Some(pe);
+        if !self.sessions.contains_key(&pe) {
+            self.close_idle_sessions(ctx);
+        }
         let session = self.sessions.entry(pe).or_insert_with(|| {
             ctx.connect(addr, Protocol::Asap);
             Session {
                 addr,
                 assoc: None,
+                last_used: now,
                 requests: BTreeSet::new(),
             }
         });
+        session.last_used = now;
         session.requests.insert(id);
         match session.assoc {
             Some(assoc) => self.send(ctx, id, pe, assoc),
@@ -180,6 +192,26 @@ impl UserNode {
                 // Sent when the association is up; the timeout runs from now,
                 // so that an unreachable PE is given up.
                 self.set_deadline(id, now + self.app.request_timeout);
+            }
+        }
+    }
+
+    /// Keeps at most [`MAX_SESSIONS`] - 1 sessions before a new one opens,
+    /// closing the least recently used idle ones.
+    fn close_idle_sessions(&mut self, ctx: &mut Ctx<'_>) {
+        while self.sessions.len() >= MAX_SESSIONS {
+            let idle = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.requests.is_empty() && s.assoc.is_some())
+                .min_by_key(|(pe, s)| (s.last_used, **pe))
+                .map(|(&pe, _)| pe);
+            let Some(pe) = idle else { break };
+            if let Some(s) = self.sessions.remove(&pe) {
+                if let Some(assoc) = s.assoc {
+                    self.by_assoc.remove(&assoc);
+                    ctx.close(assoc);
+                }
             }
         }
     }
