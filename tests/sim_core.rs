@@ -355,3 +355,71 @@ fn a_timeout_that_stays_in_the_past_is_a_counted_timer_storm_and_time_goes_on() 
     // 101 calls at 1 s, then one per second of backoff.
     assert!((101..=112).contains(&calls), "{calls}");
 }
+
+#[test]
+fn a_short_partition_delays_association_messages_a_long_one_breaks_them() {
+    use rserpool::sim::Partition;
+    let run = |until: u64| {
+        let mut world = World::new(12, NetConfig::default());
+        let s = server(&mut world, false);
+        let c = client(&mut world, 2, 0);
+        world.run_until(Instant::from_secs(1));
+        world.add_partition(Partition {
+            groups: vec![vec![s], vec![c]],
+            from: Instant::from_secs(2),
+            until: Instant::from_secs(until),
+        });
+        world.schedule(Instant::from_secs(3), move |w| {
+            w.with_node::<MachineNode<Client>, _>(c, |n, _| {
+                let Some((_, TransportEvent::Up { assoc, .. })) = n.machine.events.first().copied()
+                else {
+                    panic!("not up")
+                };
+                n.machine
+                    .out
+                    .push((Destination::Association(assoc), vec![0x0B, 0, 0, 5, 42]));
+            });
+        });
+        world.run_until(Instant::from_secs(30));
+        let cl = client_state(&world, c).clone_state();
+        let srv = world
+            .node_as::<MachineNode<Echo>>(s)
+            .unwrap()
+            .machine
+            .events
+            .clone();
+        (cl, srv)
+    };
+    // 2 s cut: the message waits and the echo comes back after the heal.
+    let (cl, srv) = run(4);
+    assert_eq!(cl.0.len(), 1);
+    assert!(cl.0[0].0 >= Instant::from_secs(4), "{:?}", cl.0);
+    assert!(!cl
+        .1
+        .iter()
+        .any(|e| matches!(e.1, TransportEvent::Down { .. })));
+    assert_eq!(srv.len(), 1);
+    // 10 s cut: after 5 s both ends see Down; the message never arrives.
+    let (cl, srv) = run(12);
+    assert!(cl.0.is_empty());
+    assert!(cl.1.contains(&(
+        Instant::from_secs(7),
+        TransportEvent::Down { assoc: AssocId(1) }
+    )));
+    assert!(matches!(
+        srv.last(),
+        Some((t, TransportEvent::Down { .. })) if *t == Instant::from_secs(7)
+    ));
+}
+
+impl Client {
+    #[allow(clippy::type_complexity)]
+    fn clone_state(
+        &self,
+    ) -> (
+        Vec<(Instant, Source, Vec<u8>)>,
+        Vec<(Instant, TransportEvent)>,
+    ) {
+        (self.received.clone(), self.events.clone())
+    }
+}

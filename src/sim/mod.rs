@@ -31,10 +31,12 @@ pub mod world;
 
 pub use element::ElementNode;
 pub use net::NetConfig;
-pub use options::{NodeAt, Options, Profile};
+pub use options::{NodeAt, Options, PartitionSpec, Profile};
 pub use registrar::{RegistrarNode, RegistrarView};
 pub use rogue::RogueNode;
 pub use scenario::{Consistency, SimRegistrar, Simulation, Summary, Tweaks};
 pub use stats::Counters;
 pub use user::{UserApp, UserNode};
-pub use world::{Ctx, MachineNode, Node, NodeFactory, NodeId, NodeSpawn, Output, Payload, World};
+pub use world::{
+    Ctx, MachineNode, Node, NodeFactory, NodeId, NodeSpawn, Output, Partition, Payload, World,
+};

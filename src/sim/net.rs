@@ -21,6 +21,11 @@
 //!   `Down` on the shared association `failure_detection` later (SCTP's
 //!   heartbeat and retransmission limits); messages in flight to the dead
 //!   node vanish. A graceful close reaches the peer after one `delay`.
+//! * **Partitions** ([`Partition`](super::world::Partition)): datagrams
+//!   across the cut are lost, association messages wait until it heals, a
+//!   connect across it fails after `connect_timeout`, and an association
+//!   across it breaks (`Down` on both ends) once the cut has lasted
+//!   `failure_detection`.
 
 use crate::time::Duration;
 

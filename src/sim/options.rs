@@ -28,6 +28,18 @@ pub struct NodeAt {
     pub at: Instant,
 }
 
+/// A partition between groups of registrars (numbered from 1) from one time
+/// to another; PEs and PUs reach every side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionSpec {
+    /// The groups of registrar numbers.
+    pub groups: Vec<Vec<usize>>,
+    /// When the cut starts.
+    pub from: Instant,
+    /// When it heals.
+    pub until: Instant,
+}
+
 /// Everything a scenario is made of. [`Options::default`] is a small
 /// healthy pool.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +86,8 @@ pub struct Options {
     pub kill_registrars: Vec<NodeAt>,
     /// Registrar restarts.
     pub restart_registrars: Vec<NodeAt>,
+    /// Partitions between registrars.
+    pub partitions: Vec<PartitionSpec>,
     /// Write the event log.
     pub verbose: bool,
     /// Print the counters before the summary.
@@ -103,6 +117,7 @@ impl Default for Options {
             restart_elements: Vec::new(),
             kill_registrars: Vec::new(),
             restart_registrars: Vec::new(),
+            partitions: Vec::new(),
             verbose: false,
             stats: false,
         }
@@ -136,6 +151,7 @@ usage: simulate [FLAGS]
   --restart-element ID@T  restart PE number ID at T seconds (repeatable)
   --kill-registrar ID@T   crash registrar number ID at T seconds (repeatable)
   --restart-registrar ID@T restart registrar number ID at T seconds (repeatable)
+  --partition A,B|C@T1-T2 cut registrars A,B off from C from T1 to T2 seconds (repeatable)
   --stats                 print the run's counters before the summary
   --verbose               print the event log
 ";
@@ -174,6 +190,36 @@ fn node_at(flag: &str, v: &str) -> Result<NodeAt, String> {
     Ok(NodeAt {
         number,
         at: Instant::ZERO + seconds(flag, t)?,
+    })
+}
+
+fn partition(flag: &str, v: &str) -> Result<PartitionSpec, String> {
+    let bad = || format!("{flag}: expected A,B|C@T1-T2, got {v:?}");
+    let (groups, times) = v.split_once('@').ok_or_else(bad)?;
+    let (t1, t2) = times.split_once('-').ok_or_else(bad)?;
+    let groups = groups
+        .split('|')
+        .map(|g| {
+            g.split(',')
+                .map(|n| match number::<usize>(flag, n)? {
+                    0 => Err(format!("{flag}: registrars are numbered from 1")),
+                    n => Ok(n),
+                })
+                .collect::<Result<Vec<usize>, String>>()
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if groups.len() < 2 {
+        return Err(bad());
+    }
+    let from = Instant::ZERO + seconds(flag, t1)?;
+    let until = Instant::ZERO + seconds(flag, t2)?;
+    if until <= from {
+        return Err(format!("{flag}: the cut must end after it starts"));
+    }
+    Ok(PartitionSpec {
+        groups,
+        from,
+        until,
     })
 }
 
@@ -249,6 +295,7 @@ impl Options {
                 "--restart-element" => o.restart_elements.push(node_at(flag, v)?),
                 "--kill-registrar" => o.kill_registrars.push(node_at(flag, v)?),
                 "--restart-registrar" => o.restart_registrars.push(node_at(flag, v)?),
+                "--partition" => o.partitions.push(partition(flag, v)?),
                 _ => return Err(format!("unknown flag {flag:?}\n{USAGE}")),
             }
         }
@@ -276,6 +323,11 @@ impl Options {
         ] {
             if let Some(bad) = list.iter().find(|k| k.number > n) {
                 return Err(format!("{what}: there is no number {}", bad.number));
+            }
+        }
+        for p in &self.partitions {
+            if let Some(&bad) = p.groups.iter().flatten().find(|&&n| n > self.registrars) {
+                return Err(format!("--partition: there is no registrar {bad}"));
             }
         }
         Ok(())
@@ -340,6 +392,18 @@ mod tests {
         assert!(Options::parse(["--policy", "nope"]).is_err());
         assert!(Options::parse(["--bogus", "1"]).is_err());
         assert!(Options::parse(["--seed"]).is_err());
+        let p = Options::parse(["--registrars", "3", "--partition", "1,2|3@10-20.5"]).unwrap();
+        assert_eq!(
+            p.partitions,
+            vec![PartitionSpec {
+                groups: vec![vec![1, 2], vec![3]],
+                from: Instant::from_secs(10),
+                until: Instant::from_millis(20_500),
+            }]
+        );
+        assert!(Options::parse(["--partition", "1|2@10-20"]).is_err());
+        assert!(Options::parse(["--registrars", "2", "--partition", "1,2@10-20"]).is_err());
+        assert!(Options::parse(["--registrars", "2", "--partition", "1|2@20-10"]).is_err());
         assert_eq!(o.policy_of(3), Policy::LeastUsed { load: 0 });
         let w = Options::parse(["--policy", "wrr"]).unwrap();
         assert_eq!(w.policy_of(2), Policy::WeightedRoundRobin { weight: 3 });

@@ -234,6 +234,35 @@ pub struct NodeSpawn {
     pub seed: u64,
 }
 
+/// A network partition: between `from` and `until`, a node of one group
+/// cannot reach a node of another group (nodes in no group reach everyone).
+///
+/// Datagrams across the cut are lost; association messages wait for the
+/// cut to heal; a connect across it fails after the connect timeout; an
+/// association across it breaks (both ends see `Down`) once the cut has
+/// lasted the failure detection delay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// The groups.
+    pub groups: Vec<Vec<NodeId>>,
+    /// When the cut starts.
+    pub from: Instant,
+    /// When it heals.
+    pub until: Instant,
+}
+
+impl Partition {
+    fn group_of(&self, n: NodeId) -> Option<usize> {
+        self.groups.iter().position(|g| g.contains(&n))
+    }
+    /// Whether the partition separates `a` from `b` at `t`.
+    pub fn separates(&self, a: NodeId, b: NodeId, t: Instant) -> bool {
+        t >= self.from
+            && t < self.until
+            && matches!((self.group_of(a), self.group_of(b)), (Some(x), Some(y)) if x != y)
+    }
+}
+
 /// One association end.
 #[derive(Clone, Copy, Debug)]
 struct AssocEnd {
@@ -295,6 +324,7 @@ enum Event {
     },
     Crash(NodeId),
     Restart(NodeId),
+    PartitionCheck(usize),
     Action(Box<dyn FnOnce(&mut World)>),
 }
 
@@ -323,6 +353,7 @@ pub struct World {
     trace_hash: u64,
     out: Vec<Output>,
     buf: Vec<u8>,
+    partitions: Vec<Partition>,
 }
 
 impl fmt::Debug for World {
@@ -363,6 +394,7 @@ impl World {
             trace_hash: 0xCBF2_9CE4_8422_2325,
             out: Vec::new(),
             buf: vec![0; MAX_MESSAGE_SIZE],
+            partitions: Vec::new(),
         }
     }
 
@@ -528,6 +560,22 @@ impl World {
     /// Restarts the node at `at` (a fresh machine from its factory).
     pub fn schedule_restart(&mut self, id: NodeId, at: Instant) {
         self.push(at, Event::Restart(id));
+    }
+
+    /// Adds a network partition (see [`Partition`]).
+    pub fn add_partition(&mut self, partition: Partition) {
+        let check = partition.from + self.net.failure_detection;
+        self.partitions.push(partition);
+        self.push(check, Event::PartitionCheck(self.partitions.len() - 1));
+    }
+
+    /// When the cut between `a` and `b` heals, if they are separated at `t`.
+    pub fn cut_until(&self, a: NodeId, b: NodeId, t: Instant) -> Option<Instant> {
+        self.partitions
+            .iter()
+            .filter(|p| p.separates(a, b, t))
+            .map(|p| p.until)
+            .max()
     }
 
     /// Runs `action` at `at`.
@@ -794,6 +842,7 @@ impl World {
             }
             Event::Crash(id) => self.crash(id),
             Event::Restart(id) => self.restart(id),
+            Event::PartitionCheck(i) => self.break_cut_associations(i),
             Event::Action(f) => f(self),
         }
     }
@@ -808,7 +857,9 @@ impl World {
         if self.incarnation(from) != incarnation || !self.is_alive(from) {
             return;
         }
-        let target = self.node_at(remote.ip()).filter(|&t| self.is_alive(t));
+        let target = self
+            .node_at(remote.ip())
+            .filter(|&t| self.is_alive(t) && self.cut_until(from, t, self.now).is_none());
         let Some(to) = target else {
             // Nobody answers: the INIT retransmissions run out.
             let at = self.now + self.net.connect_timeout;
@@ -867,6 +918,39 @@ impl World {
                 protocol,
             },
         });
+    }
+
+    /// A partition has lasted the failure detection delay: the
+    /// associations across it break.
+    fn break_cut_associations(&mut self, index: usize) {
+        let Some(p) = self.partitions.get(index).cloned() else {
+            return;
+        };
+        let cut: Vec<(NodeId, AssocId, NodeId, AssocId)> = self
+            .assocs
+            .iter()
+            .filter(|(k, v)| k.0 < v.peer && p.separates(k.0, v.peer, self.now))
+            .map(|(k, v)| (k.0, k.1, v.peer, v.peer_assoc))
+            .collect();
+        if !cut.is_empty() {
+            self.log(format_args!(
+                "partition {index}: {} associations across it break",
+                cut.len()
+            ));
+        }
+        for (a, a_assoc, b, b_assoc) in cut {
+            for (to, assoc) in [(a, a_assoc), (b, b_assoc)] {
+                let incarnation = self.incarnation(to);
+                self.push(
+                    self.now,
+                    Event::PeerLost {
+                        to,
+                        incarnation,
+                        assoc,
+                    },
+                );
+            }
+        }
     }
 
     fn new_assoc_id(&mut self, id: NodeId) -> AssocId {
@@ -1030,6 +1114,10 @@ impl World {
             return;
         }
         let mut at = self.now + self.link_delay();
+        if let Some(heal) = self.cut_until(from, end.peer, self.now) {
+            // Retransmitted until the cut heals (or the association breaks).
+            at = at.max(heal + self.net.delay);
+        }
         let mut retransmissions = 0;
         while retransmissions < MAX_RETRANSMISSIONS && self.chance(self.net.loss) {
             retransmissions += 1;
@@ -1062,6 +1150,10 @@ impl World {
         } else {
             1
         };
+        if self.cut_until(from, to, self.now).is_some() {
+            self.counters.dropped += 1;
+            return;
+        }
         for _ in 0..copies {
             if self.chance(self.net.loss) {
                 self.counters.dropped += 1;
