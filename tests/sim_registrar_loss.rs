@@ -138,3 +138,37 @@ fn a_registrar_crash_during_re_registration_does_not_strand_the_pes() {
         assert!(summary.handlespace_consistent, "seed {seed}");
     }
 }
+
+#[test]
+fn without_any_registrar_users_go_on_from_their_caches_and_still_fail_over() {
+    let o = small(|o| {
+        o.duration = Duration::from_secs(200);
+        o.kill_registrars.push(NodeAt {
+            number: 1,
+            at: at(30),
+        });
+        o.kill_elements.push(NodeAt {
+            number: 2,
+            at: at(90),
+        });
+    });
+    let mut sim = Simulation::new(o);
+    let summary = sim.run();
+    assert!(sim.registrar(1).is_none());
+    // The PEs lost their home and keep hunting.
+    for n in [1, 3, 4, 5] {
+        assert!(sim.element(n).unwrap().machine.home().is_none(), "PE {n}");
+    }
+    // The users served everything from their (stale) caches and failed
+    // over from the crashed PE to the others.
+    assert!(summary.failovers > 0);
+    assert_eq!(summary.lost, 0);
+    assert_eq!(summary.served, summary.requests);
+    // Their unreachable reports wait for a registrar: none was delivered.
+    assert!(sim.counters().unreachable_reports > 0);
+    assert_eq!(
+        sim.counters()
+            .asap(rserpool::wire::asap_type::ENDPOINT_UNREACHABLE),
+        0
+    );
+}
