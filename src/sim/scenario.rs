@@ -467,6 +467,7 @@ impl Simulation {
         let now = self.world.now();
         let grace = self.removal_grace();
         let registered = self.registered();
+        let home_of: BTreeMap<PeId, Option<ServerId>> = registered.iter().copied().collect();
         let mut checksums: BTreeMap<ServerId, (u16, ServerId)> = BTreeMap::new();
         // A PE that believes it is registered must be held somewhere (while
         // any registrar is alive), whatever it thinks its home is.
@@ -524,9 +525,9 @@ impl Simulation {
                 if h.pool_handle.as_bytes() != POOL {
                     continue;
                 }
-                let wanted = registered
-                    .iter()
-                    .any(|(p, home)| p == pe && (self.shared_handlespace || *home == Some(me)));
+                let wanted = home_of
+                    .get(pe)
+                    .is_some_and(|home| self.shared_handlespace || *home == Some(me));
                 if wanted {
                     continue;
                 }
@@ -537,7 +538,7 @@ impl Simulation {
                 // asks no deregistration on a move).
                 let moved = !self.shared_handlespace
                     && h.owner == Some(me)
-                    && registered.iter().any(|(p, _)| p == pe)
+                    && home_of.contains_key(pe)
                     && view
                         .lifetime_deadline(&h.pool_handle, *pe)
                         .is_some_and(|t| now < t);
