@@ -308,6 +308,10 @@ fn ownership<B: Backend>() {
         ]
     );
     assert!(hs.next_owned(&mut cursor).is_none());
+    let all: Vec<u32> = hs.owned_by(sid(7)).map(|v| v.pe_id().get()).collect();
+    assert_eq!(all, vec![1, 0x0BAD_CAFE, 0x100, 1, 0xFFFF_FFFF]);
+    assert_eq!(hs.owned_by(sid(8)).count(), 1);
+    assert_eq!(hs.owned_by(sid(9)).count(), 0);
     hs.check().unwrap();
     // Takeover moves PEs and checksum.
     let sum7 = hs.owner_checksum(sid(7));
@@ -391,6 +395,12 @@ fn associations_and_timers() {
     hs.check().unwrap();
     assert_eq!(hs.remove_by_association(AssocId(0)), 2);
     assert!(hs.is_empty());
+    hs.register(t0, &reg("B", 1, 1, rr)).unwrap();
+    hs.clear();
+    assert!(hs.is_empty() && hs.owners().is_empty() && hs.next_timer().is_none());
+    hs.register(t0, &reg("B", 1, 1, rr)).unwrap();
+    hs.check().unwrap();
+    hs.clear();
     assert_eq!(hs.pool_count(), 0, "the pool went with its last PE");
     hs.check().unwrap();
 }
@@ -402,4 +412,12 @@ fn node_is_compact() {
     let tr = std::mem::size_of::<PeNode<<Treap as Backend>::Link>>();
     println!("PeNode: rbtree {rb} bytes, treap {tr} bytes");
     assert!(rb <= 240 && tr <= 240, "{rb} {tr}");
+}
+
+#[test]
+fn arena_slot_adds_nothing() {
+    use rserpool::handlespace::PeNode;
+    type N = PeNode<<RedBlackTree as Backend>::Link>;
+    // The slot's free/used tag lives in a niche of the node.
+    assert_eq!(std::mem::size_of::<Option<N>>(), std::mem::size_of::<N>());
 }

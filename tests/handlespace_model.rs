@@ -69,7 +69,7 @@ fn op() -> impl Strategy<Value = Op> {
             0..POOLS,
             1..7u32,
             0..4u32,
-            prop::option::weighted(0.1, 0..10usize),
+            prop::option::weighted(0.1, 0..16usize),
             0..4u32,
             0..3u32,
             prop_oneof![1 => Just(-1), 1 => Just(-3), 8 => 0..4000i32],
@@ -90,7 +90,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Policy type indexes: RR, WRR, PRIO, LU, LUD, PLU, PLUD, LU-DPF, WRAND, RAND.
+/// Policy type indexes: RR, WRR, PRIO, LU, LUD, PLU, PLUD, LU-DPF, WRAND, RAND,
+/// RLU, RLUD, WRAND-DPF, LUD-DPF, PLUD-DPF, RPLU.
 fn policy(t: usize, a: u32, b: u32) -> Policy {
     let load = a * 0x4000_0000;
     let deg = b * 0x1000_0000;
@@ -117,7 +118,33 @@ fn policy(t: usize, a: u32, b: u32) -> Policy {
             distance: b,
         },
         8 => Policy::WeightedRandom { weight: a },
-        _ => Policy::Random,
+        9 => Policy::Random,
+        10 => Policy::RandomizedLeastUsed { load },
+        11 => Policy::RandomizedLeastUsedDegradation {
+            load,
+            degradation: deg,
+        },
+        12 => Policy::WeightedRandomDpf {
+            weight: a,
+            weight_dpf: deg,
+            distance: b,
+        },
+        13 => Policy::LeastUsedDegradationDpf {
+            load,
+            degradation: deg,
+            load_dpf: deg,
+            distance: b,
+        },
+        14 => Policy::PriorityLeastUsedDegradationDpf {
+            load,
+            degradation: deg,
+            load_dpf: deg,
+            distance: b,
+        },
+        _ => Policy::RandomizedPriorityLeastUsed {
+            load,
+            degradation: deg,
+        },
     }
 }
 
@@ -592,7 +619,7 @@ fn case() -> impl Strategy<Value = ([usize; POOLS], Vec<Op>)> {
 type Limited<B> = FixedHandlespace<B, CAP_PES, CAP_POOLS, CAP_ADDRS, CAP_OWNERS>;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 192, .. ProptestConfig::default() })]
 
     #[test]
     fn rbtree_fixed((types, ops) in case()) {

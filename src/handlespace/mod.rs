@@ -13,6 +13,47 @@
 //! Capacity is explicit: a registration that does not fit is refused with
 //! [`HandlespaceError::LackOfResources`] and leaves the handlespace exactly
 //! as it was.
+//!
+//! # Storage and memory
+//!
+//! A PE record ([`PeNode`]) is 200 bytes with either tree backend: five
+//! 12-byte links, the policy and its [`PolicyState`], the registration
+//! fields, and both transports with their first address inline (further
+//! addresses of multi-homed transports are chained in a separate address
+//! arena). Only the selection order keeps a subtree weight sum. A pool is
+//! stored once, with its handle, its overall policy type and transport, and
+//! the roots of its two orders.
+//!
+//! * [`Fixed`] storage: fixed-capacity arenas (no heap); pools are found in
+//!   the pool tree and PEs in their pool's id order, both O(log n).
+//! * [`Growable`] storage (`alloc`): arenas that grow in chunks of
+//!   [`CHUNK_SLOTS`](crate::storage::arena::CHUNK_SLOTS) records, plus hash
+//!   indexes from pool handle to pool and from (pool, PE id) to PE, so that
+//!   registration, re-registration, deregistration and lookup need no tree
+//!   descent to find their PE. About 218 bytes per PE in all at 100,000 PEs.
+//!
+//! # Orders
+//!
+//! | Order | Key | Used by |
+//! |---|---|---|
+//! | selection (per pool) | [`Policy::compare`], weight sums for weighted policies | [`resolve`](Handlespace::resolve) |
+//! | id (per pool) | PE id | lookup, [`PoolInfo::elements`] |
+//! | timer | deadline, then the order timers were set | [`next_timer`](Handlespace::next_timer), [`purge_expired`](Handlespace::purge_expired) |
+//! | ownership | home registrar, pool handle bytes, PE id | [`next_owned`](Handlespace::next_owned), [`take_over`](Handlespace::take_over), checksums |
+//! | association | association, then record | [`remove_by_association`](Handlespace::remove_by_association) |
+//!
+//! A selection changes the selected PE's policy state once (RFC 5356; not
+//! twice as rsplib, SPEC §15.18). A PE whose state or policy changes is
+//! taken out of its selection order, changed and put back (SPEC §15.19);
+//! after a selection it is left in place when it still sorts between its
+//! neighbours.
+//!
+//! # Checksums
+//!
+//! Each owner's PE checksum (RFC 5353 §3.6.2) is kept incrementally as the
+//! plain sum of its PEs' 16-bit words in a `u64` (exact, so removal always
+//! undoes addition), folded and complemented only when read; see
+//! [`checksum`].
 
 use core::cmp::Ordering;
 use core::fmt;
@@ -41,7 +82,7 @@ pub use random::{RandomSource, Xoshiro256StarStar};
 pub use select::PolicyState;
 #[cfg(feature = "alloc")]
 pub use store::Growable;
-pub use store::{Fixed, OwnerEntry, OwnerTable, Owners, PoolMap, Storage};
+pub use store::{Fixed, OwnerEntry, OwnerTable, Owners, PeMap, PoolMap, Storage};
 
 use node::{
     AssocView, IdView, OwnerView, PackedAddr, PoolView, SelView, StoredTransport, TimerView,
@@ -279,6 +320,14 @@ impl OwnershipCursor {
     }
 }
 
+/// The ownership order's view over a handlespace's PE and pool arenas.
+type OwnerOrder<'a, B, S> = OwnerView<
+    'a,
+    &'a mut <S as Storage>::Pes<<B as Backend>::Link>,
+    <S as Storage>::Pools<<B as Backend>::Link, <B as Backend>::Root>,
+    <B as Backend>::Root,
+>;
+
 /// Pools keyed by pool handle and their pool elements; see the
 /// [module documentation](self).
 pub struct Handlespace<B: Backend, S: Storage> {
@@ -286,12 +335,14 @@ pub struct Handlespace<B: Backend, S: Storage> {
     pools: S::Pools<B::Link, B::Root>,
     addrs: S::Addrs,
     pool_map: S::PoolMap,
+    pe_map: S::PeMap,
     owners: S::Owners,
     pool_root: B::Root,
     timer_root: B::Root,
     owner_root: B::Root,
     assoc_root: B::Root,
     seq: u64,
+    timer_stamp: u32,
 }
 
 impl<B: Backend, S: Storage> fmt::Debug for Handlespace<B, S> {
@@ -344,18 +395,24 @@ fn extra_addresses(t: &TransportAddress<'_>) -> usize {
 
 impl<B: Backend, S: Storage> Handlespace<B, S> {
     /// An empty handlespace.
+    ///
+    /// With [`Fixed`] storage the value is as large as its capacities (about
+    /// 200 bytes per PE); build it where it is to live (a `Box` on a host, a
+    /// `static` cell on a board) rather than on a small stack.
     pub fn new() -> Self {
         Handlespace {
             pes: Default::default(),
             pools: Default::default(),
             addrs: Default::default(),
             pool_map: Default::default(),
+            pe_map: Default::default(),
             owners: Default::default(),
             pool_root: Default::default(),
             timer_root: Default::default(),
             owner_root: Default::default(),
             assoc_root: Default::default(),
             seq: 0,
+            timer_stamp: 0,
         }
     }
 
@@ -402,6 +459,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     #[inline]
     fn find_pe(&self, pool: NodeId, pe_id: PeId) -> Option<NodeId> {
+        if <S::PeMap as PeMap>::ENABLED {
+            return self.pe_map.get(pool, pe_id);
+        }
         B::find(
             &self.pools[pool].id_root,
             &IdView { pes: &self.pes },
@@ -409,9 +469,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         )
     }
 
-    fn owner_view(
-        &mut self,
-    ) -> OwnerView<'_, &mut S::Pes<B::Link>, S::Pools<B::Link, B::Root>, B::Root> {
+    fn owner_view(&mut self) -> OwnerOrder<'_, B, S> {
         OwnerView {
             pes: &mut self.pes,
             pools: &self.pools,
@@ -616,6 +674,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             user,
             asap,
             timer: 0,
+            timer_stamp: 0,
         };
         let n = match self.pes.insert(node) {
             Ok(n) => n,
@@ -627,6 +686,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             &mut IdView { pes: &mut self.pes },
             n,
         );
+        self.pe_map.insert(pool, reg.pe_id, n);
         B::insert(
             &mut self.assoc_root,
             &mut AssocView { pes: &mut self.pes },
@@ -674,9 +734,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     fn timer_link(&mut self, n: NodeId, kind: PeTimerKind, deadline: Instant) {
         self.timer_unlink(n);
+        self.timer_stamp = self.timer_stamp.wrapping_add(1);
         let pe = &mut self.pes[n];
         pe.timer = kind.bits();
         pe.deadline = deadline;
+        pe.timer_stamp = self.timer_stamp;
         B::insert(
             &mut self.timer_root,
             &mut TimerView { pes: &mut self.pes },
@@ -807,10 +869,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     }
 
     fn remove_node(&mut self, n: NodeId) {
-        let (pool, home, user, asap) = {
+        let (pool, pe_id, home, user, asap) = {
             let pe = &self.pes[n];
-            (pe.pool, pe.home, pe.user, pe.asap)
+            (pe.pool, pe.pe_id, pe.home, pe.user, pe.asap)
         };
+        self.pe_map.remove(pool, pe_id);
         sel_mut!(self, pool, remove, n);
         B::remove(
             &mut self.pools[pool].id_root,
@@ -849,9 +912,19 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         }
     }
 
-    /// Removes every PE and pool.
+    /// Removes every PE and pool (in place: no large temporary for fixed
+    /// storage). Sequence numbers keep counting.
     pub fn clear(&mut self) {
-        *self = Self::new();
+        self.pes.clear();
+        self.pools.clear();
+        self.addrs.clear();
+        self.pool_map = Default::default();
+        self.pe_map = Default::default();
+        self.owners.clear();
+        self.pool_root = Default::default();
+        self.timer_root = Default::default();
+        self.owner_root = Default::default();
+        self.assoc_root = Default::default();
     }
 
     // ----- selection ----------------------------------------------------
@@ -975,18 +1048,21 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         if state == old {
             return;
         }
-        let prev = sel_ref!(self, pool, prev, n);
-        let next = sel_ref!(self, pool, next, n);
-        let before = |x: NodeId, pes: &S::Pes<B::Link>| {
-            let o = &pes[x];
-            select::compare(&o.policy, &o.state, &policy, &state) == Ordering::Less
-        };
-        let after = |x: NodeId, pes: &S::Pes<B::Link>| {
-            let o = &pes[x];
-            select::compare(&policy, &state, &o.policy, &o.state) == Ordering::Less
-        };
-        let stays =
-            prev.is_none_or(|p| before(p, &self.pes)) && next.is_none_or(|x| after(x, &self.pes));
+        // The node may stay where it is if it still sorts between its
+        // neighbours. Selection normally moves the key later (a fresh
+        // sequence number, more degradation, less WRR credit): then the
+        // predecessor is still before it and only the successor is compared.
+        let moved_later = select::compare(&policy, &old, &policy, &state) == Ordering::Less;
+        let after_prev = moved_later
+            || sel_ref!(self, pool, prev, n).is_none_or(|x| {
+                let o = &self.pes[x];
+                select::compare(&o.policy, &o.state, &policy, &state) == Ordering::Less
+            });
+        let stays = after_prev
+            && sel_ref!(self, pool, next, n).is_none_or(|x| {
+                let o = &self.pes[x];
+                select::compare(&policy, &state, &o.policy, &o.state) == Ordering::Less
+            });
         if stays {
             let weighted = self.pools[pool].weighted;
             let reweigh =
@@ -1069,6 +1145,25 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         }
         cursor.last = Some((self.pools[pe.pool].handle, pe.pe_id));
         Some(PeView { hs: self, n })
+    }
+
+    /// Every PE owned by `owner`, in (pool handle, PE id) order. For paging
+    /// across changes use [`next_owned`](Handlespace::next_owned) instead.
+    pub fn owned_by(&self, owner: ServerId) -> OwnedBy<'_, B, S> {
+        let view = OwnerView {
+            pes: &self.pes,
+            pools: &self.pools,
+            _root: PhantomData,
+        };
+        let first = B::lower_bound(&self.owner_root, &view, |v, n| {
+            node::Access::get(&v.pes)[n].home.cmp(&Some(owner))
+        })
+        .filter(|&n| self.pes[n].home == Some(owner));
+        OwnedBy {
+            hs: self,
+            owner,
+            next: first,
+        }
     }
 
     /// The number of PEs owned by `owner`.
@@ -1282,6 +1377,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                 if pe.pool != pool {
                     return err("PE in another pool's id order", n);
                 }
+                if self.find_pe(pool, pe.pe_id) != Some(n) {
+                    return err("PE not found by its id", n);
+                }
                 if pe.policy.policy_type() != rec.policy_type {
                     return err("PE policy type differs from pool", n);
                 }
@@ -1306,6 +1404,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         if pes != self.pes.len() {
             return err("PE count differs from PE arena", NIL);
         }
+        if <S::PeMap as PeMap>::ENABLED && self.pe_map.len() != pes {
+            return err("PE index size differs from PE count", NIL);
+        }
         B::check(&self.timer_root, &TimerView { pes: &self.pes })?;
         if B::len(&self.timer_root) != with_timer {
             return err("timer order count wrong", NIL);
@@ -1329,9 +1430,16 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             let mut acc = checksum::ChecksumAccumulator::new();
             let mut count = 0u32;
             let mut cursor = OwnershipCursor::new(e.owner);
+            let mut walk = self.owned_by(e.owner);
             while let Some(pe) = self.next_owned(&mut cursor) {
+                if walk.next().map(|w| w.n) != Some(pe.n) {
+                    return err("owner iteration and cursor disagree", pe.n);
+                }
                 acc.add(pe.pool_handle().as_bytes(), pe.pe_id());
                 count += 1;
+            }
+            if walk.next().is_some() {
+                return err("owner iteration longer than cursor walk", NIL);
             }
             if count != e.count || count == 0 {
                 return err("owner PE count wrong", NIL);
@@ -1622,6 +1730,29 @@ impl<'a, B: Backend, S: Storage> Iterator for Pools<'a, B, S> {
         };
         self.next = B::next(&hs.pool_root, &view, p);
         Some(PoolInfo { hs, p })
+    }
+}
+
+/// The PEs owned by one registrar.
+pub struct OwnedBy<'a, B: Backend, S: Storage> {
+    hs: &'a Handlespace<B, S>,
+    owner: ServerId,
+    next: Option<NodeId>,
+}
+
+impl<'a, B: Backend, S: Storage> Iterator for OwnedBy<'a, B, S> {
+    type Item = PeView<'a, B, S>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.next?;
+        let hs = self.hs;
+        let view = OwnerView {
+            pes: &hs.pes,
+            pools: &hs.pools,
+            _root: PhantomData,
+        };
+        self.next =
+            B::next(&hs.owner_root, &view, n).filter(|&x| hs.pes[x].home == Some(self.owner));
+        Some(PeView { hs, n })
     }
 }
 

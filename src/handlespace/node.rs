@@ -113,18 +113,26 @@ impl StoredTransport {
 
 /// A pool element as stored in the PE arena: its link records in the five
 /// orders and its registration.
+///
+/// The layout is fixed (`repr(C)`) so that what a tree walk reads sits
+/// together at the front: the policy (whose tag is also the arena slot's
+/// tag), the PE id, the five links, then owner, pool, association and the
+/// timer key. About 200 bytes.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct PeNode<L> {
-    pub(crate) links: [L; ORDERS],
-    pub(crate) sel_sum: u64,
-    pub(crate) deadline: Instant,
-    pub(crate) state: PolicyState,
     pub(crate) policy: Policy,
-    pub(crate) pool: NodeId,
     pub(crate) pe_id: PeId,
+    pub(crate) links: [L; ORDERS],
     pub(crate) home: Option<ServerId>,
+    pub(crate) pool: NodeId,
     pub(crate) assoc: AssocId,
+    pub(crate) deadline: Instant,
+    /// When the timer was set, to keep equal deadlines in setting order.
+    pub(crate) timer_stamp: u32,
     pub(crate) life: i32,
+    pub(crate) sel_sum: u64,
+    pub(crate) state: PolicyState,
     pub(crate) service_code: u32,
     pub(crate) user: StoredTransport,
     pub(crate) asap: StoredTransport,
@@ -240,7 +248,9 @@ where
     }
 }
 
-/// The global timer order: (deadline, node).
+/// The global timer order: (deadline, stamp, node). The stamp (when the
+/// timer was set; it may wrap) puts timers with equal deadlines in the order
+/// they were set, so that they append; the node id keeps the order strict.
 pub(crate) struct TimerView<R> {
     pub(crate) pes: R,
 }
@@ -254,7 +264,8 @@ where
     #[inline]
     fn cmp(&self, a: NodeId, b: NodeId) -> Ordering {
         let p = self.pes.get();
-        (p[a].deadline, a).cmp(&(p[b].deadline, b))
+        let (x, y) = (&p[a], &p[b]);
+        (x.deadline, x.timer_stamp, a).cmp(&(y.deadline, y.timer_stamp, b))
     }
 }
 

@@ -13,9 +13,22 @@ pub(crate) fn selection_kind(p: &Policy) -> SelectionKind {
     p.selection_kind()
 }
 
+/// [`Policy::compare`], with the common cases of one pool's PEs spelt out so
+/// that tree walks do not go through the general match: RR and the weighted
+/// policies order by sequence number only, LU by load, then sequence number.
+/// The model tests check that it agrees with [`Policy::compare`].
 #[inline]
 pub(crate) fn compare(a: &Policy, sa: &PolicyState, b: &Policy, sb: &PolicyState) -> Ordering {
-    Policy::compare(a, sa, b, sb)
+    let by_seq = || sa.sequence().cmp(&sb.sequence());
+    match (a, b) {
+        (Policy::RoundRobin, Policy::RoundRobin)
+        | (Policy::Random, Policy::Random)
+        | (Policy::WeightedRandom { .. }, Policy::WeightedRandom { .. }) => by_seq(),
+        (Policy::LeastUsed { load: la }, Policy::LeastUsed { load: lb }) => {
+            la.cmp(lb).then_with(by_seq)
+        }
+        _ => Policy::compare(a, sa, b, sb),
+    }
 }
 
 #[inline]

@@ -5,7 +5,7 @@ use core::fmt;
 
 use super::checksum::finish;
 use super::node::{ExtraAddress, PeNode, PoolNode};
-use crate::id::{PoolHandle, ServerId};
+use crate::id::{PeId, PoolHandle, ServerId};
 use crate::storage::arena::{Arena, CapacityError, FixedArena};
 use crate::storage::NodeId;
 
@@ -22,6 +22,8 @@ pub trait Storage: 'static {
     type Addrs: Arena<ExtraAddress> + Default;
     /// The pool-handle index.
     type PoolMap: PoolMap + Default;
+    /// The (pool, PE id) index.
+    type PeMap: PeMap + Default;
     /// The per-owner checksum table.
     type Owners: OwnerTable + Default;
 }
@@ -70,6 +72,70 @@ impl PoolMap for HashPoolLookup {
     }
     fn remove(&mut self, handle: &PoolHandle) {
         self.map.remove(handle);
+    }
+}
+
+/// A fast (pool, PE id) index kept next to each pool's id order, or none.
+pub trait PeMap {
+    /// Whether lookups go through this index (otherwise through the pool's
+    /// id order, O(log n)).
+    const ENABLED: bool;
+    /// The PE with this id in this pool.
+    fn get(&self, pool: NodeId, pe_id: PeId) -> Option<NodeId>;
+    /// Records a new PE.
+    fn insert(&mut self, pool: NodeId, pe_id: PeId, pe: NodeId);
+    /// Forgets a PE.
+    fn remove(&mut self, pool: NodeId, pe_id: PeId);
+    /// The number of PEs recorded.
+    fn len(&self) -> usize;
+    /// Whether no PE is recorded.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// No index: PEs are found in their pool's id order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreePeLookup;
+
+impl PeMap for TreePeLookup {
+    const ENABLED: bool = false;
+    fn get(&self, _pool: NodeId, _pe_id: PeId) -> Option<NodeId> {
+        None
+    }
+    fn insert(&mut self, _pool: NodeId, _pe_id: PeId, _pe: NodeId) {}
+    fn remove(&mut self, _pool: NodeId, _pe_id: PeId) {}
+    fn len(&self) -> usize {
+        0
+    }
+}
+
+/// A hash index from (pool, PE id) to PE (feature `alloc`): one memory
+/// access instead of a tree descent for registration, re-registration,
+/// deregistration and lookup.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, Default)]
+pub struct HashPeLookup {
+    map: hashbrown::HashMap<(NodeId, u32), NodeId>,
+}
+
+#[cfg(feature = "alloc")]
+impl PeMap for HashPeLookup {
+    const ENABLED: bool = true;
+    #[inline]
+    fn get(&self, pool: NodeId, pe_id: PeId) -> Option<NodeId> {
+        self.map.get(&(pool, pe_id.get())).copied()
+    }
+    #[inline]
+    fn insert(&mut self, pool: NodeId, pe_id: PeId, pe: NodeId) {
+        self.map.insert((pool, pe_id.get()), pe);
+    }
+    #[inline]
+    fn remove(&mut self, pool: NodeId, pe_id: PeId) {
+        self.map.remove(&(pool, pe_id.get()));
+    }
+    fn len(&self) -> usize {
+        self.map.len()
     }
 }
 
@@ -203,6 +269,7 @@ impl<const PES: usize, const POOLS: usize, const ADDRS: usize, const OWNERS: usi
         FixedArena<PoolNode<L, R>, POOLS>;
     type Addrs = FixedArena<ExtraAddress, ADDRS>;
     type PoolMap = TreePoolLookup;
+    type PeMap = TreePeLookup;
     type Owners = Owners<OWNERS>;
 }
 
@@ -210,7 +277,7 @@ impl<const PES: usize, const POOLS: usize, const ADDRS: usize, const OWNERS: usi
 #[cfg(feature = "alloc")]
 pub const GROWABLE_MAX_OWNERS: usize = 256;
 
-/// Growable arenas and a hash index on the heap (feature `alloc`); the owner
+/// Growable arenas and hash indexes (pools, PEs) on the heap (feature `alloc`); the owner
 /// table holds at most [`GROWABLE_MAX_OWNERS`] registrars.
 #[cfg(feature = "alloc")]
 #[derive(Debug)]
@@ -223,5 +290,6 @@ impl Storage for Growable {
         crate::storage::arena::GrowableArena<PoolNode<L, R>>;
     type Addrs = crate::storage::arena::GrowableArena<ExtraAddress>;
     type PoolMap = HashPoolLookup;
+    type PeMap = HashPeLookup;
     type Owners = Owners<GROWABLE_MAX_OWNERS>;
 }

@@ -1,4 +1,4 @@
-//! Arenas of nodes addressed by [`NodeId`](super::NodeId).
+//! Arenas of nodes addressed by [`NodeId`].
 //!
 //! An arena hands out small integer handles for the values it stores and
 //! reuses freed slots through a free list threaded through the empty slots.
@@ -212,9 +212,12 @@ pub const CHUNK_SLOTS: usize = 1 << CHUNK_SHIFT;
 /// doubling, never by copying), up to an optional limit.
 #[cfg(feature = "alloc")]
 pub struct GrowableArena<T> {
-    chunks: alloc::vec::Vec<alloc::vec::Vec<Slot<T>>>,
+    chunks: alloc::vec::Vec<alloc::boxed::Box<[Slot<T>; CHUNK_SLOTS]>>,
     free_head: NodeId,
     len: u32,
+    /// Slots handed out so far (used or on the free list); the rest of the
+    /// last chunk is untouched.
+    used: u32,
     limit: usize,
 }
 
@@ -230,20 +233,27 @@ impl<T> GrowableArena<T> {
             chunks: alloc::vec::Vec::new(),
             free_head: NIL,
             len: 0,
+            used: 0,
             limit: if limit < MAX_SLOTS { limit } else { MAX_SLOTS },
         }
     }
+    // Slots past `used` in the last chunk hold `Free(NIL)` and read as free.
     #[inline]
     fn slot(&self, id: NodeId) -> Option<&Slot<T>> {
-        self.chunks
-            .get((id >> CHUNK_SHIFT) as usize)?
-            .get((id as usize) & (CHUNK_SLOTS - 1))
+        let chunk = self.chunks.get((id >> CHUNK_SHIFT) as usize)?;
+        Some(&chunk[(id as usize) & (CHUNK_SLOTS - 1)])
     }
     #[inline]
     fn slot_mut(&mut self, id: NodeId) -> Option<&mut Slot<T>> {
-        self.chunks
-            .get_mut((id >> CHUNK_SHIFT) as usize)?
-            .get_mut((id as usize) & (CHUNK_SLOTS - 1))
+        let chunk = self.chunks.get_mut((id >> CHUNK_SHIFT) as usize)?;
+        Some(&mut chunk[(id as usize) & (CHUNK_SLOTS - 1)])
+    }
+    fn new_chunk() -> alloc::boxed::Box<[Slot<T>; CHUNK_SLOTS]> {
+        let slots: alloc::vec::Vec<Slot<T>> = (0..CHUNK_SLOTS).map(|_| Slot::Free(NIL)).collect();
+        match slots.into_boxed_slice().try_into() {
+            Ok(chunk) => chunk,
+            Err(_) => unreachable!("a chunk has CHUNK_SLOTS slots"),
+        }
     }
 }
 
@@ -323,15 +333,15 @@ impl<T> Arena<T> for GrowableArena<T> {
             self.len += 1;
             return Ok(id);
         }
-        // No free slot: every slot of every chunk is used, so the next id is len.
-        let id = self.len;
-        match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK_SLOTS => chunk.push(Slot::Used(value)),
-            _ => {
-                let mut chunk = alloc::vec::Vec::with_capacity(CHUNK_SLOTS);
-                chunk.push(Slot::Used(value));
-                self.chunks.push(chunk);
-            }
+        // No free slot: take the next untouched one, in a new chunk if need be.
+        let id = self.used;
+        if (id as usize) >> CHUNK_SHIFT == self.chunks.len() {
+            self.chunks.push(Self::new_chunk());
+        }
+        self.used += 1;
+        match self.slot_mut(id) {
+            Some(slot) => *slot = Slot::Used(value),
+            None => unreachable!("the chunk was just added"),
         }
         self.len += 1;
         Ok(id)
@@ -362,6 +372,7 @@ impl<T> Arena<T> for GrowableArena<T> {
         self.chunks.clear();
         self.free_head = NIL;
         self.len = 0;
+        self.used = 0;
     }
 }
 

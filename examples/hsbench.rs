@@ -1,0 +1,416 @@
+//! Handlespace benchmark: registrar operations per second and memory per PE,
+//! on the workload rsplib's registrar handlespace was measured with.
+//!
+//! Every PE has one IPv4 user address (SCTP), an ASAP transport with one
+//! address, an owner registrar and an armed lifetime timer; PE ids are
+//! random. Operations, each timed over all PEs (or a number of
+//! resolutions):
+//!
+//! * `register`: new PEs into an empty handlespace;
+//! * `reregister`: the same registrations again (updates);
+//! * `resolve1` / `resolve3`: handle resolutions for 1 and 3 PEs (with
+//!   several pools, each to a pool picked at random);
+//! * `deregister`: every PE, in random order;
+//! * `expire_all`: every lifetime runs out, purged in one pass;
+//! * bytes per PE: what the heap grew by while registering, ÷ PEs (counted
+//!   by a counting global allocator; the boxed handlespace itself included).
+//!
+//! ```text
+//! cargo run --release --example hsbench -- [--quick] [--csv]
+//!     [--wall] [--backend rbtree,treap,list] [--policy RR,WRAND,LU]
+//!     [--config 1x1000,1x10000,1x100000,1000x100] [--reps N] [--resolutions N]
+//! ```
+//!
+//! Time is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so that a
+//! shared machine's other work does not count against the handlespace;
+//! `--wall` times by the wall clock instead. Each figure is the
+//! median of the repetitions; the spread is
+//! (max − min) / median. The sorted list backend is only run up to 10,000
+//! PEs (1,000 with `--quick`) and with at most 20,000 resolutions (it is
+//! linear). `--quick`: 3 repetitions, 200,000 resolutions.
+
+use std::alloc::System;
+use std::net::{IpAddr, Ipv4Addr};
+
+use rserpool::addr::{TransportAddress, TransportProtocol, TransportUse};
+use rserpool::handlespace::{
+    GrowableHandlespace, PeRef, RandomSource, Registration, Xoshiro256StarStar,
+};
+use rserpool::storage::{Backend, RedBlackTree, SortedList, Treap};
+use rserpool::{AssocId, Duration, Instant, PeId, Policy, PoolHandle, ServerId};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const USER_ADDR: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))];
+const ASAP_ADDR: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))];
+const LIFE_MS: i32 = 30_000;
+
+struct Options {
+    backends: Vec<String>,
+    policies: Vec<String>,
+    configs: Vec<(usize, usize)>,
+    reps: usize,
+    resolutions: usize,
+    csv: bool,
+    /// The most PEs the (linear) sorted list is run with.
+    list_max: usize,
+}
+
+fn parse_args() -> Options {
+    let mut o = Options {
+        backends: vec!["rbtree".into(), "treap".into(), "list".into()],
+        policies: vec!["RR".into(), "WRAND".into(), "LU".into()],
+        configs: vec![(1, 1_000), (1, 10_000), (1, 100_000), (1_000, 100)],
+        reps: 7,
+        resolutions: 1_000_000,
+        csv: false,
+        list_max: 10_000,
+    };
+    let mut quick = false;
+    let mut reps = None;
+    let mut resolutions = None;
+    let mut args = std::env::args().skip(1);
+    let list = |s: Option<String>| -> Vec<String> {
+        s.unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--csv" => o.csv = true,
+            "--wall" => USE_WALL.store(true, std::sync::atomic::Ordering::Relaxed),
+            "--backend" => o.backends = list(args.next()),
+            "--policy" => o.policies = list(args.next()),
+            "--config" => {
+                o.configs = list(args.next())
+                    .iter()
+                    .map(|c| {
+                        let (p, n) = c.split_once('x').expect("config is POOLSxPES");
+                        (p.parse().expect("pools"), n.parse().expect("PEs per pool"))
+                    })
+                    .collect()
+            }
+            "--reps" => reps = args.next().and_then(|s| s.parse().ok()),
+            "--resolutions" => resolutions = args.next().and_then(|s| s.parse().ok()),
+            "-h" | "--help" => {
+                println!("usage: hsbench [--quick] [--csv] [--wall] [--backend rbtree,treap,list] [--policy RR,WRAND,LU] [--config 1x1000,1000x100] [--reps N] [--resolutions N]");
+                std::process::exit(0);
+            }
+            other => panic!("unknown option {other}"),
+        }
+    }
+    if quick {
+        o.reps = 3;
+        o.resolutions = 200_000;
+        o.list_max = 1_000;
+    }
+    o.reps = reps.unwrap_or(o.reps).max(1);
+    o.resolutions = resolutions.unwrap_or(o.resolutions).max(1);
+    o
+}
+
+fn policy_for(name: &str, rng: &mut Xoshiro256StarStar) -> Policy {
+    match name {
+        "RR" => Policy::RoundRobin,
+        "WRAND" => Policy::WeightedRandom {
+            weight: 1 + rng.below(1000) as u32,
+        },
+        "LU" => Policy::LeastUsed {
+            load: rng.next_u64() as u32,
+        },
+        "RAND" => Policy::Random,
+        "PRIO" => Policy::Priority {
+            priority: rng.below(16) as u32,
+        },
+        other => panic!("unknown policy {other} (RR, WRAND, LU, RAND, PRIO)"),
+    }
+}
+
+struct Workload {
+    handles: Vec<PoolHandle>,
+    /// (pool index, PE id, policy)
+    pes: Vec<(usize, PeId, Policy)>,
+}
+
+fn workload(pools: usize, per_pool: usize, policy: &str, seed: u64) -> Workload {
+    let mut rng = Xoshiro256StarStar::seed_from_u64(seed);
+    let handles: Vec<PoolHandle> = (0..pools)
+        .map(|p| PoolHandle::try_from(format!("EchoPool-{p:05}").as_str()).unwrap())
+        .collect();
+    let mut pes = Vec::with_capacity(pools * per_pool);
+    for p in 0..pools {
+        let mut ids = std::collections::HashSet::with_capacity(per_pool);
+        while ids.len() < per_pool {
+            let id = rng.next_u64() as u32;
+            if id != 0 && ids.insert(id) {
+                pes.push((p, PeId::new(id).unwrap(), policy_for(policy, &mut rng)));
+            }
+        }
+    }
+    // Register in random order across pools.
+    for i in (1..pes.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        pes.swap(i, j);
+    }
+    Workload { handles, pes }
+}
+
+fn registration(w: &Workload, i: usize) -> Registration<'static> {
+    let (pool, pe_id, policy) = w.pes[i];
+    Registration {
+        pool_handle: w.handles[pool],
+        pe_id,
+        home_registrar: ServerId::new(1).ok(),
+        registration_life: LIFE_MS,
+        user_transport: TransportAddress {
+            protocol: TransportProtocol::Sctp,
+            port: 7,
+            transport_use: TransportUse::DataOnly,
+            service_code: 0,
+            addresses: &USER_ADDR,
+        },
+        policy,
+        asap_transport: Some(TransportAddress {
+            protocol: TransportProtocol::Sctp,
+            port: 3863,
+            transport_use: TransportUse::DataAndControl,
+            service_code: 0,
+            addresses: &ASAP_ADDR,
+        }),
+        assoc: AssocId(i as u32),
+    }
+}
+
+#[derive(Default)]
+struct Samples {
+    register: Vec<f64>,
+    reregister: Vec<f64>,
+    resolve1: Vec<f64>,
+    resolve3: Vec<f64>,
+    deregister: Vec<f64>,
+    expire_all: Vec<f64>,
+    bytes_per_pe: Vec<f64>,
+}
+
+/// A point on the benchmark clock: the thread's CPU time
+/// (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)` through the `cpu-time` crate),
+/// so that time the thread spends waiting for a core on a shared machine is
+/// not counted; with `--wall`, or where there is no thread clock, the wall
+/// clock.
+#[derive(Clone, Copy)]
+struct Tick(f64);
+
+static USE_WALL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn wall_seconds() -> f64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+}
+
+fn cpu_seconds() -> Option<f64> {
+    cpu_time::ThreadTime::try_now()
+        .ok()
+        .map(|t| t.as_duration().as_secs_f64())
+}
+
+impl Tick {
+    fn now() -> Tick {
+        if !USE_WALL.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(t) = cpu_seconds() {
+                return Tick(t);
+            }
+        }
+        Tick(wall_seconds())
+    }
+}
+
+fn clock_name() -> &'static str {
+    if !USE_WALL.load(std::sync::atomic::Ordering::Relaxed) && cpu_seconds().is_some() {
+        "thread CPU time"
+    } else {
+        "wall clock"
+    }
+}
+
+fn rate(ops: usize, start: Tick) -> f64 {
+    ops as f64 / (Tick::now().0 - start.0)
+}
+
+fn fill<B: Backend>(hs: &mut GrowableHandlespace<B>, w: &Workload, now: Instant) {
+    for i in 0..w.pes.len() {
+        hs.register(now, &registration(w, i)).unwrap();
+    }
+}
+
+fn resolve_rate<B: Backend>(
+    hs: &mut GrowableHandlespace<B>,
+    w: &Workload,
+    n: usize,
+    count: usize,
+    rng: &mut Xoshiro256StarStar,
+) -> f64 {
+    let mut out = [PeRef::default(); 3];
+    let pools = w.handles.len() as u64;
+    let mut got = 0usize;
+    let start = Tick::now();
+    for _ in 0..count {
+        let p = if pools == 1 {
+            0
+        } else {
+            rng.below(pools) as usize
+        };
+        got += hs.resolve(&w.handles[p], n, rng, &mut out).unwrap();
+    }
+    let r = rate(count, start);
+    assert!(got >= count, "every resolution finds a PE");
+    r
+}
+
+fn run_once<B: Backend>(w: &Workload, resolutions: usize, seed: u64, s: &mut Samples) {
+    let total = w.pes.len();
+    let t0 = Instant::from_secs(1);
+    let region = Region::new(GLOBAL);
+    let mut hs = Box::new(GrowableHandlespace::<B>::new());
+    let start = Tick::now();
+    fill(&mut hs, w, t0);
+    s.register.push(rate(total, start));
+    let grown = region.change();
+    let net =
+        grown.bytes_allocated as isize + grown.bytes_reallocated - grown.bytes_deallocated as isize;
+    s.bytes_per_pe.push(net as f64 / total as f64);
+
+    let t1 = t0 + Duration::from_secs(1);
+    let start = Tick::now();
+    fill(&mut hs, w, t1);
+    s.reregister.push(rate(total, start));
+
+    let mut rng = Xoshiro256StarStar::seed_from_u64(seed);
+    s.resolve1
+        .push(resolve_rate(&mut hs, w, 1, resolutions, &mut rng));
+    s.resolve3
+        .push(resolve_rate(&mut hs, w, 3, resolutions, &mut rng));
+
+    let mut order: Vec<usize> = (0..total).collect();
+    for i in (1..order.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    let start = Tick::now();
+    for &i in &order {
+        let (pool, id, _) = w.pes[i];
+        hs.deregister(&w.handles[pool], id).unwrap();
+    }
+    s.deregister.push(rate(total, start));
+    assert!(hs.is_empty());
+
+    fill(&mut hs, w, t0);
+    let later = t1 + Duration::from_millis(LIFE_MS as u64);
+    let start = Tick::now();
+    let gone = hs.purge_expired(later);
+    s.expire_all.push(rate(total, start));
+    assert_eq!(gone, total);
+    drop(hs);
+}
+
+fn median_spread(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let m = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    let spread = (v[v.len() - 1] - v[0]) / m;
+    (m, spread)
+}
+
+fn bench<B: Backend>(o: &Options, pools: usize, per_pool: usize, policy: &str) {
+    let w = workload(pools, per_pool, policy, 0x5EED ^ (pools * per_pool) as u64);
+    let mut s = Samples::default();
+    // The list selects in linear time: fewer resolutions keep its runs short.
+    let resolutions = if B::NAME == "list" {
+        o.resolutions.min(20_000)
+    } else {
+        o.resolutions
+    };
+    for rep in 0..o.reps {
+        run_once::<B>(&w, resolutions, 1000 + rep as u64, &mut s);
+    }
+    let (bytes, _) = median_spread(&mut s.bytes_per_pe);
+    let rows: [(&str, &mut Vec<f64>); 6] = [
+        ("register", &mut s.register),
+        ("reregister", &mut s.reregister),
+        ("resolve1", &mut s.resolve1),
+        ("resolve3", &mut s.resolve3),
+        ("deregister", &mut s.deregister),
+        ("expire_all", &mut s.expire_all),
+    ];
+    for (op, v) in rows {
+        let (m, spread) = median_spread(v);
+        if o.csv {
+            println!(
+                "{},{},{},{},{},{:.0},{:.1}",
+                B::NAME,
+                pools,
+                per_pool,
+                policy,
+                op,
+                m,
+                bytes
+            );
+        } else {
+            println!(
+                "{:<7} {:>5}x{:<7} {:<6} {:<11} {:>14.0} {:>7.1}% {:>9.1}",
+                B::NAME,
+                pools,
+                per_pool,
+                policy,
+                op,
+                m,
+                spread * 100.0,
+                bytes
+            );
+        }
+    }
+}
+
+fn main() {
+    let o = parse_args();
+    if o.csv {
+        println!("backend,pools,pes_per_pool,policy,operation,ops_per_sec,bytes_per_pe");
+    } else {
+        println!(
+            "hsbench: median of {} repetitions, {} resolutions each, timed by {}",
+            o.reps,
+            o.resolutions,
+            clock_name()
+        );
+        println!(
+            "{:<7} {:>13} {:<6} {:<11} {:>14} {:>8} {:>9}",
+            "backend", "pools x PEs", "policy", "operation", "ops/s", "spread", "bytes/PE"
+        );
+    }
+    for &(pools, per_pool) in &o.configs {
+        for policy in &o.policies {
+            for backend in &o.backends {
+                match backend.as_str() {
+                    "rbtree" => bench::<RedBlackTree>(&o, pools, per_pool, policy),
+                    "treap" => bench::<Treap>(&o, pools, per_pool, policy),
+                    "list" if pools * per_pool <= o.list_max => {
+                        bench::<SortedList>(&o, pools, per_pool, policy)
+                    }
+                    "list" => {}
+                    other => panic!("unknown backend {other} (rbtree, treap, list)"),
+                }
+            }
+        }
+    }
+}
