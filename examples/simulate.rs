@@ -13,6 +13,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use rserpool::sim::world::TraceSink;
 use rserpool::sim::{Options, Simulation, Tweaks};
 
 fn main() -> ExitCode {
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let trace: Option<Box<dyn FnMut(&str)>> = if options.verbose {
+    let trace: Option<TraceSink> = if options.verbose {
         Some(Box::new(|line: &str| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
