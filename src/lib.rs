@@ -14,6 +14,8 @@
 //! * [`handlespace`]: pools and pool elements, selection, ownership and
 //!   checksums.
 //! * [`wire`]: the ASAP/ENRP codec.
+//! * [`registrar`]: the registrar's ASAP side as a sans-IO state machine.
+//! * `sim` (feature `std`): a deterministic pool simulator.
 //!
 //! Features: `std` (default, implies `alloc`), `alloc` (growable arenas),
 //! `defmt` or `log` for logging.
@@ -32,9 +34,15 @@ pub mod cause;
 pub mod handlespace;
 pub mod id;
 pub mod policy;
+pub mod pool_element;
+pub mod pool_user;
+pub mod registrar;
+#[cfg(feature = "std")]
+pub mod sim;
 pub mod storage;
 pub mod time;
 pub mod timer;
+pub mod transmit;
 pub mod wire;
 
 pub use cause::CauseCode;

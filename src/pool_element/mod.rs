@@ -1,0 +1,920 @@
+//! The pool element: a sans-IO ASAP machine (RFC 5352 §3) that finds a home
+//! registrar, registers its pool element there, keeps the registration
+//! alive and answers the registrar's keep-alives, plus the session layer
+//! towards pool users (COOKIE, BUSINESS_CARD out; COOKIE_ECHO in).
+//!
+//! It implements [`Machine`]: feed it received messages, transport events
+//! and timeouts; drain [`poll_transmit`](Machine::poll_transmit),
+//! [`poll_connect`](Machine::poll_connect) and [`PoolElement::poll_event`].
+//!
+//! # Procedures
+//!
+//! * **Server hunt** ([`server_hunt`]): configured registrars and/or
+//!   SERVER_ANNOUNCE datagrams; at most three association attempts at once;
+//!   T5 doubles up to RETRAN-MAX; the first association up is the home.
+//! * **Registration** ([`PoolElement::register`]): REGISTRATION to the home,
+//!   T2-registration. T2 expiry or a lost home ⇒ server hunt (preferring
+//!   another registrar), then the registration is sent again. Attempts are
+//!   counted from the first send and reset on success; a send that would
+//!   exceed MAX-REG-ATTEMPT ends in [`Event::RegistrationFailed`] with no
+//!   cause. A rejection ends in [`Event::RegistrationFailed`] with the cause
+//!   and is not retried until the application changes something and calls
+//!   [`register`](PoolElement::register) or
+//!   [`set_policy`](PoolElement::set_policy) again.
+//! * **Re-registration**: T4-reregistration after each success (by default
+//!   `min(10 min, life − 20 s)`), same PE identifier; also when the policy
+//!   changes and when the home registrar is lost.
+//! * **Deregistration** ([`PoolElement::deregister`]): DEREGISTRATION,
+//!   T3-deregistration; expiry ⇒ server hunt and resend, at most
+//!   MAX-REQUEST-RETRANSMIT times, then [`Event::DeregistrationFailed`].
+//! * **Keep-alive**: ENDPOINT_KEEP_ALIVE with another pool handle (or
+//!   another PE identifier, when rsplib's is present) is silently
+//!   discarded; otherwise KEEP_ALIVE_ACK (pool handle + PE identifier) goes
+//!   back on the association it came on. With the H flag from a registrar
+//!   other than the home, that registrar becomes the home
+//!   ([`Event::HomeChanged`]).
+//! * **Session layer**: [`send_cookie`](PoolElement::send_cookie) and
+//!   [`send_business_card`](PoolElement::send_business_card) on a pool
+//!   user's control channel; a COOKIE_ECHO from a pool user that failed over
+//!   is handed up as [`Event::CookieEcho`].
+//! * A DEREGISTRATION_RESPONSE nobody asked for (the registrar let the
+//!   lifetime expire) ends the registration ([`Event::RegistrationLost`])
+//!   and, while the application wants to be registered, registers again.
+//! * Unknown messages and parameters are answered with ASAP_ERROR when
+//!   their type bits ask for it.
+//!
+//! Registration life goes on the wire in milliseconds (SPEC §15.1).
+//!
+//! # Example
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::pool_element::{Event, OwnedTransport, PoolElement, PoolElementConfig};
+//! use rserpool::transmit::{Machine, Source, TransportEvent};
+//! use rserpool::wire::{AsapMessage, Protocol};
+//! use rserpool::{AssocId, Instant, PoolHandle};
+//!
+//! let me = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+//! let user = OwnedTransport::new(TransportProtocol::Sctp, 7000, TransportUse::DataAndControl, &[me])?;
+//! let mut config = PoolElementConfig::rfc(PoolHandle::new(b"echo")?, user);
+//! let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3863);
+//! config.registrars.push(registrar).unwrap();
+//! config.seed = 1;
+//! let mut pe = PoolElement::new(config)?;
+//!
+//! let now = Instant::from_secs(0);
+//! pe.register(now);
+//! // The transport opens the association the hunt asks for ...
+//! let connect = pe.poll_connect().unwrap();
+//! pe.handle_transport_event(now, TransportEvent::Up {
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//! });
+//! // ... and sends the REGISTRATION it queued.
+//! let mut buf = [0u8; 1024];
+//! let t = pe.poll_transmit(&mut buf)?.unwrap();
+//! assert!(matches!(AsapMessage::parse(&buf[..t.len])?, AsapMessage::Registration { .. }));
+//! // The registrar accepts.
+//! let response = AsapMessage::RegistrationResponse {
+//!     rejected: false, pool_handle: b"echo", pe_id: pe.pe_id(), error: None,
+//! };
+//! let n = response.emit(&mut buf)?;
+//! pe.handle(now, Source::Association(AssocId(1)), Protocol::Asap, &buf[..n]);
+//! assert!(pe.is_registered());
+//! assert!(matches!(pe.poll_event(), Some(Event::HomeChanged { .. })));
+//! assert!(matches!(pe.poll_event(), Some(Event::Registered { .. })));
+//! // Wake up at pe.poll_timeout() (T4) to re-register.
+//! assert!(pe.poll_timeout().is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod server_hunt;
+pub mod transport;
+
+pub(crate) mod asap_error;
+
+use core::net::SocketAddr;
+
+use crate::addr::TransportError;
+use crate::cause::CauseCode;
+use crate::handlespace::random::{RandomSource, Xoshiro256StarStar};
+use crate::id::{AssocId, PeId, PoolHandle};
+use crate::policy::Policy;
+use crate::time::{Duration, Instant};
+use crate::transmit::{
+    Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
+};
+use crate::wire::{AsapMessage, List, PoolElementParam, Protocol, UserTransport};
+
+pub use server_hunt::{Home, HuntConfig, ServerHunt, MAX_CONCURRENT_CONNECTS};
+pub use transport::OwnedTransport;
+
+/// The most registrars a pool element or pool user knows at once
+/// (configured plus announced).
+pub const MAX_REGISTRARS: usize = 8;
+/// The largest cookie kept (a longer COOKIE or COOKIE_ECHO is reported, not stored).
+pub const MAX_COOKIE_SIZE: usize = 256;
+/// The pool element's application event queue length.
+pub const EVENT_QUEUE_LEN: usize = 16;
+/// The pool element's transmit queue size in bytes.
+pub const TRANSMIT_QUEUE_BYTES: usize = 8192;
+/// The pool element's transmit queue length in messages.
+pub const TRANSMIT_QUEUE_ENTRIES: usize = 32;
+
+/// A cookie's bytes, copied into fixed storage.
+pub type Cookie = heapless::Vec<u8, MAX_COOKIE_SIZE>;
+
+/// A pool element's configuration. Build it with [`rfc`](Self::rfc) or
+/// [`rsplib`](Self::rsplib) and adjust the fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolElementConfig {
+    /// The pool to join.
+    pub pool_handle: PoolHandle,
+    /// The PE identifier; `None` draws a non-zero one from the seeded generator.
+    pub pe_id: Option<PeId>,
+    /// The member selection policy and its parameters.
+    pub policy: Policy,
+    /// Where the PE serves its users.
+    pub user_transport: OwnedTransport,
+    /// Registration life (sent in milliseconds).
+    pub registration_life: Duration,
+    /// Configured registrars (ASAP over SCTP).
+    pub registrars: heapless::Vec<SocketAddr, MAX_REGISTRARS>,
+    /// Server hunt timers (T5, RETRAN-MAX, T7).
+    pub hunt: HuntConfig,
+    /// T2-registration.
+    pub t2_registration: Duration,
+    /// T3-deregistration.
+    pub t3_deregistration: Duration,
+    /// T4-reregistration; `None`: `min(10 min, registration life − 20 s)`
+    /// (RFC 5352 §7), at least 1 s.
+    pub t4_reregistration: Option<Duration>,
+    /// MAX-REG-ATTEMPT: registration sends before giving up.
+    pub max_reg_attempt: u32,
+    /// MAX-REQUEST-RETRANSMIT: deregistration resends before giving up.
+    pub max_request_retransmit: u32,
+    /// Seed of the generator (PE identifier).
+    pub seed: u64,
+}
+
+impl PoolElementConfig {
+    /// RFC 5352 §7 defaults: T2 = T3 = 30 s, T4 = min(10 min, life − 20 s),
+    /// MAX-REG-ATTEMPT = MAX-REQUEST-RETRANSMIT = 2, registration life
+    /// 300 s (the RFC gives none), policy Round Robin.
+    pub fn rfc(pool_handle: PoolHandle, user_transport: OwnedTransport) -> Self {
+        PoolElementConfig {
+            pool_handle,
+            pe_id: None,
+            policy: Policy::RoundRobin,
+            user_transport,
+            registration_life: Duration::from_secs(300),
+            registrars: heapless::Vec::new(),
+            hunt: HuntConfig::rfc(),
+            t2_registration: Duration::from_secs(30),
+            t3_deregistration: Duration::from_secs(30),
+            t4_reregistration: None,
+            max_reg_attempt: 2,
+            max_request_retransmit: 2,
+            seed: 0,
+        }
+    }
+
+    /// rsplib's defaults: re-registration every 30 s with a life of
+    /// 3 × 30 s + 5 s, request timeout 3 s (T2, T3), rsplib's hunt timers,
+    /// and registration retried without limit (rsplib simply tries again
+    /// at the next re-registration).
+    pub fn rsplib(pool_handle: PoolHandle, user_transport: OwnedTransport) -> Self {
+        PoolElementConfig {
+            registration_life: Duration::from_secs(95),
+            hunt: HuntConfig::rsplib(),
+            t2_registration: Duration::from_secs(3),
+            t3_deregistration: Duration::from_secs(3),
+            t4_reregistration: Some(Duration::from_secs(30)),
+            max_reg_attempt: u32::MAX,
+            ..Self::rfc(pool_handle, user_transport)
+        }
+    }
+
+    /// The effective T4-reregistration.
+    pub fn t4(&self) -> Duration {
+        self.t4_reregistration.unwrap_or_else(|| {
+            Duration::from_secs(600)
+                .min(
+                    self.registration_life
+                        .saturating_sub(Duration::from_secs(20)),
+                )
+                .max(Duration::from_secs(1))
+        })
+    }
+}
+
+/// What the pool element tells its application.
+// The cookie is held by value (no heap), so one variant is larger.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The registration (or a re-registration) was accepted.
+    Registered {
+        /// The home registrar it went to.
+        home: Home,
+    },
+    /// The registration was rejected (`cause` from the response), or
+    /// MAX-REG-ATTEMPT sends went unanswered (`cause` is `None`). Nothing is
+    /// retried until the application registers again.
+    RegistrationFailed {
+        /// The registrar's cause, if it answered.
+        cause: Option<CauseCode>,
+    },
+    /// The registrar ended the registration on its own (lifetime expiry).
+    RegistrationLost,
+    /// The deregistration was confirmed.
+    Deregistered,
+    /// The deregistration was refused (`cause`) or never answered (`None`).
+    DeregistrationFailed {
+        /// The registrar's cause, if it answered.
+        cause: Option<CauseCode>,
+    },
+    /// A new home registrar was chosen (server hunt or H flag).
+    HomeChanged {
+        /// The new home.
+        home: Home,
+    },
+    /// The association to the home registrar failed; a server hunt runs.
+    HomeLost {
+        /// The association that failed.
+        assoc: AssocId,
+    },
+    /// A pool user that failed over echoed its last cookie.
+    CookieEcho {
+        /// The pool user's control channel.
+        assoc: AssocId,
+        /// The cookie, unchanged.
+        cookie: Cookie,
+    },
+    /// A COOKIE_ECHO longer than [`MAX_COOKIE_SIZE`] arrived and was dropped.
+    CookieTooLong {
+        /// The association it came on.
+        assoc: AssocId,
+        /// Its length.
+        len: usize,
+    },
+    /// An ASAP_ERROR arrived.
+    ErrorReceived {
+        /// The association it came on (`None` for a datagram).
+        assoc: Option<AssocId>,
+        /// Its first cause.
+        cause: Option<CauseCode>,
+    },
+}
+
+/// Why a pool element call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolElementError {
+    /// The user transport is not valid.
+    Transport(TransportError),
+    /// The message could not be queued.
+    Queue(QueueError),
+    /// The cookie is longer than a message can carry.
+    CookieTooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// Deregistration asked while not registered.
+    NotRegistered,
+}
+
+impl From<QueueError> for PoolElementError {
+    fn from(e: QueueError) -> Self {
+        PoolElementError::Queue(e)
+    }
+}
+
+impl core::fmt::Display for PoolElementError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PoolElementError::Transport(e) => write!(f, "invalid user transport: {e}"),
+            PoolElementError::Queue(e) => write!(f, "{e}"),
+            PoolElementError::CookieTooLong { len } => write!(f, "cookie of {len} bytes too long"),
+            PoolElementError::NotRegistered => f.write_str("not registered"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for PoolElementError {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestKind {
+    Register,
+    Deregister,
+}
+
+/// A request towards the home registrar: `deadline` is the running T2/T3,
+/// `None` while it waits for a home.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Request {
+    kind: RequestKind,
+    deadline: Option<Instant>,
+}
+
+/// A pool element (see the [module documentation](self)).
+pub struct PoolElement {
+    config: PoolElementConfig,
+    pe_id: PeId,
+    hunt: ServerHunt<MAX_REGISTRARS>,
+    /// The application wants to be registered.
+    wanted: bool,
+    /// The last registration was accepted and is not withdrawn.
+    registered: bool,
+    request: Option<Request>,
+    /// Re-register once the current request is answered (policy changed).
+    reregister_after: bool,
+    attempts: u32,
+    dereg_retransmits: u32,
+    t4: Option<Instant>,
+    tx: TransmitQueue<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
+    events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
+    events_lost: u32,
+    send_failures: u32,
+}
+
+impl core::fmt::Debug for PoolElement {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PoolElement")
+            .field("pool_handle", &self.config.pool_handle)
+            .field("pe_id", &self.pe_id)
+            .field("registered", &self.registered)
+            .field("home", &self.hunt.home())
+            .finish()
+    }
+}
+
+impl PoolElement {
+    /// A pool element that does nothing until [`register`](Self::register).
+    pub fn new(config: PoolElementConfig) -> Result<Self, PoolElementError> {
+        let t = &config.user_transport;
+        crate::addr::TransportAddress {
+            protocol: t.protocol,
+            port: t.port,
+            transport_use: t.transport_use,
+            service_code: 0,
+            addresses: &t.addresses,
+        }
+        .validate()
+        .map_err(PoolElementError::Transport)?;
+        let pe_id = match config.pe_id {
+            Some(id) => id,
+            None => {
+                let mut rng = Xoshiro256StarStar::seed_from_u64(config.seed);
+                loop {
+                    if let Ok(id) = PeId::new(rng.next_u64() as u32) {
+                        break id;
+                    }
+                }
+            }
+        };
+        let mut hunt = ServerHunt::new(config.hunt);
+        for r in &config.registrars {
+            // The configured list has the same capacity as the table.
+            let _ = hunt.add_configured(*r);
+        }
+        Ok(PoolElement {
+            config,
+            pe_id,
+            hunt,
+            wanted: false,
+            registered: false,
+            request: None,
+            reregister_after: false,
+            attempts: 0,
+            dereg_retransmits: 0,
+            t4: None,
+            tx: TransmitQueue::new(),
+            events: heapless::Deque::new(),
+            events_lost: 0,
+            send_failures: 0,
+        })
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &PoolElementConfig {
+        &self.config
+    }
+
+    /// The PE identifier (fixed for the PE's life).
+    pub const fn pe_id(&self) -> PeId {
+        self.pe_id
+    }
+
+    /// The pool handle.
+    pub const fn pool_handle(&self) -> &PoolHandle {
+        &self.config.pool_handle
+    }
+
+    /// Whether the last registration was accepted and is still in force.
+    pub const fn is_registered(&self) -> bool {
+        self.registered
+    }
+
+    /// The home registrar, if one is chosen.
+    pub const fn home(&self) -> Option<Home> {
+        self.hunt.home()
+    }
+
+    /// The server hunt's state (registrars known, T5).
+    pub const fn server_hunt(&self) -> &ServerHunt<MAX_REGISTRARS> {
+        &self.hunt
+    }
+
+    /// Registration sends since the last success.
+    pub const fn registration_attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Application events dropped because the event queue was full.
+    pub const fn events_lost(&self) -> u32 {
+        self.events_lost
+    }
+
+    /// Protocol messages that could not be queued (full transmit queue); the
+    /// request timers resend them.
+    pub const fn send_failures(&self) -> u32 {
+        self.send_failures
+    }
+
+    /// The next application event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The PE as a Pool Element parameter (e.g. to list itself in a
+    /// business card).
+    pub fn element_param(&self) -> PoolElementParam<'_> {
+        element_param(
+            &self.config,
+            self.pe_id,
+            self.hunt.home().and_then(|h| h.server_id),
+        )
+    }
+
+    /// Registers (or re-registers) the PE: server hunt if needed, then
+    /// REGISTRATION with T2. The attempt count starts again.
+    pub fn register(&mut self, now: Instant) {
+        self.wanted = true;
+        self.attempts = 0;
+        if matches!(self.request, Some(r) if r.kind == RequestKind::Register) {
+            return;
+        }
+        self.start(now, RequestKind::Register);
+    }
+
+    /// Deregisters the PE: DEREGISTRATION with T3 over the home registrar.
+    pub fn deregister(&mut self, now: Instant) -> Result<(), PoolElementError> {
+        let registering = matches!(self.request, Some(r) if r.kind == RequestKind::Register);
+        if !self.registered && !registering {
+            return Err(PoolElementError::NotRegistered);
+        }
+        self.wanted = false;
+        self.reregister_after = false;
+        self.t4 = None;
+        self.dereg_retransmits = 0;
+        self.start(now, RequestKind::Deregister);
+        Ok(())
+    }
+
+    /// Changes the policy (e.g. a new load) and re-registers when registered
+    /// or registering (after the outstanding request is answered).
+    pub fn set_policy(&mut self, now: Instant, policy: Policy) {
+        self.config.policy = policy;
+        if !self.wanted {
+            return;
+        }
+        match self.request {
+            Some(_) => self.reregister_after = true,
+            None => {
+                self.attempts = 0;
+                self.start(now, RequestKind::Register);
+            }
+        }
+    }
+
+    /// Queues ASAP_COOKIE on a pool user's control channel.
+    pub fn send_cookie(&mut self, assoc: AssocId, cookie: &[u8]) -> Result<(), PoolElementError> {
+        if cookie.len() > usize::from(u16::MAX) - 16 {
+            return Err(PoolElementError::CookieTooLong { len: cookie.len() });
+        }
+        self.tx.push_asap(
+            Destination::Association(assoc),
+            &AsapMessage::Cookie { cookie },
+        )?;
+        Ok(())
+    }
+
+    /// Queues ASAP_BUSINESS_CARD on a pool user's control channel: this
+    /// pool, its policy, and `elements` in preferred failover order (e.g.
+    /// [`element_param`](Self::element_param) followed by other PEs).
+    pub fn send_business_card(
+        &mut self,
+        assoc: AssocId,
+        elements: &[PoolElementParam<'_>],
+    ) -> Result<(), PoolElementError> {
+        let message = AsapMessage::BusinessCard {
+            pool_handle: self.config.pool_handle.as_bytes(),
+            policy: Some(self.config.policy.into()),
+            elements: List::from_slice(elements),
+        };
+        self.tx
+            .push_asap(Destination::Association(assoc), &message)?;
+        Ok(())
+    }
+
+    fn event(&mut self, e: Event) {
+        if self.events.push_back(e).is_err() {
+            self.events_lost = self.events_lost.saturating_add(1);
+        }
+    }
+
+    fn start(&mut self, now: Instant, kind: RequestKind) {
+        self.request = Some(Request {
+            kind,
+            deadline: None,
+        });
+        if self.hunt.home().is_some() {
+            self.send_request(now);
+        } else if let Some(home) = self.hunt.ensure_home(now) {
+            self.home_found(now, home);
+        }
+    }
+
+    /// A home was found (hunt, H flag): sends a request that waits for one.
+    fn home_found(&mut self, now: Instant, home: Home) {
+        self.event(Event::HomeChanged { home });
+        if matches!(self.request, Some(r) if r.deadline.is_none()) {
+            self.send_request(now);
+        }
+    }
+
+    fn send_request(&mut self, now: Instant) {
+        let Some(req) = self.request else { return };
+        let Some(home) = self.hunt.home() else {
+            self.request = Some(Request {
+                deadline: None,
+                ..req
+            });
+            if let Some(h) = self.hunt.ensure_home(now) {
+                self.home_found(now, h);
+            }
+            return;
+        };
+        let dest = Destination::Association(home.assoc);
+        let (result, timer) = match req.kind {
+            RequestKind::Register => {
+                if self.attempts >= self.config.max_reg_attempt {
+                    net_warn!("pool element: registration not answered, giving up");
+                    self.request = None;
+                    self.wanted = false;
+                    self.registered = false;
+                    self.t4 = None;
+                    self.event(Event::RegistrationFailed { cause: None });
+                    return;
+                }
+                self.attempts += 1;
+                let pool_element = element_param(
+                    &self.config,
+                    self.pe_id,
+                    self.hunt.home().and_then(|h| h.server_id),
+                );
+                let message = AsapMessage::Registration {
+                    pool_handle: self.config.pool_handle.as_bytes(),
+                    pool_element,
+                };
+                (
+                    self.tx.push_asap(dest, &message),
+                    self.config.t2_registration,
+                )
+            }
+            RequestKind::Deregister => {
+                let message = AsapMessage::Deregistration {
+                    pool_handle: self.config.pool_handle.as_bytes(),
+                    pe_id: self.pe_id,
+                };
+                (
+                    self.tx.push_asap(dest, &message),
+                    self.config.t3_deregistration,
+                )
+            }
+        };
+        if result.is_err() {
+            self.send_failures = self.send_failures.saturating_add(1);
+        }
+        self.request = Some(Request {
+            kind: req.kind,
+            deadline: Some(now + timer),
+        });
+    }
+
+    /// T2/T3 expired.
+    fn request_timed_out(&mut self, now: Instant) {
+        let Some(req) = self.request else { return };
+        if req.kind == RequestKind::Deregister {
+            if self.dereg_retransmits >= self.config.max_request_retransmit {
+                self.request = None;
+                self.registered = false;
+                self.event(Event::DeregistrationFailed { cause: None });
+                return;
+            }
+            self.dereg_retransmits += 1;
+        }
+        self.request = Some(Request {
+            deadline: None,
+            ..req
+        });
+        // Server hunt, preferring another registrar; resend once a home is found.
+        if let Some(home) = self.hunt.lose_home(now) {
+            self.home_found(now, home);
+        }
+    }
+
+    fn home_failed(&mut self, now: Instant, assoc: AssocId) {
+        self.event(Event::HomeLost { assoc });
+        match self.request {
+            Some(req) => {
+                self.request = Some(Request {
+                    deadline: None,
+                    ..req
+                })
+            }
+            None if self.registered && self.wanted => {
+                // Re-register with the next home.
+                self.attempts = 0;
+                self.t4 = None;
+                self.request = Some(Request {
+                    kind: RequestKind::Register,
+                    deadline: None,
+                });
+            }
+            None => {}
+        }
+        if let Some(home) = self.hunt.ensure_home(now) {
+            self.home_found(now, home);
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, source: Source, message: &AsapMessage<'_>) {
+        let assoc = match source {
+            Source::Association(a) => Some(a),
+            Source::Datagram(_) => None,
+        };
+        let own_handle = self.config.pool_handle.as_bytes();
+        match *message {
+            AsapMessage::RegistrationResponse {
+                rejected,
+                pool_handle,
+                pe_id,
+                ref error,
+            } => {
+                if pool_handle != own_handle || pe_id != self.pe_id {
+                    return;
+                }
+                if !matches!(self.request, Some(r) if r.kind == RequestKind::Register) {
+                    return;
+                }
+                self.request = None;
+                if rejected {
+                    self.registered = false;
+                    self.wanted = false;
+                    self.t4 = None;
+                    self.reregister_after = false;
+                    self.event(Event::RegistrationFailed {
+                        cause: asap_error::first_cause(error),
+                    });
+                    return;
+                }
+                self.registered = true;
+                self.attempts = 0;
+                self.t4 = Some(now + self.config.t4());
+                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                    // A late answer during a hunt: that registrar is the home.
+                    self.event(Event::HomeChanged { home });
+                }
+                if let Some(home) = self.hunt.home() {
+                    self.event(Event::Registered { home });
+                }
+                if self.reregister_after {
+                    self.reregister_after = false;
+                    self.start(now, RequestKind::Register);
+                }
+            }
+            AsapMessage::DeregistrationResponse {
+                pool_handle,
+                pe_id,
+                ref error,
+            } => {
+                if pool_handle != own_handle || pe_id != self.pe_id {
+                    return;
+                }
+                if matches!(self.request, Some(r) if r.kind == RequestKind::Deregister) {
+                    self.request = None;
+                    match asap_error::first_cause(error) {
+                        Some(cause) if error.is_some() => {
+                            self.event(Event::DeregistrationFailed { cause: Some(cause) })
+                        }
+                        _ => {
+                            self.registered = false;
+                            self.event(Event::Deregistered);
+                        }
+                    }
+                } else if self.registered && self.request.is_none() {
+                    // The registrar ended the registration (lifetime expiry).
+                    self.registered = false;
+                    self.t4 = None;
+                    self.event(Event::RegistrationLost);
+                    if self.wanted {
+                        self.attempts = 0;
+                        self.start(now, RequestKind::Register);
+                    }
+                }
+            }
+            AsapMessage::EndpointKeepAlive {
+                home,
+                server_id,
+                pool_handle,
+                pe_id,
+            } => {
+                let Some(assoc) = assoc else { return };
+                if pool_handle != own_handle || pe_id.is_some_and(|p| p != self.pe_id) {
+                    net_debug!("pool element: keep-alive for another pool element discarded");
+                    return;
+                }
+                let ack = AsapMessage::EndpointKeepAliveAck {
+                    pool_handle: own_handle,
+                    pe_id: self.pe_id,
+                };
+                if self
+                    .tx
+                    .push_asap(Destination::Association(assoc), &ack)
+                    .is_err()
+                {
+                    self.send_failures = self.send_failures.saturating_add(1);
+                }
+                if home {
+                    if let Some(new_home) = self.hunt.adopt(assoc, server_id) {
+                        self.home_found(now, new_home);
+                    }
+                } else {
+                    self.hunt.learn(assoc, server_id);
+                }
+            }
+            AsapMessage::ServerAnnounce { .. } => {
+                if let Source::Datagram(sender) = source {
+                    self.hunt.on_announce(now, sender, message);
+                }
+            }
+            AsapMessage::CookieEcho { cookie } => {
+                let Some(assoc) = assoc else { return };
+                match Cookie::from_slice(cookie) {
+                    Ok(cookie) => self.event(Event::CookieEcho { assoc, cookie }),
+                    Err(_) => self.event(Event::CookieTooLong {
+                        assoc,
+                        len: cookie.len(),
+                    }),
+                }
+            }
+            AsapMessage::Error { ref error } => {
+                let cause = error.code();
+                self.event(Event::ErrorReceived { assoc, cause });
+            }
+            // Not for a pool element (or not handled: business cards from
+            // users that are PEs themselves, resolutions it never asked for).
+            _ => {}
+        }
+    }
+}
+
+fn element_param(
+    config: &PoolElementConfig,
+    pe_id: PeId,
+    home_server: Option<crate::id::ServerId>,
+) -> PoolElementParam<'_> {
+    PoolElementParam {
+        pe_id,
+        home_server,
+        registration_life: life_millis(config.registration_life),
+        user_transport: UserTransport::Transport(config.user_transport.param()),
+        policy: config.policy.into(),
+        asap_transport: None,
+    }
+}
+
+/// Registration life in milliseconds for the wire (SPEC §15.1), capped.
+fn life_millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+impl Machine for PoolElement {
+    fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
+        if protocol != Protocol::Asap {
+            return;
+        }
+        match AsapMessage::parse(bytes) {
+            Ok(message) => {
+                if let Source::Association(a) = source {
+                    if asap_error::answer_skipped_parameters(
+                        &mut self.tx,
+                        Destination::Association(a),
+                        bytes,
+                        &message,
+                    )
+                    .is_err()
+                    {
+                        self.send_failures = self.send_failures.saturating_add(1);
+                    }
+                }
+                self.on_message(now, source, &message)
+            }
+            Err(e) => {
+                if let Source::Association(a) = source {
+                    if asap_error::answer_parse_error(
+                        &mut self.tx,
+                        Destination::Association(a),
+                        bytes,
+                        &e,
+                    )
+                    .is_err()
+                    {
+                        self.send_failures = self.send_failures.saturating_add(1);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
+        match event {
+            TransportEvent::Up { assoc, remote, .. } => {
+                if let Some(home) = self.hunt.on_up(now, assoc, remote) {
+                    self.home_found(now, home);
+                }
+            }
+            TransportEvent::ConnectFailed { remote } => {
+                self.hunt.on_connect_failed(now, remote);
+            }
+            TransportEvent::Down { assoc } => {
+                if self.hunt.on_down(now, assoc) {
+                    self.home_failed(now, assoc);
+                }
+            }
+            TransportEvent::SendFailed { assoc } => {
+                if self.hunt.home().map(|h| h.assoc) == Some(assoc) {
+                    self.event(Event::HomeLost { assoc });
+                    if let Some(req) = self.request {
+                        self.request = Some(Request {
+                            deadline: None,
+                            ..req
+                        });
+                    }
+                    if let Some(home) = self.hunt.lose_home(now) {
+                        self.home_found(now, home);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.hunt.handle_timeout(now);
+        if let Some(Request {
+            deadline: Some(d), ..
+        }) = self.request
+        {
+            if now >= d {
+                self.request_timed_out(now);
+            }
+        }
+        if let Some(t4) = self.t4 {
+            if now >= t4 {
+                self.t4 = None;
+                if self.wanted && self.request.is_none() {
+                    self.attempts = 0;
+                    self.start(now, RequestKind::Register);
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let request = self.request.and_then(|r| r.deadline);
+        [request, self.t4, self.hunt.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
+        self.tx.pop_into(buf)
+    }
+
+    fn poll_connect(&mut self) -> Option<Connect> {
+        self.hunt.poll_connect()
+    }
+}

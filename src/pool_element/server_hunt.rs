@@ -1,0 +1,689 @@
+//! The ASAP server hunt (RFC 5352 §3.6), shared by the pool element and the
+//! pool user: which registrars are known (configured, or announced with
+//! SERVER_ANNOUNCE and forgotten after T7-ENRPoutdate), which associations
+//! to them are being opened, and which connected registrar is the home.
+//!
+//! * SH1: at most [`MAX_CONCURRENT_CONNECTS`] (three) connection attempts at
+//!   once; SH2: T5-Serverhunt runs while attempts are out; SH3: the first
+//!   association that comes up stops T5, resets it to its initial value and
+//!   becomes the home (SH6); SH4: a failed attempt is replaced by one to
+//!   another untried registrar; SH5: on T5 expiry the attempts are
+//!   abandoned, T5 doubles (capped at RETRAN-MAX) and the next round starts
+//!   with the registrars after the ones just tried.
+//! * A registrar already connected (e.g. one that was abandoned as home) is
+//!   taken at once when a hunt starts, unless it is the one being avoided.
+//! * The hunt asks for associations through a small bounded queue that the
+//!   owning machine drains in `poll_connect`.
+
+use core::net::SocketAddr;
+
+use crate::addr::TransportProtocol;
+use crate::id::{AssocId, ServerId};
+use crate::time::{Duration, Instant};
+use crate::transmit::Connect;
+use crate::wire::{self, AsapMessage, Protocol};
+
+/// The most association attempts a hunt keeps open at once (RFC 5352 §3.6
+/// SH1: "MUST NOT" more than three).
+pub const MAX_CONCURRENT_CONNECTS: usize = 3;
+
+/// Server hunt timing (RFC 5352 §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HuntConfig {
+    /// T5-Serverhunt: how long a round of connection attempts may take
+    /// before it is abandoned; doubled after each expiry.
+    pub t5_server_hunt: Duration,
+    /// RETRAN-MAX: the cap on the doubled T5.
+    pub retran_max: Duration,
+    /// T7-ENRPoutdate: an announced registrar is forgotten this long after
+    /// its last SERVER_ANNOUNCE.
+    pub t7_enrp_outdate: Duration,
+    /// How many attempts run at once (at most [`MAX_CONCURRENT_CONNECTS`];
+    /// larger values are treated as three).
+    pub max_concurrent: usize,
+    /// Whether announced TCP transports are used when an announce names no
+    /// SCTP transport (a pool user may reach a registrar over TCP; a pool
+    /// element must use SCTP).
+    pub accept_tcp: bool,
+}
+
+impl HuntConfig {
+    /// RFC 5352 §7: T5 10 s, RETRAN-MAX 60 s, T7 5 s.
+    pub const fn rfc() -> Self {
+        HuntConfig {
+            t5_server_hunt: Duration::from_secs(10),
+            retran_max: Duration::from_secs(60),
+            t7_enrp_outdate: Duration::from_secs(5),
+            max_concurrent: MAX_CONCURRENT_CONNECTS,
+            accept_tcp: false,
+        }
+    }
+
+    /// rsplib: connect timeout 7.5 s, announce timeout 5 s (RETRAN-MAX as RFC).
+    pub const fn rsplib() -> Self {
+        HuntConfig {
+            t5_server_hunt: Duration::from_millis(7_500),
+            retran_max: Duration::from_secs(60),
+            t7_enrp_outdate: Duration::from_secs(5),
+            max_concurrent: MAX_CONCURRENT_CONNECTS,
+            accept_tcp: false,
+        }
+    }
+}
+
+impl Default for HuntConfig {
+    fn default() -> Self {
+        Self::rfc()
+    }
+}
+
+/// What a registrar entry is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// Not connected, may be tried.
+    Idle,
+    /// Tried in this round and failed (or abandoned): not tried again
+    /// until the next round.
+    Tried,
+    /// A connection attempt is out.
+    Connecting,
+    /// Connected over this association.
+    Connected(AssocId),
+}
+
+/// A registrar the hunt knows of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Registrar {
+    remote: SocketAddr,
+    server_id: Option<ServerId>,
+    /// `None` for a configured registrar (never forgotten); the T7 deadline
+    /// for an announced one.
+    expires: Option<Instant>,
+    link: Link,
+}
+
+/// The home registrar: the association requests go over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Home {
+    /// The association to it.
+    pub assoc: AssocId,
+    /// Its address, when known (not for a registrar that took over with the
+    /// H flag over an association it opened).
+    pub remote: Option<SocketAddr>,
+    /// Its server identifier, once learnt (from a keep-alive or announce).
+    pub server_id: Option<ServerId>,
+}
+
+/// Why a registrar could not be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HuntError {
+    /// The registrar table is full.
+    TableFull,
+}
+
+/// The server hunt of one pool element or pool user; `N` registrars at most
+/// (configured plus announced).
+#[derive(Clone, Debug)]
+pub struct ServerHunt<const N: usize> {
+    config: HuntConfig,
+    registrars: heapless::Vec<Registrar, N>,
+    home: Option<Home>,
+    hunting: bool,
+    /// The current T5 value (doubles on expiry).
+    t5: Duration,
+    /// The running T5, while attempts are out.
+    t5_deadline: Option<Instant>,
+    /// Where the next round starts looking.
+    cursor: usize,
+    /// An association not to take as home in this hunt.
+    avoid: Option<AssocId>,
+    connects: heapless::Deque<Connect, MAX_CONCURRENT_CONNECTS>,
+    announces_dropped: u32,
+}
+
+impl<const N: usize> ServerHunt<N> {
+    /// A hunt with no registrar known.
+    pub fn new(config: HuntConfig) -> Self {
+        ServerHunt {
+            config,
+            registrars: heapless::Vec::new(),
+            home: None,
+            hunting: false,
+            t5: config.t5_server_hunt,
+            t5_deadline: None,
+            cursor: 0,
+            avoid: None,
+            connects: heapless::Deque::new(),
+            announces_dropped: 0,
+        }
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &HuntConfig {
+        &self.config
+    }
+
+    /// Adds a configured registrar (never forgotten).
+    pub fn add_configured(&mut self, remote: SocketAddr) -> Result<(), HuntError> {
+        if self.registrars.iter().any(|r| r.remote == remote) {
+            return Ok(());
+        }
+        self.registrars
+            .push(Registrar {
+                remote,
+                server_id: None,
+                expires: None,
+                link: Link::Idle,
+            })
+            .map_err(|_| HuntError::TableFull)
+    }
+
+    /// The home registrar, if one is chosen.
+    pub const fn home(&self) -> Option<Home> {
+        self.home
+    }
+
+    /// Whether a hunt is going on.
+    pub const fn is_hunting(&self) -> bool {
+        self.hunting
+    }
+
+    /// The current T5 value (doubled after each expiry, reset on success).
+    pub const fn current_t5(&self) -> Duration {
+        self.t5
+    }
+
+    /// The number of registrars known.
+    pub fn known(&self) -> usize {
+        self.registrars.len()
+    }
+
+    /// How many announces were dropped because the table was full.
+    pub const fn announces_dropped(&self) -> u32 {
+        self.announces_dropped
+    }
+
+    /// The number of attempts out.
+    pub fn connecting(&self) -> usize {
+        self.registrars
+            .iter()
+            .filter(|r| r.link == Link::Connecting)
+            .count()
+    }
+
+    /// The next association the hunt wants opened.
+    pub fn poll_connect(&mut self) -> Option<Connect> {
+        self.connects.pop_front()
+    }
+
+    /// The earliest hunt deadline (T5, or the first T7 of an announced
+    /// registrar).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        // Connected (or connecting) registrars are kept past T7 until that
+        // ends, so their deadlines do not count.
+        let t7 = self
+            .registrars
+            .iter()
+            .filter(|r| matches!(r.link, Link::Idle | Link::Tried))
+            .filter_map(|r| r.expires)
+            .min();
+        match (self.t5_deadline, t7) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Forgets the home registrar (it timed out, failed or was lost) and
+    /// starts a hunt that prefers other registrars; returns the new home if
+    /// another registrar is already connected.
+    pub fn lose_home(&mut self, now: Instant) -> Option<Home> {
+        let avoid = self.home.take().map(|h| h.assoc);
+        self.start(now, avoid)
+    }
+
+    /// Starts a hunt if there is no home and none is going on; returns the
+    /// home if one is (or becomes) available at once.
+    pub fn ensure_home(&mut self, now: Instant) -> Option<Home> {
+        if self.home.is_some() {
+            return self.home;
+        }
+        if self.hunting {
+            return None;
+        }
+        self.start(now, None)
+    }
+
+    fn start(&mut self, now: Instant, avoid: Option<AssocId>) -> Option<Home> {
+        self.hunting = true;
+        self.avoid = avoid;
+        // SH6 at once: an already connected registrar other than the avoided one.
+        if let Some(h) = self.connected_other_than(avoid) {
+            return Some(self.found(h));
+        }
+        for r in self.registrars.iter_mut() {
+            if r.link == Link::Tried {
+                r.link = Link::Idle;
+            }
+        }
+        self.launch(now);
+        if self.connecting() == 0 {
+            // Nobody else to try: the avoided registrar is still better than none.
+            if let Some(h) = self.connected_other_than(None) {
+                return Some(self.found(h));
+            }
+        }
+        None
+    }
+
+    fn connected_other_than(&self, avoid: Option<AssocId>) -> Option<Home> {
+        self.registrars.iter().find_map(|r| match r.link {
+            Link::Connected(a) if Some(a) != avoid => Some(Home {
+                assoc: a,
+                remote: Some(r.remote),
+                server_id: r.server_id,
+            }),
+            _ => None,
+        })
+    }
+
+    fn found(&mut self, home: Home) -> Home {
+        self.hunting = false;
+        self.avoid = None;
+        self.t5 = self.config.t5_server_hunt;
+        self.t5_deadline = None;
+        self.home = Some(home);
+        home
+    }
+
+    /// Opens attempts to untried registrars up to the concurrency limit.
+    fn launch(&mut self, now: Instant) {
+        let limit = self.config.max_concurrent.clamp(1, MAX_CONCURRENT_CONNECTS);
+        let n = self.registrars.len();
+        let mut started = false;
+        let mut last = None;
+        for step in 0..n {
+            if self.connecting() >= limit {
+                break;
+            }
+            let i = (self.cursor + step) % n;
+            let r = &mut self.registrars[i];
+            if r.link != Link::Idle {
+                continue;
+            }
+            let connect = Connect {
+                remote: r.remote,
+                protocol: Protocol::Asap,
+            };
+            if self.connects.push_back(connect).is_err() {
+                break;
+            }
+            self.registrars[i].link = Link::Connecting;
+            started = true;
+            last = Some(i);
+        }
+        if let Some(i) = last {
+            // The next attempt starts after the registrars tried so far.
+            self.cursor = (i + 1) % n;
+        }
+        if (started || self.connecting() > 0) && self.t5_deadline.is_none() {
+            self.t5_deadline = Some(now + self.t5);
+        }
+    }
+
+    /// An association came up. Returns the new home when the hunt ends with it.
+    pub fn on_up(&mut self, now: Instant, assoc: AssocId, remote: SocketAddr) -> Option<Home> {
+        let _ = now;
+        let r = self.registrars.iter_mut().find(|r| r.remote == remote)?;
+        r.link = Link::Connected(assoc);
+        let home = Home {
+            assoc,
+            remote: Some(remote),
+            server_id: r.server_id,
+        };
+        if self.hunting && Some(assoc) != self.avoid {
+            return Some(self.found(home));
+        }
+        None
+    }
+
+    /// A connection attempt failed (SH4: try another registrar).
+    pub fn on_connect_failed(&mut self, now: Instant, remote: SocketAddr) {
+        if let Some(r) = self
+            .registrars
+            .iter_mut()
+            .find(|r| r.remote == remote && r.link == Link::Connecting)
+        {
+            r.link = Link::Tried;
+        }
+        self.forget_expired(now);
+        if self.hunting {
+            self.launch(now);
+        }
+    }
+
+    /// An association went down. Returns `true` when it was the home's (the
+    /// caller then hunts with [`lose_home`](Self::lose_home) or
+    /// [`ensure_home`](Self::ensure_home)).
+    pub fn on_down(&mut self, now: Instant, assoc: AssocId) -> bool {
+        for r in self.registrars.iter_mut() {
+            if r.link == Link::Connected(assoc) {
+                r.link = Link::Idle;
+            }
+        }
+        self.forget_expired(now);
+        if self.home.map(|h| h.assoc) == Some(assoc) {
+            self.home = None;
+            return true;
+        }
+        false
+    }
+
+    /// The registrar on `assoc` asks to be the home (keep-alive with the H
+    /// flag): adopt it unless it already is, under this server id. Returns
+    /// the new home when it changed.
+    pub fn adopt(&mut self, assoc: AssocId, server_id: ServerId) -> Option<Home> {
+        let remote = self.learn(assoc, server_id);
+        match self.home {
+            // The home itself (its server id is now known).
+            Some(h) if h.assoc == assoc => None,
+            // The home registrar over another association: keep the home.
+            Some(h) if h.server_id == Some(server_id) => None,
+            _ => Some(self.found(Home {
+                assoc,
+                remote,
+                server_id: Some(server_id),
+            })),
+        }
+    }
+
+    /// The parallel server hunt of RFC 5352 §3.7 (a request to the home
+    /// timed out): returns `true` when another registrar is connected
+    /// already (the caller may then [`lose_home`](Self::lose_home) to move
+    /// to it); otherwise opens one association to an untried registrar, if
+    /// none is being opened, and returns `false`. The home is kept.
+    pub fn alternative(&mut self, now: Instant) -> bool {
+        let _ = now;
+        let home = self.home.map(|h| h.assoc);
+        if self
+            .registrars
+            .iter()
+            .any(|r| matches!(r.link, Link::Connected(a) if Some(a) != home))
+        {
+            return true;
+        }
+        if self.connecting() > 0 {
+            return false;
+        }
+        let n = self.registrars.len();
+        for step in 0..n {
+            let i = (self.cursor + step) % n;
+            if self.registrars[i].link != Link::Idle {
+                continue;
+            }
+            let connect = Connect {
+                remote: self.registrars[i].remote,
+                protocol: Protocol::Asap,
+            };
+            if self.connects.push_back(connect).is_ok() {
+                self.registrars[i].link = Link::Connecting;
+                self.cursor = (i + 1) % n;
+            }
+            break;
+        }
+        false
+    }
+
+    /// A registrar answered a request on `assoc` while there is no home
+    /// (e.g. a late answer during a hunt): it becomes the home (RFC 5352
+    /// §3.7: "if another PR answers, adopt it"). Returns the new home.
+    pub fn answered(&mut self, assoc: AssocId) -> Option<Home> {
+        if self.home.is_some() {
+            return None;
+        }
+        let (remote, server_id) = self
+            .registrars
+            .iter()
+            .find(|r| r.link == Link::Connected(assoc))
+            .map_or((None, None), |r| (Some(r.remote), r.server_id));
+        Some(self.found(Home {
+            assoc,
+            remote,
+            server_id,
+        }))
+    }
+
+    /// Records that the registrar on `assoc` has `server_id`; returns its
+    /// address when known.
+    pub fn learn(&mut self, assoc: AssocId, server_id: ServerId) -> Option<SocketAddr> {
+        if let Some(h) = self.home.as_mut() {
+            if h.assoc == assoc {
+                h.server_id = Some(server_id);
+            }
+        }
+        let r = self
+            .registrars
+            .iter_mut()
+            .find(|r| r.link == Link::Connected(assoc))?;
+        r.server_id = Some(server_id);
+        Some(r.remote)
+    }
+
+    /// A SERVER_ANNOUNCE from `sender`: adds or refreshes the registrar
+    /// (T7 restarts); the first SCTP transport's first address is used (TCP
+    /// when allowed and no SCTP transport is listed); none ⇒ the sender's
+    /// address on port 3863. Starts an attempt when a hunt is waiting for
+    /// registrars.
+    pub fn on_announce(&mut self, now: Instant, sender: SocketAddr, message: &AsapMessage<'_>) {
+        let AsapMessage::ServerAnnounce {
+            server_id,
+            transports,
+        } = message
+        else {
+            return;
+        };
+        let mut remote = None;
+        let mut any = false;
+        for t in transports.iter() {
+            any = true;
+            let usable = t.protocol == TransportProtocol::Sctp
+                || (self.config.accept_tcp && t.protocol == TransportProtocol::Tcp);
+            if !usable {
+                continue;
+            }
+            if let Some(ip) = t.addresses.first() {
+                let addr = SocketAddr::new(ip, t.port);
+                if t.protocol == TransportProtocol::Sctp || remote.is_none() {
+                    remote = Some(addr);
+                }
+                if t.protocol == TransportProtocol::Sctp {
+                    break;
+                }
+            }
+        }
+        let remote = match (remote, any) {
+            (Some(r), _) => r,
+            (None, false) => SocketAddr::new(sender.ip(), wire::ASAP_PORT),
+            (None, true) => return,
+        };
+        self.announced(now, remote, *server_id);
+    }
+
+    /// Adds or refreshes an announced registrar.
+    pub fn announced(&mut self, now: Instant, remote: SocketAddr, server_id: ServerId) {
+        let expires = now + self.config.t7_enrp_outdate;
+        let existing = self
+            .registrars
+            .iter_mut()
+            .find(|r| r.remote == remote || r.server_id == Some(server_id));
+        match existing {
+            Some(r) => {
+                if r.expires.is_some() {
+                    r.expires = Some(expires);
+                }
+                r.server_id = Some(server_id);
+                if r.remote != remote && matches!(r.link, Link::Idle | Link::Tried) {
+                    r.remote = remote;
+                }
+            }
+            None => {
+                let entry = Registrar {
+                    remote,
+                    server_id: Some(server_id),
+                    expires: Some(expires),
+                    link: Link::Idle,
+                };
+                if self.registrars.push(entry).is_err() {
+                    self.announces_dropped = self.announces_dropped.saturating_add(1);
+                    return;
+                }
+            }
+        }
+        if self.hunting {
+            self.launch(now);
+        }
+    }
+
+    /// Runs the hunt's timers (T5, T7).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.forget_expired(now);
+        if let Some(d) = self.t5_deadline {
+            if now >= d {
+                self.t5_deadline = None;
+                // SH5: abandon the attempts, double T5 and try another set.
+                for r in self.registrars.iter_mut() {
+                    if r.link == Link::Connecting {
+                        r.link = Link::Tried;
+                    }
+                }
+                self.t5 = self.t5.saturating_mul(2).min(self.config.retran_max);
+                if self.hunting {
+                    if self.registrars.iter().all(|r| r.link != Link::Idle) {
+                        for r in self.registrars.iter_mut() {
+                            if r.link == Link::Tried {
+                                r.link = Link::Idle;
+                            }
+                        }
+                    }
+                    self.launch(now);
+                }
+            }
+        }
+    }
+
+    /// T7: forgets announced registrars not heard from (unless connected or
+    /// being connected to; they go once that ends).
+    fn forget_expired(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.registrars.len() {
+            let r = self.registrars[i];
+            let expired = r.expires.is_some_and(|e| now >= e);
+            if expired && matches!(r.link, Link::Idle | Link::Tried) {
+                self.registrars.swap_remove(i);
+                if self.cursor >= self.registrars.len() {
+                    self.cursor = 0;
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Whether the table holds `remote`.
+    pub fn knows(&self, remote: SocketAddr) -> bool {
+        self.registrars.iter().any(|r| r.remote == remote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::TransportUse;
+    use crate::wire::{List, TransportParam};
+    use core::net::{IpAddr, Ipv4Addr};
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    fn sid(n: u32) -> ServerId {
+        ServerId::new(n).unwrap()
+    }
+
+    #[test]
+    fn announce_addresses() {
+        let now = Instant::from_secs(0);
+        let config = HuntConfig {
+            accept_tcp: true,
+            ..HuntConfig::rfc()
+        };
+        let mut hunt: ServerHunt<4> = ServerHunt::new(config);
+        let sender = SocketAddr::new(ip(1), 5000);
+        // No transport: the sender's address, ASAP port.
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(1),
+            transports: List::empty(),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert!(hunt.knows(SocketAddr::new(ip(1), 3863)));
+        // TCP listed before SCTP: SCTP wins; the same server id is updated, not added.
+        let a = [ip(2)];
+        let b = [ip(3)];
+        let ts = [
+            TransportParam::new(TransportProtocol::Tcp, 4000, TransportUse::DataOnly, &a),
+            TransportParam::new(TransportProtocol::Sctp, 4001, TransportUse::DataOnly, &b),
+        ];
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(1),
+            transports: List::from_slice(&ts),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert_eq!(hunt.known(), 1);
+        assert!(hunt.knows(SocketAddr::new(ip(3), 4001)));
+        // Only UDP: unusable, ignored.
+        let u = [TransportParam::new(
+            TransportProtocol::Udp,
+            1,
+            TransportUse::DataOnly,
+            &a,
+        )];
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(2),
+            transports: List::from_slice(&u),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert_eq!(hunt.known(), 1);
+        // TCP only: used when allowed.
+        let m = AsapMessage::ServerAnnounce {
+            server_id: sid(3),
+            transports: List::from_slice(&ts[..1]),
+        };
+        hunt.on_announce(now, sender, &m);
+        assert!(hunt.knows(SocketAddr::new(ip(2), 4000)));
+        // A full table counts what it drops.
+        for n in 10..14 {
+            hunt.announced(now, SocketAddr::new(ip(n as u8), 3863), sid(n));
+        }
+        assert_eq!(hunt.known(), 4);
+        assert_eq!(hunt.announces_dropped(), 2);
+    }
+
+    #[test]
+    fn connected_registrar_outlives_t7_until_it_goes_down() {
+        let now = Instant::from_secs(0);
+        let mut hunt: ServerHunt<4> = ServerHunt::new(HuntConfig::rfc());
+        let r = SocketAddr::new(ip(1), 3863);
+        hunt.announced(now, r, sid(1));
+        assert_eq!(hunt.ensure_home(now), None);
+        assert_eq!(hunt.poll_connect().map(|c| c.remote), Some(r));
+        let home = hunt.on_up(now, AssocId(4), r).unwrap();
+        assert_eq!(home.server_id, Some(sid(1)));
+        let later = now + Duration::from_secs(60);
+        // No T7 deadline for a connected registrar: nothing to wake for.
+        assert_eq!(hunt.poll_timeout(), None);
+        hunt.handle_timeout(later);
+        assert_eq!(hunt.known(), 1);
+        assert!(hunt.on_down(later, AssocId(4)));
+        assert_eq!(hunt.known(), 0);
+        assert_eq!(hunt.home(), None);
+    }
+}

@@ -1,0 +1,1111 @@
+//! The pool user: a sans-IO ASAP machine (RFC 5352 §3.3-§3.9, §6.5) that
+//! resolves pool handles at a home registrar, keeps a bounded cache of the
+//! answers, picks pool elements by the pool's policy, reports unreachable
+//! ones and fails over with the session's last cookie.
+//!
+//! It implements [`Machine`]; application requests are methods
+//! ([`select`](PoolUser::select), [`select_all`](PoolUser::select_all),
+//! [`report_unreachable`](PoolUser::report_unreachable),
+//! [`attach_control_channel`](PoolUser::attach_control_channel)) and
+//! application output is [`PoolUser::poll_event`].
+//!
+//! # Procedures
+//!
+//! * **Server hunt**: the same as the pool element's
+//!   ([`ServerHunt`]); requests wait for a home registrar.
+//! * **Handle resolution**: [`select`](PoolUser::select) on a pool with no
+//!   cached PE sends HANDLE_RESOLUTION (with the Handle Resolution Option
+//!   item count) and answers [`PoolUserError::WouldBlock`]; try again after
+//!   [`Event::Resolved`]. A fresh cache hit sends nothing; a stale one
+//!   (older than `stale_cache_value`) is used while a re-resolution runs in
+//!   parallel. T1-ENRPrequest expiry resends, at most
+//!   MAX-REQUEST-RETRANSMIT times, then [`Event::ResolutionFailed`] with no
+//!   cause, and the home registrar is given up (server hunt). The hunt runs
+//!   in parallel from the first expiry (RFC 5352 §3.7): when another
+//!   registrar is connected, it becomes the home and gets the resend;
+//!   otherwise one association to another registrar is opened and the
+//!   resend goes to the current home. A negative
+//!   answer is [`Event::ResolutionFailed`] with its cause (an unknown pool
+//!   empties the pool's cache).
+//! * **Choice** per the pool's overall policy (the HANDLE_RESOLUTION_RESPONSE's;
+//!   Round Robin when absent): RR and WRR round robin over the list as
+//!   returned; RAND, WRAND, RLU and the other randomized policies at random
+//!   by [`Policy::weight`] of each PE's own parameters (weight 0 never
+//!   taken); PRIO the highest priority; LU and the other ordered least-used
+//!   policies the least effective load (the earliest among equals).
+//! * **Unreachable PEs**: [`report_unreachable`](PoolUser::report_unreachable)
+//!   sends ENDPOINT_UNREACHABLE to the home registrar once per failure
+//!   event (not again for that PE until a resolution lists it again),
+//!   removes the PE from the cache and, unless
+//!   [`SendOptions::NO_FAILOVER`], fails over: the next PE in the pool's
+//!   business card order after the failed one, else by policy. The
+//!   failover selection carries the last cookie of the session, and the
+//!   machine sends it in COOKIE_ECHO as the first message on the control
+//!   channel attached for the new PE.
+//! * **Session layer**: COOKIE and BUSINESS_CARD arrive on a control
+//!   channel; [`attach_control_channel`](PoolUser::attach_control_channel)
+//!   says which pool and PE an association serves. The latest cookie (at
+//!   most [`MAX_COOKIE_SIZE`] bytes) and the latest business card are kept
+//!   per pool; a business card's PEs are added to the cache, and a card for
+//!   a pool not cached starts a resolution.
+//!
+//! # Example
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::pool_user::{PoolUser, PoolUserConfig, PoolUserError, SendOptions};
+//! use rserpool::transmit::{Machine, Source, TransportEvent};
+//! use rserpool::wire::{AsapMessage, List, PoolElementParam, Protocol, TransportParam};
+//! use rserpool::{AssocId, Instant, PeId, Policy, PoolHandle};
+//!
+//! let mut config = PoolUserConfig::rfc();
+//! let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 3863);
+//! config.registrars.push(registrar).unwrap();
+//! let mut pu: PoolUser = PoolUser::new(config);
+//! let pool = PoolHandle::new(b"echo")?;
+//! let now = Instant::from_secs(0);
+//!
+//! // Nothing cached: a resolution starts.
+//! assert_eq!(pu.select(now, &pool, SendOptions::DEFAULT), Err(PoolUserError::WouldBlock));
+//! let connect = pu.poll_connect().unwrap();
+//! pu.handle_transport_event(now, TransportEvent::Up {
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//! });
+//! let mut buf = [0u8; 1024];
+//! let t = pu.poll_transmit(&mut buf)?.unwrap();
+//! assert!(matches!(AsapMessage::parse(&buf[..t.len])?, AsapMessage::HandleResolution { .. }));
+//!
+//! // The registrar answers with one PE.
+//! let addr = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))];
+//! let pe = PoolElementParam {
+//!     pe_id: PeId::new(7)?, home_server: None, registration_life: 30_000,
+//!     user_transport: TransportParam::new(TransportProtocol::Sctp, 7000, TransportUse::DataAndControl, &addr).into(),
+//!     policy: Policy::RoundRobin.into(), asap_transport: None,
+//! };
+//! let elements = [pe];
+//! let response = AsapMessage::HandleResolutionResponse {
+//!     accept_updates: false, pool_handle: b"echo", policy: None,
+//!     elements: List::from_slice(&elements), error: None,
+//! };
+//! let n = response.emit(&mut buf)?;
+//! pu.handle(now, Source::Association(AssocId(1)), Protocol::Asap, &buf[..n]);
+//! let s = pu.select(now, &pool, SendOptions::DEFAULT).unwrap();
+//! assert_eq!((s.pe_id.get(), s.transport.port), (7, 7000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Capacity
+//!
+//! `POOLS` pools of `PES` elements each, further limited by the
+//! configuration. A new pool replaces the least recently used one that has
+//! no request outstanding; when every pool is busy,
+//! [`PoolUserError::CacheFull`]. PEs beyond the limit in an answer are not
+//! cached (the registrar lists the preferred ones first).
+
+mod choice;
+mod options;
+
+use core::net::SocketAddr;
+
+use crate::cause::CauseCode;
+use crate::handlespace::random::Xoshiro256StarStar;
+use crate::id::{AssocId, PeId, PoolHandle};
+use crate::policy::Policy;
+use crate::pool_element::asap_error;
+use crate::pool_element::server_hunt::{Home, HuntConfig, ServerHunt};
+use crate::pool_element::{OwnedTransport, MAX_REGISTRARS};
+use crate::time::{Duration, Instant};
+use crate::transmit::{
+    Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
+};
+use crate::wire::{AsapMessage, PoolElementParam, Protocol};
+
+pub use crate::pool_element::{Cookie, MAX_COOKIE_SIZE};
+pub use options::SendOptions;
+
+/// The pool user's application event queue length.
+pub const EVENT_QUEUE_LEN: usize = 32;
+/// The pool user's transmit queue size in bytes.
+pub const TRANSMIT_QUEUE_BYTES: usize = 8192;
+/// The pool user's transmit queue length in messages.
+pub const TRANSMIT_QUEUE_ENTRIES: usize = 32;
+/// How many ENDPOINT_UNREACHABLE reports may wait for a home registrar.
+pub const PENDING_REPORTS: usize = 8;
+
+/// A pool user's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolUserConfig {
+    /// Configured registrars (ASAP over SCTP or TCP).
+    pub registrars: heapless::Vec<SocketAddr, MAX_REGISTRARS>,
+    /// Server hunt timers (T5, RETRAN-MAX, T7).
+    pub hunt: HuntConfig,
+    /// T1-ENRPrequest.
+    pub t1_enrp_request: Duration,
+    /// MAX-REQUEST-RETRANSMIT: resends of an unanswered resolution.
+    pub max_request_retransmit: u32,
+    /// How long a resolution answer is fresh.
+    pub stale_cache_value: Duration,
+    /// The Handle Resolution Option item count asked for (`None`: no option).
+    pub resolution_items: Option<u32>,
+    /// Pools cached at most (also bounded by `POOLS`).
+    pub max_pools: usize,
+    /// PEs cached per pool at most (also bounded by `PES`).
+    pub max_elements_per_pool: usize,
+    /// Seed of the generator (random policies).
+    pub seed: u64,
+}
+
+impl PoolUserConfig {
+    /// RFC 5352 §7: T1 15 s, MAX-REQUEST-RETRANSMIT 2; stale cache value
+    /// 30 s (the RFC gives none); 16 PEs per resolution.
+    pub fn rfc() -> Self {
+        PoolUserConfig {
+            registrars: heapless::Vec::new(),
+            hunt: HuntConfig {
+                accept_tcp: true,
+                ..HuntConfig::rfc()
+            },
+            t1_enrp_request: Duration::from_secs(15),
+            max_request_retransmit: 2,
+            stale_cache_value: Duration::from_secs(30),
+            resolution_items: Some(16),
+            max_pools: usize::MAX,
+            max_elements_per_pool: usize::MAX,
+            seed: 0,
+        }
+    }
+
+    /// rsplib: request timeout 3 s with one trial (no resend), cache element
+    /// timeout 5 s, rsplib's hunt timers.
+    pub fn rsplib() -> Self {
+        PoolUserConfig {
+            hunt: HuntConfig {
+                accept_tcp: true,
+                ..HuntConfig::rsplib()
+            },
+            t1_enrp_request: Duration::from_secs(3),
+            max_request_retransmit: 0,
+            stale_cache_value: Duration::from_secs(5),
+            ..Self::rfc()
+        }
+    }
+}
+
+impl Default for PoolUserConfig {
+    fn default() -> Self {
+        Self::rfc()
+    }
+}
+
+/// A chosen pool element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// The pool.
+    pub pool: PoolHandle,
+    /// The PE.
+    pub pe_id: PeId,
+    /// Where to reach it (protocol, port, data/control use, addresses).
+    pub transport: OwnedTransport,
+    /// After a failover: the session's last cookie, to send first in
+    /// COOKIE_ECHO. The machine sends it itself on the control channel given
+    /// to [`PoolUser::attach_control_channel`] for this PE; the copy is for
+    /// applications that carry the control channel themselves.
+    pub cookie_echo: Option<Cookie>,
+    /// Whether this selection replaces a failed PE.
+    pub failover: bool,
+}
+
+/// What the pool user tells its application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A resolution answered with PEs.
+    Resolved {
+        /// The pool.
+        pool: PoolHandle,
+        /// How many PEs are cached now.
+        elements: usize,
+    },
+    /// A resolution failed: the registrar's cause, or `None` when it went
+    /// unanswered MAX-REQUEST-RETRANSMIT + 1 times.
+    ResolutionFailed {
+        /// The pool.
+        pool: PoolHandle,
+        /// The registrar's cause, if it answered.
+        cause: Option<CauseCode>,
+    },
+    /// A new home registrar was chosen.
+    HomeChanged {
+        /// The new home.
+        home: Home,
+    },
+    /// The association to the home registrar failed; a server hunt runs.
+    HomeLost {
+        /// The association that failed.
+        assoc: AssocId,
+    },
+    /// A business card arrived and is stored.
+    BusinessCard {
+        /// The pool.
+        pool: PoolHandle,
+        /// How many PEs it lists.
+        elements: usize,
+    },
+    /// A cookie arrived and is stored (replacing the previous one).
+    CookieStored {
+        /// The pool of the control channel it came on.
+        pool: PoolHandle,
+    },
+    /// A COOKIE longer than [`MAX_COOKIE_SIZE`], or on an association no
+    /// pool is attached to, was dropped.
+    CookieDropped {
+        /// The association it came on.
+        assoc: AssocId,
+        /// Its length.
+        len: usize,
+    },
+    /// An ASAP_ERROR arrived.
+    ErrorReceived {
+        /// The association it came on (`None` for a datagram).
+        assoc: Option<AssocId>,
+        /// Its first cause.
+        cause: Option<CauseCode>,
+    },
+}
+
+/// Why a pool user call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolUserError {
+    /// A resolution is in progress: try again after [`Event::Resolved`]
+    /// (or give up on [`Event::ResolutionFailed`]).
+    WouldBlock,
+    /// Every cache slot holds a pool with a request outstanding.
+    CacheFull,
+    /// The pool is not in the cache.
+    UnknownPool,
+    /// The PE of the previous selection is gone and `NO_FAILOVER` was given
+    /// with `TO_LAST`.
+    LastUnavailable,
+    /// Every cached PE has a selection weight of 0.
+    NoUsableElement,
+    /// `TO_ALL` asks for [`PoolUser::select_all`].
+    UseSelectAll,
+    /// A message could not be queued.
+    Queue(QueueError),
+}
+
+impl From<QueueError> for PoolUserError {
+    fn from(e: QueueError) -> Self {
+        PoolUserError::Queue(e)
+    }
+}
+
+impl core::fmt::Display for PoolUserError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PoolUserError::WouldBlock => f.write_str("handle resolution in progress"),
+            PoolUserError::CacheFull => f.write_str("pool cache full"),
+            PoolUserError::UnknownPool => f.write_str("pool not cached"),
+            PoolUserError::LastUnavailable => f.write_str("last pool element unavailable"),
+            PoolUserError::NoUsableElement => f.write_str("no usable pool element"),
+            PoolUserError::UseSelectAll => f.write_str("TO_ALL needs select_all"),
+            PoolUserError::Queue(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for PoolUserError {}
+
+/// One cached PE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CachedPe {
+    pe_id: PeId,
+    transport: OwnedTransport,
+    policy: Option<Policy>,
+}
+
+impl choice::Candidate for CachedPe {
+    fn policy(&self) -> Option<Policy> {
+        self.policy
+    }
+}
+
+impl CachedPe {
+    fn from_param(p: &PoolElementParam<'_>) -> Option<Self> {
+        Some(CachedPe {
+            pe_id: p.pe_id,
+            transport: OwnedTransport::from_user_transport(&p.user_transport)?,
+            policy: p.policy.policy(),
+        })
+    }
+}
+
+/// An outstanding resolution: `deadline` is the running T1, `None` while it
+/// waits for a home registrar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Request {
+    deadline: Option<Instant>,
+    retransmits: u32,
+}
+
+/// One cached pool with its session state.
+#[derive(Clone, Debug)]
+struct Pool<const PES: usize> {
+    handle: PoolHandle,
+    policy: Policy,
+    elements: heapless::Vec<CachedPe, PES>,
+    /// When the last answer goes stale (`None`: never resolved).
+    fresh_until: Option<Instant>,
+    request: Option<Request>,
+    rr_next: usize,
+    last: Option<PeId>,
+    last_used: u64,
+    /// The control channel and the PE it leads to.
+    control: Option<(AssocId, PeId)>,
+    cookie: Option<Cookie>,
+    card: heapless::Vec<PeId, PES>,
+    /// The PE that failed last, while the failover selection is due.
+    failed: Option<PeId>,
+    /// The PE the cookie is still to be echoed to.
+    echo_to: Option<PeId>,
+    /// PEs reported unreachable and not listed again since.
+    reported: heapless::Vec<PeId, PES>,
+}
+
+impl<const PES: usize> Pool<PES> {
+    fn new(handle: PoolHandle) -> Self {
+        Pool {
+            handle,
+            policy: Policy::RoundRobin,
+            elements: heapless::Vec::new(),
+            fresh_until: None,
+            request: None,
+            rr_next: 0,
+            last: None,
+            last_used: 0,
+            control: None,
+            cookie: None,
+            card: heapless::Vec::new(),
+            failed: None,
+            echo_to: None,
+            reported: heapless::Vec::new(),
+        }
+    }
+
+    fn position(&self, pe: PeId) -> Option<usize> {
+        self.elements.iter().position(|e| e.pe_id == pe)
+    }
+}
+
+/// A pool user (see the [module documentation](self)) caching up to `POOLS`
+/// pools of up to `PES` elements each.
+pub struct PoolUser<const POOLS: usize = 8, const PES: usize = 16> {
+    config: PoolUserConfig,
+    hunt: ServerHunt<MAX_REGISTRARS>,
+    rng: Xoshiro256StarStar,
+    pools: heapless::Vec<Pool<PES>, POOLS>,
+    pending_reports: heapless::Vec<(PoolHandle, PeId), PENDING_REPORTS>,
+    clock: u64,
+    tx: TransmitQueue<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
+    events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
+    events_lost: u32,
+    send_failures: u32,
+    unreachable_sent: u32,
+}
+
+impl<const POOLS: usize, const PES: usize> core::fmt::Debug for PoolUser<POOLS, PES> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PoolUser")
+            .field("pools", &self.pools.len())
+            .field("home", &self.hunt.home())
+            .finish()
+    }
+}
+
+impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
+    /// A pool user with an empty cache.
+    pub fn new(config: PoolUserConfig) -> Self {
+        let mut hunt = ServerHunt::new(config.hunt);
+        for r in &config.registrars {
+            // The configured list has the same capacity as the table.
+            let _ = hunt.add_configured(*r);
+        }
+        PoolUser {
+            rng: Xoshiro256StarStar::seed_from_u64(config.seed),
+            config,
+            hunt,
+            pools: heapless::Vec::new(),
+            pending_reports: heapless::Vec::new(),
+            clock: 0,
+            tx: TransmitQueue::new(),
+            events: heapless::Deque::new(),
+            events_lost: 0,
+            send_failures: 0,
+            unreachable_sent: 0,
+        }
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &PoolUserConfig {
+        &self.config
+    }
+
+    /// The home registrar, if one is chosen.
+    pub const fn home(&self) -> Option<Home> {
+        self.hunt.home()
+    }
+
+    /// The server hunt's state.
+    pub const fn server_hunt(&self) -> &ServerHunt<MAX_REGISTRARS> {
+        &self.hunt
+    }
+
+    /// The next application event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Application events dropped because the event queue was full.
+    pub const fn events_lost(&self) -> u32 {
+        self.events_lost
+    }
+
+    /// Protocol messages that could not be queued (full transmit queue).
+    pub const fn send_failures(&self) -> u32 {
+        self.send_failures
+    }
+
+    /// ENDPOINT_UNREACHABLE messages queued so far.
+    pub const fn unreachable_reports(&self) -> u32 {
+        self.unreachable_sent
+    }
+
+    /// The number of pools cached.
+    pub fn cached_pools(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// The cached PEs of `pool`, in list order, written to `out`; returns
+    /// how many there are (at most `out.len()` are written).
+    pub fn cached_elements(&self, pool: &PoolHandle, out: &mut [PeId]) -> usize {
+        let Some(p) = self.find(pool).map(|i| &self.pools[i]) else {
+            return 0;
+        };
+        for (o, e) in out.iter_mut().zip(p.elements.iter()) {
+            *o = e.pe_id;
+        }
+        p.elements.len()
+    }
+
+    /// The latest cookie stored for `pool`.
+    pub fn cookie(&self, pool: &PoolHandle) -> Option<&[u8]> {
+        let i = self.find(pool)?;
+        self.pools[i].cookie.as_deref()
+    }
+
+    /// The latest business card's failover order for `pool`.
+    pub fn business_card(&self, pool: &PoolHandle) -> Option<&[PeId]> {
+        let i = self.find(pool)?;
+        let card = &self.pools[i].card;
+        (!card.is_empty()).then_some(&card[..])
+    }
+
+    /// Whether a resolution of `pool` is outstanding.
+    pub fn is_resolving(&self, pool: &PoolHandle) -> bool {
+        self.find(pool)
+            .is_some_and(|i| self.pools[i].request.is_some())
+    }
+
+    fn find(&self, pool: &PoolHandle) -> Option<usize> {
+        self.pools.iter().position(|p| p.handle == *pool)
+    }
+
+    fn event(&mut self, e: Event) {
+        if self.events.push_back(e).is_err() {
+            self.events_lost = self.events_lost.saturating_add(1);
+        }
+    }
+
+    fn pool_limit(&self) -> usize {
+        self.config.max_pools.min(POOLS)
+    }
+
+    fn element_limit(&self) -> usize {
+        self.config.max_elements_per_pool.min(PES)
+    }
+
+    /// The cache slot of `pool`, made if needed (replacing the least
+    /// recently used idle pool when full).
+    fn entry(&mut self, pool: &PoolHandle) -> Result<usize, PoolUserError> {
+        self.clock += 1;
+        if let Some(i) = self.find(pool) {
+            self.pools[i].last_used = self.clock;
+            return Ok(i);
+        }
+        let mut fresh = Pool::new(*pool);
+        fresh.last_used = self.clock;
+        if self.pools.len() < self.pool_limit() {
+            if self.pools.push(fresh).is_ok() {
+                return Ok(self.pools.len() - 1);
+            }
+            return Err(PoolUserError::CacheFull);
+        }
+        let victim = self
+            .pools
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.request.is_none())
+            .min_by_key(|(_, p)| p.last_used)
+            .map(|(i, _)| i)
+            .ok_or(PoolUserError::CacheFull)?;
+        self.pools[victim] = fresh;
+        Ok(victim)
+    }
+
+    /// Picks a PE of `pool` (see the [module documentation](self)).
+    ///
+    /// [`PoolUserError::WouldBlock`] while no PE is cached: a resolution
+    /// has been started (or is running). `TO_LAST` returns the previous
+    /// selection's PE when it is still cached (else, with `NO_FAILOVER`,
+    /// [`PoolUserError::LastUnavailable`]; without, a new choice).
+    pub fn select(
+        &mut self,
+        now: Instant,
+        pool: &PoolHandle,
+        options: SendOptions,
+    ) -> Result<Selection, PoolUserError> {
+        if options.contains(SendOptions::TO_ALL) {
+            return Err(PoolUserError::UseSelectAll);
+        }
+        let i = self.entry(pool)?;
+        self.refresh(now, i);
+        self.select_in(i, options)
+    }
+
+    /// Every cached PE of `pool` (`TO_ALL`), written to `out` in list order;
+    /// returns how many were written. [`PoolUserError::WouldBlock`] while
+    /// none is cached and a resolution runs.
+    pub fn select_all(
+        &mut self,
+        now: Instant,
+        pool: &PoolHandle,
+        out: &mut [Option<Selection>],
+    ) -> Result<usize, PoolUserError> {
+        let i = self.entry(pool)?;
+        self.refresh(now, i);
+        let p = &self.pools[i];
+        if p.elements.is_empty() {
+            return Err(PoolUserError::WouldBlock);
+        }
+        let mut n = 0;
+        for (o, e) in out.iter_mut().zip(p.elements.iter()) {
+            *o = Some(Selection {
+                pool: p.handle,
+                pe_id: e.pe_id,
+                transport: e.transport.clone(),
+                cookie_echo: None,
+                failover: false,
+            });
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Starts a resolution when nothing is cached or the answer is stale.
+    fn refresh(&mut self, now: Instant, i: usize) {
+        let p = &self.pools[i];
+        let stale = p.fresh_until.is_none_or(|t| now >= t);
+        if (p.elements.is_empty() || stale) && p.request.is_none() {
+            self.start_resolution(now, i);
+        }
+    }
+
+    fn select_in(&mut self, i: usize, options: SendOptions) -> Result<Selection, PoolUserError> {
+        let p = &mut self.pools[i];
+        if p.elements.is_empty() {
+            return Err(PoolUserError::WouldBlock);
+        }
+        let mut index = None;
+        if options.contains(SendOptions::TO_LAST) {
+            match p.last.and_then(|l| p.position(l)) {
+                Some(k) => index = Some(k),
+                None if !options.fails_over() => return Err(PoolUserError::LastUnavailable),
+                None => {}
+            }
+        }
+        if index.is_none() {
+            if let Some(failed) = p.failed {
+                index = card_successor(&p.card, failed, &p.elements);
+            }
+        }
+        let index = match index {
+            Some(k) => k,
+            None => choice::choose(p.policy, &p.elements, &mut p.rr_next, &mut self.rng)
+                .ok_or(PoolUserError::NoUsableElement)?,
+        };
+        let e = &p.elements[index];
+        let failover = p.failed.take().is_some();
+        let cookie_echo = if failover { p.cookie.clone() } else { None };
+        if cookie_echo.is_some() {
+            p.echo_to = Some(e.pe_id);
+        }
+        p.last = Some(e.pe_id);
+        Ok(Selection {
+            pool: p.handle,
+            pe_id: e.pe_id,
+            transport: e.transport.clone(),
+            cookie_echo,
+            failover,
+        })
+    }
+
+    /// The PE `pe_id` of `pool` failed (a transport failure or timeout the
+    /// application saw): ENDPOINT_UNREACHABLE goes to the home registrar,
+    /// unless this PE was already reported and not listed again since; the
+    /// PE leaves the cache. Then, unless `options` says `NO_FAILOVER`
+    /// (`Ok(None)`), the failover selection (business card order, else
+    /// policy) with the session's last cookie — or
+    /// [`PoolUserError::WouldBlock`] when no other PE is cached (a
+    /// resolution starts, and the next successful [`select`](Self::select)
+    /// is the failover selection).
+    pub fn report_unreachable(
+        &mut self,
+        now: Instant,
+        pool: &PoolHandle,
+        pe_id: PeId,
+        options: SendOptions,
+    ) -> Result<Option<Selection>, PoolUserError> {
+        let i = self.find(pool).ok_or(PoolUserError::UnknownPool)?;
+        let first = !self.pools[i].reported.contains(&pe_id);
+        if first {
+            let p = &mut self.pools[i];
+            if p.reported.is_full() {
+                p.reported.remove(0);
+            }
+            let _ = p.reported.push(pe_id);
+            self.send_unreachable(now, *pool, pe_id);
+        }
+        let p = &mut self.pools[i];
+        if let Some(k) = p.position(pe_id) {
+            p.elements.remove(k);
+            if p.rr_next > k {
+                p.rr_next -= 1;
+            }
+        }
+        if p.control.is_some_and(|(_, pe)| pe == pe_id) {
+            p.control = None;
+        }
+        if p.echo_to == Some(pe_id) {
+            p.echo_to = None;
+        }
+        if !options.fails_over() {
+            return Ok(None);
+        }
+        p.failed = Some(pe_id);
+        if p.elements.is_empty() {
+            if p.request.is_none() {
+                self.start_resolution(now, i);
+            }
+            return Err(PoolUserError::WouldBlock);
+        }
+        self.select_in(i, options).map(Some)
+    }
+
+    /// Says that `assoc` is the control channel to `pe_id` of `pool`: COOKIE
+    /// and BUSINESS_CARD on it are stored for the pool, and a cookie due to
+    /// this PE after a failover is sent on it now in COOKIE_ECHO. Returns
+    /// whether a COOKIE_ECHO was queued.
+    pub fn attach_control_channel(
+        &mut self,
+        pool: &PoolHandle,
+        pe_id: PeId,
+        assoc: AssocId,
+    ) -> Result<bool, PoolUserError> {
+        let i = self.find(pool).ok_or(PoolUserError::UnknownPool)?;
+        let p = &mut self.pools[i];
+        p.control = Some((assoc, pe_id));
+        if p.echo_to != Some(pe_id) {
+            return Ok(false);
+        }
+        let Some(cookie) = p.cookie.as_ref() else {
+            return Ok(false);
+        };
+        self.tx.push_asap(
+            Destination::Association(assoc),
+            &AsapMessage::CookieEcho { cookie },
+        )?;
+        self.pools[i].echo_to = None;
+        Ok(true)
+    }
+
+    fn send_unreachable(&mut self, now: Instant, pool: PoolHandle, pe_id: PeId) {
+        match self.hunt.home() {
+            Some(home) => {
+                let m = AsapMessage::EndpointUnreachable {
+                    pool_handle: pool.as_bytes(),
+                    pe_id,
+                };
+                match self.tx.push_asap(Destination::Association(home.assoc), &m) {
+                    Ok(()) => self.unreachable_sent = self.unreachable_sent.saturating_add(1),
+                    Err(_) => self.send_failures = self.send_failures.saturating_add(1),
+                }
+            }
+            None => {
+                if self.pending_reports.push((pool, pe_id)).is_err() {
+                    self.send_failures = self.send_failures.saturating_add(1);
+                }
+                if let Some(home) = self.hunt.ensure_home(now) {
+                    self.home_found(now, home);
+                }
+            }
+        }
+    }
+
+    fn start_resolution(&mut self, now: Instant, i: usize) {
+        self.pools[i].request = Some(Request {
+            deadline: None,
+            retransmits: 0,
+        });
+        if self.hunt.home().is_some() {
+            self.send_resolution(now, i);
+        } else if let Some(home) = self.hunt.ensure_home(now) {
+            self.home_found(now, home);
+        }
+    }
+
+    fn send_resolution(&mut self, now: Instant, i: usize) {
+        let Some(home) = self.hunt.home() else { return };
+        let p = &self.pools[i];
+        let m = AsapMessage::HandleResolution {
+            subscribe: false,
+            pool_handle: p.handle.as_bytes(),
+            items: self.config.resolution_items,
+        };
+        if self
+            .tx
+            .push_asap(Destination::Association(home.assoc), &m)
+            .is_err()
+        {
+            self.send_failures = self.send_failures.saturating_add(1);
+        }
+        if let Some(r) = self.pools[i].request.as_mut() {
+            r.deadline = Some(now + self.config.t1_enrp_request);
+        }
+    }
+
+    /// A home was found: sends what waits for one.
+    fn home_found(&mut self, now: Instant, home: Home) {
+        self.event(Event::HomeChanged { home });
+        for i in 0..self.pools.len() {
+            if matches!(self.pools[i].request, Some(r) if r.deadline.is_none()) {
+                self.send_resolution(now, i);
+            }
+        }
+        let pending = core::mem::take(&mut self.pending_reports);
+        for (pool, pe) in pending {
+            self.send_unreachable(now, pool, pe);
+        }
+    }
+
+    fn home_failed(&mut self, now: Instant, assoc: AssocId) {
+        self.event(Event::HomeLost { assoc });
+        for p in self.pools.iter_mut() {
+            if let Some(r) = p.request.as_mut() {
+                r.deadline = None;
+            }
+        }
+        if let Some(home) = self.hunt.ensure_home(now) {
+            self.home_found(now, home);
+        }
+    }
+
+    fn request_timed_out(&mut self, now: Instant, i: usize) {
+        let Some(r) = self.pools[i].request else {
+            return;
+        };
+        if r.retransmits >= self.config.max_request_retransmit {
+            let pool = self.pools[i].handle;
+            self.pools[i].request = None;
+            self.event(Event::ResolutionFailed { pool, cause: None });
+            // The home registrar does not answer: look for another.
+            if self.hunt.home().is_some() {
+                if let Some(home) = self.hunt.lose_home(now) {
+                    self.home_found(now, home);
+                }
+            }
+            return;
+        }
+        self.pools[i].request = Some(Request {
+            deadline: None,
+            retransmits: r.retransmits + 1,
+        });
+        // RFC 5352 §3.7: server hunt in parallel; a registrar connected
+        // already takes over as the home and gets the resend.
+        if self.hunt.home().is_some() && self.hunt.alternative(now) {
+            if let Some(home) = self.hunt.lose_home(now) {
+                self.home_found(now, home);
+                return;
+            }
+        }
+        if self.hunt.home().is_some() {
+            self.send_resolution(now, i);
+        } else if let Some(home) = self.hunt.ensure_home(now) {
+            self.home_found(now, home);
+        }
+    }
+
+    fn on_resolution(&mut self, now: Instant, message: &AsapMessage<'_>) {
+        let AsapMessage::HandleResolutionResponse {
+            pool_handle,
+            policy,
+            elements,
+            ref error,
+            ..
+        } = *message
+        else {
+            return;
+        };
+        let Some(i) = self
+            .pools
+            .iter()
+            .position(|p| p.handle.as_bytes() == pool_handle)
+        else {
+            return;
+        };
+        let limit = self.element_limit();
+        let p = &mut self.pools[i];
+        p.request = None;
+        if error.is_some() || elements.is_empty() {
+            let cause = asap_error::first_cause(error);
+            if cause == Some(CauseCode::UnknownPoolHandle) {
+                p.elements.clear();
+                p.fresh_until = None;
+            }
+            let pool = p.handle;
+            self.event(Event::ResolutionFailed { pool, cause });
+            return;
+        }
+        p.policy = policy
+            .and_then(|x| x.policy())
+            .unwrap_or(Policy::RoundRobin);
+        p.elements.clear();
+        p.rr_next = 0;
+        for e in elements.iter() {
+            if p.elements.len() >= limit {
+                break;
+            }
+            if let Some(c) = CachedPe::from_param(&e) {
+                if p.position(c.pe_id).is_none() {
+                    let _ = p.elements.push(c);
+                }
+            }
+        }
+        // Listed again: a later failure is a new failure event.
+        let listed = &p.elements;
+        p.reported.retain(|r| !listed.iter().any(|e| e.pe_id == *r));
+        p.fresh_until = Some(now + self.config.stale_cache_value);
+        let (pool, n) = (p.handle, p.elements.len());
+        self.event(Event::Resolved { pool, elements: n });
+    }
+
+    fn on_business_card(&mut self, now: Instant, message: &AsapMessage<'_>) {
+        let AsapMessage::BusinessCard {
+            pool_handle,
+            elements,
+            ..
+        } = *message
+        else {
+            return;
+        };
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            return;
+        };
+        let Ok(i) = self.entry(&handle) else {
+            return;
+        };
+        let limit = self.element_limit();
+        let p = &mut self.pools[i];
+        p.card.clear();
+        for e in elements.iter() {
+            if p.card.len() >= limit {
+                break;
+            }
+            if p.card.contains(&e.pe_id) {
+                continue;
+            }
+            let _ = p.card.push(e.pe_id);
+            if p.position(e.pe_id).is_none() && p.elements.len() < limit {
+                if let Some(c) = CachedPe::from_param(&e) {
+                    let _ = p.elements.push(c);
+                }
+            }
+        }
+        let n = p.card.len();
+        let unresolved = p.fresh_until.is_none() && p.request.is_none();
+        if unresolved {
+            self.start_resolution(now, i);
+        }
+        self.event(Event::BusinessCard {
+            pool: handle,
+            elements: n,
+        });
+    }
+
+    fn on_message(&mut self, now: Instant, source: Source, message: &AsapMessage<'_>) {
+        let assoc = match source {
+            Source::Association(a) => Some(a),
+            Source::Datagram(_) => None,
+        };
+        match *message {
+            AsapMessage::HandleResolutionResponse { .. } => {
+                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                    // An answer during a hunt: that registrar is the home.
+                    self.home_found(now, home);
+                }
+                self.on_resolution(now, message)
+            }
+            AsapMessage::BusinessCard { .. } => self.on_business_card(now, message),
+            AsapMessage::Cookie { cookie } => {
+                let Some(assoc) = assoc else { return };
+                let slot = self
+                    .pools
+                    .iter_mut()
+                    .find(|p| p.control.is_some_and(|(a, _)| a == assoc));
+                match (slot, Cookie::from_slice(cookie)) {
+                    (Some(p), Ok(c)) => {
+                        p.cookie = Some(c);
+                        let pool = p.handle;
+                        self.event(Event::CookieStored { pool });
+                    }
+                    _ => self.event(Event::CookieDropped {
+                        assoc,
+                        len: cookie.len(),
+                    }),
+                }
+            }
+            AsapMessage::ServerAnnounce { .. } => {
+                if let Source::Datagram(sender) = source {
+                    self.hunt.on_announce(now, sender, message);
+                }
+            }
+            AsapMessage::Error { ref error } => {
+                let cause = error.code();
+                self.event(Event::ErrorReceived { assoc, cause });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The next cached PE after `failed` in business card order (wrapping), or
+/// the first cached one of the card when `failed` is not on it.
+fn card_successor(card: &[PeId], failed: PeId, elements: &[CachedPe]) -> Option<usize> {
+    if card.is_empty() {
+        return None;
+    }
+    let start = card.iter().position(|&c| c == failed).map_or(0, |k| k + 1);
+    (0..card.len())
+        .map(|s| card[(start + s) % card.len()])
+        .filter(|&c| c != failed)
+        .find_map(|c| elements.iter().position(|e| e.pe_id == c))
+}
+
+impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
+    fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
+        if protocol != Protocol::Asap {
+            return;
+        }
+        match AsapMessage::parse(bytes) {
+            Ok(message) => {
+                if let Source::Association(a) = source {
+                    if asap_error::answer_skipped_parameters(
+                        &mut self.tx,
+                        Destination::Association(a),
+                        bytes,
+                        &message,
+                    )
+                    .is_err()
+                    {
+                        self.send_failures = self.send_failures.saturating_add(1);
+                    }
+                }
+                self.on_message(now, source, &message)
+            }
+            Err(e) => {
+                if let Source::Association(a) = source {
+                    if asap_error::answer_parse_error(
+                        &mut self.tx,
+                        Destination::Association(a),
+                        bytes,
+                        &e,
+                    )
+                    .is_err()
+                    {
+                        self.send_failures = self.send_failures.saturating_add(1);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
+        match event {
+            TransportEvent::Up { assoc, remote, .. } => {
+                if let Some(home) = self.hunt.on_up(now, assoc, remote) {
+                    self.home_found(now, home);
+                }
+            }
+            TransportEvent::ConnectFailed { remote } => self.hunt.on_connect_failed(now, remote),
+            TransportEvent::Down { assoc } => {
+                for p in self.pools.iter_mut() {
+                    if p.control.is_some_and(|(a, _)| a == assoc) {
+                        p.control = None;
+                    }
+                }
+                if self.hunt.on_down(now, assoc) {
+                    self.home_failed(now, assoc);
+                }
+            }
+            TransportEvent::SendFailed { assoc } => {
+                if self.hunt.home().map(|h| h.assoc) == Some(assoc) {
+                    self.event(Event::HomeLost { assoc });
+                    for p in self.pools.iter_mut() {
+                        if let Some(r) = p.request.as_mut() {
+                            r.deadline = None;
+                        }
+                    }
+                    if let Some(home) = self.hunt.lose_home(now) {
+                        self.home_found(now, home);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.hunt.handle_timeout(now);
+        for i in 0..self.pools.len() {
+            if matches!(self.pools[i].request, Some(Request { deadline: Some(d), .. }) if now >= d)
+            {
+                self.request_timed_out(now, i);
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.pools
+            .iter()
+            .filter_map(|p| p.request.and_then(|r| r.deadline))
+            .chain(self.hunt.poll_timeout())
+            .min()
+    }
+
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
+        self.tx.pop_into(buf)
+    }
+
+    fn poll_connect(&mut self) -> Option<Connect> {
+        self.hunt.poll_connect()
+    }
+}

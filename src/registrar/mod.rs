@@ -1,0 +1,1477 @@
+//! The registrar's ASAP side (RFC 5352, SPEC §5-§7): a sans-IO state machine
+//! over a [`Handlespace`].
+//!
+//! A [`Registrar`] takes ASAP messages, transport events and the time through
+//! [`Machine`], and hands back messages ([`Machine::poll_transmit`]), the next
+//! deadline ([`Machine::poll_timeout`]) and events ([`Registrar::poll_event`]).
+//! It needs no heap: the handlespace storage `S`, the owned-PE table
+//! (`OWNED`, a power of two), the association table (`ASSOCS`, a power of
+//! two), the transmit queue (`QUEUE` bytes) and the event queue (`EVENTS`)
+//! are all fixed.
+//!
+//! # What it does
+//!
+//! * **REGISTRATION** (§3.1): checks (pool handle, user transport, policy,
+//!   registration life limits, the pool's policy type / transport type /
+//!   data-control use, capacity), then becomes the PE's home registrar and
+//!   records the registering association's remote address (from
+//!   [`TransportEvent::Up`]) as the PE's ASAP transport. Always answers
+//!   REGISTRATION_RESPONSE: R=0, or R=1 with one cause (Invalid Values with
+//!   the Pool Element TLV, Inconsistent Pooling Policy with the pool's policy
+//!   TLV, Inconsistent Transport Type with a transport TLV of the pool,
+//!   Inconsistent Data/Control Configuration, Lack of Resources, Rejected due
+//!   to Security Considerations).
+//! * **Security** (RFC 5355): a PE registered over association A may be
+//!   re-registered or deregistered over A only. Any other association is
+//!   answered with *Rejected due to Security Considerations* (0xA) and the
+//!   PE is untouched. A PE without an association (learnt from a peer or
+//!   taken over) may be claimed by an association whose remote address is
+//!   one of the PE's ASAP transport addresses (the PE moving to this
+//!   registrar; with no ASAP transport known, by any association).
+//!   Registrations and deregistrations arriving as datagrams are refused
+//!   the same way. The ASAP transport recorded is the association's remote
+//!   address as reported by [`TransportEvent::Up`]; for an association
+//!   never reported up, the PE's own ASAP transport parameter (if SCTP) is
+//!   kept instead.
+//! * **DEREGISTRATION** (§3.2): removes the PE; an unknown PE counts as
+//!   success. **Lifetime expiry** of an owned PE sends it a
+//!   DEREGISTRATION_RESPONSE and removes it.
+//! * **HANDLE_RESOLUTION** (§3.3): up to min(Handle Resolution Option item
+//!   count, [`RegistrarConfig::max_handle_resolution_items`],
+//!   [`MAX_RESOLUTION_ITEMS`]) PEs (an option value of 0 or none means "as
+//!   many as allowed"), selected by the pool's policy; the response always
+//!   carries the overall policy (as rsplib does) and each PE with its user
+//!   and ASAP transports. Unknown pool: Unknown Pool Handle. The answer
+//!   holds as many of the selected PEs as fit into one message and into the
+//!   transmit queue's free room (at least one: room for one PE of the
+//!   largest size is required before selecting).
+//! * **Keep-alive** (§3.4-§3.5): see [`RegistrarConfig`] for how keep-alive
+//!   and lifetime share the PE's timer. KEEP_ALIVE_ACK is accepted only from
+//!   the PE's association with matching pool handle and PE id.
+//! * **ENDPOINT_UNREACHABLE** (§3.5): rate-limited per reporter
+//!   ([`RegistrarConfig::unreachable_rate`]); about an owned PE, it is
+//!   counted and answered with an immediate ENDPOINT_KEEP_ALIVE probe (H=0)
+//!   under the keep-alive timeout; once the count exceeds MAX-BAD-PE-REPORT
+//!   the PE is removed. The count is not reset by an answered probe (as
+//!   rsplib). Reports about PEs owned by other registrars are ignored (only
+//!   the home registrar can probe).
+//! * **SERVER_ANNOUNCE** every T6 on [`Destination::Multicast`] when enabled
+//!   (first one at the first `handle_timeout`), as rsplib does. RFC 5352
+//!   §3.6 asks for one every (N+1)·T6 with N the registrars heard
+//!   announcing; an ENRP layer that counts them sets that with
+//!   [`Registrar::set_announce_interval`].
+//! * **Unknown input** (RFC 5354): an unknown message type or a "stop"
+//!   parameter whose upper bits ask for a report is answered with
+//!   ASAP_ERROR (Unrecognized Message / Unrecognized Parameter); "skip and
+//!   report" parameters are reported in an ASAP_ERROR after the message is
+//!   processed; all other malformed input is dropped silently and counted
+//!   ([`Stats::malformed`]).
+//! * **Transport failure** ([`TransportEvent::Down`] or
+//!   [`TransportEvent::SendFailed`] of an association): the PEs registered
+//!   over it are removed at once. RFC 5352 §3.5 says a PE whose keep-alive
+//!   cannot be sent MUST be removed, and no keep-alive can be sent over a
+//!   failed association; rsplib also removes a connection's PEs when it is
+//!   lost. A PE that is still alive re-registers (it notices the failure and
+//!   hunts a registrar, §3.7). No other association can deregister them in
+//!   the meantime, because they are gone.
+//! * **Full transmit queue**: an input that must be answered is checked for
+//!   room before anything changes; without room it is not applied at all
+//!   (the sender retransmits), [`Stats::queue_full`] counts it and
+//!   [`Event::QueueFull`] says so. Due timers wait in the handlespace until
+//!   there is room.
+//! * **ENRP** messages ([`Protocol::Enrp`]) are ignored and counted
+//!   ([`Stats::enrp_ignored`]): the ENRP layer is expected to take them
+//!   before they reach the registrar, and to use the hooks: the
+//!   [`Event::PoolElementRegistered`] / [`Event::PoolElementRemoved`]
+//!   events (HANDLE_UPDATE out), [`Registrar::apply_peer_update`] /
+//!   [`Registrar::apply_peer_delete`] (HANDLE_UPDATE in),
+//!   [`Registrar::take_over`] (takeover: ownership moves, KEEP_ALIVE H=1 to
+//!   each PE), [`Registrar::own_checksum`] / [`Registrar::peer_checksum`]
+//!   and [`Handlespace::next_owned`] through [`Registrar::handlespace`]
+//!   (audit and handle table pages).
+//! * **Wire details**: ENDPOINT_KEEP_ALIVE carries rsplib's PE Identifier
+//!   parameter besides the RFC fields; HANDLE_RESOLUTION_RESPONSE is sent
+//!   with A=0 (no dynamic updates); registration life is in milliseconds
+//!   (SPEC §15.1). The registrar never opens associations
+//!   ([`Machine::poll_connect`] is always `None`): keep-alives to PEs without
+//!   association go to their ASAP transport address
+//!   ([`Destination::Address`]).
+//! * Events never block protocol work: when the event queue is full, an
+//!   event is dropped and counted in [`Stats::events_lost`] (an ENRP layer
+//!   then repairs peers through the checksum audit, RFC 5353 §3.6).
+
+mod config;
+mod event;
+mod limiter;
+
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use heapless::index_map::FnvIndexMap;
+use heapless::Deque;
+
+pub use config::{
+    AnnounceTransport, RegistrarConfig, ReportRate, MAX_ANNOUNCE_TRANSPORTS, MAX_RESOLUTION_ITEMS,
+};
+pub use event::{Blocked, Event, PeRecord, RemovalReason, Stats, TransportRecord};
+pub use limiter::MAX_REPORTERS;
+
+use crate::addr::{TransportAddress, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES};
+use crate::cause::CauseCode;
+use crate::handlespace::RandomSource;
+use crate::handlespace::{
+    Handlespace, HandlespaceError, OwnershipCursor, PeRef, PeTimerKind, PeView, RegisterOutcome,
+    Registration, Storage, Xoshiro256StarStar,
+};
+use crate::id::{AssocId, PeId, PoolHandle, ServerId};
+use crate::policy::Policy;
+use crate::storage::Backend;
+use crate::time::{Duration, Instant};
+use crate::transmit::{
+    Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
+};
+use crate::wire::{
+    self, asap_type, padded, param_type, unrecognized_parameters, AsapMessage, ErrorCause, List,
+    OperationError, PolicyParam, PoolElementParam, Protocol, UserTransport, TLV_HEADER_LEN,
+};
+
+use event::to_param;
+use limiter::ReportLimiter;
+
+/// The most messages the transmit queue holds at once.
+pub const QUEUE_MESSAGES: usize = 256;
+
+/// The most Unrecognized Parameter causes one ASAP_ERROR carries.
+const MAX_REPORTED_PARAMETERS: usize = 8;
+
+/// Upper bound of a KEEP_ALIVE or DEREGISTRATION_RESPONSE (32-byte pool handle).
+const TIMER_MESSAGE_MAX: usize = 4 + 4 + (4 + 32) + 8;
+
+/// Upper bound of an encoded transport parameter.
+const MAX_TRANSPORT_LEN: usize = 12 + 20 * MAX_TRANSPORT_ADDRESSES;
+
+/// Upper bound of an encoded policy parameter.
+const MAX_POLICY_LEN: usize = 8 + 4 * crate::policy::MAX_POLICY_PARAMS;
+
+/// Upper bound of a Pool Element parameter as the registrar emits it.
+const MAX_PE_PARAM_LEN: usize = 16 + 2 * MAX_TRANSPORT_LEN + MAX_POLICY_LEN;
+
+/// The registrar's state for a PE it owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OwnedPe {
+    /// When its registration life ends ([`Instant::MAX`]: never).
+    lifetime: Instant,
+    /// ENDPOINT_UNREACHABLE reports counted.
+    reports: u32,
+    /// The next keep-alive carries H=1 (after a takeover).
+    claim_home: bool,
+}
+
+/// Why an ENRP-side operation was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RegistrarError {
+    /// The handlespace refused it (capacity, inconsistency, invalid values).
+    Handlespace(HandlespaceError),
+    /// The owned-PE table is full.
+    OwnedTableFull,
+    /// The pool handle is empty or too long.
+    InvalidPoolHandle,
+    /// An opaque user transport or an unknown policy type: the handlespace
+    /// cannot store it.
+    Unsupported,
+    /// A peer's update names this registrar as the owner.
+    OwnServerId,
+}
+
+impl fmt::Display for RegistrarError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistrarError::Handlespace(e) => write!(f, "{e}"),
+            RegistrarError::OwnedTableFull => f.write_str("owned pool element table full"),
+            RegistrarError::InvalidPoolHandle => f.write_str("invalid pool handle"),
+            RegistrarError::Unsupported => {
+                f.write_str("opaque transport or unknown policy not supported")
+            }
+            RegistrarError::OwnServerId => f.write_str("update names this registrar as owner"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for RegistrarError {}
+
+impl From<HandlespaceError> for RegistrarError {
+    fn from(e: HandlespaceError) -> Self {
+        RegistrarError::Handlespace(e)
+    }
+}
+
+/// A PE parameter converted for the handlespace: the user transport's
+/// addresses copied into fixed storage.
+struct Converted {
+    policy: Policy,
+    user_protocol: TransportProtocol,
+    user_port: u16,
+    user_use: TransportUse,
+    user_service_code: u32,
+    user_addrs: [IpAddr; MAX_TRANSPORT_ADDRESSES],
+    user_len: usize,
+    asap: Option<(u16, [IpAddr; MAX_TRANSPORT_ADDRESSES], usize)>,
+}
+
+const UNSPECIFIED: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+impl Converted {
+    fn new(pe: &PoolElementParam<'_>) -> Option<Self> {
+        let UserTransport::Transport(t) = &pe.user_transport else {
+            return None;
+        };
+        let policy = pe.policy.policy()?;
+        let mut user_addrs = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+        let mut user_len = 0;
+        for (slot, a) in user_addrs.iter_mut().zip(t.addresses.iter()) {
+            *slot = a;
+            user_len += 1;
+        }
+        let asap = pe.asap_transport.as_ref().and_then(|a| {
+            if a.protocol != TransportProtocol::Sctp {
+                return None;
+            }
+            let mut addrs = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+            let mut n = 0;
+            for (slot, x) in addrs.iter_mut().zip(a.addresses.iter()) {
+                *slot = x;
+                n += 1;
+            }
+            Some((a.port, addrs, n))
+        });
+        Some(Converted {
+            policy,
+            user_protocol: t.protocol,
+            user_port: t.port,
+            user_use: t.transport_use,
+            user_service_code: t.service_code,
+            user_addrs,
+            user_len,
+            asap,
+        })
+    }
+
+    fn user(&self) -> TransportAddress<'_> {
+        TransportAddress {
+            protocol: self.user_protocol,
+            port: self.user_port,
+            transport_use: self.user_use,
+            service_code: self.user_service_code,
+            addresses: &self.user_addrs[..self.user_len],
+        }
+    }
+
+    fn asap(&self) -> Option<TransportAddress<'_>> {
+        self.asap.as_ref().map(|(port, addrs, n)| TransportAddress {
+            protocol: TransportProtocol::Sctp,
+            port: *port,
+            transport_use: TransportUse::DataOnly,
+            service_code: 0,
+            addresses: &addrs[..*n],
+        })
+    }
+}
+
+/// Where a reply to `source` goes.
+fn reply_to(source: Source) -> Destination {
+    match source {
+        Source::Association(a) => Destination::Association(a),
+        Source::Datagram(addr) => Destination::Address(addr),
+    }
+}
+
+/// The first top-level parameter of type `ty` in an ASAP message of
+/// `fixed` bytes of fixed fields (the complete TLV, without padding).
+fn find_tlv(message: &[u8], fixed: usize, ty: u16) -> Option<&[u8]> {
+    let end =
+        usize::from(u16::from_be_bytes([*message.get(2)?, *message.get(3)?])).min(message.len());
+    let mut pos = 4 + fixed;
+    while pos + TLV_HEADER_LEN <= end {
+        let t = u16::from_be_bytes([message[pos], message[pos + 1]]);
+        let len = usize::from(u16::from_be_bytes([message[pos + 2], message[pos + 3]]));
+        if len < TLV_HEADER_LEN || pos + len > end {
+            return None;
+        }
+        if t == ty {
+            return message.get(pos..pos + len);
+        }
+        pos += padded(len);
+    }
+    None
+}
+
+/// The registrar's ASAP side; see the [module documentation](self).
+///
+/// `B` and `S` choose the handlespace's index backend and storage; `OWNED`
+/// (power of two) bounds the PEs this registrar owns, `ASSOCS` (power of
+/// two) the associations it knows, `QUEUE` the transmit queue in bytes and
+/// `EVENTS` the event queue.
+pub struct Registrar<
+    B: Backend,
+    S: Storage,
+    const OWNED: usize = 1024,
+    const ASSOCS: usize = 256,
+    const QUEUE: usize = 65536,
+    const EVENTS: usize = 32,
+> {
+    config: RegistrarConfig,
+    hs: Handlespace<B, S>,
+    owned: FnvIndexMap<PeRef, OwnedPe, OWNED>,
+    assocs: FnvIndexMap<AssocId, SocketAddr, ASSOCS>,
+    limiter: ReportLimiter,
+    queue: TransmitQueue<QUEUE, QUEUE_MESSAGES>,
+    events: Deque<Event, EVENTS>,
+    rng: Xoshiro256StarStar,
+    next_announce: Instant,
+    stats: Stats,
+}
+
+impl<
+        B: Backend,
+        S: Storage,
+        const OWNED: usize,
+        const ASSOCS: usize,
+        const QUEUE: usize,
+        const EVENTS: usize,
+    > fmt::Debug for Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registrar")
+            .field("server_id", &self.config.server_id)
+            .field("handlespace", &self.hs)
+            .field("owned", &self.owned.len())
+            .field("queued", &self.queue.len())
+            .finish()
+    }
+}
+
+impl<
+        B: Backend,
+        S: Storage,
+        const OWNED: usize,
+        const ASSOCS: usize,
+        const QUEUE: usize,
+        const EVENTS: usize,
+    > Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+{
+    /// A registrar with an empty handlespace. The first SERVER_ANNOUNCE (if
+    /// enabled) is due at once: `poll_timeout` returns [`Instant::ZERO`].
+    pub fn new(config: RegistrarConfig) -> Self {
+        Registrar {
+            rng: Xoshiro256StarStar::seed_from_u64(config.seed),
+            config,
+            hs: Handlespace::new(),
+            owned: FnvIndexMap::new(),
+            assocs: FnvIndexMap::new(),
+            limiter: ReportLimiter::default(),
+            queue: TransmitQueue::new(),
+            events: Deque::new(),
+            next_announce: Instant::ZERO,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RegistrarConfig {
+        &self.config
+    }
+    /// This registrar's identifier.
+    pub fn server_id(&self) -> ServerId {
+        self.config.server_id
+    }
+    /// The handlespace (read only: changes go through the registrar so that
+    /// its timers, owned-PE table and events stay consistent).
+    pub fn handlespace(&self) -> &Handlespace<B, S> {
+        &self.hs
+    }
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    /// The next event for the application or the ENRP layer.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+    /// The number of PEs this registrar owns.
+    pub fn owned_count(&self) -> usize {
+        self.owned.len()
+    }
+    /// The remote address of a known association.
+    pub fn association_remote(&self, assoc: AssocId) -> Option<SocketAddr> {
+        self.assocs.get(&assoc).copied()
+    }
+    /// ENDPOINT_UNREACHABLE reports counted against an owned PE.
+    pub fn unreachable_reports(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<u32> {
+        let r = self.hs.lookup(pool_handle, pe_id)?.pe_ref();
+        self.owned.get(&r).map(|o| o.reports)
+    }
+    /// When the registration life of an owned PE ends ([`Instant::MAX`]: never).
+    pub fn lifetime_deadline(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<Instant> {
+        let r = self.hs.lookup(pool_handle, pe_id)?.pe_ref();
+        self.owned.get(&r).map(|o| o.lifetime)
+    }
+
+    // ----- ENRP hooks -----------------------------------------------------
+
+    /// Changes the interval between SERVER_ANNOUNCEs (e.g. to (N+1)·T6 once
+    /// N other registrars are known); the next one is due one new interval
+    /// after the last.
+    pub fn set_announce_interval(&mut self, interval: Duration) {
+        let last = self.next_announce - self.config.announce_interval;
+        self.config.announce_interval = interval;
+        if self.next_announce != Instant::ZERO {
+            self.next_announce = last + interval;
+        }
+    }
+
+    /// The PE checksum over the PEs this registrar owns (RFC 5353 §3.6.2).
+    pub fn own_checksum(&self) -> u16 {
+        self.hs.owner_checksum(self.config.server_id)
+    }
+    /// The PE checksum over the PEs `peer` owns in this handlespace.
+    pub fn peer_checksum(&self, peer: ServerId) -> u16 {
+        self.hs.owner_checksum(peer)
+    }
+    /// A cursor over the PEs this registrar owns, for
+    /// [`Handlespace::next_owned`] (HANDLE_TABLE_RESPONSE pages).
+    pub fn owned_cursor(&self) -> OwnershipCursor {
+        OwnershipCursor::new(self.config.server_id)
+    }
+
+    /// Applies a peer's ENRP_HANDLE_UPDATE ADD_PE: adds or updates a PE
+    /// owned by `owner`, with the same checks as a registration. The PE runs
+    /// a lifetime timer only and has no association here. A PE this
+    /// registrar owned moves to `owner` (it registered there since). No
+    /// event is raised.
+    pub fn apply_peer_update(
+        &mut self,
+        now: Instant,
+        owner: ServerId,
+        pool_handle: &[u8],
+        pe: &PoolElementParam<'_>,
+    ) -> Result<RegisterOutcome, RegistrarError> {
+        if owner == self.config.server_id {
+            return Err(RegistrarError::OwnServerId);
+        }
+        let handle = PoolHandle::new(pool_handle).map_err(|_| RegistrarError::InvalidPoolHandle)?;
+        let c = Converted::new(pe).ok_or(RegistrarError::Unsupported)?;
+        let reg = Registration {
+            pool_handle: handle,
+            pe_id: pe.pe_id,
+            home_registrar: Some(owner),
+            registration_life: pe.registration_life,
+            user_transport: c.user(),
+            policy: c.policy,
+            asap_transport: c.asap(),
+            assoc: AssocId::NONE,
+        };
+        let outcome = self.hs.register(now, &reg)?;
+        self.owned.swap_remove(&outcome.pe());
+        Ok(outcome)
+    }
+
+    /// Applies a peer's ENRP_HANDLE_UPDATE DEL_PE: removes the PE if `owner`
+    /// owns it here; `false` if not (unknown PEs are ignored, RFC 5353 §3.3).
+    pub fn apply_peer_delete(&mut self, owner: ServerId, pool_handle: &[u8], pe_id: PeId) -> bool {
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            return false;
+        };
+        let Some(r) = self
+            .hs
+            .lookup(&handle, pe_id)
+            .filter(|v| v.home_registrar() == Some(owner) && owner != self.config.server_id)
+            .map(|v| v.pe_ref())
+        else {
+            return false;
+        };
+        self.owned.swap_remove(&r);
+        self.hs.remove(r).is_ok()
+    }
+
+    /// ENRP takeover (RFC 5353 §3.5): makes this registrar the home of every
+    /// PE `from` owned, and sends each an ENDPOINT_KEEP_ALIVE with H=1 (as
+    /// the transmit queue allows, through the keep-alive timers, due now),
+    /// to the PE's ASAP transport address (they have no association here
+    /// yet; the PE's KEEP_ALIVE_ACK from a matching address binds its
+    /// association). Their registration life restarts at `now`. Returns how
+    /// many PEs moved; refused whole when the owned-PE table lacks room.
+    pub fn take_over(&mut self, now: Instant, from: ServerId) -> Result<usize, RegistrarError> {
+        let me = self.config.server_id;
+        if from == me {
+            return Ok(0);
+        }
+        let n = self.hs.owned_count(from);
+        if self.owned.len() + n > OWNED {
+            return Err(RegistrarError::OwnedTableFull);
+        }
+        let moved = self.hs.take_over(from, me);
+        let mut cursor = OwnershipCursor::new(me);
+        while let Some((r, life)) = self
+            .hs
+            .next_owned(&mut cursor)
+            .map(|v| (v.pe_ref(), v.registration_life()))
+        {
+            if self.owned.contains_key(&r) {
+                continue;
+            }
+            let state = OwnedPe {
+                lifetime: lifetime_deadline(now, life),
+                reports: 0,
+                claim_home: true,
+            };
+            if self.owned.insert(r, state).is_err() {
+                break;
+            }
+            let _ = self
+                .hs
+                .set_timer(r, PeTimerKind::KeepAliveTransmission, now);
+        }
+        Ok(moved)
+    }
+
+    // ----- helpers ----------------------------------------------------------
+
+    fn event(&mut self, e: Event) {
+        if self.events.push_back(e).is_err() {
+            self.stats.events_lost += 1;
+        }
+    }
+
+    fn blocked(&mut self, what: Blocked) {
+        self.stats.queue_full += 1;
+        self.event(Event::QueueFull(what));
+    }
+
+    fn push(&mut self, destination: Destination, message: &AsapMessage<'_>) -> bool {
+        match self.queue.push_asap(destination, message) {
+            Ok(()) => true,
+            Err(_) => {
+                self.stats.queue_full += 1;
+                false
+            }
+        }
+    }
+
+    /// A keep-alive interval varied uniformly over [0.5, 1.5) × `interval`.
+    fn spread(&mut self, interval: Duration) -> Duration {
+        let us = interval.as_micros();
+        Duration::from_micros(us / 2 + self.rng.below(us.max(1)))
+    }
+
+    /// Sets an owned PE's timer to `kind` at `at`, or to its lifetime expiry
+    /// if that comes first.
+    fn set_owned_timer(&mut self, pe: PeRef, kind: PeTimerKind, at: Instant) {
+        let lifetime = self.owned.get(&pe).map_or(Instant::MAX, |o| o.lifetime);
+        let _ = if lifetime <= at {
+            self.hs.set_timer(pe, PeTimerKind::LifetimeExpiry, lifetime)
+        } else {
+            self.hs.set_timer(pe, kind, at)
+        };
+    }
+
+    /// Arms the periodic timer of an owned PE after a registration or an
+    /// answered keep-alive.
+    fn arm_owned(&mut self, now: Instant, pe: PeRef) {
+        match self.config.keep_alive_interval {
+            Some(interval) => {
+                let at = now + self.spread(interval);
+                self.set_owned_timer(pe, PeTimerKind::KeepAliveTransmission, at);
+            }
+            None => {
+                let lifetime = self.owned.get(&pe).map_or(Instant::MAX, |o| o.lifetime);
+                if lifetime == Instant::MAX {
+                    self.hs.cancel_timer(pe);
+                } else {
+                    let _ = self.hs.set_timer(pe, PeTimerKind::LifetimeExpiry, lifetime);
+                }
+            }
+        }
+    }
+
+    /// Where the registrar reaches a PE: its association, else its ASAP
+    /// transport address.
+    fn pe_destination(view: &PeView<'_, B, S>) -> Option<Destination> {
+        if view.assoc() != AssocId::NONE {
+            return Some(Destination::Association(view.assoc()));
+        }
+        let mut buf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+        let t = view.asap_transport(&mut buf)?;
+        let ip = *t.addresses.first()?;
+        Some(Destination::Address(SocketAddr::new(ip, t.port)))
+    }
+
+    /// Whether association `assoc` may (re-)register or answer for this PE.
+    fn may_claim(&self, view: &PeView<'_, B, S>, assoc: AssocId) -> bool {
+        if view.assoc() == assoc {
+            return true;
+        }
+        if view.assoc() != AssocId::NONE {
+            return false;
+        }
+        let Some(remote) = self.assocs.get(&assoc) else {
+            return false;
+        };
+        let mut any = false;
+        for a in view.asap_addresses() {
+            any = true;
+            if a == remote.ip() {
+                return true;
+            }
+        }
+        !any
+    }
+
+    /// Removes an owned PE with an event.
+    fn remove_owned(&mut self, pe: PeRef, reason: RemovalReason) {
+        let Some(record) = self.hs.get(pe).map(|v| PeRecord::from_view(&v)) else {
+            self.owned.swap_remove(&pe);
+            return;
+        };
+        self.owned.swap_remove(&pe);
+        let _ = self.hs.remove(pe);
+        match reason {
+            RemovalReason::Deregistered => self.stats.removed_deregistered += 1,
+            RemovalReason::LifetimeExpired => self.stats.removed_lifetime += 1,
+            RemovalReason::KeepAliveTimeout => self.stats.removed_keep_alive += 1,
+            RemovalReason::Unreachable => self.stats.removed_unreachable += 1,
+            RemovalReason::TransportFailure => self.stats.removed_transport += 1,
+        }
+        net_debug!(
+            "registrar: removed {} {} ({:?})",
+            record.pool_handle,
+            record.pe_id,
+            reason
+        );
+        self.event(Event::PoolElementRemoved { pe: record, reason });
+    }
+
+    /// Sends an ENDPOINT_KEEP_ALIVE to an owned PE.
+    fn send_keep_alive(&mut self, pe: PeRef, home: bool) -> bool {
+        let Some((handle, pe_id, dest)) = self
+            .hs
+            .get(pe)
+            .map(|v| (*v.pool_handle(), v.pe_id(), Self::pe_destination(&v)))
+        else {
+            return false;
+        };
+        let Some(dest) = dest else {
+            return false;
+        };
+        let msg = AsapMessage::EndpointKeepAlive {
+            home,
+            server_id: self.config.server_id,
+            pool_handle: handle.as_bytes(),
+            pe_id: Some(pe_id),
+        };
+        let sent = self.push(dest, &msg);
+        if sent {
+            self.stats.keep_alives_sent += 1;
+        }
+        sent
+    }
+
+    /// Reports the "skip and report" parameters of a processed message.
+    fn report_unrecognized(&mut self, dest: Destination, bytes: &[u8]) {
+        let mut causes: [ErrorCause<'_>; MAX_REPORTED_PARAMETERS] =
+            [ErrorCause::new(CauseCode::Unspecified); MAX_REPORTED_PARAMETERS];
+        let mut n = 0;
+        for u in unrecognized_parameters(Protocol::Asap, bytes) {
+            if u.action.reports() && n < MAX_REPORTED_PARAMETERS {
+                causes[n] = ErrorCause::unrecognized_parameter(u.tlv);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.send_error(dest, &causes[..n]);
+        }
+    }
+
+    fn send_error(&mut self, dest: Destination, causes: &[ErrorCause<'_>]) {
+        let msg = AsapMessage::Error {
+            error: OperationError::new(causes),
+        };
+        if self.push(dest, &msg) {
+            self.stats.errors_sent += 1;
+        } else {
+            self.event(Event::QueueFull(Blocked::Message(asap_type::ERROR)));
+        }
+    }
+
+    fn parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {
+        let cause = match e {
+            wire::Error::UnrecognizedMessage { action, .. } if action.reports() => e
+                .offending_bytes(bytes)
+                .map(ErrorCause::unrecognized_message),
+            wire::Error::UnrecognizedParameter { action, .. } if action.reports() => e
+                .offending_bytes(bytes)
+                .map(ErrorCause::unrecognized_parameter),
+            _ => None,
+        };
+        match cause {
+            Some(c) => self.send_error(reply_to(source), &[c]),
+            None => {
+                net_debug!("registrar: dropped malformed input: {}", e);
+                self.stats.malformed += 1;
+            }
+        }
+    }
+
+    // ----- registration ----------------------------------------------------
+
+    fn reject_registration(
+        &mut self,
+        dest: Destination,
+        pool_handle: &[u8],
+        pe_id: PeId,
+        cause: ErrorCause<'_>,
+    ) {
+        let code = cause.code;
+        let causes = [cause];
+        let msg = AsapMessage::RegistrationResponse {
+            rejected: true,
+            pool_handle,
+            pe_id,
+            error: Some(OperationError::new(&causes)),
+        };
+        if self.push(dest, &msg) {
+            if let Some(c) = self.stats.rejections.get_mut(usize::from(code.code())) {
+                *c += 1;
+            }
+            net_debug!(
+                "registrar: registration of {} refused: {}",
+                pe_id,
+                code.name()
+            );
+        }
+    }
+
+    fn on_registration(
+        &mut self,
+        now: Instant,
+        source: Source,
+        bytes: &[u8],
+        pool_handle: &[u8],
+        pe: &PoolElementParam<'_>,
+    ) -> bool {
+        let dest = reply_to(source);
+        let worst = 4
+            + padded(TLV_HEADER_LEN + pool_handle.len())
+            + 8
+            + 2 * TLV_HEADER_LEN
+            + padded(pe.buffer_len()).max(MAX_TRANSPORT_LEN);
+        if !self.queue.has_room(worst) {
+            self.blocked(Blocked::Message(asap_type::REGISTRATION));
+            return false;
+        }
+        let pe_tlv = find_tlv(bytes, 0, param_type::POOL_ELEMENT).unwrap_or(&[]);
+        let invalid = ErrorCause::invalid_values(pe_tlv);
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            self.stats.malformed += 1;
+            return false;
+        };
+        let Source::Association(assoc) = source else {
+            let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        };
+        let existing = self.hs.lookup(&handle, pe.pe_id).map(|v| {
+            let ok = self.may_claim(&v, assoc);
+            (v.pe_ref(), ok)
+        });
+        if let Some((_, false)) = existing {
+            let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
+        let Some(c) = Converted::new(pe) else {
+            self.reject_registration(dest, pool_handle, pe.pe_id, invalid);
+            return true;
+        };
+        let life = pe.registration_life;
+        let life_ok = match self.config.max_registration_life_ms {
+            _ if life >= 0 && (life as u32) < self.config.min_registration_life_ms => false,
+            Some(max) => life >= 0 && life as u32 <= max,
+            None => true,
+        };
+        if !life_ok {
+            self.reject_registration(dest, pool_handle, pe.pe_id, invalid);
+            return true;
+        }
+        let already_owned = existing.is_some_and(|(r, _)| self.owned.contains_key(&r));
+        if !already_owned && self.owned.len() >= OWNED {
+            let c = ErrorCause::new(CauseCode::LackOfResources);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
+        let remote = self.assocs.get(&assoc).copied();
+        let remote_ip = remote.map(|r| [r.ip()]);
+        let asap = match (&remote, &remote_ip) {
+            (Some(r), Some(ip)) => Some(TransportAddress {
+                protocol: TransportProtocol::Sctp,
+                port: r.port(),
+                transport_use: TransportUse::DataOnly,
+                service_code: 0,
+                addresses: ip,
+            }),
+            _ => c.asap(),
+        };
+        let reg = Registration {
+            pool_handle: handle,
+            pe_id: pe.pe_id,
+            home_registrar: Some(self.config.server_id),
+            registration_life: life,
+            user_transport: c.user(),
+            policy: c.policy,
+            asap_transport: asap,
+            assoc,
+        };
+        match self.hs.register(now, &reg) {
+            Ok(outcome) => {
+                let r = outcome.pe();
+                let state = OwnedPe {
+                    lifetime: lifetime_deadline(now, life),
+                    reports: 0,
+                    claim_home: false,
+                };
+                if self.owned.insert(r, state).is_err() {
+                    // Checked above; keep the handlespace consistent anyway.
+                    let _ = self.hs.remove(r);
+                    let c = ErrorCause::new(CauseCode::LackOfResources);
+                    self.reject_registration(dest, pool_handle, pe.pe_id, c);
+                    return true;
+                }
+                self.arm_owned(now, r);
+                let msg = AsapMessage::RegistrationResponse {
+                    rejected: false,
+                    pool_handle,
+                    pe_id: pe.pe_id,
+                    error: None,
+                };
+                self.push(dest, &msg);
+                let new = matches!(outcome, RegisterOutcome::Added(_));
+                if new {
+                    self.stats.registrations += 1;
+                } else {
+                    self.stats.reregistrations += 1;
+                }
+                if let Some(record) = self.hs.get(r).map(|v| PeRecord::from_view(&v)) {
+                    net_debug!(
+                        "registrar: registered {} {}",
+                        record.pool_handle,
+                        record.pe_id
+                    );
+                    self.event(Event::PoolElementRegistered { pe: record, new });
+                }
+            }
+            Err(e) => {
+                self.reject_handlespace_error(dest, &handle, pool_handle, pe.pe_id, e, invalid)
+            }
+        }
+        true
+    }
+
+    fn reject_handlespace_error(
+        &mut self,
+        dest: Destination,
+        handle: &PoolHandle,
+        pool_handle: &[u8],
+        pe_id: PeId,
+        e: HandlespaceError,
+        invalid: ErrorCause<'_>,
+    ) {
+        let mut buf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+        let first = self.hs.pool(handle).and_then(|p| p.elements().next());
+        let policy = first.map(|v| v.policy());
+        let transport = first.map(|v| v.user_transport(&mut buf));
+        let cause = match e {
+            HandlespaceError::InconsistentPoolingPolicy { .. } => match policy {
+                Some(p) => ErrorCause::inconsistent_policy(PolicyParam::Known(p)),
+                None => ErrorCause::new(CauseCode::InconsistentPoolingPolicy),
+            },
+            HandlespaceError::InconsistentTransportType { .. } => match &transport {
+                Some(t) => ErrorCause::inconsistent_transport(to_param(t)),
+                None => ErrorCause::new(CauseCode::InconsistentTransportType),
+            },
+            HandlespaceError::InvalidTransport(_)
+            | HandlespaceError::InvalidAsapTransport
+            | HandlespaceError::InvalidRegistrationLife(_) => invalid,
+            other => ErrorCause::new(other.cause()),
+        };
+        self.reject_registration(dest, pool_handle, pe_id, cause);
+    }
+
+    // ----- deregistration --------------------------------------------------
+
+    fn on_deregistration(&mut self, source: Source, pool_handle: &[u8], pe_id: PeId) -> bool {
+        let dest = reply_to(source);
+        let len = 4 + padded(TLV_HEADER_LEN + pool_handle.len()) + 8 + 12;
+        if !self.queue.has_room(len) {
+            self.blocked(Blocked::Message(asap_type::DEREGISTRATION));
+            return false;
+        }
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            self.stats.malformed += 1;
+            return false;
+        };
+        let found = self.hs.lookup(&handle, pe_id).map(|v| {
+            let allowed = matches!(source, Source::Association(a) if v.assoc() == a);
+            (v.pe_ref(), allowed)
+        });
+        // A deregistration must come over the registration association; one
+        // arriving as a datagram is refused even for an unknown PE.
+        let refused =
+            matches!(found, Some((_, false))) || !matches!(source, Source::Association(_));
+        let causes = [ErrorCause::new(CauseCode::RejectedSecurityConsiderations)];
+        let msg = AsapMessage::DeregistrationResponse {
+            pool_handle,
+            pe_id,
+            error: refused.then(|| OperationError::new(&causes)),
+        };
+        self.push(dest, &msg);
+        if refused {
+            self.stats.deregistrations_refused += 1;
+            return true;
+        }
+        self.stats.deregistrations += 1;
+        if let Some((r, _)) = found {
+            self.remove_owned(r, RemovalReason::Deregistered);
+        }
+        true
+    }
+
+    // ----- handle resolution -----------------------------------------------
+
+    fn on_handle_resolution(
+        &mut self,
+        source: Source,
+        pool_handle: &[u8],
+        items: Option<u32>,
+    ) -> bool {
+        let dest = reply_to(source);
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            self.stats.malformed += 1;
+            return false;
+        };
+        let Some(pool_len) = self.hs.pool(&handle).map(|p| p.len()) else {
+            let causes = [ErrorCause::new(CauseCode::UnknownPoolHandle)];
+            let msg = AsapMessage::HandleResolutionResponse {
+                accept_updates: false,
+                pool_handle,
+                policy: None,
+                elements: List::empty(),
+                error: Some(OperationError::new(&causes)),
+            };
+            if self.push(dest, &msg) {
+                self.stats.resolutions_unknown_pool += 1;
+                return true;
+            }
+            self.event(Event::QueueFull(Blocked::Message(
+                asap_type::HANDLE_RESOLUTION,
+            )));
+            return false;
+        };
+        let asked = match items {
+            None | Some(0) => u32::MAX,
+            Some(n) => n,
+        };
+        let want = (asked.min(self.config.max_handle_resolution_items) as usize)
+            .min(MAX_RESOLUTION_ITEMS)
+            .min(pool_len)
+            .max(1);
+        // Room for an answer with one PE of the largest size is required
+        // before anything changes; the answer then carries as many of the
+        // selected PEs as the queue takes (at least that one).
+        let head = 4 + padded(TLV_HEADER_LEN + pool_handle.len()) + MAX_POLICY_LEN;
+        if !self.queue.has_room(head + MAX_PE_PARAM_LEN) {
+            self.blocked(Blocked::Message(asap_type::HANDLE_RESOLUTION));
+            return false;
+        }
+        let mut refs = [PeRef::default(); MAX_RESOLUTION_ITEMS];
+        let got = self
+            .hs
+            .resolve(&handle, want, &mut self.rng, &mut refs[..want])
+            .unwrap_or_default();
+        let overall = refs[..got]
+            .first()
+            .and_then(|r| self.hs.get(*r))
+            .map(|v| PolicyParam::Known(v.policy()));
+        let mut sizes = [0u16; MAX_RESOLUTION_ITEMS];
+        let mut len = 4 + padded(TLV_HEADER_LEN + pool_handle.len());
+        len += overall.map_or(0, |p| p.buffer_len());
+        let mut count = 0;
+        for (r, size) in refs[..got].iter().zip(sizes.iter_mut()) {
+            let Some(v) = self.hs.get(*r) else { break };
+            let n = with_pe_param(&v, |p| p.buffer_len());
+            // One message has a 16-bit length.
+            if len + n > usize::from(u16::MAX) {
+                break;
+            }
+            *size = n as u16;
+            len += n;
+            count += 1;
+        }
+        while count > 1 && !self.queue.has_room(len) {
+            count -= 1;
+            len -= usize::from(sizes[count]);
+        }
+        let hs = &self.hs;
+        let refs = &refs[..count];
+        let written = self.queue.push_with(dest, Protocol::Asap, len, |buf| {
+            let mut pos = write_header(buf, asap_type::HANDLE_RESOLUTION_RESPONSE, 0, len)?;
+            pos += write_tlv(&mut buf[pos..], param_type::POOL_HANDLE, pool_handle)?;
+            if let Some(p) = overall {
+                pos += p.emit(&mut buf[pos..])?;
+            }
+            for r in refs {
+                if let Some(v) = hs.get(*r) {
+                    pos += with_pe_param(&v, |p| p.emit(&mut buf[pos..]))?;
+                }
+            }
+            Ok(pos)
+        });
+        match written {
+            Ok(()) => {
+                self.stats.resolutions += 1;
+                true
+            }
+            Err(_) => {
+                self.blocked(Blocked::Message(asap_type::HANDLE_RESOLUTION));
+                false
+            }
+        }
+    }
+
+    // ----- keep-alive and unreachable ---------------------------------------
+
+    fn on_keep_alive_ack(&mut self, now: Instant, source: Source, pool_handle: &[u8], pe_id: PeId) {
+        let Source::Association(assoc) = source else {
+            self.stats.keep_alive_acks_ignored += 1;
+            return;
+        };
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            self.stats.keep_alive_acks_ignored += 1;
+            return;
+        };
+        let me = Some(self.config.server_id);
+        let found = self.hs.lookup(&handle, pe_id).and_then(|v| {
+            (v.home_registrar() == me && self.may_claim(&v, assoc))
+                .then(|| (v.pe_ref(), v.assoc(), v.timer()))
+        });
+        let Some((r, pe_assoc, timer)) = found else {
+            self.stats.keep_alive_acks_ignored += 1;
+            return;
+        };
+        if !self.owned.contains_key(&r) {
+            self.stats.keep_alive_acks_ignored += 1;
+            return;
+        }
+        if pe_assoc != assoc && !self.reassociate(now, r, assoc) {
+            self.stats.keep_alive_acks_ignored += 1;
+            return;
+        }
+        self.stats.keep_alive_acks += 1;
+        if matches!(timer, Some((PeTimerKind::KeepAliveTimeout, _))) || pe_assoc != assoc {
+            self.arm_owned(now, r);
+        }
+    }
+
+    /// Binds a PE without association (taken over) to the association its
+    /// KEEP_ALIVE_ACK came over.
+    fn reassociate(&mut self, now: Instant, pe: PeRef, assoc: AssocId) -> bool {
+        let mut ubuf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+        let mut abuf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+        let Some(v) = self.hs.get(pe) else {
+            return false;
+        };
+        let reg = Registration {
+            pool_handle: *v.pool_handle(),
+            pe_id: v.pe_id(),
+            home_registrar: v.home_registrar(),
+            registration_life: v.registration_life(),
+            user_transport: v.user_transport(&mut ubuf),
+            policy: v.policy(),
+            asap_transport: v.asap_transport(&mut abuf),
+            assoc,
+        };
+        self.hs.register(now, &reg).is_ok()
+    }
+
+    fn on_unreachable(
+        &mut self,
+        now: Instant,
+        source: Source,
+        pool_handle: &[u8],
+        pe_id: PeId,
+    ) -> bool {
+        if !self.queue.has_room(TIMER_MESSAGE_MAX) {
+            self.blocked(Blocked::Message(asap_type::ENDPOINT_UNREACHABLE));
+            return false;
+        }
+        if !self
+            .limiter
+            .allow(&self.config.unreachable_rate, source, now)
+        {
+            self.stats.unreachable_rate_limited += 1;
+            return true;
+        }
+        let me = Some(self.config.server_id);
+        let found = PoolHandle::new(pool_handle).ok().and_then(|h| {
+            self.hs
+                .lookup(&h, pe_id)
+                .filter(|v| v.home_registrar() == me)
+                .map(|v| (v.pe_ref(), v.timer()))
+        });
+        let Some((r, timer)) = found else {
+            self.stats.unreachable_ignored += 1;
+            return true;
+        };
+        let Some(state) = self.owned.get_mut(&r) else {
+            self.stats.unreachable_ignored += 1;
+            return true;
+        };
+        state.reports = state.reports.saturating_add(1);
+        let reports = state.reports;
+        self.stats.unreachable_reports += 1;
+        if reports > self.config.max_bad_pe_reports {
+            self.remove_owned(r, RemovalReason::Unreachable);
+            return true;
+        }
+        if self.send_keep_alive(r, false)
+            && !matches!(timer, Some((PeTimerKind::KeepAliveTimeout, _)))
+        {
+            let at = now + self.config.keep_alive_timeout;
+            self.set_owned_timer(r, PeTimerKind::KeepAliveTimeout, at);
+        }
+        true
+    }
+
+    // ----- timers -------------------------------------------------------------
+
+    fn announce(&mut self) -> bool {
+        let mut params: [Option<wire::TransportParam<'_>>; MAX_ANNOUNCE_TRANSPORTS] =
+            [None; MAX_ANNOUNCE_TRANSPORTS];
+        let mut n = 0;
+        for (slot, t) in params
+            .iter_mut()
+            .zip(self.config.announce_transports.iter())
+        {
+            *slot = Some(wire::TransportParam::new(
+                t.protocol,
+                t.port,
+                TransportUse::DataOnly,
+                &t.addresses,
+            ));
+            n += 1;
+        }
+        let list: [wire::TransportParam<'_>; MAX_ANNOUNCE_TRANSPORTS] = [
+            params[0].unwrap_or(EMPTY_TRANSPORT),
+            params[1].unwrap_or(EMPTY_TRANSPORT),
+        ];
+        let msg = AsapMessage::ServerAnnounce {
+            server_id: self.config.server_id,
+            transports: List::from_slice(&list[..n]),
+        };
+        match self.queue.push_asap(Destination::Multicast, &msg) {
+            Ok(()) => {
+                self.stats.announces += 1;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, pe: PeRef, kind: PeTimerKind) {
+        let owned = self.owned.get(&pe).copied();
+        match (kind, owned) {
+            (PeTimerKind::KeepAliveTransmission, Some(state)) => {
+                if let Some(o) = self.owned.get_mut(&pe) {
+                    o.claim_home = false;
+                }
+                self.send_keep_alive(pe, state.claim_home);
+                let at = now + self.config.keep_alive_timeout;
+                self.set_owned_timer(pe, PeTimerKind::KeepAliveTimeout, at);
+            }
+            (PeTimerKind::KeepAliveTimeout, Some(_)) => {
+                self.remove_owned(pe, RemovalReason::KeepAliveTimeout);
+            }
+            (PeTimerKind::LifetimeExpiry, Some(_)) => {
+                let info = self
+                    .hs
+                    .get(pe)
+                    .map(|v| (*v.pool_handle(), v.pe_id(), Self::pe_destination(&v)));
+                if let Some((handle, pe_id, Some(dest))) = info {
+                    let msg = AsapMessage::DeregistrationResponse {
+                        pool_handle: handle.as_bytes(),
+                        pe_id,
+                        error: None,
+                    };
+                    self.push(dest, &msg);
+                }
+                self.remove_owned(pe, RemovalReason::LifetimeExpired);
+            }
+            (_, None) => {
+                // A peer's PE: only its lifetime runs here.
+                if self.hs.remove(pe).is_ok() {
+                    self.stats.removed_lifetime += 1;
+                }
+            }
+        }
+    }
+}
+
+const EMPTY_TRANSPORT: wire::TransportParam<'static> =
+    wire::TransportParam::new(TransportProtocol::Sctp, 0, TransportUse::DataOnly, &[]);
+
+fn lifetime_deadline(now: Instant, life_ms: i32) -> Instant {
+    if life_ms < 0 {
+        Instant::MAX
+    } else {
+        now.saturating_add(Duration::from_millis(life_ms as u64))
+    }
+}
+
+/// Calls `f` with the Pool Element parameter of a stored PE.
+fn with_pe_param<B: Backend, S: Storage, R>(
+    v: &PeView<'_, B, S>,
+    f: impl FnOnce(&PoolElementParam<'_>) -> R,
+) -> R {
+    let mut ubuf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+    let mut abuf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+    let user = v.user_transport(&mut ubuf);
+    let asap = v.asap_transport(&mut abuf);
+    let p = PoolElementParam {
+        pe_id: v.pe_id(),
+        home_server: v.home_registrar(),
+        registration_life: v.registration_life(),
+        user_transport: UserTransport::Transport(to_param(&user)),
+        policy: PolicyParam::Known(v.policy()),
+        asap_transport: asap.as_ref().map(to_param),
+    };
+    f(&p)
+}
+
+fn write_header(buf: &mut [u8], ty: u8, flags: u8, len: usize) -> Result<usize, wire::Error> {
+    let h = buf
+        .get_mut(..4)
+        .ok_or(wire::Error::BufferTooSmall { needed: len })?;
+    let l = u16::try_from(len).map_err(|_| wire::Error::TooLong)?;
+    h[0] = ty;
+    h[1] = flags;
+    h[2..4].copy_from_slice(&l.to_be_bytes());
+    Ok(4)
+}
+
+fn write_tlv(buf: &mut [u8], ty: u16, value: &[u8]) -> Result<usize, wire::Error> {
+    let len = TLV_HEADER_LEN + value.len();
+    let total = padded(len);
+    let out = buf
+        .get_mut(..total)
+        .ok_or(wire::Error::BufferTooSmall { needed: total })?;
+    let l = u16::try_from(len).map_err(|_| wire::Error::TooLong)?;
+    out[..2].copy_from_slice(&ty.to_be_bytes());
+    out[2..4].copy_from_slice(&l.to_be_bytes());
+    out[4..len].copy_from_slice(value);
+    out[len..].fill(0);
+    Ok(total)
+}
+
+impl<
+        B: Backend,
+        S: Storage,
+        const OWNED: usize,
+        const ASSOCS: usize,
+        const QUEUE: usize,
+        const EVENTS: usize,
+    > Machine for Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+{
+    fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
+        if protocol == Protocol::Enrp {
+            self.stats.enrp_ignored += 1;
+            return;
+        }
+        if source == Source::Association(AssocId::NONE) {
+            // AssocId::NONE marks PEs without association; it names none.
+            self.stats.unexpected += 1;
+            return;
+        }
+        let msg = match AsapMessage::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.parse_failed(source, bytes, e);
+                return;
+            }
+        };
+        let processed = match msg {
+            AsapMessage::Registration {
+                pool_handle,
+                pool_element,
+            } => self.on_registration(now, source, bytes, pool_handle, &pool_element),
+            AsapMessage::Deregistration { pool_handle, pe_id } => {
+                self.on_deregistration(source, pool_handle, pe_id)
+            }
+            AsapMessage::HandleResolution {
+                pool_handle, items, ..
+            } => self.on_handle_resolution(source, pool_handle, items),
+            AsapMessage::EndpointKeepAliveAck { pool_handle, pe_id } => {
+                self.on_keep_alive_ack(now, source, pool_handle, pe_id);
+                true
+            }
+            AsapMessage::EndpointUnreachable { pool_handle, pe_id } => {
+                self.on_unreachable(now, source, pool_handle, pe_id)
+            }
+            AsapMessage::Error { error } => {
+                // Logged only; never answered (no ERROR about an ERROR).
+                net_debug!("registrar: ASAP_ERROR received: {:?}", error.code());
+                let _ = error;
+                false
+            }
+            _ => {
+                self.stats.unexpected += 1;
+                true
+            }
+        };
+        if processed {
+            self.report_unrecognized(reply_to(source), bytes);
+        }
+    }
+
+    fn handle_transport_event(&mut self, _now: Instant, event: TransportEvent) {
+        match event {
+            TransportEvent::Up { assoc, remote, .. } => {
+                if self.assocs.insert(assoc, remote).is_err() {
+                    net_warn!("registrar: association table full");
+                }
+            }
+            TransportEvent::Down { assoc } | TransportEvent::SendFailed { assoc }
+                if assoc == AssocId::NONE => {}
+            TransportEvent::Down { assoc } | TransportEvent::SendFailed { assoc } => {
+                while let Some(r) = self.hs.by_association(assoc).next().map(|v| v.pe_ref()) {
+                    if self.owned.contains_key(&r) {
+                        self.remove_owned(r, RemovalReason::TransportFailure);
+                    } else {
+                        let _ = self.hs.remove(r);
+                        self.stats.removed_transport += 1;
+                    }
+                }
+                if matches!(event, TransportEvent::Down { .. }) {
+                    self.assocs.swap_remove(&assoc);
+                }
+            }
+            TransportEvent::ConnectFailed { .. } => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.config.announce && self.next_announce <= now {
+            if self.announce() {
+                self.next_announce = now + self.config.announce_interval;
+            } else {
+                self.blocked(Blocked::Timers);
+                return;
+            }
+        }
+        while self.hs.next_timer().is_some_and(|t| t <= now) {
+            if !self.queue.has_room(TIMER_MESSAGE_MAX) {
+                self.blocked(Blocked::Timers);
+                return;
+            }
+            let Some((pe, kind)) = self.hs.pop_due_timer(now) else {
+                break;
+            };
+            self.on_timer(now, pe, kind);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let hs = self.hs.next_timer();
+        let announce = self.config.announce.then_some(self.next_announce);
+        match (hs, announce) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
+        self.queue.pop_into(buf)
+    }
+
+    fn poll_connect(&mut self) -> Option<Connect> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_top_level_parameters() {
+        // Header, pool handle "ab" (padded), PE identifier.
+        let m = [
+            1, 0, 0, 20, 0, 9, 0, 6, b'a', b'b', 0, 0, 0, 0x0e, 0, 8, 0, 0, 0, 5,
+        ];
+        assert_eq!(find_tlv(&m, 0, param_type::POOL_HANDLE), Some(&m[4..10]));
+        assert_eq!(find_tlv(&m, 0, param_type::PE_IDENTIFIER), Some(&m[12..20]));
+        assert_eq!(find_tlv(&m, 0, param_type::POOL_ELEMENT), None);
+        // A length running past the message stops the search.
+        let mut bad = m;
+        bad[7] = 40;
+        assert_eq!(find_tlv(&bad, 0, param_type::PE_IDENTIFIER), None);
+        assert_eq!(find_tlv(&[], 0, 9), None);
+    }
+
+    #[test]
+    fn writes_tlvs_with_padding() {
+        let mut buf = [0xAAu8; 12];
+        assert_eq!(write_tlv(&mut buf, 9, b"abcde"), Ok(12));
+        assert_eq!(buf, [0, 9, 0, 9, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]);
+        assert!(write_tlv(&mut buf[..8], 9, b"abcde").is_err());
+        assert_eq!(write_header(&mut buf, 6, 0, 300), Ok(4));
+        assert_eq!(&buf[..4], &[6, 0, 1, 44]);
+        assert_eq!(
+            write_header(&mut buf, 6, 0, 70_000),
+            Err(wire::Error::TooLong)
+        );
+    }
+
+    #[test]
+    fn lifetime_deadlines() {
+        let now = Instant::from_secs(10);
+        assert_eq!(lifetime_deadline(now, -1), Instant::MAX);
+        assert_eq!(lifetime_deadline(now, 0), now);
+        assert_eq!(
+            lifetime_deadline(now, 1_500),
+            now + Duration::from_millis(1_500)
+        );
+    }
+
+    #[test]
+    fn keep_alive_spread_stays_within_half_either_way() {
+        type R = Registrar<
+            crate::storage::SortedList,
+            crate::handlespace::Fixed<4, 2, 4, 2>,
+            4,
+            4,
+            1024,
+            4,
+        >;
+        let mut r: R = Registrar::new(RegistrarConfig::default().with_seed(3));
+        let iv = Duration::from_secs(5);
+        let (mut lo, mut hi) = (Duration::MAX, Duration::ZERO);
+        for _ in 0..10_000 {
+            let d = r.spread(iv);
+            lo = lo.min(d);
+            hi = hi.max(d);
+        }
+        assert!(lo >= Duration::from_millis(2_500) && lo < Duration::from_millis(2_600));
+        assert!(hi < Duration::from_millis(7_500) && hi > Duration::from_millis(7_400));
+        assert_eq!(r.spread(Duration::ZERO), Duration::ZERO);
+    }
+}

@@ -1,0 +1,76 @@
+//! A deterministic pool simulator (feature `std`): the crate's real
+//! registrar, pool element and pool user machines on a virtual network with
+//! virtual time.
+//!
+//! * [`world`]: the core — virtual clock, an event queue ordered by (time,
+//!   sequence), nodes wrapping any [`Machine`](crate::transmit::Machine),
+//!   associations, datagrams and multicast, crashes and restarts.
+//! * [`net`]: the fault model (delay, jitter, loss, duplication,
+//!   reordering, failure detection).
+//! * [`stats`]: what a run counts.
+//! * [`options`]: a scenario's parameters and their command-line form.
+//! * [`element`]: a pool element host (machine + request service).
+//! * [`user`]: a pool user host (machine + request generator with failover).
+//! * [`registrar`]: a registrar host and a type-erased view for checks.
+//! * [`scenario`]: a whole pool built from [`Options`], run and checked.
+//! * [`rogue`]: a node that injects arbitrary bytes.
+//!
+//! The same seed gives the same run, event for event: every random choice
+//! comes from generators derived from the seed, and nothing iterates over
+//! an unordered collection.
+//!
+//! # How a run goes
+//!
+//! Each node has one virtual IP address and wraps one real machine. After
+//! every input (message, transport event, timeout) the world drains the
+//! machine's `poll_connect` and `poll_transmit` and schedules its next
+//! `poll_timeout`. A `Connect` becomes `Up` on both ends (listener first),
+//! or `ConnectFailed`; crashes become `Down` at the peers after the failure
+//! detection delay ([`net`] documents the whole fault model). A node whose
+//! timeout stays in the past after `handle_timeout` is a machine bug: it is
+//! counted as a timer storm ([`Counters::timer_storms`]) and called only
+//! once per second until its timeout moves on.
+//!
+//! On top, the application: pool users issue requests at a fixed rate
+//! ([`user`]), each to a PE chosen by `PoolUser::select`, over a data
+//! association that is also the session's control channel; PEs answer after
+//! a service time and send COOKIEs now and then ([`element`]). A request not
+//! answered in time, or whose association fails, makes the user report the
+//! PE unreachable and fail over (COOKIE_ECHO first when the machine has a
+//! cookie). [`Summary`] counts requests, served, failovers and lost
+//! (requests never served although a PE was alive); the handlespace check
+//! ([`Simulation::consistency`]) compares every live registrar's
+//! handlespace with the PEs that believe they are registered.
+//!
+//! # Room for ENRP
+//!
+//! Several registrars run side by side already (each PE and PU is
+//! configured with all of them, or finds them by SERVER_ANNOUNCE), nodes
+//! subscribe to the ENRP multicast channel, [`Partition`]s cut registrars
+//! apart, and [`Tweaks::registrar_node`] builds any node type for a
+//! registrar (e.g. one with an ENRP layer). Setting
+//! [`Simulation::shared_handlespace`] makes the check demand that every
+//! live registrar holds every registered PE with its home as owner and that
+//! the owners' checksums agree.
+
+pub mod element;
+pub mod net;
+pub mod options;
+pub mod registrar;
+pub mod rogue;
+pub mod scenario;
+pub mod stats;
+pub mod user;
+pub mod world;
+
+pub use element::ElementNode;
+pub use net::NetConfig;
+pub use options::{NodeAt, Options, PartitionSpec, Profile};
+pub use registrar::{RegistrarNode, RegistrarView};
+pub use rogue::RogueNode;
+pub use scenario::{Consistency, SimRegistrar, Simulation, Summary, Tweaks};
+pub use stats::Counters;
+pub use user::{UserApp, UserNode};
+pub use world::{
+    Ctx, MachineNode, Node, NodeFactory, NodeId, NodeSpawn, Output, Partition, Payload, World,
+};

@@ -1,0 +1,588 @@
+//! A whole pool: registrars, pool elements and pool users built from
+//! [`Options`], run, checked and summed up.
+//!
+//! Addresses (they never leave the process): registrar `n` (from 1) is
+//! `192.0.2.n` port 3863 with server identifier `n`; pool element `n` is
+//! `198.51.100.0 + n` (counting on past the /24 for large pools), serving
+//! SCTP data-and-control on port 9000; pool user `n` is `203.0.113.0 + n`;
+//! rogue nodes are `100.64.0.0 + n`. Every PE joins the pool `"sim"`.
+
+use std::boxed::Box;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::string::String;
+use std::vec::Vec;
+
+use crate::addr::{TransportProtocol, TransportUse};
+use crate::handlespace::Growable;
+use crate::id::{PeId, PoolHandle, ServerId};
+use crate::pool_element::{OwnedTransport, PoolElement, PoolElementConfig};
+use crate::pool_user::{PoolUser, PoolUserConfig};
+use crate::registrar::RegistrarConfig;
+use crate::storage::RedBlackTree;
+use crate::time::{Duration, Instant};
+use crate::wire::{Protocol, ASAP_PORT};
+
+use super::element::ElementNode;
+use super::options::{Options, Profile};
+use super::registrar::{HeldPe, RegistrarNode, RegistrarView};
+use super::rogue::RogueNode;
+use super::stats::Counters;
+use super::user::{UserApp, UserNode};
+use super::world::{Node, NodeId, TraceSink, World};
+
+/// The registrar the scenarios run: red-black tree indexes on growable
+/// storage, up to 4096 owned PEs and 4096 associations.
+pub type SimRegistrar = RegistrarNode<RedBlackTree, Growable, 4096, 4096, 65536, 64>;
+
+/// The port PEs serve their users on.
+pub const SERVICE_PORT: u16 = 9000;
+
+/// The pool every PE joins.
+pub const POOL: &[u8] = b"sim";
+
+/// Adjustments a test makes to what [`Options`] builds.
+#[derive(Default, Clone)]
+#[allow(clippy::type_complexity)]
+pub struct Tweaks {
+    /// Changes registrar `index`'s (from 0) configuration.
+    pub registrar: Option<Rc<dyn Fn(usize, &mut RegistrarConfig)>>,
+    /// Changes PE `index`'s configuration.
+    pub element: Option<Rc<dyn Fn(usize, &mut PoolElementConfig)>>,
+    /// Changes pool user `index`'s configuration.
+    pub user: Option<Rc<dyn Fn(usize, &mut PoolUserConfig)>>,
+    /// Builds the registrar node (another registrar type, e.g. with small
+    /// capacities) instead of [`SimRegistrar`].
+    pub registrar_node: Option<Rc<dyn Fn(RegistrarConfig) -> Box<dyn Node>>>,
+}
+
+impl fmt::Debug for Tweaks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tweaks").finish_non_exhaustive()
+    }
+}
+
+/// Registrar `number`'s (from 1) address.
+pub fn registrar_addr(number: usize) -> SocketAddr {
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, number as u8)),
+        ASAP_PORT,
+    )
+}
+
+/// Pool element `number`'s (from 1) address.
+pub fn element_addr(number: usize) -> SocketAddr {
+    let base = u32::from(Ipv4Addr::new(198, 51, 100, 0));
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::from(base + number as u32)),
+        SERVICE_PORT,
+    )
+}
+
+/// Pool user `number`'s (from 1) address.
+pub fn user_addr(number: usize) -> SocketAddr {
+    let base = u32::from(Ipv4Addr::new(203, 0, 113, 0));
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::from(base + number as u32)), 5000)
+}
+
+/// Rogue node `number`'s (from 1) address.
+pub fn rogue_addr(number: usize) -> SocketAddr {
+    let base = u32::from(Ipv4Addr::new(100, 64, 0, 0));
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::from(base + number as u32)), 6000)
+}
+
+/// Registrar `number`'s server identifier.
+pub fn server_id(number: usize) -> ServerId {
+    ServerId::new(number as u32).unwrap_or(ServerId::new(1).expect("1 is not 0"))
+}
+
+/// The result of the handlespace check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Consistency {
+    /// What is wrong (empty when consistent).
+    pub problems: Vec<String>,
+}
+
+impl Consistency {
+    /// Whether nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Requests issued.
+    pub requests: u64,
+    /// Requests served.
+    pub served: u64,
+    /// Requests sent again after a PE failed.
+    pub failovers: u64,
+    /// Requests never served although a PE was alive.
+    pub lost: u64,
+    /// The handlespace check at the end.
+    pub handlespace_consistent: bool,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "simulate: requests={} served={} failovers={} lost={} handlespace_consistent={}",
+            self.requests, self.served, self.failovers, self.lost, self.handlespace_consistent
+        )
+    }
+}
+
+/// Which PE identifier belongs to which node incarnation.
+type PeIds = Rc<RefCell<BTreeMap<PeId, (NodeId, u32)>>>;
+
+/// A pool in a [`World`], built from [`Options`].
+pub struct Simulation {
+    /// The world (run it, crash nodes, inspect them).
+    pub world: World,
+    /// What it was built from.
+    pub options: Options,
+    /// The pool.
+    pub pool: PoolHandle,
+    /// Registrar nodes, in number order.
+    pub registrars: Vec<NodeId>,
+    /// Pool element nodes, in number order.
+    pub elements: Vec<NodeId>,
+    /// Pool user nodes, in number order.
+    pub users: Vec<NodeId>,
+    /// Every handlespace of all live registrars holds every PE (ENRP);
+    /// otherwise each registrar holds the PEs it is home of.
+    pub shared_handlespace: bool,
+    pe_ids: PeIds,
+    rogues: usize,
+    finished: bool,
+}
+
+impl fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulation")
+            .field("world", &self.world)
+            .field("registrars", &self.registrars.len())
+            .field("elements", &self.elements.len())
+            .field("users", &self.users.len())
+            .finish()
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.as_millis() % 1000)
+}
+
+impl Simulation {
+    /// Builds the pool `options` describe.
+    pub fn new(options: Options) -> Self {
+        Self::with(options, Tweaks::default(), None)
+    }
+
+    /// Builds the pool with adjustments and, optionally, an event log.
+    pub fn with(options: Options, tweaks: Tweaks, trace: Option<TraceSink>) -> Self {
+        let mut world = World::new(options.seed, options.net);
+        if let Some(t) = trace {
+            world.set_trace(t);
+        }
+        let pool = PoolHandle::new(POOL).expect("a valid pool handle");
+        let registrar_addrs: heapless::Vec<SocketAddr, { crate::pool_element::MAX_REGISTRARS }> =
+            (1..=options.registrars.min(crate::pool_element::MAX_REGISTRARS))
+                .map(registrar_addr)
+                .collect();
+        let mut sim = Simulation {
+            world,
+            options: options.clone(),
+            pool,
+            registrars: Vec::new(),
+            elements: Vec::new(),
+            users: Vec::new(),
+            shared_handlespace: false,
+            pe_ids: Rc::new(RefCell::new(BTreeMap::new())),
+            rogues: 0,
+            finished: false,
+        };
+        let multicast = options.multicast;
+        for i in 0..options.registrars {
+            let tweaks = tweaks.clone();
+            let profile = options.profile;
+            let factory = Box::new(move |spawn: super::world::NodeSpawn| {
+                let mut config = match profile {
+                    Profile::Rfc => RegistrarConfig::rfc(server_id(i + 1)),
+                    Profile::Rsplib => RegistrarConfig::rsplib(server_id(i + 1)),
+                }
+                .with_seed(spawn.seed);
+                config.announce = multicast;
+                if let Some(t) = &tweaks.registrar {
+                    t(i, &mut config);
+                }
+                match &tweaks.registrar_node {
+                    Some(make) => make(config),
+                    None => Box::new(SimRegistrar::new(config)) as Box<dyn Node>,
+                }
+            });
+            let id = sim.world.add_node(
+                &format!("registrar {}", i + 1),
+                registrar_addr(i + 1),
+                &[Protocol::Enrp],
+                factory,
+            );
+            sim.registrars.push(id);
+        }
+        let subscriptions: &[Protocol] = if multicast { &[Protocol::Asap] } else { &[] };
+        for i in 0..options.elements {
+            let tweaks = tweaks.clone();
+            let o = options.clone();
+            let registrars = registrar_addrs.clone();
+            let pe_ids = sim.pe_ids.clone();
+            let addr = element_addr(i + 1);
+            let factory = Box::new(move |spawn: super::world::NodeSpawn| {
+                let transport = OwnedTransport::new(
+                    TransportProtocol::Sctp,
+                    SERVICE_PORT,
+                    TransportUse::DataAndControl,
+                    &[addr.ip()],
+                )
+                .expect("a valid transport");
+                let handle = PoolHandle::new(POOL).expect("a valid pool handle");
+                let mut config = match o.profile {
+                    Profile::Rfc => PoolElementConfig::rfc(handle, transport),
+                    Profile::Rsplib => PoolElementConfig::rsplib(handle, transport),
+                };
+                config.policy = o.policy_of(i);
+                config.seed = spawn.seed;
+                if !multicast {
+                    config.registrars = registrars.clone();
+                }
+                if let Some(t) = &tweaks.element {
+                    t(i, &mut config);
+                }
+                let machine = PoolElement::new(config).expect("a valid pool element");
+                pe_ids
+                    .borrow_mut()
+                    .insert(machine.pe_id(), (spawn.id, spawn.incarnation));
+                Box::new(ElementNode::new(
+                    machine,
+                    o.service_time,
+                    o.cookie_every,
+                    Duration::from_secs(1),
+                )) as Box<dyn Node>
+            });
+            let id =
+                sim.world
+                    .add_node(&format!("element {}", i + 1), addr, subscriptions, factory);
+            sim.elements.push(id);
+        }
+        for i in 0..options.users {
+            let tweaks = tweaks.clone();
+            let o = options.clone();
+            let registrars = registrar_addrs.clone();
+            let factory = Box::new(move |spawn: super::world::NodeSpawn| {
+                let mut config = match o.profile {
+                    Profile::Rfc => PoolUserConfig::rfc(),
+                    Profile::Rsplib => PoolUserConfig::rsplib(),
+                };
+                config.seed = spawn.seed;
+                if !multicast {
+                    config.registrars = registrars.clone();
+                }
+                if let Some(t) = &tweaks.user {
+                    t(i, &mut config);
+                }
+                let app = UserApp {
+                    rate: o.rate,
+                    start: Instant::ZERO + o.warmup,
+                    stop: Instant::ZERO + o.duration.saturating_sub(o.drain),
+                    request_timeout: o.request_timeout,
+                };
+                let handle = PoolHandle::new(POOL).expect("a valid pool handle");
+                Box::new(UserNode::new(PoolUser::new(config), handle, app)) as Box<dyn Node>
+            });
+            let id = sim.world.add_node(
+                &format!("user {}", i + 1),
+                user_addr(i + 1),
+                subscriptions,
+                factory,
+            );
+            sim.users.push(id);
+        }
+        for k in &options.kill_elements {
+            sim.world.schedule_crash(sim.elements[k.number - 1], k.at);
+        }
+        for k in &options.restart_elements {
+            sim.world.schedule_restart(sim.elements[k.number - 1], k.at);
+        }
+        for k in &options.kill_registrars {
+            sim.world.schedule_crash(sim.registrars[k.number - 1], k.at);
+        }
+        for k in &options.restart_registrars {
+            sim.world
+                .schedule_restart(sim.registrars[k.number - 1], k.at);
+        }
+        sim
+    }
+
+    /// Adds a rogue node that opens an ASAP association to `target` when
+    /// it starts (see [`RogueNode`]).
+    pub fn add_rogue(&mut self, target: Option<SocketAddr>) -> NodeId {
+        self.rogues += 1;
+        let n = self.rogues;
+        self.world.add_node(
+            &format!("rogue {n}"),
+            rogue_addr(n),
+            &[],
+            Box::new(move |_| Box::new(RogueNode::new(target))),
+        )
+    }
+
+    /// The end of the run.
+    pub fn end(&self) -> Instant {
+        Instant::ZERO + self.options.duration
+    }
+
+    /// Runs to the end, settles the requests and returns the summary.
+    pub fn run(&mut self) -> Summary {
+        let end = self.end();
+        self.world.run_until(end);
+        self.finish();
+        self.summary()
+    }
+
+    /// Settles the requests still open (once): each is lost if a PE is
+    /// alive, unserved if none is, and counted as in flight either way.
+    pub fn finish(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let any_alive = self.elements.iter().any(|&e| self.world.is_alive(e));
+        let open: u64 = self
+            .users
+            .iter()
+            .filter_map(|&u| self.world.node_as::<UserNode>(u))
+            .map(|u| u.outstanding() as u64)
+            .sum();
+        let c = self.world.counters_mut();
+        c.in_flight += open;
+        if any_alive {
+            c.lost += open;
+        } else {
+            c.unserved += open;
+        }
+    }
+
+    /// The summary line's numbers (requests still open count as lost only
+    /// after [`finish`](Self::finish)).
+    pub fn summary(&self) -> Summary {
+        let c = self.world.counters();
+        Summary {
+            requests: c.requests,
+            served: c.served,
+            failovers: c.failovers,
+            lost: c.lost,
+            handlespace_consistent: self.consistency().ok(),
+        }
+    }
+
+    /// The run's counters.
+    pub fn counters(&self) -> &Counters {
+        self.world.counters()
+    }
+
+    /// Registrar `number` (from 1), if alive.
+    pub fn registrar(&self, number: usize) -> Option<&dyn RegistrarView> {
+        self.world.node(self.registrars[number - 1])?.registrar()
+    }
+
+    /// Pool element `number` (from 1), if alive.
+    pub fn element(&self, number: usize) -> Option<&ElementNode> {
+        self.world.node_as::<ElementNode>(self.elements[number - 1])
+    }
+
+    /// Pool user `number` (from 1), if alive.
+    pub fn user(&self, number: usize) -> Option<&UserNode> {
+        self.world.node_as::<UserNode>(self.users[number - 1])
+    }
+
+    /// The node and incarnation that used a PE identifier.
+    pub fn owner_of(&self, pe: PeId) -> Option<(NodeId, u32)> {
+        self.pe_ids.borrow().get(&pe).copied()
+    }
+
+    /// The server identifier of the live registrar at `ip`.
+    fn server_at(&self, ip: IpAddr) -> Option<ServerId> {
+        let node = self.world.node_at(ip)?;
+        Some(self.world.node(node)?.registrar()?.server_id())
+    }
+
+    /// How long after a PE's death its registrar may still hold it: the
+    /// failure detection or the keep-alive bound, whichever is later, plus
+    /// a second of slack.
+    pub fn removal_grace(&self) -> Duration {
+        let keep_alive = self
+            .registrars
+            .iter()
+            .filter_map(|&r| self.world.node(r)?.registrar())
+            .map(|r| r.keep_alive_bound())
+            .max()
+            .unwrap_or(Duration::ZERO);
+        keep_alive.max(self.world.net().failure_detection) + Duration::from_secs(1)
+    }
+
+    /// The registered PEs of live pool elements and their home registrars.
+    pub fn registered(&self) -> Vec<(PeId, Option<ServerId>)> {
+        let mut v = Vec::new();
+        for &e in &self.elements {
+            let Some(el) = self.world.node_as::<ElementNode>(e) else {
+                continue;
+            };
+            if !el.is_registered() {
+                continue;
+            }
+            let home = el.machine.home().and_then(|h| {
+                h.server_id
+                    .or_else(|| h.remote.and_then(|r| self.server_at(r.ip())))
+            });
+            v.push((el.machine.pe_id(), home));
+        }
+        v.sort();
+        v
+    }
+
+    /// The handlespace check: every live registrar's handlespace passes
+    /// its self-check and holds exactly the live registered PEs it should
+    /// (all of them with [`shared_handlespace`](Self::shared_handlespace),
+    /// else those it is home of), each with its home registrar as owner; a
+    /// dead PE may linger only within [`removal_grace`](Self::removal_grace)
+    /// of its death, and (without a shared handlespace) a live PE that
+    /// moved to another home registrar only within the registration life
+    /// the old one granted. With a shared handlespace, the owners' checksums must
+    /// agree across registrars too.
+    pub fn consistency(&self) -> Consistency {
+        let mut problems = Vec::new();
+        let now = self.world.now();
+        let grace = self.removal_grace();
+        let registered = self.registered();
+        let home_of: BTreeMap<PeId, Option<ServerId>> = registered.iter().copied().collect();
+        let mut checksums: BTreeMap<ServerId, (u16, ServerId)> = BTreeMap::new();
+        // A PE that believes it is registered must be held somewhere (while
+        // any registrar is alive), whatever it thinks its home is.
+        let live: Vec<&dyn RegistrarView> = self
+            .registrars
+            .iter()
+            .filter_map(|&r| self.world.node(r)?.registrar())
+            .collect();
+        if !live.is_empty() {
+            let anywhere: std::collections::BTreeSet<PeId> = live
+                .iter()
+                .flat_map(|v| v.held().into_iter().map(|h| h.pe_id))
+                .collect();
+            for (pe, home) in &registered {
+                if !anywhere.contains(pe) {
+                    problems.push(format!(
+                        "PE {} believes it is registered (home {:?}) but no live registrar holds it",
+                        pe.get(),
+                        home.map(ServerId::get)
+                    ));
+                }
+            }
+        }
+        for (n, &r) in self.registrars.iter().enumerate() {
+            let Some(view) = self.world.node(r).and_then(|x| x.registrar()) else {
+                continue;
+            };
+            let me = view.server_id();
+            if let Err(e) = view.check() {
+                problems.push(format!("registrar {}: handlespace check: {e}", n + 1));
+            }
+            let held: BTreeMap<PeId, HeldPe> =
+                view.held().into_iter().map(|h| (h.pe_id, h)).collect();
+            for (pe, home) in &registered {
+                if !self.shared_handlespace && *home != Some(me) {
+                    continue;
+                }
+                match held.get(pe) {
+                    None => problems.push(format!(
+                        "registrar {}: registered PE {} missing",
+                        n + 1,
+                        pe.get()
+                    )),
+                    Some(h) if h.owner != *home => problems.push(format!(
+                        "registrar {}: PE {} owned by {:?}, its home is {:?}",
+                        n + 1,
+                        pe.get(),
+                        h.owner.map(ServerId::get),
+                        home.map(ServerId::get)
+                    )),
+                    Some(_) => {}
+                }
+            }
+            for (pe, h) in &held {
+                if h.pool_handle.as_bytes() != POOL {
+                    continue;
+                }
+                let wanted = home_of
+                    .get(pe)
+                    .is_some_and(|home| self.shared_handlespace || *home == Some(me));
+                if wanted {
+                    continue;
+                }
+                // Without ENRP, a live PE that moved to another home
+                // registrar (T2 expiry, lost association) without
+                // deregistering stays with the old one, which it still
+                // answers, until its registration life runs out (RFC 5352
+                // asks no deregistration on a move).
+                let moved = !self.shared_handlespace
+                    && h.owner == Some(me)
+                    && home_of.contains_key(pe)
+                    && view
+                        .lifetime_deadline(&h.pool_handle, *pe)
+                        .is_some_and(|t| now < t);
+                if moved {
+                    continue;
+                }
+                // A PE that is not (or no longer) registered here: tolerated
+                // only for a short while after its node died.
+                let died = self
+                    .owner_of(*pe)
+                    .and_then(|(node, inc)| self.world.crashed_at(node, inc));
+                match died {
+                    Some(t) if now < t + grace => {}
+                    Some(t) => problems.push(format!(
+                        "registrar {}: PE {} still held {} s after its death",
+                        n + 1,
+                        pe.get(),
+                        seconds(now.saturating_duration_since(t))
+                    )),
+                    None => problems.push(format!(
+                        "registrar {}: holds PE {} that is not registered with it",
+                        n + 1,
+                        pe.get()
+                    )),
+                }
+            }
+            if self.shared_handlespace {
+                for owner in held.values().filter_map(|h| h.owner) {
+                    let sum = view.checksum_of(owner);
+                    match checksums.get(&owner) {
+                        Some(&(s, by)) if s != sum => problems.push(format!(
+                            "registrars {} and {}: checksums of owner {} differ ({s:#06x} vs {sum:#06x})",
+                            by.get(),
+                            me.get(),
+                            owner.get()
+                        )),
+                        Some(_) => {}
+                        None => {
+                            checksums.insert(owner, (sum, me));
+                        }
+                    }
+                }
+            }
+        }
+        Consistency { problems }
+    }
+}

@@ -1,0 +1,1235 @@
+//! The simulator core: virtual time, the event queue, nodes and the virtual
+//! network with its associations.
+//!
+//! Events are ordered by (time, sequence number), so two runs with the same
+//! seed and the same inputs process the same events in the same order. All
+//! randomness comes from [`Xoshiro256StarStar`] generators derived from the
+//! seed: one for the network, one per node (for the node's application
+//! logic), none shared with anything else.
+
+use std::any::Any;
+use std::boxed::Box;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::string::String;
+use std::vec::Vec;
+
+use crate::handlespace::random::{RandomSource, Xoshiro256StarStar};
+use crate::id::AssocId;
+use crate::time::{Duration, Instant};
+use crate::transmit::{Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE};
+use crate::wire::Protocol;
+
+use super::net::{NetConfig, MAX_RETRANSMISSIONS};
+use super::registrar::RegistrarView;
+use super::stats::Counters;
+
+/// A node's index in the [`World`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub usize);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// What a message on the virtual network carries: ASAP (PPID 11), ENRP
+/// (PPID 12), or application data between a pool user and a pool element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Payload {
+    /// An ASAP message.
+    Asap,
+    /// An ENRP message.
+    Enrp,
+    /// Application data (not ASAP: never handed to a machine).
+    Data,
+}
+
+impl From<Protocol> for Payload {
+    fn from(p: Protocol) -> Self {
+        match p {
+            Protocol::Asap => Payload::Asap,
+            Protocol::Enrp => Payload::Enrp,
+        }
+    }
+}
+
+impl Payload {
+    /// The protocol a machine is given, or `None` for application data.
+    pub const fn protocol(self) -> Option<Protocol> {
+        match self {
+            Payload::Asap => Some(Protocol::Asap),
+            Payload::Enrp => Some(Protocol::Enrp),
+            Payload::Data => None,
+        }
+    }
+}
+
+/// A simulated host: one protocol machine (or none, for a rogue sender)
+/// plus the application logic around it.
+///
+/// The world calls exactly one input method, then [`flush`](Node::flush)
+/// (which drains the machine's `poll_connect`/`poll_transmit` into the
+/// [`Ctx`]), then [`poll_timeout`](Node::poll_timeout).
+pub trait Node: Any {
+    /// The node has just been created (at start or on a restart).
+    fn start(&mut self, ctx: &mut Ctx<'_>);
+    /// A message arrived.
+    fn handle_message(&mut self, ctx: &mut Ctx<'_>, source: Source, payload: Payload, bytes: &[u8]);
+    /// An association came up, went down or could not be set up.
+    fn handle_transport_event(&mut self, ctx: &mut Ctx<'_>, event: TransportEvent);
+    /// Time has reached [`poll_timeout`](Node::poll_timeout).
+    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>);
+    /// The earliest time the node needs [`handle_timeout`](Node::handle_timeout).
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Moves the machine's pending output into `ctx`.
+    fn flush(&mut self, ctx: &mut Ctx<'_>);
+    /// The node's registrar, if it is one (for the handlespace checks).
+    fn registrar(&self) -> Option<&dyn RegistrarView> {
+        None
+    }
+    /// For downcasting to the concrete node type (checks and tests).
+    fn as_any(&self) -> &dyn Any;
+    /// For downcasting to the concrete node type (checks and tests).
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Something a node asks the network to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send a message.
+    Send {
+        /// Where to.
+        destination: Destination,
+        /// What it carries.
+        payload: Payload,
+        /// The message.
+        bytes: Vec<u8>,
+    },
+    /// Open an association.
+    Connect {
+        /// The remote address.
+        remote: SocketAddr,
+        /// The protocol of the association.
+        protocol: Protocol,
+    },
+    /// Close an association gracefully (the peer sees `Down`).
+    Close {
+        /// The association.
+        assoc: AssocId,
+    },
+}
+
+/// A sink for the event log (`--verbose`).
+pub type TraceSink = Box<dyn FnMut(&str)>;
+
+/// What a node sees of the world while it handles one input.
+pub struct Ctx<'a> {
+    now: Instant,
+    node: NodeId,
+    addr: SocketAddr,
+    rng: &'a mut Xoshiro256StarStar,
+    out: &'a mut Vec<Output>,
+    buf: &'a mut [u8],
+    counters: &'a mut Counters,
+    trace: Option<&'a mut TraceSink>,
+}
+
+impl Ctx<'_> {
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    /// The node being run.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+    /// The node's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// The node's own random generator (for application decisions).
+    pub fn rng(&mut self) -> &mut Xoshiro256StarStar {
+        self.rng
+    }
+    /// A uniformly distributed duration in `0..=max`.
+    pub fn random_duration(&mut self, max: Duration) -> Duration {
+        Duration::from_micros(self.rng.below(max.as_micros().saturating_add(1)))
+    }
+    /// The run's counters.
+    pub fn counters(&mut self) -> &mut Counters {
+        self.counters
+    }
+    /// Sends a message.
+    pub fn send(&mut self, destination: Destination, payload: Payload, bytes: &[u8]) {
+        self.out.push(Output::Send {
+            destination,
+            payload,
+            bytes: bytes.to_vec(),
+        });
+    }
+    /// Opens an association.
+    pub fn connect(&mut self, remote: SocketAddr, protocol: Protocol) {
+        self.out.push(Output::Connect { remote, protocol });
+    }
+    /// Closes an association.
+    pub fn close(&mut self, assoc: AssocId) {
+        self.out.push(Output::Close { assoc });
+    }
+    /// Whether the event log is on (to skip formatting when it is not).
+    pub fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+    /// Writes a line to the event log (when on).
+    pub fn log(&mut self, args: fmt::Arguments<'_>) {
+        if let Some(sink) = self.trace.as_mut() {
+            let line = format!("{} {} {}", self.now, self.node, args);
+            sink(&line);
+        }
+    }
+    /// Moves everything `machine` wants done (connects, then messages) into
+    /// the output. A transmit queue error is counted, never hidden.
+    pub fn drain_machine<M: Machine + ?Sized>(&mut self, machine: &mut M) {
+        while let Some(c) = machine.poll_connect() {
+            self.out.push(Output::Connect {
+                remote: c.remote,
+                protocol: c.protocol,
+            });
+        }
+        loop {
+            match machine.poll_transmit(self.buf) {
+                Ok(Some(t)) => self.out.push(Output::Send {
+                    destination: t.destination,
+                    payload: t.protocol.into(),
+                    bytes: self.buf[..t.len].to_vec(),
+                }),
+                Ok(None) => break,
+                Err(e) => {
+                    self.counters.transmit_errors += 1;
+                    if let Some(sink) = self.trace.as_mut() {
+                        sink(&format!("{} {} transmit error: {e}", self.now, self.node));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Builds a node's machine and application afresh (at start and restart).
+pub type NodeFactory = Box<dyn FnMut(NodeSpawn) -> Box<dyn Node>>;
+
+/// What a [`NodeFactory`] is told about the node it builds.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeSpawn {
+    /// The node.
+    pub id: NodeId,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// 0 for the first start, then one more per restart.
+    pub incarnation: u32,
+    /// A seed derived from the world's seed, the node and the incarnation.
+    pub seed: u64,
+}
+
+/// A network partition: between `from` and `until`, a node of one group
+/// cannot reach a node of another group (nodes in no group reach everyone).
+///
+/// Datagrams across the cut are lost; association messages wait for the
+/// cut to heal; a connect across it fails after the connect timeout; an
+/// association across it breaks (both ends see `Down`) once the cut has
+/// lasted the failure detection delay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// The groups.
+    pub groups: Vec<Vec<NodeId>>,
+    /// When the cut starts.
+    pub from: Instant,
+    /// When it heals.
+    pub until: Instant,
+}
+
+impl Partition {
+    fn group_of(&self, n: NodeId) -> Option<usize> {
+        self.groups.iter().position(|g| g.contains(&n))
+    }
+    /// Whether the partition separates `a` from `b` at `t`.
+    pub fn separates(&self, a: NodeId, b: NodeId, t: Instant) -> bool {
+        t >= self.from
+            && t < self.until
+            && matches!((self.group_of(a), self.group_of(b)), (Some(x), Some(y)) if x != y)
+    }
+}
+
+/// One association end.
+#[derive(Clone, Copy, Debug)]
+struct AssocEnd {
+    peer: NodeId,
+    peer_assoc: AssocId,
+    /// The latest delivery time scheduled towards the peer on this
+    /// association (keeps delivery in order).
+    last_to_peer: Instant,
+}
+
+struct Slot {
+    name: String,
+    addr: SocketAddr,
+    node: Option<Box<dyn Node>>,
+    factory: NodeFactory,
+    alive: bool,
+    incarnation: u32,
+    rng: Xoshiro256StarStar,
+    next_assoc: u32,
+    wake: Option<Instant>,
+    subscriptions: Vec<Protocol>,
+    /// When each ended incarnation crashed (index = incarnation).
+    crash_times: Vec<Instant>,
+    /// The time of the last timeout call and how many came at that time.
+    last_timeout: (Instant, u32),
+    /// In a timer storm: timeouts in the past are called every
+    /// [`STORM_BACKOFF`] only.
+    storming: bool,
+}
+
+enum Event {
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        incarnation: u32,
+        source: Source,
+        payload: Payload,
+        bytes: Vec<u8>,
+    },
+    Transport {
+        to: NodeId,
+        incarnation: u32,
+        event: TransportEvent,
+    },
+    ConnectArrive {
+        from: NodeId,
+        incarnation: u32,
+        remote: SocketAddr,
+        protocol: Protocol,
+    },
+    PeerLost {
+        to: NodeId,
+        incarnation: u32,
+        assoc: AssocId,
+    },
+    Wake {
+        node: NodeId,
+        incarnation: u32,
+    },
+    Crash(NodeId),
+    Restart(NodeId),
+    PartitionCheck(usize),
+    Action(Box<dyn FnOnce(&mut World)>),
+}
+
+/// Splits a seed into independent seeds (splitmix64).
+pub fn derive_seed(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The simulated world: nodes, network, virtual clock and event queue.
+pub struct World {
+    now: Instant,
+    seq: u64,
+    seed: u64,
+    queue: BTreeMap<(Instant, u64), Event>,
+    slots: Vec<Slot>,
+    by_ip: BTreeMap<IpAddr, NodeId>,
+    assocs: BTreeMap<(NodeId, AssocId), AssocEnd>,
+    net: NetConfig,
+    rng: Xoshiro256StarStar,
+    counters: Counters,
+    trace: Option<TraceSink>,
+    trace_hash: u64,
+    out: Vec<Output>,
+    buf: Vec<u8>,
+    partitions: Vec<Partition>,
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("World")
+            .field("now", &self.now)
+            .field("nodes", &self.slots.len())
+            .field("pending_events", &self.queue.len())
+            .finish()
+    }
+}
+
+const FNV_PRIME: u64 = 0x0000_0100_0000_01B3;
+
+/// How many timeout calls one node may get at one instant before the world
+/// calls it a timer storm (a machine whose `poll_timeout` stays in the past
+/// after `handle_timeout`).
+pub const MAX_TIMEOUTS_AT_ONCE: u32 = 100;
+
+/// How far a timer storm pushes the node's next timeout call.
+pub const STORM_BACKOFF: Duration = Duration::from_secs(1);
+
+impl World {
+    /// An empty world at time zero.
+    pub fn new(seed: u64, net: NetConfig) -> Self {
+        World {
+            now: Instant::ZERO,
+            seq: 0,
+            seed,
+            queue: BTreeMap::new(),
+            slots: Vec::new(),
+            by_ip: BTreeMap::new(),
+            assocs: BTreeMap::new(),
+            net,
+            rng: Xoshiro256StarStar::seed_from_u64(derive_seed(seed, u64::MAX, 0)),
+            counters: Counters::default(),
+            trace: None,
+            trace_hash: 0xCBF2_9CE4_8422_2325,
+            out: Vec::new(),
+            buf: vec![0; MAX_MESSAGE_SIZE],
+            partitions: Vec::new(),
+        }
+    }
+
+    /// Turns the event log on.
+    pub fn set_trace(&mut self, sink: TraceSink) {
+        self.trace = Some(sink);
+    }
+
+    /// The network parameters.
+    pub fn net(&self) -> &NetConfig {
+        &self.net
+    }
+
+    /// Changes the network parameters from now on.
+    pub fn set_net(&mut self, net: NetConfig) {
+        self.net = net;
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The run's counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The run's counters, for the application layer.
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    /// A hash over every event processed (time, node, kind, bytes): equal
+    /// for equal runs.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace_hash
+    }
+
+    /// Adds a node at `addr`, subscribed to the multicast channels of
+    /// `subscriptions`, and starts it now.
+    ///
+    /// # Panics
+    /// If another node already has the IP address (a scenario bug).
+    pub fn add_node(
+        &mut self,
+        name: &str,
+        addr: SocketAddr,
+        subscriptions: &[Protocol],
+        mut factory: NodeFactory,
+    ) -> NodeId {
+        let id = NodeId(self.slots.len());
+        assert!(
+            self.by_ip.insert(addr.ip(), id).is_none(),
+            "duplicate node address {addr}"
+        );
+        let seed = derive_seed(self.seed, id.0 as u64, 0);
+        let node = factory(NodeSpawn {
+            id,
+            addr,
+            incarnation: 0,
+            seed,
+        });
+        self.slots.push(Slot {
+            name: name.into(),
+            addr,
+            node: Some(node),
+            factory,
+            alive: true,
+            incarnation: 0,
+            rng: Xoshiro256StarStar::seed_from_u64(derive_seed(seed, 1, 1)),
+            next_assoc: 1,
+            wake: None,
+            subscriptions: subscriptions.to_vec(),
+            crash_times: Vec::new(),
+            last_timeout: (Instant::MAX, 0),
+            storming: false,
+        });
+        self.log(format_args!("{id} {name} at {addr} starts"));
+        self.call(id, |n, ctx| n.start(ctx));
+        id
+    }
+
+    /// The number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A node's name.
+    pub fn name(&self, id: NodeId) -> &str {
+        &self.slots[id.0].name
+    }
+
+    /// A node's address.
+    pub fn addr(&self, id: NodeId) -> SocketAddr {
+        self.slots[id.0].addr
+    }
+
+    /// The node with this IP address.
+    pub fn node_at(&self, ip: IpAddr) -> Option<NodeId> {
+        self.by_ip.get(&ip).copied()
+    }
+
+    /// Whether the node is running.
+    pub fn is_alive(&self, id: NodeId) -> bool {
+        self.slots.get(id.0).is_some_and(|s| s.alive)
+    }
+
+    /// The node's current incarnation (restarts so far).
+    pub fn incarnation(&self, id: NodeId) -> u32 {
+        self.slots[id.0].incarnation
+    }
+
+    /// When incarnation `incarnation` of the node crashed (`None` while it
+    /// runs or if it never existed).
+    pub fn crashed_at(&self, id: NodeId, incarnation: u32) -> Option<Instant> {
+        self.slots
+            .get(id.0)?
+            .crash_times
+            .get(incarnation as usize)
+            .copied()
+    }
+
+    /// The node (while it is alive) for inspection.
+    pub fn node(&self, id: NodeId) -> Option<&dyn Node> {
+        let s = self.slots.get(id.0)?;
+        if s.alive {
+            s.node.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// The node as its concrete type, if alive and of that type.
+    pub fn node_as<T: Node>(&self, id: NodeId) -> Option<&T> {
+        self.node(id)?.as_any().downcast_ref::<T>()
+    }
+
+    /// Runs `f` on a live node as an input (application call from a test or
+    /// scenario), then drains its output.
+    pub fn with_node<T: Node, R>(
+        &mut self,
+        id: NodeId,
+        f: impl FnOnce(&mut T, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        if !self.is_alive(id) {
+            return None;
+        }
+        let mut result = None;
+        self.call(id, |n, ctx| {
+            if let Some(t) = n.as_any_mut().downcast_mut::<T>() {
+                result = Some(f(t, ctx));
+            }
+        });
+        result
+    }
+
+    /// Crashes the node at `at`.
+    pub fn schedule_crash(&mut self, id: NodeId, at: Instant) {
+        self.push(at, Event::Crash(id));
+    }
+
+    /// Restarts the node at `at` (a fresh machine from its factory).
+    pub fn schedule_restart(&mut self, id: NodeId, at: Instant) {
+        self.push(at, Event::Restart(id));
+    }
+
+    /// Adds a network partition (see [`Partition`]).
+    pub fn add_partition(&mut self, partition: Partition) {
+        let check = partition.from + self.net.failure_detection;
+        self.partitions.push(partition);
+        self.push(check, Event::PartitionCheck(self.partitions.len() - 1));
+    }
+
+    /// When the cut between `a` and `b` heals, if they are separated at `t`.
+    pub fn cut_until(&self, a: NodeId, b: NodeId, t: Instant) -> Option<Instant> {
+        self.partitions
+            .iter()
+            .filter(|p| p.separates(a, b, t))
+            .map(|p| p.until)
+            .max()
+    }
+
+    /// Runs `action` at `at`.
+    pub fn schedule(&mut self, at: Instant, action: impl FnOnce(&mut World) + 'static) {
+        self.push(at, Event::Action(Box::new(action)));
+    }
+
+    /// Crashes a node now: its machine is dropped, messages to it vanish and
+    /// its peers see `Down` after the failure detection delay.
+    pub fn crash(&mut self, id: NodeId) {
+        let Some(slot) = self.slots.get_mut(id.0) else {
+            return;
+        };
+        if !slot.alive {
+            return;
+        }
+        slot.alive = false;
+        slot.node = None;
+        slot.incarnation += 1;
+        slot.crash_times.push(self.now);
+        slot.wake = None;
+        self.counters.crashes += 1;
+        self.log(format_args!("{id} crashes"));
+        let ends: Vec<(AssocId, AssocEnd)> = self
+            .assocs
+            .range((id, AssocId(0))..=(id, AssocId(u32::MAX)))
+            .map(|(k, v)| (k.1, *v))
+            .collect();
+        let at = self.now + self.net.failure_detection;
+        for (assoc, end) in ends {
+            self.assocs.remove(&(id, assoc));
+            let incarnation = self.slots[end.peer.0].incarnation;
+            self.push(
+                at,
+                Event::PeerLost {
+                    to: end.peer,
+                    incarnation,
+                    assoc: end.peer_assoc,
+                },
+            );
+        }
+    }
+
+    /// Restarts a crashed node now (a live node is crashed first).
+    pub fn restart(&mut self, id: NodeId) {
+        if self.is_alive(id) {
+            self.crash(id);
+        }
+        let slot = &mut self.slots[id.0];
+        let spawn = NodeSpawn {
+            id,
+            addr: slot.addr,
+            incarnation: slot.incarnation,
+            seed: derive_seed(self.seed, id.0 as u64, u64::from(slot.incarnation)),
+        };
+        slot.node = Some((slot.factory)(spawn));
+        slot.alive = true;
+        slot.rng = Xoshiro256StarStar::seed_from_u64(derive_seed(spawn.seed, 1, 1));
+        self.log(format_args!("{id} restarts"));
+        self.call(id, |n, ctx| n.start(ctx));
+    }
+
+    /// Processes every event up to and including `until`, then sets the
+    /// clock to `until`.
+    pub fn run_until(&mut self, until: Instant) {
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > until {
+                break;
+            }
+            let ((at, _), event) = entry.remove_entry();
+            self.now = at;
+            self.dispatch(event);
+        }
+        if until > self.now {
+            self.now = until;
+        }
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    /// The number of events waiting.
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The associations a node has open: (local id, peer, peer's id).
+    pub fn associations(&self, id: NodeId) -> Vec<(AssocId, NodeId, AssocId)> {
+        self.assocs
+            .range((id, AssocId(0))..=(id, AssocId(u32::MAX)))
+            .map(|(k, v)| (k.1, v.peer, v.peer_assoc))
+            .collect()
+    }
+
+    fn push(&mut self, at: Instant, event: Event) {
+        let at = at.max(self.now);
+        self.seq += 1;
+        self.queue.insert((at, self.seq), event);
+    }
+
+    fn log(&mut self, args: fmt::Arguments<'_>) {
+        if let Some(sink) = self.trace.as_mut() {
+            sink(&format!("{} {}", self.now, args));
+        }
+    }
+
+    fn hash(&mut self, parts: &[u64], bytes: &[u8]) {
+        let mut h = self.trace_hash;
+        for p in parts
+            .iter()
+            .flat_map(|p| p.to_le_bytes())
+            .chain(bytes.iter().copied())
+        {
+            h ^= u64::from(p);
+            h = h.wrapping_mul(FNV_PRIME);
+        }
+        self.trace_hash = h;
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        // 53 random bits as a fraction in [0, 1).
+        p > 0.0 && ((self.rng.next_u64() >> 11) as f64) / ((1u64 << 53) as f64) < p
+    }
+
+    fn uniform(&mut self, max: Duration) -> Duration {
+        if max == Duration::ZERO {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(self.rng.below(max.as_micros() + 1))
+        }
+    }
+
+    fn link_delay(&mut self) -> Duration {
+        let j = self.uniform(self.net.jitter);
+        self.net.delay + j
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Deliver {
+                from,
+                to,
+                incarnation,
+                source,
+                payload,
+                bytes,
+            } => {
+                if self.incarnation(to) != incarnation || !self.is_alive(to) {
+                    return;
+                }
+                if let Source::Association(a) = source {
+                    if !self.assocs.contains_key(&(to, a)) {
+                        return;
+                    }
+                }
+                let kind = match source {
+                    Source::Association(a) => u64::from(a.0),
+                    Source::Datagram(_) => u64::MAX,
+                };
+                self.hash(
+                    &[self.now.as_micros(), to.0 as u64, 1, kind, payload as u64],
+                    &bytes,
+                );
+                self.counters.delivered += 1;
+                if self.trace.is_some() {
+                    let what = match payload {
+                        Payload::Asap => bytes
+                            .first()
+                            .and_then(|&t| crate::wire::asap_type::name(t))
+                            .unwrap_or("ASAP ?"),
+                        Payload::Enrp => "ENRP",
+                        Payload::Data => "data",
+                    };
+                    let via = match source {
+                        Source::Association(a) => format!("assoc {}", a.0),
+                        Source::Datagram(_) => "datagram".into(),
+                    };
+                    self.log(format_args!(
+                        "{to} <- {from} {what} ({} bytes, {via})",
+                        bytes.len()
+                    ));
+                }
+                self.call(to, |n, ctx| n.handle_message(ctx, source, payload, &bytes));
+            }
+            Event::Transport {
+                to,
+                incarnation,
+                event,
+            } => {
+                if self.incarnation(to) != incarnation || !self.is_alive(to) {
+                    return;
+                }
+                if let TransportEvent::Up { assoc, .. } = event {
+                    if !self.assocs.contains_key(&(to, assoc)) {
+                        return;
+                    }
+                }
+                self.hash(&[self.now.as_micros(), to.0 as u64, 2], &[]);
+                self.log(format_args!("{to} {event:?}"));
+                self.call(to, |n, ctx| n.handle_transport_event(ctx, event));
+            }
+            Event::ConnectArrive {
+                from,
+                incarnation,
+                remote,
+                protocol,
+            } => self.connect_arrives(from, incarnation, remote, protocol),
+            Event::PeerLost {
+                to,
+                incarnation,
+                assoc,
+            } => {
+                if self.incarnation(to) != incarnation || self.assocs.remove(&(to, assoc)).is_none()
+                {
+                    return;
+                }
+                self.hash(&[self.now.as_micros(), to.0 as u64, 3], &[]);
+                let event = TransportEvent::Down { assoc };
+                self.log(format_args!("{to} {event:?}"));
+                self.call(to, |n, ctx| n.handle_transport_event(ctx, event));
+            }
+            Event::Wake { node, incarnation } => {
+                if self.incarnation(node) != incarnation || !self.is_alive(node) {
+                    return;
+                }
+                let slot = &mut self.slots[node.0];
+                if slot.wake != Some(self.now) {
+                    return;
+                }
+                slot.wake = None;
+                let due = slot
+                    .node
+                    .as_ref()
+                    .and_then(|n| n.poll_timeout())
+                    .is_some_and(|t| t <= self.now);
+                let now = self.now;
+                let slot = &mut self.slots[node.0];
+                if slot.last_timeout.0 == now {
+                    slot.last_timeout.1 += 1;
+                } else {
+                    slot.last_timeout = (now, 1);
+                }
+                if due && !slot.storming && slot.last_timeout.1 > MAX_TIMEOUTS_AT_ONCE {
+                    // The node keeps asking for a timeout it does not clear:
+                    // a machine bug. Count it and, until the node's timeout
+                    // moves into the future, call it only every
+                    // STORM_BACKOFF so that time goes on.
+                    slot.storming = true;
+                    self.counters.timer_storms += 1;
+                    let name = slot.name.clone();
+                    self.log(format_args!(
+                        "{node} {name} asks for its timeout again and again: timer storm"
+                    ));
+                }
+                if due {
+                    self.hash(&[self.now.as_micros(), node.0 as u64, 4], &[]);
+                    self.call(node, |n, ctx| n.handle_timeout(ctx));
+                } else {
+                    self.reschedule(node);
+                }
+            }
+            Event::Crash(id) => self.crash(id),
+            Event::Restart(id) => self.restart(id),
+            Event::PartitionCheck(i) => self.break_cut_associations(i),
+            Event::Action(f) => f(self),
+        }
+    }
+
+    fn connect_arrives(
+        &mut self,
+        from: NodeId,
+        incarnation: u32,
+        remote: SocketAddr,
+        protocol: Protocol,
+    ) {
+        if self.incarnation(from) != incarnation || !self.is_alive(from) {
+            return;
+        }
+        let target = self
+            .node_at(remote.ip())
+            .filter(|&t| self.is_alive(t) && self.cut_until(from, t, self.now).is_none());
+        let Some(to) = target else {
+            // Nobody answers: the INIT retransmissions run out.
+            let at = self.now + self.net.connect_timeout;
+            let event = TransportEvent::ConnectFailed { remote };
+            self.push(
+                at,
+                Event::Transport {
+                    to: from,
+                    incarnation,
+                    event,
+                },
+            );
+            return;
+        };
+        let a_from = self.new_assoc_id(from);
+        let a_to = self.new_assoc_id(to);
+        let back = self.now + self.link_delay();
+        self.assocs.insert(
+            (from, a_from),
+            AssocEnd {
+                peer: to,
+                peer_assoc: a_to,
+                last_to_peer: self.now,
+            },
+        );
+        self.assocs.insert(
+            (to, a_to),
+            AssocEnd {
+                peer: from,
+                peer_assoc: a_from,
+                last_to_peer: back,
+            },
+        );
+        self.counters.associations += 1;
+        let from_addr = self.addr(from);
+        let to_incarnation = self.incarnation(to);
+        self.push(
+            back,
+            Event::Transport {
+                to: from,
+                incarnation,
+                event: TransportEvent::Up {
+                    assoc: a_from,
+                    remote,
+                    protocol,
+                },
+            },
+        );
+        // The listener learns of the association now.
+        self.dispatch(Event::Transport {
+            to,
+            incarnation: to_incarnation,
+            event: TransportEvent::Up {
+                assoc: a_to,
+                remote: from_addr,
+                protocol,
+            },
+        });
+    }
+
+    /// A partition has lasted the failure detection delay: the
+    /// associations across it break.
+    fn break_cut_associations(&mut self, index: usize) {
+        let Some(p) = self.partitions.get(index).cloned() else {
+            return;
+        };
+        let cut: Vec<(NodeId, AssocId, NodeId, AssocId)> = self
+            .assocs
+            .iter()
+            .filter(|(k, v)| k.0 < v.peer && p.separates(k.0, v.peer, self.now))
+            .map(|(k, v)| (k.0, k.1, v.peer, v.peer_assoc))
+            .collect();
+        if !cut.is_empty() {
+            self.log(format_args!(
+                "partition {index}: {} associations across it break",
+                cut.len()
+            ));
+        }
+        for (a, a_assoc, b, b_assoc) in cut {
+            for (to, assoc) in [(a, a_assoc), (b, b_assoc)] {
+                let incarnation = self.incarnation(to);
+                self.push(
+                    self.now,
+                    Event::PeerLost {
+                        to,
+                        incarnation,
+                        assoc,
+                    },
+                );
+            }
+        }
+    }
+
+    fn new_assoc_id(&mut self, id: NodeId) -> AssocId {
+        let slot = &mut self.slots[id.0];
+        let a = AssocId(slot.next_assoc);
+        slot.next_assoc = slot.next_assoc.wrapping_add(1).max(1);
+        a
+    }
+
+    /// Runs one input on a node, drains its output into the network and
+    /// schedules its next wake-up.
+    fn call(&mut self, id: NodeId, f: impl FnOnce(&mut dyn Node, &mut Ctx<'_>)) {
+        let slot = &mut self.slots[id.0];
+        let Some(mut node) = slot.node.take() else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.out);
+        {
+            let mut ctx = Ctx {
+                now: self.now,
+                node: id,
+                addr: slot.addr,
+                rng: &mut slot.rng,
+                out: &mut out,
+                buf: &mut self.buf,
+                counters: &mut self.counters,
+                trace: self.trace.as_mut(),
+            };
+            f(node.as_mut(), &mut ctx);
+            node.flush(&mut ctx);
+        }
+        let slot = &mut self.slots[id.0];
+        // A node could have been crashed from inside (never by design); keep
+        // the slot consistent either way.
+        if slot.alive {
+            slot.node = Some(node);
+        }
+        for o in out.drain(..) {
+            self.output(id, o);
+        }
+        self.out = out;
+        self.reschedule(id);
+    }
+
+    fn reschedule(&mut self, id: NodeId) {
+        let slot = &self.slots[id.0];
+        if !slot.alive {
+            return;
+        }
+        let Some(t) = slot.node.as_ref().and_then(|n| n.poll_timeout()) else {
+            self.slots[id.0].storming = false;
+            return;
+        };
+        let t = if t > self.now {
+            self.slots[id.0].storming = false;
+            t
+        } else if self.slots[id.0].storming {
+            self.now + STORM_BACKOFF
+        } else {
+            self.now
+        };
+        let slot = &self.slots[id.0];
+        if slot.wake.is_some_and(|w| w <= t) {
+            return;
+        }
+        let incarnation = slot.incarnation;
+        self.slots[id.0].wake = Some(t);
+        self.push(
+            t,
+            Event::Wake {
+                node: id,
+                incarnation,
+            },
+        );
+    }
+
+    fn output(&mut self, from: NodeId, o: Output) {
+        match o {
+            Output::Connect { remote, protocol } => {
+                self.counters.connects += 1;
+                let at = self.now + self.link_delay();
+                let incarnation = self.incarnation(from);
+                self.push(
+                    at,
+                    Event::ConnectArrive {
+                        from,
+                        incarnation,
+                        remote,
+                        protocol,
+                    },
+                );
+            }
+            Output::Close { assoc } => {
+                if let Some(end) = self.assocs.remove(&(from, assoc)) {
+                    let at = end.last_to_peer.max(self.now + self.link_delay());
+                    let incarnation = self.incarnation(end.peer);
+                    self.push(
+                        at,
+                        Event::PeerLost {
+                            to: end.peer,
+                            incarnation,
+                            assoc: end.peer_assoc,
+                        },
+                    );
+                }
+            }
+            Output::Send {
+                destination,
+                payload,
+                bytes,
+            } => {
+                self.counters.count_sent(payload, &bytes);
+                match destination {
+                    Destination::Association(assoc) => self.send_on(from, assoc, payload, bytes),
+                    Destination::Address(addr) => {
+                        if let Some(to) = self.node_at(addr.ip()) {
+                            self.send_datagram(from, to, payload, bytes);
+                        } else {
+                            self.counters.dropped += 1;
+                        }
+                    }
+                    Destination::Multicast => {
+                        let Some(channel) = payload.protocol() else {
+                            return;
+                        };
+                        let members: Vec<NodeId> = (0..self.slots.len())
+                            .map(NodeId)
+                            .filter(|&n| {
+                                n != from
+                                    && self.slots[n.0].alive
+                                    && self.slots[n.0].subscriptions.contains(&channel)
+                            })
+                            .collect();
+                        for to in members {
+                            self.send_datagram(from, to, payload, bytes.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_on(&mut self, from: NodeId, assoc: AssocId, payload: Payload, bytes: Vec<u8>) {
+        let Some(end) = self.assocs.get(&(from, assoc)).copied() else {
+            // Unknown or closed association: SEND.FAILURE.
+            self.counters.dropped += 1;
+            let incarnation = self.incarnation(from);
+            self.push(
+                self.now,
+                Event::Transport {
+                    to: from,
+                    incarnation,
+                    event: TransportEvent::SendFailed { assoc },
+                },
+            );
+            return;
+        };
+        if !self.is_alive(end.peer) {
+            // The peer is gone but nobody knows yet: the message vanishes.
+            self.counters.dropped += 1;
+            return;
+        }
+        let mut at = self.now + self.link_delay();
+        if let Some(heal) = self.cut_until(from, end.peer, self.now) {
+            // Retransmitted until the cut heals (or the association breaks).
+            at = at.max(heal + self.net.delay);
+        }
+        let mut retransmissions = 0;
+        while retransmissions < MAX_RETRANSMISSIONS && self.chance(self.net.loss) {
+            retransmissions += 1;
+            at += self.net.retransmission_timeout;
+        }
+        self.counters.retransmissions += u64::from(retransmissions);
+        let at = at.max(end.last_to_peer);
+        if let Some(e) = self.assocs.get_mut(&(from, assoc)) {
+            e.last_to_peer = at;
+        }
+        let incarnation = self.incarnation(end.peer);
+        self.push(
+            at,
+            Event::Deliver {
+                from,
+                to: end.peer,
+                incarnation,
+                source: Source::Association(end.peer_assoc),
+                payload,
+                bytes,
+            },
+        );
+    }
+
+    fn send_datagram(&mut self, from: NodeId, to: NodeId, payload: Payload, bytes: Vec<u8>) {
+        let src = self.addr(from);
+        let copies = if self.chance(self.net.duplicate) {
+            self.counters.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        if self.cut_until(from, to, self.now).is_some() {
+            self.counters.dropped += 1;
+            return;
+        }
+        for _ in 0..copies {
+            if self.chance(self.net.loss) {
+                self.counters.dropped += 1;
+                continue;
+            }
+            let mut at = self.now + self.link_delay();
+            if self.chance(self.net.reorder) {
+                self.counters.reordered += 1;
+                at += self.uniform(self.net.reorder_delay);
+            }
+            let incarnation = self.incarnation(to);
+            self.push(
+                at,
+                Event::Deliver {
+                    from,
+                    to,
+                    incarnation,
+                    source: Source::Datagram(src),
+                    payload,
+                    bytes: bytes.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// A node that is just a protocol machine, with no application logic: ASAP
+/// and ENRP messages and transport events go to the machine, application
+/// data is ignored.
+pub struct MachineNode<M: Machine + 'static> {
+    /// The machine.
+    pub machine: M,
+}
+
+impl<M: Machine + 'static> MachineNode<M> {
+    /// Wraps a machine.
+    pub fn new(machine: M) -> Self {
+        MachineNode { machine }
+    }
+}
+
+impl<M: Machine + 'static> fmt::Debug for MachineNode<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MachineNode").finish_non_exhaustive()
+    }
+}
+
+impl<M: Machine + 'static> Node for MachineNode<M> {
+    fn start(&mut self, _ctx: &mut Ctx<'_>) {}
+    fn handle_message(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        source: Source,
+        payload: Payload,
+        bytes: &[u8],
+    ) {
+        if let Some(protocol) = payload.protocol() {
+            self.machine.handle(ctx.now(), source, protocol, bytes);
+        }
+    }
+    fn handle_transport_event(&mut self, ctx: &mut Ctx<'_>, event: TransportEvent) {
+        self.machine.handle_transport_event(ctx.now(), event);
+    }
+    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        self.machine.handle_timeout(ctx.now());
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.machine.poll_timeout()
+    }
+    fn flush(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.drain_machine(&mut self.machine);
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

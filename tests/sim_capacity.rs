@@ -1,0 +1,84 @@
+//! A registrar with room for four PEs: the fifth and sixth are refused with
+//! Lack of Resources, the four stay served, and a freed slot is taken by
+//! the next registration.
+
+mod sim_support;
+
+use std::rc::Rc;
+
+use rserpool::cause::CauseCode;
+use rserpool::handlespace::Fixed;
+use rserpool::pool_element;
+use rserpool::sim::{Node, RegistrarNode, Simulation, Tweaks};
+use rserpool::storage::Treap;
+use rserpool::time::Duration;
+use sim_support::*;
+
+type Small = RegistrarNode<Treap, Fixed<4, 2, 8, 2>, 16, 16, 8192, 16>;
+
+fn small_registrar() -> Tweaks {
+    Tweaks {
+        registrar_node: Some(Rc::new(|config| {
+            Box::new(Small::new(config)) as Box<dyn Node>
+        })),
+        ..Tweaks::default()
+    }
+}
+
+fn refused(sim: &Simulation, n: usize) -> bool {
+    sim.element(n).unwrap().events.iter().any(|(_, e)| {
+        matches!(
+            e,
+            pool_element::Event::RegistrationFailed {
+                cause: Some(CauseCode::LackOfResources)
+            }
+        )
+    })
+}
+
+#[test]
+fn registrations_beyond_capacity_get_lack_of_resources() {
+    let o = small(|o| {
+        o.elements = 6;
+        o.duration = Duration::from_secs(40);
+    });
+    let mut sim = Simulation::with(o, small_registrar(), None);
+    let summary = sim.run();
+    assert_eq!(held(&sim, 1).len(), 4);
+    let registered: Vec<usize> = (1..=6)
+        .filter(|&n| sim.element(n).unwrap().is_registered())
+        .collect();
+    let rejected: Vec<usize> = (1..=6).filter(|&n| refused(&sim, n)).collect();
+    assert_eq!(registered.len(), 4, "{registered:?}");
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(rejected.iter().all(|n| !registered.contains(n)));
+    let stats = sim.registrar(1).unwrap().stats();
+    assert_eq!(stats.rejections_with(CauseCode::LackOfResources), 2);
+    sim.registrar(1).unwrap().check().unwrap();
+    // The pool works with the four it has.
+    assert_eq!(summary.served, summary.requests);
+    assert_eq!(summary.lost, 0);
+    assert!(summary.handlespace_consistent);
+}
+
+#[test]
+fn a_freed_slot_is_taken_by_the_next_registration() {
+    let o = small(|o| {
+        o.elements = 5;
+        o.users = 1;
+        o.duration = Duration::from_secs(60);
+    });
+    let mut sim = Simulation::with(o, small_registrar(), None);
+    sim.world.run_until(at(5));
+    let full_out = (1..=5).find(|&n| refused(&sim, n)).expect("one refused");
+    let victim = (1..=5).find(|&n| n != full_out).unwrap();
+    // One registered PE crashes and restarts: its old registration goes
+    // with its association, the restarted one gets the free slot.
+    sim.world.schedule_crash(sim.elements[victim - 1], at(10));
+    sim.world.schedule_restart(sim.elements[victim - 1], at(20));
+    sim.run();
+    assert!(sim.element(victim).unwrap().is_registered());
+    assert_eq!(held(&sim, 1).len(), 4);
+    assert!(!sim.element(full_out).unwrap().is_registered());
+    consistent(&sim);
+}
