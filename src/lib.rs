@@ -2,7 +2,8 @@
 //!
 //! Reliable Server Pooling (RSerPool, RFC 5351-5356) for boards and hosts.
 //!
-//! The core (everything but the transports) is `no_std` and needs no heap:
+//! The core (everything but the simulator and the transports) is `no_std`
+//! and needs no heap:
 //!
 //! * [`time`] and [`id`]: the crate's own [`Instant`](time::Instant) and
 //!   [`Duration`](time::Duration), [`PoolHandle`](id::PoolHandle),
@@ -11,14 +12,58 @@
 //!   arena of nodes.
 //! * [`timer`]: timer indexes.
 //! * [`policy`]: the pool member selection policies of RFC 5356 and rsplib.
-//! * [`handlespace`]: pools and pool elements, selection, ownership and
-//!   checksums.
+//! * [`handlespace`]: pools and pool elements, selection, ownership, timers
+//!   and checksums.
 //! * [`wire`]: the ASAP/ENRP codec.
-//! * [`registrar`]: the registrar's ASAP side as a sans-IO state machine.
-//! * `sim` (feature `std`): a deterministic pool simulator.
+//! * [`transmit`]: what the sans-IO machines exchange with transports.
+//! * [`registrar`], [`pool_element`], [`pool_user`]: the three ASAP roles as
+//!   sans-IO state machines.
+//! * `sim` (feature `std`): a deterministic pool simulator that runs those
+//!   machines over a virtual network.
 //!
 //! Features: `std` (default, implies `alloc`), `alloc` (growable arenas),
 //! `defmt` or `log` for logging.
+//!
+//! # A handlespace without heap
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr};
+//! use rserpool::addr::{TransportAddress, TransportProtocol, TransportUse};
+//! use rserpool::handlespace::{FixedHandlespace, Registration, Xoshiro256StarStar};
+//! use rserpool::storage::RedBlackTree;
+//! use rserpool::{AssocId, Instant, PeId, Policy, PoolHandle, ServerId};
+//!
+//! // Room for 64 PEs in 4 pools, 16 extra addresses and 4 owner registrars.
+//! let mut hs: FixedHandlespace<RedBlackTree, 64, 4, 16, 4> = FixedHandlespace::new();
+//! let pool = PoolHandle::new(b"EchoPool").unwrap();
+//! let addr = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))];
+//! for id in 1..=3 {
+//!     let reg = Registration {
+//!         pool_handle: pool,
+//!         pe_id: PeId::new(id).unwrap(),
+//!         home_registrar: Some(ServerId::new(1).unwrap()),
+//!         registration_life: 30_000, // milliseconds
+//!         user_transport: TransportAddress {
+//!             protocol: TransportProtocol::Sctp,
+//!             port: 7000 + id as u16,
+//!             transport_use: TransportUse::DataOnly,
+//!             service_code: 0,
+//!             addresses: &addr,
+//!         },
+//!         policy: Policy::LeastUsed { load: id * 1000 },
+//!         asap_transport: None,
+//!         assoc: AssocId(id),
+//!     };
+//!     hs.register(Instant::ZERO, &reg).unwrap();
+//! }
+//! let mut rng = Xoshiro256StarStar::seed_from_u64(7);
+//! let mut picked = [Default::default(); 2];
+//! let n = hs.resolve(&pool, 2, &mut rng, &mut picked).unwrap();
+//! let first = hs.get(picked[0]).unwrap();
+//! assert_eq!((n, first.pe_id().get()), (2, 1)); // least used first
+//! // Every lifetime has run out 30 s later.
+//! assert_eq!(hs.purge_expired(Instant::from_secs(31)), 3);
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
