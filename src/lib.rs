@@ -5,9 +5,8 @@
 //! The core (everything but the simulator and the transports) is `no_std`
 //! and needs no heap:
 //!
-//! * [`time`] and [`id`]: the crate's own [`Instant`](time::Instant) and
-//!   [`Duration`](time::Duration), [`PoolHandle`](id::PoolHandle),
-//!   [`PeId`](id::PeId), [`ServerId`](id::ServerId).
+//! * [`time`] and [`id`]: the crate's own [`Instant`] and [`Duration`],
+//!   [`PoolHandle`], [`PeId`], [`ServerId`].
 //! * [`storage`]: ordered indexes (red-black tree, treap, sorted list) over an
 //!   arena of nodes.
 //! * [`timer`]: timer indexes.
