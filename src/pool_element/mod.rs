@@ -857,7 +857,9 @@ impl Machine for PoolElement {
                 }
             }
             TransportEvent::ConnectFailed { remote } => {
-                self.hunt.on_connect_failed(now, remote);
+                if let Some(home) = self.hunt.on_connect_failed(now, remote) {
+                    self.home_found(now, home);
+                }
             }
             TransportEvent::Down { assoc } => {
                 if self.hunt.on_down(now, assoc) {
@@ -882,7 +884,9 @@ impl Machine for PoolElement {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.hunt.handle_timeout(now);
+        if let Some(home) = self.hunt.handle_timeout(now) {
+            self.home_found(now, home);
+        }
         if let Some(Request {
             deadline: Some(d), ..
         }) = self.request
