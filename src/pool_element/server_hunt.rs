@@ -419,14 +419,18 @@ impl<const N: usize> ServerHunt<N> {
         self.forget_expired(now);
         if self.hunting {
             self.launch(now);
-            return self.give_up_exclusion(now);
+            if let Some(h) = self.give_up_exclusion() {
+                return Some(h);
+            }
+            self.launch(now);
         }
         None
     }
 
-    /// Ends an exclusion with nothing left to try, then takes a connected
-    /// registrar (returned as the new home) or tries again.
-    fn give_up_exclusion(&mut self, now: Instant) -> Option<Home> {
+    /// Ends an exclusion with nothing left to try and takes a connected
+    /// registrar (returned as the new home); without one, the hunt goes on
+    /// over all registrars.
+    fn give_up_exclusion(&mut self) -> Option<Home> {
         if self.excluded.is_empty() {
             return None;
         }
@@ -435,7 +439,6 @@ impl<const N: usize> ServerHunt<N> {
             if let Some(h) = self.connected_other_than(None) {
                 return Some(self.found(h));
             }
-            self.launch(now);
         }
         None
     }
@@ -646,6 +649,11 @@ impl<const N: usize> ServerHunt<N> {
                 }
                 self.t5 = self.t5.saturating_mul(2).min(self.config.retran_max);
                 if self.hunting {
+                    // Every registrar outside the exclusion was tried in
+                    // this round: the exclusion ends.
+                    if let Some(h) = self.give_up_exclusion() {
+                        return Some(h);
+                    }
                     if self.registrars.iter().all(|r| r.link != Link::Idle) {
                         for r in self.registrars.iter_mut() {
                             if r.link == Link::Tried {
@@ -654,7 +662,6 @@ impl<const N: usize> ServerHunt<N> {
                         }
                     }
                     self.launch(now);
-                    return self.give_up_exclusion(now);
                 }
             }
         }
@@ -677,6 +684,14 @@ impl<const N: usize> ServerHunt<N> {
                 i += 1;
             }
         }
+    }
+
+    /// The address of the registrar connected over `assoc`.
+    pub fn remote_of(&self, assoc: AssocId) -> Option<SocketAddr> {
+        self.registrars
+            .iter()
+            .find(|r| r.link == Link::Connected(assoc))
+            .map(|r| r.remote)
     }
 
     /// Whether the table holds `remote`.

@@ -891,11 +891,13 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         }
     }
 
-    /// The home registrar on `assoc` answered pool `i`'s resolution with
-    /// Unknown Pool Handle: asks another registrar, one not asked in this
-    /// attempt, if any is known (RFC 5352 §3.7: adopt another PR that
-    /// answers). Returns `false` when every known registrar has answered
-    /// so (or the answer is not the home's); the caller then reports.
+    /// The registrar on `assoc` answered pool `i`'s resolution with
+    /// Unknown Pool Handle. When the home said so and another registrar,
+    /// one that has not said so in this attempt, is known, the resolution
+    /// moves there (RFC 5352 §3.7: adopt another PR that answers). A
+    /// repeated answer of a registrar already counted is ignored. Returns
+    /// `false` when as many registrars as are known have said so; the
+    /// caller then reports the failure.
     fn ask_another_registrar(
         &mut self,
         now: Instant,
@@ -903,29 +905,39 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         request: Option<Request>,
         assoc: Option<AssocId>,
     ) -> bool {
-        let (Some(mut r), Some(home)) = (request, self.hunt.home()) else {
+        let Some(mut r) = request else {
             return false;
         };
-        if assoc != Some(home.assoc) {
-            return false;
-        }
-        if let Some(remote) = home.remote {
-            if !r.asked.contains(&Some(remote)) {
-                if let Some(slot) = r.asked.iter_mut().find(|a| a.is_none()) {
-                    *slot = Some(remote);
+        let home = self.hunt.home();
+        let from_home = home.is_some() && home.map(|h| h.assoc) == assoc;
+        if let Some(remote) = assoc.and_then(|a| self.hunt.remote_of(a)) {
+            if r.asked.contains(&Some(remote)) {
+                if !(from_home && r.deadline.is_some()) {
+                    // A late or duplicated answer, counted already.
+                    self.pools[i].request = Some(r);
+                    return true;
                 }
+                // Asked again (no other registrar could be reached): a
+                // new answer, counted below.
+            } else if let Some(slot) = r.asked.iter_mut().find(|a| a.is_none()) {
+                *slot = Some(remote);
             }
         }
         r.unknown = r.unknown.saturating_add(1);
         if r.unknown as usize >= self.hunt.known() {
             return false;
         }
+        if home.is_some() && !from_home {
+            // Not the home's answer: the request goes on at the home.
+            self.pools[i].request = Some(r);
+            return true;
+        }
         r.deadline = None;
         self.pools[i].request = Some(r);
         let mut excluded = [SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0); MAX_REGISTRARS];
         let mut n = 0;
-        for a in r.asked.iter().flatten() {
-            excluded[n] = *a;
+        for (slot, a) in excluded.iter_mut().zip(r.asked.iter().flatten()) {
+            *slot = *a;
             n += 1;
         }
         self.registrar_moves = self.registrar_moves.saturating_add(1);
