@@ -792,4 +792,43 @@ mod tests {
         assert_eq!(hunt.known(), 0);
         assert_eq!(hunt.home(), None);
     }
+
+    #[test]
+    fn move_home_skips_the_excluded_registrars_until_none_other_is_left() {
+        let t0 = Instant::from_secs(0);
+        let mut hunt: ServerHunt<4> = ServerHunt::new(HuntConfig::rfc());
+        let r: [SocketAddr; 4] = core::array::from_fn(|i| SocketAddr::new(ip(i as u8 + 1), 3863));
+        for a in r {
+            hunt.add_configured(a).unwrap();
+        }
+        assert_eq!(hunt.ensure_home(t0), None);
+        let tried: heapless::Vec<SocketAddr, 4> =
+            core::iter::from_fn(|| hunt.poll_connect().map(|c| c.remote)).collect();
+        assert_eq!(&tried[..], &r[..3]);
+        let home = hunt.on_up(t0, AssocId(1), r[0]).unwrap();
+        assert_eq!(home.assoc, AssocId(1));
+        assert!(hunt.on_up(t0, AssocId(2), r[1]).is_none());
+        assert!(hunt.on_connect_failed(t0, r[2]).is_none());
+        // Registrars 1 (the home) and 2 are excluded: 2 is connected but not
+        // taken; 3 and 4 are tried.
+        assert_eq!(hunt.move_home(t0, &[r[1]]), None);
+        let tried: heapless::Vec<SocketAddr, 4> =
+            core::iter::from_fn(|| hunt.poll_connect().map(|c| c.remote)).collect();
+        assert_eq!(tried.len(), 2);
+        assert!(tried.contains(&r[2]) && tried.contains(&r[3]));
+        // A late answer from an excluded registrar does not end the hunt.
+        assert_eq!(hunt.answered(AssocId(2)), None);
+        assert_eq!(hunt.remote_of(AssocId(2)), Some(r[1]));
+        // 3 fails; 4 never answers: at T5 the exclusion ends and the
+        // connected registrar 1 (the first in the table) is taken.
+        assert!(hunt.on_connect_failed(t0, r[2]).is_none());
+        assert!(hunt.home().is_none());
+        let t5 = hunt.poll_timeout().unwrap();
+        assert_eq!(t5, t0 + Duration::from_secs(10));
+        let home = hunt.handle_timeout(t5).unwrap();
+        assert_eq!(home.assoc, AssocId(1));
+        assert!(!hunt.is_hunting());
+        // Only the home excluded: the connected registrar 2 is taken at once.
+        assert_eq!(hunt.move_home(t5, &[]).map(|h| h.assoc), Some(AssocId(2)));
+    }
 }
