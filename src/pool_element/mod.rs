@@ -725,7 +725,8 @@ impl PoolElement {
                         }
                     }
                 } else if self.registered && self.request.is_none() {
-                    // The registrar ended the registration (lifetime expiry).
+                    // The registrar ended the registration (lifetime expiry, or
+                    // removal after ENDPOINT_UNREACHABLE reports).
                     self.registered = false;
                     self.t4 = None;
                     self.event(Event::RegistrationLost);
