@@ -1,4 +1,329 @@
 //! The ASAP (RFC 5352) and ENRP (RFC 5353) wire codec with the parameters of
-//! RFC 5354.
+//! RFC 5354 and rsplib's extensions.
+//!
+//! # Shape
+//!
+//! * Views over buffers, smoltcp style: [`MessageHeader`] and [`Tlv`]
+//!   (checked constructors, field accessors and setters).
+//! * Reprs that `parse` from borrowed bytes and `emit` into caller buffers:
+//!   [`AsapMessage`] (one variant per ASAP message), [`EnrpMessage`] (server
+//!   identifiers + [`EnrpBody`], one variant per ENRP message), and the
+//!   parameters [`TransportParam`], [`PolicyParam`], [`PoolElementParam`],
+//!   [`ServerInfoParam`], [`OperationError`]/[`ErrorCause`], [`PoolEntry`].
+//!   [`Message`] wraps either protocol.
+//! * Nothing is allocated or copied when parsing: pool handles, cookies and
+//!   opaque data are sub-slices of the input, and lists (addresses, PEs,
+//!   transports, server informations, causes, pool entries) are [`List`]s,
+//!   lazy views over the input that decode each item as it is iterated. A
+//!   HANDLE_TABLE_RESPONSE with thousands of PEs is validated in one pass
+//!   and then read item by item.
+//! * To emit a message with lists, give [`List::from_slice`] slices of
+//!   reprs (which may borrow further slices, e.g. the addresses of a
+//!   transport): no heap is needed. A parsed message can be emitted again as
+//!   it is. `emit` writes into `&mut [u8]` and returns the length, or
+//!   [`Error::BufferTooSmall`] with the exact size needed; `buffer_len()`
+//!   gives that size up front.
+//!
+//! # Framing rules
+//!
+//! * The Message Length must not exceed the input; the input may hold at
+//!   most 3 bytes of padding after the message ([`Error::Truncated`],
+//!   [`Error::TrailingBytes`]). Every parameter length must fit in its
+//!   enclosing message or parameter, and fixed-size parameters must have
+//!   their exact size.
+//! * Nested padding: RFC 5354 leaves the last nested parameter's padding out
+//!   of the enclosing length, rsplib counts it in. Both are accepted.
+//!   Emitting follows rsplib (which Wireshark decodes as well): every
+//!   message and container length includes the padding of its last
+//!   parameter, so every emitted length except that of a leaf parameter is a
+//!   multiple of 4 (SPEC §15.9).
+//! * Padding bytes are ignored on receipt whatever their value (RFC 5354
+//!   §2-§3: "the receiver MUST ignore the padding"); emitted padding is zero.
+//! * Parameters may come in any order at message level; inside a Pool
+//!   Element the order is fixed (user transport, policy, ASAP transport).
+//! * Unknown parameter types follow their upper two bits ([`ParamAction`]):
+//!   stop → [`Error::UnrecognizedParameter`] (with [`Error::offending_bytes`]
+//!   for the cause), skip → ignored; use [`unrecognized_parameters`] to list
+//!   the skipped ones that ask to be reported. Unknown message types fail
+//!   with [`Error::UnrecognizedMessage`] ([`MessageAction`]).
+//! * Nesting depth is fixed by the grammar (message → pool element / server
+//!   information → transport → address); nothing recurses on input.
+
+mod asap;
+mod enrp;
+mod error;
+mod field;
+mod list;
+mod message;
+mod operror;
+mod param;
 #[cfg(feature = "std")]
 pub mod pcap;
+
+use core::fmt;
+
+pub use asap::{asap_flags, asap_type, AsapMessage};
+pub use enrp::{enrp_flags, enrp_type, EnrpBody, EnrpMessage, UpdateAction};
+pub use error::{Error, MessageAction, ParamAction};
+pub use field::{padded, MessageHeader, Tlv, HEADER_LEN, TLV_HEADER_LEN};
+pub use list::{List, ListItem, ListIter};
+pub use operror::{CauseData, ErrorCause, OperationError};
+pub use param::{
+    PolicyParam, PoolElementParam, PoolEntry, ServerInfoParam, TransportParam, UserTransport,
+    REGISTRATION_LIFE_INFINITE,
+};
+
+use field::Tlvs;
+
+/// The SCTP payload protocol identifier of ASAP (RFC 5352 §8.3).
+pub const ASAP_PPID: u32 = 11;
+/// The SCTP payload protocol identifier of ENRP (RFC 5353 §5.4).
+pub const ENRP_PPID: u32 = 12;
+/// The ASAP port for SCTP, TCP and UDP (RFC 5352 §8.2).
+pub const ASAP_PORT: u16 = 3863;
+/// The ASAP port over TLS (RFC 5352 §8.2).
+pub const ASAP_TLS_PORT: u16 = 3864;
+/// The ENRP port for SCTP and UDP (RFC 5353 §5.3).
+pub const ENRP_PORT: u16 = 9901;
+/// The ENRP port over TLS (RFC 5353 §5.3).
+pub const ENRP_TLS_PORT: u16 = 9902;
+
+/// Parameter types (RFC 5354 §3 and rsplib's Handle Resolution Option).
+pub mod param_type {
+    /// IPv4 Address.
+    pub const IPV4_ADDRESS: u16 = 0x0001;
+    /// IPv6 Address.
+    pub const IPV6_ADDRESS: u16 = 0x0002;
+    /// DCCP Transport.
+    pub const DCCP_TRANSPORT: u16 = 0x0003;
+    /// SCTP Transport.
+    pub const SCTP_TRANSPORT: u16 = 0x0004;
+    /// TCP Transport.
+    pub const TCP_TRANSPORT: u16 = 0x0005;
+    /// UDP Transport.
+    pub const UDP_TRANSPORT: u16 = 0x0006;
+    /// UDP-Lite Transport.
+    pub const UDP_LITE_TRANSPORT: u16 = 0x0007;
+    /// Pool Member Selection Policy.
+    pub const POLICY: u16 = 0x0008;
+    /// Pool Handle.
+    pub const POOL_HANDLE: u16 = 0x0009;
+    /// Pool Element.
+    pub const POOL_ELEMENT: u16 = 0x000A;
+    /// Server Information.
+    pub const SERVER_INFORMATION: u16 = 0x000B;
+    /// Operation Error.
+    pub const OPERATION_ERROR: u16 = 0x000C;
+    /// Cookie.
+    pub const COOKIE: u16 = 0x000D;
+    /// PE Identifier.
+    pub const PE_IDENTIFIER: u16 = 0x000E;
+    /// PE Checksum.
+    pub const PE_CHECKSUM: u16 = 0x000F;
+    /// Opaque Transport.
+    pub const OPAQUE_TRANSPORT: u16 = 0x0010;
+    /// Handle Resolution Option (rsplib, draft-dreibholz-rserpool-asap-hropt).
+    pub const HANDLE_RESOLUTION_OPTION: u16 = 0x803F;
+
+    /// Whether this codec knows the parameter type.
+    pub const fn is_known(param_type: u16) -> bool {
+        matches!(param_type, 0x0001..=0x0010 | HANDLE_RESOLUTION_OPTION)
+    }
+
+    /// The name of a parameter type, or `None` for an unknown one.
+    pub const fn name(param_type: u16) -> Option<&'static str> {
+        Some(match param_type {
+            IPV4_ADDRESS => "IPv4 Address",
+            IPV6_ADDRESS => "IPv6 Address",
+            DCCP_TRANSPORT => "DCCP Transport",
+            SCTP_TRANSPORT => "SCTP Transport",
+            TCP_TRANSPORT => "TCP Transport",
+            UDP_TRANSPORT => "UDP Transport",
+            UDP_LITE_TRANSPORT => "UDP-Lite Transport",
+            POLICY => "Pool Member Selection Policy",
+            POOL_HANDLE => "Pool Handle",
+            POOL_ELEMENT => "Pool Element",
+            SERVER_INFORMATION => "Server Information",
+            OPERATION_ERROR => "Operation Error",
+            COOKIE => "Cookie",
+            PE_IDENTIFIER => "PE Identifier",
+            PE_CHECKSUM => "PE Checksum",
+            OPAQUE_TRANSPORT => "Opaque Transport",
+            HANDLE_RESOLUTION_OPTION => "Handle Resolution Option",
+            _ => return None,
+        })
+    }
+}
+
+/// ASAP or ENRP: the two message type spaces (told apart by SCTP PPID or port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Protocol {
+    /// ASAP (RFC 5352).
+    Asap,
+    /// ENRP (RFC 5353).
+    Enrp,
+}
+
+impl Protocol {
+    /// The SCTP payload protocol identifier.
+    pub const fn ppid(self) -> u32 {
+        match self {
+            Protocol::Asap => ASAP_PPID,
+            Protocol::Enrp => ENRP_PPID,
+        }
+    }
+    /// The well-known port.
+    pub const fn port(self) -> u16 {
+        match self {
+            Protocol::Asap => ASAP_PORT,
+            Protocol::Enrp => ENRP_PORT,
+        }
+    }
+    /// The protocol of an SCTP payload protocol identifier.
+    pub const fn from_ppid(ppid: u32) -> Option<Self> {
+        match ppid {
+            ASAP_PPID => Some(Protocol::Asap),
+            ENRP_PPID => Some(Protocol::Enrp),
+            _ => None,
+        }
+    }
+    /// Bytes of fixed fields between the header and the parameters of a
+    /// message type (0 for unknown types).
+    const fn fixed_len(self, message_type: u8) -> usize {
+        match self {
+            Protocol::Asap => match message_type {
+                asap_type::ENDPOINT_KEEP_ALIVE | asap_type::SERVER_ANNOUNCE => 4,
+                _ => 0,
+            },
+            Protocol::Enrp => match message_type {
+                enrp_type::HANDLE_UPDATE
+                | enrp_type::INIT_TAKEOVER
+                | enrp_type::INIT_TAKEOVER_ACK
+                | enrp_type::TAKEOVER_SERVER => 12,
+                _ => 8,
+            },
+        }
+    }
+}
+
+/// An ASAP or ENRP message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// An ASAP message.
+    Asap(AsapMessage<'a>),
+    /// An ENRP message.
+    Enrp(EnrpMessage<'a>),
+}
+
+impl<'a> Message<'a> {
+    /// Parses a message of `protocol`.
+    pub fn parse(protocol: Protocol, bytes: &'a [u8]) -> Result<Self, Error> {
+        match protocol {
+            Protocol::Asap => AsapMessage::parse(bytes).map(Message::Asap),
+            Protocol::Enrp => EnrpMessage::parse(bytes).map(Message::Enrp),
+        }
+    }
+    /// The message's protocol.
+    pub const fn protocol(&self) -> Protocol {
+        match self {
+            Message::Asap(_) => Protocol::Asap,
+            Message::Enrp(_) => Protocol::Enrp,
+        }
+    }
+    /// The exact number of bytes `emit` writes.
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            Message::Asap(m) => m.buffer_len(),
+            Message::Enrp(m) => m.buffer_len(),
+        }
+    }
+    /// Writes the message into `buf`; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        match self {
+            Message::Asap(m) => m.emit(buf),
+            Message::Enrp(m) => m.emit(buf),
+        }
+    }
+}
+
+impl fmt::Display for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Asap(m) => write!(f, "{m}"),
+            Message::Enrp(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// A parameter of unknown type found in a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unrecognized<'a> {
+    /// The parameter type.
+    pub param_type: u16,
+    /// What its upper two bits ask for.
+    pub action: ParamAction,
+    /// The complete TLV without padding: the information of an Unrecognized
+    /// Parameter cause ([`ErrorCause::unrecognized_parameter`]).
+    pub tlv: &'a [u8],
+}
+
+/// Every parameter of unknown type in a message of `protocol`, at any depth
+/// (inside pool elements, server information and transports too; error
+/// causes are not searched), in wire order.
+///
+/// After a successful parse these are the skipped ones; report those whose
+/// [`ParamAction::reports`] is true. Reading stops at the first malformed
+/// length. Needs no allocation: the nesting depth is bounded by the grammar.
+pub fn unrecognized_parameters(protocol: Protocol, message: &[u8]) -> UnrecognizedParameters<'_> {
+    let h = MessageHeader::new_unchecked(message);
+    let fixed = HEADER_LEN + protocol.fixed_len(h.message_type());
+    let end = usize::from(h.length()).min(message.len());
+    let top = Tlvs::new(message.get(fixed..end).unwrap_or(&[]), fixed);
+    UnrecognizedParameters {
+        stack: [top, Tlvs::new(&[], 0), Tlvs::new(&[], 0)],
+        depth: 1,
+    }
+}
+
+/// Iterator returned by [`unrecognized_parameters`].
+#[derive(Clone, Debug)]
+pub struct UnrecognizedParameters<'a> {
+    stack: [Tlvs<'a>; 3],
+    depth: usize,
+}
+
+impl<'a> Iterator for UnrecognizedParameters<'a> {
+    type Item = Unrecognized<'a>;
+    fn next(&mut self) -> Option<Unrecognized<'a>> {
+        while self.depth > 0 {
+            let top = self.stack.get_mut(self.depth - 1)?;
+            let raw = match top.next_tlv() {
+                Some(Ok(raw)) => raw,
+                _ => {
+                    self.depth -= 1;
+                    continue;
+                }
+            };
+            if !param_type::is_known(raw.ty) {
+                return Some(Unrecognized {
+                    param_type: raw.ty,
+                    action: ParamAction::of(raw.ty),
+                    tlv: raw.bytes,
+                });
+            }
+            let nested = match raw.ty {
+                param_type::DCCP_TRANSPORT => Some(8),
+                param_type::SCTP_TRANSPORT..=param_type::UDP_LITE_TRANSPORT => Some(4),
+                param_type::POOL_ELEMENT => Some(12),
+                param_type::SERVER_INFORMATION => Some(4),
+                _ => None,
+            };
+            if let (Some(fixed), Some(slot)) = (nested, self.stack.get_mut(self.depth)) {
+                *slot = raw.nested(fixed);
+                self.depth += 1;
+            }
+        }
+        None
+    }
+}

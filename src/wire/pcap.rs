@@ -32,16 +32,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use std::vec::Vec;
 
-/// Well-known ASAP port (SCTP, TCP and UDP), RFC 5352 §8.2.
-pub const ASAP_PORT: u16 = 3863;
-/// Well-known ENRP port (SCTP and UDP), RFC 5353 §5.3.
-pub const ENRP_PORT: u16 = 9901;
+use super::{Protocol, ASAP_PORT, ENRP_PORT};
+
 /// UDP port for SCTP over UDP, RFC 6951.
 pub const SCTP_OVER_UDP_PORT: u16 = 9899;
-/// SCTP payload protocol identifier of ASAP.
-pub const ASAP_PPID: u32 = 11;
-/// SCTP payload protocol identifier of ENRP.
-pub const ENRP_PPID: u32 = 12;
 /// Largest capture record (frame) the reader accepts.
 pub const MAX_RECORD_SIZE: usize = 1 << 20;
 /// Largest SCTP user message the reader reassembles from fragments.
@@ -51,59 +45,15 @@ const SNAPLEN: u32 = 262_144;
 /// `LINKTYPE_ETHERNET`.
 const LINKTYPE_ETHERNET: u32 = 1;
 
-/// Which protocol a message belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// Aggregate Server Access Protocol (RFC 5352).
-    Asap,
-    /// Endpoint Handlespace Redundancy Protocol (RFC 5353).
-    Enrp,
-}
-
-impl Protocol {
-    /// The well-known port (3863 or 9901).
-    pub const fn well_known_port(self) -> u16 {
-        match self {
-            Protocol::Asap => ASAP_PORT,
-            Protocol::Enrp => ENRP_PORT,
-        }
-    }
-
-    /// The SCTP payload protocol identifier (11 or 12).
-    pub const fn ppid(self) -> u32 {
-        match self {
-            Protocol::Asap => ASAP_PPID,
-            Protocol::Enrp => ENRP_PPID,
-        }
-    }
-
-    /// The protocol with this SCTP payload protocol identifier.
-    pub const fn from_ppid(ppid: u32) -> Option<Protocol> {
-        match ppid {
-            ASAP_PPID => Some(Protocol::Asap),
-            ENRP_PPID => Some(Protocol::Enrp),
-            _ => None,
-        }
-    }
-
-    /// The protocol of a UDP or TCP segment between these ports, judged by
-    /// the well-known ports (the destination port first).
-    pub const fn from_ports(src: u16, dst: u16) -> Option<Protocol> {
-        match (dst, src) {
-            (ASAP_PORT, _) => Some(Protocol::Asap),
-            (ENRP_PORT, _) => Some(Protocol::Enrp),
-            (_, ASAP_PORT) => Some(Protocol::Asap),
-            (_, ENRP_PORT) => Some(Protocol::Enrp),
-            _ => None,
-        }
-    }
-
-    /// "ASAP" or "ENRP".
-    pub const fn name(self) -> &'static str {
-        match self {
-            Protocol::Asap => "ASAP",
-            Protocol::Enrp => "ENRP",
-        }
+/// The protocol of a UDP or TCP segment between these ports, judged by the
+/// well-known ports (the destination port first).
+const fn protocol_of_ports(src: u16, dst: u16) -> Option<Protocol> {
+    match (dst, src) {
+        (ASAP_PORT, _) => Some(Protocol::Asap),
+        (ENRP_PORT, _) => Some(Protocol::Enrp),
+        (_, ASAP_PORT) => Some(Protocol::Asap),
+        (_, ENRP_PORT) => Some(Protocol::Enrp),
+        _ => None,
     }
 }
 
@@ -1054,7 +1004,7 @@ impl Frame<'_> {
                 let payload = &data[8..len];
                 if sport == SCTP_OVER_UDP_PORT || dport == SCTP_OVER_UDP_PORT {
                     self.sctp(sip, dip, payload);
-                } else if let Some(protocol) = Protocol::from_ports(sport, dport) {
+                } else if let Some(protocol) = protocol_of_ports(sport, dport) {
                     self.push(
                         protocol,
                         Encapsulation::Udp,

@@ -1,0 +1,641 @@
+//! ASAP messages (RFC 5352 §2.2): [`AsapMessage`].
+
+use core::fmt;
+
+use super::error::Error;
+use super::field::{rd32, Writer};
+use super::list::List;
+use super::message::{begin, bit, collect, finish, measure, missing, Opened, Repeated};
+use super::operror::OperationError;
+use super::param::{
+    fmt_handle, fmt_hex, write_handle, write_opaque, write_u32_param, PolicyParam,
+    PoolElementParam, TransportParam,
+};
+use super::param_type as pt;
+use crate::id::{PeId, ServerId};
+
+/// ASAP message types (RFC 5352 §2.2).
+pub mod asap_type {
+    /// ASAP_REGISTRATION.
+    pub const REGISTRATION: u8 = 0x01;
+    /// ASAP_DEREGISTRATION.
+    pub const DEREGISTRATION: u8 = 0x02;
+    /// ASAP_REGISTRATION_RESPONSE.
+    pub const REGISTRATION_RESPONSE: u8 = 0x03;
+    /// ASAP_DEREGISTRATION_RESPONSE.
+    pub const DEREGISTRATION_RESPONSE: u8 = 0x04;
+    /// ASAP_HANDLE_RESOLUTION.
+    pub const HANDLE_RESOLUTION: u8 = 0x05;
+    /// ASAP_HANDLE_RESOLUTION_RESPONSE.
+    pub const HANDLE_RESOLUTION_RESPONSE: u8 = 0x06;
+    /// ASAP_ENDPOINT_KEEP_ALIVE.
+    pub const ENDPOINT_KEEP_ALIVE: u8 = 0x07;
+    /// ASAP_ENDPOINT_KEEP_ALIVE_ACK.
+    pub const ENDPOINT_KEEP_ALIVE_ACK: u8 = 0x08;
+    /// ASAP_ENDPOINT_UNREACHABLE.
+    pub const ENDPOINT_UNREACHABLE: u8 = 0x09;
+    /// ASAP_SERVER_ANNOUNCE.
+    pub const SERVER_ANNOUNCE: u8 = 0x0A;
+    /// ASAP_COOKIE.
+    pub const COOKIE: u8 = 0x0B;
+    /// ASAP_COOKIE_ECHO.
+    pub const COOKIE_ECHO: u8 = 0x0C;
+    /// ASAP_BUSINESS_CARD.
+    pub const BUSINESS_CARD: u8 = 0x0D;
+    /// ASAP_ERROR.
+    pub const ERROR: u8 = 0x0E;
+
+    /// The RFC name of a message type, or `None` for an unknown one.
+    pub const fn name(message_type: u8) -> Option<&'static str> {
+        Some(match message_type {
+            REGISTRATION => "ASAP_REGISTRATION",
+            DEREGISTRATION => "ASAP_DEREGISTRATION",
+            REGISTRATION_RESPONSE => "ASAP_REGISTRATION_RESPONSE",
+            DEREGISTRATION_RESPONSE => "ASAP_DEREGISTRATION_RESPONSE",
+            HANDLE_RESOLUTION => "ASAP_HANDLE_RESOLUTION",
+            HANDLE_RESOLUTION_RESPONSE => "ASAP_HANDLE_RESOLUTION_RESPONSE",
+            ENDPOINT_KEEP_ALIVE => "ASAP_ENDPOINT_KEEP_ALIVE",
+            ENDPOINT_KEEP_ALIVE_ACK => "ASAP_ENDPOINT_KEEP_ALIVE_ACK",
+            ENDPOINT_UNREACHABLE => "ASAP_ENDPOINT_UNREACHABLE",
+            SERVER_ANNOUNCE => "ASAP_SERVER_ANNOUNCE",
+            COOKIE => "ASAP_COOKIE",
+            COOKIE_ECHO => "ASAP_COOKIE_ECHO",
+            BUSINESS_CARD => "ASAP_BUSINESS_CARD",
+            ERROR => "ASAP_ERROR",
+            _ => return None,
+        })
+    }
+}
+
+/// ASAP message flags (masks on the flags byte).
+pub mod asap_flags {
+    /// REGISTRATION_RESPONSE `R`: the registration was rejected.
+    pub const REJECT: u8 = 0x01;
+    /// HANDLE_RESOLUTION `S`: subscribe to dynamic updates.
+    pub const SUBSCRIBE: u8 = 0x01;
+    /// HANDLE_RESOLUTION_RESPONSE `A`: dynamic updates accepted.
+    pub const ACCEPT_UPDATES: u8 = 0x01;
+    /// ENDPOINT_KEEP_ALIVE `H`: the sender wants to be the receiver's home registrar.
+    pub const HOME: u8 = 0x01;
+}
+
+/// An ASAP message (RFC 5352 §2.2), parsed from borrowed bytes or built to
+/// be emitted.
+///
+/// Pool handles and cookies are the bytes of the parameter values; lists
+/// ([`List`]) are lazy views when parsed and the caller's slices when built.
+/// Flags other than the named ones are ignored on receipt and sent as 0.
+/// Parameter order inside the message is free on receipt; emitting writes
+/// the RFC order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsapMessage<'a> {
+    /// ASAP_REGISTRATION (0x01): PE → registrar.
+    Registration {
+        /// The pool to join.
+        pool_handle: &'a [u8],
+        /// The PE being registered.
+        pool_element: PoolElementParam<'a>,
+    },
+    /// ASAP_DEREGISTRATION (0x02): PE → registrar.
+    Deregistration {
+        /// The pool.
+        pool_handle: &'a [u8],
+        /// The PE leaving it.
+        pe_id: PeId,
+    },
+    /// ASAP_REGISTRATION_RESPONSE (0x03): registrar → PE.
+    RegistrationResponse {
+        /// `R` flag: the registration was rejected.
+        rejected: bool,
+        /// The pool.
+        pool_handle: &'a [u8],
+        /// The PE.
+        pe_id: PeId,
+        /// Why it was rejected (or a warning when accepted).
+        error: Option<OperationError<'a>>,
+    },
+    /// ASAP_DEREGISTRATION_RESPONSE (0x04): registrar → PE.
+    DeregistrationResponse {
+        /// The pool.
+        pool_handle: &'a [u8],
+        /// The PE.
+        pe_id: PeId,
+        /// Present when the deregistration was rejected.
+        error: Option<OperationError<'a>>,
+    },
+    /// ASAP_HANDLE_RESOLUTION (0x05): PU/PE → registrar.
+    HandleResolution {
+        /// `S` flag: subscribe to dynamic updates.
+        subscribe: bool,
+        /// The pool to resolve.
+        pool_handle: &'a [u8],
+        /// rsplib's Handle Resolution Option (0x803F): how many PEs are
+        /// wanted (`0xFFFF_FFFF` = as many as possible).
+        items: Option<u32>,
+    },
+    /// ASAP_HANDLE_RESOLUTION_RESPONSE (0x06): registrar → PU/PE.
+    HandleResolutionResponse {
+        /// `A` flag: dynamic updates accepted.
+        accept_updates: bool,
+        /// The pool.
+        pool_handle: &'a [u8],
+        /// The pool's overall policy (absent means Round Robin).
+        policy: Option<PolicyParam<'a>>,
+        /// The selected PEs (none when negative).
+        elements: List<'a, PoolElementParam<'a>>,
+        /// Present when the resolution failed.
+        error: Option<OperationError<'a>>,
+    },
+    /// ASAP_ENDPOINT_KEEP_ALIVE (0x07): registrar → PE.
+    EndpointKeepAlive {
+        /// `H` flag: the sender wants to be the PE's home registrar.
+        home: bool,
+        /// The sending registrar (fixed field).
+        server_id: ServerId,
+        /// The pool.
+        pool_handle: &'a [u8],
+        /// rsplib's PE Identifier parameter (not in RFC 5352).
+        pe_id: Option<PeId>,
+    },
+    /// ASAP_ENDPOINT_KEEP_ALIVE_ACK (0x08): PE → registrar.
+    EndpointKeepAliveAck {
+        /// The pool.
+        pool_handle: &'a [u8],
+        /// The answering PE.
+        pe_id: PeId,
+    },
+    /// ASAP_ENDPOINT_UNREACHABLE (0x09): PU/PE → registrar.
+    EndpointUnreachable {
+        /// The pool.
+        pool_handle: &'a [u8],
+        /// The unreachable PE.
+        pe_id: PeId,
+    },
+    /// ASAP_SERVER_ANNOUNCE (0x0A): registrar → multicast.
+    ServerAnnounce {
+        /// The announcing registrar (fixed field).
+        server_id: ServerId,
+        /// Where it listens (none: SCTP, the source address, port 3863).
+        transports: List<'a, TransportParam<'a>>,
+    },
+    /// ASAP_COOKIE (0x0B): PE → PU.
+    Cookie {
+        /// The cookie's bytes.
+        cookie: &'a [u8],
+    },
+    /// ASAP_COOKIE_ECHO (0x0C): PU → new PE.
+    CookieEcho {
+        /// The last cookie received, unchanged.
+        cookie: &'a [u8],
+    },
+    /// ASAP_BUSINESS_CARD (0x0D): PE ↔ PU.
+    BusinessCard {
+        /// The sender's pool.
+        pool_handle: &'a [u8],
+        /// The pool's policy (rsplib sends one; RFC 5352 does not).
+        policy: Option<PolicyParam<'a>>,
+        /// The PEs in preferred failover order.
+        elements: List<'a, PoolElementParam<'a>>,
+    },
+    /// ASAP_ERROR (0x0E).
+    Error {
+        /// The error.
+        error: OperationError<'a>,
+    },
+}
+
+impl<'a> AsapMessage<'a> {
+    /// Parses one ASAP message: `bytes` holds exactly the message, optionally
+    /// followed by its padding (at most 3 bytes).
+    ///
+    /// Unknown parameter types are handled by their upper two bits: `00`/`01`
+    /// fail with [`Error::UnrecognizedParameter`], `10`/`11` are skipped (find
+    /// the ones to report with
+    /// [`unrecognized_parameters`](super::unrecognized_parameters)). An
+    /// unknown message type fails with [`Error::UnrecognizedMessage`].
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        use asap_type as t;
+        let m = Opened::open(bytes)?;
+        const HANDLE: u32 = bit(pt::POOL_HANDLE);
+        const PE_ID: u32 = bit(pt::PE_IDENTIFIER);
+        const ERR: u32 = bit(pt::OPERATION_ERROR);
+        let handle_and_pe = |f: &super::message::Found<'a>| -> Result<(&'a [u8], PeId), Error> {
+            Ok((
+                f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                f.pe_id.ok_or(missing(pt::PE_IDENTIFIER))?,
+            ))
+        };
+        Ok(match m.ty {
+            t::REGISTRATION => {
+                let f = collect(m.params(0), HANDLE | bit(pt::POOL_ELEMENT), Repeated::None)?;
+                AsapMessage::Registration {
+                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    pool_element: f.pool_element.ok_or(missing(pt::POOL_ELEMENT))?,
+                }
+            }
+            t::DEREGISTRATION | t::ENDPOINT_KEEP_ALIVE_ACK | t::ENDPOINT_UNREACHABLE => {
+                let f = collect(m.params(0), HANDLE | PE_ID, Repeated::None)?;
+                let (pool_handle, pe_id) = handle_and_pe(&f)?;
+                match m.ty {
+                    t::DEREGISTRATION => AsapMessage::Deregistration { pool_handle, pe_id },
+                    t::ENDPOINT_KEEP_ALIVE_ACK => {
+                        AsapMessage::EndpointKeepAliveAck { pool_handle, pe_id }
+                    }
+                    _ => AsapMessage::EndpointUnreachable { pool_handle, pe_id },
+                }
+            }
+            t::REGISTRATION_RESPONSE | t::DEREGISTRATION_RESPONSE => {
+                let f = collect(m.params(0), HANDLE | PE_ID | ERR, Repeated::None)?;
+                let (pool_handle, pe_id) = handle_and_pe(&f)?;
+                if m.ty == t::REGISTRATION_RESPONSE {
+                    AsapMessage::RegistrationResponse {
+                        rejected: m.flags & asap_flags::REJECT != 0,
+                        pool_handle,
+                        pe_id,
+                        error: f.error,
+                    }
+                } else {
+                    AsapMessage::DeregistrationResponse {
+                        pool_handle,
+                        pe_id,
+                        error: f.error,
+                    }
+                }
+            }
+            t::HANDLE_RESOLUTION => {
+                let f = collect(
+                    m.params(0),
+                    HANDLE | bit(pt::HANDLE_RESOLUTION_OPTION),
+                    Repeated::None,
+                )?;
+                AsapMessage::HandleResolution {
+                    subscribe: m.flags & asap_flags::SUBSCRIBE != 0,
+                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    items: f.hropt,
+                }
+            }
+            t::HANDLE_RESOLUTION_RESPONSE => {
+                let f = collect(
+                    m.params(0),
+                    HANDLE | bit(pt::POLICY) | ERR,
+                    Repeated::Elements,
+                )?;
+                AsapMessage::HandleResolutionResponse {
+                    accept_updates: m.flags & asap_flags::ACCEPT_UPDATES != 0,
+                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    policy: f.policy,
+                    elements: List::from_wire(f.region, f.count),
+                    error: f.error,
+                }
+            }
+            t::ENDPOINT_KEEP_ALIVE => {
+                m.fixed(4)?;
+                let server_id = ServerId::new(rd32(m.value, 0))?;
+                let f = collect(m.params(4), HANDLE | PE_ID, Repeated::None)?;
+                AsapMessage::EndpointKeepAlive {
+                    home: m.flags & asap_flags::HOME != 0,
+                    server_id,
+                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    pe_id: f.pe_id,
+                }
+            }
+            t::SERVER_ANNOUNCE => {
+                m.fixed(4)?;
+                let server_id = ServerId::new(rd32(m.value, 0))?;
+                let f = collect(m.params(4), 0, Repeated::Transports)?;
+                AsapMessage::ServerAnnounce {
+                    server_id,
+                    transports: List::from_wire(f.region, f.count),
+                }
+            }
+            t::COOKIE | t::COOKIE_ECHO => {
+                let f = collect(m.params(0), bit(pt::COOKIE), Repeated::None)?;
+                let cookie = f.cookie.ok_or(missing(pt::COOKIE))?;
+                if m.ty == t::COOKIE {
+                    AsapMessage::Cookie { cookie }
+                } else {
+                    AsapMessage::CookieEcho { cookie }
+                }
+            }
+            t::BUSINESS_CARD => {
+                let f = collect(m.params(0), HANDLE | bit(pt::POLICY), Repeated::Elements)?;
+                AsapMessage::BusinessCard {
+                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    policy: f.policy,
+                    elements: List::from_wire(f.region, f.count),
+                }
+            }
+            t::ERROR => {
+                let f = collect(m.params(0), ERR, Repeated::None)?;
+                AsapMessage::Error {
+                    error: f.error.ok_or(missing(pt::OPERATION_ERROR))?,
+                }
+            }
+            _ => return Err(m.unrecognized()),
+        })
+    }
+
+    /// The message type.
+    pub const fn message_type(&self) -> u8 {
+        use asap_type as t;
+        match self {
+            AsapMessage::Registration { .. } => t::REGISTRATION,
+            AsapMessage::Deregistration { .. } => t::DEREGISTRATION,
+            AsapMessage::RegistrationResponse { .. } => t::REGISTRATION_RESPONSE,
+            AsapMessage::DeregistrationResponse { .. } => t::DEREGISTRATION_RESPONSE,
+            AsapMessage::HandleResolution { .. } => t::HANDLE_RESOLUTION,
+            AsapMessage::HandleResolutionResponse { .. } => t::HANDLE_RESOLUTION_RESPONSE,
+            AsapMessage::EndpointKeepAlive { .. } => t::ENDPOINT_KEEP_ALIVE,
+            AsapMessage::EndpointKeepAliveAck { .. } => t::ENDPOINT_KEEP_ALIVE_ACK,
+            AsapMessage::EndpointUnreachable { .. } => t::ENDPOINT_UNREACHABLE,
+            AsapMessage::ServerAnnounce { .. } => t::SERVER_ANNOUNCE,
+            AsapMessage::Cookie { .. } => t::COOKIE,
+            AsapMessage::CookieEcho { .. } => t::COOKIE_ECHO,
+            AsapMessage::BusinessCard { .. } => t::BUSINESS_CARD,
+            AsapMessage::Error { .. } => t::ERROR,
+        }
+    }
+
+    /// The flags byte as emitted.
+    pub const fn flags(&self) -> u8 {
+        let set = match *self {
+            AsapMessage::RegistrationResponse { rejected, .. } => rejected,
+            AsapMessage::HandleResolution { subscribe, .. } => subscribe,
+            AsapMessage::HandleResolutionResponse { accept_updates, .. } => accept_updates,
+            AsapMessage::EndpointKeepAlive { home, .. } => home,
+            _ => false,
+        };
+        if set {
+            0x01
+        } else {
+            0
+        }
+    }
+
+    /// The RFC name, e.g. `"ASAP_REGISTRATION"`.
+    pub const fn name(&self) -> &'static str {
+        match asap_type::name(self.message_type()) {
+            Some(n) => n,
+            None => "ASAP_?",
+        }
+    }
+
+    /// The pool handle the message carries, if any.
+    pub const fn pool_handle(&self) -> Option<&'a [u8]> {
+        match *self {
+            AsapMessage::Registration { pool_handle, .. }
+            | AsapMessage::Deregistration { pool_handle, .. }
+            | AsapMessage::RegistrationResponse { pool_handle, .. }
+            | AsapMessage::DeregistrationResponse { pool_handle, .. }
+            | AsapMessage::HandleResolution { pool_handle, .. }
+            | AsapMessage::HandleResolutionResponse { pool_handle, .. }
+            | AsapMessage::EndpointKeepAlive { pool_handle, .. }
+            | AsapMessage::EndpointKeepAliveAck { pool_handle, .. }
+            | AsapMessage::EndpointUnreachable { pool_handle, .. }
+            | AsapMessage::BusinessCard { pool_handle, .. } => Some(pool_handle),
+            _ => None,
+        }
+    }
+
+    /// The exact number of bytes [`emit`](Self::emit) writes (padding
+    /// included). For a message `emit` refuses, the value is not meaningful.
+    pub fn buffer_len(&self) -> usize {
+        measure(|w| self.write(w))
+    }
+
+    /// Same as [`buffer_len`](Self::buffer_len).
+    pub fn encoded_len(&self) -> usize {
+        self.buffer_len()
+    }
+
+    /// Writes the message into `buf` and returns its length (a multiple of
+    /// 4: Message Length and enclosing parameter lengths include the padding
+    /// of their last parameter, as rsplib sends them).
+    ///
+    /// Fails with [`Error::BufferTooSmall`] (with the exact size needed) when
+    /// `buf` is too short, or with the error `parse` would report for an
+    /// invalid field (empty or too long pool handle, transport without
+    /// address, ...). On failure the contents of `buf` are unspecified.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut w = Writer::new(buf);
+        self.write(&mut w)?;
+        w.finish()
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
+        let s = begin(w, self.message_type(), self.flags());
+        match self {
+            AsapMessage::Registration {
+                pool_handle,
+                pool_element,
+            } => {
+                write_handle(w, pool_handle)?;
+                super::list::sealed::Sealed::write(pool_element, w)?;
+            }
+            AsapMessage::Deregistration { pool_handle, pe_id }
+            | AsapMessage::EndpointKeepAliveAck { pool_handle, pe_id }
+            | AsapMessage::EndpointUnreachable { pool_handle, pe_id } => {
+                write_handle(w, pool_handle)?;
+                write_u32_param(w, pt::PE_IDENTIFIER, pe_id.get());
+            }
+            AsapMessage::RegistrationResponse {
+                pool_handle,
+                pe_id,
+                error,
+                ..
+            }
+            | AsapMessage::DeregistrationResponse {
+                pool_handle,
+                pe_id,
+                error,
+            } => {
+                write_handle(w, pool_handle)?;
+                write_u32_param(w, pt::PE_IDENTIFIER, pe_id.get());
+                if let Some(e) = error {
+                    e.write(w)?;
+                }
+            }
+            AsapMessage::HandleResolution {
+                pool_handle, items, ..
+            } => {
+                write_handle(w, pool_handle)?;
+                if let Some(n) = items {
+                    write_u32_param(w, pt::HANDLE_RESOLUTION_OPTION, *n);
+                }
+            }
+            AsapMessage::HandleResolutionResponse {
+                pool_handle,
+                policy,
+                elements,
+                error,
+                ..
+            } => {
+                write_handle(w, pool_handle)?;
+                if let Some(p) = policy {
+                    p.write(w);
+                }
+                elements.write(w)?;
+                if let Some(e) = error {
+                    e.write(w)?;
+                }
+            }
+            AsapMessage::EndpointKeepAlive {
+                server_id,
+                pool_handle,
+                pe_id,
+                ..
+            } => {
+                w.u32(server_id.get());
+                write_handle(w, pool_handle)?;
+                if let Some(id) = pe_id {
+                    write_u32_param(w, pt::PE_IDENTIFIER, id.get());
+                }
+            }
+            AsapMessage::ServerAnnounce {
+                server_id,
+                transports,
+            } => {
+                w.u32(server_id.get());
+                transports.write(w)?;
+            }
+            AsapMessage::Cookie { cookie } | AsapMessage::CookieEcho { cookie } => {
+                write_opaque(w, pt::COOKIE, cookie);
+            }
+            AsapMessage::BusinessCard {
+                pool_handle,
+                policy,
+                elements,
+            } => {
+                write_handle(w, pool_handle)?;
+                if let Some(p) = policy {
+                    p.write(w);
+                }
+                elements.write(w)?;
+            }
+            AsapMessage::Error { error } => error.write(w)?,
+        }
+        finish(w, s);
+        Ok(())
+    }
+}
+
+pub(crate) struct Handle<'a>(pub &'a [u8]);
+
+impl fmt::Display for Handle<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("pool=")?;
+        fmt_handle(f, self.0)
+    }
+}
+
+pub(crate) fn fmt_elements(
+    f: &mut fmt::Formatter<'_>,
+    elements: &List<'_, PoolElementParam<'_>>,
+) -> fmt::Result {
+    write!(f, " elements={} {{", elements.len())?;
+    elements.fmt_joined(f, "; ")?;
+    f.write_str("}")
+}
+
+impl fmt::Display for AsapMessage<'_> {
+    /// One line: the name, the flags set, then every field and parameter,
+    /// e.g. `ASAP_REGISTRATION pool=EchoPool PE 0x00000001 home=none life=30000 user=SCTP:5000[10.0.0.1] data policy=RR`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        match self {
+            AsapMessage::Registration {
+                pool_handle,
+                pool_element,
+            } => write!(f, " {} {}", Handle(pool_handle), pool_element),
+            AsapMessage::Deregistration { pool_handle, pe_id }
+            | AsapMessage::EndpointKeepAliveAck { pool_handle, pe_id }
+            | AsapMessage::EndpointUnreachable { pool_handle, pe_id } => {
+                write!(f, " {} pe={}", Handle(pool_handle), pe_id)
+            }
+            AsapMessage::RegistrationResponse {
+                rejected,
+                pool_handle,
+                pe_id,
+                error,
+            } => {
+                if *rejected {
+                    f.write_str(" [R]")?;
+                }
+                write!(f, " {} pe={}", Handle(pool_handle), pe_id)?;
+                error.map_or(Ok(()), |e| write!(f, " {e}"))
+            }
+            AsapMessage::DeregistrationResponse {
+                pool_handle,
+                pe_id,
+                error,
+            } => {
+                write!(f, " {} pe={}", Handle(pool_handle), pe_id)?;
+                error.map_or(Ok(()), |e| write!(f, " {e}"))
+            }
+            AsapMessage::HandleResolution {
+                subscribe,
+                pool_handle,
+                items,
+            } => {
+                if *subscribe {
+                    f.write_str(" [S]")?;
+                }
+                write!(f, " {}", Handle(pool_handle))?;
+                items.map_or(Ok(()), |n| write!(f, " items={n}"))
+            }
+            AsapMessage::HandleResolutionResponse {
+                accept_updates,
+                pool_handle,
+                policy,
+                elements,
+                error,
+            } => {
+                if *accept_updates {
+                    f.write_str(" [A]")?;
+                }
+                write!(f, " {}", Handle(pool_handle))?;
+                if let Some(p) = policy {
+                    write!(f, " policy={p}")?;
+                }
+                fmt_elements(f, elements)?;
+                error.map_or(Ok(()), |e| write!(f, " {e}"))
+            }
+            AsapMessage::EndpointKeepAlive {
+                home,
+                server_id,
+                pool_handle,
+                pe_id,
+            } => {
+                if *home {
+                    f.write_str(" [H]")?;
+                }
+                write!(f, " server={} {}", server_id, Handle(pool_handle))?;
+                pe_id.map_or(Ok(()), |id| write!(f, " pe={id}"))
+            }
+            AsapMessage::ServerAnnounce {
+                server_id,
+                transports,
+            } => {
+                write!(f, " server={server_id} transports={{")?;
+                transports.fmt_joined(f, "; ")?;
+                f.write_str("}")
+            }
+            AsapMessage::Cookie { cookie } | AsapMessage::CookieEcho { cookie } => {
+                f.write_str(" cookie=")?;
+                fmt_hex(f, cookie)
+            }
+            AsapMessage::BusinessCard {
+                pool_handle,
+                policy,
+                elements,
+            } => {
+                write!(f, " {}", Handle(pool_handle))?;
+                if let Some(p) = policy {
+                    write!(f, " policy={p}")?;
+                }
+                fmt_elements(f, elements)
+            }
+            AsapMessage::Error { error } => write!(f, " {error}"),
+        }
+    }
+}
