@@ -126,7 +126,11 @@ fn checked_in_corpus_and_regressions_replay_cleanly() {
         for path in present {
             let data = fs::read(&path).expect("read corpus file");
             let result = std::panic::catch_unwind(|| run_all_checks(&data));
-            assert!(result.is_ok(), "corpus file {} fails a check", path.display());
+            assert!(
+                result.is_ok(),
+                "corpus file {} fails a check",
+                path.display()
+            );
             replayed += 1;
         }
     }
@@ -134,7 +138,11 @@ fn checked_in_corpus_and_regressions_replay_cleanly() {
     for path in files(&regressions) {
         let data = fs::read(&path).expect("read regression file");
         let result = std::panic::catch_unwind(|| run_all_checks(&data));
-        assert!(result.is_ok(), "regression {} fails a check", path.display());
+        assert!(
+            result.is_ok(),
+            "regression {} fails a check",
+            path.display()
+        );
         replayed += 1;
     }
     assert!(replayed >= seeds().len(), "only {replayed} files replayed");
