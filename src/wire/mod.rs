@@ -327,3 +327,6 @@ impl<'a> Iterator for UnrecognizedParameters<'a> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests;

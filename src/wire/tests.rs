@@ -1,0 +1,135 @@
+//! Unit tests of the framing internals; message-level tests are in
+//! `tests/wire_golden.rs` and `tests/wire_roundtrip.rs`.
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use super::field::{Tlvs, Writer};
+use super::*;
+
+#[test]
+fn padding() {
+    assert_eq!(
+        [0, 1, 2, 3, 4, 5, 8, 9].map(padded),
+        [0, 4, 4, 4, 4, 8, 8, 12]
+    );
+}
+
+#[test]
+fn upper_bit_actions() {
+    assert_eq!(ParamAction::of(0x0011), ParamAction::Stop);
+    assert_eq!(ParamAction::of(0x7fff), ParamAction::StopAndReport);
+    assert_eq!(ParamAction::of(0x803f), ParamAction::Skip);
+    assert_eq!(ParamAction::of(0xffff), ParamAction::SkipAndReport);
+    assert_eq!(MessageAction::of(0x3f), MessageAction::Discard);
+    assert_eq!(MessageAction::of(0x40), MessageAction::DiscardAndReport);
+    assert_eq!(MessageAction::of(0x7f), MessageAction::DiscardAndReport);
+    assert_eq!(MessageAction::of(0x80), MessageAction::Discard);
+    assert!(param_type::is_known(0x0010) && param_type::is_known(0x803f));
+    assert!(!param_type::is_known(0x0000) && !param_type::is_known(0x0011));
+}
+
+#[test]
+fn writer_counts_past_the_buffer() {
+    let mut buf = [0xaau8; 6];
+    let mut w = Writer::new(&mut buf);
+    let s = w.begin(0x000d);
+    w.bytes(b"abc");
+    w.end(s);
+    assert_eq!(w.pos(), 8);
+    assert_eq!(w.finish(), Err(Error::BufferTooSmall { needed: 8 }));
+    // Writes that fit entirely were done, the one that did not fit was dropped.
+    assert_eq!(buf, [0x00, 0x0d, 0x00, 0x07, 0xaa, 0xaa]);
+
+    let mut buf = [0xaau8; 8];
+    let mut w = Writer::new(&mut buf);
+    let s = w.begin(0x000d);
+    w.bytes(b"abc");
+    w.end(s);
+    assert_eq!(w.finish(), Ok(8));
+    assert_eq!(buf, [0x00, 0x0d, 0x00, 0x07, b'a', b'b', b'c', 0]);
+}
+
+#[test]
+fn writer_refuses_lengths_over_u16() {
+    let mut w = Writer::new(&mut []);
+    let s = w.begin(0x000d);
+    for _ in 0..0x1_0000 / 4 {
+        w.u32(0);
+    }
+    w.end(s);
+    assert_eq!(w.finish(), Err(Error::TooLong));
+}
+
+#[test]
+fn tlvs_accept_both_padding_conventions() {
+    // Two TLVs, the last one of 5 bytes: region of 13 (RFC) or 16 (rsplib).
+    let bytes = [0, 9, 0, 8, 1, 2, 3, 4, 0, 9, 0, 5, 7, 0, 0, 0];
+    for end in [13, 16] {
+        let got: Vec<(u16, usize, usize)> = Tlvs::new(&bytes[..end], 100)
+            .map(|t| t.map(|t| (t.ty, t.value.len(), t.offset)))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(got, [(9, 4, 100), (9, 1, 108)]);
+    }
+    // 14 and 15 bytes: padding cut short, still accepted.
+    assert_eq!(Tlvs::new(&bytes[..14], 0).count(), 2);
+    // 12: the second TLV overruns.
+    let mut t = Tlvs::new(&bytes[..12], 0);
+    assert!(t.next().unwrap().is_ok());
+    assert_eq!(
+        t.next().unwrap().unwrap_err(),
+        Error::BadParameterLength { param_type: 9 }
+    );
+    assert!(t.next().is_none());
+}
+
+#[test]
+fn lists_compare_by_items() {
+    let addrs = [
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+    ];
+    let wire = [
+        0, 1, 0, 8, 10, 0, 0, 1, 0x80, 0x55, 0, 4, 0, 1, 0, 8, 10, 0, 0, 2,
+    ];
+    let parsed: List<'_, IpAddr> = List::from_wire(&wire, 2);
+    assert_eq!(parsed, List::from_slice(&addrs));
+    assert_ne!(parsed, List::from_slice(&addrs[..1]));
+    assert_eq!(parsed.iter().len(), 2);
+    assert_eq!(parsed.wire_bytes(), Some(&wire[..]));
+    assert_eq!(List::<IpAddr>::from_slice(&addrs).wire_bytes(), None);
+    assert!(List::<IpAddr>::empty().is_empty());
+}
+
+#[test]
+fn offending_bytes_are_clamped() {
+    let msg = [0x4f, 0, 0, 0x40, 1, 2, 3, 4];
+    let e = Error::UnrecognizedMessage {
+        message_type: 0x4f,
+        action: MessageAction::DiscardAndReport,
+    };
+    assert_eq!(e.offending_bytes(&msg), Some(&msg[..]));
+    assert_eq!(e.offending_bytes(&msg[..2]), None);
+    let e = Error::UnrecognizedParameter {
+        param_type: 1,
+        action: ParamAction::Stop,
+        offset: 4,
+        len: 8,
+    };
+    assert_eq!(e.offending_bytes(&msg), None);
+    assert_eq!(Error::Truncated.offending_bytes(&msg), None);
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn errors_display() {
+    use std::string::ToString;
+    assert_eq!(
+        Error::MissingParameter { param_type: 9 }.to_string(),
+        "missing parameter 0x0009"
+    );
+    assert_eq!(
+        Error::BufferTooSmall { needed: 12 }.to_string(),
+        "buffer too small, 12 bytes needed"
+    );
+}
