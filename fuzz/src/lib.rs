@@ -60,7 +60,10 @@ pub fn roundtrip_as(protocol: Protocol, msg: &[u8]) {
         "the re-parsed message differs\ninput   {msg:02x?}\nemitted {first:02x?}"
     );
     let second = emit_exact(&again);
-    assert_eq!(first, second, "emitting the re-parsed message gives other bytes");
+    assert_eq!(
+        first, second,
+        "emitting the re-parsed message gives other bytes"
+    );
     // The emitted form is canonical: its Message Length covers all of it.
     let declared = usize::from(u16::from_be_bytes([first[2], first[3]]));
     assert_eq!(declared, first.len(), "emitted Message Length");

@@ -64,8 +64,18 @@ pub fn user_transport(i: usize) -> UserTransport<'static> {
     let port = 20_000 + i as u16;
     let t = match i % 5 {
         0 => sctp(port),
-        1 => TransportParam::new(TransportProtocol::Tcp, port, TransportUse::DataOnly, &ONE_V4),
-        2 => TransportParam::new(TransportProtocol::Udp, port, TransportUse::DataOnly, &ONE_V6),
+        1 => TransportParam::new(
+            TransportProtocol::Tcp,
+            port,
+            TransportUse::DataOnly,
+            &ONE_V4,
+        ),
+        2 => TransportParam::new(
+            TransportProtocol::Udp,
+            port,
+            TransportUse::DataOnly,
+            &ONE_V6,
+        ),
         3 => TransportParam::new(
             TransportProtocol::UdpLite,
             port,
@@ -74,7 +84,12 @@ pub fn user_transport(i: usize) -> UserTransport<'static> {
         ),
         _ => TransportParam {
             service_code: 0x0000_1234 + i as u32,
-            ..TransportParam::new(TransportProtocol::Dccp, port, TransportUse::DataOnly, &ONE_V6)
+            ..TransportParam::new(
+                TransportProtocol::Dccp,
+                port,
+                TransportUse::DataOnly,
+                &ONE_V6,
+            )
         },
     };
     UserTransport::Transport(t)
@@ -96,11 +111,7 @@ pub fn element(i: usize) -> PoolElementParam<'static> {
         },
         user_transport: user_transport(i),
         policy: PolicyParam::Known(policy(i)),
-        asap_transport: if i % 2 == 0 {
-            Some(sctp(3863))
-        } else {
-            None
-        },
+        asap_transport: if i % 2 == 0 { Some(sctp(3863)) } else { None },
     }
 }
 
@@ -114,7 +125,10 @@ pub fn for_each(f: &mut dyn FnMut(&str, Message<'_>)) {
 
     // ASAP_REGISTRATION, once per policy.
     for e in &elements {
-        let name = format!("asap_registration_{}", Policy::short_name_of(e.policy.policy_type()));
+        let name = format!(
+            "asap_registration_{}",
+            Policy::short_name_of(e.policy.policy_type())
+        );
         let name = name.to_lowercase().replace('-', "_");
         f(
             &name,
@@ -240,7 +254,12 @@ pub fn for_each(f: &mut dyn FnMut(&str, Message<'_>)) {
     );
     let announce = [
         sctp(3863),
-        TransportParam::new(TransportProtocol::Tcp, 3863, TransportUse::DataOnly, &ONE_V4),
+        TransportParam::new(
+            TransportProtocol::Tcp,
+            3863,
+            TransportUse::DataOnly,
+            &ONE_V4,
+        ),
     ];
     f(
         "asap_server_announce",
@@ -492,7 +511,11 @@ pub fn malformed() -> Vec<(String, bool, Vec<u8>)> {
     }
     // Unknown message types (discard, and discard-and-report).
     out.push(("unknown_message_0x3f".into(), false, vec![0x3F, 0, 0, 4]));
-    out.push(("unknown_message_0x7f".into(), true, vec![0x7F, 0, 0, 8, 0, 0, 0, 1]));
+    out.push((
+        "unknown_message_0x7f".into(),
+        true,
+        vec![0x7F, 0, 0, 8, 0, 0, 0, 1],
+    ));
     // A zero PE identifier.
     let (_, e, mut b) = pick("asap_endpoint_unreachable");
     let n = b.len();
@@ -511,7 +534,11 @@ pub fn malformed() -> Vec<(String, bool, Vec<u8>)> {
     out.push(("trailing_byte".into(), e, b));
     // Empty input and a lone header.
     out.push(("empty".into(), false, Vec::new()));
-    out.push(("header_only_enrp".into(), true, vec![0x01, 0x01, 0x00, 0x04]));
+    out.push((
+        "header_only_enrp".into(),
+        true,
+        vec![0x01, 0x01, 0x00, 0x04],
+    ));
     out
 }
 
