@@ -1184,3 +1184,261 @@ fn views() {
     );
     assert_eq!(Protocol::from_ppid(12), Some(Protocol::Enrp));
 }
+
+/// Every policy of SPEC §12.2 with its wire layout (type, then u32
+/// parameters; lengths 0x08-0x18), in a Pool Member Selection Policy TLV.
+#[test]
+fn every_policy_layout() {
+    let table: [(&str, Policy); 18] = [
+        ("0008 0008 00000001", Policy::RoundRobin),
+        (
+            "0008 000c 00000002 00000011",
+            Policy::WeightedRoundRobin { weight: 0x11 },
+        ),
+        ("0008 0008 00000003", Policy::Random),
+        (
+            "0008 000c 00000004 00000011",
+            Policy::WeightedRandom { weight: 0x11 },
+        ),
+        (
+            "0008 000c 00000005 00000011",
+            Policy::Priority { priority: 0x11 },
+        ),
+        (
+            "0008 000c 40000001 00000011",
+            Policy::LeastUsed { load: 0x11 },
+        ),
+        (
+            "0008 0010 40000002 00000011 00000022",
+            Policy::LeastUsedDegradation {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0010 40000003 00000011 00000022",
+            Policy::PriorityLeastUsed {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 000c 40000004 00000011",
+            Policy::RandomizedLeastUsed { load: 0x11 },
+        ),
+        (
+            "0008 0010 b0001001 00000011 00000022",
+            Policy::RandomizedPriorityLeastUsed {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0010 b0001002 00000011 00000022",
+            Policy::RandomizedLeastUsedDegradation {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0010 b0001003 00000011 00000022",
+            Policy::PriorityLeastUsedDegradation {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0010 b0001004 00000011 00000022",
+            Policy::RandomizedPriorityLeastUsedDegradation {
+                load: 0x11,
+                degradation: 0x22,
+            },
+        ),
+        (
+            "0008 0014 b0002001 00000011 00000022 00000033",
+            Policy::WeightedRandomDpf {
+                weight: 0x11,
+                weight_dpf: 0x22,
+                distance: 0x33,
+            },
+        ),
+        (
+            "0008 0014 b0002002 00000011 00000022 00000033",
+            Policy::LeastUsedDpf {
+                load: 0x11,
+                load_dpf: 0x22,
+                distance: 0x33,
+            },
+        ),
+        (
+            "0008 0018 b0002003 00000011 00000022 00000033 00000044",
+            Policy::LeastUsedDegradationDpf {
+                load: 0x11,
+                degradation: 0x22,
+                load_dpf: 0x33,
+                distance: 0x44,
+            },
+        ),
+        (
+            "0008 0018 b0002004 00000011 00000022 00000033 00000044",
+            Policy::PriorityLeastUsedDpf {
+                load: 0x11,
+                degradation: 0x22,
+                load_dpf: 0x33,
+                distance: 0x44,
+            },
+        ),
+        (
+            "0008 0018 b0002005 00000011 00000022 00000033 00000044",
+            Policy::PriorityLeastUsedDegradationDpf {
+                load: 0x11,
+                degradation: 0x22,
+                load_dpf: 0x33,
+                distance: 0x44,
+            },
+        ),
+    ];
+    for (hex, policy) in table {
+        let tlv = h(hex);
+        assert_eq!(
+            PolicyParam::parse(&tlv),
+            Ok(PolicyParam::Known(policy)),
+            "{hex}"
+        );
+        let p = PolicyParam::Known(policy);
+        assert_eq!(p.buffer_len(), tlv.len());
+        let mut out = vec![0u8; tlv.len()];
+        assert_eq!(p.emit(&mut out), Ok(tlv.len()));
+        assert_eq!(out, tlv);
+        // Inside a REGISTRATION as the PE's policy.
+        let msg = h(&format!(
+            "01 00 {:04x} | {ECHO} | 000a {:04x} 00000001 00000000 ffffffff |
+               0004 0010 1388 0000 | 0001 0008 0a000001 | {hex}",
+            4 + 8 + 32 + tlv.len(),
+            32 + tlv.len()
+        ));
+        let AsapMessage::Registration { pool_element, .. } = asap(&msg) else {
+            panic!()
+        };
+        assert_eq!(pool_element.policy, p);
+        assert_eq!(pool_element.policy.policy(), Some(policy));
+    }
+}
+
+#[test]
+fn builder_writes_the_golden_bytes() {
+    // The HANDLE_TABLE_RESPONSE golden message, appended item by item.
+    let golden = handle_table_response();
+    let m = enrp(&golden);
+    let EnrpBody::HandleTableResponse { entries, .. } = m.body else {
+        panic!()
+    };
+    let mut buf = [0u8; 512];
+    let mut b = MessageBuilder::enrp(
+        &mut buf,
+        enrp_type::HANDLE_TABLE_RESPONSE,
+        enrp_flags::MORE_TO_SEND,
+        sid(2),
+        Some(sid(1)),
+    )
+    .unwrap();
+    assert!(b.is_empty());
+    for e in entries.iter() {
+        b.pool_handle(e.pool_handle).unwrap();
+        for p in e.elements.iter() {
+            b.pool_element(&p).unwrap();
+        }
+    }
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &golden[..]);
+
+    // KEEP_ALIVE with its fixed field, and a PRESENCE.
+    let mut buf = [0u8; 64];
+    let mut b =
+        MessageBuilder::asap(&mut buf, asap_type::ENDPOINT_KEEP_ALIVE, asap_flags::HOME).unwrap();
+    b.fixed_u32(0xabcd).unwrap();
+    b.pool_handle(b"Echo").unwrap();
+    b.pe_id(pe(0x12345678)).unwrap();
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &keep_alive()[..]);
+
+    let golden = presence();
+    let EnrpBody::Presence {
+        server_info: Some(info),
+        ..
+    } = enrp(&golden).body
+    else {
+        panic!()
+    };
+    let mut buf = [0u8; 64];
+    let mut b = MessageBuilder::enrp(
+        &mut buf,
+        enrp_type::PRESENCE,
+        enrp_flags::REPLY_REQUIRED,
+        sid(1),
+        None,
+    )
+    .unwrap();
+    b.pe_checksum(0xf8a4).unwrap();
+    b.server_info(&info).unwrap();
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &golden[..]);
+}
+
+#[test]
+fn builder_fills_as_many_as_fit() {
+    let pe_bytes = h(SMALL_PE);
+    let element = PoolElementParam::parse(&pe_bytes).unwrap();
+    // Room for the header, ids, a handle and 2 PEs (12 + 8 + 2 * 40 = 100).
+    let mut buf = [0u8; 110];
+    let mut b = MessageBuilder::enrp(
+        &mut buf,
+        enrp_type::HANDLE_TABLE_RESPONSE,
+        0,
+        sid(2),
+        Some(sid(1)),
+    )
+    .unwrap();
+    b.pool_handle(b"Echo").unwrap();
+    let mut sent = 0;
+    loop {
+        match b.pool_element(&element) {
+            Ok(()) => sent += 1,
+            Err(Error::BufferTooSmall { needed }) => {
+                assert_eq!(needed, 140);
+                b.set_flags(enrp_flags::MORE_TO_SEND);
+                break;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(sent, 2);
+    assert_eq!(b.len(), 100);
+    let n = b.finish().unwrap();
+    let m = enrp(&buf[..n]);
+    let EnrpBody::HandleTableResponse {
+        more_to_send,
+        entries,
+        ..
+    } = m.body
+    else {
+        panic!()
+    };
+    assert!(more_to_send);
+    assert_eq!(entries.first().unwrap().elements.len(), 2);
+    // Too small even for the header.
+    assert_eq!(
+        MessageBuilder::asap(&mut [0u8; 3], asap_type::COOKIE, 0).err(),
+        Some(Error::BufferTooSmall { needed: 4 })
+    );
+    // Invalid parameters are refused without being written.
+    let mut buf = [0u8; 16];
+    let mut b = MessageBuilder::asap(&mut buf, asap_type::COOKIE, 0).unwrap();
+    assert_eq!(
+        b.pool_handle(b""),
+        Err(Error::PoolHandle(IdError::EmptyPoolHandle))
+    );
+    b.cookie(b"hello").unwrap();
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &cookie()[..]);
+}

@@ -377,7 +377,90 @@ fn check(m: Message<'_>) -> Result<(), TestCaseError> {
     prop_assert_eq!(&again, &buf);
     prop_assert!(!back.to_string().is_empty());
     prop_assert_eq!(unrecognized_parameters(m.protocol(), &buf).count(), 0);
+    // The same message in RFC 5354's nesting convention (container and
+    // message lengths without their last parameter's padding) parses to the
+    // same repr, with or without the message's trailing padding.
+    let mut rfc = buf.clone();
+    let rfc_len = to_rfc_form(&mut rfc, m.protocol());
+    prop_assert_eq!(
+        Message::parse(m.protocol(), &rfc),
+        Ok(m),
+        "rfc {:02x?}",
+        rfc
+    );
+    prop_assert_eq!(Message::parse(m.protocol(), &rfc[..rfc_len]), Ok(m));
+    // Every strict prefix is refused as truncated.
+    for n in 0..len {
+        prop_assert_eq!(
+            Message::parse(m.protocol(), &buf[..n]),
+            Err(Error::Truncated),
+            "prefix {}",
+            n
+        );
+    }
     Ok(())
+}
+
+fn rd16(b: &[u8], i: usize) -> usize {
+    usize::from(u16::from_be_bytes([b[i], b[i + 1]]))
+}
+
+fn wr16(b: &mut [u8], i: usize, v: usize) {
+    b[i..i + 2].copy_from_slice(&u16::try_from(v).unwrap().to_be_bytes());
+}
+
+/// Rewrites the TLVs in `b[start..end]` to RFC nesting; returns the end of
+/// the last TLV without its padding (or `start` when there is none).
+fn rfc_region(b: &mut [u8], start: usize, end: usize) -> usize {
+    let mut p = start;
+    let mut last_end = start;
+    while p < end {
+        let len = rd16(b, p + 2);
+        let fixed = match rd16(b, p) {
+            0x3 => Some(8),
+            0x4..=0x7 | 0xB => Some(4),
+            0xA => Some(12),
+            0xC => Some(0),
+            _ => None,
+        };
+        let new_len = match fixed {
+            // Operation Error: the causes are leaves.
+            Some(0) => rfc_leaves(b, p + 4, p + len) - p,
+            Some(f) => rfc_region(b, p + 4 + f, p + len).max(p + 4 + f) - p,
+            None => len,
+        };
+        wr16(b, p + 2, new_len);
+        last_end = p + new_len;
+        p += (len + 3) & !3;
+    }
+    last_end
+}
+
+/// The end of the last TLV in `b[start..end]` without its padding.
+fn rfc_leaves(b: &[u8], start: usize, end: usize) -> usize {
+    let mut p = start;
+    let mut last_end = start;
+    while p < end {
+        let len = rd16(b, p + 2);
+        last_end = p + len;
+        p += (len + 3) & !3;
+    }
+    last_end
+}
+
+/// Converts an emitted (rsplib-form) message to RFC 5354's form in place;
+/// returns the new Message Length.
+fn to_rfc_form(b: &mut [u8], protocol: Protocol) -> usize {
+    let fixed = match (protocol, b[0]) {
+        (Protocol::Asap, 0x07 | 0x0a) => 4,
+        (Protocol::Asap, _) => 0,
+        (Protocol::Enrp, 0x04 | 0x07 | 0x08 | 0x09) => 12,
+        (Protocol::Enrp, _) => 8,
+    };
+    let len = rd16(b, 2);
+    let new_len = rfc_region(b, 4 + fixed, len).max(4 + fixed);
+    wr16(b, 2, new_len);
+    new_len
 }
 
 fn cs(c: &Option<Vec<OCause>>) -> Option<Vec<ErrorCause<'_>>> {
@@ -764,4 +847,20 @@ fn emit_refuses_invalid_reprs() {
             param_type: param_type::OPERATION_ERROR
         })
     );
+}
+
+#[test]
+fn rfc_form_conversion_shortens_lengths() {
+    // ERROR with an Operation Error whose single cause has 2 bytes of padding.
+    let causes = [ErrorCause::unrecognized_parameter(&[
+        0x7f, 0xff, 0, 6, 0xab, 0xcd,
+    ])];
+    let m = AsapMessage::Error {
+        error: OperationError::new(&causes),
+    };
+    let mut buf = [0u8; 20];
+    assert_eq!(m.emit(&mut buf), Ok(20));
+    assert_eq!(to_rfc_form(&mut buf, Protocol::Asap), 18);
+    assert_eq!(&buf[..8], &[0x0e, 0, 0, 18, 0, 0x0c, 0, 14]);
+    assert_eq!(AsapMessage::parse(&buf), Ok(m));
 }

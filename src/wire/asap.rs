@@ -176,6 +176,7 @@ pub enum AsapMessage<'a> {
         /// The announcing registrar (fixed field).
         server_id: ServerId,
         /// Where it listens (none: SCTP, the source address, port 3863).
+        /// RFC 5352 allows SCTP and TCP transports; any is accepted.
         transports: List<'a, TransportParam<'a>>,
     },
     /// ASAP_COOKIE (0x0B): PE → PU.

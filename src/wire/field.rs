@@ -10,8 +10,9 @@ pub const HEADER_LEN: usize = 4;
 pub const TLV_HEADER_LEN: usize = 4;
 
 /// `len` rounded up to a multiple of 4 (the padded size of a TLV or message).
+/// Saturates instead of overflowing for `len > usize::MAX - 3`.
 pub const fn padded(len: usize) -> usize {
-    (len + 3) & !3
+    len.saturating_add(3) & !3
 }
 
 #[inline]
@@ -348,9 +349,11 @@ impl<'b> Writer<'b> {
         self.bytes(&v.to_be_bytes());
     }
     /// Zero bytes up to the next multiple of 4.
+    #[inline]
     pub fn pad(&mut self) {
-        let n = padded(self.pos) - self.pos;
-        self.bytes(&[0u8; 3][..n]);
+        for _ in self.pos..padded(self.pos) {
+            self.u8(0);
+        }
     }
     /// Starts a TLV: writes the type and a length to be patched by `end`.
     pub fn begin(&mut self, ty: u16) -> usize {
@@ -359,9 +362,9 @@ impl<'b> Writer<'b> {
         self.u16(0);
         start
     }
-    /// Patches the length of the TLV started at `start` (or of the message
-    /// when `at` is 2 bytes in) and pads. Nested TLVs are padded already, so
-    /// container lengths include the nested padding (rsplib's convention).
+    /// Patches the length of the TLV started at `start` and pads it. Nested
+    /// TLVs are padded already, so container lengths include the nested
+    /// padding (rsplib's convention); a leaf's length excludes its own.
     pub fn end(&mut self, start: usize) {
         self.patch_len(start + 2, self.pos - start);
         self.pad();

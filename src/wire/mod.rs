@@ -19,10 +19,60 @@
 //!   and then read item by item.
 //! * To emit a message with lists, give [`List::from_slice`] slices of
 //!   reprs (which may borrow further slices, e.g. the addresses of a
-//!   transport): no heap is needed. A parsed message can be emitted again as
+//!   transport): no heap is needed. To produce list items on the fly
+//!   instead (e.g. from handlespace storage, without collecting them), or
+//!   to fill a response with as many items as fit, use [`MessageBuilder`],
+//!   which appends one parameter at a time. A parsed message can be emitted again as
 //!   it is. `emit` writes into `&mut [u8]` and returns the length, or
 //!   [`Error::BufferTooSmall`] with the exact size needed; `buffer_len()`
 //!   gives that size up front.
+//!
+//! # Example
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::wire::{AsapMessage, Error, PoolElementParam, TransportParam};
+//! use rserpool::{PeId, Policy};
+//!
+//! // Build and emit a registration: the reprs borrow the caller's data.
+//! let addresses = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))];
+//! let registration = AsapMessage::Registration {
+//!     pool_handle: b"EchoPool",
+//!     pool_element: PoolElementParam {
+//!         pe_id: PeId::new(0x1234_5678).unwrap(),
+//!         home_server: None,
+//!         registration_life: 30_000,
+//!         user_transport: TransportParam::new(
+//!             TransportProtocol::Sctp,
+//!             7,
+//!             TransportUse::DataAndControl,
+//!             &addresses,
+//!         )
+//!         .into(),
+//!         policy: Policy::LeastUsed { load: 0 }.into(),
+//!         asap_transport: None,
+//!     },
+//! };
+//! let mut buf = [0u8; 256];
+//! let len = registration.emit(&mut buf)?;
+//! assert_eq!(len, registration.buffer_len());
+//!
+//! // Parse it back: the result borrows `buf`.
+//! let parsed = AsapMessage::parse(&buf[..len])?;
+//! assert_eq!(parsed, registration);
+//! if let AsapMessage::Registration { pool_element, .. } = parsed {
+//!     let user = pool_element.user_transport.transport().unwrap();
+//!     assert_eq!(user.addresses.iter().next(), Some(addresses[0]));
+//! }
+//!
+//! // A buffer that is too small says how much is needed.
+//! assert_eq!(
+//!     registration.emit(&mut buf[..8]),
+//!     Err(Error::BufferTooSmall { needed: len })
+//! );
+//! # Ok::<(), Error>(())
+//! ```
 //!
 //! # Framing rules
 //!
@@ -33,10 +83,12 @@
 //!   their exact size.
 //! * Nested padding: RFC 5354 leaves the last nested parameter's padding out
 //!   of the enclosing length, rsplib counts it in. Both are accepted.
-//!   Emitting follows rsplib (which Wireshark decodes as well): every
-//!   message and container length includes the padding of its last
-//!   parameter, so every emitted length except that of a leaf parameter is a
-//!   multiple of 4 (SPEC §15.9).
+//!   Emitting follows rsplib: every message and container length includes
+//!   the padding of its last parameter, so every emitted length except that
+//!   of a leaf parameter is a multiple of 4 (SPEC §15.9). Wireshark's
+//!   dissector (tshark 4.0) decodes both forms cleanly, since it clamps
+//!   each parameter to what remains, and rsplib's parser rounds every
+//!   length up to 4, so it reads both as well.
 //! * Padding bytes are ignored on receipt whatever their value (RFC 5354
 //!   §2-§3: "the receiver MUST ignore the padding"); emitted padding is zero.
 //! * Parameters may come in any order at message level; inside a Pool
@@ -50,6 +102,7 @@
 //!   information → transport → address); nothing recurses on input.
 
 mod asap;
+mod builder;
 mod enrp;
 mod error;
 mod field;
@@ -63,6 +116,7 @@ pub mod pcap;
 use core::fmt;
 
 pub use asap::{asap_flags, asap_type, AsapMessage};
+pub use builder::MessageBuilder;
 pub use enrp::{enrp_flags, enrp_type, EnrpBody, EnrpMessage, UpdateAction};
 pub use error::{Error, MessageAction, ParamAction};
 pub use field::{padded, MessageHeader, Tlv, HEADER_LEN, TLV_HEADER_LEN};

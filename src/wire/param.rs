@@ -195,6 +195,7 @@ impl<'a> TransportParam<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
 
+    #[inline]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
         let protocol = TransportProtocol::from_parameter_type(raw.ty)
             .ok_or(Error::UnexpectedParameter { param_type: raw.ty })?;
@@ -241,6 +242,27 @@ impl<'a> TransportParam<'a> {
             },
             addresses: List::from_wire(region, count),
         })
+    }
+
+    /// Copies the addresses into `out` and describes the transport as an
+    /// [`TransportAddress`] borrowing them (parsed transports hold at most
+    /// [`MAX_TRANSPORT_ADDRESSES`]; further addresses are left out).
+    pub fn to_address<'b>(
+        &self,
+        out: &'b mut [IpAddr; MAX_TRANSPORT_ADDRESSES],
+    ) -> TransportAddress<'b> {
+        let mut n = 0;
+        for (slot, a) in out.iter_mut().zip(self.addresses.iter()) {
+            *slot = a;
+            n += 1;
+        }
+        TransportAddress {
+            protocol: self.protocol,
+            port: self.port,
+            transport_use: self.transport_use,
+            service_code: self.service_code,
+            addresses: out.get(..n).unwrap_or(&[]),
+        }
     }
 
     /// Checks the address rules (see the type's documentation).
@@ -447,6 +469,7 @@ impl<'a> PolicyParam<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         Self::from_raw(&single_tlv(bytes)?)
     }
+    #[inline]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
         if raw.ty != pt::POLICY {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
@@ -560,6 +583,7 @@ impl<'a> PoolElementParam<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
 
+    #[inline]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
         if raw.ty != pt::POOL_ELEMENT {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });

@@ -12,6 +12,7 @@ fn padding() {
         [0, 1, 2, 3, 4, 5, 8, 9].map(padded),
         [0, 4, 4, 4, 4, 8, 8, 12]
     );
+    assert_eq!(padded(usize::MAX), usize::MAX & !3);
 }
 
 #[test]
@@ -132,4 +133,52 @@ fn errors_display() {
         Error::BufferTooSmall { needed: 12 }.to_string(),
         "buffer too small, 12 bytes needed"
     );
+}
+
+/// Reprs are covariant in their lifetime, so a parsed message (borrowing the
+/// input) and a built one (borrowing the caller's data) can be compared and
+/// passed around together.
+#[test]
+fn reprs_are_covariant() {
+    fn shorten_asap<'s, 'l: 's>(m: AsapMessage<'l>) -> AsapMessage<'s> {
+        m
+    }
+    fn shorten_enrp<'s, 'l: 's>(m: EnrpMessage<'l>) -> EnrpMessage<'s> {
+        m
+    }
+    fn shorten_list<'s, 'l: 's>(l: List<'l, PoolEntry<'l>>) -> List<'s, PoolEntry<'s>> {
+        l
+    }
+    let m = AsapMessage::Cookie { cookie: b"x" };
+    assert_eq!(shorten_asap(m), m);
+    let e = EnrpMessage {
+        sender: crate::ServerId::new(1).unwrap(),
+        receiver: None,
+        body: EnrpBody::ListRequest,
+    };
+    assert_eq!(shorten_enrp(e), e);
+    assert!(shorten_list(List::empty()).is_empty());
+}
+
+#[test]
+fn transport_to_address() {
+    use crate::addr::{TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES};
+    let wire = [
+        0, 4, 0, 24, 0x0f, 0x17, 0, 1, 0, 1, 0, 8, 10, 0, 0, 1, 0, 1, 0, 8, 10, 0, 0, 2,
+    ];
+    let t = TransportParam::parse(&wire).unwrap();
+    let mut out = [IpAddr::V4(Ipv4Addr::UNSPECIFIED); MAX_TRANSPORT_ADDRESSES];
+    let a = t.to_address(&mut out);
+    assert_eq!(a.protocol, TransportProtocol::Sctp);
+    assert_eq!(a.port, 3863);
+    assert_eq!(a.transport_use, TransportUse::DataAndControl);
+    assert_eq!(
+        a.addresses,
+        [
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))
+        ]
+    );
+    assert_eq!(a.validate(), Ok(()));
+    assert_eq!(TransportParam::from(a), t);
 }
