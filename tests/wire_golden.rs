@@ -1442,3 +1442,40 @@ fn builder_fills_as_many_as_fit() {
     let n = b.finish().unwrap();
     assert_eq!(&buf[..n], &cookie()[..]);
 }
+
+#[test]
+fn offending_parameter_for_invalid_values() {
+    // A REGISTRATION whose PE has a zero PE identifier: the whole PE TLV.
+    let b = h(&format!(
+        "01 00 0034 | {ECHO} | 000a 0028 00000000 00000000 00000001 |
+           0004 0010 1388 0000 | 0001 0008 0a000001 | 0008 0008 00000001"
+    ));
+    assert_eq!(asap_err(&b), Error::ZeroIdentifier);
+    assert_eq!(offending_parameter(Protocol::Asap, &b), Some(&b[12..52]));
+    // A PE Identifier parameter of 3 bytes.
+    let b = h(&format!("02 00 0014 | {ECHO} | 000e 0007 123456 00"));
+    assert_eq!(offending_parameter(Protocol::Asap, &b), Some(&b[12..19]));
+    // An empty pool handle.
+    let b = h("02 00 0010 | 0009 0004 | 000e 0008 00000001");
+    assert_eq!(offending_parameter(Protocol::Asap, &b), Some(&b[4..8]));
+    // A server information with a zero server identifier (ENRP, after the ids).
+    let b = h("06 00 0024 | 00000001 | 00000003 |
+               000b 0018 00000000 | 0004 0010 26ad 0000 | 0001 0008 7f000001");
+    assert_eq!(enrp_err(&b), Error::ZeroIdentifier);
+    assert_eq!(offending_parameter(Protocol::Enrp, &b), Some(&b[12..36]));
+    // A malformed length: the rest of the message.
+    let b = h("02 00 0014 | 0009 0005 50 000000 | 000e 0002 12345678");
+    assert_eq!(offending_parameter(Protocol::Asap, &b), Some(&b[12..20]));
+    // Unknown with a stop action.
+    let b = h("02 00 001c | 0009 0005 50 000000 | 4123 0006 abcd 0000 | 000e 0008 12345678");
+    assert_eq!(offending_parameter(Protocol::Asap, &b), Some(&b[12..18]));
+    // Every parameter valid on its own: none.
+    assert_eq!(
+        offending_parameter(Protocol::Asap, &h(&format!("02 00 000c | {ECHO}"))),
+        None
+    );
+    assert_eq!(offending_parameter(Protocol::Asap, &registration()), None);
+    for (_, b) in enrp_golden() {
+        assert_eq!(offending_parameter(Protocol::Enrp, &b), None);
+    }
+}

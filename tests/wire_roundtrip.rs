@@ -639,6 +639,7 @@ proptest! {
             prop_assert_eq!(Message::parse(protocol, &out), Ok(m));
         }
         let _ = unrecognized_parameters(protocol, &b).count();
+        let _ = offending_parameter(protocol, &b);
     }
 
     /// Valid messages with bytes changed never panic either.
@@ -666,6 +667,11 @@ proptest! {
             }
         }
         let _ = unrecognized_parameters(protocol, &bytes).count();
+        if Message::parse(protocol, &bytes).is_err() {
+            if let Some(p) = offending_parameter(protocol, &bytes) {
+                prop_assert!(!p.is_empty() && p.len() <= bytes.len());
+            }
+        }
     }
 }
 

@@ -340,6 +340,49 @@ pub fn unrecognized_parameters(protocol: Protocol, message: &[u8]) -> Unrecogniz
     }
 }
 
+/// After a failed parse, the first top-level parameter of `message` that is
+/// itself invalid (or of unknown type with a "stop" action): the complete
+/// TLV without padding, for an Invalid Values cause
+/// ([`ErrorCause::invalid_values`]). A problem inside a pool element, server
+/// information or transport yields that whole enclosing parameter. `None`
+/// when every parameter is valid on its own (the message lacks a parameter,
+/// repeats one, carries one that does not belong there, or its header or
+/// fixed fields are wrong). A parameter
+/// whose length field is malformed yields the rest of the message from it on.
+pub fn offending_parameter(protocol: Protocol, message: &[u8]) -> Option<&[u8]> {
+    use param_type as pt;
+    let h = MessageHeader::new_unchecked(message);
+    let fixed = HEADER_LEN + protocol.fixed_len(h.message_type());
+    let end = usize::from(h.length()).min(message.len());
+    let mut tlvs = Tlvs::new(message.get(fixed..end).unwrap_or(&[]), fixed);
+    loop {
+        let at = fixed + tlvs.pos();
+        let t = match tlvs.next_tlv()? {
+            Ok(t) => t,
+            // A malformed length: the rest of the message from that TLV on.
+            Err(_) => return message.get(at..end),
+        };
+        let valid = match t.ty {
+            pt::IPV4_ADDRESS => t.value.len() == 4,
+            pt::IPV6_ADDRESS => t.value.len() == 16,
+            pt::DCCP_TRANSPORT..=pt::UDP_LITE_TRANSPORT => TransportParam::from_raw(&t).is_ok(),
+            pt::POLICY => PolicyParam::from_raw(&t).is_ok(),
+            pt::POOL_HANDLE => param::check_handle(t.value).is_ok(),
+            pt::POOL_ELEMENT => PoolElementParam::from_raw(&t).is_ok(),
+            pt::SERVER_INFORMATION => ServerInfoParam::from_raw(&t).is_ok(),
+            pt::OPERATION_ERROR => OperationError::from_raw(&t).is_ok(),
+            pt::COOKIE | pt::OPAQUE_TRANSPORT => true,
+            pt::PE_IDENTIFIER => param::parse_pe_id(&t).is_ok(),
+            pt::PE_CHECKSUM => param::parse_checksum(&t).is_ok(),
+            pt::HANDLE_RESOLUTION_OPTION => param::parse_u32(&t).is_ok(),
+            _ => t.unknown().is_ok(),
+        };
+        if !valid {
+            return Some(t.bytes);
+        }
+    }
+}
+
 /// Iterator returned by [`unrecognized_parameters`].
 #[derive(Clone, Debug)]
 pub struct UnrecognizedParameters<'a> {
