@@ -15,9 +15,9 @@
 use core::fmt::Write as _;
 
 use rserpool::wire::{
-    unrecognized_parameters, AsapMessage, CauseData, EnrpBody, EnrpMessage, Error, List, ListItem,
-    Message, OperationError, PolicyParam, PoolElementParam, Protocol, TransportParam,
-    UserTransport,
+    offending_parameter, unrecognized_parameters, AsapMessage, CauseData, EnrpBody, EnrpMessage,
+    Error, List, ListItem, Message, OperationError, PolicyParam, PoolElementParam, Protocol,
+    TransportParam, UserTransport,
 };
 
 pub mod samples;
@@ -106,10 +106,17 @@ fn decode(protocol: Protocol, data: &[u8]) {
             let _ = emit_exact(&m);
         }
         Err(e) => {
-            if let Some(b) = e.offending_bytes(data) {
+            let inside = |b: &[u8]| {
                 let base = data.as_ptr() as usize;
                 let at = b.as_ptr() as usize;
                 assert!(at >= base && at + b.len() <= base + data.len());
+            };
+            if let Some(b) = e.offending_bytes(data) {
+                inside(b);
+            }
+            // The TLV an Invalid Values cause would carry.
+            if let Some(b) = offending_parameter(protocol, data) {
+                inside(b);
             }
             let mut text = String::new();
             write!(text, "{e}").expect("Display never fails");
