@@ -404,13 +404,7 @@ fn asap_json(m: &AsapMessage<'_>) -> Json {
 
 fn enrp_json(m: &EnrpMessage<'_>) -> Json {
     let mut o = Obj::new();
-    let ty = m.body.message_type();
-    header(
-        &mut o,
-        rserpool::wire::enrp_type::name(ty).unwrap_or("ENRP_?"),
-        ty,
-        m.body.flags(),
-    );
+    header(&mut o, m.name(), m.message_type(), m.flags());
     o.str("sender_server_id", &id(m.sender.get()));
     o.str("receiver_server_id", &id(m.receiver.map_or(0, |s| s.get())));
     match &m.body {
