@@ -1,6 +1,6 @@
 //! Replays the checked-in fuzz corpus (`fuzz/corpus/<target>/`) and every
-//! crash regression (`fuzz/regressions/`) through the checks of the three
-//! fuzz targets, on the stable toolchain, as part of `cargo test`.
+//! crash regression (`fuzz/regressions/`) through the checks of all the
+//! fuzz targets (`asap_decode`, `enrp_decode`, `roundtrip`, `pcap_read`), on the stable toolchain, as part of `cargo test`.
 //!
 //! The seed corpus is generated from the sample messages of
 //! `fuzz/src/samples.rs`; regenerate it after a codec change with
@@ -16,10 +16,14 @@ mod fuzz_checks;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::net::SocketAddr;
+use std::time::{Duration, UNIX_EPOCH};
+
 use fuzz_checks::samples;
+use rserpool::wire::pcap::{Encapsulation, PcapWriter};
 use rserpool::wire::{Message, Protocol};
 
-const TARGETS: [&str; 3] = ["asap_decode", "enrp_decode", "roundtrip"];
+const TARGETS: [&str; 4] = ["asap_decode", "enrp_decode", "roundtrip", "pcap_read"];
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -47,6 +51,91 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         rt.extend_from_slice(&bytes);
         out.push(("roundtrip", name, rt));
     }
+    for (name, bytes) in capture_seeds() {
+        out.push(("pcap_read", name, bytes));
+    }
+    out
+}
+
+/// Small captures: a few messages over UDP/IPv4, SCTP/IPv6 and TCP, as
+/// classic pcap and as pcapng.
+fn capture_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut messages = Vec::new();
+    samples::for_each(&mut |name, m| {
+        if matches!(
+            name,
+            "asap_registration_lud" | "asap_handle_resolution" | "enrp_presence_reply_required"
+        ) {
+            messages.push((m.protocol(), samples::encode(&m)));
+        }
+    });
+    let mut out = Vec::new();
+    for (tag, encapsulation, a, b) in [
+        ("udp4", Encapsulation::Udp, "192.0.2.1:40000", "192.0.2.2:0"),
+        (
+            "sctp6",
+            Encapsulation::SctpOverUdp,
+            "[2001:db8::1]:40000",
+            "[2001:db8::2]:0",
+        ),
+        (
+            "tcp4",
+            Encapsulation::Tcp,
+            "192.0.2.1:40000",
+            "192.0.2.2:0",
+        ),
+    ] {
+        let mut w = PcapWriter::new(Vec::new()).expect("capture");
+        for (i, (protocol, bytes)) in messages.iter().enumerate() {
+            let src: SocketAddr = a.parse().unwrap();
+            let mut dst: SocketAddr = b.parse().unwrap();
+            if dst.port() == 0 {
+                dst.set_port(protocol.port());
+            }
+            let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + i as u64);
+            w.write(*protocol, src, dst, t, bytes, encapsulation)
+                .expect("write");
+        }
+        let pcap = w.into_inner();
+        out.push((format!("{tag}.pcap"), pcap.clone()));
+        out.push((format!("{tag}.pcapng"), to_pcapng(&pcap)));
+    }
+    out
+}
+
+/// Rewrites a little-endian classic pcap of Ethernet frames as pcapng (one
+/// section, one interface with microsecond timestamps, enhanced packet
+/// blocks).
+fn to_pcapng(pcap: &[u8]) -> Vec<u8> {
+    fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+        let padded = (body.len() + 3) & !3;
+        let total = (12 + padded) as u32;
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&total.to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len() + padded - body.len(), 0);
+        out.extend_from_slice(&total.to_le_bytes());
+    }
+    let mut out = Vec::new();
+    let mut shb = vec![0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0];
+    shb.extend_from_slice(&[0xFF; 8]);
+    block(&mut out, 0x0A0D_0D0A, &shb);
+    block(&mut out, 1, &[1, 0, 0, 0, 0, 0, 4, 0]);
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let u = |i: usize| u32::from_le_bytes(pcap[i..i + 4].try_into().unwrap());
+        let (secs, micros, len) = (u(at), u(at + 4), u(at + 8) as usize);
+        let ts = u64::from(secs) * 1_000_000 + u64::from(micros);
+        let mut epb = Vec::new();
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts as u32).to_le_bytes());
+        epb.extend_from_slice(&(len as u32).to_le_bytes());
+        epb.extend_from_slice(&(len as u32).to_le_bytes());
+        epb.extend_from_slice(&pcap[at + 16..at + 16 + len]);
+        block(&mut out, 6, &epb);
+        at += 16 + len;
+    }
     out
 }
 
@@ -54,6 +143,21 @@ fn run_all_checks(data: &[u8]) {
     fuzz_checks::asap_decode(data);
     fuzz_checks::enrp_decode(data);
     fuzz_checks::roundtrip(data);
+    fuzz_checks::pcap_read(data);
+}
+
+#[test]
+fn capture_seeds_hold_their_messages() {
+    for (name, bytes) in capture_seeds() {
+        let found: Vec<_> = rserpool::wire::pcap::PcapReader::new(&bytes[..])
+            .expect("capture header")
+            .collect::<Result<_, _>>()
+            .expect("capture reads");
+        assert_eq!(found.len(), 3, "{name}");
+        for m in found {
+            Message::parse(m.protocol, &m.bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 }
 
 /// Files directly in `dir` (sorted), or none when it does not exist.

@@ -4,6 +4,7 @@
 //! * [`asap_decode`] / [`enrp_decode`]: parsing arbitrary bytes never
 //!   panics; a parsed message can be walked completely, displayed, measured
 //!   and emitted, and an error's offending bytes lie inside the input.
+//! * [`pcap_read`]: reading arbitrary bytes as a capture never panics.
 //! * [`roundtrip`]: the first byte picks the protocol; a parsed message
 //!   emits (into a buffer of exactly [`buffer_len`] bytes) and parses back to
 //!   an equal message, and emitting that again gives the same bytes.
@@ -21,6 +22,23 @@ use rserpool::wire::{
 };
 
 pub mod samples;
+
+/// Reads `data` as a pcap/pcapng capture: never panics, never yields more
+/// messages than the capture could hold, and every message found decodes
+/// (or fails) without panicking.
+pub fn pcap_read(data: &[u8]) {
+    let Ok(reader) = rserpool::wire::pcap::PcapReader::new(data) else {
+        return;
+    };
+    let mut found = 0usize;
+    for item in reader {
+        let Ok(m) = item else { break };
+        found += 1;
+        assert!(found <= data.len(), "more messages than input bytes");
+        assert!(m.bytes.len() <= data.len() + rserpool::wire::pcap::MAX_REASSEMBLY);
+        let _ = Message::parse(m.protocol, &m.bytes);
+    }
+}
 
 /// Parses `data` as ASAP and checks the result.
 pub fn asap_decode(data: &[u8]) {

@@ -18,7 +18,8 @@
 //! or nanosecond timestamps) and pcapng; Ethernet (with VLAN tags), Linux
 //! cooked capture (SLL and SLL2), raw IP and BSD loopback links; IPv4 and
 //! IPv6; UDP on ports 3863/9901, SCTP over UDP 9899 by DATA chunk PPID (11/12,
-//! fragmented user messages are reassembled), and TCP on port 3863. It is
+//! fragmented user messages are reassembled), and TCP on port 3863 (and 9901,
+//! taken as ENRP, although RFC 5353 assigns ENRP no TCP port). It is
 //! bounded (no record larger than [`MAX_RECORD_SIZE`] is read, reassembly
 //! keeps at most [`MAX_REASSEMBLY`] bytes per stream) and never panics on
 //! garbage: a malformed frame yields no messages, a malformed file header an
@@ -1022,8 +1023,10 @@ impl Frame<'_> {
                 let sport = u16::from_be_bytes([data[0], data[1]]);
                 let dport = u16::from_be_bytes([data[2], data[3]]);
                 let offset = usize::from(data[12] >> 4) * 4;
-                if offset < 20 || offset > data.len() || (sport != ASAP_PORT && dport != ASAP_PORT)
-                {
+                let Some(protocol) = protocol_of_ports(sport, dport) else {
+                    return;
+                };
+                if offset < 20 || offset > data.len() {
                     return;
                 }
                 let (src, dst) = (SocketAddr::new(sip, sport), SocketAddr::new(dip, dport));
@@ -1037,7 +1040,7 @@ impl Frame<'_> {
                     }
                     .min(rest.len());
                     self.push(
-                        Protocol::Asap,
+                        protocol,
                         Encapsulation::Tcp,
                         src,
                         dst,
