@@ -78,12 +78,7 @@ fn capture_seeds() -> Vec<(String, Vec<u8>)> {
             "[2001:db8::1]:40000",
             "[2001:db8::2]:0",
         ),
-        (
-            "tcp4",
-            Encapsulation::Tcp,
-            "192.0.2.1:40000",
-            "192.0.2.2:0",
-        ),
+        ("tcp4", Encapsulation::Tcp, "192.0.2.1:40000", "192.0.2.2:0"),
     ] {
         let mut w = PcapWriter::new(Vec::new()).expect("capture");
         for (i, (protocol, bytes)) in messages.iter().enumerate() {
