@@ -82,11 +82,15 @@ pub mod pool_element;
 pub mod pool_user;
 pub mod registrar;
 #[cfg(feature = "std")]
+pub mod runtime;
+#[cfg(feature = "std")]
 pub mod sim;
 pub mod storage;
 pub mod time;
 pub mod timer;
 pub mod transmit;
+#[cfg(feature = "std")]
+pub mod transport;
 pub mod wire;
 
 pub use cause::CauseCode;

@@ -1,0 +1,223 @@
+//! A pool element on a socket, serving requests with a closure.
+//!
+//! Pool users send requests as application data on the PE's user
+//! transport (UDP, PPID-tagged, see [`Framing::Tagged`]): an 8-byte request
+//! number, then the request. The answer carries the same number, then what
+//! the [`Service`] returned. ASAP on that channel (COOKIE_ECHO) goes to the
+//! machine; every [`PoolElementNode::cookie_every`]-th answer to one pool
+//! user is followed by an ASAP_COOKIE naming the PE and the count, so a
+//! user that fails over can hand the session on with COOKIE_ECHO.
+
+use std::boxed::Box;
+use std::collections::HashMap;
+use std::format;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::vec::Vec;
+
+use super::{Driver, Host, NodeConfig, Runner};
+use crate::addr::{TransportProtocol, TransportUse};
+use crate::id::{AssocId, PeId};
+use crate::pool_element::{Event, OwnedTransport, PoolElement, PoolElementConfig};
+use crate::time::Instant;
+use crate::transmit::{Machine, Source, TransportEvent};
+use crate::transport::{Framing, Incoming, Payload};
+use crate::wire::Protocol;
+
+/// What a pool element does with one request: the answer's bytes.
+pub type Service = Box<dyn FnMut(&[u8]) -> Vec<u8> + Send>;
+
+/// The PE's counters, shared with its handle.
+#[derive(Debug, Default)]
+struct Counters {
+    served: AtomicU64,
+    registered: AtomicU64,
+    cookie_echoes: AtomicU64,
+}
+
+struct Host_ {
+    config: Option<PoolElementConfig>,
+    machine: Option<PoolElement>,
+    service: Service,
+    cookie_every: u64,
+    users: HashMap<AssocId, u64>,
+    counters: Arc<Counters>,
+    started: Option<mpsc::Sender<Result<PeId, io::Error>>>,
+}
+
+impl Host for Host_ {
+    type Command = ();
+    fn start(&mut self, d: &mut Driver) {
+        let Some(mut config) = self.config.take() else {
+            return;
+        };
+        let local = d.udp.local_addr(0);
+        let result = (|| {
+            let local = local.ok_or_else(|| io::Error::other("no socket"))?;
+            let ip = match local.ip() {
+                ip if ip.is_unspecified() && local.is_ipv4() => Ipv4Addr::LOCALHOST.into(),
+                ip if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+                ip => ip,
+            };
+            config.user_transport = OwnedTransport::new(
+                TransportProtocol::Udp,
+                local.port(),
+                TransportUse::DataOnly,
+                &[ip],
+            )
+            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            let mut machine =
+                PoolElement::new(config).map_err(|e| io::Error::other(format!("{e:?}")))?;
+            machine.register(d.now());
+            let id = machine.pe_id();
+            self.machine = Some(machine);
+            Ok(id)
+        })();
+        if let Some(tx) = self.started.take() {
+            let _ = tx.send(result);
+        }
+    }
+    fn message(&mut self, d: &mut Driver, incoming: Incoming) {
+        let Some(machine) = self.machine.as_mut() else {
+            return;
+        };
+        match incoming.payload {
+            Payload::Message(p) => {
+                let now = d.now();
+                machine.handle(now, Source::Association(incoming.assoc), p, &incoming.bytes);
+            }
+            Payload::Data(_) => {
+                let Some((number, request)) = incoming.bytes.split_at_checked(8) else {
+                    return;
+                };
+                let answer = (self.service)(request);
+                let mut reply = Vec::with_capacity(8 + answer.len());
+                reply.extend_from_slice(number);
+                reply.extend_from_slice(&answer);
+                d.send_data(incoming.assoc, &reply);
+                self.counters.served.fetch_add(1, Ordering::Relaxed);
+                let n = self.users.entry(incoming.assoc).or_insert(0);
+                *n += 1;
+                if self.cookie_every > 0 && *n % self.cookie_every == 0 {
+                    let cookie = format!("pe={} n={}", machine.pe_id().get(), *n);
+                    let _ = machine.send_cookie(incoming.assoc, cookie.as_bytes());
+                }
+            }
+        }
+    }
+    fn transport_event(&mut self, d: &mut Driver, event: TransportEvent) {
+        if let TransportEvent::Down { assoc } = event {
+            self.users.remove(&assoc);
+        }
+        if let Some(m) = self.machine.as_mut() {
+            let now = d.now();
+            m.handle_transport_event(now, event);
+        }
+    }
+    fn command(&mut self, _d: &mut Driver, _command: ()) {}
+    fn timeout(&mut self, d: &mut Driver) {
+        if let Some(m) = self.machine.as_mut() {
+            let now = d.now();
+            m.handle_timeout(now);
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.machine.as_ref().and_then(|m| m.poll_timeout())
+    }
+    fn flush(&mut self, d: &mut Driver) {
+        let Some(m) = self.machine.as_mut() else {
+            return;
+        };
+        d.drain(m);
+        while let Some(e) = m.poll_event() {
+            net_debug!("pool element {}: event", m.pe_id().get());
+            match e {
+                Event::Registered { .. } => {
+                    self.counters.registered.fetch_add(1, Ordering::Relaxed);
+                }
+                Event::CookieEcho { .. } => {
+                    self.counters.cookie_echoes.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+        }
+        d.drain(m);
+    }
+}
+
+/// A pool element (ASAP over UDP) serving requests on its own thread; see
+/// the [module](self) documentation. Dropping it stops it (without
+/// deregistering, like a crash); [`shutdown`](Self::shutdown) too.
+#[derive(Debug)]
+pub struct PoolElementNode {
+    runner: Runner<()>,
+    pe_id: PeId,
+    counters: Arc<Counters>,
+}
+
+impl PoolElementNode {
+    /// Starts a pool element with `config` (its `user_transport` is
+    /// replaced by the node's UDP socket, bound at `node.bind`) that
+    /// registers at once and answers each request with `service`. A
+    /// COOKIE goes to a pool user after every `cookie_every`-th answer to
+    /// it (0: never).
+    pub fn start(
+        config: PoolElementConfig,
+        node: NodeConfig,
+        cookie_every: u64,
+        service: Service,
+    ) -> io::Result<Self> {
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel();
+        let host = Host_ {
+            config: Some(config),
+            machine: None,
+            service,
+            cookie_every,
+            users: HashMap::new(),
+            counters: counters.clone(),
+            started: Some(tx),
+        };
+        let runner = Runner::start(&node, Protocol::Asap, Framing::Tagged, host)?;
+        let pe_id = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .map_err(|_| io::Error::other("pool element did not start"))??;
+        Ok(PoolElementNode {
+            runner,
+            pe_id,
+            counters,
+        })
+    }
+
+    /// Its PE identifier.
+    pub fn pe_id(&self) -> PeId {
+        self.pe_id
+    }
+
+    /// Its user transport (where pool users reach it).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.runner.local_addr()
+    }
+
+    /// Requests answered so far.
+    pub fn served(&self) -> u64 {
+        self.counters.served.load(Ordering::Relaxed)
+    }
+
+    /// Registrations (and re-registrations) accepted so far.
+    pub fn registrations(&self) -> u64 {
+        self.counters.registered.load(Ordering::Relaxed)
+    }
+
+    /// COOKIE_ECHOs received from pool users that failed over to it.
+    pub fn cookie_echoes(&self) -> u64 {
+        self.counters.cookie_echoes.load(Ordering::Relaxed)
+    }
+
+    /// Stops it (no deregistration) and waits for its threads.
+    pub fn shutdown(mut self) {
+        self.runner.shutdown();
+    }
+}

@@ -1,0 +1,379 @@
+//! Runs the sans-IO machines over real sockets (`std` only).
+//!
+//! Each node (a [`RegistrarNode`], a [`PoolElementNode`], a
+//! [`PoolUserNode`]) is one thread with one event loop: the transport's
+//! reader threads and the node's handle put their input into one bounded
+//! channel, and the loop waits on it with the machine's next deadline
+//! ([`Machine::poll_timeout`]) as the timeout, so nothing busy-waits. The
+//! loop feeds datagrams, association events and timeouts to the machine
+//! and sends what it queues, exactly as the simulator ([`crate::sim`])
+//! does over its virtual network.
+//!
+//! Dropping a handle (or calling its `shutdown`) stops the thread and
+//! joins it and the transport's reader threads.
+//!
+//! With [`NodeConfig::capture`] set, every ASAP and ENRP message the node
+//! sends or receives is written to a pcap file ([`PcapWriter`]): as UDP
+//! when one end uses the well-known port ([`ASAP_PORT`], [`ENRP_PORT`]),
+//! else as SCTP over UDP, whose PPID names the protocol whatever the ports.
+
+mod element;
+pub mod loopback;
+mod registrar;
+mod user;
+
+pub use element::{PoolElementNode, Service};
+pub use registrar::{RegistrarNode, RegistrarStatus};
+pub use user::{PoolUserNode, RequestError};
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::string::String;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
+use std::vec::Vec;
+
+use crate::time::{Instant, StdClock};
+use crate::transmit::{Destination, Machine, TransportEvent, MAX_MESSAGE_SIZE};
+use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
+use crate::transport::{Framing, Incoming};
+use crate::wire::pcap::{Encapsulation, PcapWriter};
+use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
+
+/// How many inputs (datagrams, commands) wait for a node at most; a
+/// reader blocks beyond that and the kernel drops further datagrams.
+pub const INPUT_QUEUE: usize = 1024;
+
+/// What every node needs besides its role's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// The address the node's socket binds (port 0: an ephemeral port).
+    pub bind: SocketAddr,
+    /// The UDP transport's timers and limits.
+    pub udp: UdpConfig,
+    /// Write the ASAP/ENRP traffic to this pcap file.
+    pub capture: Option<PathBuf>,
+    /// A name for the node's thread and log lines.
+    pub name: String,
+}
+
+impl NodeConfig {
+    /// A node bound to `bind` with the default transport settings.
+    pub fn new(bind: SocketAddr) -> Self {
+        NodeConfig {
+            bind,
+            udp: UdpConfig::default(),
+            capture: None,
+            name: String::from("node"),
+        }
+    }
+}
+
+/// The node loop's input.
+#[derive(Debug)]
+pub(crate) enum Input<C> {
+    Datagram(Datagram),
+    Command(C),
+    Stop,
+}
+
+/// The sockets, clock and capture of one node.
+pub(crate) struct Driver {
+    pub(crate) clock: StdClock,
+    pub(crate) udp: UdpTransport,
+    capture: Option<PcapWriter<BufWriter<File>>>,
+    buf: Vec<u8>,
+}
+
+impl Driver {
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    fn std_now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
+    pub(crate) fn capture(
+        &mut self,
+        protocol: Protocol,
+        src: SocketAddr,
+        dst: SocketAddr,
+        msg: &[u8],
+    ) {
+        let Some(w) = self.capture.as_mut() else {
+            return;
+        };
+        let well_known = [src.port(), dst.port()]
+            .iter()
+            .any(|&p| p == ASAP_PORT || p == ENRP_PORT);
+        let e = if well_known {
+            Encapsulation::Udp
+        } else {
+            Encapsulation::SctpOverUdp
+        };
+        let src = unspecified_to_loopback(src);
+        let dst = unspecified_to_loopback(dst);
+        let _ = w.write(protocol, src, dst, std::time::SystemTime::now(), msg, e);
+    }
+
+    /// Opens an association to `remote` on the node's socket.
+    pub(crate) fn open(
+        &mut self,
+        remote: SocketAddr,
+        protocol: Protocol,
+        framing: Framing,
+        events: &mut Vec<TransportEvent>,
+    ) -> crate::AssocId {
+        let now = self.std_now();
+        let (assoc, _, ended) = self.udp.open(now, remote, protocol, framing, 0);
+        if let Some(gone) = ended {
+            events.push(TransportEvent::Down { assoc: gone });
+        }
+        assoc
+    }
+
+    /// Sends an ASAP/ENRP message on `assoc`.
+    pub(crate) fn send_message(
+        &mut self,
+        assoc: crate::AssocId,
+        protocol: Protocol,
+        msg: &[u8],
+    ) -> bool {
+        if let (Some(local), Some(remote)) = (self.udp.local_of(assoc), self.udp.remote(assoc)) {
+            self.capture(protocol, local, remote, msg);
+        }
+        let now = self.std_now();
+        self.udp.send(now, assoc, protocol, msg)
+    }
+
+    /// Sends application data on `assoc`.
+    pub(crate) fn send_data(&mut self, assoc: crate::AssocId, msg: &[u8]) -> bool {
+        let now = self.std_now();
+        self.udp.send_data(now, assoc, msg)
+    }
+
+    /// Moves everything `machine` wants done onto the sockets: connects
+    /// (answered with `Up` at once) and then messages.
+    pub(crate) fn drain(&mut self, machine: &mut dyn Machine) {
+        let mut events = Vec::new();
+        while let Some(c) = machine.poll_connect() {
+            let assoc = self.open(c.remote, c.protocol, Framing::Plain, &mut events);
+            events.push(TransportEvent::Up {
+                assoc,
+                remote: c.remote,
+                protocol: c.protocol,
+            });
+        }
+        let now = self.now();
+        for e in events {
+            machine.handle_transport_event(now, e);
+        }
+        let mut buf = core::mem::take(&mut self.buf);
+        buf.resize(MAX_MESSAGE_SIZE, 0);
+        loop {
+            match machine.poll_transmit(&mut buf) {
+                Ok(Some(t)) => {
+                    let msg = &buf[..t.len];
+                    match t.destination {
+                        Destination::Association(assoc) => {
+                            if !self.send_message(assoc, t.protocol, msg) {
+                                let now = self.now();
+                                machine.handle_transport_event(
+                                    now,
+                                    TransportEvent::SendFailed { assoc },
+                                );
+                            }
+                        }
+                        Destination::Address(remote) => {
+                            if let Some(local) = self.udp.local_addr(0) {
+                                self.capture(t.protocol, local, remote, msg);
+                            }
+                            self.udp.send_to(remote, 0, msg);
+                        }
+                        // No multicast group is configured yet: announcements are not sent.
+                        Destination::Multicast => {}
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    net_debug!("transmit error");
+                    let _ = e;
+                    break;
+                }
+            }
+        }
+        self.buf = buf;
+    }
+}
+
+fn unspecified_to_loopback(mut a: SocketAddr) -> SocketAddr {
+    if a.ip().is_unspecified() {
+        a.set_ip(match a {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a
+}
+
+/// What a node's role does with the loop's input.
+pub(crate) trait Host: Send + 'static {
+    type Command: Send + 'static;
+    /// Called once, before the loop.
+    fn start(&mut self, d: &mut Driver);
+    fn message(&mut self, d: &mut Driver, incoming: Incoming);
+    fn transport_event(&mut self, d: &mut Driver, event: TransportEvent);
+    fn command(&mut self, d: &mut Driver, command: Self::Command);
+    fn timeout(&mut self, d: &mut Driver);
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Drains the machine's events and output.
+    fn flush(&mut self, d: &mut Driver);
+}
+
+/// A running node: its thread and its input.
+#[derive(Debug)]
+pub(crate) struct Runner<C> {
+    input: SyncSender<Input<C>>,
+    thread: Option<JoinHandle<()>>,
+    local: SocketAddr,
+    /// The node's clock (shared with its thread).
+    pub(crate) clock: StdClock,
+}
+
+impl<C: Send + 'static> Runner<C> {
+    pub(crate) fn start<H: Host<Command = C>>(
+        config: &NodeConfig,
+        protocol: Protocol,
+        inbound: Framing,
+        host: H,
+    ) -> io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<Input<C>>(INPUT_QUEUE);
+        let mut udp = UdpTransport::new(config.udp);
+        udp.bind(config.bind, protocol, inbound, tx.clone(), Input::Datagram)?;
+        let local = udp.local_addr(0).unwrap_or(config.bind);
+        let capture = match &config.capture {
+            Some(path) => Some(PcapWriter::new(BufWriter::new(File::create(path)?))?),
+            None => None,
+        };
+        let clock = StdClock::new();
+        let driver = Driver {
+            clock,
+            udp,
+            capture,
+            buf: Vec::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(config.name.clone())
+            .spawn(move || run(host, driver, rx))?;
+        Ok(Runner {
+            input: tx,
+            thread: Some(thread),
+            local,
+            clock,
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub(crate) fn send(&self, command: C) -> bool {
+        self.input.send(Input::Command(command)).is_ok()
+    }
+
+    pub(crate) fn shutdown(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.input.send(Input::Stop);
+            let _ = t.join();
+        }
+    }
+}
+
+impl<C> Drop for Runner<C> {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.input.send(Input::Stop);
+            let _ = t.join();
+        }
+    }
+}
+
+fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
+    host.start(&mut d);
+    loop {
+        host.flush(&mut d);
+        let now = d.now();
+        let machine_deadline = host.poll_timeout();
+        let expiry = d.udp.next_expiry();
+        let mut wait: Option<core::time::Duration> =
+            machine_deadline.map(|t| core::time::Duration::from(t.saturating_duration_since(now)));
+        if let Some(e) = expiry {
+            let w = e.saturating_duration_since(std::time::Instant::now());
+            wait = Some(wait.map_or(w, |x| x.min(w)));
+        }
+        let input = match wait {
+            Some(w) => match rx.recv_timeout(w) {
+                Ok(i) => Some(i),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(i) => Some(i),
+                Err(_) => break,
+            },
+        };
+        match input {
+            Some(Input::Stop) => break,
+            Some(Input::Command(c)) => host.command(&mut d, c),
+            Some(Input::Datagram(dg)) => {
+                let mut ended = None;
+                let from = dg.from;
+                let socket = dg.socket;
+                let std_now = std::time::Instant::now();
+                if let Some(inc) = d.udp.receive(std_now, dg, &mut ended) {
+                    if let Some(assoc) = ended {
+                        host.transport_event(&mut d, TransportEvent::Down { assoc });
+                    }
+                    if let crate::transport::Payload::Message(p) = inc.payload {
+                        if let Some(local) = d.udp.local_addr(socket) {
+                            d.capture(p, from, local, &inc.bytes);
+                        }
+                    }
+                    if inc.new {
+                        let protocol = match inc.payload {
+                            crate::transport::Payload::Message(p) => p,
+                            crate::transport::Payload::Data(_) => Protocol::Asap,
+                        };
+                        host.transport_event(
+                            &mut d,
+                            TransportEvent::Up {
+                                assoc: inc.assoc,
+                                remote: inc.remote,
+                                protocol,
+                            },
+                        );
+                    }
+                    host.message(&mut d, inc);
+                }
+            }
+            None => {}
+        }
+        for assoc in d.udp.expire(std::time::Instant::now()) {
+            host.transport_event(&mut d, TransportEvent::Down { assoc });
+        }
+        let now = d.now();
+        if host.poll_timeout().is_some_and(|t| t <= now) {
+            host.timeout(&mut d);
+        }
+    }
+    host.flush(&mut d);
+    if let Some(w) = d.capture.as_mut() {
+        let _ = w.flush();
+    }
+    // Dropping the receiver first lets a reader blocked on a full queue go.
+    drop(rx);
+    d.udp.shutdown();
+}

@@ -1,0 +1,68 @@
+//! Transports that carry ASAP and ENRP between hosts (`std` only).
+//!
+//! A transport turns a socket into what the sans-IO machines expect
+//! ([`crate::transmit`]): numbered associations ([`AssocId`]), association
+//! events and whole messages tagged with their [`Protocol`]. The
+//! [`runtime`](crate::runtime) drives the machines over it.
+//!
+//! * [`udp`]: ASAP over UDP (port [`ASAP_PORT`]) and ENRP over UDP (port
+//!   [`ENRP_PORT`]); each remote socket address is one association.
+//!
+//! SCTP transports (usrsctp, kernel SCTP) are to follow with the same
+//! shape: they report real association events instead of the UDP
+//! transport's idle and no-answer rules.
+
+pub mod udp;
+
+use crate::id::AssocId;
+use crate::wire::Protocol;
+pub use crate::wire::{ASAP_PORT, ENRP_PORT};
+
+/// How messages to and from one peer are framed.
+///
+/// Between a pool user and a pool element the same channel carries both
+/// application data and ASAP control messages (COOKIE, COOKIE_ECHO,
+/// BUSINESS_CARD). SCTP tells them apart by the PPID; over UDP each
+/// datagram of such a channel starts with the PPID as a 32-bit big-endian
+/// number ([`PPID_ASAP`] for ASAP, anything else is application data).
+/// Channels to registrars carry plain ASAP or ENRP messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// Bare ASAP or ENRP messages (registrar channels).
+    Plain,
+    /// A 4-byte PPID, then the message or the application data (the
+    /// pool user ↔ pool element data and control channel).
+    Tagged,
+}
+
+/// The SCTP payload protocol identifier of ASAP (RFC 5352).
+pub const PPID_ASAP: u32 = 11;
+/// The SCTP payload protocol identifier of ENRP (RFC 5353).
+pub const PPID_ENRP: u32 = 12;
+/// The PPID the runtime uses for application data.
+pub const PPID_DATA: u32 = 0;
+
+/// What one received datagram or message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// An ASAP or ENRP message for the machine.
+    Message(Protocol),
+    /// Application data with its PPID.
+    Data(u32),
+}
+
+/// A received message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// The association it came on.
+    pub assoc: AssocId,
+    /// The sender.
+    pub remote: core::net::SocketAddr,
+    /// Whether this message opened the association (report
+    /// [`TransportEvent::Up`](crate::transmit::TransportEvent::Up) first).
+    pub new: bool,
+    /// What it carries.
+    pub payload: Payload,
+    /// The message (without framing).
+    pub bytes: std::vec::Vec<u8>,
+}

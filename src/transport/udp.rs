@@ -1,0 +1,432 @@
+//! ASAP and ENRP over UDP.
+//!
+//! # Association model
+//!
+//! UDP has no associations, so the transport numbers each remote socket
+//! address as one [`AssocId`]:
+//!
+//! * the first datagram from a new address opens an association (the
+//!   caller reports [`TransportEvent::Up`](crate::transmit::TransportEvent)
+//!   before the message), and so does [`UdpTransport::open`] (at once: UDP
+//!   has no handshake);
+//! * an association the caller opened whose peer has sent nothing within
+//!   [`UdpConfig::no_answer_timeout`] of the first message sent to it is
+//!   reported down (the "connect" never answered);
+//! * any association that has received nothing for
+//!   [`UdpConfig::idle_timeout`] is reported down and forgotten;
+//! * at most [`UdpConfig::max_associations`] exist; a new peer beyond that
+//!   ends the least recently heard one (reported down).
+//!
+//! Loss is the machines' business (their timers resend). A datagram that is
+//! empty is ignored, one too short for its framing is dropped, and every
+//! other one is handed to the machine as it is, which answers or ignores
+//! it. Received datagrams are read into one fixed buffer of
+//! [`MAX_DATAGRAM`] bytes, so nothing grows with bad input.
+//!
+//! Each socket has a reader thread that blocks on `recv_from` and hands
+//! datagrams to the node's bounded input channel; sending happens on the
+//! node's thread.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use super::{Framing, Incoming, Payload, PPID_ASAP, PPID_DATA, PPID_ENRP};
+use crate::id::AssocId;
+use crate::wire::Protocol;
+
+/// The largest datagram read (larger ones are truncated by the kernel and
+/// then rejected by the codec).
+pub const MAX_DATAGRAM: usize = 65_536;
+
+/// The UDP transport's limits and timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpConfig {
+    /// An association opened by this side whose peer has not answered this
+    /// long after the first message is reported down.
+    pub no_answer_timeout: Duration,
+    /// An association that has received nothing this long is reported down.
+    pub idle_timeout: Duration,
+    /// The most associations at once.
+    pub max_associations: usize,
+}
+
+impl Default for UdpConfig {
+    /// 5 s without an answer, 120 s idle, 4096 associations.
+    fn default() -> Self {
+        UdpConfig {
+            no_answer_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(120),
+            max_associations: 4096,
+        }
+    }
+}
+
+/// A datagram a reader thread received.
+#[derive(Debug)]
+pub struct Datagram {
+    /// Which of the transport's sockets it came on.
+    pub socket: usize,
+    /// The sender.
+    pub from: SocketAddr,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    id: AssocId,
+    framing: Framing,
+    protocol: Protocol,
+    /// The socket used to reach it.
+    socket: usize,
+    last_heard: Instant,
+    /// Opened by this side and not answered yet: since when.
+    unanswered_since: Option<Instant>,
+    heard: bool,
+}
+
+#[derive(Debug)]
+struct Bound {
+    socket: UdpSocket,
+    local: SocketAddr,
+    protocol: Protocol,
+    inbound: Framing,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// See the [module](self) documentation.
+#[derive(Debug)]
+pub struct UdpTransport {
+    config: UdpConfig,
+    sockets: Vec<Bound>,
+    peers: HashMap<SocketAddr, Peer>,
+    by_id: HashMap<AssocId, SocketAddr>,
+    next_id: u32,
+    stop: Arc<AtomicBool>,
+    frame: Vec<u8>,
+}
+
+impl UdpTransport {
+    /// A transport with no socket yet.
+    pub fn new(config: UdpConfig) -> Self {
+        UdpTransport {
+            config,
+            sockets: Vec::new(),
+            peers: HashMap::new(),
+            by_id: HashMap::new(),
+            next_id: 1,
+            stop: Arc::new(AtomicBool::new(false)),
+            frame: Vec::with_capacity(MAX_DATAGRAM + 4),
+        }
+    }
+
+    /// Binds a socket for `protocol` (what plain datagrams on it carry) at
+    /// `addr` and starts its reader, which sends every datagram into
+    /// `input` (wrapped by `wrap`). Peers that contact it first are framed
+    /// as `inbound` says. Returns the socket's index.
+    pub fn bind<T: Send + 'static>(
+        &mut self,
+        addr: SocketAddr,
+        protocol: Protocol,
+        inbound: Framing,
+        input: SyncSender<T>,
+        wrap: fn(Datagram) -> T,
+    ) -> io::Result<usize> {
+        let socket = UdpSocket::bind(addr)?;
+        let local = socket.local_addr()?;
+        let index = self.sockets.len();
+        let reader_socket = socket.try_clone()?;
+        let stop = self.stop.clone();
+        let reader = std::thread::Builder::new()
+            .name(std::format!("udp {local}"))
+            .spawn(move || {
+                let mut buf = std::vec![0u8; MAX_DATAGRAM];
+                while !stop.load(Ordering::Acquire) {
+                    match reader_socket.recv_from(&mut buf) {
+                        Ok((n, from)) => {
+                            if stop.load(Ordering::Acquire) {
+                                break;
+                            }
+                            if n == 0 {
+                                continue;
+                            }
+                            let d = Datagram {
+                                socket: index,
+                                from,
+                                bytes: buf[..n].to_vec(),
+                            };
+                            if input.send(wrap(d)).is_err() {
+                                break;
+                            }
+                        }
+                        // ICMP errors reported on the socket, interrupted calls.
+                        Err(_) => continue,
+                    }
+                }
+            })?;
+        self.sockets.push(Bound {
+            socket,
+            local,
+            protocol,
+            inbound,
+            reader: Some(reader),
+        });
+        Ok(index)
+    }
+
+    /// The local address of socket `index`.
+    pub fn local_addr(&self, index: usize) -> Option<SocketAddr> {
+        self.sockets.get(index).map(|b| b.local)
+    }
+
+    /// The number of associations.
+    pub fn association_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The remote address of `assoc`.
+    pub fn remote(&self, assoc: AssocId) -> Option<SocketAddr> {
+        self.by_id.get(&assoc).copied()
+    }
+
+    /// The local address `assoc` is reached from.
+    pub fn local_of(&self, assoc: AssocId) -> Option<SocketAddr> {
+        let remote = self.by_id.get(&assoc)?;
+        let peer = self.peers.get(remote)?;
+        self.local_addr(peer.socket)
+    }
+
+    fn new_id(&mut self) -> AssocId {
+        loop {
+            let id = AssocId(self.next_id);
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            if !self.by_id.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Makes room for one more association; returns the one ended for it.
+    fn make_room(&mut self) -> Option<AssocId> {
+        if self.peers.len() < self.config.max_associations.max(1) {
+            return None;
+        }
+        let oldest = self
+            .peers
+            .iter()
+            .min_by_key(|(_, p)| p.last_heard)
+            .map(|(a, _)| *a)?;
+        let peer = self.peers.remove(&oldest)?;
+        self.by_id.remove(&peer.id);
+        Some(peer.id)
+    }
+
+    /// Opens (or finds) the association to `remote` for `protocol`, sent
+    /// from socket `socket`. Returns it, whether it is new, and an
+    /// association ended to make room.
+    pub fn open(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        protocol: Protocol,
+        framing: Framing,
+        socket: usize,
+    ) -> (AssocId, bool, Option<AssocId>) {
+        if let Some(p) = self.peers.get(&remote) {
+            return (p.id, false, None);
+        }
+        let ended = self.make_room();
+        let id = self.new_id();
+        self.peers.insert(
+            remote,
+            Peer {
+                id,
+                framing,
+                protocol,
+                socket,
+                last_heard: now,
+                unanswered_since: None,
+                heard: false,
+            },
+        );
+        self.by_id.insert(id, remote);
+        (id, true, ended)
+    }
+
+    /// Forgets `assoc` (no event).
+    pub fn close(&mut self, assoc: AssocId) {
+        if let Some(remote) = self.by_id.remove(&assoc) {
+            self.peers.remove(&remote);
+        }
+    }
+
+    /// Turns a datagram from a reader into a message for the machine, or
+    /// `None` when it is dropped. `ended` receives an association ended to
+    /// make room for a new peer.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        datagram: Datagram,
+        ended: &mut Option<AssocId>,
+    ) -> Option<Incoming> {
+        let Datagram {
+            socket,
+            from,
+            mut bytes,
+        } = datagram;
+        let bound = self.sockets.get(socket)?;
+        let (protocol, inbound) = (bound.protocol, bound.inbound);
+        let (assoc, new, gone) = self.open(now, from, protocol, inbound, socket);
+        *ended = gone;
+        let peer = self.peers.get_mut(&from)?;
+        peer.last_heard = now;
+        peer.unanswered_since = None;
+        peer.heard = true;
+        let payload = match peer.framing {
+            Framing::Plain => Payload::Message(peer.protocol),
+            Framing::Tagged => {
+                if bytes.len() < 4 {
+                    return None;
+                }
+                let ppid = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                bytes.drain(..4);
+                match ppid {
+                    PPID_ASAP => Payload::Message(Protocol::Asap),
+                    PPID_ENRP => Payload::Message(Protocol::Enrp),
+                    other => Payload::Data(other),
+                }
+            }
+        };
+        Some(Incoming {
+            assoc,
+            remote: from,
+            new,
+            payload,
+            bytes,
+        })
+    }
+
+    fn send_framed(&mut self, remote: SocketAddr, socket: usize, bytes: &[u8]) {
+        if let Some(b) = self.sockets.get(socket) {
+            // Loss (a full socket buffer, an ICMP error) is the machines' business.
+            let _ = b.socket.send_to(bytes, remote);
+        }
+    }
+
+    /// Sends a message of `protocol` on `assoc` (framed as the association
+    /// wants). Returns `false` when the association is unknown.
+    pub fn send(&mut self, now: Instant, assoc: AssocId, protocol: Protocol, msg: &[u8]) -> bool {
+        let ppid = match protocol {
+            Protocol::Asap => PPID_ASAP,
+            Protocol::Enrp => PPID_ENRP,
+        };
+        self.send_with(now, assoc, ppid, msg)
+    }
+
+    /// Sends application data with `ppid` on a tagged association
+    /// (on a plain one, the bytes go as they are).
+    pub fn send_data(&mut self, now: Instant, assoc: AssocId, msg: &[u8]) -> bool {
+        self.send_with(now, assoc, PPID_DATA, msg)
+    }
+
+    fn send_with(&mut self, now: Instant, assoc: AssocId, ppid: u32, msg: &[u8]) -> bool {
+        let Some(&remote) = self.by_id.get(&assoc) else {
+            return false;
+        };
+        let Some(peer) = self.peers.get_mut(&remote) else {
+            return false;
+        };
+        if !peer.heard && peer.unanswered_since.is_none() {
+            peer.unanswered_since = Some(now);
+        }
+        let (framing, socket) = (peer.framing, peer.socket);
+        let mut frame = core::mem::take(&mut self.frame);
+        frame.clear();
+        if framing == Framing::Tagged {
+            frame.extend_from_slice(&ppid.to_be_bytes());
+        }
+        frame.extend_from_slice(msg);
+        self.send_framed(remote, socket, &frame);
+        self.frame = frame;
+        true
+    }
+
+    /// Sends a plain message to `remote` from socket `socket`, outside any
+    /// association.
+    pub fn send_to(&mut self, remote: SocketAddr, socket: usize, msg: &[u8]) {
+        self.send_framed(remote, socket, msg);
+    }
+
+    /// Associations that failed by `now` (no answer, idle): they are
+    /// forgotten and returned, to be reported down.
+    pub fn expire(&mut self, now: Instant) -> Vec<AssocId> {
+        let c = self.config;
+        let dead: Vec<SocketAddr> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.unanswered_since
+                    .is_some_and(|t| now.saturating_duration_since(t) >= c.no_answer_timeout)
+                    || now.saturating_duration_since(p.last_heard) >= c.idle_timeout
+            })
+            .map(|(a, _)| *a)
+            .collect();
+        let mut ids = Vec::with_capacity(dead.len());
+        for a in dead {
+            if let Some(p) = self.peers.remove(&a) {
+                self.by_id.remove(&p.id);
+                ids.push(p.id);
+            }
+        }
+        ids
+    }
+
+    /// When [`expire`](Self::expire) next has something to do.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        let c = self.config;
+        self.peers
+            .values()
+            .map(|p| {
+                let idle = p.last_heard + c.idle_timeout;
+                match p.unanswered_since {
+                    Some(t) => idle.min(t + c.no_answer_timeout),
+                    None => idle,
+                }
+            })
+            .min()
+    }
+
+    /// Stops the reader threads and waits for them.
+    pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for b in &self.sockets {
+            // Wakes the reader blocked in recv_from.
+            let mut to = b.local;
+            if to.ip().is_unspecified() {
+                to.set_ip(match to {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let _ = b.socket.send_to(&[], to);
+        }
+        for b in &mut self.sockets {
+            if let Some(r) = b.reader.take() {
+                let _ = r.join();
+            }
+        }
+    }
+}
+
+impl Drop for UdpTransport {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,162 @@
+//! The runtime over real UDP sockets on 127.0.0.1 (ephemeral ports).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::{PeId, PoolHandle, ServerId};
+
+fn any() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn pool() -> PoolHandle {
+    PoolHandle::new(b"echo").unwrap()
+}
+
+fn registrar(id: u32) -> RegistrarNode {
+    RegistrarNode::start(
+        loopback::registrar(ServerId::new(id).unwrap()),
+        NodeConfig::new(any()),
+    )
+    .unwrap()
+}
+
+fn element(registrars: &[SocketAddr], seed: u64) -> PoolElementNode {
+    PoolElementNode::start(
+        loopback::element(pool(), registrars, seed),
+        NodeConfig::new(any()),
+        2,
+        Box::new(|req: &[u8]| req.to_vec()),
+    )
+    .unwrap()
+}
+
+fn user(registrars: &[SocketAddr]) -> PoolUserNode {
+    PoolUserNode::start(
+        loopback::user(registrars, 7),
+        NodeConfig::new(any()),
+        rserpool::Duration::from_millis(500),
+    )
+    .unwrap()
+}
+
+/// Waits until `f` holds, at most `limit`.
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+fn registered(r: &RegistrarNode, n: usize) -> bool {
+    r.status().is_some_and(|s| s.elements.len() == n)
+}
+
+#[test]
+fn registration_and_resolution() {
+    let r = registrar(1);
+    let pes: Vec<_> = (0..3).map(|i| element(&[r.local_addr()], 10 + i)).collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 3)));
+    let u = user(&[r.local_addr()]);
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..9u8 {
+        let (pe, reply) = u
+            .request(&pool(), &[i, 1, 2], Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(reply, vec![i, 1, 2]);
+        seen.insert(pe);
+    }
+    let ids: std::collections::BTreeSet<PeId> = pes.iter().map(|p| p.pe_id()).collect();
+    // Round robin over the three PEs.
+    assert_eq!(seen, ids);
+    assert_eq!(pes.iter().map(|p| p.served()).sum::<u64>(), 9);
+}
+
+#[test]
+fn killed_pool_element_fails_over_without_loss() {
+    let r = registrar(1);
+    let mut pes: Vec<_> = (0..3).map(|i| element(&[r.local_addr()], 20 + i)).collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 3)));
+    let u = user(&[r.local_addr()]);
+    for i in 0..6u8 {
+        u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
+    }
+    let dead = pes.remove(0);
+    let dead_id = dead.pe_id();
+    dead.shutdown();
+    for i in 0..12u8 {
+        let (pe, reply) = u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
+        assert_eq!(reply, vec![i]);
+        assert_ne!(pe, dead_id);
+    }
+    assert!(u.failovers() >= 1, "the request to the dead PE failed over");
+    // The registrar drops the dead PE (keep-alive or unreachable reports).
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
+}
+
+#[test]
+fn killed_registrar_pool_elements_register_with_the_other() {
+    let a = registrar(1);
+    let b = registrar(2);
+    let both = [a.local_addr(), b.local_addr()];
+    let _pes: Vec<_> = (0..2).map(|i| element(&both, 30 + i)).collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&a, 2)));
+    assert!(registered(&b, 0));
+    a.shutdown();
+    assert!(wait_for(Duration::from_secs(10), || registered(&b, 2)));
+    let u = user(&both);
+    for i in 0..4u8 {
+        let (_, reply) = u.request(&pool(), &[i], Duration::from_secs(8)).unwrap();
+        assert_eq!(reply, vec![i]);
+    }
+}
+
+#[test]
+fn malformed_datagrams_leave_the_registrar_intact() {
+    let r = registrar(1);
+    let _pes: Vec<_> = (0..2).map(|i| element(&[r.local_addr()], 40 + i)).collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
+    let before = r.status().unwrap().elements;
+    let s = UdpSocket::bind(any()).unwrap();
+    let mut garbage = vec![0u8; 1500];
+    let mut x: u32 = 0x1234_5678;
+    for b in &mut garbage {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    // A REGISTRATION header claiming more than it carries.
+    let truncated = [0x01u8, 0x00, 0x01, 0x00, 0x80, 0x08];
+    // The largest UDP datagram, a message length that does not match.
+    let mut oversized = vec![0x03u8; 65_507];
+    oversized[2] = 0xff;
+    oversized[3] = 0xff;
+    for _ in 0..20 {
+        for d in [
+            &garbage[..],
+            &truncated[..],
+            &oversized[..],
+            &[0x0b][..],
+            &[][..],
+        ] {
+            let _ = s.send_to(d, r.local_addr());
+        }
+    }
+    // Many senders: the association table stays bounded, the PEs stay.
+    for _ in 0..50 {
+        let t = UdpSocket::bind(any()).unwrap();
+        let _ = t.send_to(&garbage[..64], r.local_addr());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = r.status().expect("the registrar still runs");
+    assert_eq!(status.elements, before);
+    let u = user(&[r.local_addr()]);
+    let (_, reply) = u.request(&pool(), b"ok", Duration::from_secs(5)).unwrap();
+    assert_eq!(reply, b"ok");
+}
