@@ -160,3 +160,40 @@ fn malformed_datagrams_leave_the_registrar_intact() {
     let (_, reply) = u.request(&pool(), b"ok", Duration::from_secs(5)).unwrap();
     assert_eq!(reply, b"ok");
 }
+
+#[test]
+fn capture_holds_the_asap_traffic_on_the_registrar_port() {
+    use rserpool::wire::pcap::PcapReader;
+    use rserpool::wire::{AsapMessage, Protocol};
+    let dir = std::env::temp_dir().join(format!("rserpool-udp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("registrar.pcap");
+    let mut config = NodeConfig::new(any());
+    config.capture = Some(path.clone());
+    let r = RegistrarNode::start(loopback::registrar(ServerId::new(1).unwrap()), config).unwrap();
+    let port = r.local_addr().port();
+    let pe = element(&[r.local_addr()], 50);
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    let u = user(&[r.local_addr()]);
+    u.request(&pool(), b"x", Duration::from_secs(5)).unwrap();
+    drop(u);
+    drop(pe);
+    r.shutdown();
+    // (to the registrar?, ASAP message type)
+    let mut kinds = Vec::new();
+    for m in PcapReader::open(&path).unwrap() {
+        let m = m.unwrap();
+        assert_eq!(m.protocol, Protocol::Asap);
+        assert!(m.src.port() == port || m.dst.port() == port, "{m:?}");
+        let msg = AsapMessage::parse(&m.bytes).unwrap();
+        if let AsapMessage::Registration { .. } = msg {
+            assert_eq!(m.dst.port(), port);
+        }
+        kinds.push((m.dst.port() == port, m.bytes[0]));
+    }
+    // REGISTRATION and HANDLE_RESOLUTION in, their responses out.
+    for k in [(true, 0x01), (false, 0x03), (true, 0x05), (false, 0x06)] {
+        assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
