@@ -51,6 +51,9 @@ pub const INPUT_QUEUE: usize = 1024;
 pub struct NodeConfig {
     /// The address the node's socket binds (port 0: an ephemeral port).
     pub bind: SocketAddr,
+    /// Further addresses to listen on (a registrar on several interfaces);
+    /// associations this node opens leave from `bind`.
+    pub also_bind: Vec<SocketAddr>,
     /// The UDP transport's timers and limits.
     pub udp: UdpConfig,
     /// Write the ASAP/ENRP traffic to this pcap file.
@@ -64,6 +67,7 @@ impl NodeConfig {
     pub fn new(bind: SocketAddr) -> Self {
         NodeConfig {
             bind,
+            also_bind: Vec::new(),
             udp: UdpConfig::default(),
             capture: None,
             name: String::from("node"),
@@ -239,6 +243,7 @@ pub(crate) struct Runner<C> {
     input: SyncSender<Input<C>>,
     thread: Option<JoinHandle<()>>,
     local: SocketAddr,
+    locals: Vec<SocketAddr>,
     /// The node's clock (shared with its thread).
     pub(crate) clock: StdClock,
 }
@@ -253,7 +258,13 @@ impl<C: Send + 'static> Runner<C> {
         let (tx, rx) = mpsc::sync_channel::<Input<C>>(INPUT_QUEUE);
         let mut udp = UdpTransport::new(config.udp);
         udp.bind(config.bind, protocol, inbound, tx.clone(), Input::Datagram)?;
+        for &addr in &config.also_bind {
+            udp.bind(addr, protocol, inbound, tx.clone(), Input::Datagram)?;
+        }
         let local = udp.local_addr(0).unwrap_or(config.bind);
+        let locals = (0..=config.also_bind.len())
+            .filter_map(|i| udp.local_addr(i))
+            .collect();
         let capture = match &config.capture {
             Some(path) => Some(PcapWriter::new(BufWriter::new(File::create(path)?))?),
             None => None,
@@ -272,12 +283,17 @@ impl<C: Send + 'static> Runner<C> {
             input: tx,
             thread: Some(thread),
             local,
+            locals,
             clock,
         })
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    pub(crate) fn local_addrs(&self) -> &[SocketAddr] {
+        &self.locals
     }
 
     pub(crate) fn send(&self, command: C) -> bool {

@@ -109,9 +109,14 @@ impl RegistrarNode {
         Ok(RegistrarNode { runner })
     }
 
-    /// Where it listens for ASAP.
+    /// Where it listens for ASAP (the first address).
     pub fn local_addr(&self) -> SocketAddr {
         self.runner.local_addr()
+    }
+
+    /// Every address it listens on for ASAP.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        self.runner.local_addrs()
     }
 
     /// Its handlespace and counters now (`None` when it has stopped).

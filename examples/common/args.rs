@@ -1,0 +1,167 @@
+//! Flag parsing shared by the `registrar`, `pool_element` and `pool_user`
+//! examples (no dependency: `--flag value` pairs).
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use rserpool::policy::Policy;
+
+/// Parsed `--flag value` pairs, in order.
+pub struct Args {
+    pairs: Vec<(String, String)>,
+}
+
+impl Args {
+    /// Reads the process arguments; every flag takes one value, `--help`
+    /// none. Prints `usage` and exits on `--help` or a dangling flag.
+    pub fn parse(usage: &str) -> Args {
+        let mut pairs = Vec::new();
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            if flag == "--help" || flag == "-h" || !flag.starts_with("--") {
+                eprintln!("{usage}");
+                std::process::exit(if flag.starts_with("--h") || flag == "-h" {
+                    0
+                } else {
+                    2
+                });
+            }
+            match it.next() {
+                Some(v) => pairs.push((flag, v)),
+                None => fail(&format!("{flag} needs a value")),
+            }
+        }
+        Args { pairs }
+    }
+
+    /// Fails on a flag not in `known`.
+    pub fn only(&self, known: &[&str]) {
+        for (f, _) in &self.pairs {
+            if !known.contains(&f.as_str()) {
+                fail(&format!("unknown flag {f}"));
+            }
+        }
+    }
+
+    /// Every value of `flag`.
+    pub fn all(&self, flag: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(f, _)| f == flag)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The last value of `flag`.
+    pub fn get(&self, flag: &str) -> Option<&str> {
+        self.all(flag).last().copied()
+    }
+
+    /// Every value of `flag` as socket addresses.
+    pub fn addrs(&self, flag: &str) -> Vec<SocketAddr> {
+        self.all(flag)
+            .iter()
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| fail(&format!("{flag}: bad address {v:?}")))
+            })
+            .collect()
+    }
+
+    /// `flag` parsed, or `default`.
+    pub fn num<T: std::str::FromStr>(&self, flag: &str, default: T) -> T {
+        match self.get(flag) {
+            Some(v) => v
+                .parse()
+                .unwrap_or_else(|_| fail(&format!("{flag}: bad number {v:?}"))),
+            None => default,
+        }
+    }
+
+    /// `--pcap FILE`.
+    pub fn pcap(&self) -> Option<PathBuf> {
+        self.get("--pcap").map(PathBuf::from)
+    }
+
+    /// `--profile rfc|rsplib|loopback` (default `rsplib`).
+    pub fn profile(&self) -> Profile {
+        match self.get("--profile").unwrap_or("rsplib") {
+            "rfc" => Profile::Rfc,
+            "rsplib" => Profile::Rsplib,
+            "loopback" => Profile::Loopback,
+            other => fail(&format!(
+                "--profile: rfc, rsplib or loopback, not {other:?}"
+            )),
+        }
+    }
+
+    /// `--transport udp|tcp` (default `udp`).
+    pub fn transport(&self) -> Transport {
+        match self.get("--transport").unwrap_or("udp") {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            other => fail(&format!("--transport: udp or tcp, not {other:?}")),
+        }
+    }
+
+    /// `--policy NAME[:P1,P2,...]`, e.g. `rr`, `wrr:3`, `lud:10,5`.
+    pub fn policy(&self) -> Policy {
+        let Some(v) = self.get("--policy") else {
+            return Policy::RoundRobin;
+        };
+        let (name, params) = v.split_once(':').unwrap_or((v, ""));
+        let t = Policy::type_from_short_name(name)
+            .unwrap_or_else(|| fail(&format!("--policy: unknown policy {name:?}")));
+        let params: Vec<u32> = params
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse()
+                    .unwrap_or_else(|_| fail(&format!("--policy: bad parameter {p:?}")))
+            })
+            .collect();
+        Policy::from_parameters(t, &params).unwrap_or_else(|e| fail(&format!("--policy: {e}")))
+    }
+}
+
+/// A timer profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// RFC 5352/5353 defaults.
+    Rfc,
+    /// rsplib's defaults.
+    Rsplib,
+    /// Short timers for one host ([`rserpool::runtime::loopback`]).
+    Loopback,
+}
+
+/// A transport choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// ASAP over UDP.
+    Udp,
+    /// ASAP over TCP (pool users only).
+    Tcp,
+}
+
+/// Prints `message` and exits with status 2.
+pub fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(2)
+}
+
+/// Runs until `--seconds` have passed (0 or absent: until killed).
+pub fn run_for(args: &Args, mut every_second: impl FnMut(u64)) {
+    let seconds: u64 = args.num("--seconds", 0);
+    let mut t = 0;
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        t += 1;
+        every_second(t);
+        if seconds > 0 && t >= seconds {
+            return;
+        }
+    }
+}

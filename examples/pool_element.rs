@@ -1,0 +1,99 @@
+//! Runs a pool element with an echo service, registered with a registrar
+//! over UDP.
+//!
+//! ```text
+//! cargo run --example pool_element -- --registrar 127.0.0.1:3863 --pool echo --policy wrr:3
+//! ```
+
+#[path = "common/args.rs"]
+mod args;
+
+use std::net::SocketAddr;
+
+use args::{Args, Profile};
+use rserpool::pool_element::PoolElementConfig;
+use rserpool::runtime::{loopback, NodeConfig, PoolElementNode};
+use rserpool::PoolHandle;
+
+const USAGE: &str = "usage: pool_element --registrar ADDR... [--pool HANDLE] [--policy NAME[:P,..]]
+                    [--listen ADDR] [--profile rfc|rsplib|loopback] [--pcap FILE] [--seconds N]
+  --registrar ADDR  a registrar's ASAP address (repeatable)
+  --pool HANDLE     the pool handle (default echo)
+  --policy          rr, wrr:W, rand, wrand:W, prio:P, lu:L, lud:L,D, ... (default rr)
+  --listen ADDR     where pool users reach it (default 127.0.0.1:0)
+  --cookie-every N  send a cookie to a pool user every N answers (default 0: never)
+  --pcap FILE       write the ASAP traffic to FILE";
+
+fn main() {
+    let args = Args::parse(USAGE);
+    args.only(&[
+        "--registrar",
+        "--pool",
+        "--policy",
+        "--listen",
+        "--profile",
+        "--cookie-every",
+        "--pcap",
+        "--seconds",
+    ]);
+    let registrars = args.addrs("--registrar");
+    if registrars.is_empty() {
+        args::fail(USAGE);
+    }
+    let pool = PoolHandle::new(args.get("--pool").unwrap_or("echo").as_bytes())
+        .unwrap_or_else(|_| args::fail("--pool: 1 to 32 bytes"));
+    let seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    let mut config = loopback::element(pool, &registrars, seed);
+    match args.profile() {
+        Profile::Loopback => {}
+        p => {
+            let base = if p == Profile::Rfc {
+                PoolElementConfig::rfc(pool, config.user_transport.clone())
+            } else {
+                PoolElementConfig::rsplib(pool, config.user_transport.clone())
+            };
+            config = PoolElementConfig {
+                registrars: config.registrars,
+                seed,
+                ..base
+            };
+        }
+    }
+    config.policy = args.policy();
+    let listen: SocketAddr = args
+        .get("--listen")
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| args::fail("--listen: bad address"))
+        })
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let mut node = NodeConfig::new(listen);
+    node.capture = args.pcap();
+    node.name = "pool element".into();
+    let pe = PoolElementNode::start(
+        config,
+        node,
+        args.num("--cookie-every", 0),
+        Box::new(|request: &[u8]| request.to_vec()),
+    )
+    .unwrap_or_else(|e| args::fail(&format!("pool element: {e}")));
+    println!(
+        "pool element {} of pool {:?} serves on {}",
+        pe.pe_id().get(),
+        String::from_utf8_lossy(pool.as_bytes()),
+        pe.local_addr()
+    );
+    let mut last = (0, 0);
+    args::run_for(&args, |_| {
+        let now = (pe.registrations(), pe.served());
+        if now != last {
+            println!("registrations={} served={}", now.0, now.1);
+            last = now;
+        }
+    });
+    pe.shutdown();
+}

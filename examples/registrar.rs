@@ -1,0 +1,94 @@
+//! Runs a registrar: ASAP over UDP on the given addresses.
+//!
+//! ```text
+//! cargo run --example registrar -- --listen 127.0.0.1:3863 --profile rsplib --pcap registrar.pcap
+//! ```
+//!
+//! Prints the PEs of its handlespace whenever they change.
+
+#[path = "common/args.rs"]
+mod args;
+
+use std::net::SocketAddr;
+
+use args::{Args, Profile, Transport};
+use rserpool::registrar::RegistrarConfig;
+use rserpool::runtime::{loopback, NodeConfig, RegistrarNode};
+use rserpool::ServerId;
+
+const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--transport udp|tcp]
+                 [--profile rfc|rsplib|loopback] [--id N] [--pcap FILE] [--seconds N]
+  --listen ADDR   ASAP listen address (repeatable; default 0.0.0.0:3863)
+  --peer ADDR     a peer registrar's ENRP address (kept for ENRP; not used yet)
+  --transport     udp (default) or tcp for pool users
+  --profile       timer profile (default rsplib)
+  --id N          server identifier (default: random)
+  --pcap FILE     write the ASAP traffic to FILE
+  --seconds N     stop after N seconds (default: run until killed)";
+
+fn main() {
+    let args = Args::parse(USAGE);
+    args.only(&[
+        "--listen",
+        "--peer",
+        "--transport",
+        "--profile",
+        "--id",
+        "--pcap",
+        "--seconds",
+    ]);
+    let mut listen = args.addrs("--listen");
+    if listen.is_empty() {
+        listen.push(SocketAddr::from(([0, 0, 0, 0], rserpool::wire::ASAP_PORT)));
+    }
+    let peers = args.addrs("--peer");
+    if !peers.is_empty() {
+        eprintln!(
+            "registrar: {} peer(s) noted; handlespaces are not shared until ENRP runs",
+            peers.len()
+        );
+    }
+    let id: u32 = args.num("--id", random_id());
+    let id = ServerId::new(id).unwrap_or_else(|_| args::fail("--id: not zero"));
+    let config = match args.profile() {
+        Profile::Rfc => RegistrarConfig::rfc(id),
+        Profile::Rsplib => RegistrarConfig::rsplib(id),
+        Profile::Loopback => loopback::registrar(id),
+    }
+    .with_seed(u64::from(id.get()));
+    let mut node = NodeConfig::new(listen[0]);
+    node.also_bind = listen[1..].to_vec();
+    node.capture = args.pcap();
+    node.name = "registrar".into();
+    if args.transport() == Transport::Tcp {
+        args::fail("registrar: --transport tcp is not available yet");
+    }
+    let r = RegistrarNode::start(config, node)
+        .unwrap_or_else(|e| args::fail(&format!("registrar: {e}")));
+    println!("registrar {} listens on {:?}", id.get(), r.local_addrs());
+    let mut last = None;
+    args::run_for(&args, |_| {
+        if let Some(s) = r.status() {
+            if last.as_ref() != Some(&s.elements) {
+                println!("registrar {}: {} pool elements", id.get(), s.elements.len());
+                for (pool, pe) in &s.elements {
+                    println!(
+                        "  {} {}",
+                        String::from_utf8_lossy(pool.as_bytes()),
+                        pe.get()
+                    );
+                }
+                last = Some(s.elements);
+            }
+        }
+    });
+    r.shutdown();
+}
+
+fn random_id() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ d.as_secs() as u32)
+        .unwrap_or(1);
+    (t ^ std::process::id().rotate_left(16)).max(1)
+}
