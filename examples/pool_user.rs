@@ -19,7 +19,8 @@ use rserpool::PoolHandle;
 
 const USAGE: &str =
     "usage: pool_user --registrar ADDR... [--pool HANDLE] [--requests N] [--interval-ms MS]
-                 [--profile rfc|rsplib|loopback] [--pcap FILE]
+                 [--profile rfc|rsplib|loopback] [--transport udp|tcp] [--pcap FILE]
+  --transport       reach the registrars over udp (default) or tcp
   --registrar ADDR  a registrar's ASAP address (repeatable)
   --pool HANDLE     the pool handle (default echo)
   --requests N      how many requests (default 10)
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         "--interval-ms",
         "--timeout-ms",
         "--profile",
+        "--transport",
         "--pcap",
     ]);
     let registrars = args.addrs("--registrar");
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
     let mut node = NodeConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)));
     node.capture = args.pcap();
     node.name = "pool user".into();
+    node.connect_tcp = args.transport() == args::Transport::Tcp;
     let user = PoolUserNode::start(config, node, rserpool::Duration::from_millis(1000))
         .unwrap_or_else(|e| args::fail(&format!("pool user: {e}")));
     let n: u64 = args.num("--requests", 10);

@@ -20,7 +20,7 @@ const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--tra
                  [--profile rfc|rsplib|loopback] [--id N] [--pcap FILE] [--seconds N]
   --listen ADDR   ASAP listen address (repeatable; default 0.0.0.0:3863)
   --peer ADDR     a peer registrar's ENRP address (kept for ENRP; not used yet)
-  --transport     udp (default) or tcp for pool users
+  --transport     udp (default), or tcp: also accept pool users over TCP
   --profile       timer profile (default rsplib)
   --id N          server identifier (default: random)
   --pcap FILE     write the ASAP traffic to FILE
@@ -60,9 +60,8 @@ fn main() {
     node.also_bind = listen[1..].to_vec();
     node.capture = args.pcap();
     node.name = "registrar".into();
-    if args.transport() == Transport::Tcp {
-        args::fail("registrar: --transport tcp is not available yet");
-    }
+    // PEs always use UDP; TCP is for pool users.
+    node.listen_tcp = args.transport() == Transport::Tcp;
     let r = RegistrarNode::start(config, node)
         .unwrap_or_else(|e| args::fail(&format!("registrar: {e}")));
     println!("registrar {} listens on {:?}", id.get(), r.local_addrs());

@@ -118,7 +118,9 @@ fn killed_registrar_pool_elements_register_with_the_other() {
 
 #[test]
 fn malformed_datagrams_leave_the_registrar_intact() {
-    let r = registrar(1);
+    let mut node = NodeConfig::new(any());
+    node.listen_tcp = true;
+    let r = RegistrarNode::start(loopback::registrar(ServerId::new(1).unwrap()), node).unwrap();
     let _pes: Vec<_> = (0..2).map(|i| element(&[r.local_addr()], 40 + i)).collect();
     assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
     let before = r.status().unwrap().elements;
@@ -153,8 +155,16 @@ fn malformed_datagrams_leave_the_registrar_intact() {
         let t = UdpSocket::bind(any()).unwrap();
         let _ = t.send_to(&garbage[..64], r.local_addr());
     }
+    // The same garbage over TCP: a bad length ends the connection, a
+    // message cut short by the peer's close is dropped.
+    for d in [&garbage[..], &truncated[..], &[0x01, 0x00, 0x00, 0x02][..]] {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(r.local_addr()).unwrap();
+        let _ = c.write_all(d);
+    }
     std::thread::sleep(Duration::from_millis(300));
     let status = r.status().expect("the registrar still runs");
+    assert_eq!(status.tcp_connections, 0);
     assert_eq!(status.elements, before);
     let u = user(&[r.local_addr()]);
     let (_, reply) = u.request(&pool(), b"ok", Duration::from_secs(5)).unwrap();
@@ -196,4 +206,38 @@ fn capture_holds_the_asap_traffic_on_the_registrar_port() {
         assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pool_user_over_tcp_resolves_and_survives_its_registrar() {
+    let tcp_registrar = |id| {
+        let mut node = NodeConfig::new(any());
+        node.listen_tcp = true;
+        RegistrarNode::start(loopback::registrar(ServerId::new(id).unwrap()), node).unwrap()
+    };
+    let a = tcp_registrar(1);
+    let b = tcp_registrar(2);
+    let both = [a.local_addr(), b.local_addr()];
+    let _pes: Vec<_> = (0..2).map(|i| element(&both, 60 + i)).collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&a, 2)));
+    let mut node = NodeConfig::new(any());
+    node.connect_tcp = true;
+    let u = PoolUserNode::start(
+        loopback::user(&both, 8),
+        node,
+        rserpool::Duration::from_millis(500),
+    )
+    .unwrap();
+    let (_, reply) = u.request(&pool(), b"tcp", Duration::from_secs(5)).unwrap();
+    assert_eq!(reply, b"tcp");
+    let status = a.status().unwrap();
+    assert_eq!(status.tcp_connections, 1);
+    assert!(status.stats.resolutions >= 1);
+    a.shutdown();
+    assert!(wait_for(Duration::from_secs(10), || registered(&b, 2)));
+    for i in 0..4u8 {
+        let (_, reply) = u.request(&pool(), &[i], Duration::from_secs(8)).unwrap();
+        assert_eq!(reply, vec![i]);
+    }
+    assert_eq!(b.status().unwrap().tcp_connections, 1);
 }

@@ -37,6 +37,7 @@ use std::vec::Vec;
 
 use crate::time::{Instant, StdClock};
 use crate::transmit::{Destination, Machine, TransportEvent, MAX_MESSAGE_SIZE};
+use crate::transport::tcp::{self, StreamEvent, TcpTransport};
 use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
 use crate::transport::{Framing, Incoming};
 use crate::wire::pcap::{Encapsulation, PcapWriter};
@@ -56,6 +57,12 @@ pub struct NodeConfig {
     pub also_bind: Vec<SocketAddr>,
     /// The UDP transport's timers and limits.
     pub udp: UdpConfig,
+    /// Also listen for ASAP over TCP, on the same addresses and ports as
+    /// the UDP sockets (pool users may reach a registrar over TCP).
+    pub listen_tcp: bool,
+    /// Open the associations the machine asks for over TCP instead of UDP
+    /// (a pool user reaching its registrars over TCP).
+    pub connect_tcp: bool,
     /// Write the ASAP/ENRP traffic to this pcap file.
     pub capture: Option<PathBuf>,
     /// A name for the node's thread and log lines.
@@ -68,6 +75,8 @@ impl NodeConfig {
         NodeConfig {
             bind,
             also_bind: Vec::new(),
+            listen_tcp: false,
+            connect_tcp: false,
             udp: UdpConfig::default(),
             capture: None,
             name: String::from("node"),
@@ -79,14 +88,21 @@ impl NodeConfig {
 #[derive(Debug)]
 pub(crate) enum Input<C> {
     Datagram(Datagram),
+    Stream(StreamEvent),
     Command(C),
     Stop,
 }
+
+/// Opens a TCP connection whose reader feeds the node's input.
+type TcpConnect =
+    Box<dyn FnMut(&mut TcpTransport, SocketAddr) -> io::Result<crate::AssocId> + Send>;
 
 /// The sockets, clock and capture of one node.
 pub(crate) struct Driver {
     pub(crate) clock: StdClock,
     pub(crate) udp: UdpTransport,
+    pub(crate) tcp: TcpTransport,
+    tcp_connect: Option<TcpConnect>,
     capture: Option<PcapWriter<BufWriter<File>>>,
     buf: Vec<u8>,
 }
@@ -106,6 +122,7 @@ impl Driver {
         src: SocketAddr,
         dst: SocketAddr,
         msg: &[u8],
+        over_tcp: bool,
     ) {
         let Some(w) = self.capture.as_mut() else {
             return;
@@ -113,7 +130,9 @@ impl Driver {
         let well_known = [src.port(), dst.port()]
             .iter()
             .any(|&p| p == ASAP_PORT || p == ENRP_PORT);
-        let e = if well_known {
+        let e = if well_known && over_tcp {
+            Encapsulation::Tcp
+        } else if well_known {
             Encapsulation::Udp
         } else {
             Encapsulation::SctpOverUdp
@@ -146,8 +165,14 @@ impl Driver {
         protocol: Protocol,
         msg: &[u8],
     ) -> bool {
+        if tcp::is_tcp(assoc) {
+            if let Some((local, remote)) = self.tcp.addresses(assoc) {
+                self.capture(protocol, local, remote, msg, true);
+            }
+            return self.tcp.send(assoc, msg);
+        }
         if let (Some(local), Some(remote)) = (self.udp.local_of(assoc), self.udp.remote(assoc)) {
-            self.capture(protocol, local, remote, msg);
+            self.capture(protocol, local, remote, msg, false);
         }
         let now = self.std_now();
         self.udp.send(now, assoc, protocol, msg)
@@ -164,6 +189,19 @@ impl Driver {
     pub(crate) fn drain(&mut self, machine: &mut dyn Machine) {
         let mut events = Vec::new();
         while let Some(c) = machine.poll_connect() {
+            if c.protocol == Protocol::Asap {
+                if let Some(connect) = self.tcp_connect.as_mut() {
+                    match connect(&mut self.tcp, c.remote) {
+                        Ok(assoc) => events.push(TransportEvent::Up {
+                            assoc,
+                            remote: c.remote,
+                            protocol: c.protocol,
+                        }),
+                        Err(_) => events.push(TransportEvent::ConnectFailed { remote: c.remote }),
+                    }
+                    continue;
+                }
+            }
             let assoc = self.open(c.remote, c.protocol, Framing::Plain, &mut events);
             events.push(TransportEvent::Up {
                 assoc,
@@ -193,7 +231,7 @@ impl Driver {
                         }
                         Destination::Address(remote) => {
                             if let Some(local) = self.udp.local_addr(0) {
-                                self.capture(t.protocol, local, remote, msg);
+                                self.capture(t.protocol, local, remote, msg, false);
                             }
                             self.udp.send_to(remote, 0, msg);
                         }
@@ -262,9 +300,23 @@ impl<C: Send + 'static> Runner<C> {
             udp.bind(addr, protocol, inbound, tx.clone(), Input::Datagram)?;
         }
         let local = udp.local_addr(0).unwrap_or(config.bind);
-        let locals = (0..=config.also_bind.len())
+        let locals: Vec<SocketAddr> = (0..=config.also_bind.len())
             .filter_map(|i| udp.local_addr(i))
             .collect();
+        let mut tcp = TcpTransport::new();
+        if config.listen_tcp {
+            for &addr in &locals {
+                tcp.listen(addr, tx.clone(), Input::Stream)?;
+            }
+        }
+        let tcp_connect: Option<TcpConnect> = if config.connect_tcp {
+            let input = tx.clone();
+            Some(Box::new(move |t: &mut TcpTransport, remote| {
+                t.connect(remote, input.clone(), Input::Stream)
+            }))
+        } else {
+            None
+        };
         let capture = match &config.capture {
             Some(path) => Some(PcapWriter::new(BufWriter::new(File::create(path)?))?),
             None => None,
@@ -273,6 +325,8 @@ impl<C: Send + 'static> Runner<C> {
         let driver = Driver {
             clock,
             udp,
+            tcp,
+            tcp_connect,
             capture,
             buf: Vec::new(),
         };
@@ -344,6 +398,7 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
         match input {
             Some(Input::Stop) => break,
             Some(Input::Command(c)) => host.command(&mut d, c),
+            Some(Input::Stream(event)) => stream_event(&mut host, &mut d, event),
             Some(Input::Datagram(dg)) => {
                 let mut ended = None;
                 let from = dg.from;
@@ -355,7 +410,7 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
                     }
                     if let crate::transport::Payload::Message(p) = inc.payload {
                         if let Some(local) = d.udp.local_addr(socket) {
-                            d.capture(p, from, local, &inc.bytes);
+                            d.capture(p, from, local, &inc.bytes, false);
                         }
                     }
                     if inc.new {
@@ -391,5 +446,40 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
     }
     // Dropping the receiver first lets a reader blocked on a full queue go.
     drop(rx);
+    d.tcp_connect = None;
     d.udp.shutdown();
+    d.tcp.shutdown();
+}
+
+fn stream_event<H: Host>(host: &mut H, d: &mut Driver, event: StreamEvent) {
+    match event {
+        StreamEvent::Accepted { assoc, remote } => host.transport_event(
+            d,
+            TransportEvent::Up {
+                assoc,
+                remote,
+                protocol: Protocol::Asap,
+            },
+        ),
+        StreamEvent::Message { assoc, bytes } => {
+            let Some((local, remote)) = d.tcp.addresses(assoc) else {
+                return;
+            };
+            d.capture(Protocol::Asap, remote, local, &bytes, true);
+            host.message(
+                d,
+                Incoming {
+                    assoc,
+                    remote,
+                    new: false,
+                    payload: crate::transport::Payload::Message(Protocol::Asap),
+                    bytes,
+                },
+            );
+        }
+        StreamEvent::Closed { assoc } => {
+            d.tcp.forget(assoc);
+            host.transport_event(d, TransportEvent::Down { assoc });
+        }
+    }
 }

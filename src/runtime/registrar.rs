@@ -25,8 +25,10 @@ pub struct RegistrarStatus {
     pub elements: Vec<(PoolHandle, PeId)>,
     /// Its counters.
     pub stats: Stats,
-    /// The associations its transport knows.
+    /// The UDP associations its transport knows.
     pub associations: usize,
+    /// Its open TCP connections (pool users).
+    pub tcp_connections: usize,
 }
 
 /// What a registrar's handle asks of its thread.
@@ -67,6 +69,7 @@ impl Host for Host_ {
                     elements,
                     stats: *self.machine.stats(),
                     associations: d.udp.association_count(),
+                    tcp_connections: d.tcp.connection_count(),
                 });
             }
         }

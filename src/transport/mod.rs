@@ -7,11 +7,14 @@
 //!
 //! * [`udp`]: ASAP over UDP (port [`ASAP_PORT`]) and ENRP over UDP (port
 //!   [`ENRP_PORT`]); each remote socket address is one association.
+//! * [`tcp`]: ASAP over TCP between pool users and registrars; each
+//!   connection is one association.
 //!
 //! SCTP transports (usrsctp, kernel SCTP) are to follow with the same
 //! shape: they report real association events instead of the UDP
 //! transport's idle and no-answer rules.
 
+pub mod tcp;
 pub mod udp;
 
 use crate::id::AssocId;
