@@ -96,8 +96,9 @@ impl Host for Host_ {
                 let mut reply = Vec::with_capacity(8 + answer.len());
                 reply.extend_from_slice(number);
                 reply.extend_from_slice(&answer);
-                d.send_data(incoming.assoc, &reply);
+                // Counted before it leaves, so that whoever got the answer sees the count.
                 self.counters.served.fetch_add(1, Ordering::Relaxed);
+                d.send_data(incoming.assoc, &reply);
                 let n = self.users.entry(incoming.assoc).or_insert(0);
                 *n += 1;
                 if self.cookie_every > 0 && *n % self.cookie_every == 0 {
