@@ -76,8 +76,13 @@ pub struct Options {
     /// The most PEs a registrar can hold (`None`: as many as memory allows).
     pub registrar_capacity: Option<usize>,
     /// PEs and PUs find registrars by SERVER_ANNOUNCE instead of a
-    /// configured list.
+    /// configured list; with [`enrp`](Self::enrp), registrars find each
+    /// other by multicast PRESENCE instead of a configured peer list.
     pub multicast: bool,
+    /// The registrars speak ENRP to each other (each is configured with all
+    /// the others as static peers, or finds them by multicast) and the
+    /// handlespace check demands that they share one handlespace.
+    pub enrp: bool,
     /// PE crashes.
     pub kill_elements: Vec<NodeAt>,
     /// PE restarts.
@@ -113,6 +118,7 @@ impl Default for Options {
             cookie_every: 5,
             registrar_capacity: None,
             multicast: false,
+            enrp: false,
             kill_elements: Vec::new(),
             restart_elements: Vec::new(),
             kill_registrars: Vec::new(),
@@ -141,6 +147,8 @@ usage: simulate [FLAGS]
   --cookie-every N        a PE sends a COOKIE every N requests (default 5, 0 = never)
   --capacity N            PEs a registrar can hold (default unlimited)
   --multicast             find registrars by SERVER_ANNOUNCE, not a configured list
+                          (with --enrp: registrars find each other by multicast PRESENCE)
+  --enrp                  registrars share the handlespace by ENRP (static peers)
   --delay-ms MS           one-way delay (default 5)
   --jitter-ms MS          extra random delay up to MS (default 1)
   --loss P                loss probability (default 0)
@@ -247,6 +255,10 @@ impl Options {
                 }
                 "--multicast" => {
                     o.multicast = true;
+                    continue;
+                }
+                "--enrp" => {
+                    o.enrp = true;
                     continue;
                 }
                 "--help" | "-h" => return Err(USAGE.into()),
@@ -402,6 +414,9 @@ mod tests {
             }]
         );
         assert!(Options::parse(["--partition", "1|2@10-20"]).is_err());
+        let e = Options::parse(["--registrars", "3", "--enrp", "--multicast"]).unwrap();
+        assert!(e.enrp && e.multicast);
+        assert!(!o.enrp);
         assert!(Options::parse(["--registrars", "2", "--partition", "1,2@10-20"]).is_err());
         assert!(Options::parse(["--registrars", "2", "--partition", "1|2@20-10"]).is_err());
         assert_eq!(o.policy_of(3), Policy::LeastUsed { load: 0 });

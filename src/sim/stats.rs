@@ -31,8 +31,11 @@ pub struct Counters {
     pub timer_storms: u64,
     /// ASAP messages sent, by message type (index = type, 0x01-0x0E).
     pub asap_sent: [u64; 16],
-    /// ENRP messages sent.
+    /// ENRP messages sent (a multicast counts once, a group-cast over
+    /// associations once per peer).
     pub enrp_sent: u64,
+    /// ENRP messages sent, by message type (index = type, 0x01-0x0A).
+    pub enrp_by_type: [u64; 16],
     /// Application data messages sent.
     pub data_sent: u64,
     // --- application ---
@@ -52,6 +55,9 @@ pub struct Counters {
     pub in_flight: u64,
     /// ENDPOINT_UNREACHABLE reports made by pool users.
     pub unreachable_reports: u64,
+    /// Registrations and re-registrations granted, as the pool elements
+    /// saw them (REGISTRATION_RESPONSE without reject).
+    pub registrations: u64,
     /// COOKIEs sent by pool elements.
     pub cookies_sent: u64,
     /// COOKIE_ECHOs received by pool elements.
@@ -76,7 +82,11 @@ impl Counters {
                 let t = bytes.first().copied().unwrap_or(0) as usize;
                 self.asap_sent[t.min(15)] += 1;
             }
-            Payload::Enrp => self.enrp_sent += 1,
+            Payload::Enrp => {
+                let t = bytes.first().copied().unwrap_or(0) as usize;
+                self.enrp_by_type[t.min(15)] += 1;
+                self.enrp_sent += 1;
+            }
             Payload::Data => self.data_sent += 1,
         }
     }
@@ -84,6 +94,11 @@ impl Counters {
     /// ASAP messages sent of one type.
     pub fn asap(&self, message_type: u8) -> u64 {
         self.asap_sent[usize::from(message_type).min(15)]
+    }
+
+    /// ENRP messages sent of one type.
+    pub fn enrp(&self, message_type: u8) -> u64 {
+        self.enrp_by_type[usize::from(message_type).min(15)]
     }
 
     /// All ASAP messages sent.
