@@ -50,3 +50,23 @@ fn the_grace_periods_follow_the_timer_profile() {
     assert_eq!(rsplib.settle(), Duration::from_micros(22_444_444));
     assert!(rsplib.start_settle() < rfc.start_settle());
 }
+
+#[test]
+fn a_joining_registrar_is_absent_until_it_starts_and_the_preload_is_held() {
+    let o = Options::parse(
+        "--registrars 2 --enrp --elements 3 --users 0 --seconds 30 --join-registrar 2@10 --preload 500"
+            .split_whitespace(),
+    )
+    .unwrap();
+    let mut sim = Simulation::new(o);
+    let held = |sim: &Simulation, n| sim.registrar(n).map(|r| r.held().len());
+    assert_eq!(held(&sim, 1), Some(500));
+    assert_eq!(held(&sim, 2), None);
+    sim.world.run_until(Instant::from_secs(9));
+    assert!(sim.registrar(2).is_none());
+    // The PEs found registrar 1 only.
+    assert_eq!(held(&sim, 1), Some(503));
+    sim.world.run_until(Instant::from_secs(10));
+    assert!(sim.registrar(2).is_some());
+    assert_eq!(sim.world.incarnation(sim.registrars[1]), 0);
+}

@@ -91,6 +91,12 @@ pub struct Options {
     pub kill_registrars: Vec<NodeAt>,
     /// Registrar restarts.
     pub restart_registrars: Vec<NodeAt>,
+    /// Registrars that start late (join the running pool) instead of at 0.
+    pub join_registrars: Vec<NodeAt>,
+    /// Registrar 1 starts holding this many PEs of a silent peer (pool
+    /// `"preload"`), so that a joining registrar has a large handlespace to
+    /// download without as many PE nodes.
+    pub preload: usize,
     /// Partitions between registrars.
     pub partitions: Vec<PartitionSpec>,
     /// Write the event log.
@@ -123,6 +129,8 @@ impl Default for Options {
             restart_elements: Vec::new(),
             kill_registrars: Vec::new(),
             restart_registrars: Vec::new(),
+            join_registrars: Vec::new(),
+            preload: 0,
             partitions: Vec::new(),
             verbose: false,
             stats: false,
@@ -159,6 +167,8 @@ usage: simulate [FLAGS]
   --restart-element ID@T  restart PE number ID at T seconds (repeatable)
   --kill-registrar ID@T   crash registrar number ID at T seconds (repeatable)
   --restart-registrar ID@T restart registrar number ID at T seconds (repeatable)
+  --join-registrar ID@T   registrar ID starts at T seconds instead of 0 (repeatable)
+  --preload N             registrar 1 starts with N PEs of a silent peer (pool \"preload\")
   --partition A,B|C@T1-T2 cut registrars A,B off from C from T1 to T2 seconds (repeatable)
   --stats                 print the run's counters before the summary
   --verbose               print the event log
@@ -307,6 +317,8 @@ impl Options {
                 "--restart-element" => o.restart_elements.push(node_at(flag, v)?),
                 "--kill-registrar" => o.kill_registrars.push(node_at(flag, v)?),
                 "--restart-registrar" => o.restart_registrars.push(node_at(flag, v)?),
+                "--join-registrar" => o.join_registrars.push(node_at(flag, v)?),
+                "--preload" => o.preload = number(flag, v)?,
                 "--partition" => o.partitions.push(partition(flag, v)?),
                 _ => return Err(format!("unknown flag {flag:?}\n{USAGE}")),
             }
@@ -332,10 +344,19 @@ impl Options {
                 &self.restart_registrars,
                 self.registrars,
             ),
+            ("--join-registrar", &self.join_registrars, self.registrars),
         ] {
             if let Some(bad) = list.iter().find(|k| k.number > n) {
                 return Err(format!("{what}: there is no number {}", bad.number));
             }
+        }
+        if self.preload > 200_000 {
+            return Err("--preload: at most 200000".into());
+        }
+        if self.preload > 0
+            && (self.registrars == 0 || self.join_registrars.iter().any(|j| j.number == 1))
+        {
+            return Err("--preload: needs registrar 1 from the start".into());
         }
         for p in &self.partitions {
             if let Some(&bad) = p.groups.iter().flatten().find(|&&n| n > self.registrars) {
@@ -417,6 +438,18 @@ mod tests {
         let e = Options::parse(["--registrars", "3", "--enrp", "--multicast"]).unwrap();
         assert!(e.enrp && e.multicast);
         assert!(!o.enrp);
+        let j = Options::parse([
+            "--registrars",
+            "2",
+            "--join-registrar",
+            "2@30",
+            "--preload",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(j.join_registrars[0].at, Instant::from_secs(30));
+        assert_eq!(j.preload, 5);
+        assert!(Options::parse(["--join-registrar", "2@30"]).is_err());
         assert!(Options::parse(["--registrars", "2", "--partition", "1,2@10-20"]).is_err());
         assert!(Options::parse(["--registrars", "2", "--partition", "1|2@20-10"]).is_err());
         assert_eq!(o.policy_of(3), Policy::LeastUsed { load: 0 });

@@ -19,11 +19,13 @@ use std::vec::Vec;
 use crate::addr::{TransportProtocol, TransportUse};
 use crate::handlespace::Growable;
 use crate::id::{PeId, PoolHandle, ServerId};
+use crate::policy::Policy;
 use crate::pool_element::{OwnedTransport, PoolElement, PoolElementConfig};
 use crate::pool_user::{PoolUser, PoolUserConfig};
 use crate::registrar::RegistrarConfig;
 use crate::storage::RedBlackTree;
 use crate::time::{Duration, Instant};
+use crate::wire::{PolicyParam, PoolElementParam, TransportParam, UserTransport};
 use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
 
 use super::element::ElementNode;
@@ -43,6 +45,15 @@ pub const SERVICE_PORT: u16 = 9000;
 
 /// The pool every PE joins.
 pub const POOL: &[u8] = b"sim";
+
+/// The pool of [`Options::preload`]'s PEs.
+pub const PRELOAD_POOL: &[u8] = b"preload";
+
+/// The silent peer that owns [`Options::preload`]'s PEs.
+pub const PRELOAD_OWNER: ServerId = match ServerId::new(0xFFFF_FF00) {
+    Ok(id) => id,
+    Err(_) => panic!("not zero"),
+};
 
 /// Adjustments a test makes to what [`Options`] builds.
 #[derive(Default, Clone)]
@@ -318,13 +329,24 @@ impl Simulation {
                     None => Box::new(SimRegistrar::new(config)) as Box<dyn Node>,
                 }
             });
-            let id = sim.world.add_node(
+            let start = options
+                .join_registrars
+                .iter()
+                .filter(|j| j.number == i + 1)
+                .map(|j| j.at)
+                .min();
+            let id = sim.world.add_node_at(
                 &format!("registrar {}", i + 1),
                 registrar_addr(i + 1),
                 &[Protocol::Enrp],
                 factory,
+                start,
             );
             sim.registrars.push(id);
+        }
+        if options.preload > 0 {
+            let added = sim.preload(1, options.preload);
+            assert_eq!(added, options.preload, "registrar 1 takes the preload");
         }
         let subscriptions: &[Protocol] = if multicast { &[Protocol::Asap] } else { &[] };
         for i in 0..options.elements {
@@ -431,6 +453,43 @@ impl Simulation {
         sim
     }
 
+    /// Makes live registrar `number` (a [`SimRegistrar`]) hold `count` PEs
+    /// of the silent peer [`PRELOAD_OWNER`] in pool [`PRELOAD_POOL`], with
+    /// identifiers 1..=count and a registration life of 24 days, as if
+    /// learnt from it by HANDLE_UPDATE. Returns how many it took.
+    pub fn preload(&mut self, number: usize, count: usize) -> usize {
+        let node = self.registrars[number - 1];
+        self.world
+            .with_node::<SimRegistrar, _>(node, |r, ctx| {
+                let mut added = 0;
+                for n in 1..=count as u32 {
+                    let ip = [IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + n))];
+                    let Ok(pe_id) = PeId::new(n) else { continue };
+                    let pe = PoolElementParam {
+                        pe_id,
+                        home_server: Some(PRELOAD_OWNER),
+                        registration_life: 24 * 86_400_000,
+                        user_transport: UserTransport::Transport(TransportParam::new(
+                            TransportProtocol::Sctp,
+                            SERVICE_PORT,
+                            TransportUse::DataAndControl,
+                            &ip,
+                        )),
+                        policy: PolicyParam::Known(Policy::RoundRobin),
+                        asap_transport: None,
+                    };
+                    if r.machine
+                        .apply_peer_update(ctx.now(), PRELOAD_OWNER, PRELOAD_POOL, &pe)
+                        .is_ok()
+                    {
+                        added += 1;
+                    }
+                }
+                added
+            })
+            .unwrap_or(0)
+    }
+
     /// How long a HANDLE_UPDATE may take to reach every registrar: 2 s,
     /// plus four retransmission timeouts on a lossy network.
     pub fn update_grace(&self) -> Duration {
@@ -452,6 +511,7 @@ impl Simulation {
             .kill_registrars
             .iter()
             .chain(&o.restart_registrars)
+            .chain(&o.join_registrars)
             .map(|k| k.at)
             .filter(|&t| t <= now)
             .chain(
@@ -653,11 +713,13 @@ impl Simulation {
             .collect();
         let live_ids: std::collections::BTreeSet<ServerId> =
             live.iter().map(|v| v.server_id()).collect();
+        let mut all_owners = std::collections::BTreeSet::new();
         if !live.is_empty() {
-            let anywhere: std::collections::BTreeSet<PeId> = live
-                .iter()
-                .flat_map(|v| v.held().into_iter().map(|h| h.pe_id))
-                .collect();
+            let mut anywhere = std::collections::BTreeSet::new();
+            for h in live.iter().flat_map(|v| v.held()) {
+                anywhere.insert(h.pe_id);
+                all_owners.extend(h.owner);
+            }
             for (pe, home) in &registered {
                 if !anywhere.contains(pe) {
                     problems.push(format!(
@@ -776,9 +838,9 @@ impl Simulation {
                 }
             }
             if shared {
-                let owners: std::collections::BTreeSet<ServerId> =
-                    held.values().filter_map(|h| h.owner).collect();
-                for owner in owners {
+                // Every owner any registrar knows: one that holds none of
+                // its PEs (checksum 0xffff) disagrees with one that does.
+                for &owner in &all_owners {
                     let sum = view.checksum_of(owner);
                     match checksums.get(&owner) {
                         Some(&(s, by)) if s != sum => {

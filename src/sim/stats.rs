@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use super::world::Payload;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::world::{NodeId, Payload};
 
 /// Everything a run counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +38,9 @@ pub struct Counters {
     pub enrp_sent: u64,
     /// ENRP messages sent, by message type (index = type, 0x01-0x0A).
     pub enrp_by_type: [u64; 16],
+    /// The nodes that sent ENRP messages, by message type (e.g. who
+    /// initiated a takeover, who won it).
+    pub enrp_senders: BTreeMap<u8, BTreeSet<NodeId>>,
     /// Application data messages sent.
     pub data_sent: u64,
     // --- application ---
@@ -94,6 +99,23 @@ impl Counters {
     /// ASAP messages sent of one type.
     pub fn asap(&self, message_type: u8) -> u64 {
         self.asap_sent[usize::from(message_type).min(15)]
+    }
+
+    /// Counts one message sent by `from` (see [`count_sent`](Self::count_sent)).
+    pub fn count_sent_by(&mut self, from: NodeId, payload: Payload, bytes: &[u8]) {
+        self.count_sent(payload, bytes);
+        if payload == Payload::Enrp {
+            let t = bytes.first().copied().unwrap_or(0);
+            self.enrp_senders.entry(t).or_default().insert(from);
+        }
+    }
+
+    /// The nodes that sent ENRP messages of one type.
+    pub fn enrp_senders_of(&self, message_type: u8) -> Vec<NodeId> {
+        self.enrp_senders
+            .get(&message_type)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// ENRP messages sent of one type.

@@ -444,9 +444,51 @@ impl World {
         name: &str,
         addr: SocketAddr,
         subscriptions: &[Protocol],
+        factory: NodeFactory,
+    ) -> NodeId {
+        self.add_node_at(name, addr, subscriptions, factory, None)
+    }
+
+    /// Adds a node like [`add_node`](Self::add_node) that starts at `start`
+    /// (now when `None` or not later): until then it is absent, as a
+    /// crashed node is (a registrar joining a running pool).
+    ///
+    /// # Panics
+    /// If another node already has the IP address (a scenario bug).
+    pub fn add_node_at(
+        &mut self,
+        name: &str,
+        addr: SocketAddr,
+        subscriptions: &[Protocol],
         mut factory: NodeFactory,
+        start: Option<Instant>,
     ) -> NodeId {
         let id = NodeId(self.slots.len());
+        if let Some(at) = start.filter(|&t| t > self.now) {
+            assert!(
+                self.by_ip.insert(addr.ip(), id).is_none(),
+                "duplicate node address {addr}"
+            );
+            let seed = derive_seed(self.seed, id.0 as u64, 0);
+            self.slots.push(Slot {
+                name: name.into(),
+                addr,
+                node: None,
+                factory,
+                alive: false,
+                incarnation: 0,
+                rng: Xoshiro256StarStar::seed_from_u64(derive_seed(seed, 1, 1)),
+                next_assoc: 1,
+                wake: None,
+                subscriptions: subscriptions.to_vec(),
+                crash_times: Vec::new(),
+                last_timeout: (Instant::MAX, 0),
+                storming: false,
+            });
+            self.log(format_args!("{id} {name} at {addr} starts at {at}"));
+            self.push(at, Event::Restart(id));
+            return id;
+        }
         assert!(
             self.by_ip.insert(addr.ip(), id).is_none(),
             "duplicate node address {addr}"
@@ -1062,7 +1104,7 @@ impl World {
                 payload,
                 bytes,
             } => {
-                self.counters.count_sent(payload, &bytes);
+                self.counters.count_sent_by(from, payload, &bytes);
                 match destination {
                     Destination::Association(assoc) => self.send_on(from, assoc, payload, bytes),
                     Destination::Address(addr) => {
