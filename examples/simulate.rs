@@ -33,7 +33,18 @@ fn main() -> ExitCode {
         None
     };
     let mut sim = Simulation::with(options.clone(), Tweaks::default(), trace);
-    let summary = sim.run();
+    let wall = std::time::Instant::now();
+    let (summary, changes) = match options.sample {
+        Some(step) => sim.run_sampled(step),
+        None => (sim.run(), Vec::new()),
+    };
+    let wall = wall.elapsed();
+    for (at, ok) in &changes {
+        println!(
+            "strict check at {at}: {}",
+            if *ok { "consistent" } else { "not consistent" }
+        );
+    }
     if options.stats || options.verbose {
         println!("counters: {}", sim.counters());
         for n in 1..=sim.registrars.len() {
@@ -86,6 +97,7 @@ fn main() -> ExitCode {
         for difference in &consistency.pending {
             println!("within grace: {difference}");
         }
+        println!("wall time: {:.3} s", wall.as_secs_f64());
     }
     println!("{summary}");
     ExitCode::SUCCESS

@@ -99,6 +99,9 @@ pub struct Options {
     pub preload: usize,
     /// Partitions between registrars.
     pub partitions: Vec<PartitionSpec>,
+    /// Check the handlespace every this often and report when it changes
+    /// (`simulate` prints the changes).
+    pub sample: Option<Duration>,
     /// Write the event log.
     pub verbose: bool,
     /// Print the counters before the summary.
@@ -132,6 +135,7 @@ impl Default for Options {
             join_registrars: Vec::new(),
             preload: 0,
             partitions: Vec::new(),
+            sample: None,
             verbose: false,
             stats: false,
         }
@@ -170,6 +174,7 @@ usage: simulate [FLAGS]
   --join-registrar ID@T   registrar ID starts at T seconds instead of 0 (repeatable)
   --preload N             registrar 1 starts with N PEs of a silent peer (pool \"preload\")
   --partition A,B|C@T1-T2 cut registrars A,B off from C from T1 to T2 seconds (repeatable)
+  --sample-ms MS          check the handlespace every MS and print when the strict check changes
   --stats                 print the run's counters before the summary
   --verbose               print the event log
 ";
@@ -319,6 +324,7 @@ impl Options {
                 "--restart-registrar" => o.restart_registrars.push(node_at(flag, v)?),
                 "--join-registrar" => o.join_registrars.push(node_at(flag, v)?),
                 "--preload" => o.preload = number(flag, v)?,
+                "--sample-ms" => o.sample = Some(Duration::from_millis(number(flag, v)?)),
                 "--partition" => o.partitions.push(partition(flag, v)?),
                 _ => return Err(format!("unknown flag {flag:?}\n{USAGE}")),
             }

@@ -2,7 +2,7 @@
 //! [`Options`], run, checked and summed up.
 //!
 //! Addresses (they never leave the process): registrar `n` (from 1) is
-//! `192.0.2.n` port 3863 with server identifier `n`; pool element `n` is
+//! `192.0.2.n` port 3863 (ENRP: port 9901) with server identifier `n`; pool element `n` is
 //! `198.51.100.0 + n` (counting on past the /24 for large pools), serving
 //! SCTP data-and-control on port 9000; pool user `n` is `203.0.113.0 + n`;
 //! rogue nodes are `100.64.0.0 + n`. Every PE joins the pool `"sim"`.
@@ -451,6 +451,27 @@ impl Simulation {
             });
         }
         sim
+    }
+
+    /// Runs to the end like [`run`](Self::run), checking the handlespace
+    /// every `step` on the way, and returns the summary with every change
+    /// of the strict check (no problem and nothing pending): `(time, ok)`,
+    /// the first entry at the first sample.
+    pub fn run_sampled(&mut self, step: Duration) -> (Summary, Vec<(Instant, bool)>) {
+        let end = self.end();
+        let mut changes: Vec<(Instant, bool)> = Vec::new();
+        let step = step.max(Duration::from_millis(1));
+        while self.world.now() < end {
+            let next = (self.world.now() + step).min(end);
+            self.world.run_until(next);
+            let c = self.consistency();
+            let ok = c.ok() && c.pending.is_empty();
+            if changes.last().is_none_or(|&(_, was)| was != ok) {
+                changes.push((next, ok));
+            }
+        }
+        self.finish();
+        (self.summary(), changes)
     }
 
     /// Makes live registrar `number` (a [`SimRegistrar`]) hold `count` PEs

@@ -535,6 +535,16 @@ impl World {
         self.slots[id.0].addr
     }
 
+    /// Where a node speaks `protocol`: its address, with the ENRP port for
+    /// ENRP (a registrar's ENRP endpoint; ASAP keeps the node's own port).
+    pub fn endpoint(&self, id: NodeId, protocol: Protocol) -> SocketAddr {
+        let mut a = self.addr(id);
+        if protocol == Protocol::Enrp {
+            a.set_port(protocol.port());
+        }
+        a
+    }
+
     /// The node with this IP address.
     pub fn node_at(&self, ip: IpAddr) -> Option<NodeId> {
         self.by_ip.get(&ip).copied()
@@ -936,7 +946,7 @@ impl World {
             },
         );
         self.counters.associations += 1;
-        let from_addr = self.addr(from);
+        let from_addr = self.endpoint(from, protocol);
         let to_incarnation = self.incarnation(to);
         self.push(
             back,
@@ -1185,7 +1195,10 @@ impl World {
     }
 
     fn send_datagram(&mut self, from: NodeId, to: NodeId, payload: Payload, bytes: Vec<u8>) {
-        let src = self.addr(from);
+        let src = match payload.protocol() {
+            Some(p) => self.endpoint(from, p),
+            None => self.addr(from),
+        };
         let copies = if self.chance(self.net.duplicate) {
             self.counters.duplicated += 1;
             2
