@@ -101,6 +101,7 @@
 //!   then repairs peers through the checksum audit, RFC 5353 §3.6).
 
 mod config;
+mod enrp;
 mod event;
 mod limiter;
 
@@ -111,8 +112,10 @@ use heapless::index_map::FnvIndexMap;
 use heapless::Deque;
 
 pub use config::{
-    AnnounceTransport, RegistrarConfig, ReportRate, MAX_ANNOUNCE_TRANSPORTS, MAX_RESOLUTION_ITEMS,
+    AnnounceTransport, EnrpConfig, RegistrarConfig, ReportRate, MAX_ANNOUNCE_TRANSPORTS,
+    MAX_HANDLE_TABLE_ELEMENTS, MAX_PEERS, MAX_RESOLUTION_ITEMS, MAX_SESSIONS,
 };
+pub use enrp::{EnrpEvent, EnrpStats, Peer, PeerState, MAX_TAKEOVERS};
 pub use event::{Blocked, Event, PeRecord, RemovalReason, Stats, TransportRecord};
 pub use limiter::MAX_REPORTERS;
 
@@ -331,6 +334,7 @@ pub struct Registrar<
     rng: Xoshiro256StarStar,
     next_announce: Instant,
     stats: Stats,
+    enrp: enrp::EnrpState,
 }
 
 impl<
@@ -364,6 +368,7 @@ impl<
     /// A registrar with an empty handlespace. The first SERVER_ANNOUNCE (if
     /// enabled) is due at once: `poll_timeout` returns [`Instant::ZERO`].
     pub fn new(config: RegistrarConfig) -> Self {
+        let enrp = enrp::EnrpState::new(&config.enrp);
         Registrar {
             rng: Xoshiro256StarStar::seed_from_u64(config.seed),
             config,
@@ -375,6 +380,7 @@ impl<
             events: Deque::new(),
             next_announce: Instant::ZERO,
             stats: Stats::default(),
+            enrp,
         }
     }
 
@@ -539,6 +545,7 @@ impl<
     // ----- helpers ----------------------------------------------------------
 
     fn event(&mut self, e: Event) {
+        self.enrp_forward(&e);
         if self.events.push_back(e).is_err() {
             self.stats.events_lost += 1;
         }
@@ -1293,7 +1300,7 @@ impl<
 {
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
         if protocol == Protocol::Enrp {
-            self.stats.enrp_ignored += 1;
+            self.enrp_handle(now, source, bytes);
             return;
         }
         if source == Source::Association(AssocId::NONE) {
@@ -1342,7 +1349,7 @@ impl<
         }
     }
 
-    fn handle_transport_event(&mut self, _now: Instant, event: TransportEvent) {
+    fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
         match event {
             TransportEvent::Up { assoc, remote, .. } => {
                 if self.assocs.insert(assoc, remote).is_err() {
@@ -1366,9 +1373,11 @@ impl<
             }
             TransportEvent::ConnectFailed { .. } => {}
         }
+        self.enrp_transport_event(now, event);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.enrp_timeout(now);
         if self.config.announce && self.next_announce <= now {
             if self.announce() {
                 self.next_announce = now + self.config.announce_interval;
@@ -1392,10 +1401,10 @@ impl<
     fn poll_timeout(&self) -> Option<Instant> {
         let hs = self.hs.next_timer();
         let announce = self.config.announce.then_some(self.next_announce);
-        match (hs, announce) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [hs, announce, self.enrp_poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
@@ -1403,7 +1412,7 @@ impl<
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {
-        None
+        self.enrp_poll_connect()
     }
 }
 
