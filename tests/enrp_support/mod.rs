@@ -268,3 +268,78 @@ pub fn register_enrp(
     events(r);
     enrp
 }
+
+/// A registrar (no static peers, initialised) knowing each `(id, assoc)`
+/// peer, heard at `T0`; output and events drained.
+pub fn with_peers(peers: &[(u32, u32)]) -> Box<TestRegistrar> {
+    let mut r = registrar(enrp_config(&[]));
+    r.handle_timeout(T0);
+    for &(id, assoc) in peers {
+        enrp_up(&mut r, T0, assoc, peer_addr(id as u8));
+        deliver(&mut r, T0, assoc, id, presence_body(0xFFFF, false));
+    }
+    drain_all(&mut r);
+    events(&mut r);
+    r
+}
+
+/// A HANDLE_TABLE_RESPONSE from `from` with one pool's PEs.
+pub fn table_response(
+    r: &mut TestRegistrar,
+    now: Instant,
+    assoc: u32,
+    from: u32,
+    more: bool,
+    pool: &str,
+    pes: &[PeerPe],
+) {
+    let params: Vec<PoolElementParam<'_>> = pes.iter().map(|p| p.param()).collect();
+    let entries = [rserpool::wire::PoolEntry::new(pool.as_bytes(), &params)];
+    let n = if pes.is_empty() { 0 } else { 1 };
+    deliver(
+        r,
+        now,
+        assoc,
+        from,
+        EnrpBody::HandleTableResponse {
+            more_to_send: more,
+            rejected: false,
+            entries: List::from_slice(&entries[..n]),
+        },
+    );
+}
+
+/// The (pool handle, PE id, home) triples of a HANDLE_TABLE_RESPONSE and its M flag.
+/// One PE of a page: pool handle, PE id, home registrar.
+pub type PageEntry = (Vec<u8>, u32, Option<u32>);
+
+pub fn page_of(b: &[u8]) -> (bool, Vec<PageEntry>) {
+    match parse(b).body {
+        EnrpBody::HandleTableResponse {
+            more_to_send,
+            rejected,
+            entries,
+        } => {
+            assert!(!rejected);
+            let mut v = Vec::new();
+            for e in entries.iter() {
+                for p in e.elements.iter() {
+                    v.push((
+                        e.pool_handle.to_vec(),
+                        p.pe_id.get(),
+                        p.home_server.map(|s| s.get()),
+                    ));
+                }
+            }
+            (more_to_send, v)
+        }
+        b => panic!("not a handle table response: {b:?}"),
+    }
+}
+
+/// The message types of ENRP output.
+pub fn types_of(out: &[(Destination, Vec<u8>)]) -> Vec<(Destination, u8)> {
+    out.iter()
+        .map(|(d, b)| (*d, parse(b).message_type()))
+        .collect()
+}

@@ -375,21 +375,24 @@ impl<
                 self.enrp
                     .sessions
                     .retain(|s| s.assoc != assoc || matches!(s.kind, SessionKind::Resync { .. }));
-                for i in 0..self.enrp.peers.len() {
-                    if self.enrp.peers[i].assoc != Some(assoc) {
+                let mut dead: Vec<ServerId, MAX_PEERS> = Vec::new();
+                for p in self.enrp.peers.iter_mut() {
+                    if p.assoc != Some(assoc) {
                         continue;
                     }
-                    let p = &mut self.enrp.peers[i];
                     p.assoc = None;
                     p.connecting = false;
                     if let Some(id) = p.server_id {
-                        self.enrp.sessions.retain(
-                            |s| !matches!(s.kind, SessionKind::Resync { peer, .. } if peer == id),
-                        );
                         if matches!(p.state, PeerState::Alive | PeerState::Probing { .. }) {
-                            self.declare_dead(now, i);
+                            let _ = dead.push(id);
                         }
                     }
+                }
+                for id in dead {
+                    self.enrp.sessions.retain(
+                        |s| !matches!(s.kind, SessionKind::Resync { peer, .. } if peer == id),
+                    );
+                    self.declare_dead(now, id);
                 }
                 let mentor_lost = match self.enrp.init {
                     Init::Listing { mentor, .. } | Init::Downloading { mentor, .. } => {
@@ -509,32 +512,40 @@ impl<
             self.config.enrp.max_time_last_heard,
             self.config.enrp.max_time_no_response,
         );
+        let mut dead: Vec<ServerId, MAX_PEERS> = Vec::new();
+        let mut due: Vec<ServerId, MAX_PEERS> = Vec::new();
         for i in 0..self.enrp.peers.len() {
             let p = self.enrp.peers[i];
+            let Some(id) = p.server_id else {
+                continue;
+            };
             match p.state {
                 PeerState::Alive if now >= p.last_heard.saturating_add(mtlh) => match p.assoc {
                     Some(a) => {
-                        self.presence_to(Destination::Association(a), p.server_id, true);
+                        self.presence_to(Destination::Association(a), Some(id), true);
                         self.enrp.peers[i].state = PeerState::Probing { since: now };
                     }
-                    None => self.declare_dead(now, i),
+                    None => {
+                        let _ = dead.push(id);
+                    }
                 },
                 PeerState::Probing { since } if now >= since.saturating_add(mtnr) => {
-                    self.declare_dead(now, i);
+                    let _ = dead.push(id);
+                }
+                PeerState::Dead { takeover_at } if now >= takeover_at => {
+                    let _ = due.push(id);
                 }
                 _ => {}
             }
         }
+        for id in dead {
+            self.declare_dead(now, id);
+        }
         // Dead peers whose takeover is due.
-        let mut i = 0;
-        while i < self.enrp.peers.len() {
-            let p = self.enrp.peers[i];
-            if let (PeerState::Dead { takeover_at }, Some(id)) = (p.state, p.server_id) {
-                if now >= takeover_at && !self.enrp.takeovers.iter().any(|t| t.target == id) {
-                    self.start_takeover(now, id);
-                }
+        for id in due {
+            if !self.enrp.takeovers.iter().any(|t| t.target == id) {
+                self.start_takeover(now, id);
             }
-            i += 1;
         }
         // Stalled sessions.
         let before = self.enrp.sessions.len();
@@ -554,16 +565,16 @@ impl<
         }
     }
 
-    fn declare_dead(&mut self, now: Instant, i: usize) {
-        let p = &mut self.enrp.peers[i];
-        p.state = PeerState::Dead { takeover_at: now };
-        if let Some(id) = p.server_id {
-            net_debug!("enrp: peer {} dead", id);
-            self.enrp_event(EnrpEvent::PeerDown { server_id: id });
-            self.enrp_forget_pending(id, now);
-            if !self.enrp.takeovers.iter().any(|t| t.target == id) {
-                self.start_takeover(now, id);
-            }
+    fn declare_dead(&mut self, now: Instant, id: ServerId) {
+        let Some(i) = self.peer_by_id(id) else {
+            return;
+        };
+        self.enrp.peers[i].state = PeerState::Dead { takeover_at: now };
+        net_debug!("enrp: peer {} dead", id);
+        self.enrp_event(EnrpEvent::PeerDown { server_id: id });
+        self.enrp_forget_pending(id, now);
+        if !self.enrp.takeovers.iter().any(|t| t.target == id) {
+            self.start_takeover(now, id);
         }
     }
 
@@ -781,6 +792,8 @@ impl<
             Some(SocketAddr::new(ip, i.transport.port))
         });
         let mut new = false;
+        // Whether it was asked for a PRESENCE already (when its association came up).
+        let mut asked = false;
         let i = match self.peer_by_id(id) {
             Some(i) => i,
             None => {
@@ -802,6 +815,7 @@ impl<
                 match by_assoc.or_else(by_addr) {
                     Some(i) => {
                         self.enrp.peers[i].server_id = Some(id);
+                        asked = self.enrp.peers[i].assoc.is_some();
                         new = true;
                         i
                     }
@@ -842,7 +856,7 @@ impl<
         if new || matches!(was, PeerState::Connecting | PeerState::Dead { .. }) {
             self.enrp_event(EnrpEvent::PeerUp { server_id: id });
         }
-        if new {
+        if new && !asked {
             // RFC 5353 §3.4: an unknown peer gets a reply-required PRESENCE.
             if let Some(a) = assoc {
                 self.presence_to(Destination::Association(a), Some(id), true);
