@@ -79,9 +79,11 @@
 //!   (the sender retransmits), [`Stats::queue_full`] counts it and
 //!   [`Event::QueueFull`] says so. Due timers wait in the handlespace until
 //!   there is room.
-//! * **ENRP** messages ([`Protocol::Enrp`]) are ignored and counted
-//!   ([`Stats::enrp_ignored`]): the ENRP layer is expected to take them
-//!   before they reach the registrar, and to use the hooks: the
+//! * **ENRP** ([`Protocol::Enrp`]): with [`RegistrarConfig::enrp`] enabled
+//!   the registrar is a full ENRP peer (RFC 5353; see [`enrp`], [`EnrpConfig`], [`Registrar::peers`],
+//!   [`Registrar::enrp_stats`], [`Event::Enrp`]). With ENRP disabled (the
+//!   default) ENRP messages are ignored and counted
+//!   ([`Stats::enrp_ignored`]). Either way the ENRP hooks stay public: the
 //!   [`Event::PoolElementRegistered`] / [`Event::PoolElementRemoved`]
 //!   events (HANDLE_UPDATE out), [`Registrar::apply_peer_update`] /
 //!   [`Registrar::apply_peer_delete`] (HANDLE_UPDATE in),
@@ -92,8 +94,8 @@
 //! * **Wire details**: ENDPOINT_KEEP_ALIVE carries rsplib's PE Identifier
 //!   parameter besides the RFC fields; HANDLE_RESOLUTION_RESPONSE is sent
 //!   with A=0 (no dynamic updates); registration life is in milliseconds
-//!   (SPEC §15.1). The registrar never opens associations
-//!   ([`Machine::poll_connect`] is always `None`): keep-alives to PEs without
+//!   (SPEC §15.1). The registrar never opens ASAP associations
+//!   ([`Machine::poll_connect`] only asks for ENRP associations to peers): keep-alives to PEs without
 //!   association go to their ASAP transport address
 //!   ([`Destination::Address`]).
 //! * Events never block protocol work: when the event queue is full, an
@@ -101,7 +103,7 @@
 //!   then repairs peers through the checksum audit, RFC 5353 §3.6).
 
 mod config;
-mod enrp;
+pub mod enrp;
 mod event;
 mod limiter;
 
