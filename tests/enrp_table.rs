@@ -279,3 +279,27 @@ fn resync_tolerates_pages_out_of_order() {
     assert_eq!(have, vec![1, 3]);
     assert_eq!(r.peer_checksum(sid(7)), truth);
 }
+
+#[test]
+fn resync_does_not_take_away_a_pe_attached_here() {
+    let mut r = with_peer(7, 11);
+    up(&mut r, T0, 1);
+    register_enrp(&mut r, T0, 1, "a", &PeSpec::new(5));
+    // Peer 7 claims PE 5 in its table (a stale view after a partition).
+    deliver(&mut r, T0, 11, 7, presence_body(0x1234, false));
+    drain_all(&mut r);
+    let mut p = PeerPe::new(5, 7);
+    p.addrs = PeSpec::new(5).addrs;
+    table_response(&mut r, T0, 11, 7, false, "a", &[p, PeerPe::new(6, 7)]);
+    let h = PoolHandle::new(b"a").unwrap();
+    assert_eq!(
+        r.handlespace().lookup(&h, pe(5)).unwrap().home_registrar(),
+        Some(me())
+    );
+    assert_eq!(r.owned_count(), 1);
+    assert_eq!(
+        r.handlespace().lookup(&h, pe(6)).unwrap().home_registrar(),
+        Some(sid(7))
+    );
+    assert_eq!(r.enrp_stats().table_entries_kept, 1);
+}

@@ -44,7 +44,11 @@
 //!   [`Registrar::apply_peer_update`] (the same checks as a registration);
 //!   its owner is the PE's home registrar id (the sender when absent; for
 //!   W=1 responses always the sender). PEs naming this registrar as home are
-//!   not taken from peers.
+//!   not taken from peers, and a handle table (a snapshot of the peer's
+//!   view) never takes away a PE this registrar owns over a live
+//!   association (the PE is attached here; the peer learns that through
+//!   its own audit). A HANDLE_UPDATE does move such a PE (it registered at
+//!   the peer since).
 //! * **Updates**: every [`Event::PoolElementRegistered`] and
 //!   [`Event::PoolElementRemoved`] is group-cast as HANDLE_UPDATE
 //!   ADD_PE / DEL_PE; received updates are applied as above.
@@ -994,6 +998,17 @@ impl<
         );
     }
 
+    /// Whether a PE is owned here and registered over a live association:
+    /// a handle table (a snapshot of a peer's view) does not take it away.
+    fn attached_here(&self, pool_handle: &[u8], pe_id: PeId) -> bool {
+        let me = Some(self.me());
+        PoolHandle::new(pool_handle).ok().is_some_and(|h| {
+            self.hs
+                .lookup(&h, pe_id)
+                .is_some_and(|v| v.home_registrar() == me && v.assoc() != AssocId::NONE)
+        })
+    }
+
     /// Removes the PEs owned by `peer` after `last` and before `until`
     /// (to the end without `until`); returns how many.
     fn sweep(
@@ -1240,7 +1255,8 @@ impl<
                 for entry in entries.iter() {
                     for pe in entry.elements.iter() {
                         let owner = pe.home_server.unwrap_or(sender);
-                        if owner == me {
+                        if owner == me || self.attached_here(entry.pool_handle, pe.pe_id) {
+                            self.enrp.stats.table_entries_kept += 1;
                             continue;
                         }
                         match self.apply_peer_update(now, owner, entry.pool_handle, &pe) {
@@ -1299,9 +1315,13 @@ impl<
             };
             for pe in entry.elements.iter() {
                 swept += self.sweep(sender, last, Some((entry.pool_handle, pe.pe_id)));
-                match self.apply_peer_update(now, sender, entry.pool_handle, &pe) {
-                    Ok(_) => self.enrp.stats.table_entries_applied += 1,
-                    Err(_) => self.enrp.stats.table_entries_rejected += 1,
+                if self.attached_here(entry.pool_handle, pe.pe_id) {
+                    self.enrp.stats.table_entries_kept += 1;
+                } else {
+                    match self.apply_peer_update(now, sender, entry.pool_handle, &pe) {
+                        Ok(_) => self.enrp.stats.table_entries_applied += 1,
+                        Err(_) => self.enrp.stats.table_entries_rejected += 1,
+                    }
                 }
                 let beyond = match &last {
                     None => true,

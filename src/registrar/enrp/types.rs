@@ -281,6 +281,9 @@ pub struct EnrpStats {
     pub table_entries_applied: u64,
     /// PEs from HANDLE_TABLE_RESPONSEs refused.
     pub table_entries_rejected: u64,
+    /// PEs from HANDLE_TABLE_RESPONSEs not applied because this registrar
+    /// owns them (over a live association, or names itself as home).
+    pub table_entries_kept: u64,
     /// HANDLE_TABLE_RESPONSE pages sent.
     pub pages_sent: u64,
     /// LIST/HANDLE_TABLE requests answered with R=1.
