@@ -51,10 +51,30 @@
 //! * **ENDPOINT_UNREACHABLE** (§3.5): rate-limited per reporter
 //!   ([`RegistrarConfig::unreachable_rate`]); about an owned PE, it is
 //!   counted and answered with an immediate ENDPOINT_KEEP_ALIVE probe (H=0)
-//!   under the keep-alive timeout; once the count exceeds MAX-BAD-PE-REPORT
-//!   the PE is removed. The count is not reset by an answered probe (as
-//!   rsplib). Reports about PEs owned by other registrars are ignored (only
-//!   the home registrar can probe).
+//!   under the keep-alive timeout. An unanswered probe removes the PE at the
+//!   keep-alive timeout ([`RemovalReason::KeepAliveTimeout`]). The count
+//!   holds the reports since the PE last answered a keep-alive: every
+//!   accepted KEEP_ALIVE_ACK (to the probe or to a periodic keep-alive)
+//!   resets it to 0, because the answer disproves the reports before it.
+//!   Only when more than MAX-BAD-PE-REPORT reports arrive before the PE
+//!   answers is it removed at once ([`RemovalReason::Unreachable`]; several
+//!   reporters agreeing faster than the probe is answered). Unlike rsplib,
+//!   which never resets the count, reports that a live PE disproved do not
+//!   add up over its registration: under message loss, users' request
+//!   timeouts otherwise remove healthy PEs one report at a time. Together
+//!   with the per-reporter limit this keeps RFC 5355's flood protection: a
+//!   reporter counts at most `unreachable_rate.max_reports` times per
+//!   window, so while a PE answers its probes within that window, a flood
+//!   from fewer than MAX-BAD-PE-REPORT / `max_reports` + 1 reporters (with
+//!   the defaults: up to 3) cannot remove it, however long it lasts; a dead
+//!   PE goes at the probe's timeout or as soon as enough reporters agree. A PE removed as
+//!   unreachable is sent an unsolicited DEREGISTRATION_RESPONSE, as on
+//!   lifetime expiry: RFC 5352 §3.5 asks for the removal, not for silence,
+//!   and a PE that is in fact alive then learns it is no longer registered
+//!   and registers again instead of believing it is registered until its
+//!   next re-registration (to a dead PE the message is simply lost).
+//!   Reports about PEs owned by other registrars are ignored (only the home
+//!   registrar can probe).
 //! * **SERVER_ANNOUNCE** every T6 on [`Destination::Multicast`] when enabled
 //!   (first one at the first `handle_timeout`), as rsplib does. RFC 5352
 //!   §3.6 asks for one every (N+1)·T6 with N the registrars heard
@@ -79,9 +99,11 @@
 //!   (the sender retransmits), [`Stats::queue_full`] counts it and
 //!   [`Event::QueueFull`] says so. Due timers wait in the handlespace until
 //!   there is room.
-//! * **ENRP** messages ([`Protocol::Enrp`]) are ignored and counted
-//!   ([`Stats::enrp_ignored`]): the ENRP layer is expected to take them
-//!   before they reach the registrar, and to use the hooks: the
+//! * **ENRP** ([`Protocol::Enrp`]): with [`RegistrarConfig::enrp`] enabled
+//!   the registrar is a full ENRP peer (RFC 5353; see [`enrp`], [`EnrpConfig`], [`Registrar::peers`],
+//!   [`Registrar::enrp_stats`], [`Event::Enrp`]). With ENRP disabled (the
+//!   default) ENRP messages are ignored and counted
+//!   ([`Stats::enrp_ignored`]). Either way the ENRP hooks stay public: the
 //!   [`Event::PoolElementRegistered`] / [`Event::PoolElementRemoved`]
 //!   events (HANDLE_UPDATE out), [`Registrar::apply_peer_update`] /
 //!   [`Registrar::apply_peer_delete`] (HANDLE_UPDATE in),
@@ -92,8 +114,8 @@
 //! * **Wire details**: ENDPOINT_KEEP_ALIVE carries rsplib's PE Identifier
 //!   parameter besides the RFC fields; HANDLE_RESOLUTION_RESPONSE is sent
 //!   with A=0 (no dynamic updates); registration life is in milliseconds
-//!   (SPEC §15.1). The registrar never opens associations
-//!   ([`Machine::poll_connect`] is always `None`): keep-alives to PEs without
+//!   (SPEC §15.1). The registrar never opens ASAP associations
+//!   ([`Machine::poll_connect`] only asks for ENRP associations to peers): keep-alives to PEs without
 //!   association go to their ASAP transport address
 //!   ([`Destination::Address`]).
 //! * Events never block protocol work: when the event queue is full, an
@@ -101,6 +123,7 @@
 //!   then repairs peers through the checksum audit, RFC 5353 §3.6).
 
 mod config;
+pub mod enrp;
 mod event;
 mod limiter;
 
@@ -111,8 +134,10 @@ use heapless::index_map::FnvIndexMap;
 use heapless::Deque;
 
 pub use config::{
-    AnnounceTransport, RegistrarConfig, ReportRate, MAX_ANNOUNCE_TRANSPORTS, MAX_RESOLUTION_ITEMS,
+    AnnounceTransport, EnrpConfig, RegistrarConfig, ReportRate, MAX_ANNOUNCE_TRANSPORTS,
+    MAX_HANDLE_TABLE_ELEMENTS, MAX_PEERS, MAX_RESOLUTION_ITEMS, MAX_SESSIONS,
 };
+pub use enrp::{EnrpEvent, EnrpStats, Peer, PeerState, MAX_TAKEOVERS};
 pub use event::{Blocked, Event, PeRecord, RemovalReason, Stats, TransportRecord};
 pub use limiter::MAX_REPORTERS;
 
@@ -161,7 +186,8 @@ const MAX_PE_PARAM_LEN: usize = 16 + 2 * MAX_TRANSPORT_LEN + MAX_POLICY_LEN;
 struct OwnedPe {
     /// When its registration life ends ([`Instant::MAX`]: never).
     lifetime: Instant,
-    /// ENDPOINT_UNREACHABLE reports counted.
+    /// ENDPOINT_UNREACHABLE reports counted since the PE last answered a
+    /// keep-alive.
     reports: u32,
     /// The next keep-alive carries H=1 (after a takeover).
     claim_home: bool,
@@ -331,6 +357,7 @@ pub struct Registrar<
     rng: Xoshiro256StarStar,
     next_announce: Instant,
     stats: Stats,
+    enrp: enrp::EnrpState,
 }
 
 impl<
@@ -364,6 +391,7 @@ impl<
     /// A registrar with an empty handlespace. The first SERVER_ANNOUNCE (if
     /// enabled) is due at once: `poll_timeout` returns [`Instant::ZERO`].
     pub fn new(config: RegistrarConfig) -> Self {
+        let enrp = enrp::EnrpState::new(&config.enrp);
         Registrar {
             rng: Xoshiro256StarStar::seed_from_u64(config.seed),
             config,
@@ -375,6 +403,7 @@ impl<
             events: Deque::new(),
             next_announce: Instant::ZERO,
             stats: Stats::default(),
+            enrp,
         }
     }
 
@@ -407,7 +436,8 @@ impl<
     pub fn association_remote(&self, assoc: AssocId) -> Option<SocketAddr> {
         self.assocs.get(&assoc).copied()
     }
-    /// ENDPOINT_UNREACHABLE reports counted against an owned PE.
+    /// ENDPOINT_UNREACHABLE reports counted against an owned PE since it
+    /// last answered a keep-alive.
     pub fn unreachable_reports(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<u32> {
         let r = self.hs.lookup(pool_handle, pe_id)?.pe_ref();
         self.owned.get(&r).map(|o| o.reports)
@@ -539,6 +569,7 @@ impl<
     // ----- helpers ----------------------------------------------------------
 
     fn event(&mut self, e: Event) {
+        self.enrp_forward(&e);
         if self.events.push_back(e).is_err() {
             self.stats.events_lost += 1;
         }
@@ -650,6 +681,24 @@ impl<
             reason
         );
         self.event(Event::PoolElementRemoved { pe: record, reason });
+    }
+
+    /// Tells an owned PE that its registration ends here: an unsolicited
+    /// DEREGISTRATION_RESPONSE (as on lifetime expiry), so that a PE that is
+    /// still alive registers again.
+    fn notify_removed(&mut self, pe: PeRef) {
+        let info = self
+            .hs
+            .get(pe)
+            .map(|v| (*v.pool_handle(), v.pe_id(), Self::pe_destination(&v)));
+        if let Some((handle, pe_id, Some(dest))) = info {
+            let msg = AsapMessage::DeregistrationResponse {
+                pool_handle: handle.as_bytes(),
+                pe_id,
+                error: None,
+            };
+            self.push(dest, &msg);
+        }
     }
 
     /// Sends an ENDPOINT_KEEP_ALIVE to an owned PE.
@@ -1077,6 +1126,10 @@ impl<
             return;
         }
         self.stats.keep_alive_acks += 1;
+        // The PE answered: the reports counted so far are disproved.
+        if let Some(state) = self.owned.get_mut(&r) {
+            state.reports = 0;
+        }
         if matches!(timer, Some((PeTimerKind::KeepAliveTimeout, _))) || pe_assoc != assoc {
             self.arm_owned(now, r);
         }
@@ -1140,6 +1193,7 @@ impl<
         let reports = state.reports;
         self.stats.unreachable_reports += 1;
         if reports > self.config.max_bad_pe_reports {
+            self.notify_removed(r);
             self.remove_owned(r, RemovalReason::Unreachable);
             return true;
         }
@@ -1202,18 +1256,7 @@ impl<
                 self.remove_owned(pe, RemovalReason::KeepAliveTimeout);
             }
             (PeTimerKind::LifetimeExpiry, Some(_)) => {
-                let info = self
-                    .hs
-                    .get(pe)
-                    .map(|v| (*v.pool_handle(), v.pe_id(), Self::pe_destination(&v)));
-                if let Some((handle, pe_id, Some(dest))) = info {
-                    let msg = AsapMessage::DeregistrationResponse {
-                        pool_handle: handle.as_bytes(),
-                        pe_id,
-                        error: None,
-                    };
-                    self.push(dest, &msg);
-                }
+                self.notify_removed(pe);
                 self.remove_owned(pe, RemovalReason::LifetimeExpired);
             }
             (_, None) => {
@@ -1293,7 +1336,7 @@ impl<
 {
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
         if protocol == Protocol::Enrp {
-            self.stats.enrp_ignored += 1;
+            self.enrp_handle(now, source, bytes);
             return;
         }
         if source == Source::Association(AssocId::NONE) {
@@ -1342,7 +1385,7 @@ impl<
         }
     }
 
-    fn handle_transport_event(&mut self, _now: Instant, event: TransportEvent) {
+    fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
         match event {
             TransportEvent::Up { assoc, remote, .. } => {
                 if self.assocs.insert(assoc, remote).is_err() {
@@ -1366,9 +1409,11 @@ impl<
             }
             TransportEvent::ConnectFailed { .. } => {}
         }
+        self.enrp_transport_event(now, event);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.enrp_timeout(now);
         if self.config.announce && self.next_announce <= now {
             if self.announce() {
                 self.next_announce = now + self.config.announce_interval;
@@ -1392,10 +1437,10 @@ impl<
     fn poll_timeout(&self) -> Option<Instant> {
         let hs = self.hs.next_timer();
         let announce = self.config.announce.then_some(self.next_announce);
-        match (hs, announce) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [hs, announce, self.enrp_poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
@@ -1403,7 +1448,7 @@ impl<
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {
-        None
+        self.enrp_poll_connect()
     }
 }
 
