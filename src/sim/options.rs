@@ -95,7 +95,9 @@ pub struct Options {
     pub join_registrars: Vec<NodeAt>,
     /// Registrar 1 starts holding this many PEs of a silent peer (pool
     /// `"preload"`), so that a joining registrar has a large handlespace to
-    /// download without as many PE nodes.
+    /// download without as many PE nodes. Only registrars that download
+    /// registrar 1's handlespace learn of them (an audit covers a peer's own
+    /// PEs only): the other registrars should join later.
     pub preload: usize,
     /// Partitions between registrars.
     pub partitions: Vec<PartitionSpec>,

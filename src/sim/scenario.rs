@@ -22,7 +22,7 @@ use crate::id::{PeId, PoolHandle, ServerId};
 use crate::policy::Policy;
 use crate::pool_element::{OwnedTransport, PoolElement, PoolElementConfig};
 use crate::pool_user::{PoolUser, PoolUserConfig};
-use crate::registrar::RegistrarConfig;
+use crate::registrar::{EnrpConfig, RegistrarConfig};
 use crate::storage::RedBlackTree;
 use crate::time::{Duration, Instant};
 use crate::wire::{PolicyParam, PoolElementParam, TransportParam, UserTransport};
@@ -167,21 +167,24 @@ pub struct EnrpTimers {
 }
 
 impl EnrpTimers {
-    /// The timers of a profile.
+    /// The timers of a profile ([`EnrpConfig::rfc`] or
+    /// [`EnrpConfig::rsplib`]).
     pub fn of(profile: Profile) -> Self {
-        match profile {
-            Profile::Rfc => EnrpTimers {
-                heartbeat_cycle: Duration::from_secs(30),
-                max_time_last_heard: Duration::from_secs(61),
-                max_time_no_response: Duration::from_secs(5),
-                takeover_expiry: Duration::from_secs(5),
-            },
-            Profile::Rsplib => EnrpTimers {
-                heartbeat_cycle: Duration::from_micros(2_444_444),
-                max_time_last_heard: Duration::from_secs(5),
-                max_time_no_response: Duration::from_secs(5),
-                takeover_expiry: Duration::from_secs(5),
-            },
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENRP_PORT);
+        let c = match profile {
+            Profile::Rfc => EnrpConfig::rfc(any),
+            Profile::Rsplib => EnrpConfig::rsplib(any),
+        };
+        Self::from_config(&c)
+    }
+
+    /// The timers of an ENRP configuration.
+    pub fn from_config(c: &EnrpConfig) -> Self {
+        EnrpTimers {
+            heartbeat_cycle: c.peer_heartbeat_cycle,
+            max_time_last_heard: c.max_time_last_heard,
+            max_time_no_response: c.max_time_no_response,
+            takeover_expiry: c.takeover_expiry,
         }
     }
 
@@ -217,14 +220,25 @@ pub fn enrp_peers(number: usize, count: usize) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Configures a registrar's ENRP side: `peers` as its static peer list
-/// (none with `multicast`: peers are found by multicast PRESENCE).
-///
-/// The registrar of this crate does not speak ENRP yet (it counts ENRP
-/// input in [`Stats::enrp_ignored`](crate::registrar::Stats)): the peers
-/// are computed but not set.
-pub fn configure_enrp(config: &mut RegistrarConfig, peers: &[SocketAddr], multicast: bool) {
-    let _ = (config, peers, multicast);
+/// Configures a registrar's ENRP side: the profile's ENRP timers, its
+/// ENRP endpoint `local`, `peers` as its static peer list, and PRESENCE on
+/// the multicast channel with `multicast`.
+pub fn configure_enrp(
+    config: &mut RegistrarConfig,
+    profile: Profile,
+    local: SocketAddr,
+    peers: &[SocketAddr],
+    multicast: bool,
+) {
+    let mut enrp = match profile {
+        Profile::Rfc => EnrpConfig::rfc(local),
+        Profile::Rsplib => EnrpConfig::rsplib(local),
+    };
+    enrp.multicast = multicast;
+    for &p in peers {
+        enrp = enrp.with_peer(p);
+    }
+    config.enrp = enrp;
 }
 
 /// Which PE identifier belongs to which node incarnation.
@@ -319,7 +333,13 @@ impl Simulation {
                     } else {
                         enrp_peers(i + 1, count)
                     };
-                    configure_enrp(&mut config, &peers, multicast);
+                    configure_enrp(
+                        &mut config,
+                        profile,
+                        SocketAddr::new(registrar_addr(i + 1).ip(), ENRP_PORT),
+                        &peers,
+                        multicast,
+                    );
                 }
                 if let Some(t) = &tweaks.registrar {
                     t(i, &mut config);
