@@ -943,3 +943,208 @@ fn random_and_mutated_input_never_panics() {
     let mut ids = [pe(9); 16];
     assert!(pu.cached_elements(&pool(), &mut ids) <= 8);
 }
+
+fn unknown_pool(pu: &mut Pu, now: Instant, assoc: AssocId) {
+    let causes = [ErrorCause::new(CauseCode::UnknownPoolHandle)];
+    feed(
+        pu,
+        now,
+        assoc,
+        &AsapMessage::HandleResolutionResponse {
+            accept_updates: false,
+            pool_handle: b"echo",
+            policy: None,
+            elements: List::empty(),
+            error: Some(OperationError::new(&causes)),
+        },
+    );
+}
+
+/// The one message sent: a HANDLE_RESOLUTION for "echo" over `assoc`.
+fn expect_resolution_on(pu: &mut Pu, assoc: AssocId) {
+    let sent = drain(pu);
+    assert_eq!(types(&sent), [HR], "{sent:?}");
+    assert_eq!(sent[0].0, Destination::Association(assoc));
+}
+
+fn failed_unknown(ev: &[Event]) -> bool {
+    ev.contains(&Event::ResolutionFailed {
+        pool: pool(),
+        cause: Some(CauseCode::UnknownPoolHandle),
+    })
+}
+
+#[test]
+fn unknown_pool_handle_asks_each_connected_registrar_once_then_reports() {
+    let t0 = Instant::from_secs(0);
+    let mut c = config();
+    for n in 2..=3 {
+        c.registrars.push(registrar(n)).unwrap();
+    }
+    let mut pu = Pu::new(c);
+    assert_eq!(
+        pu.select(t0, &pool(), SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    assert_eq!(std::iter::from_fn(|| pu.poll_connect()).count(), 3);
+    up_assoc(&mut pu, t0, HOME, registrar(1));
+    up_assoc(&mut pu, t0, AssocId(2), registrar(2));
+    up_assoc(&mut pu, t0, AssocId(3), registrar(3));
+    expect_resolution_on(&mut pu, HOME);
+    // The home knows nothing (e.g. restarted): the next registrar is asked,
+    // nothing is reported yet, and it becomes the home.
+    unknown_pool(&mut pu, t0, HOME);
+    expect_resolution_on(&mut pu, AssocId(2));
+    assert_eq!(pu.home().unwrap().assoc, AssocId(2));
+    assert!(!failed_unknown(&events(&mut pu)));
+    assert!(pu.is_resolving(&pool()));
+    // Neither does the second: the third (not the first again).
+    unknown_pool(&mut pu, t0, AssocId(2));
+    expect_resolution_on(&mut pu, AssocId(3));
+    assert!(!failed_unknown(&events(&mut pu)));
+    // Every registrar said so: reported, as with a single registrar.
+    unknown_pool(&mut pu, t0, AssocId(3));
+    assert!(drain(&mut pu).is_empty());
+    assert!(failed_unknown(&events(&mut pu)));
+    assert!(!pu.is_resolving(&pool()));
+    assert_eq!(pu.poll_timeout(), None);
+    assert_eq!(pu.registrar_moves(), 2);
+    // A new attempt starts at the home and may ask every registrar again.
+    assert_eq!(
+        pu.select(t0, &pool(), SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    expect_resolution_on(&mut pu, AssocId(3));
+    unknown_pool(&mut pu, t0, AssocId(3));
+    expect_resolution_on(&mut pu, HOME);
+    let rr = Policy::RoundRobin;
+    answer(&mut pu, t0, b"echo", None, &[element(1, rr)]);
+    assert!(events(&mut pu).contains(&Event::Resolved {
+        pool: pool(),
+        elements: 1
+    }));
+    assert_eq!(pu.home().unwrap().assoc, HOME);
+}
+
+#[test]
+fn unknown_pool_handle_opens_an_association_to_a_registrar_not_asked() {
+    let t0 = Instant::from_secs(0);
+    let mut c = config();
+    c.registrars.push(registrar(2)).unwrap();
+    let mut pu = Pu::new(c);
+    assert_eq!(
+        pu.select(t0, &pool(), SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    assert_eq!(std::iter::from_fn(|| pu.poll_connect()).count(), 2);
+    up_assoc(&mut pu, t0, HOME, registrar(1));
+    pu.handle_transport_event(
+        t0,
+        TransportEvent::ConnectFailed {
+            remote: registrar(2),
+        },
+    );
+    expect_resolution_on(&mut pu, HOME);
+    unknown_pool(&mut pu, t0, HOME);
+    assert!(drain(&mut pu).is_empty(), "waits for the other registrar");
+    assert_eq!(pu.poll_connect().map(|c| c.remote), Some(registrar(2)));
+    assert!(pu.home().is_none());
+    // A late answer of the registrar just asked does not make it the home.
+    unknown_pool(&mut pu, t0, HOME);
+    assert!(pu.home().is_none());
+    assert!(!failed_unknown(&events(&mut pu)));
+    let t1 = t0 + Duration::from_millis(300);
+    up_assoc(&mut pu, t1, AssocId(2), registrar(2));
+    expect_resolution_on(&mut pu, AssocId(2));
+    let rr = Policy::RoundRobin;
+    feed(
+        &mut pu,
+        t1,
+        AssocId(2),
+        &AsapMessage::HandleResolutionResponse {
+            accept_updates: false,
+            pool_handle: b"echo",
+            policy: None,
+            elements: List::from_slice(&[element(1, rr), element(2, rr)]),
+            error: None,
+        },
+    );
+    assert!(events(&mut pu).contains(&Event::Resolved {
+        pool: pool(),
+        elements: 2
+    }));
+    assert_eq!(pu.home().unwrap().assoc, AssocId(2));
+    assert_eq!(
+        pu.select(t1, &pool(), SendOptions::DEFAULT).unwrap().pe_id,
+        pe(1)
+    );
+}
+
+#[test]
+fn unknown_pool_handle_falls_back_when_no_other_registrar_can_be_reached() {
+    let t0 = Instant::from_secs(0);
+    let mut c = config();
+    c.registrars.push(registrar(2)).unwrap();
+    let mut pu = Pu::new(c);
+    assert_eq!(
+        pu.select(t0, &pool(), SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    assert_eq!(std::iter::from_fn(|| pu.poll_connect()).count(), 2);
+    up_assoc(&mut pu, t0, HOME, registrar(1));
+    pu.handle_transport_event(
+        t0,
+        TransportEvent::ConnectFailed {
+            remote: registrar(2),
+        },
+    );
+    expect_resolution_on(&mut pu, HOME);
+    unknown_pool(&mut pu, t0, HOME);
+    assert_eq!(pu.poll_connect().map(|c| c.remote), Some(registrar(2)));
+    // Registrar 2 cannot be reached: the connected registrar 1 is taken
+    // back and asked again, and its second Unknown Pool Handle is reported
+    // (as many answers as registrars known: the attempt ends).
+    pu.handle_transport_event(
+        t0,
+        TransportEvent::ConnectFailed {
+            remote: registrar(2),
+        },
+    );
+    assert_eq!(pu.home().unwrap().assoc, HOME);
+    expect_resolution_on(&mut pu, HOME);
+    unknown_pool(&mut pu, t0, HOME);
+    assert!(failed_unknown(&events(&mut pu)));
+    assert!(!pu.is_resolving(&pool()));
+    assert!(drain(&mut pu).is_empty());
+    assert_eq!(pu.poll_timeout(), None);
+}
+
+#[test]
+fn unknown_pool_handle_with_a_late_t5_moves_back_to_the_connected_registrar() {
+    // The other registrar's attempt neither comes up nor fails: T5 ends it,
+    // and the hunt takes the connected registrar back.
+    let t0 = Instant::from_secs(0);
+    let mut c = config();
+    c.registrars.push(registrar(2)).unwrap();
+    let mut pu = Pu::new(c);
+    assert_eq!(
+        pu.select(t0, &pool(), SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    assert_eq!(std::iter::from_fn(|| pu.poll_connect()).count(), 2);
+    up_assoc(&mut pu, t0, HOME, registrar(1));
+    pu.handle_transport_event(
+        t0,
+        TransportEvent::ConnectFailed {
+            remote: registrar(2),
+        },
+    );
+    expect_resolution_on(&mut pu, HOME);
+    unknown_pool(&mut pu, t0, HOME);
+    assert_eq!(pu.poll_connect().map(|c| c.remote), Some(registrar(2)));
+    let t5 = pu.poll_timeout().unwrap();
+    assert_eq!(t5, t0 + Duration::from_secs(10));
+    pu.handle_timeout(t5);
+    assert_eq!(pu.home().unwrap().assoc, HOME);
+    expect_resolution_on(&mut pu, HOME);
+}

@@ -56,7 +56,9 @@ fn unreachable_probes_then_removes_after_max_bad_pe_reports() {
         r.handlespace().lookup(&h, pe(1)).unwrap().timer(),
         Some((PeTimerKind::KeepAliveTimeout, T0 + Duration::from_secs(5)))
     );
-    // The PE answers: it stays, and the count stays too.
+    assert_eq!(r.unreachable_reports(&h, pe(1)), Some(1));
+    // The PE answers: it stays, and the answer disproves the report (the
+    // count was kept before; under loss that removed live PEs).
     r.handle(T0, src(1), Protocol::Asap, &keep_alive_ack("u", 1));
     assert_eq!(
         r.handlespace()
@@ -67,7 +69,7 @@ fn unreachable_probes_then_removes_after_max_bad_pe_reports() {
             .0,
         PeTimerKind::KeepAliveTransmission
     );
-    assert_eq!(r.unreachable_reports(&h, pe(1)), Some(1));
+    assert_eq!(r.unreachable_reports(&h, pe(1)), Some(0));
 
     // A flood from the same reporter is cut to one report per window.
     for _ in 0..100 {
@@ -75,17 +77,20 @@ fn unreachable_probes_then_removes_after_max_bad_pe_reports() {
     }
     assert!(drain(&mut r).is_empty());
     assert_eq!(r.stats().unreachable_rate_limited, 100);
-    assert_eq!(r.unreachable_reports(&h, pe(1)), Some(1));
+    assert_eq!(r.unreachable_reports(&h, pe(1)), Some(0));
     assert_eq!(r.handlespace().len(), 1);
 
-    // Reports from other reporters count: 2, 3 (probes), then 4 > 3: removal.
-    for (i, reporter) in [51u32, 52].into_iter().enumerate() {
+    // Reports from other reporters before the PE answers count: 1, 2, 3
+    // (probes), then 4 > 3: removal, and the PE is told.
+    for (i, reporter) in [51u32, 52, 53].into_iter().enumerate() {
         r.handle(T0, src(reporter), Protocol::Asap, &unreachable("u", 1));
         one(&mut r, Destination::Association(a(1)));
-        assert_eq!(r.unreachable_reports(&h, pe(1)), Some(2 + i as u32));
+        assert_eq!(r.unreachable_reports(&h, pe(1)), Some(1 + i as u32));
     }
-    r.handle(T0, src(53), Protocol::Asap, &unreachable("u", 1));
-    assert!(drain(&mut r).is_empty());
+    r.handle(T0, src(54), Protocol::Asap, &unreachable("u", 1));
+    let b = one(&mut r, Destination::Association(a(1)));
+    assert!(matches!(AsapMessage::parse(&b).unwrap(),
+        AsapMessage::DeregistrationResponse { pool_handle: b"u", pe_id, error: None } if pe_id == pe(1)));
     assert!(r.handlespace().is_empty());
     assert!(matches!(
         events(&mut r).as_slice(),
@@ -94,11 +99,11 @@ fn unreachable_probes_then_removes_after_max_bad_pe_reports() {
             ..
         }]
     ));
-    assert_eq!(r.stats().unreachable_reports, 4);
+    assert_eq!(r.stats().unreachable_reports, 5);
     assert_eq!(r.stats().removed_unreachable, 1);
 
     // Unknown PE: ignored.
-    r.handle(T0, src(54), Protocol::Asap, &unreachable("u", 1));
+    r.handle(T0, src(55), Protocol::Asap, &unreachable("u", 1));
     assert_eq!(r.stats().unreachable_ignored, 1);
     assert!(drain(&mut r).is_empty());
 }
@@ -112,11 +117,97 @@ fn the_same_reporter_counts_again_after_its_window() {
     for k in 0..3u64 {
         let t = T0 + Duration::from_secs(5 * k);
         r.handle(t, src(50), Protocol::Asap, &unreachable("u", 1));
+        assert_eq!(r.unreachable_reports(&h, pe(1)), Some(1));
         r.handle(t, src(1), Protocol::Asap, &keep_alive_ack("u", 1));
+        assert_eq!(r.unreachable_reports(&h, pe(1)), Some(0));
         drain(&mut r);
     }
-    assert_eq!(r.unreachable_reports(&h, pe(1)), Some(3));
+    assert_eq!(r.stats().unreachable_reports, 3);
     assert_eq!(r.stats().unreachable_rate_limited, 0);
+}
+
+#[test]
+fn disproved_reports_never_add_up_to_a_removal() {
+    // Under loss, users' request timeouts report live PEs now and then; the
+    // PE answers every probe. Many reports over a long time, from many
+    // reporters, must not remove it.
+    let mut r = registrar(config());
+    up(&mut r, T0, 1);
+    register_ok(&mut r, T0, 1, "u", &PeSpec::new(1).life(-1));
+    let h = PoolHandle::new(b"u").unwrap();
+    for k in 0..40u32 {
+        let t = T0 + Duration::from_secs(7 * k as u64);
+        run_answering(&mut r, t);
+        r.handle(t, src(50 + k % 8), Protocol::Asap, &unreachable("u", 1));
+        let b = one(&mut r, Destination::Association(a(1)));
+        assert!(matches!(
+            AsapMessage::parse(&b).unwrap(),
+            AsapMessage::EndpointKeepAlive { home: false, .. }
+        ));
+        // The answer arrives 20 ms later.
+        let answer = t + Duration::from_millis(20);
+        run_answering(&mut r, answer);
+        r.handle(answer, src(1), Protocol::Asap, &keep_alive_ack("u", 1));
+        assert_eq!(r.unreachable_reports(&h, pe(1)), Some(0));
+    }
+    assert_eq!(r.stats().unreachable_reports, 40);
+    assert_eq!(r.stats().removed_unreachable, 0);
+    assert_eq!(r.stats().removed_keep_alive, 0);
+    assert!(r.handlespace().lookup(&h, pe(1)).is_some());
+}
+
+#[test]
+fn a_long_flood_from_a_few_reporters_does_not_remove_an_answering_pe() {
+    // Three reporters (MAX-BAD-PE-REPORT) report every 100 ms for 60 s; the
+    // PE answers each probe 50 ms later.
+    let mut r = registrar(config());
+    up(&mut r, T0, 1);
+    register_ok(&mut r, T0, 1, "u", &PeSpec::new(1).life(-1));
+    let h = PoolHandle::new(b"u").unwrap();
+    let mut probes = 0;
+    for step in 0..600u64 {
+        let t = T0 + Duration::from_millis(100 * step);
+        run_answering(&mut r, t);
+        for reporter in 50..53 {
+            r.handle(t, src(reporter), Protocol::Asap, &unreachable("u", 1));
+        }
+        probes += drain(&mut r).len();
+        let answer = t + Duration::from_millis(50);
+        run_answering(&mut r, answer);
+        r.handle(answer, src(1), Protocol::Asap, &keep_alive_ack("u", 1));
+    }
+    assert!(r.handlespace().lookup(&h, pe(1)).is_some());
+    assert_eq!(r.stats().removed_unreachable, 0);
+    // One report per reporter and 5 s window counted, each with a probe.
+    assert_eq!(r.stats().unreachable_reports, 3 * 12);
+    assert_eq!(probes, 3 * 12);
+    assert_eq!(r.stats().unreachable_rate_limited, 3 * 600 - 3 * 12);
+}
+
+#[test]
+fn enough_reporters_before_an_answer_remove_a_dead_pe_at_once() {
+    let mut r = registrar(config());
+    up(&mut r, T0, 1);
+    register_ok(&mut r, T0, 1, "u", &PeSpec::new(1));
+    let t = T0 + Duration::from_millis(10);
+    for reporter in 50..53 {
+        r.handle(T0, src(reporter), Protocol::Asap, &unreachable("u", 1));
+    }
+    assert_eq!(drain(&mut r).len(), 3);
+    // The fourth report, before the probe's timeout, removes it.
+    r.handle(t, src(53), Protocol::Asap, &unreachable("u", 1));
+    assert!(r.handlespace().is_empty());
+    assert!(matches!(
+        AsapMessage::parse(&one(&mut r, Destination::Association(a(1)))).unwrap(),
+        AsapMessage::DeregistrationResponse { error: None, .. }
+    ));
+    assert!(matches!(
+        events(&mut r).as_slice(),
+        [Event::PoolElementRemoved {
+            reason: RemovalReason::Unreachable,
+            ..
+        }]
+    ));
 }
 
 #[test]

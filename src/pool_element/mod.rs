@@ -725,7 +725,8 @@ impl PoolElement {
                         }
                     }
                 } else if self.registered && self.request.is_none() {
-                    // The registrar ended the registration (lifetime expiry).
+                    // The registrar ended the registration (lifetime expiry, or
+                    // removal after ENDPOINT_UNREACHABLE reports).
                     self.registered = false;
                     self.t4 = None;
                     self.event(Event::RegistrationLost);
@@ -857,7 +858,9 @@ impl Machine for PoolElement {
                 }
             }
             TransportEvent::ConnectFailed { remote } => {
-                self.hunt.on_connect_failed(now, remote);
+                if let Some(home) = self.hunt.on_connect_failed(now, remote) {
+                    self.home_found(now, home);
+                }
             }
             TransportEvent::Down { assoc } => {
                 if self.hunt.on_down(now, assoc) {
@@ -882,7 +885,9 @@ impl Machine for PoolElement {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.hunt.handle_timeout(now);
+        if let Some(home) = self.hunt.handle_timeout(now) {
+            self.home_found(now, home);
+        }
         if let Some(Request {
             deadline: Some(d), ..
         }) = self.request

@@ -14,6 +14,12 @@
 //!   taken at once when a hunt starts, unless it is the one being avoided.
 //! * The hunt asks for associations through a small bounded queue that the
 //!   owning machine drains in `poll_connect`.
+//! * [`move_home`](ServerHunt::move_home) hunts for a registrar other than
+//!   a given set (the pool user's registrars that did not know a pool):
+//!   those are neither taken nor tried while any other registrar is
+//!   connected or still untried in the hunt; once every other one failed,
+//!   the set is given up and the hunt goes on as usual (a registrar that
+//!   knows nothing is still better than none).
 
 use core::net::SocketAddr;
 
@@ -137,6 +143,9 @@ pub struct ServerHunt<const N: usize> {
     cursor: usize,
     /// An association not to take as home in this hunt.
     avoid: Option<AssocId>,
+    /// Registrars neither taken nor tried in this hunt while others remain
+    /// ([`move_home`](Self::move_home)).
+    excluded: heapless::Vec<SocketAddr, N>,
     connects: heapless::Deque<Connect, MAX_CONCURRENT_CONNECTS>,
     announces_dropped: u32,
 }
@@ -153,6 +162,7 @@ impl<const N: usize> ServerHunt<N> {
             t5_deadline: None,
             cursor: 0,
             avoid: None,
+            excluded: heapless::Vec::new(),
             connects: heapless::Deque::new(),
             announces_dropped: 0,
         }
@@ -253,6 +263,52 @@ impl<const N: usize> ServerHunt<N> {
         self.start(now, None)
     }
 
+    /// Forgets the home registrar, like [`lose_home`](Self::lose_home), and
+    /// hunts for a registrar whose address is not in `excluded` (nor the
+    /// home's): a connected one is taken at once, otherwise untried ones are
+    /// tried. When every other registrar has failed in this hunt, the
+    /// exclusion ends and the hunt goes on as usual. Returns the new home
+    /// if one is connected already.
+    pub fn move_home(&mut self, now: Instant, excluded: &[SocketAddr]) -> Option<Home> {
+        self.excluded.clear();
+        for a in excluded {
+            if !self.excluded.contains(a) && self.excluded.push(*a).is_err() {
+                break;
+            }
+        }
+        if let Some(r) = self.home.and_then(|h| h.remote) {
+            if !self.excluded.contains(&r) {
+                let _ = self.excluded.push(r);
+            }
+        }
+        self.lose_home(now)
+    }
+
+    /// Whether a registrar at `remote` is excluded in this hunt.
+    fn is_excluded(&self, remote: SocketAddr) -> bool {
+        self.excluded.contains(&remote)
+    }
+
+    /// Whether registrars other than the excluded ones remain to be taken
+    /// or tried in this hunt; if none do, the exclusion ends.
+    fn check_exclusion(&mut self) {
+        if self.excluded.is_empty() {
+            return;
+        }
+        let avoid = self.avoid;
+        let left = self.registrars.iter().any(|r| {
+            !self.excluded.contains(&r.remote)
+                && match r.link {
+                    Link::Idle | Link::Connecting => true,
+                    Link::Connected(a) => Some(a) != avoid,
+                    Link::Tried => false,
+                }
+        });
+        if !left {
+            self.excluded.clear();
+        }
+    }
+
     fn start(&mut self, now: Instant, avoid: Option<AssocId>) -> Option<Home> {
         self.hunting = true;
         self.avoid = avoid;
@@ -268,16 +324,18 @@ impl<const N: usize> ServerHunt<N> {
         self.launch(now);
         if self.connecting() == 0 {
             // Nobody else to try: the avoided registrar is still better than none.
+            self.excluded.clear();
             if let Some(h) = self.connected_other_than(None) {
                 return Some(self.found(h));
             }
+            self.launch(now);
         }
         None
     }
 
     fn connected_other_than(&self, avoid: Option<AssocId>) -> Option<Home> {
         self.registrars.iter().find_map(|r| match r.link {
-            Link::Connected(a) if Some(a) != avoid => Some(Home {
+            Link::Connected(a) if Some(a) != avoid && !self.is_excluded(r.remote) => Some(Home {
                 assoc: a,
                 remote: Some(r.remote),
                 server_id: r.server_id,
@@ -289,6 +347,7 @@ impl<const N: usize> ServerHunt<N> {
     fn found(&mut self, home: Home) -> Home {
         self.hunting = false;
         self.avoid = None;
+        self.excluded.clear();
         self.t5 = self.config.t5_server_hunt;
         self.t5_deadline = None;
         self.home = Some(home);
@@ -307,7 +366,7 @@ impl<const N: usize> ServerHunt<N> {
             }
             let i = (self.cursor + step) % n;
             let r = &mut self.registrars[i];
-            if r.link != Link::Idle {
+            if r.link != Link::Idle || self.excluded.contains(&r.remote) {
                 continue;
             }
             let connect = Connect {
@@ -340,14 +399,16 @@ impl<const N: usize> ServerHunt<N> {
             remote: Some(remote),
             server_id: r.server_id,
         };
-        if self.hunting && Some(assoc) != self.avoid {
+        if self.hunting && Some(assoc) != self.avoid && !self.is_excluded(remote) {
             return Some(self.found(home));
         }
         None
     }
 
-    /// A connection attempt failed (SH4: try another registrar).
-    pub fn on_connect_failed(&mut self, now: Instant, remote: SocketAddr) {
+    /// A connection attempt failed (SH4: try another registrar). Returns the
+    /// new home when the hunt ends here (an exclusion of
+    /// [`move_home`](Self::move_home) given up with a registrar connected).
+    pub fn on_connect_failed(&mut self, now: Instant, remote: SocketAddr) -> Option<Home> {
         if let Some(r) = self
             .registrars
             .iter_mut()
@@ -358,7 +419,28 @@ impl<const N: usize> ServerHunt<N> {
         self.forget_expired(now);
         if self.hunting {
             self.launch(now);
+            if let Some(h) = self.give_up_exclusion() {
+                return Some(h);
+            }
+            self.launch(now);
         }
+        None
+    }
+
+    /// Ends an exclusion with nothing left to try and takes a connected
+    /// registrar (returned as the new home); without one, the hunt goes on
+    /// over all registrars.
+    fn give_up_exclusion(&mut self) -> Option<Home> {
+        if self.excluded.is_empty() {
+            return None;
+        }
+        self.check_exclusion();
+        if self.excluded.is_empty() {
+            if let Some(h) = self.connected_other_than(None) {
+                return Some(self.found(h));
+            }
+        }
+        None
     }
 
     /// An association went down. Returns `true` when it was the home's (the
@@ -435,9 +517,17 @@ impl<const N: usize> ServerHunt<N> {
 
     /// A registrar answered a request on `assoc` while there is no home
     /// (e.g. a late answer during a hunt): it becomes the home (RFC 5352
-    /// §3.7: "if another PR answers, adopt it"). Returns the new home.
+    /// §3.7: "if another PR answers, adopt it"), unless the hunt excludes
+    /// it ([`move_home`](Self::move_home)). Returns the new home.
     pub fn answered(&mut self, assoc: AssocId) -> Option<Home> {
         if self.home.is_some() {
+            return None;
+        }
+        let excluded = self
+            .registrars
+            .iter()
+            .any(|r| r.link == Link::Connected(assoc) && self.excluded.contains(&r.remote));
+        if excluded {
             return None;
         }
         let (remote, server_id) = self
@@ -543,8 +633,10 @@ impl<const N: usize> ServerHunt<N> {
         }
     }
 
-    /// Runs the hunt's timers (T5, T7).
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Runs the hunt's timers (T5, T7). Returns the new home when the hunt
+    /// ends here (an exclusion of [`move_home`](Self::move_home) given up
+    /// with a registrar connected).
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<Home> {
         self.forget_expired(now);
         if let Some(d) = self.t5_deadline {
             if now >= d {
@@ -557,6 +649,11 @@ impl<const N: usize> ServerHunt<N> {
                 }
                 self.t5 = self.t5.saturating_mul(2).min(self.config.retran_max);
                 if self.hunting {
+                    // Every registrar outside the exclusion was tried in
+                    // this round: the exclusion ends.
+                    if let Some(h) = self.give_up_exclusion() {
+                        return Some(h);
+                    }
                     if self.registrars.iter().all(|r| r.link != Link::Idle) {
                         for r in self.registrars.iter_mut() {
                             if r.link == Link::Tried {
@@ -568,6 +665,7 @@ impl<const N: usize> ServerHunt<N> {
                 }
             }
         }
+        None
     }
 
     /// T7: forgets announced registrars not heard from (unless connected or
@@ -586,6 +684,14 @@ impl<const N: usize> ServerHunt<N> {
                 i += 1;
             }
         }
+    }
+
+    /// The address of the registrar connected over `assoc`.
+    pub fn remote_of(&self, assoc: AssocId) -> Option<SocketAddr> {
+        self.registrars
+            .iter()
+            .find(|r| r.link == Link::Connected(assoc))
+            .map(|r| r.remote)
     }
 
     /// Whether the table holds `remote`.
@@ -685,5 +791,44 @@ mod tests {
         assert!(hunt.on_down(later, AssocId(4)));
         assert_eq!(hunt.known(), 0);
         assert_eq!(hunt.home(), None);
+    }
+
+    #[test]
+    fn move_home_skips_the_excluded_registrars_until_none_other_is_left() {
+        let t0 = Instant::from_secs(0);
+        let mut hunt: ServerHunt<4> = ServerHunt::new(HuntConfig::rfc());
+        let r: [SocketAddr; 4] = core::array::from_fn(|i| SocketAddr::new(ip(i as u8 + 1), 3863));
+        for a in r {
+            hunt.add_configured(a).unwrap();
+        }
+        assert_eq!(hunt.ensure_home(t0), None);
+        let tried: heapless::Vec<SocketAddr, 4> =
+            core::iter::from_fn(|| hunt.poll_connect().map(|c| c.remote)).collect();
+        assert_eq!(&tried[..], &r[..3]);
+        let home = hunt.on_up(t0, AssocId(1), r[0]).unwrap();
+        assert_eq!(home.assoc, AssocId(1));
+        assert!(hunt.on_up(t0, AssocId(2), r[1]).is_none());
+        assert!(hunt.on_connect_failed(t0, r[2]).is_none());
+        // Registrars 1 (the home) and 2 are excluded: 2 is connected but not
+        // taken; 3 and 4 are tried.
+        assert_eq!(hunt.move_home(t0, &[r[1]]), None);
+        let tried: heapless::Vec<SocketAddr, 4> =
+            core::iter::from_fn(|| hunt.poll_connect().map(|c| c.remote)).collect();
+        assert_eq!(tried.len(), 2);
+        assert!(tried.contains(&r[2]) && tried.contains(&r[3]));
+        // A late answer from an excluded registrar does not end the hunt.
+        assert_eq!(hunt.answered(AssocId(2)), None);
+        assert_eq!(hunt.remote_of(AssocId(2)), Some(r[1]));
+        // 3 fails; 4 never answers: at T5 the exclusion ends and the
+        // connected registrar 1 (the first in the table) is taken.
+        assert!(hunt.on_connect_failed(t0, r[2]).is_none());
+        assert!(hunt.home().is_none());
+        let t5 = hunt.poll_timeout().unwrap();
+        assert_eq!(t5, t0 + Duration::from_secs(10));
+        let home = hunt.handle_timeout(t5).unwrap();
+        assert_eq!(home.assoc, AssocId(1));
+        assert!(!hunt.is_hunting());
+        // Only the home excluded: the connected registrar 2 is taken at once.
+        assert_eq!(hunt.move_home(t5, &[]).map(|h| h.assoc), Some(AssocId(2)));
     }
 }

@@ -27,6 +27,21 @@
 //!   resend goes to the current home. A negative
 //!   answer is [`Event::ResolutionFailed`] with its cause (an unknown pool
 //!   empties the pool's cache).
+//! * **Unknown Pool Handle from the home registrar** while other
+//!   registrars are known (configured or announced): the registrar may
+//!   simply know nothing yet (e.g. restarted with an empty handlespace
+//!   while another has the pool), so the resolution moves on before
+//!   anything is reported: the home is given up and a server hunt
+//!   ([`ServerHunt::move_home`]) takes a registrar that has not answered
+//!   Unknown Pool Handle in this resolution attempt (a connected one at
+//!   once, else by trying the others); the resolution is sent there, and
+//!   that registrar stays the home (RFC 5352 §3.7: a PR that answers is
+//!   adopted as home). Each registrar is asked at most once per attempt:
+//!   when as many registrars as are known have answered Unknown Pool
+//!   Handle, [`Event::ResolutionFailed`] with that cause is reported as
+//!   before. If no other registrar can be reached, the hunt falls back to
+//!   the registrars already asked. [`PoolUser::registrar_moves`] counts
+//!   the moves.
 //! * **Choice** per the pool's overall policy (the HANDLE_RESOLUTION_RESPONSE's;
 //!   Round Robin when absent): RR and WRR round robin over the list as
 //!   returned; RAND, WRAND, RLU and the other randomized policies at random
@@ -106,7 +121,7 @@
 mod choice;
 mod options;
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::cause::CauseCode;
 use crate::handlespace::random::Xoshiro256StarStar;
@@ -347,6 +362,21 @@ impl CachedPe {
 struct Request {
     deadline: Option<Instant>,
     retransmits: u32,
+    /// The registrars that answered Unknown Pool Handle in this attempt.
+    asked: [Option<SocketAddr>; MAX_REGISTRARS],
+    /// How many registrars answered Unknown Pool Handle in this attempt.
+    unknown: u32,
+}
+
+impl Request {
+    const fn new() -> Self {
+        Request {
+            deadline: None,
+            retransmits: 0,
+            asked: [None; MAX_REGISTRARS],
+            unknown: 0,
+        }
+    }
 }
 
 /// One cached pool with its session state.
@@ -412,6 +442,7 @@ pub struct PoolUser<const POOLS: usize = 8, const PES: usize = 16> {
     events_lost: u32,
     send_failures: u32,
     unreachable_sent: u32,
+    registrar_moves: u32,
 }
 
 impl<const POOLS: usize, const PES: usize> core::fmt::Debug for PoolUser<POOLS, PES> {
@@ -443,6 +474,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             events_lost: 0,
             send_failures: 0,
             unreachable_sent: 0,
+            registrar_moves: 0,
         }
     }
 
@@ -479,6 +511,12 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     /// ENDPOINT_UNREACHABLE messages queued so far.
     pub const fn unreachable_reports(&self) -> u32 {
         self.unreachable_sent
+    }
+
+    /// How often a resolution answered with Unknown Pool Handle moved on to
+    /// another registrar.
+    pub const fn registrar_moves(&self) -> u32 {
+        self.registrar_moves
     }
 
     /// The number of pools cached.
@@ -763,10 +801,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     }
 
     fn start_resolution(&mut self, now: Instant, i: usize) {
-        self.pools[i].request = Some(Request {
-            deadline: None,
-            retransmits: 0,
-        });
+        self.pools[i].request = Some(Request::new());
         if self.hunt.home().is_some() {
             self.send_resolution(now, i);
         } else if let Some(home) = self.hunt.ensure_home(now) {
@@ -839,6 +874,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         self.pools[i].request = Some(Request {
             deadline: None,
             retransmits: r.retransmits + 1,
+            ..r
         });
         // RFC 5352 §3.7: server hunt in parallel; a registrar connected
         // already takes over as the home and gets the resend.
@@ -855,7 +891,63 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         }
     }
 
-    fn on_resolution(&mut self, now: Instant, message: &AsapMessage<'_>) {
+    /// The registrar on `assoc` answered pool `i`'s resolution with
+    /// Unknown Pool Handle. When the home said so and another registrar,
+    /// one that has not said so in this attempt, is known, the resolution
+    /// moves there (RFC 5352 §3.7: adopt another PR that answers). A
+    /// repeated answer of a registrar already counted is ignored. Returns
+    /// `false` when as many registrars as are known have said so; the
+    /// caller then reports the failure.
+    fn ask_another_registrar(
+        &mut self,
+        now: Instant,
+        i: usize,
+        request: Option<Request>,
+        assoc: Option<AssocId>,
+    ) -> bool {
+        let Some(mut r) = request else {
+            return false;
+        };
+        let home = self.hunt.home();
+        let from_home = home.is_some() && home.map(|h| h.assoc) == assoc;
+        if let Some(remote) = assoc.and_then(|a| self.hunt.remote_of(a)) {
+            if r.asked.contains(&Some(remote)) {
+                if !(from_home && r.deadline.is_some()) {
+                    // A late or duplicated answer, counted already.
+                    self.pools[i].request = Some(r);
+                    return true;
+                }
+                // Asked again (no other registrar could be reached): a
+                // new answer, counted below.
+            } else if let Some(slot) = r.asked.iter_mut().find(|a| a.is_none()) {
+                *slot = Some(remote);
+            }
+        }
+        r.unknown = r.unknown.saturating_add(1);
+        if r.unknown as usize >= self.hunt.known() {
+            return false;
+        }
+        if home.is_some() && !from_home {
+            // Not the home's answer: the request goes on at the home.
+            self.pools[i].request = Some(r);
+            return true;
+        }
+        r.deadline = None;
+        self.pools[i].request = Some(r);
+        let mut excluded = [SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0); MAX_REGISTRARS];
+        let mut n = 0;
+        for (slot, a) in excluded.iter_mut().zip(r.asked.iter().flatten()) {
+            *slot = *a;
+            n += 1;
+        }
+        self.registrar_moves = self.registrar_moves.saturating_add(1);
+        if let Some(home) = self.hunt.move_home(now, &excluded[..n]) {
+            self.home_found(now, home);
+        }
+        true
+    }
+
+    fn on_resolution(&mut self, now: Instant, assoc: Option<AssocId>, message: &AsapMessage<'_>) {
         let AsapMessage::HandleResolutionResponse {
             pool_handle,
             policy,
@@ -875,14 +967,17 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         };
         let limit = self.element_limit();
         let p = &mut self.pools[i];
-        p.request = None;
+        let request = p.request.take();
         if error.is_some() || elements.is_empty() {
             let cause = asap_error::first_cause(error);
             if cause == Some(CauseCode::UnknownPoolHandle) {
                 p.elements.clear();
                 p.fresh_until = None;
+                if self.ask_another_registrar(now, i, request, assoc) {
+                    return;
+                }
             }
-            let pool = p.handle;
+            let pool = self.pools[i].handle;
             self.event(Event::ResolutionFailed { pool, cause });
             return;
         }
@@ -963,7 +1058,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
                     // An answer during a hunt: that registrar is the home.
                     self.home_found(now, home);
                 }
-                self.on_resolution(now, message)
+                self.on_resolution(now, assoc, message)
             }
             AsapMessage::BusinessCard { .. } => self.on_business_card(now, message),
             AsapMessage::Cookie { cookie } => {
@@ -1056,7 +1151,11 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
                     self.home_found(now, home);
                 }
             }
-            TransportEvent::ConnectFailed { remote } => self.hunt.on_connect_failed(now, remote),
+            TransportEvent::ConnectFailed { remote } => {
+                if let Some(home) = self.hunt.on_connect_failed(now, remote) {
+                    self.home_found(now, home);
+                }
+            }
             TransportEvent::Down { assoc } => {
                 for p in self.pools.iter_mut() {
                     if p.control.is_some_and(|(a, _)| a == assoc) {
@@ -1084,7 +1183,9 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.hunt.handle_timeout(now);
+        if let Some(home) = self.hunt.handle_timeout(now) {
+            self.home_found(now, home);
+        }
         for i in 0..self.pools.len() {
             if matches!(self.pools[i].request, Some(Request { deadline: Some(d), .. }) if now >= d)
             {

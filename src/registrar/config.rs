@@ -64,7 +64,8 @@ pub struct RegistrarConfig {
     /// is removed.
     pub keep_alive_timeout: Duration,
     /// MAX-BAD-PE-REPORT: a PE is removed when more ENDPOINT_UNREACHABLE
-    /// reports than this were counted (RFC 5352 §3.5 "exceeds").
+    /// reports than this were counted (RFC 5352 §3.5 "exceeds") since it
+    /// last answered a keep-alive (an answer resets the count).
     pub max_bad_pe_reports: u32,
     /// Per-reporter limit on ENDPOINT_UNREACHABLE.
     pub unreachable_rate: ReportRate,

@@ -51,10 +51,30 @@
 //! * **ENDPOINT_UNREACHABLE** (§3.5): rate-limited per reporter
 //!   ([`RegistrarConfig::unreachable_rate`]); about an owned PE, it is
 //!   counted and answered with an immediate ENDPOINT_KEEP_ALIVE probe (H=0)
-//!   under the keep-alive timeout; once the count exceeds MAX-BAD-PE-REPORT
-//!   the PE is removed. The count is not reset by an answered probe (as
-//!   rsplib). Reports about PEs owned by other registrars are ignored (only
-//!   the home registrar can probe).
+//!   under the keep-alive timeout. An unanswered probe removes the PE at the
+//!   keep-alive timeout ([`RemovalReason::KeepAliveTimeout`]). The count
+//!   holds the reports since the PE last answered a keep-alive: every
+//!   accepted KEEP_ALIVE_ACK (to the probe or to a periodic keep-alive)
+//!   resets it to 0, because the answer disproves the reports before it.
+//!   Only when more than MAX-BAD-PE-REPORT reports arrive before the PE
+//!   answers is it removed at once ([`RemovalReason::Unreachable`]; several
+//!   reporters agreeing faster than the probe is answered). Unlike rsplib,
+//!   which never resets the count, reports that a live PE disproved do not
+//!   add up over its registration: under message loss, users' request
+//!   timeouts otherwise remove healthy PEs one report at a time. Together
+//!   with the per-reporter limit this keeps RFC 5355's flood protection: a
+//!   reporter counts at most `unreachable_rate.max_reports` times per
+//!   window, so while a PE answers its probes within that window, a flood
+//!   from fewer than MAX-BAD-PE-REPORT / `max_reports` + 1 reporters (with
+//!   the defaults: up to 3) cannot remove it, however long it lasts; a dead
+//!   PE goes at the probe's timeout or as soon as enough reporters agree. A PE removed as
+//!   unreachable is sent an unsolicited DEREGISTRATION_RESPONSE, as on
+//!   lifetime expiry: RFC 5352 §3.5 asks for the removal, not for silence,
+//!   and a PE that is in fact alive then learns it is no longer registered
+//!   and registers again instead of believing it is registered until its
+//!   next re-registration (to a dead PE the message is simply lost).
+//!   Reports about PEs owned by other registrars are ignored (only the home
+//!   registrar can probe).
 //! * **SERVER_ANNOUNCE** every T6 on [`Destination::Multicast`] when enabled
 //!   (first one at the first `handle_timeout`), as rsplib does. RFC 5352
 //!   §3.6 asks for one every (N+1)·T6 with N the registrars heard
@@ -166,7 +186,8 @@ const MAX_PE_PARAM_LEN: usize = 16 + 2 * MAX_TRANSPORT_LEN + MAX_POLICY_LEN;
 struct OwnedPe {
     /// When its registration life ends ([`Instant::MAX`]: never).
     lifetime: Instant,
-    /// ENDPOINT_UNREACHABLE reports counted.
+    /// ENDPOINT_UNREACHABLE reports counted since the PE last answered a
+    /// keep-alive.
     reports: u32,
     /// The next keep-alive carries H=1 (after a takeover).
     claim_home: bool,
@@ -415,7 +436,8 @@ impl<
     pub fn association_remote(&self, assoc: AssocId) -> Option<SocketAddr> {
         self.assocs.get(&assoc).copied()
     }
-    /// ENDPOINT_UNREACHABLE reports counted against an owned PE.
+    /// ENDPOINT_UNREACHABLE reports counted against an owned PE since it
+    /// last answered a keep-alive.
     pub fn unreachable_reports(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<u32> {
         let r = self.hs.lookup(pool_handle, pe_id)?.pe_ref();
         self.owned.get(&r).map(|o| o.reports)
@@ -659,6 +681,24 @@ impl<
             reason
         );
         self.event(Event::PoolElementRemoved { pe: record, reason });
+    }
+
+    /// Tells an owned PE that its registration ends here: an unsolicited
+    /// DEREGISTRATION_RESPONSE (as on lifetime expiry), so that a PE that is
+    /// still alive registers again.
+    fn notify_removed(&mut self, pe: PeRef) {
+        let info = self
+            .hs
+            .get(pe)
+            .map(|v| (*v.pool_handle(), v.pe_id(), Self::pe_destination(&v)));
+        if let Some((handle, pe_id, Some(dest))) = info {
+            let msg = AsapMessage::DeregistrationResponse {
+                pool_handle: handle.as_bytes(),
+                pe_id,
+                error: None,
+            };
+            self.push(dest, &msg);
+        }
     }
 
     /// Sends an ENDPOINT_KEEP_ALIVE to an owned PE.
@@ -1086,6 +1126,10 @@ impl<
             return;
         }
         self.stats.keep_alive_acks += 1;
+        // The PE answered: the reports counted so far are disproved.
+        if let Some(state) = self.owned.get_mut(&r) {
+            state.reports = 0;
+        }
         if matches!(timer, Some((PeTimerKind::KeepAliveTimeout, _))) || pe_assoc != assoc {
             self.arm_owned(now, r);
         }
@@ -1149,6 +1193,7 @@ impl<
         let reports = state.reports;
         self.stats.unreachable_reports += 1;
         if reports > self.config.max_bad_pe_reports {
+            self.notify_removed(r);
             self.remove_owned(r, RemovalReason::Unreachable);
             return true;
         }
@@ -1211,18 +1256,7 @@ impl<
                 self.remove_owned(pe, RemovalReason::KeepAliveTimeout);
             }
             (PeTimerKind::LifetimeExpiry, Some(_)) => {
-                let info = self
-                    .hs
-                    .get(pe)
-                    .map(|v| (*v.pool_handle(), v.pe_id(), Self::pe_destination(&v)));
-                if let Some((handle, pe_id, Some(dest))) = info {
-                    let msg = AsapMessage::DeregistrationResponse {
-                        pool_handle: handle.as_bytes(),
-                        pe_id,
-                        error: None,
-                    };
-                    self.push(dest, &msg);
-                }
+                self.notify_removed(pe);
                 self.remove_owned(pe, RemovalReason::LifetimeExpired);
             }
             (_, None) => {

@@ -110,6 +110,8 @@ mod list;
 mod message;
 mod operror;
 mod param;
+#[cfg(feature = "std")]
+pub mod pcap;
 
 use core::fmt;
 
