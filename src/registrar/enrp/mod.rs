@@ -255,10 +255,7 @@ impl<
                 server_info: Some(info),
             },
         };
-        if dest == Destination::Multicast {
-            self.enrp_push(dest, &msg);
-        } else if let Destination::Association(AssocId::NONE) = dest {
-        } else {
+        if dest != Destination::Association(AssocId::NONE) {
             self.enrp_push(dest, &msg);
         }
     }
