@@ -221,3 +221,62 @@ fn join_update_audit_and_takeover() {
     assert_eq!(net.r[1].handlespace().owned_count(sid(0xB)), 20);
     assert!(net.enrp_messages > 0);
 }
+
+#[test]
+fn three_registrars_one_fails_the_highest_survivor_takes_over() {
+    let addrs = [peer_addr(1), peer_addr(2), peer_addr(3)];
+    let mut a = reg(0xA, addrs[0], &[]);
+    a.handle_timeout(T0);
+    up(&mut a, T0, 1);
+    for id in 1..=10 {
+        register_enrp(&mut a, T0, 1, "pool", &PeSpec::new(id));
+    }
+    // B and C know A; they learn each other from A's peer list.
+    let b = reg(0xB, addrs[1], &[addrs[0]]);
+    let c = reg(0xC, addrs[2], &[addrs[0]]);
+    let mut net = Pair::new(vec![a, b, c], addrs.to_vec());
+    net.run(T0, T0 + Duration::from_secs(20));
+    for i in 0..3 {
+        assert!(net.r[i].is_initialised());
+        assert_eq!(net.r[i].handlespace().len(), 10, "registrar {i}");
+    }
+    let known: Vec<u32> = net.r[1]
+        .peers()
+        .iter()
+        .filter_map(|p| p.server_id)
+        .map(|s| s.get())
+        .collect();
+    assert!(known.contains(&0xA) && known.contains(&0xC), "{known:?}");
+    for i in 0..3 {
+        events(&mut net.r[i]);
+    }
+    let t1 = T0 + Duration::from_secs(20);
+    net.kill(t1, 0);
+    // (Within the keep-alive timeout: the PEs here never answer the
+    // takeover's keep-alives, so the winner drops them after 5 s.)
+    net.run(t1, t1 + Duration::from_secs(3));
+    let won_c = enrp_events(&mut net.r[2]);
+    let ev_b = enrp_events(&mut net.r[1]);
+    assert!(
+        won_c.contains(&EnrpEvent::TakeoverWon {
+            target: sid(0xA),
+            pes: 10
+        }),
+        "{won_c:?}"
+    );
+    assert!(
+        !ev_b
+            .iter()
+            .any(|e| matches!(e, EnrpEvent::TakeoverWon { .. })),
+        "{ev_b:?}"
+    );
+    // Both survivors agree: C owns all ten, checksums match.
+    assert_eq!(net.r[1].handlespace().owned_count(sid(0xC)), 10);
+    assert_eq!(net.r[2].owned_count(), 10);
+    assert_eq!(net.r[1].peer_checksum(sid(0xC)), net.r[2].own_checksum());
+    assert_eq!(net.r[2].peer_checksum(sid(0xB)), net.r[1].own_checksum());
+    // Unanswered, the winner removes them and the other survivor follows.
+    net.run(t1, t1 + Duration::from_secs(12));
+    assert_eq!(net.r[2].owned_count(), 0);
+    assert_eq!(net.r[1].handlespace().len(), 0);
+}

@@ -337,3 +337,45 @@ fn takeovers_in_flight_are_bounded() {
         .count();
     assert_eq!(waiting, 7);
 }
+
+#[test]
+fn late_initiator_is_told_the_takeover_happened() {
+    let mut r = nine_fails();
+    deliver(
+        &mut r,
+        T0,
+        11,
+        7,
+        EnrpBody::InitTakeoverAck { target: sid(9) },
+    );
+    deliver(
+        &mut r,
+        T0,
+        12,
+        8,
+        EnrpBody::InitTakeoverAck { target: sid(9) },
+    );
+    drain_all(&mut r);
+    events(&mut r);
+    // Peer 7 missed TAKEOVER_SERVER and starts its own takeover later.
+    deliver(
+        &mut r,
+        T0 + Duration::from_secs(10),
+        11,
+        7,
+        EnrpBody::InitTakeover { target: sid(9) },
+    );
+    let out = drain_enrp(&mut r);
+    assert_eq!(types_of(&out), vec![(to(11), t::TAKEOVER_SERVER)]);
+    assert_eq!(parse(&out[0].1).receiver, Some(sid(7)));
+    assert!(
+        matches!(parse(&out[0].1).body, EnrpBody::TakeoverServer { target } if target == sid(9))
+    );
+    // Once 9 shows up again, a new INIT_TAKEOVER for it is acknowledged.
+    enrp_up(&mut r, T0, 15, peer_addr(9));
+    deliver(&mut r, T0, 15, 9, presence_body(0xFFFF, false));
+    drain_all(&mut r);
+    deliver(&mut r, T0, 11, 7, EnrpBody::InitTakeover { target: sid(9) });
+    let out = drain_enrp(&mut r);
+    assert_eq!(types_of(&out), vec![(to(11), t::INIT_TAKEOVER_ACK)]);
+}

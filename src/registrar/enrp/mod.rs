@@ -73,7 +73,11 @@
 //!   TAKEOVER_SERVER from a peer moves the target's PEs to that peer and
 //!   drops the target. A peer marked dead by another's INIT_TAKEOVER is
 //!   taken over by this registrar only if nobody completed within twice the
-//!   takeover expiry.
+//!   takeover expiry. An INIT_TAKEOVER for a registrar this one took over
+//!   lately (the last 8, until it shows up again) is answered with
+//!   TAKEOVER_SERVER instead of an acknowledgement, so that a late
+//!   initiator that missed the first one re-homes instead of taking over
+//!   a second time.
 //! * **Errors**: an unknown message type or parameter whose upper bits ask
 //!   for a report is answered with ENRP_ERROR (Unrecognized Message /
 //!   Unrecognized Parameter) to the source; other malformed input is
@@ -110,6 +114,9 @@ const MAX_ENRP_LEN: usize = 65_535;
 /// The most Unrecognized Parameter causes one ENRP_ERROR carries.
 const MAX_REPORTED_PARAMETERS: usize = 8;
 
+/// How many completed takeovers are remembered.
+const RECENT_TAKEOVERS: usize = 8;
+
 /// After a LIST_RESPONSE rejection with no other mentor to try.
 const MENTOR_RETRY: Duration = Duration::from_secs(1);
 
@@ -119,6 +126,9 @@ pub(super) struct EnrpState {
     peers: Vec<Peer, MAX_PEERS>,
     sessions: Vec<Session, MAX_SESSIONS>,
     takeovers: Vec<Takeover, MAX_TAKEOVERS>,
+    /// Registrars this one took over lately (answered with TAKEOVER_SERVER
+    /// when a late initiator asks for them).
+    won: heapless::Deque<ServerId, RECENT_TAKEOVERS>,
     init: Init,
     next_heartbeat: Instant,
     stats: EnrpStats,
@@ -140,6 +150,7 @@ impl EnrpState {
             peers,
             sessions: Vec::new(),
             takeovers: Vec::new(),
+            won: heapless::Deque::new(),
             init: Init::NotStarted,
             next_heartbeat: Instant::ZERO,
             stats: EnrpStats::default(),
@@ -244,10 +255,7 @@ impl<
                 server_info: Some(info),
             },
         };
-        if dest == Destination::Multicast {
-            self.enrp_push(dest, &msg);
-        } else if let Destination::Association(AssocId::NONE) = dest {
-        } else {
+        if dest != Destination::Association(AssocId::NONE) {
             self.enrp_push(dest, &msg);
         }
     }
@@ -867,6 +875,16 @@ impl<
             }
         }
         if presence {
+            if let Some(k) = self.enrp.won.iter().position(|w| *w == id) {
+                // Alive again: a later INIT_TAKEOVER for it is a new one.
+                let mut rest: heapless::Deque<ServerId, RECENT_TAKEOVERS> = heapless::Deque::new();
+                for (j, w) in self.enrp.won.iter().enumerate() {
+                    if j != k {
+                        let _ = rest.push_back(*w);
+                    }
+                }
+                self.enrp.won = rest;
+            }
             // The target shows up: every takeover of it stops.
             let before = self.enrp.takeovers.len();
             self.enrp.takeovers.retain(|t| t.target != id);
@@ -1542,6 +1560,10 @@ impl<
                 };
                 self.enrp_groupcast(&msg);
                 self.drop_peer(target);
+                if self.enrp.won.is_full() {
+                    self.enrp.won.pop_front();
+                }
+                let _ = self.enrp.won.push_back(target);
                 self.enrp.stats.takeovers_won += 1;
                 net_info!("enrp: took over {} ({} PEs)", target, pes);
                 self.enrp_event(EnrpEvent::TakeoverWon { target, pes });
@@ -1586,6 +1608,18 @@ impl<
         if target == me {
             // RFC 5353 §3.5: the target answers with a PRESENCE at once.
             self.presence_groupcast();
+            return;
+        }
+        if self.enrp.won.iter().any(|w| *w == target) {
+            // Already taken over here (the initiator missed TAKEOVER_SERVER):
+            // tell it again instead of acknowledging.
+            if let Some(a) = assoc {
+                self.simple(
+                    Destination::Association(a),
+                    Some(sender),
+                    EnrpBody::TakeoverServer { target },
+                );
+            }
             return;
         }
         if self.enrp.takeovers.iter().any(|t| t.target == target) {
