@@ -801,7 +801,10 @@ impl World {
                             .first()
                             .and_then(|&t| crate::wire::asap_type::name(t))
                             .unwrap_or("ASAP ?"),
-                        Payload::Enrp => "ENRP",
+                        Payload::Enrp => bytes
+                            .first()
+                            .and_then(|&t| crate::wire::enrp_type::name(t))
+                            .unwrap_or("ENRP ?"),
                         Payload::Data => "data",
                     };
                     let via = match source {
