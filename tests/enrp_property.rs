@@ -1,5 +1,5 @@
 //! Property: whatever the interleaving of registrations (PEs starting,
-//! dying and coming back) and registrar failures (crashes),
+//! dying and coming back) and registrar failures (crashes and restarts),
 //! once the registrars have settled every live PE is owned by exactly one
 //! live registrar, in every registrar's view, and all checksums agree.
 
@@ -16,6 +16,7 @@ const ELEMENTS: usize = 40;
 #[derive(Clone, Debug)]
 enum Step {
     KillRegistrar(usize),
+    RestartRegistrar(usize),
     KillElement(usize),
     RestartElement(usize),
 }
@@ -24,6 +25,7 @@ fn step() -> impl Strategy<Value = (u64, Step)> {
     // Registrar 1 never fails, so that some registrar is always alive.
     let s = prop_oneof![
         (2..=REGISTRARS).prop_map(Step::KillRegistrar),
+        (2..=REGISTRARS).prop_map(Step::RestartRegistrar),
         (1..=ELEMENTS).prop_map(Step::KillElement),
         (1..=ELEMENTS).prop_map(Step::RestartElement),
     ];
@@ -43,6 +45,7 @@ fn options(seed: u64, detect: bool, steps: &[(u64, Step)]) -> Options {
             let at = Instant::from_millis(5_000 + ms);
             match *s {
                 Step::KillRegistrar(number) => o.kill_registrars.push(NodeAt { number, at }),
+                Step::RestartRegistrar(number) => o.restart_registrars.push(NodeAt { number, at }),
                 Step::KillElement(number) => o.kill_elements.push(NodeAt { number, at }),
                 Step::RestartElement(number) => o.restart_elements.push(NodeAt { number, at }),
             }

@@ -783,6 +783,7 @@ impl World {
                 }
                 if let Source::Association(a) = source {
                     if !self.assocs.contains_key(&(to, a)) {
+                        self.abort_stale(from, to, a);
                         return;
                     }
                 }
@@ -973,6 +974,29 @@ impl World {
                 protocol,
             },
         });
+    }
+
+    /// A message on an association reached `to` after `to` restarted (its
+    /// end of the association died with the old incarnation): as SCTP
+    /// answers such an out-of-the-blue packet with ABORT, the sender's end
+    /// breaks one delay later instead of after the failure detection.
+    fn abort_stale(&mut self, from: NodeId, to: NodeId, to_assoc: AssocId) {
+        let stale = self
+            .assocs
+            .range((from, AssocId(0))..=(from, AssocId(u32::MAX)))
+            .find(|(_, e)| e.peer == to && e.peer_assoc == to_assoc)
+            .map(|(k, _)| k.1);
+        let Some(assoc) = stale else { return };
+        let at = self.now + self.link_delay();
+        let incarnation = self.incarnation(from);
+        self.push(
+            at,
+            Event::PeerLost {
+                to: from,
+                incarnation,
+                assoc,
+            },
+        );
     }
 
     /// A partition has lasted the failure detection delay: the
