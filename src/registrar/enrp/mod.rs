@@ -805,7 +805,7 @@ impl<
         // Whether it was asked for a PRESENCE already (when its association came up).
         let mut asked = false;
         let i = match self.peer_by_id(id) {
-            Some(i) => i,
+            Some(i) => self.merge_duplicate(i, id, src_assoc),
             None => {
                 // A configured peer whose id is not known yet?
                 let by_assoc = src_assoc.and_then(|a| {
@@ -891,6 +891,34 @@ impl<
                 self.enrp_event(EnrpEvent::TakeoverAborted { target: id });
             }
         }
+    }
+
+    /// A peer known by id may also have an id-less entry (a configured
+    /// address whose association came up after the peer had reached us
+    /// over its own): the message over that association merges the two.
+    fn merge_duplicate(&mut self, i: usize, id: ServerId, src_assoc: Option<AssocId>) -> usize {
+        let Some(a) = src_assoc else {
+            return i;
+        };
+        let Some(j) = self
+            .enrp
+            .peers
+            .iter()
+            .position(|p| p.server_id.is_none() && p.assoc == Some(a))
+        else {
+            return i;
+        };
+        let dup = self.enrp.peers[j];
+        let p = &mut self.enrp.peers[i];
+        p.configured |= dup.configured;
+        if dup.configured {
+            p.address = dup.address;
+        }
+        if p.assoc.is_none() {
+            p.assoc = dup.assoc;
+        }
+        self.enrp.peers.swap_remove(j);
+        self.peer_by_id(id).unwrap_or(i)
     }
 
     fn enrp_parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {
