@@ -415,3 +415,30 @@ fn own_messages_and_messages_for_others_are_dropped() {
     assert!(drain_enrp(&mut r).is_empty());
     assert_eq!(r.enrp_stats().unexpected, 2);
 }
+
+#[test]
+fn configured_peer_reached_both_ways_is_one_entry() {
+    let mut r = registrar(enrp_config(&[peer_addr(2)]));
+    r.handle_timeout(T0);
+    assert_eq!(r.poll_connect().map(|c| c.remote), Some(peer_addr(2)));
+    // The peer reaches us first over its own association (an update).
+    update(
+        &mut r,
+        T0,
+        30,
+        2,
+        rserpool::wire::UpdateAction::AddPe,
+        "p",
+        &PeerPe::new(1, 2),
+    );
+    assert_eq!(r.peers().len(), 2);
+    // Our connect comes up; the peer answers over it.
+    enrp_up(&mut r, T0, 31, peer_addr(2));
+    deliver(&mut r, T0, 31, 2, presence_body(0xFFFF, false));
+    assert_eq!(r.peers().len(), 1);
+    let p = r.peers()[0];
+    assert_eq!(
+        (p.server_id, p.configured, p.address),
+        (Some(sid(2)), true, Some(peer_addr(2)))
+    );
+}
