@@ -1479,3 +1479,43 @@ fn offending_parameter_for_invalid_values() {
         assert_eq!(offending_parameter(Protocol::Enrp, &b), None);
     }
 }
+
+#[test]
+fn causes_for_what_must_be_reported() {
+    // Unknown message type 0x7F: upper bits 01, discard and report.
+    let unknown = [0x7F, 0x00, 0x00, 0x04];
+    let err = AsapMessage::parse(&unknown).unwrap_err();
+    let cause = ErrorCause::reporting(&err, &unknown).unwrap();
+    assert_eq!(cause.code, CauseCode::UnrecognizedMessage);
+    assert_eq!(cause.data, CauseData::Bytes(&unknown));
+    // Upper bits 00: discard silently.
+    let silent = [0x3F, 0x00, 0x00, 0x04];
+    let err = AsapMessage::parse(&silent).unwrap_err();
+    assert_eq!(ErrorCause::reporting(&err, &silent), None);
+    // A COOKIE with a skip-and-report (0xC123) and a skip-only (0x8123) parameter.
+    let cookie = [
+        0x0B, 0x00, 0x00, 0x1C, // ASAP_COOKIE, length 28
+        0x00, 0x0D, 0x00, 0x06, b'a', b'b', 0x00, 0x00, // Cookie "ab"
+        0xC1, 0x23, 0x00, 0x05, 0xAA, 0x00, 0x00, 0x00, // unknown, skip and report
+        0x81, 0x23, 0x00, 0x05, 0xBB, 0x00, 0x00, 0x00, // unknown, skip
+    ];
+    assert_eq!(
+        AsapMessage::parse(&cookie).unwrap(),
+        AsapMessage::Cookie { cookie: b"ab" }
+    );
+    let mut out = [ErrorCause::new(CauseCode::Unspecified); 4];
+    assert_eq!(
+        ErrorCause::skipped_reports(Protocol::Asap, &cookie, &mut out),
+        1
+    );
+    assert_eq!(out[0].code, CauseCode::UnrecognizedParameter);
+    assert_eq!(
+        out[0].data,
+        CauseData::Bytes(&[0xC1, 0x23, 0x00, 0x05, 0xAA])
+    );
+    // No room: nothing written, nothing counted.
+    assert_eq!(
+        ErrorCause::skipped_reports(Protocol::Asap, &cookie, &mut []),
+        0
+    );
+}

@@ -2,73 +2,48 @@
 //! upper bits of an unknown message or parameter type ask for a report
 //! (RFC 5354 §2-§3), silence otherwise.
 
-use crate::transmit::{Destination, QueueError, TransmitQueue};
-use crate::wire::{self, AsapMessage, ErrorCause, OperationError};
-
-/// Queues the ASAP_ERROR that `error` (from parsing `bytes`) calls for, if
-/// any. Returns whether one was queued.
-pub(crate) fn answer_parse_error<const B: usize, const E: usize>(
-    tx: &mut TransmitQueue<B, E>,
-    destination: Destination,
-    bytes: &[u8],
-    error: &wire::Error,
-) -> Result<bool, QueueError> {
-    let cause = match *error {
-        wire::Error::UnrecognizedMessage { action, .. } if action.reports() => {
-            match error.offending_bytes(bytes) {
-                Some(b) => ErrorCause::unrecognized_message(b),
-                None => return Ok(false),
-            }
-        }
-        wire::Error::UnrecognizedParameter { action, .. } if action.reports() => {
-            match error.offending_bytes(bytes) {
-                Some(b) => ErrorCause::unrecognized_parameter(b),
-                None => return Ok(false),
-            }
-        }
-        _ => return Ok(false),
-    };
-    let causes = [cause];
-    let message = AsapMessage::Error {
-        error: OperationError::new(&causes),
-    };
-    tx.push_asap(destination, &message)?;
-    Ok(true)
-}
+use crate::transmit::{Destination, Source, TransmitQueue};
+use crate::wire::{AsapMessage, ErrorCause, OperationError, Protocol};
 
 /// The most Unrecognized Parameter causes put into one ASAP_ERROR.
 const MAX_REPORTED_PARAMETERS: usize = 8;
 
-/// After a successful parse: queues one ASAP_ERROR listing the skipped
-/// parameters whose type bits ask for a report (`11`), if any (never in
-/// answer to an ASAP_ERROR). Returns whether one was queued.
-pub(crate) fn answer_skipped_parameters<const B: usize, const E: usize>(
+/// Parses a received ASAP message and queues, towards an association
+/// source, the ASAP_ERROR the codec's rules call for: for a failed parse
+/// whose type bits ask for a report, and for skipped parameters that ask for
+/// one (never in answer to an ASAP_ERROR). Returns the message if it parsed,
+/// and whether an ERROR could not be queued.
+pub(crate) fn parse_answering<'a, const B: usize, const E: usize>(
     tx: &mut TransmitQueue<B, E>,
-    destination: Destination,
-    bytes: &[u8],
-    message: &AsapMessage<'_>,
-) -> Result<bool, QueueError> {
-    if matches!(message, AsapMessage::Error { .. }) {
-        return Ok(false);
-    }
-    let mut causes: heapless::Vec<ErrorCause<'_>, MAX_REPORTED_PARAMETERS> = heapless::Vec::new();
-    for u in wire::unrecognized_parameters(wire::Protocol::Asap, bytes) {
-        if u.action.reports()
-            && causes
-                .push(ErrorCause::unrecognized_parameter(u.tlv))
-                .is_err()
-        {
-            break;
-        }
-    }
-    if causes.is_empty() {
-        return Ok(false);
-    }
-    let message = AsapMessage::Error {
-        error: OperationError::new(&causes),
+    source: Source,
+    bytes: &'a [u8],
+) -> (Option<AsapMessage<'a>>, bool) {
+    let parsed = AsapMessage::parse(bytes);
+    let Source::Association(assoc) = source else {
+        return (parsed.ok(), false);
     };
-    tx.push_asap(destination, &message)?;
-    Ok(true)
+    let mut causes = [ErrorCause::new(crate::CauseCode::Unspecified); MAX_REPORTED_PARAMETERS];
+    let n = match &parsed {
+        Ok(AsapMessage::Error { .. }) => 0,
+        Ok(_) => ErrorCause::skipped_reports(Protocol::Asap, bytes, &mut causes),
+        Err(e) => match ErrorCause::reporting(e, bytes) {
+            Some(c) => {
+                causes[0] = c;
+                1
+            }
+            None => 0,
+        },
+    };
+    let mut failed = false;
+    if n > 0 {
+        let message = AsapMessage::Error {
+            error: OperationError::new(&causes[..n]),
+        };
+        failed = tx
+            .push_asap(Destination::Association(assoc), &message)
+            .is_err();
+    }
+    (parsed.ok(), failed)
 }
 
 /// The first cause code of an optional Operation Error.

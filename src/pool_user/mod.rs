@@ -1111,36 +1111,12 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
         if protocol != Protocol::Asap {
             return;
         }
-        match AsapMessage::parse(bytes) {
-            Ok(message) => {
-                if let Source::Association(a) = source {
-                    if asap_error::answer_skipped_parameters(
-                        &mut self.tx,
-                        Destination::Association(a),
-                        bytes,
-                        &message,
-                    )
-                    .is_err()
-                    {
-                        self.send_failures = self.send_failures.saturating_add(1);
-                    }
-                }
-                self.on_message(now, source, &message)
-            }
-            Err(e) => {
-                if let Source::Association(a) = source {
-                    if asap_error::answer_parse_error(
-                        &mut self.tx,
-                        Destination::Association(a),
-                        bytes,
-                        &e,
-                    )
-                    .is_err()
-                    {
-                        self.send_failures = self.send_failures.saturating_add(1);
-                    }
-                }
-            }
+        let (message, unanswered) = asap_error::parse_answering(&mut self.tx, source, bytes);
+        if unanswered {
+            self.send_failures = self.send_failures.saturating_add(1);
+        }
+        if let Some(message) = message {
+            self.on_message(now, source, &message)
         }
     }
 

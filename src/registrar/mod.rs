@@ -156,8 +156,8 @@ use crate::transmit::{
     Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
 };
 use crate::wire::{
-    self, asap_type, padded, param_type, unrecognized_parameters, AsapMessage, ErrorCause, List,
-    OperationError, PolicyParam, PoolElementParam, Protocol, UserTransport, TLV_HEADER_LEN,
+    self, asap_type, padded, param_type, AsapMessage, ErrorCause, List, OperationError,
+    PolicyParam, PoolElementParam, Protocol, UserTransport, TLV_HEADER_LEN,
 };
 
 use event::to_param;
@@ -730,13 +730,7 @@ impl<
     fn report_unrecognized(&mut self, dest: Destination, bytes: &[u8]) {
         let mut causes: [ErrorCause<'_>; MAX_REPORTED_PARAMETERS] =
             [ErrorCause::new(CauseCode::Unspecified); MAX_REPORTED_PARAMETERS];
-        let mut n = 0;
-        for u in unrecognized_parameters(Protocol::Asap, bytes) {
-            if u.action.reports() && n < MAX_REPORTED_PARAMETERS {
-                causes[n] = ErrorCause::unrecognized_parameter(u.tlv);
-                n += 1;
-            }
-        }
+        let n = ErrorCause::skipped_reports(Protocol::Asap, bytes, &mut causes);
         if n > 0 {
             self.send_error(dest, &causes[..n]);
         }
@@ -754,16 +748,7 @@ impl<
     }
 
     fn parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {
-        let cause = match e {
-            wire::Error::UnrecognizedMessage { action, .. } if action.reports() => e
-                .offending_bytes(bytes)
-                .map(ErrorCause::unrecognized_message),
-            wire::Error::UnrecognizedParameter { action, .. } if action.reports() => e
-                .offending_bytes(bytes)
-                .map(ErrorCause::unrecognized_parameter),
-            _ => None,
-        };
-        match cause {
+        match ErrorCause::reporting(&e, bytes) {
             Some(c) => self.send_error(reply_to(source), &[c]),
             None => {
                 net_debug!("registrar: dropped malformed input: {}", e);

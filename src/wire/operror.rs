@@ -60,6 +60,41 @@ impl<'a> ErrorCause<'a> {
     pub const fn unrecognized_message(message: &'a [u8]) -> Self {
         Self::with_bytes(CauseCode::UnrecognizedMessage, message)
     }
+    /// The cause an ASAP/ENRP ERROR must carry after `error` from parsing
+    /// `input`: Unrecognized Message or Unrecognized Parameter with the
+    /// offending bytes when the type's upper bits ask for a report
+    /// (RFC 5354 §2-§3); `None` when the input is to be dropped silently.
+    pub fn reporting(error: &Error, input: &'a [u8]) -> Option<Self> {
+        match *error {
+            Error::UnrecognizedMessage { action, .. } if action.reports() => {
+                error.offending_bytes(input).map(Self::unrecognized_message)
+            }
+            Error::UnrecognizedParameter { action, .. } if action.reports() => error
+                .offending_bytes(input)
+                .map(Self::unrecognized_parameter),
+            _ => None,
+        }
+    }
+    /// After a successful parse of `message`: fills `out` with one
+    /// Unrecognized Parameter cause per skipped parameter whose type bits
+    /// ask for a report (`11`), at any depth, and returns how many (at most
+    /// `out.len()`; further ones are left out).
+    pub fn skipped_reports(
+        protocol: super::Protocol,
+        message: &'a [u8],
+        out: &mut [ErrorCause<'a>],
+    ) -> usize {
+        let mut n = 0;
+        for u in super::unrecognized_parameters(protocol, message) {
+            if !u.action.reports() {
+                continue;
+            }
+            let Some(slot) = out.get_mut(n) else { break };
+            *slot = Self::unrecognized_parameter(u.tlv);
+            n += 1;
+        }
+        n
+    }
     /// Invalid Values carrying the offending TLV.
     pub const fn invalid_values(tlv: &'a [u8]) -> Self {
         Self::with_bytes(CauseCode::InvalidValues, tlv)
