@@ -33,7 +33,18 @@ fn main() -> ExitCode {
         None
     };
     let mut sim = Simulation::with(options.clone(), Tweaks::default(), trace);
-    let summary = sim.run();
+    let wall = std::time::Instant::now();
+    let (summary, changes) = match options.sample {
+        Some(step) => sim.run_sampled(step),
+        None => (sim.run(), Vec::new()),
+    };
+    let wall = wall.elapsed();
+    for (at, ok) in &changes {
+        println!(
+            "strict check at {at}: {}",
+            if *ok { "consistent" } else { "not consistent" }
+        );
+    }
     if options.stats || options.verbose {
         println!("counters: {}", sim.counters());
         for n in 1..=sim.registrars.len() {
@@ -51,6 +62,26 @@ fn main() -> ExitCode {
             })
             .collect();
         println!("asap sent: {}", by_type.join(" "));
+        if c.enrp_sent > 0 {
+            let by_type: Vec<String> = (1u8..=15)
+                .filter(|&t| c.enrp(t) > 0)
+                .map(|t| {
+                    let name = rserpool::wire::enrp_type::name(t).unwrap_or("?");
+                    format!("{}={}", name.trim_start_matches("ENRP_"), c.enrp(t))
+                })
+                .collect();
+            println!("enrp sent: {}", by_type.join(" "));
+            let granted = c.registrations;
+            if granted > 0 {
+                let update = rserpool::wire::enrp_type::HANDLE_UPDATE;
+                println!(
+                    "enrp per registration: {:.2} messages, {:.2} HANDLE_UPDATEs \
+                     ({granted} registrations and re-registrations)",
+                    c.enrp_sent as f64 / granted as f64,
+                    c.enrp(update) as f64 / granted as f64
+                );
+            }
+        }
         if c.failed_over_served > 0 {
             println!(
                 "failed-over requests: {} served, mean {} ms, max {} ms from issue to answer",
@@ -59,9 +90,14 @@ fn main() -> ExitCode {
                 c.failover_time_max_us / 1000
             );
         }
-        for problem in sim.consistency().problems {
+        let consistency = sim.consistency();
+        for problem in &consistency.problems {
             println!("inconsistent: {problem}");
         }
+        for difference in &consistency.pending {
+            println!("within grace: {difference}");
+        }
+        println!("wall time: {:.3} s", wall.as_secs_f64());
     }
     println!("{summary}");
     ExitCode::SUCCESS

@@ -1,7 +1,7 @@
 //! The registrar's timers, thresholds and limits (SPEC §7, §10), with the
 //! RFC 5352 and the rsplib profiles.
 
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arrayvec::ArrayVec;
 
@@ -87,6 +87,8 @@ pub struct RegistrarConfig {
     /// Seed of the registrar's random generator (keep-alive spread, random
     /// selection policies), so that a run repeats.
     pub seed: u64,
+    /// ENRP (peers, timers, limits); [`EnrpConfig::disabled`] by default.
+    pub enrp: EnrpConfig,
 }
 
 impl RegistrarConfig {
@@ -113,6 +115,7 @@ impl RegistrarConfig {
             announce: true,
             announce_transports: ArrayVec::new(),
             seed: 0,
+            enrp: EnrpConfig::disabled(),
         }
     }
 
@@ -143,5 +146,118 @@ impl Default for RegistrarConfig {
             Err(_) => panic!("1 is not zero"),
         };
         Self::rfc(ONE)
+    }
+}
+
+/// The most peer registrars a registrar keeps in its peer table, whatever
+/// [`EnrpConfig::max_peers`] asks.
+pub const MAX_PEERS: usize = 16;
+
+/// The most handle table sessions (as responder and as requester together)
+/// in flight at once, whatever [`EnrpConfig::max_sessions`] asks.
+pub const MAX_SESSIONS: usize = 8;
+
+/// The most PEs one ENRP_HANDLE_TABLE_RESPONSE carries, whatever
+/// [`EnrpConfig::max_handle_table_elements`] asks.
+pub const MAX_HANDLE_TABLE_ELEMENTS: usize = 1024;
+
+/// ENRP (RFC 5353) settings of a registrar: peers, timers (SPEC §10) and
+/// limits. [`EnrpConfig::disabled`] (the default in [`RegistrarConfig::rfc`]
+/// and [`RegistrarConfig::rsplib`]) turns ENRP off: ENRP messages are
+/// ignored and counted as [`Stats::enrp_ignored`](super::Stats), as without
+/// an ENRP layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnrpConfig {
+    /// Whether this registrar speaks ENRP at all.
+    pub enabled: bool,
+    /// Where peers reach this registrar's ENRP endpoint (SCTP); sent in the
+    /// Server Information parameter.
+    pub local_address: SocketAddr,
+    /// Statically configured peers (their server ids are learnt). The first
+    /// reachable one is the mentor, the others are backups.
+    pub static_peers: ArrayVec<SocketAddr, MAX_PEERS>,
+    /// Whether PRESENCE is also sent on (and taken from) the ENRP multicast
+    /// channel ([`Destination::Multicast`](crate::transmit::Destination)).
+    pub multicast: bool,
+    /// PEER-HEARTBEAT-CYCLE: the interval between group-cast PRESENCEs.
+    pub peer_heartbeat_cycle: Duration,
+    /// MAX-TIME-LAST-HEARD: a peer silent this long gets a reply-required
+    /// PRESENCE.
+    pub max_time_last_heard: Duration,
+    /// MAX-TIME-NO-RESPONSE: a peer that does not answer a reply-required
+    /// PRESENCE (or a LIST_REQUEST) within this is dead.
+    pub max_time_no_response: Duration,
+    /// How long initialisation looks for a mentor before it ends alone.
+    pub mentor_discovery_timeout: Duration,
+    /// How long a takeover waits for its INIT_TAKEOVER_ACKs before it is
+    /// started anew.
+    pub takeover_expiry: Duration,
+    /// The most PEs per ENRP_HANDLE_TABLE_RESPONSE (capped by
+    /// [`MAX_HANDLE_TABLE_ELEMENTS`]).
+    pub max_handle_table_elements: u32,
+    /// A handle table session (either side) idle this long is dropped.
+    pub session_timeout: Duration,
+    /// The most peers kept (capped by [`MAX_PEERS`]).
+    pub max_peers: usize,
+    /// The most handle table sessions in flight (capped by [`MAX_SESSIONS`]).
+    pub max_sessions: usize,
+}
+
+impl EnrpConfig {
+    fn base(enabled: bool) -> Self {
+        EnrpConfig {
+            enabled,
+            local_address: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9901),
+            static_peers: ArrayVec::new(),
+            multicast: false,
+            peer_heartbeat_cycle: Duration::from_secs(30),
+            max_time_last_heard: Duration::from_secs(61),
+            max_time_no_response: Duration::from_secs(5),
+            mentor_discovery_timeout: Duration::from_secs(5),
+            takeover_expiry: Duration::from_secs(5),
+            max_handle_table_elements: 128,
+            session_timeout: Duration::from_secs(10),
+            max_peers: MAX_PEERS,
+            max_sessions: MAX_SESSIONS,
+        }
+    }
+
+    /// ENRP off (RFC timer values, should it be turned on).
+    pub fn disabled() -> Self {
+        Self::base(false)
+    }
+
+    /// RFC 5353 §4.2: heartbeat 30 s, last heard 61 s, no response 5 s; the
+    /// RFC gives no mentor discovery, takeover expiry or page size, so these
+    /// are rsplib's (5 s, 5 s, 128 PEs); sessions time out after 10 s.
+    pub fn rfc(local_address: SocketAddr) -> Self {
+        EnrpConfig {
+            local_address,
+            ..Self::base(true)
+        }
+    }
+
+    /// rsplib's registrar: heartbeat 2.444444 s, last heard 5 s, no
+    /// response 5 s, mentor discovery 5 s, takeover expiry 5 s, 128 PEs per
+    /// handle table response.
+    pub fn rsplib(local_address: SocketAddr) -> Self {
+        EnrpConfig {
+            peer_heartbeat_cycle: Duration::from_micros(2_444_444),
+            max_time_last_heard: Duration::from_secs(5),
+            ..Self::rfc(local_address)
+        }
+    }
+
+    /// The same configuration with `peer` added to the static peers
+    /// (ignored beyond [`MAX_PEERS`]).
+    pub fn with_peer(mut self, peer: SocketAddr) -> Self {
+        let _ = self.static_peers.try_push(peer);
+        self
+    }
+}
+
+impl Default for EnrpConfig {
+    fn default() -> Self {
+        Self::disabled()
     }
 }

@@ -178,6 +178,8 @@ pub enum Event {
     },
     /// The transmit queue was full (see [`Blocked`]); drain `poll_transmit`.
     QueueFull(Blocked),
+    /// Something happened on the ENRP side.
+    Enrp(super::EnrpEvent),
 }
 
 /// Counters of what the registrar did.

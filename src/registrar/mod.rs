@@ -99,9 +99,11 @@
 //!   (the sender retransmits), [`Stats::queue_full`] counts it and
 //!   [`Event::QueueFull`] says so. Due timers wait in the handlespace until
 //!   there is room.
-//! * **ENRP** messages ([`Protocol::Enrp`]) are ignored and counted
-//!   ([`Stats::enrp_ignored`]): the ENRP layer is expected to take them
-//!   before they reach the registrar, and to use the hooks: the
+//! * **ENRP** ([`Protocol::Enrp`]): with [`RegistrarConfig::enrp`] enabled
+//!   the registrar is a full ENRP peer (RFC 5353; see [`enrp`], [`EnrpConfig`], [`Registrar::peers`],
+//!   [`Registrar::enrp_stats`], [`Event::Enrp`]). With ENRP disabled (the
+//!   default) ENRP messages are ignored and counted
+//!   ([`Stats::enrp_ignored`]). Either way the ENRP hooks stay public: the
 //!   [`Event::PoolElementRegistered`] / [`Event::PoolElementRemoved`]
 //!   events (HANDLE_UPDATE out), [`Registrar::apply_peer_update`] /
 //!   [`Registrar::apply_peer_delete`] (HANDLE_UPDATE in),
@@ -112,8 +114,8 @@
 //! * **Wire details**: ENDPOINT_KEEP_ALIVE carries rsplib's PE Identifier
 //!   parameter besides the RFC fields; HANDLE_RESOLUTION_RESPONSE is sent
 //!   with A=0 (no dynamic updates); registration life is in milliseconds
-//!   (SPEC §15.1). The registrar never opens associations
-//!   ([`Machine::poll_connect`] is always `None`): keep-alives to PEs without
+//!   (SPEC §15.1). The registrar never opens ASAP associations
+//!   ([`Machine::poll_connect`] only asks for ENRP associations to peers): keep-alives to PEs without
 //!   association go to their ASAP transport address
 //!   ([`Destination::Address`]).
 //! * Events never block protocol work: when the event queue is full, an
@@ -121,6 +123,7 @@
 //!   then repairs peers through the checksum audit, RFC 5353 §3.6).
 
 mod config;
+pub mod enrp;
 mod event;
 mod limiter;
 
@@ -131,8 +134,10 @@ use heapless::index_map::FnvIndexMap;
 use heapless::Deque;
 
 pub use config::{
-    AnnounceTransport, RegistrarConfig, ReportRate, MAX_ANNOUNCE_TRANSPORTS, MAX_RESOLUTION_ITEMS,
+    AnnounceTransport, EnrpConfig, RegistrarConfig, ReportRate, MAX_ANNOUNCE_TRANSPORTS,
+    MAX_HANDLE_TABLE_ELEMENTS, MAX_PEERS, MAX_RESOLUTION_ITEMS, MAX_SESSIONS,
 };
+pub use enrp::{EnrpEvent, EnrpStats, Peer, PeerState, MAX_TAKEOVERS};
 pub use event::{Blocked, Event, PeRecord, RemovalReason, Stats, TransportRecord};
 pub use limiter::MAX_REPORTERS;
 
@@ -352,6 +357,7 @@ pub struct Registrar<
     rng: Xoshiro256StarStar,
     next_announce: Instant,
     stats: Stats,
+    enrp: enrp::EnrpState,
 }
 
 impl<
@@ -385,6 +391,7 @@ impl<
     /// A registrar with an empty handlespace. The first SERVER_ANNOUNCE (if
     /// enabled) is due at once: `poll_timeout` returns [`Instant::ZERO`].
     pub fn new(config: RegistrarConfig) -> Self {
+        let enrp = enrp::EnrpState::new(&config.enrp);
         Registrar {
             rng: Xoshiro256StarStar::seed_from_u64(config.seed),
             config,
@@ -396,6 +403,7 @@ impl<
             events: Deque::new(),
             next_announce: Instant::ZERO,
             stats: Stats::default(),
+            enrp,
         }
     }
 
@@ -561,6 +569,7 @@ impl<
     // ----- helpers ----------------------------------------------------------
 
     fn event(&mut self, e: Event) {
+        self.enrp_forward(&e);
         if self.events.push_back(e).is_err() {
             self.stats.events_lost += 1;
         }
@@ -1312,7 +1321,7 @@ impl<
 {
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
         if protocol == Protocol::Enrp {
-            self.stats.enrp_ignored += 1;
+            self.enrp_handle(now, source, bytes);
             return;
         }
         if source == Source::Association(AssocId::NONE) {
@@ -1361,7 +1370,7 @@ impl<
         }
     }
 
-    fn handle_transport_event(&mut self, _now: Instant, event: TransportEvent) {
+    fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
         match event {
             TransportEvent::Up { assoc, remote, .. } => {
                 if self.assocs.insert(assoc, remote).is_err() {
@@ -1385,9 +1394,11 @@ impl<
             }
             TransportEvent::ConnectFailed { .. } => {}
         }
+        self.enrp_transport_event(now, event);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.enrp_timeout(now);
         if self.config.announce && self.next_announce <= now {
             if self.announce() {
                 self.next_announce = now + self.config.announce_interval;
@@ -1411,10 +1422,10 @@ impl<
     fn poll_timeout(&self) -> Option<Instant> {
         let hs = self.hs.next_timer();
         let announce = self.config.announce.then_some(self.next_announce);
-        match (hs, announce) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [hs, announce, self.enrp_poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
@@ -1422,7 +1433,7 @@ impl<
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {
-        None
+        self.enrp_poll_connect()
     }
 }
 

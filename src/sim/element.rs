@@ -44,6 +44,10 @@ pub struct ElementNode {
     pub served: u64,
     /// COOKIE_ECHOs received.
     pub cookie_echoes: u64,
+    /// Since when the PE has been registered with its current home
+    /// registrar (first registration, or the latest change of home).
+    pub home_since: Option<Instant>,
+    home_assoc: Option<AssocId>,
 }
 
 impl ElementNode {
@@ -65,6 +69,8 @@ impl ElementNode {
             events: VecDeque::new(),
             served: 0,
             cookie_echoes: 0,
+            home_since: None,
+            home_assoc: None,
         }
     }
 
@@ -149,6 +155,18 @@ impl Node for ElementNode {
 
     fn flush(&mut self, ctx: &mut Ctx<'_>) {
         while let Some(e) = self.machine.poll_event() {
+            match &e {
+                Event::HomeChanged { home } | Event::Registered { home }
+                    if self.home_assoc != Some(home.assoc) =>
+                {
+                    self.home_assoc = Some(home.assoc);
+                    self.home_since = Some(ctx.now());
+                }
+                _ => {}
+            }
+            if let Event::Registered { .. } = e {
+                ctx.counters().registrations += 1;
+            }
             if let Event::CookieEcho { .. } = e {
                 self.cookie_echoes += 1;
                 ctx.counters().cookie_echoes += 1;

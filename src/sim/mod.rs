@@ -42,16 +42,24 @@
 //! ([`Simulation::consistency`]) compares every live registrar's
 //! handlespace with the PEs that believe they are registered.
 //!
-//! # Room for ENRP
+//! # ENRP
 //!
-//! Several registrars run side by side already (each PE and PU is
-//! configured with all of them, or finds them by SERVER_ANNOUNCE), nodes
-//! subscribe to the ENRP multicast channel, [`Partition`]s cut registrars
-//! apart, and [`Tweaks::registrar_node`] builds any node type for a
-//! registrar (e.g. one with an ENRP layer). Setting
-//! [`Simulation::shared_handlespace`] makes the check demand that every
-//! live registrar holds every registered PE with its home as owner and that
-//! the owners' checksums agree.
+//! With [`Options::enrp`] (`--enrp`) the registrars are configured with each
+//! other as ENRP peers ([`scenario::enrp_peers`], at the ENRP port; none
+//! with `--multicast`, where they find each other by multicast PRESENCE on
+//! the ENRP channel every registrar subscribes to), open ENRP associations
+//! to each other through the same `Connect`/`Up` path as ASAP, and
+//! [`Simulation::shared_handlespace`] makes the check demand one shared
+//! handlespace: every live registrar holds every registered PE with its
+//! home as owner, every owner is alive, the owners' checksums agree. The
+//! check's grace periods (after the start, a registrar crash or restart, a
+//! partition, a registration) are listed at [`Simulation::consistency`];
+//! differences within them are reported as [`Consistency::pending`].
+//! [`Partition`]s (`--partition`) cut registrars apart, registrar crashes
+//! and restarts come from `--kill-registrar`/`--restart-registrar`, and
+//! [`Tweaks::registrar_node`] builds any node type for a registrar.
+//! [`Counters::enrp_by_type`] counts ENRP messages by type and
+//! [`Counters::registrations`] the registrations they serve.
 
 pub mod element;
 pub mod net;

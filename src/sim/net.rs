@@ -20,7 +20,10 @@
 //! * **Failure detection**: when a node crashes, each of its peers sees
 //!   `Down` on the shared association `failure_detection` later (SCTP's
 //!   heartbeat and retransmission limits); messages in flight to the dead
-//!   node vanish. A graceful close reaches the peer after one `delay`.
+//!   node vanish. A graceful close reaches the peer after one `delay`. A
+//!   message on an old association that reaches a node restarted since
+//!   breaks the sender's end one `delay` later (SCTP answers such an
+//!   out-of-the-blue packet with ABORT).
 //! * **Partitions** ([`Partition`](super::world::Partition)): datagrams
 //!   across the cut are lost, association messages wait until it heals, a
 //!   connect across it fails after `connect_timeout`, and an association

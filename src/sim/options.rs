@@ -76,8 +76,13 @@ pub struct Options {
     /// The most PEs a registrar can hold (`None`: as many as memory allows).
     pub registrar_capacity: Option<usize>,
     /// PEs and PUs find registrars by SERVER_ANNOUNCE instead of a
-    /// configured list.
+    /// configured list; with [`enrp`](Self::enrp), registrars find each
+    /// other by multicast PRESENCE instead of a configured peer list.
     pub multicast: bool,
+    /// The registrars speak ENRP to each other (each is configured with all
+    /// the others as static peers, or finds them by multicast) and the
+    /// handlespace check demands that they share one handlespace.
+    pub enrp: bool,
     /// PE crashes.
     pub kill_elements: Vec<NodeAt>,
     /// PE restarts.
@@ -86,8 +91,19 @@ pub struct Options {
     pub kill_registrars: Vec<NodeAt>,
     /// Registrar restarts.
     pub restart_registrars: Vec<NodeAt>,
+    /// Registrars that start late (join the running pool) instead of at 0.
+    pub join_registrars: Vec<NodeAt>,
+    /// Registrar 1 starts holding this many PEs of a silent peer (pool
+    /// `"preload"`), so that a joining registrar has a large handlespace to
+    /// download without as many PE nodes. Only registrars that download
+    /// registrar 1's handlespace learn of them (an audit covers a peer's own
+    /// PEs only): the other registrars should join later.
+    pub preload: usize,
     /// Partitions between registrars.
     pub partitions: Vec<PartitionSpec>,
+    /// Check the handlespace every this often and report when it changes
+    /// (`simulate` prints the changes).
+    pub sample: Option<Duration>,
     /// Write the event log.
     pub verbose: bool,
     /// Print the counters before the summary.
@@ -113,11 +129,15 @@ impl Default for Options {
             cookie_every: 5,
             registrar_capacity: None,
             multicast: false,
+            enrp: false,
             kill_elements: Vec::new(),
             restart_elements: Vec::new(),
             kill_registrars: Vec::new(),
             restart_registrars: Vec::new(),
+            join_registrars: Vec::new(),
+            preload: 0,
             partitions: Vec::new(),
+            sample: None,
             verbose: false,
             stats: false,
         }
@@ -141,6 +161,8 @@ usage: simulate [FLAGS]
   --cookie-every N        a PE sends a COOKIE every N requests (default 5, 0 = never)
   --capacity N            PEs a registrar can hold (default unlimited)
   --multicast             find registrars by SERVER_ANNOUNCE, not a configured list
+                          (with --enrp: registrars find each other by multicast PRESENCE)
+  --enrp                  registrars share the handlespace by ENRP (static peers)
   --delay-ms MS           one-way delay (default 5)
   --jitter-ms MS          extra random delay up to MS (default 1)
   --loss P                loss probability (default 0)
@@ -151,7 +173,10 @@ usage: simulate [FLAGS]
   --restart-element ID@T  restart PE number ID at T seconds (repeatable)
   --kill-registrar ID@T   crash registrar number ID at T seconds (repeatable)
   --restart-registrar ID@T restart registrar number ID at T seconds (repeatable)
+  --join-registrar ID@T   registrar ID starts at T seconds instead of 0 (repeatable)
+  --preload N             registrar 1 starts with N PEs of a silent peer (pool \"preload\")
   --partition A,B|C@T1-T2 cut registrars A,B off from C from T1 to T2 seconds (repeatable)
+  --sample-ms MS          check the handlespace every MS and print when the strict check changes
   --stats                 print the run's counters before the summary
   --verbose               print the event log
 ";
@@ -249,6 +274,10 @@ impl Options {
                     o.multicast = true;
                     continue;
                 }
+                "--enrp" => {
+                    o.enrp = true;
+                    continue;
+                }
                 "--help" | "-h" => return Err(USAGE.into()),
                 _ => {}
             }
@@ -295,6 +324,9 @@ impl Options {
                 "--restart-element" => o.restart_elements.push(node_at(flag, v)?),
                 "--kill-registrar" => o.kill_registrars.push(node_at(flag, v)?),
                 "--restart-registrar" => o.restart_registrars.push(node_at(flag, v)?),
+                "--join-registrar" => o.join_registrars.push(node_at(flag, v)?),
+                "--preload" => o.preload = number(flag, v)?,
+                "--sample-ms" => o.sample = Some(Duration::from_millis(number(flag, v)?)),
                 "--partition" => o.partitions.push(partition(flag, v)?),
                 _ => return Err(format!("unknown flag {flag:?}\n{USAGE}")),
             }
@@ -320,10 +352,19 @@ impl Options {
                 &self.restart_registrars,
                 self.registrars,
             ),
+            ("--join-registrar", &self.join_registrars, self.registrars),
         ] {
             if let Some(bad) = list.iter().find(|k| k.number > n) {
                 return Err(format!("{what}: there is no number {}", bad.number));
             }
+        }
+        if self.preload > 200_000 {
+            return Err("--preload: at most 200000".into());
+        }
+        if self.preload > 0
+            && (self.registrars == 0 || self.join_registrars.iter().any(|j| j.number == 1))
+        {
+            return Err("--preload: needs registrar 1 from the start".into());
         }
         for p in &self.partitions {
             if let Some(&bad) = p.groups.iter().flatten().find(|&&n| n > self.registrars) {
@@ -402,6 +443,21 @@ mod tests {
             }]
         );
         assert!(Options::parse(["--partition", "1|2@10-20"]).is_err());
+        let e = Options::parse(["--registrars", "3", "--enrp", "--multicast"]).unwrap();
+        assert!(e.enrp && e.multicast);
+        assert!(!o.enrp);
+        let j = Options::parse([
+            "--registrars",
+            "2",
+            "--join-registrar",
+            "2@30",
+            "--preload",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(j.join_registrars[0].at, Instant::from_secs(30));
+        assert_eq!(j.preload, 5);
+        assert!(Options::parse(["--join-registrar", "2@30"]).is_err());
         assert!(Options::parse(["--registrars", "2", "--partition", "1,2@10-20"]).is_err());
         assert!(Options::parse(["--registrars", "2", "--partition", "1|2@20-10"]).is_err());
         assert_eq!(o.policy_of(3), Policy::LeastUsed { load: 0 });

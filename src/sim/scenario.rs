@@ -2,7 +2,7 @@
 //! [`Options`], run, checked and summed up.
 //!
 //! Addresses (they never leave the process): registrar `n` (from 1) is
-//! `192.0.2.n` port 3863 with server identifier `n`; pool element `n` is
+//! `192.0.2.n` port 3863 (ENRP: port 9901) with server identifier `n`; pool element `n` is
 //! `198.51.100.0 + n` (counting on past the /24 for large pools), serving
 //! SCTP data-and-control on port 9000; pool user `n` is `203.0.113.0 + n`;
 //! rogue nodes are `100.64.0.0 + n`. Every PE joins the pool `"sim"`.
@@ -19,12 +19,14 @@ use std::vec::Vec;
 use crate::addr::{TransportProtocol, TransportUse};
 use crate::handlespace::Growable;
 use crate::id::{PeId, PoolHandle, ServerId};
+use crate::policy::Policy;
 use crate::pool_element::{OwnedTransport, PoolElement, PoolElementConfig};
 use crate::pool_user::{PoolUser, PoolUserConfig};
-use crate::registrar::RegistrarConfig;
+use crate::registrar::{EnrpConfig, RegistrarConfig};
 use crate::storage::RedBlackTree;
 use crate::time::{Duration, Instant};
-use crate::wire::{Protocol, ASAP_PORT};
+use crate::wire::{PolicyParam, PoolElementParam, TransportParam, UserTransport};
+use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
 
 use super::element::ElementNode;
 use super::options::{Options, Profile};
@@ -32,7 +34,7 @@ use super::registrar::{HeldPe, RegistrarNode, RegistrarView};
 use super::rogue::RogueNode;
 use super::stats::Counters;
 use super::user::{UserApp, UserNode};
-use super::world::{Node, NodeId, TraceSink, World};
+use super::world::{Node, NodeId, Partition, TraceSink, World};
 
 /// The registrar the scenarios run: red-black tree indexes on growable
 /// storage, up to 4096 owned PEs and 4096 associations.
@@ -43,6 +45,15 @@ pub const SERVICE_PORT: u16 = 9000;
 
 /// The pool every PE joins.
 pub const POOL: &[u8] = b"sim";
+
+/// The pool of [`Options::preload`]'s PEs.
+pub const PRELOAD_POOL: &[u8] = b"preload";
+
+/// The silent peer that owns [`Options::preload`]'s PEs.
+pub const PRELOAD_OWNER: ServerId = match ServerId::new(0xFFFF_FF00) {
+    Ok(id) => id,
+    Err(_) => panic!("not zero"),
+};
 
 /// Adjustments a test makes to what [`Options`] builds.
 #[derive(Default, Clone)]
@@ -104,6 +115,9 @@ pub fn server_id(number: usize) -> ServerId {
 pub struct Consistency {
     /// What is wrong (empty when consistent).
     pub problems: Vec<String>,
+    /// Differences still within a grace period (not counted as problems;
+    /// see [`Simulation::consistency`]).
+    pub pending: Vec<String>,
 }
 
 impl Consistency {
@@ -138,6 +152,95 @@ impl fmt::Display for Summary {
     }
 }
 
+/// The ENRP timers a scenario's registrars run with (RFC 5353 §4.2 /
+/// rsplib, SPEC §10), for the consistency check's grace periods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnrpTimers {
+    /// PEER-HEARTBEAT-CYCLE.
+    pub heartbeat_cycle: Duration,
+    /// MAX-TIME-LAST-HEARD.
+    pub max_time_last_heard: Duration,
+    /// MAX-TIME-NO-RESPONSE.
+    pub max_time_no_response: Duration,
+    /// How long a takeover waits for its acknowledgements.
+    pub takeover_expiry: Duration,
+}
+
+impl EnrpTimers {
+    /// The timers of a profile ([`EnrpConfig::rfc`] or
+    /// [`EnrpConfig::rsplib`]).
+    pub fn of(profile: Profile) -> Self {
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ENRP_PORT);
+        let c = match profile {
+            Profile::Rfc => EnrpConfig::rfc(any),
+            Profile::Rsplib => EnrpConfig::rsplib(any),
+        };
+        Self::from_config(&c)
+    }
+
+    /// The timers of an ENRP configuration.
+    pub fn from_config(c: &EnrpConfig) -> Self {
+        EnrpTimers {
+            heartbeat_cycle: c.peer_heartbeat_cycle,
+            max_time_last_heard: c.max_time_last_heard,
+            max_time_no_response: c.max_time_no_response,
+            takeover_expiry: c.takeover_expiry,
+        }
+    }
+
+    /// How long registrars take to agree again after a disturbance (a
+    /// registrar crash, start or restart, a partition healing): a silent
+    /// peer is noticed after MAX-TIME-LAST-HEARD + MAX-TIME-NO-RESPONSE, the
+    /// takeover waits up to its expiry, and divergence shows in the next
+    /// PRESENCE (one PEER-HEARTBEAT-CYCLE) and is repaired by a resync; 5 s
+    /// of slack for the messages, downloads and retransmissions.
+    pub fn settle(&self) -> Duration {
+        self.max_time_last_heard
+            + self.max_time_no_response
+            + self.takeover_expiry
+            + self.heartbeat_cycle
+            + Duration::from_secs(5)
+    }
+
+    /// How long registrars that start together take to agree: the mentor
+    /// (a peer still starting rejects LIST_REQUEST) is tried again after
+    /// MAX-TIME-NO-RESPONSE twice, updates lost meanwhile show in the next
+    /// PRESENCE (one PEER-HEARTBEAT-CYCLE); 5 s of slack.
+    pub fn start_settle(&self) -> Duration {
+        self.max_time_no_response.saturating_mul(2) + self.heartbeat_cycle + Duration::from_secs(5)
+    }
+}
+
+/// The ENRP peers of registrar `number` (from 1) among `count`: every other
+/// registrar at the ENRP port.
+pub fn enrp_peers(number: usize, count: usize) -> Vec<SocketAddr> {
+    (1..=count)
+        .filter(|&n| n != number)
+        .map(|n| SocketAddr::new(registrar_addr(n).ip(), ENRP_PORT))
+        .collect()
+}
+
+/// Configures a registrar's ENRP side: the profile's ENRP timers, its
+/// ENRP endpoint `local`, `peers` as its static peer list, and PRESENCE on
+/// the multicast channel with `multicast`.
+pub fn configure_enrp(
+    config: &mut RegistrarConfig,
+    profile: Profile,
+    local: SocketAddr,
+    peers: &[SocketAddr],
+    multicast: bool,
+) {
+    let mut enrp = match profile {
+        Profile::Rfc => EnrpConfig::rfc(local),
+        Profile::Rsplib => EnrpConfig::rsplib(local),
+    };
+    enrp.multicast = multicast;
+    for &p in peers {
+        enrp = enrp.with_peer(p);
+    }
+    config.enrp = enrp;
+}
+
 /// Which PE identifier belongs to which node incarnation.
 type PeIds = Rc<RefCell<BTreeMap<PeId, (NodeId, u32)>>>;
 
@@ -156,8 +259,11 @@ pub struct Simulation {
     /// Pool user nodes, in number order.
     pub users: Vec<NodeId>,
     /// Every handlespace of all live registrars holds every PE (ENRP);
-    /// otherwise each registrar holds the PEs it is home of.
+    /// otherwise each registrar holds the PEs it is home of. Set by
+    /// [`Options::enrp`].
     pub shared_handlespace: bool,
+    /// The registrars' ENRP timers (for the check's grace periods).
+    pub enrp_timers: EnrpTimers,
     pe_ids: PeIds,
     rogues: usize,
     finished: bool,
@@ -202,12 +308,15 @@ impl Simulation {
             registrars: Vec::new(),
             elements: Vec::new(),
             users: Vec::new(),
-            shared_handlespace: false,
+            shared_handlespace: options.enrp,
+            enrp_timers: EnrpTimers::of(options.profile),
             pe_ids: Rc::new(RefCell::new(BTreeMap::new())),
             rogues: 0,
             finished: false,
         };
         let multicast = options.multicast;
+        let enrp = options.enrp;
+        let count = options.registrars;
         for i in 0..options.registrars {
             let tweaks = tweaks.clone();
             let profile = options.profile;
@@ -218,6 +327,20 @@ impl Simulation {
                 }
                 .with_seed(spawn.seed);
                 config.announce = multicast;
+                if enrp {
+                    let peers = if multicast {
+                        Vec::new()
+                    } else {
+                        enrp_peers(i + 1, count)
+                    };
+                    configure_enrp(
+                        &mut config,
+                        profile,
+                        SocketAddr::new(registrar_addr(i + 1).ip(), ENRP_PORT),
+                        &peers,
+                        multicast,
+                    );
+                }
                 if let Some(t) = &tweaks.registrar {
                     t(i, &mut config);
                 }
@@ -226,13 +349,24 @@ impl Simulation {
                     None => Box::new(SimRegistrar::new(config)) as Box<dyn Node>,
                 }
             });
-            let id = sim.world.add_node(
+            let start = options
+                .join_registrars
+                .iter()
+                .filter(|j| j.number == i + 1)
+                .map(|j| j.at)
+                .min();
+            let id = sim.world.add_node_at(
                 &format!("registrar {}", i + 1),
                 registrar_addr(i + 1),
                 &[Protocol::Enrp],
                 factory,
+                start,
             );
             sim.registrars.push(id);
+        }
+        if options.preload > 0 {
+            let added = sim.preload(1, options.preload);
+            assert_eq!(added, options.preload, "registrar 1 takes the preload");
         }
         let subscriptions: &[Protocol] = if multicast { &[Protocol::Asap] } else { &[] };
         for i in 0..options.elements {
@@ -324,7 +458,118 @@ impl Simulation {
             sim.world
                 .schedule_restart(sim.registrars[k.number - 1], k.at);
         }
+        for p in &options.partitions {
+            let groups = p
+                .groups
+                .iter()
+                .map(|g| g.iter().map(|&n| sim.registrars[n - 1]).collect())
+                .collect();
+            sim.world.add_partition(Partition {
+                groups,
+                from: p.from,
+                until: p.until,
+            });
+        }
         sim
+    }
+
+    /// Runs to the end like [`run`](Self::run), checking the handlespace
+    /// every `step` on the way, and returns the summary with every change
+    /// of the strict check (no problem and nothing pending): `(time, ok)`,
+    /// the first entry at the first sample.
+    pub fn run_sampled(&mut self, step: Duration) -> (Summary, Vec<(Instant, bool)>) {
+        let end = self.end();
+        let mut changes: Vec<(Instant, bool)> = Vec::new();
+        let step = step.max(Duration::from_millis(1));
+        while self.world.now() < end {
+            let next = (self.world.now() + step).min(end);
+            self.world.run_until(next);
+            let c = self.consistency();
+            let ok = c.ok() && c.pending.is_empty();
+            if changes.last().is_none_or(|&(_, was)| was != ok) {
+                changes.push((next, ok));
+            }
+        }
+        self.finish();
+        (self.summary(), changes)
+    }
+
+    /// Makes live registrar `number` (a [`SimRegistrar`]) hold `count` PEs
+    /// of the silent peer [`PRELOAD_OWNER`] in pool [`PRELOAD_POOL`], with
+    /// identifiers 1..=count and a registration life of 24 days, as if
+    /// learnt from it by HANDLE_UPDATE. Returns how many it took.
+    pub fn preload(&mut self, number: usize, count: usize) -> usize {
+        let node = self.registrars[number - 1];
+        self.world
+            .with_node::<SimRegistrar, _>(node, |r, ctx| {
+                let mut added = 0;
+                for n in 1..=count as u32 {
+                    let ip = [IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + n))];
+                    let Ok(pe_id) = PeId::new(n) else { continue };
+                    let pe = PoolElementParam {
+                        pe_id,
+                        home_server: Some(PRELOAD_OWNER),
+                        registration_life: 24 * 86_400_000,
+                        user_transport: UserTransport::Transport(TransportParam::new(
+                            TransportProtocol::Sctp,
+                            SERVICE_PORT,
+                            TransportUse::DataAndControl,
+                            &ip,
+                        )),
+                        policy: PolicyParam::Known(Policy::RoundRobin),
+                        asap_transport: None,
+                    };
+                    if r.machine
+                        .apply_peer_update(ctx.now(), PRELOAD_OWNER, PRELOAD_POOL, &pe)
+                        .is_ok()
+                    {
+                        added += 1;
+                    }
+                }
+                added
+            })
+            .unwrap_or(0)
+    }
+
+    /// How long a HANDLE_UPDATE may take to reach every registrar: 2 s,
+    /// plus four retransmission timeouts on a lossy network.
+    pub fn update_grace(&self) -> Duration {
+        let net = self.world.net();
+        let retransmissions = if net.loss > 0.0 { 4 } else { 0 };
+        Duration::from_secs(2) + net.retransmission_timeout.saturating_mul(retransmissions)
+    }
+
+    /// Until when the registrars may disagree after the latest disturbance
+    /// so far (registrar crash, start, restart, partition): the disturbance
+    /// (a partition's end) plus [`EnrpTimers::settle`], and at least
+    /// [`EnrpTimers::start_settle`] after the start.
+    pub fn unsettled_until(&self) -> Option<Instant> {
+        let now = self.world.now();
+        let o = &self.options;
+        let settle = self.enrp_timers.settle();
+        let start = Instant::ZERO + self.enrp_timers.start_settle();
+        let disturbed = o
+            .kill_registrars
+            .iter()
+            .chain(&o.restart_registrars)
+            .chain(&o.join_registrars)
+            .map(|k| k.at)
+            .filter(|&t| t <= now)
+            .chain(
+                o.partitions
+                    .iter()
+                    .filter(|p| p.from <= now)
+                    .map(|p| p.until),
+            )
+            .max()
+            .map(|t| t + settle);
+        Some(disturbed.map_or(start, |t| t.max(start)))
+    }
+
+    /// Whether the registrars have had time to agree (see
+    /// [`unsettled_until`](Self::unsettled_until)).
+    pub fn settled(&self) -> bool {
+        self.unsettled_until().is_none_or(|t| self.world.now() >= t)
     }
 
     /// Adds a rogue node that opens an ASAP association to `target` when
@@ -460,14 +705,45 @@ impl Simulation {
     /// dead PE may linger only within [`removal_grace`](Self::removal_grace)
     /// of its death, and (without a shared handlespace) a live PE that
     /// moved to another home registrar only within the registration life
-    /// the old one granted. With a shared handlespace, the owners' checksums must
-    /// agree across registrars too.
+    /// the old one granted.
+    ///
+    /// With a shared handlespace (ENRP) the check also demands that every
+    /// owner is a live registrar and that the owners' checksums agree
+    /// across registrars, and it allows these grace periods, within which a
+    /// difference is listed in [`Consistency::pending`] instead of
+    /// [`Consistency::problems`]:
+    /// * everything about replication (a PE missing at a registrar, another
+    ///   owner, a dead owner, checksums) until [`settled`](Self::settled):
+    ///   [`EnrpTimers::start_settle`] after the start, and
+    ///   [`EnrpTimers::settle`] after a registrar crash or restart or the
+    ///   end of a partition;
+    /// * a PE missing or with its old owner at a registrar other than its
+    ///   home within [`update_grace`](Self::update_grace) of its
+    ///   registration with that home;
+    /// * a dead PE still held within [`removal_grace`](Self::removal_grace)
+    ///   + [`update_grace`](Self::update_grace) of its death;
+    /// * a live PE between two registrations (hunting for a home) may be
+    ///   held anywhere.
     pub fn consistency(&self) -> Consistency {
         let mut problems = Vec::new();
+        let mut pending = Vec::new();
         let now = self.world.now();
-        let grace = self.removal_grace();
+        let shared = self.shared_handlespace;
+        let settled = !shared || self.settled();
+        let update_grace = self.update_grace();
+        let grace = if shared {
+            self.removal_grace() + update_grace
+        } else {
+            self.removal_grace()
+        };
         let registered = self.registered();
         let home_of: BTreeMap<PeId, Option<ServerId>> = registered.iter().copied().collect();
+        let home_since: BTreeMap<PeId, Instant> = self
+            .elements
+            .iter()
+            .filter_map(|&e| self.world.node_as::<ElementNode>(e))
+            .filter_map(|el| Some((el.machine.pe_id(), el.home_since?)))
+            .collect();
         let mut checksums: BTreeMap<ServerId, (u16, ServerId)> = BTreeMap::new();
         // A PE that believes it is registered must be held somewhere (while
         // any registrar is alive), whatever it thinks its home is.
@@ -476,11 +752,15 @@ impl Simulation {
             .iter()
             .filter_map(|&r| self.world.node(r)?.registrar())
             .collect();
+        let live_ids: std::collections::BTreeSet<ServerId> =
+            live.iter().map(|v| v.server_id()).collect();
+        let mut all_owners = std::collections::BTreeSet::new();
         if !live.is_empty() {
-            let anywhere: std::collections::BTreeSet<PeId> = live
-                .iter()
-                .flat_map(|v| v.held().into_iter().map(|h| h.pe_id))
-                .collect();
+            let mut anywhere = std::collections::BTreeSet::new();
+            for h in live.iter().flat_map(|v| v.held()) {
+                anywhere.insert(h.pe_id);
+                all_owners.extend(h.owner);
+            }
             for (pe, home) in &registered {
                 if !anywhere.contains(pe) {
                     problems.push(format!(
@@ -502,16 +782,25 @@ impl Simulation {
             let held: BTreeMap<PeId, HeldPe> =
                 view.held().into_iter().map(|h| (h.pe_id, h)).collect();
             for (pe, home) in &registered {
-                if !self.shared_handlespace && *home != Some(me) {
+                if !shared && *home != Some(me) {
                     continue;
                 }
+                // A registrar other than the PE's home learns of it by
+                // HANDLE_UPDATE: give that a moment.
+                let fresh = *home != Some(me)
+                    && home_since.get(pe).is_some_and(|&t| now < t + update_grace);
+                let report = if settled && !fresh {
+                    &mut problems
+                } else {
+                    &mut pending
+                };
                 match held.get(pe) {
-                    None => problems.push(format!(
+                    None => report.push(format!(
                         "registrar {}: registered PE {} missing",
                         n + 1,
                         pe.get()
                     )),
-                    Some(h) if h.owner != *home => problems.push(format!(
+                    Some(h) if h.owner != *home => report.push(format!(
                         "registrar {}: PE {} owned by {:?}, its home is {:?}",
                         n + 1,
                         pe.get(),
@@ -525,9 +814,20 @@ impl Simulation {
                 if h.pool_handle.as_bytes() != POOL {
                     continue;
                 }
+                if shared {
+                    if let Some(owner) = h.owner.filter(|o| !live_ids.contains(o)) {
+                        let report = if settled { &mut problems } else { &mut pending };
+                        report.push(format!(
+                            "registrar {}: PE {} owned by {}, which is not a live registrar",
+                            n + 1,
+                            pe.get(),
+                            owner.get()
+                        ));
+                    }
+                }
                 let wanted = home_of
                     .get(pe)
-                    .is_some_and(|home| self.shared_handlespace || *home == Some(me));
+                    .is_some_and(|home| shared || *home == Some(me));
                 if wanted {
                     continue;
                 }
@@ -536,7 +836,7 @@ impl Simulation {
                 // deregistering stays with the old one, which it still
                 // answers, until its registration life runs out (RFC 5352
                 // asks no deregistration on a move).
-                let moved = !self.shared_handlespace
+                let moved = !shared
                     && h.owner == Some(me)
                     && home_of.contains_key(pe)
                     && view
@@ -545,11 +845,24 @@ impl Simulation {
                 if moved {
                     continue;
                 }
+                let node = self.owner_of(*pe);
+                // With ENRP, a live PE between two registrations may be held
+                // anywhere.
+                let hunting = shared
+                    && node.is_some_and(|(id, inc)| {
+                        self.world.is_alive(id) && self.world.incarnation(id) == inc
+                    });
+                if hunting {
+                    pending.push(format!(
+                        "registrar {}: holds PE {}, which is between registrations",
+                        n + 1,
+                        pe.get()
+                    ));
+                    continue;
+                }
                 // A PE that is not (or no longer) registered here: tolerated
                 // only for a short while after its node died.
-                let died = self
-                    .owner_of(*pe)
-                    .and_then(|(node, inc)| self.world.crashed_at(node, inc));
+                let died = node.and_then(|(id, inc)| self.world.crashed_at(id, inc));
                 match died {
                     Some(t) if now < t + grace => {}
                     Some(t) => problems.push(format!(
@@ -565,16 +878,21 @@ impl Simulation {
                     )),
                 }
             }
-            if self.shared_handlespace {
-                for owner in held.values().filter_map(|h| h.owner) {
+            if shared {
+                // Every owner any registrar knows: one that holds none of
+                // its PEs (checksum 0xffff) disagrees with one that does.
+                for &owner in &all_owners {
                     let sum = view.checksum_of(owner);
                     match checksums.get(&owner) {
-                        Some(&(s, by)) if s != sum => problems.push(format!(
-                            "registrars {} and {}: checksums of owner {} differ ({s:#06x} vs {sum:#06x})",
-                            by.get(),
-                            me.get(),
-                            owner.get()
-                        )),
+                        Some(&(s, by)) if s != sum => {
+                            let report = if settled { &mut problems } else { &mut pending };
+                            report.push(format!(
+                                "registrars {} and {}: checksums of owner {} differ ({s:#06x} vs {sum:#06x})",
+                                by.get(),
+                                me.get(),
+                                owner.get()
+                            ));
+                        }
                         Some(_) => {}
                         None => {
                             checksums.insert(owner, (sum, me));
@@ -583,6 +901,6 @@ impl Simulation {
                 }
             }
         }
-        Consistency { problems }
+        Consistency { problems, pending }
     }
 }

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use super::world::Payload;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::world::{NodeId, Payload};
 
 /// Everything a run counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,8 +33,14 @@ pub struct Counters {
     pub timer_storms: u64,
     /// ASAP messages sent, by message type (index = type, 0x01-0x0E).
     pub asap_sent: [u64; 16],
-    /// ENRP messages sent.
+    /// ENRP messages sent (a multicast counts once, a group-cast over
+    /// associations once per peer).
     pub enrp_sent: u64,
+    /// ENRP messages sent, by message type (index = type, 0x01-0x0A).
+    pub enrp_by_type: [u64; 16],
+    /// The nodes that sent ENRP messages, by message type (e.g. who
+    /// initiated a takeover, who won it).
+    pub enrp_senders: BTreeMap<u8, BTreeSet<NodeId>>,
     /// Application data messages sent.
     pub data_sent: u64,
     // --- application ---
@@ -52,6 +60,9 @@ pub struct Counters {
     pub in_flight: u64,
     /// ENDPOINT_UNREACHABLE reports made by pool users.
     pub unreachable_reports: u64,
+    /// Registrations and re-registrations granted, as the pool elements
+    /// saw them (REGISTRATION_RESPONSE without reject).
+    pub registrations: u64,
     /// COOKIEs sent by pool elements.
     pub cookies_sent: u64,
     /// COOKIE_ECHOs received by pool elements.
@@ -76,7 +87,11 @@ impl Counters {
                 let t = bytes.first().copied().unwrap_or(0) as usize;
                 self.asap_sent[t.min(15)] += 1;
             }
-            Payload::Enrp => self.enrp_sent += 1,
+            Payload::Enrp => {
+                let t = bytes.first().copied().unwrap_or(0) as usize;
+                self.enrp_by_type[t.min(15)] += 1;
+                self.enrp_sent += 1;
+            }
             Payload::Data => self.data_sent += 1,
         }
     }
@@ -84,6 +99,28 @@ impl Counters {
     /// ASAP messages sent of one type.
     pub fn asap(&self, message_type: u8) -> u64 {
         self.asap_sent[usize::from(message_type).min(15)]
+    }
+
+    /// Counts one message sent by `from` (see [`count_sent`](Self::count_sent)).
+    pub fn count_sent_by(&mut self, from: NodeId, payload: Payload, bytes: &[u8]) {
+        self.count_sent(payload, bytes);
+        if payload == Payload::Enrp {
+            let t = bytes.first().copied().unwrap_or(0);
+            self.enrp_senders.entry(t).or_default().insert(from);
+        }
+    }
+
+    /// The nodes that sent ENRP messages of one type.
+    pub fn enrp_senders_of(&self, message_type: u8) -> Vec<NodeId> {
+        self.enrp_senders
+            .get(&message_type)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// ENRP messages sent of one type.
+    pub fn enrp(&self, message_type: u8) -> u64 {
+        self.enrp_by_type[usize::from(message_type).min(15)]
     }
 
     /// All ASAP messages sent.

@@ -444,9 +444,51 @@ impl World {
         name: &str,
         addr: SocketAddr,
         subscriptions: &[Protocol],
+        factory: NodeFactory,
+    ) -> NodeId {
+        self.add_node_at(name, addr, subscriptions, factory, None)
+    }
+
+    /// Adds a node like [`add_node`](Self::add_node) that starts at `start`
+    /// (now when `None` or not later): until then it is absent, as a
+    /// crashed node is (a registrar joining a running pool).
+    ///
+    /// # Panics
+    /// If another node already has the IP address (a scenario bug).
+    pub fn add_node_at(
+        &mut self,
+        name: &str,
+        addr: SocketAddr,
+        subscriptions: &[Protocol],
         mut factory: NodeFactory,
+        start: Option<Instant>,
     ) -> NodeId {
         let id = NodeId(self.slots.len());
+        if let Some(at) = start.filter(|&t| t > self.now) {
+            assert!(
+                self.by_ip.insert(addr.ip(), id).is_none(),
+                "duplicate node address {addr}"
+            );
+            let seed = derive_seed(self.seed, id.0 as u64, 0);
+            self.slots.push(Slot {
+                name: name.into(),
+                addr,
+                node: None,
+                factory,
+                alive: false,
+                incarnation: 0,
+                rng: Xoshiro256StarStar::seed_from_u64(derive_seed(seed, 1, 1)),
+                next_assoc: 1,
+                wake: None,
+                subscriptions: subscriptions.to_vec(),
+                crash_times: Vec::new(),
+                last_timeout: (Instant::MAX, 0),
+                storming: false,
+            });
+            self.log(format_args!("{id} {name} at {addr} starts at {at}"));
+            self.push(at, Event::Restart(id));
+            return id;
+        }
         assert!(
             self.by_ip.insert(addr.ip(), id).is_none(),
             "duplicate node address {addr}"
@@ -491,6 +533,16 @@ impl World {
     /// A node's address.
     pub fn addr(&self, id: NodeId) -> SocketAddr {
         self.slots[id.0].addr
+    }
+
+    /// Where a node speaks `protocol`: its address, with the ENRP port for
+    /// ENRP (a registrar's ENRP endpoint; ASAP keeps the node's own port).
+    pub fn endpoint(&self, id: NodeId, protocol: Protocol) -> SocketAddr {
+        let mut a = self.addr(id);
+        if protocol == Protocol::Enrp {
+            a.set_port(protocol.port());
+        }
+        a
     }
 
     /// The node with this IP address.
@@ -731,6 +783,7 @@ impl World {
                 }
                 if let Source::Association(a) = source {
                     if !self.assocs.contains_key(&(to, a)) {
+                        self.abort_stale(from, to, a);
                         return;
                     }
                 }
@@ -749,7 +802,10 @@ impl World {
                             .first()
                             .and_then(|&t| crate::wire::asap_type::name(t))
                             .unwrap_or("ASAP ?"),
-                        Payload::Enrp => "ENRP",
+                        Payload::Enrp => bytes
+                            .first()
+                            .and_then(|&t| crate::wire::enrp_type::name(t))
+                            .unwrap_or("ENRP ?"),
                         Payload::Data => "data",
                     };
                     let via = match source {
@@ -894,7 +950,7 @@ impl World {
             },
         );
         self.counters.associations += 1;
-        let from_addr = self.addr(from);
+        let from_addr = self.endpoint(from, protocol);
         let to_incarnation = self.incarnation(to);
         self.push(
             back,
@@ -918,6 +974,29 @@ impl World {
                 protocol,
             },
         });
+    }
+
+    /// A message on an association reached `to` after `to` restarted (its
+    /// end of the association died with the old incarnation): as SCTP
+    /// answers such an out-of-the-blue packet with ABORT, the sender's end
+    /// breaks one delay later instead of after the failure detection.
+    fn abort_stale(&mut self, from: NodeId, to: NodeId, to_assoc: AssocId) {
+        let stale = self
+            .assocs
+            .range((from, AssocId(0))..=(from, AssocId(u32::MAX)))
+            .find(|(_, e)| e.peer == to && e.peer_assoc == to_assoc)
+            .map(|(k, _)| k.1);
+        let Some(assoc) = stale else { return };
+        let at = self.now + self.link_delay();
+        let incarnation = self.incarnation(from);
+        self.push(
+            at,
+            Event::PeerLost {
+                to: from,
+                incarnation,
+                assoc,
+            },
+        );
     }
 
     /// A partition has lasted the failure detection delay: the
@@ -1062,7 +1141,7 @@ impl World {
                 payload,
                 bytes,
             } => {
-                self.counters.count_sent(payload, &bytes);
+                self.counters.count_sent_by(from, payload, &bytes);
                 match destination {
                     Destination::Association(assoc) => self.send_on(from, assoc, payload, bytes),
                     Destination::Address(addr) => {
@@ -1143,7 +1222,10 @@ impl World {
     }
 
     fn send_datagram(&mut self, from: NodeId, to: NodeId, payload: Payload, bytes: Vec<u8>) {
-        let src = self.addr(from);
+        let src = match payload.protocol() {
+            Some(p) => self.endpoint(from, p),
+            None => self.addr(from),
+        };
         let copies = if self.chance(self.net.duplicate) {
             self.counters.duplicated += 1;
             2

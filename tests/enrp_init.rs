@@ -1,0 +1,214 @@
+//! ENRP initialisation: mentor choice, LIST_REQUEST/RESPONSE, paged
+//! handle table download, rejection while initialising, timeouts.
+
+mod enrp_support;
+
+use enrp_support::*;
+use rserpool::addr::{TransportProtocol, TransportUse};
+use rserpool::registrar::EnrpEvent;
+use rserpool::transmit::Machine;
+use rserpool::wire::{enrp_type as t, EnrpBody, List, Protocol, ServerInfoParam, TransportParam};
+use rserpool::{Duration, PoolHandle};
+
+fn starting() -> Box<TestRegistrar> {
+    let mut r = registrar(enrp_config(&[peer_addr(2), peer_addr(3)]));
+    r.handle_timeout(T0);
+    assert!(!r.is_initialised());
+    let c1 = r.poll_connect().unwrap();
+    let c2 = r.poll_connect().unwrap();
+    assert_eq!((c1.remote, c2.remote), (peer_addr(2), peer_addr(3)));
+    assert_eq!(c1.protocol, Protocol::Enrp);
+    assert_eq!(r.poll_connect(), None);
+    drain_all(&mut r);
+    r
+}
+
+#[test]
+fn mentor_list_and_paged_download() {
+    let mut r = starting();
+    // The first reachable configured peer becomes the mentor.
+    enrp_up(&mut r, T0, 11, peer_addr(2));
+    let out = drain_enrp(&mut r);
+    assert_eq!(
+        types_of(&out),
+        vec![(to(11), t::PRESENCE), (to(11), t::LIST_REQUEST)]
+    );
+    // While initialising, requests from others are rejected.
+    deliver(&mut r, T0, 20, 50, EnrpBody::ListRequest);
+    deliver(
+        &mut r,
+        T0,
+        20,
+        50,
+        EnrpBody::HandleTableRequest {
+            own_children_only: false,
+        },
+    );
+    let out = drain_enrp(&mut r);
+    let rejects: Vec<_> = out
+        .iter()
+        .filter_map(|(d, b)| match parse(b).body {
+            EnrpBody::ListResponse { rejected, servers } => Some((*d, rejected, servers.len())),
+            EnrpBody::HandleTableResponse {
+                rejected, entries, ..
+            } => Some((*d, rejected, entries.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rejects, vec![(to(20), true, 0), (to(20), true, 0)]);
+    assert_eq!(r.enrp_stats().requests_rejected, 2);
+    // LIST_RESPONSE names another registrar: it is added and connected to.
+    let ip9 = [peer_addr(9).ip()];
+    let infos = [ServerInfoParam {
+        server_id: sid(9),
+        transport: TransportParam::new(TransportProtocol::Sctp, 9901, TransportUse::DataOnly, &ip9),
+    }];
+    deliver(
+        &mut r,
+        T0,
+        11,
+        2,
+        EnrpBody::ListResponse {
+            rejected: false,
+            servers: List::from_slice(&infos),
+        },
+    );
+    let out = drain_enrp(&mut r);
+    assert_eq!(types_of(&out), vec![(to(11), t::HANDLE_TABLE_REQUEST)]);
+    assert!(matches!(
+        parse(&out[0].1).body,
+        EnrpBody::HandleTableRequest {
+            own_children_only: false
+        }
+    ));
+    assert_eq!(r.poll_connect().map(|c| c.remote), Some(peer_addr(9)));
+    // Two pages: M=1 asks for more, M=0 ends initialisation.
+    table_response(
+        &mut r,
+        T0,
+        11,
+        2,
+        true,
+        "pool",
+        &[PeerPe::new(1, 2), PeerPe::new(2, 9)],
+    );
+    let out = drain_enrp(&mut r);
+    assert_eq!(types_of(&out), vec![(to(11), t::HANDLE_TABLE_REQUEST)]);
+    assert!(!r.is_initialised());
+    table_response(&mut r, T0, 11, 2, false, "pool", &[PeerPe::new(3, 2)]);
+    assert!(drain_enrp(&mut r).is_empty());
+    assert!(r.is_initialised());
+    let ev = enrp_events(&mut r);
+    assert!(
+        ev.contains(&EnrpEvent::InitialisationDone {
+            mentor: Some(sid(2)),
+            pes: 3
+        }),
+        "{ev:?}"
+    );
+    let h = PoolHandle::new(b"pool").unwrap();
+    assert_eq!(
+        r.handlespace().lookup(&h, pe(2)).unwrap().home_registrar(),
+        Some(sid(9))
+    );
+    assert_eq!(r.handlespace().owned_count(sid(2)), 2);
+    // Now requests are served.
+    deliver(&mut r, T0, 20, 50, EnrpBody::ListRequest);
+    let out = drain_enrp(&mut r);
+    match parse(&out[0].1).body {
+        EnrpBody::ListResponse { rejected, servers } => {
+            assert!(!rejected);
+            let ids: Vec<u32> = servers.iter().map(|s| s.server_id.get()).collect();
+            assert!(ids.contains(&2) && ids.contains(&9), "{ids:?}");
+        }
+        b => panic!("{b:?}"),
+    }
+}
+
+#[test]
+fn rejected_list_request_tries_the_backup_mentor() {
+    let mut r = starting();
+    enrp_up(&mut r, T0, 11, peer_addr(2));
+    enrp_up(&mut r, T0, 12, peer_addr(3));
+    drain_all(&mut r);
+    deliver(
+        &mut r,
+        T0,
+        11,
+        2,
+        EnrpBody::ListResponse {
+            rejected: true,
+            servers: List::empty(),
+        },
+    );
+    let out = drain_enrp(&mut r);
+    assert_eq!(types_of(&out), vec![(to(12), t::LIST_REQUEST)]);
+    // No answer from the backup within MAX-TIME-NO-RESPONSE: back to the first.
+    let at = T0 + Duration::from_secs(5);
+    r.handle_timeout(at);
+    let out: Vec<_> = types_of(&drain_enrp(&mut r))
+        .into_iter()
+        .filter(|(_, x)| *x == t::LIST_REQUEST)
+        .collect();
+    // The overall discovery timeout (5 s) ends it at the same moment.
+    assert!(out.is_empty() || out == vec![(to(11), t::LIST_REQUEST)]);
+    assert!(r.is_initialised());
+    assert!(
+        enrp_events(&mut r).contains(&EnrpEvent::InitialisationDone {
+            mentor: None,
+            pes: 0
+        })
+    );
+}
+
+#[test]
+fn no_reachable_mentor_ends_initialisation_alone() {
+    let mut r = starting();
+    let end = r.poll_timeout().unwrap();
+    assert!(end <= T0 + Duration::from_secs(5));
+    r.handle_timeout(T0 + Duration::from_secs(5));
+    assert!(r.is_initialised());
+    assert_eq!(
+        enrp_events(&mut r),
+        vec![EnrpEvent::InitialisationDone {
+            mentor: None,
+            pes: 0
+        }]
+    );
+}
+
+#[test]
+fn stalled_download_times_out() {
+    let mut r = starting();
+    enrp_up(&mut r, T0, 11, peer_addr(2));
+    deliver(
+        &mut r,
+        T0,
+        11,
+        2,
+        EnrpBody::ListResponse {
+            rejected: false,
+            servers: List::empty(),
+        },
+    );
+    table_response(&mut r, T0, 11, 2, true, "pool", &[PeerPe::new(1, 2)]);
+    drain_all(&mut r);
+    r.handle_timeout(T0 + Duration::from_secs(9));
+    assert!(!r.is_initialised());
+    r.handle_timeout(T0 + Duration::from_secs(10));
+    assert!(r.is_initialised());
+    assert!(
+        enrp_events(&mut r).contains(&EnrpEvent::InitialisationDone {
+            mentor: Some(sid(2)),
+            pes: 1
+        })
+    );
+}
+
+#[test]
+fn no_static_peers_means_initialised_at_once() {
+    let mut r = registrar(enrp_config(&[]));
+    r.handle_timeout(T0);
+    assert!(r.is_initialised());
+    assert_eq!(r.poll_connect(), None);
+}

@@ -1,0 +1,72 @@
+//! How a scenario of ENRP registrars is put together: peers, partitions,
+//! the check's grace periods.
+
+use rserpool::sim::scenario::{enrp_peers, registrar_addr, EnrpTimers};
+use rserpool::sim::{Options, Profile, Simulation};
+use rserpool::time::{Duration, Instant};
+use rserpool::wire::ENRP_PORT;
+
+#[test]
+fn each_registrar_has_every_other_as_a_peer_at_the_enrp_port() {
+    let peers = enrp_peers(2, 3);
+    assert_eq!(peers.len(), 2);
+    assert_eq!(peers[0].ip(), registrar_addr(1).ip());
+    assert_eq!(peers[1].ip(), registrar_addr(3).ip());
+    assert!(peers.iter().all(|p| p.port() == ENRP_PORT));
+    assert!(enrp_peers(1, 1).is_empty());
+}
+
+#[test]
+fn enrp_makes_the_handlespace_shared_and_partitions_cut_registrars() {
+    let o = Options::parse(
+        "--registrars 3 --enrp --elements 0 --users 0 --seconds 100 --partition 1,2|3@10-20"
+            .split_whitespace(),
+    )
+    .unwrap();
+    let mut sim = Simulation::new(o);
+    assert!(sim.shared_handlespace);
+    let (r1, r2, r3) = (sim.registrars[0], sim.registrars[1], sim.registrars[2]);
+    let t = Instant::from_secs(15);
+    assert_eq!(sim.world.cut_until(r1, r3, t), Some(Instant::from_secs(20)));
+    assert_eq!(sim.world.cut_until(r2, r3, t), Some(Instant::from_secs(20)));
+    assert_eq!(sim.world.cut_until(r1, r2, t), None);
+    assert_eq!(sim.world.cut_until(r1, r3, Instant::from_secs(20)), None);
+    // The registrars agree again only a settling time after the cut heals.
+    let settle = EnrpTimers::of(Profile::Rfc).settle();
+    sim.world.run_until(Instant::from_secs(15));
+    assert_eq!(sim.unsettled_until(), Some(Instant::from_secs(20) + settle));
+    assert!(!sim.settled());
+    sim.world.run_until(Instant::from_secs(20) + settle);
+    assert!(sim.settled());
+    assert!(!Simulation::new(Options::default()).shared_handlespace);
+}
+
+#[test]
+fn the_grace_periods_follow_the_timer_profile() {
+    let rfc = EnrpTimers::of(Profile::Rfc);
+    let rsplib = EnrpTimers::of(Profile::Rsplib);
+    // 61 + 5 + 5 + 30 + 5 s and 5 + 5 + 5 + 2.44 + 5 s.
+    assert_eq!(rfc.settle(), Duration::from_secs(106));
+    assert_eq!(rsplib.settle(), Duration::from_micros(22_444_444));
+    assert!(rsplib.start_settle() < rfc.start_settle());
+}
+
+#[test]
+fn a_joining_registrar_is_absent_until_it_starts_and_the_preload_is_held() {
+    let o = Options::parse(
+        "--registrars 2 --enrp --elements 3 --users 0 --seconds 30 --join-registrar 2@10 --preload 500"
+            .split_whitespace(),
+    )
+    .unwrap();
+    let mut sim = Simulation::new(o);
+    let held = |sim: &Simulation, n| sim.registrar(n).map(|r| r.held().len());
+    assert_eq!(held(&sim, 1), Some(500));
+    assert_eq!(held(&sim, 2), None);
+    sim.world.run_until(Instant::from_secs(9));
+    assert!(sim.registrar(2).is_none());
+    // The PEs found registrar 1 only.
+    assert_eq!(held(&sim, 1), Some(503));
+    sim.world.run_until(Instant::from_secs(10));
+    assert!(sim.registrar(2).is_some());
+    assert_eq!(sim.world.incarnation(sim.registrars[1]), 0);
+}
