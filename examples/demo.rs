@@ -8,10 +8,10 @@
 //! demo: requests=R served=S failovers=F lost=0
 //! ```
 //!
-//! Registrars do not yet share their handlespaces (ENRP), so each PE
-//! registers with the first registrar of its list that answers and
-//! re-registers with the other when that one is gone; the pool user
-//! knows both registrars.
+//! The registrars are ENRP peers and share their handlespace; two PEs
+//! register with registrar 1, one with registrar 2, and each knows both
+//! (when its home is gone it registers with the other). The pool user
+//! knows both registrars too.
 //!
 //! `cargo run --release --example demo` (about 15 s). `--pcap DIR` writes
 //! one capture per node into DIR.
@@ -61,13 +61,22 @@ fn main() -> ExitCode {
 
 fn run(pcap: &Option<PathBuf>) -> Result<u64, Box<dyn std::error::Error>> {
     let pool = PoolHandle::new(b"echo")?;
-    let mut registrars = Vec::new();
+    let mut registrars: Vec<Option<RegistrarNode>> = Vec::new();
     for i in 1..=2 {
-        let r = RegistrarNode::start(
-            loopback::registrar(ServerId::new(i)?),
-            node(&format!("registrar{i}"), pcap),
-        )?;
-        println!("registrar {i} listens on {}", r.local_addr());
+        // Registrar 2 has registrar 1 as its ENRP peer (and mentor).
+        let peers: Vec<SocketAddr> = registrars
+            .iter()
+            .flatten()
+            .filter_map(|r| r.enrp_addr())
+            .collect();
+        let mut config = loopback::registrar(ServerId::new(i)?);
+        config.enrp = loopback::enrp(&peers);
+        let r = RegistrarNode::start(config, node(&format!("registrar{i}"), pcap))?;
+        println!(
+            "registrar {i} listens on {} (ASAP), {} (ENRP)",
+            r.local_addr(),
+            r.enrp_addr().ok_or("no ENRP socket")?
+        );
         registrars.push(Some(r));
     }
     let a = registrars[0]
@@ -100,8 +109,8 @@ fn run(pcap: &Option<PathBuf>) -> Result<u64, Box<dyn std::error::Error>> {
         node("user", pcap),
         rserpool::Duration::from_millis(500),
     )?;
-    // Let the PEs register.
-    std::thread::sleep(Duration::from_millis(300));
+    // Let the PEs register and the registrars exchange their handlespaces.
+    std::thread::sleep(Duration::from_millis(1500));
 
     let start = Instant::now();
     let interval = Duration::from_millis(1000 / RATE_PER_SECOND);

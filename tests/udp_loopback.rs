@@ -241,3 +241,27 @@ fn pool_user_over_tcp_resolves_and_survives_its_registrar() {
     }
     assert_eq!(b.status().unwrap().tcp_connections, 1);
 }
+
+#[test]
+fn registrars_share_their_handlespace_over_enrp() {
+    let enrp_registrar = |id, peers: &[SocketAddr]| {
+        let mut config = loopback::registrar(ServerId::new(id).unwrap());
+        config.enrp = loopback::enrp(peers);
+        RegistrarNode::start(config, NodeConfig::new(any())).unwrap()
+    };
+    let a = enrp_registrar(1, &[]);
+    let b = enrp_registrar(2, &[a.enrp_addr().unwrap()]);
+    let pa = element(&[a.local_addr()], 70);
+    let pb = element(&[b.local_addr()], 71);
+    // Each registrar holds both PEs: its own and its peer's.
+    assert!(wait_for(Duration::from_secs(8), || registered(&a, 2)
+        && registered(&b, 2)));
+    assert_eq!(a.status().unwrap().peers, vec![ServerId::new(2).unwrap()]);
+    // A pool user of registrar 1 reaches the PE registered with 2.
+    let u = user(&[a.local_addr()]);
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..4u8 {
+        seen.insert(u.request(&pool(), &[i], Duration::from_secs(5)).unwrap().0);
+    }
+    assert_eq!(seen, [pa.pe_id(), pb.pe_id()].into_iter().collect());
+}

@@ -68,3 +68,22 @@ fn unreachable_transport() -> OwnedTransport {
         addresses: heapless::Vec::new(),
     }
 }
+
+/// ENRP for a registrar of [`registrar`]: rsplib's behaviour with a
+/// PRESENCE every second, a peer silent for 2 s asked to answer within
+/// 1 s, 1 s to find a mentor and takeovers that expire after 2 s; the
+/// `peers` are its static peers. The local address is set when the
+/// registrar's ENRP socket is bound ([`RegistrarNode::start`](super::RegistrarNode::start)).
+pub fn enrp(peers: &[SocketAddr]) -> crate::registrar::EnrpConfig {
+    let mut c = crate::registrar::EnrpConfig::rsplib(SocketAddr::from(([127, 0, 0, 1], 0)));
+    c.peer_heartbeat_cycle = Duration::from_millis(1000);
+    c.max_time_last_heard = Duration::from_millis(2000);
+    c.max_time_no_response = Duration::from_millis(1000);
+    c.mentor_discovery_timeout = Duration::from_millis(1000);
+    c.takeover_expiry = Duration::from_millis(2000);
+    c.session_timeout = Duration::from_secs(3);
+    for p in peers {
+        c = c.with_peer(*p);
+    }
+    c
+}

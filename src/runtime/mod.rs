@@ -57,6 +57,10 @@ pub struct NodeConfig {
     pub also_bind: Vec<SocketAddr>,
     /// The UDP transport's timers and limits.
     pub udp: UdpConfig,
+    /// Where a registrar with ENRP enabled listens for ENRP over UDP (port
+    /// [`ENRP_PORT`] by default; port 0: an ephemeral port). `None`: the
+    /// address of `bind` with an ephemeral port.
+    pub enrp_bind: Option<SocketAddr>,
     /// Also listen for ASAP over TCP, on the same addresses and ports as
     /// the UDP sockets (pool users may reach a registrar over TCP).
     pub listen_tcp: bool,
@@ -75,6 +79,7 @@ impl NodeConfig {
         NodeConfig {
             bind,
             also_bind: Vec::new(),
+            enrp_bind: None,
             listen_tcp: false,
             connect_tcp: false,
             udp: UdpConfig::default(),
@@ -102,6 +107,8 @@ pub(crate) struct Driver {
     pub(crate) clock: StdClock,
     pub(crate) udp: UdpTransport,
     pub(crate) tcp: TcpTransport,
+    /// The ENRP socket's index, if the node speaks ENRP.
+    pub(crate) enrp_socket: Option<usize>,
     tcp_connect: Option<TcpConnect>,
     capture: Option<PcapWriter<BufWriter<File>>>,
     buf: Vec<u8>,
@@ -151,7 +158,11 @@ impl Driver {
         events: &mut Vec<TransportEvent>,
     ) -> crate::AssocId {
         let now = self.std_now();
-        let (assoc, _, ended) = self.udp.open(now, remote, protocol, framing, 0);
+        let socket = match protocol {
+            Protocol::Enrp => self.enrp_socket.unwrap_or(0),
+            Protocol::Asap => 0,
+        };
+        let (assoc, _, ended) = self.udp.open(now, remote, protocol, framing, socket);
         if let Some(gone) = ended {
             events.push(TransportEvent::Down { assoc: gone });
         }
@@ -230,10 +241,14 @@ impl Driver {
                             }
                         }
                         Destination::Address(remote) => {
-                            if let Some(local) = self.udp.local_addr(0) {
+                            let socket = match t.protocol {
+                                Protocol::Enrp => self.enrp_socket.unwrap_or(0),
+                                Protocol::Asap => 0,
+                            };
+                            if let Some(local) = self.udp.local_addr(socket) {
                                 self.capture(t.protocol, local, remote, msg, false);
                             }
-                            self.udp.send_to(remote, 0, msg);
+                            self.udp.send_to(remote, socket, msg);
                         }
                         // No multicast group is configured yet: announcements are not sent.
                         Destination::Multicast => {}
@@ -251,7 +266,7 @@ impl Driver {
     }
 }
 
-fn unspecified_to_loopback(mut a: SocketAddr) -> SocketAddr {
+pub(crate) fn unspecified_to_loopback(mut a: SocketAddr) -> SocketAddr {
     if a.ip().is_unspecified() {
         a.set_ip(match a {
             SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
@@ -303,6 +318,16 @@ impl<C: Send + 'static> Runner<C> {
         let locals: Vec<SocketAddr> = (0..=config.also_bind.len())
             .filter_map(|i| udp.local_addr(i))
             .collect();
+        let enrp_socket = match config.enrp_bind {
+            Some(addr) => Some(udp.bind(
+                addr,
+                Protocol::Enrp,
+                Framing::Plain,
+                tx.clone(),
+                Input::Datagram,
+            )?),
+            None => None,
+        };
         let mut tcp = TcpTransport::new();
         if config.listen_tcp {
             for &addr in &locals {
@@ -326,6 +351,7 @@ impl<C: Send + 'static> Runner<C> {
             clock,
             udp,
             tcp,
+            enrp_socket,
             tcp_connect,
             capture,
             buf: Vec::new(),

@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use super::{Driver, Host, NodeConfig, Runner};
 use crate::handlespace::Growable;
-use crate::id::{PeId, PoolHandle};
+use crate::id::{PeId, PoolHandle, ServerId};
 use crate::registrar::{Registrar, RegistrarConfig, Stats};
 use crate::storage::RedBlackTree;
 use crate::time::Instant;
@@ -25,6 +25,8 @@ pub struct RegistrarStatus {
     pub elements: Vec<(PoolHandle, PeId)>,
     /// Its counters.
     pub stats: Stats,
+    /// The server ids of the ENRP peers it knows.
+    pub peers: Vec<ServerId>,
     /// The UDP associations its transport knows.
     pub associations: usize,
     /// Its open TCP connections (pool users).
@@ -39,35 +41,61 @@ pub enum Command {
 }
 
 struct Host_ {
-    machine: Box<Machine_>,
+    config: Option<RegistrarConfig>,
+    machine: Option<Box<Machine_>>,
+    started: Option<mpsc::Sender<Option<SocketAddr>>>,
 }
 
 impl Host for Host_ {
     type Command = Command;
-    fn start(&mut self, _d: &mut Driver) {}
+    fn start(&mut self, d: &mut Driver) {
+        let Some(mut config) = self.config.take() else {
+            return;
+        };
+        let enrp = d.enrp_socket.and_then(|i| d.udp.local_addr(i));
+        match enrp {
+            Some(addr) => {
+                let addr = super::unspecified_to_loopback(addr);
+                config.enrp.local_address = addr;
+            }
+            None => config.enrp.enabled = false,
+        }
+        self.machine = Some(Box::new(Registrar::new(config)));
+        if let Some(tx) = self.started.take() {
+            let _ = tx.send(enrp);
+        }
+    }
     fn message(&mut self, d: &mut Driver, incoming: Incoming) {
+        let Some(machine) = self.machine.as_mut() else {
+            return;
+        };
         if let Payload::Message(p) = incoming.payload {
             let now = d.now();
-            self.machine
-                .handle(now, Source::Association(incoming.assoc), p, &incoming.bytes);
+            machine.handle(now, Source::Association(incoming.assoc), p, &incoming.bytes);
         }
     }
     fn transport_event(&mut self, d: &mut Driver, event: TransportEvent) {
-        let now = d.now();
-        self.machine.handle_transport_event(now, event);
+        if let Some(machine) = self.machine.as_mut() {
+            let now = d.now();
+            machine.handle_transport_event(now, event);
+        }
     }
     fn command(&mut self, d: &mut Driver, command: Command) {
+        let Some(machine) = self.machine.as_mut() else {
+            return;
+        };
         match command {
             Command::Status(reply) => {
                 let mut elements = Vec::new();
-                for pool in self.machine.handlespace().pools() {
+                for pool in machine.handlespace().pools() {
                     for pe in pool.elements() {
                         elements.push((*pe.pool_handle(), pe.pe_id()));
                     }
                 }
                 let _ = reply.send(RegistrarStatus {
                     elements,
-                    stats: *self.machine.stats(),
+                    stats: *machine.stats(),
+                    peers: machine.peers().iter().filter_map(|p| p.server_id).collect(),
                     associations: d.udp.association_count(),
                     tcp_connections: d.tcp.connection_count(),
                 });
@@ -75,19 +103,24 @@ impl Host for Host_ {
         }
     }
     fn timeout(&mut self, d: &mut Driver) {
-        let now = d.now();
-        self.machine.handle_timeout(now);
+        if let Some(machine) = self.machine.as_mut() {
+            let now = d.now();
+            machine.handle_timeout(now);
+        }
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        self.machine.poll_timeout()
+        self.machine.as_ref().and_then(|m| m.poll_timeout())
     }
     fn flush(&mut self, d: &mut Driver) {
-        d.drain(self.machine.as_mut());
-        while let Some(e) = self.machine.poll_event() {
+        let Some(machine) = self.machine.as_mut() else {
+            return;
+        };
+        d.drain(machine.as_mut());
+        while let Some(e) = machine.poll_event() {
             net_debug!("registrar: event");
             let _ = e;
         }
-        d.drain(self.machine.as_mut());
+        d.drain(machine.as_mut());
     }
 }
 
@@ -96,20 +129,42 @@ impl Host for Host_ {
 #[derive(Debug)]
 pub struct RegistrarNode {
     runner: Runner<Command>,
+    enrp: Option<SocketAddr>,
 }
 
 impl RegistrarNode {
     /// Starts a registrar with `config`, listening for ASAP on
-    /// `node.bind` (UDP).
+    /// `node.bind` (UDP). With `config.enrp` enabled it also listens for
+    /// ENRP on `node.enrp_bind` (default: the ASAP address with an
+    /// ephemeral port), and `config.enrp.local_address` is set to where
+    /// that socket is bound.
     pub fn start(config: RegistrarConfig, node: NodeConfig) -> io::Result<Self> {
         let mut config = config;
         // No multicast channel yet: announcing would only fill the queue.
         config.announce = false;
+        config.enrp.multicast = false;
+        let mut node = node;
+        if config.enrp.enabled && node.enrp_bind.is_none() {
+            node.enrp_bind = Some(SocketAddr::new(node.bind.ip(), 0));
+        } else if !config.enrp.enabled {
+            node.enrp_bind = None;
+        }
+        let (tx, rx) = mpsc::channel();
         let host = Host_ {
-            machine: Box::new(Registrar::new(config)),
+            config: Some(config),
+            machine: None,
+            started: Some(tx),
         };
         let runner = Runner::start(&node, Protocol::Asap, Framing::Plain, host)?;
-        Ok(RegistrarNode { runner })
+        let enrp = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .map_err(|_| io::Error::other("registrar did not start"))?;
+        Ok(RegistrarNode { runner, enrp })
+    }
+
+    /// Where it listens for ENRP, when ENRP is enabled.
+    pub fn enrp_addr(&self) -> Option<SocketAddr> {
+        self.enrp
     }
 
     /// Where it listens for ASAP (the first address).
