@@ -4,7 +4,12 @@
 //! cargo run --example registrar -- --listen 127.0.0.1:3863 --profile rsplib --pcap registrar.pcap
 //! ```
 //!
-//! Prints the PEs of its handlespace whenever they change.
+//! Prints the PEs of its handlespace whenever they change. With `--peer`
+//! it speaks ENRP with the given peer registrars:
+//!
+//! ```text
+//! cargo run --example registrar -- --listen 127.0.0.1:3863 --enrp 127.0.0.1:9901 --peer 127.0.0.1:9902
+//! ```
 
 #[path = "common/args.rs"]
 mod args;
@@ -12,14 +17,15 @@ mod args;
 use std::net::SocketAddr;
 
 use args::{Args, Profile, Transport};
-use rserpool::registrar::RegistrarConfig;
+use rserpool::registrar::{EnrpConfig, RegistrarConfig};
 use rserpool::runtime::{loopback, NodeConfig, RegistrarNode};
 use rserpool::ServerId;
 
 const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--transport udp|tcp]
                  [--profile rfc|rsplib|loopback] [--id N] [--pcap FILE] [--seconds N]
   --listen ADDR   ASAP listen address (repeatable; default 0.0.0.0:3863)
-  --peer ADDR     a peer registrar's ENRP address (kept for ENRP; not used yet)
+  --enrp ADDR     ENRP listen address (default 0.0.0.0:9901 when there are peers)
+  --peer ADDR     a peer registrar's ENRP address (repeatable; turns ENRP on)
   --transport     udp (default), or tcp: also accept pool users over TCP
   --profile       timer profile (default rsplib)
   --id N          server identifier (default: random)
@@ -31,6 +37,7 @@ fn main() {
     args.only(&[
         "--listen",
         "--peer",
+        "--enrp",
         "--transport",
         "--profile",
         "--id",
@@ -42,12 +49,7 @@ fn main() {
         listen.push(SocketAddr::from(([0, 0, 0, 0], rserpool::wire::ASAP_PORT)));
     }
     let peers = args.addrs("--peer");
-    if !peers.is_empty() {
-        eprintln!(
-            "registrar: {} peer(s) noted; handlespaces are not shared until ENRP runs",
-            peers.len()
-        );
-    }
+    let enrp_bind = args.addrs("--enrp").first().copied();
     let id: u32 = args.num("--id", random_id());
     let id = ServerId::new(id).unwrap_or_else(|_| args::fail("--id: not zero"));
     let config = match args.profile() {
@@ -56,7 +58,21 @@ fn main() {
         Profile::Loopback => loopback::registrar(id),
     }
     .with_seed(u64::from(id.get()));
+    let mut config = config;
+    if !peers.is_empty() || enrp_bind.is_some() {
+        config.enrp = match args.profile() {
+            Profile::Rfc => EnrpConfig::rfc(listen[0]),
+            Profile::Rsplib => EnrpConfig::rsplib(listen[0]),
+            Profile::Loopback => loopback::enrp(&[]),
+        };
+        for p in &peers {
+            config.enrp = config.enrp.clone().with_peer(*p);
+        }
+    }
     let mut node = NodeConfig::new(listen[0]);
+    node.enrp_bind = Some(
+        enrp_bind.unwrap_or_else(|| SocketAddr::new(listen[0].ip(), rserpool::wire::ENRP_PORT)),
+    );
     node.also_bind = listen[1..].to_vec();
     node.capture = args.pcap();
     node.name = "registrar".into();
@@ -64,7 +80,14 @@ fn main() {
     node.listen_tcp = args.transport() == Transport::Tcp;
     let r = RegistrarNode::start(config, node)
         .unwrap_or_else(|e| args::fail(&format!("registrar: {e}")));
-    println!("registrar {} listens on {:?}", id.get(), r.local_addrs());
+    match r.enrp_addr() {
+        Some(enrp) => println!(
+            "registrar {} listens on {:?} (ASAP), {enrp} (ENRP)",
+            id.get(),
+            r.local_addrs()
+        ),
+        None => println!("registrar {} listens on {:?}", id.get(), r.local_addrs()),
+    }
     let mut last = None;
     args::run_for(&args, |_| {
         if let Some(s) = r.status() {

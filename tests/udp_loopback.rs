@@ -117,10 +117,13 @@ fn killed_registrar_pool_elements_register_with_the_other() {
 }
 
 #[test]
-fn malformed_datagrams_leave_the_registrar_intact() {
+fn malformed_datagrams_to_every_port_leave_the_registrar_intact() {
     let mut node = NodeConfig::new(any());
     node.listen_tcp = true;
-    let r = RegistrarNode::start(loopback::registrar(ServerId::new(1).unwrap()), node).unwrap();
+    let mut config = loopback::registrar(ServerId::new(1).unwrap());
+    config.enrp = loopback::enrp(&[]);
+    let r = RegistrarNode::start(config, node).unwrap();
+    let ports = [r.local_addr(), r.enrp_addr().unwrap()];
     let _pes: Vec<_> = (0..2).map(|i| element(&[r.local_addr()], 40 + i)).collect();
     assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
     let before = r.status().unwrap().elements;
@@ -139,21 +142,26 @@ fn malformed_datagrams_leave_the_registrar_intact() {
     let mut oversized = vec![0x03u8; 65_507];
     oversized[2] = 0xff;
     oversized[3] = 0xff;
-    for _ in 0..20 {
-        for d in [
-            &garbage[..],
-            &truncated[..],
-            &oversized[..],
-            &[0x0b][..],
-            &[][..],
-        ] {
-            let _ = s.send_to(d, r.local_addr());
+    // An ENRP PRESENCE header claiming more than it carries.
+    let enrp_truncated = [0x01u8, 0x00, 0x00, 0x40, 0, 0, 0, 1];
+    for to in ports {
+        for _ in 0..20 {
+            for d in [
+                &garbage[..],
+                &truncated[..],
+                &enrp_truncated[..],
+                &oversized[..],
+                &[0x0b][..],
+                &[][..],
+            ] {
+                let _ = s.send_to(d, to);
+            }
         }
-    }
-    // Many senders: the association table stays bounded, the PEs stay.
-    for _ in 0..50 {
-        let t = UdpSocket::bind(any()).unwrap();
-        let _ = t.send_to(&garbage[..64], r.local_addr());
+        // Many senders: the association table stays bounded, the PEs stay.
+        for _ in 0..50 {
+            let t = UdpSocket::bind(any()).unwrap();
+            let _ = t.send_to(&garbage[..64], to);
+        }
     }
     // The same garbage over TCP: a bad length ends the connection, a
     // message cut short by the peer's close is dropped.

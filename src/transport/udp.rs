@@ -430,3 +430,76 @@ impl Drop for UdpTransport {
         self.shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn associations_are_bounded_and_expire() {
+        let config = UdpConfig {
+            no_answer_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(10),
+            max_associations: 4,
+        };
+        let mut t = UdpTransport::new(config);
+        let t0 = Instant::now();
+        let mut ended = Vec::new();
+        for p in 1..=10u16 {
+            let d = Datagram {
+                socket: 0,
+                from: addr(p),
+                bytes: std::vec![1, 2, 3, 4],
+            };
+            let mut gone = None;
+            // No socket 0 is bound: the datagram is dropped, nothing grows.
+            assert!(t.receive(t0, d, &mut gone).is_none());
+            let when = t0 + Duration::from_millis(u64::from(p));
+            let (_, new, gone) = t.open(when, addr(p), Protocol::Asap, Framing::Plain, 0);
+            assert!(new);
+            ended.extend(gone);
+        }
+        assert_eq!(t.association_count(), 4);
+        // The least recently heard ones made room.
+        assert_eq!(ended.len(), 6);
+        assert_eq!(t.remote(ended[0]), None);
+        // An opened association that sent and never heard back goes after 1 s.
+        let (a, _, _) = t.open(t0, addr(10), Protocol::Asap, Framing::Plain, 0);
+        assert!(t.send(t0, a, Protocol::Asap, &[1, 2, 3, 4]));
+        assert_eq!(t.expire(t0 + Duration::from_millis(500)), Vec::new());
+        assert_eq!(t.expire(t0 + Duration::from_millis(1100)), std::vec![a]);
+        // The others go when idle.
+        assert_eq!(t.expire(t0 + Duration::from_secs(11)).len(), 3);
+        assert_eq!(t.association_count(), 0);
+        assert_eq!(t.next_expiry(), None);
+    }
+
+    #[test]
+    fn tagged_datagrams_carry_a_ppid() {
+        let mut t = UdpTransport::new(UdpConfig::default());
+        let (tx, _rx) = std::sync::mpsc::sync_channel::<Datagram>(4);
+        t.bind(addr(0), Protocol::Asap, Framing::Tagged, tx, |d| d)
+            .unwrap();
+        let now = Instant::now();
+        let mut gone = None;
+        let d = |bytes: &[u8]| Datagram {
+            socket: 0,
+            from: addr(9),
+            bytes: bytes.to_vec(),
+        };
+        let m = t.receive(now, d(&[0, 0, 0, 11, 9, 9]), &mut gone).unwrap();
+        assert_eq!(m.payload, Payload::Message(Protocol::Asap));
+        assert_eq!(m.bytes, std::vec![9, 9]);
+        assert!(m.new);
+        let m = t.receive(now, d(&[0, 0, 0, 0, 7]), &mut gone).unwrap();
+        assert_eq!(m.payload, Payload::Data(0));
+        assert!(!m.new);
+        // Too short for its PPID: dropped.
+        assert!(t.receive(now, d(&[0, 0]), &mut gone).is_none());
+        t.shutdown();
+    }
+}
