@@ -273,3 +273,55 @@ fn registrars_share_their_handlespace_over_enrp() {
     }
     assert_eq!(seen, [pa.pe_id(), pb.pe_id()].into_iter().collect());
 }
+
+/// A multicast channel on the loopback interface with a group and port of
+/// this test process's own, so that parallel runs do not hear each other.
+fn channel(offset: u16) -> rserpool::runtime::Multicast {
+    let pid = std::process::id();
+    let port = 20_000 + ((pid as u16) % 20_000) + offset;
+    rserpool::runtime::Multicast {
+        group: std::net::SocketAddrV4::new(
+            std::net::Ipv4Addr::new(239, 0, 7, (pid % 200) as u8 + 1),
+            port,
+        ),
+        interface: std::net::Ipv4Addr::LOCALHOST,
+    }
+}
+
+#[test]
+fn pool_elements_and_users_find_registrars_by_server_announce() {
+    let asap = channel(0);
+    let enrp = channel(1);
+    let announcing_registrar = |id| {
+        let mut node = NodeConfig::new(any());
+        node.asap_multicast = Some(asap);
+        node.enrp_multicast = Some(enrp);
+        let mut config = loopback::registrar(ServerId::new(id).unwrap());
+        config.enrp = loopback::enrp(&[]);
+        RegistrarNode::start(config, node).unwrap()
+    };
+    // Two registrars with no static peers: they find each other by PRESENCE.
+    let a = announcing_registrar(1);
+    let b = announcing_registrar(2);
+    let mut node = NodeConfig::new(any());
+    node.asap_multicast = Some(asap);
+    // No configured registrar: the PE hunts by SERVER_ANNOUNCE.
+    let pe = PoolElementNode::start(
+        loopback::element(pool(), &[], 80),
+        node.clone(),
+        0,
+        Box::new(|r: &[u8]| r.to_vec()),
+    )
+    .unwrap();
+    assert!(wait_for(Duration::from_secs(8), || registered(&a, 1)
+        && registered(&b, 1)));
+    assert_eq!(a.status().unwrap().peers, vec![ServerId::new(2).unwrap()]);
+    let u = PoolUserNode::start(
+        loopback::user(&[], 9),
+        node,
+        rserpool::Duration::from_millis(500),
+    )
+    .unwrap();
+    let (id, reply) = u.request(&pool(), b"mc", Duration::from_secs(8)).unwrap();
+    assert_eq!((id, &reply[..]), (pe.pe_id(), &b"mc"[..]));
+}

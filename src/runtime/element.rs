@@ -22,7 +22,7 @@ use crate::addr::{TransportProtocol, TransportUse};
 use crate::id::{AssocId, PeId};
 use crate::pool_element::{Event, OwnedTransport, PoolElement, PoolElementConfig};
 use crate::time::Instant;
-use crate::transmit::{Machine, Source, TransportEvent};
+use crate::transmit::{Machine, TransportEvent};
 use crate::transport::{Framing, Incoming, Payload};
 use crate::wire::Protocol;
 
@@ -86,7 +86,7 @@ impl Host for Host_ {
         match incoming.payload {
             Payload::Message(p) => {
                 let now = d.now();
-                machine.handle(now, Source::Association(incoming.assoc), p, &incoming.bytes);
+                machine.handle(now, incoming.source(), p, &incoming.bytes);
             }
             Payload::Data(_) => {
                 let Some((number, request)) = incoming.bytes.split_at_checked(8) else {
@@ -181,7 +181,7 @@ impl PoolElementNode {
             counters: counters.clone(),
             started: Some(tx),
         };
-        let runner = Runner::start(&node, Protocol::Asap, Framing::Tagged, host)?;
+        let runner = Runner::start(&node, Protocol::Asap, Framing::Tagged, false, host)?;
         let pe_id = rx
             .recv_timeout(std::time::Duration::from_secs(5))
             .map_err(|_| io::Error::other("pool element did not start"))??;

@@ -38,6 +38,7 @@ use std::vec::Vec;
 use crate::time::{Instant, StdClock};
 use crate::transmit::{Destination, Machine, TransportEvent, MAX_MESSAGE_SIZE};
 use crate::transport::tcp::{self, StreamEvent, TcpTransport};
+pub use crate::transport::udp::Multicast;
 use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
 use crate::transport::{Framing, Incoming};
 use crate::wire::pcap::{Encapsulation, PcapWriter};
@@ -61,6 +62,13 @@ pub struct NodeConfig {
     /// [`ENRP_PORT`] by default; port 0: an ephemeral port). `None`: the
     /// address of `bind` with an ephemeral port.
     pub enrp_bind: Option<SocketAddr>,
+    /// The ASAP announce channel: a registrar sends ASAP_SERVER_ANNOUNCE
+    /// there (naming its ASAP socket as its transport), pool elements and
+    /// pool users listen there to find registrars.
+    pub asap_multicast: Option<Multicast>,
+    /// The ENRP channel: a registrar with ENRP sends and hears PRESENCE
+    /// there (so that peers find each other without static peers).
+    pub enrp_multicast: Option<Multicast>,
     /// Also listen for ASAP over TCP, on the same addresses and ports as
     /// the UDP sockets (pool users may reach a registrar over TCP).
     pub listen_tcp: bool,
@@ -80,6 +88,8 @@ impl NodeConfig {
             bind,
             also_bind: Vec::new(),
             enrp_bind: None,
+            asap_multicast: None,
+            enrp_multicast: None,
             listen_tcp: false,
             connect_tcp: false,
             udp: UdpConfig::default(),
@@ -109,6 +119,10 @@ pub(crate) struct Driver {
     pub(crate) tcp: TcpTransport,
     /// The ENRP socket's index, if the node speaks ENRP.
     pub(crate) enrp_socket: Option<usize>,
+    /// Where `Destination::Multicast` goes, per protocol: group and the
+    /// socket it leaves from.
+    multicast_asap: Option<(SocketAddr, usize)>,
+    multicast_enrp: Option<(SocketAddr, usize)>,
     tcp_connect: Option<TcpConnect>,
     capture: Option<PcapWriter<BufWriter<File>>>,
     buf: Vec<u8>,
@@ -250,8 +264,19 @@ impl Driver {
                             }
                             self.udp.send_to(remote, socket, msg);
                         }
-                        // No multicast group is configured yet: announcements are not sent.
-                        Destination::Multicast => {}
+                        Destination::Multicast => {
+                            let channel = match t.protocol {
+                                Protocol::Asap => self.multicast_asap,
+                                Protocol::Enrp => self.multicast_enrp,
+                            };
+                            // Without a channel, announcements are not sent.
+                            if let Some((group, socket)) = channel {
+                                if let Some(local) = self.udp.local_addr(socket) {
+                                    self.capture(t.protocol, local, group, msg, false);
+                                }
+                                self.udp.send_to(group, socket, msg);
+                            }
+                        }
                     }
                 }
                 Ok(None) => break,
@@ -302,10 +327,13 @@ pub(crate) struct Runner<C> {
 }
 
 impl<C: Send + 'static> Runner<C> {
+    /// `announcer`: a registrar (sends on the ASAP channel, sends and hears
+    /// on the ENRP channel); otherwise the node hears the ASAP channel.
     pub(crate) fn start<H: Host<Command = C>>(
         config: &NodeConfig,
         protocol: Protocol,
         inbound: Framing,
+        announcer: bool,
         host: H,
     ) -> io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<Input<C>>(INPUT_QUEUE);
@@ -328,6 +356,22 @@ impl<C: Send + 'static> Runner<C> {
             )?),
             None => None,
         };
+        let mut multicast_asap = None;
+        let mut multicast_enrp = None;
+        if let Some(channel) = config.asap_multicast {
+            if announcer {
+                udp.enable_multicast_send(0, channel)?;
+                multicast_asap = Some((SocketAddr::V4(channel.group), 0));
+            } else {
+                udp.join_multicast(channel, Protocol::Asap, tx.clone(), Input::Datagram)?;
+            }
+        }
+        if let (Some(channel), Some(socket), true) = (config.enrp_multicast, enrp_socket, announcer)
+        {
+            udp.enable_multicast_send(socket, channel)?;
+            udp.join_multicast(channel, Protocol::Enrp, tx.clone(), Input::Datagram)?;
+            multicast_enrp = Some((SocketAddr::V4(channel.group), socket));
+        }
         let mut tcp = TcpTransport::new();
         if config.listen_tcp {
             for &addr in &locals {
@@ -352,6 +396,8 @@ impl<C: Send + 'static> Runner<C> {
             udp,
             tcp,
             enrp_socket,
+            multicast_asap,
+            multicast_enrp,
             tcp_connect,
             capture,
             buf: Vec::new(),
@@ -498,6 +544,7 @@ fn stream_event<H: Host>(host: &mut H, d: &mut Driver, event: StreamEvent) {
                     assoc,
                     remote,
                     new: false,
+                    connectionless: false,
                     payload: crate::transport::Payload::Message(Protocol::Asap),
                     bytes,
                 },

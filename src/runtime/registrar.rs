@@ -7,12 +7,13 @@ use std::sync::mpsc;
 use std::vec::Vec;
 
 use super::{Driver, Host, NodeConfig, Runner};
+use crate::addr::TransportProtocol;
 use crate::handlespace::Growable;
 use crate::id::{PeId, PoolHandle, ServerId};
-use crate::registrar::{Registrar, RegistrarConfig, Stats};
+use crate::registrar::{AnnounceTransport, Registrar, RegistrarConfig, Stats};
 use crate::storage::RedBlackTree;
 use crate::time::Instant;
-use crate::transmit::{Machine, Source, TransportEvent};
+use crate::transmit::{Machine, TransportEvent};
 use crate::transport::{Framing, Incoming, Payload};
 use crate::wire::Protocol;
 
@@ -42,6 +43,8 @@ pub enum Command {
 
 struct Host_ {
     config: Option<RegistrarConfig>,
+    /// Send SERVER_ANNOUNCE (an ASAP channel is configured); also over TCP.
+    announce: Option<bool>,
     machine: Option<Box<Machine_>>,
     started: Option<mpsc::Sender<Option<SocketAddr>>>,
 }
@@ -52,6 +55,27 @@ impl Host for Host_ {
         let Some(mut config) = self.config.take() else {
             return;
         };
+        if let (Some(tcp), Some(local)) = (self.announce, d.udp.local_addr(0)) {
+            // The UDP transport stands in for SCTP: the announce names the
+            // ASAP socket as the registrar's SCTP transport (and the TCP
+            // listener, on the same port, as its TCP transport).
+            let local = super::unspecified_to_loopback(local);
+            config.announce = true;
+            config.announce_transports.clear();
+            let mut protocols = std::vec![TransportProtocol::Sctp];
+            if tcp {
+                protocols.push(TransportProtocol::Tcp);
+            }
+            for protocol in protocols {
+                let mut addresses = arrayvec::ArrayVec::new();
+                addresses.push(local.ip());
+                let _ = config.announce_transports.try_push(AnnounceTransport {
+                    protocol,
+                    port: local.port(),
+                    addresses,
+                });
+            }
+        }
         let enrp = d.enrp_socket.and_then(|i| d.udp.local_addr(i));
         match enrp {
             Some(addr) => {
@@ -71,7 +95,7 @@ impl Host for Host_ {
         };
         if let Payload::Message(p) = incoming.payload {
             let now = d.now();
-            machine.handle(now, Source::Association(incoming.assoc), p, &incoming.bytes);
+            machine.handle(now, incoming.source(), p, &incoming.bytes);
         }
     }
     fn transport_event(&mut self, d: &mut Driver, event: TransportEvent) {
@@ -134,15 +158,17 @@ pub struct RegistrarNode {
 
 impl RegistrarNode {
     /// Starts a registrar with `config`, listening for ASAP on
-    /// `node.bind` (UDP). With `config.enrp` enabled it also listens for
+    /// `node.bind` (UDP). It sends SERVER_ANNOUNCE only when
+    /// `node.asap_multicast` names a channel, and PRESENCE by multicast only
+    /// when `node.enrp_multicast` does. With `config.enrp` enabled it also listens for
     /// ENRP on `node.enrp_bind` (default: the ASAP address with an
     /// ephemeral port), and `config.enrp.local_address` is set to where
     /// that socket is bound.
     pub fn start(config: RegistrarConfig, node: NodeConfig) -> io::Result<Self> {
         let mut config = config;
-        // No multicast channel yet: announcing would only fill the queue.
+        // Without a channel, announcing would only fill the queue.
         config.announce = false;
-        config.enrp.multicast = false;
+        config.enrp.multicast = node.enrp_multicast.is_some();
         let mut node = node;
         if config.enrp.enabled && node.enrp_bind.is_none() {
             node.enrp_bind = Some(SocketAddr::new(node.bind.ip(), 0));
@@ -152,10 +178,11 @@ impl RegistrarNode {
         let (tx, rx) = mpsc::channel();
         let host = Host_ {
             config: Some(config),
+            announce: node.asap_multicast.map(|_| node.listen_tcp),
             machine: None,
             started: Some(tx),
         };
-        let runner = Runner::start(&node, Protocol::Asap, Framing::Plain, host)?;
+        let runner = Runner::start(&node, Protocol::Asap, Framing::Plain, true, host)?;
         let enrp = rx
             .recv_timeout(std::time::Duration::from_secs(5))
             .map_err(|_| io::Error::other("registrar did not start"))?;

@@ -23,7 +23,7 @@ use super::{Driver, Host, NodeConfig, Runner};
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::pool_user::{Event, PoolUser, PoolUserConfig, Selection, SendOptions};
 use crate::time::{Duration, Instant};
-use crate::transmit::{Machine, Source, TransportEvent};
+use crate::transmit::{Machine, TransportEvent};
 use crate::transport::{Framing, Incoming, Payload};
 use crate::wire::Protocol;
 
@@ -211,7 +211,7 @@ impl Host for Host_ {
             Payload::Message(p) => {
                 let now = d.now();
                 self.machine
-                    .handle(now, Source::Association(incoming.assoc), p, &incoming.bytes);
+                    .handle(now, incoming.source(), p, &incoming.bytes);
             }
             Payload::Data(_) => {
                 let Some(pe) = self.by_assoc.get(&incoming.assoc).copied() else {
@@ -335,7 +335,7 @@ impl PoolUserNode {
             by_assoc: HashMap::new(),
             failovers: failovers.clone(),
         };
-        let runner = Runner::start(&node, Protocol::Asap, Framing::Plain, host)?;
+        let runner = Runner::start(&node, Protocol::Asap, Framing::Plain, false, host)?;
         Ok(PoolUserNode { runner, failovers })
     }
 

@@ -54,6 +54,17 @@ pub enum Payload {
     Data(u32),
 }
 
+impl Incoming {
+    /// Where the machine is told it came from.
+    pub fn source(&self) -> crate::transmit::Source {
+        if self.connectionless {
+            crate::transmit::Source::Datagram(self.remote)
+        } else {
+            crate::transmit::Source::Association(self.assoc)
+        }
+    }
+}
+
 /// A received message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incoming {
@@ -64,6 +75,9 @@ pub struct Incoming {
     /// Whether this message opened the association (report
     /// [`TransportEvent::Up`](crate::transmit::TransportEvent::Up) first).
     pub new: bool,
+    /// A datagram outside any association (a multicast announcement):
+    /// `assoc` means nothing, the source is `remote`.
+    pub connectionless: bool,
     /// What it carries.
     pub payload: Payload,
     /// The message (without framing).

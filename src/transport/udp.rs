@@ -68,6 +68,35 @@ impl Default for UdpConfig {
     }
 }
 
+/// An IPv4 multicast channel: the group (address and port) and the local
+/// interface address to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Multicast {
+    /// The group and port, e.g. rsplib's `239.0.0.50:3863` for ASAP
+    /// SERVER_ANNOUNCE and `239.0.0.51:9901` for ENRP PRESENCE.
+    pub group: std::net::SocketAddrV4,
+    /// The interface, by its address (`127.0.0.1` for one host).
+    pub interface: std::net::Ipv4Addr,
+}
+
+impl Multicast {
+    /// rsplib's ASAP announce channel, `239.0.0.50:3863`, on `interface`.
+    pub fn asap(interface: std::net::Ipv4Addr) -> Self {
+        Multicast {
+            group: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(239, 0, 0, 50), 3863),
+            interface,
+        }
+    }
+
+    /// rsplib's ENRP channel, `239.0.0.51:9901`, on `interface`.
+    pub fn enrp(interface: std::net::Ipv4Addr) -> Self {
+        Multicast {
+            group: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(239, 0, 0, 51), 9901),
+            interface,
+        }
+    }
+}
+
 /// A datagram a reader thread received.
 #[derive(Debug)]
 pub struct Datagram {
@@ -98,6 +127,9 @@ struct Bound {
     local: SocketAddr,
     protocol: Protocol,
     inbound: Framing,
+    /// A multicast channel: its datagrams are connectionless
+    /// ([`Incoming::connectionless`]) and open no association.
+    multicast: bool,
     reader: Option<JoinHandle<()>>,
 }
 
@@ -140,6 +172,58 @@ impl UdpTransport {
         wrap: fn(Datagram) -> T,
     ) -> io::Result<usize> {
         let socket = UdpSocket::bind(addr)?;
+        self.add_socket(socket, protocol, inbound, false, input, wrap)
+    }
+
+    /// Joins the IPv4 multicast `channel` for `protocol` (announcements
+    /// from registrars, ASAP SERVER_ANNOUNCE or ENRP PRESENCE): a socket
+    /// bound to the group and port with address reuse, so that several
+    /// nodes of one host can listen. Its datagrams are connectionless.
+    /// Returns the socket's index.
+    pub fn join_multicast<T: Send + 'static>(
+        &mut self,
+        channel: Multicast,
+        protocol: Protocol,
+        input: SyncSender<T>,
+        wrap: fn(Datagram) -> T,
+    ) -> io::Result<usize> {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+        socket.set_reuse_address(true)?;
+        let group = SocketAddr::new((*channel.group.ip()).into(), channel.group.port());
+        socket.bind(&group.into())?;
+        socket.join_multicast_v4(channel.group.ip(), &channel.interface)?;
+        // So that the wake-up at shutdown leaves on the right interface.
+        socket.set_multicast_if_v4(&channel.interface)?;
+        socket.set_multicast_loop_v4(true)?;
+        let socket: UdpSocket = socket.into();
+        // A safety net should the wake-up datagram not come back.
+        socket.set_read_timeout(Some(Duration::from_millis(500)))?;
+        self.add_socket(socket, protocol, Framing::Plain, true, input, wrap)
+    }
+
+    /// Makes socket `index` send multicast on `channel`'s interface, with
+    /// loopback on (so that nodes of the same host hear it) and TTL 1.
+    pub fn enable_multicast_send(&mut self, index: usize, channel: Multicast) -> io::Result<()> {
+        let Some(b) = self.sockets.get(index) else {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such socket"));
+        };
+        let s = socket2::SockRef::from(&b.socket);
+        s.set_multicast_if_v4(&channel.interface)?;
+        s.set_multicast_loop_v4(true)?;
+        s.set_multicast_ttl_v4(1)?;
+        Ok(())
+    }
+
+    fn add_socket<T: Send + 'static>(
+        &mut self,
+        socket: UdpSocket,
+        protocol: Protocol,
+        inbound: Framing,
+        multicast: bool,
+        input: SyncSender<T>,
+        wrap: fn(Datagram) -> T,
+    ) -> io::Result<usize> {
         let local = socket.local_addr()?;
         let index = self.sockets.len();
         let reader_socket = socket.try_clone()?;
@@ -176,6 +260,7 @@ impl UdpTransport {
             local,
             protocol,
             inbound,
+            multicast,
             reader: Some(reader),
         });
         Ok(index)
@@ -283,6 +368,16 @@ impl UdpTransport {
         } = datagram;
         let bound = self.sockets.get(socket)?;
         let (protocol, inbound) = (bound.protocol, bound.inbound);
+        if bound.multicast {
+            return Some(Incoming {
+                assoc: AssocId(0),
+                remote: from,
+                new: false,
+                connectionless: true,
+                payload: Payload::Message(protocol),
+                bytes,
+            });
+        }
         let (assoc, new, gone) = self.open(now, from, protocol, inbound, socket);
         *ended = gone;
         let peer = self.peers.get_mut(&from)?;
@@ -308,6 +403,7 @@ impl UdpTransport {
             assoc,
             remote: from,
             new,
+            connectionless: false,
             payload,
             bytes,
         })
@@ -407,7 +503,8 @@ impl UdpTransport {
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Release);
         for b in &self.sockets {
-            // Wakes the reader blocked in recv_from.
+            // Wakes the reader blocked in recv_from (a multicast socket
+            // bound to its group is woken through the group).
             let mut to = b.local;
             if to.ip().is_unspecified() {
                 to.set_ip(match to {
