@@ -15,9 +15,11 @@ use rserpool::pool_element::PoolElementConfig;
 use rserpool::runtime::{loopback, NodeConfig, PoolElementNode};
 use rserpool::PoolHandle;
 
-const USAGE: &str = "usage: pool_element --registrar ADDR... [--pool HANDLE] [--policy NAME[:P,..]]
+const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PORT [--pool HANDLE] [--policy NAME[:P,..]]
                     [--listen ADDR] [--profile rfc|rsplib|loopback] [--pcap FILE] [--seconds N]
   --registrar ADDR  a registrar's ASAP address (repeatable)
+  --announce GROUP:PORT  find registrars by their SERVER_ANNOUNCE there
+  --interface IP    the multicast interface (default: any)
   --pool HANDLE     the pool handle (default echo)
   --policy          rr, wrr:W, rand, wrand:W, prio:P, lu:L, lud:L,D, ... (default rr)
   --listen ADDR     where pool users reach it (default 127.0.0.1:0)
@@ -28,6 +30,8 @@ fn main() {
     let args = Args::parse(USAGE);
     args.only(&[
         "--registrar",
+        "--announce",
+        "--interface",
         "--pool",
         "--policy",
         "--listen",
@@ -37,7 +41,8 @@ fn main() {
         "--seconds",
     ]);
     let registrars = args.addrs("--registrar");
-    if registrars.is_empty() {
+    let announce = args.multicast("--announce");
+    if registrars.is_empty() && announce.is_none() {
         args::fail(USAGE);
     }
     let pool = PoolHandle::new(args.get("--pool").unwrap_or("echo").as_bytes())
@@ -73,6 +78,7 @@ fn main() {
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
     let mut node = NodeConfig::new(listen);
     node.capture = args.pcap();
+    node.asap_multicast = announce;
     node.name = "pool element".into();
     let pe = PoolElementNode::start(
         config,

@@ -18,10 +18,12 @@ use rserpool::runtime::{loopback, NodeConfig, PoolUserNode};
 use rserpool::PoolHandle;
 
 const USAGE: &str =
-    "usage: pool_user --registrar ADDR... [--pool HANDLE] [--requests N] [--interval-ms MS]
+    "usage: pool_user --registrar ADDR...|--announce GROUP:PORT [--pool HANDLE] [--requests N] [--interval-ms MS]
                  [--profile rfc|rsplib|loopback] [--transport udp|tcp] [--pcap FILE]
   --transport       reach the registrars over udp (default) or tcp
   --registrar ADDR  a registrar's ASAP address (repeatable)
+  --announce GROUP:PORT  find registrars by their SERVER_ANNOUNCE there
+  --interface IP    the multicast interface (default: any)
   --pool HANDLE     the pool handle (default echo)
   --requests N      how many requests (default 10)
   --interval-ms MS  pause between requests (default 100)
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
     let args = Args::parse(USAGE);
     args.only(&[
         "--registrar",
+        "--announce",
+        "--interface",
         "--pool",
         "--requests",
         "--interval-ms",
@@ -41,7 +45,8 @@ fn main() -> ExitCode {
         "--pcap",
     ]);
     let registrars = args.addrs("--registrar");
-    if registrars.is_empty() {
+    let announce = args.multicast("--announce");
+    if registrars.is_empty() && announce.is_none() {
         args::fail(USAGE);
     }
     let pool = PoolHandle::new(args.get("--pool").unwrap_or("echo").as_bytes())
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
     }
     let mut node = NodeConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)));
     node.capture = args.pcap();
+    node.asap_multicast = announce;
     node.name = "pool user".into();
     node.connect_tcp = args.transport() == args::Transport::Tcp;
     let user = PoolUserNode::start(config, node, rserpool::Duration::from_millis(1000))

@@ -21,11 +21,15 @@ use rserpool::registrar::{EnrpConfig, RegistrarConfig};
 use rserpool::runtime::{loopback, NodeConfig, RegistrarNode};
 use rserpool::ServerId;
 
-const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--transport udp|tcp]
+const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enrp ADDR] [--transport udp|tcp]
+                 [--announce GROUP:PORT] [--enrp-multicast GROUP:PORT] [--interface IP]
                  [--profile rfc|rsplib|loopback] [--id N] [--pcap FILE] [--seconds N]
   --listen ADDR   ASAP listen address (repeatable; default 0.0.0.0:3863)
   --enrp ADDR     ENRP listen address (default 0.0.0.0:9901 when there are peers)
   --peer ADDR     a peer registrar's ENRP address (repeatable; turns ENRP on)
+  --announce GROUP:PORT        send ASAP_SERVER_ANNOUNCE there (e.g. 239.0.0.50:3863)
+  --enrp-multicast GROUP:PORT  send and hear ENRP PRESENCE there (e.g. 239.0.0.51:9901; turns ENRP on)
+  --interface IP  the multicast interface (default: any)
   --transport     udp (default), or tcp: also accept pool users over TCP
   --profile       timer profile (default rsplib)
   --id N          server identifier (default: random)
@@ -38,6 +42,9 @@ fn main() {
         "--listen",
         "--peer",
         "--enrp",
+        "--announce",
+        "--enrp-multicast",
+        "--interface",
         "--transport",
         "--profile",
         "--id",
@@ -59,7 +66,8 @@ fn main() {
     }
     .with_seed(u64::from(id.get()));
     let mut config = config;
-    if !peers.is_empty() || enrp_bind.is_some() {
+    let enrp_multicast = args.multicast("--enrp-multicast");
+    if !peers.is_empty() || enrp_bind.is_some() || enrp_multicast.is_some() {
         config.enrp = match args.profile() {
             Profile::Rfc => EnrpConfig::rfc(listen[0]),
             Profile::Rsplib => EnrpConfig::rsplib(listen[0]),
@@ -76,6 +84,8 @@ fn main() {
     node.also_bind = listen[1..].to_vec();
     node.capture = args.pcap();
     node.name = "registrar".into();
+    node.asap_multicast = args.multicast("--announce");
+    node.enrp_multicast = enrp_multicast;
     // PEs always use UDP; TCP is for pool users.
     node.listen_tcp = args.transport() == Transport::Tcp;
     let r = RegistrarNode::start(config, node)

@@ -80,6 +80,23 @@ impl Args {
         }
     }
 
+    /// `flag GROUP:PORT` (an IPv4 multicast channel) on `--interface IP`
+    /// (default: any).
+    pub fn multicast(&self, flag: &str) -> Option<rserpool::runtime::Multicast> {
+        let v = self.get(flag)?;
+        let group = v
+            .parse()
+            .unwrap_or_else(|_| fail(&format!("{flag}: not an IPv4 GROUP:PORT: {v:?}")));
+        let interface = self
+            .get("--interface")
+            .map(|i| {
+                i.parse()
+                    .unwrap_or_else(|_| fail("--interface: not an IPv4 address"))
+            })
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+        Some(rserpool::runtime::Multicast { group, interface })
+    }
+
     /// `--pcap FILE`.
     pub fn pcap(&self) -> Option<PathBuf> {
         self.get("--pcap").map(PathBuf::from)
