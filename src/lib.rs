@@ -19,6 +19,9 @@
 //!   sans-IO state machines.
 //! * `sim` (feature `std`): a deterministic pool simulator that runs those
 //!   machines over a virtual network.
+//! * `transport` and `runtime` (feature `std`): UDP (unicast and multicast)
+//!   and TCP transports, and a runtime that runs a registrar, pool elements
+//!   and pool users over them (`cargo run --release --example demo`).
 //!
 //! Features: `std` (default, implies `alloc`), `alloc` (growable arenas),
 //! `defmt` or `log` for logging.

@@ -4,7 +4,7 @@
 //! transport (UDP, PPID-tagged, see [`Framing::Tagged`]): an 8-byte request
 //! number, then the request. The answer carries the same number, then what
 //! the [`Service`] returned. ASAP on that channel (COOKIE_ECHO) goes to the
-//! machine; every [`PoolElementNode::cookie_every`]-th answer to one pool
+//! machine; every `cookie_every`-th answer ([`PoolElementNode::start`]) to one pool
 //! user is followed by an ASAP_COOKIE naming the PE and the count, so a
 //! user that fails over can hand the session on with COOKIE_ECHO.
 

@@ -17,10 +17,10 @@
 //! when one end uses the well-known port ([`ASAP_PORT`], [`ENRP_PORT`]),
 //! else as SCTP over UDP, whose PPID names the protocol whatever the ports.
 
-mod element;
+pub mod element;
 pub mod loopback;
-mod registrar;
-mod user;
+pub mod registrar;
+pub mod user;
 
 pub use element::{PoolElementNode, Service};
 pub use registrar::{RegistrarNode, RegistrarStatus};
