@@ -180,39 +180,84 @@ fn malformed_datagrams_to_every_port_leave_the_registrar_intact() {
 }
 
 #[test]
-fn capture_holds_the_asap_traffic_on_the_registrar_port() {
+fn capture_holds_asap_and_enrp_on_the_registrar_ports_for_both_decoders() {
     use rserpool::wire::pcap::PcapReader;
-    use rserpool::wire::{AsapMessage, Protocol};
+    use rserpool::wire::{AsapMessage, EnrpMessage, Protocol};
     let dir = std::env::temp_dir().join(format!("rserpool-udp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("registrar.pcap");
-    let mut config = NodeConfig::new(any());
-    config.capture = Some(path.clone());
-    let r = RegistrarNode::start(loopback::registrar(ServerId::new(1).unwrap()), config).unwrap();
-    let port = r.local_addr().port();
+    let mut node = NodeConfig::new(any());
+    node.capture = Some(path.clone());
+    let mut config = loopback::registrar(ServerId::new(1).unwrap());
+    config.enrp = loopback::enrp(&[]);
+    let r = RegistrarNode::start(config, node).unwrap();
+    let (asap_port, enrp_port) = (r.local_addr().port(), r.enrp_addr().unwrap().port());
+    let mut config = loopback::registrar(ServerId::new(2).unwrap());
+    config.enrp = loopback::enrp(&[r.enrp_addr().unwrap()]);
+    let peer = RegistrarNode::start(config, NodeConfig::new(any())).unwrap();
     let pe = element(&[r.local_addr()], 50);
-    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)
+        && registered(&peer, 1)));
     let u = user(&[r.local_addr()]);
     u.request(&pool(), b"x", Duration::from_secs(5)).unwrap();
     drop(u);
     drop(pe);
+    drop(peer);
     r.shutdown();
-    // (to the registrar?, ASAP message type)
+    // (protocol, to the registrar?, message type)
     let mut kinds = Vec::new();
     for m in PcapReader::open(&path).unwrap() {
         let m = m.unwrap();
-        assert_eq!(m.protocol, Protocol::Asap);
+        let port = match m.protocol {
+            Protocol::Asap => {
+                AsapMessage::parse(&m.bytes).unwrap();
+                asap_port
+            }
+            Protocol::Enrp => {
+                EnrpMessage::parse(&m.bytes).unwrap();
+                enrp_port
+            }
+        };
         assert!(m.src.port() == port || m.dst.port() == port, "{m:?}");
-        let msg = AsapMessage::parse(&m.bytes).unwrap();
-        if let AsapMessage::Registration { .. } = msg {
-            assert_eq!(m.dst.port(), port);
-        }
-        kinds.push((m.dst.port() == port, m.bytes[0]));
+        kinds.push((m.protocol, m.dst.port() == port, m.bytes[0]));
     }
-    // REGISTRATION and HANDLE_RESOLUTION in, their responses out.
-    for k in [(true, 0x01), (false, 0x03), (true, 0x05), (false, 0x06)] {
+    // REGISTRATION and HANDLE_RESOLUTION in, their responses out; ENRP
+    // PRESENCE both ways.
+    let asap = Protocol::Asap;
+    for k in [
+        (asap, true, 0x01),
+        (asap, false, 0x03),
+        (asap, true, 0x05),
+        (asap, false, 0x06),
+        (Protocol::Enrp, true, 0x01),
+        (Protocol::Enrp, false, 0x01),
+    ] {
         assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
     }
+    // tshark, an independent decoder, reads the same: the PPID names the
+    // protocol (SCTP over UDP, as the ports are not the well-known ones).
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args(["-T", "fields", "-E", "separator=,"])
+        .args(["-e", "sctp.srcport", "-e", "sctp.dstport"])
+        .args(["-e", "sctp.data_payload_proto_id"])
+        .output()
+        .expect("tshark is installed (scripts/test installs it)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = 0;
+    for line in text.lines() {
+        let f: Vec<u32> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        let port = match f[2] {
+            11 => asap_port,
+            12 => enrp_port,
+            other => panic!("PPID {other} in {line}"),
+        };
+        assert!(f[0] == u32::from(port) || f[1] == u32::from(port), "{line}");
+        lines += 1;
+    }
+    assert_eq!(lines, kinds.len());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
