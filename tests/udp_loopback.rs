@@ -370,3 +370,30 @@ fn pool_elements_and_users_find_registrars_by_server_announce() {
     let (id, reply) = u.request(&pool(), b"mc", Duration::from_secs(8)).unwrap();
     assert_eq!((id, &reply[..]), (pe.pe_id(), &b"mc"[..]));
 }
+
+#[test]
+fn killed_registrar_is_taken_over_by_its_enrp_peer() {
+    let enrp_registrar = |id, peers: &[SocketAddr]| {
+        let mut config = loopback::registrar(ServerId::new(id).unwrap());
+        config.enrp = loopback::enrp(peers);
+        RegistrarNode::start(config, NodeConfig::new(any())).unwrap()
+    };
+    let a = enrp_registrar(1, &[]);
+    let b = enrp_registrar(2, &[a.enrp_addr().unwrap()]);
+    let both = [a.local_addr(), b.local_addr()];
+    let _pes: Vec<_> = (0..2).map(|i| element(&both, 90 + i)).collect();
+    assert!(wait_for(Duration::from_secs(8), || {
+        let (sa, sb) = (a.status().unwrap(), b.status().unwrap());
+        sa.owned == 2 && sb.elements.len() == 2 && sb.owned == 0
+    }));
+    a.shutdown();
+    // The peer takes the PEs over (ENRP takeover, or their re-registration).
+    assert!(wait_for(Duration::from_secs(10), || b
+        .status()
+        .is_some_and(|s| s.owned == 2 && s.elements.len() == 2)));
+    let u = user(&both);
+    let (_, reply) = u
+        .request(&pool(), b"after", Duration::from_secs(8))
+        .unwrap();
+    assert_eq!(reply, b"after");
+}

@@ -24,6 +24,8 @@ type Machine_ = Registrar<RedBlackTree, Growable, 4096, 4096, 65536, 64>;
 pub struct RegistrarStatus {
     /// Every PE its handlespace holds: pool, PE.
     pub elements: Vec<(PoolHandle, PeId)>,
+    /// How many of them it owns (is the home registrar of).
+    pub owned: usize,
     /// Its counters.
     pub stats: Stats,
     /// The server ids of the ENRP peers it knows.
@@ -118,6 +120,7 @@ impl Host for Host_ {
                 }
                 let _ = reply.send(RegistrarStatus {
                     elements,
+                    owned: machine.owned_count(),
                     stats: *machine.stats(),
                     peers: machine.peers().iter().filter_map(|p| p.server_id).collect(),
                     associations: d.udp.association_count(),
