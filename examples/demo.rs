@@ -139,7 +139,17 @@ fn run(pcap: &Option<PathBuf>) -> Result<u64, Box<dyn std::error::Error>> {
         }
         requests += 1;
         let body = requests.to_be_bytes();
-        match user.request(&pool, &body, Duration::from_secs(10)) {
+        let sent = Instant::now();
+        let answer = user.request(&pool, &body, Duration::from_secs(10));
+        let took = sent.elapsed();
+        if took > Duration::from_millis(200) {
+            println!(
+                "{:>5.1} s: request {requests} took {} ms",
+                start.elapsed().as_secs_f64(),
+                took.as_millis()
+            );
+        }
+        match answer {
             Ok((pe, reply)) if reply == body => {
                 served += 1;
                 *by_element.entry(pe.get()).or_default() += 1;
@@ -153,6 +163,8 @@ fn run(pcap: &Option<PathBuf>) -> Result<u64, Box<dyn std::error::Error>> {
     for (pe, n) in &by_element {
         println!("pool element {pe} answered {n} requests");
     }
+    let echoes: u64 = elements.iter().flatten().map(|pe| pe.cookie_echoes()).sum();
+    println!("COOKIE_ECHOs received by the surviving pool elements: {echoes}");
     let failovers = user.failovers();
     let lost = requests - served;
     println!("demo: requests={requests} served={served} failovers={failovers} lost={lost}");
