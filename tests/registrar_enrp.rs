@@ -193,18 +193,26 @@ fn takeover_claims_the_pes_with_h_set_and_binds_their_associations() {
         ids.push(v.pe_id().get());
     }
     assert_eq!(ids, vec![1, 2, 3, 9]);
-    // KEEP_ALIVE H=1 to each taken-over PE's ASAP address, due now.
+    // KEEP_ALIVE H=1 to each taken-over PE, due now: point to point, over
+    // an ASAP association opened to its ASAP address (no datagram).
     assert_eq!(r.poll_timeout(), Some(t1));
     r.handle_timeout(t1);
-    let out = drain(&mut r);
-    assert_eq!(out.len(), 3);
-    for (id, (t, b)) in (1..=3u32).zip(&out) {
-        assert_eq!(t.destination, Destination::Address(pe_addr(id as u8)));
-        assert!(matches!(AsapMessage::parse(b).unwrap(),
-            AsapMessage::EndpointKeepAlive { home: true, server_id: s, pe_id: Some(p), .. } if s == server_id() && p == pe(id)));
+    assert!(drain(&mut r).is_empty());
+    let mut remotes = Vec::new();
+    while let Some(c) = r.poll_connect() {
+        assert_eq!(c.protocol, Protocol::Asap);
+        remotes.push(c.remote);
     }
-    // PE 1 answers over a new association from its address: bound.
+    remotes.sort();
+    assert_eq!(remotes, vec![pe_addr(1), pe_addr(2), pe_addr(3)]);
+    // The association to PE 1 comes up: the keep-alive goes on it.
     up(&mut r, t1, 1);
+    let out = drain(&mut r);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.destination, Destination::Association(a(1)));
+    assert!(matches!(AsapMessage::parse(&out[0].1).unwrap(),
+        AsapMessage::EndpointKeepAlive { home: true, server_id: s, pe_id: Some(p), .. } if s == server_id() && p == pe(1)));
+    // PE 1 answers on it: bound.
     r.handle(t1, src(1), Protocol::Asap, &keep_alive_ack("p", 1));
     let h = PoolHandle::new(b"p").unwrap();
     let v = r.handlespace().lookup(&h, pe(1)).unwrap();
