@@ -234,3 +234,76 @@ fn takeover_claims_the_pes_with_h_set_and_binds_their_associations() {
     assert_eq!(removed, vec![2, 3]);
     assert_eq!(r.handlespace().len(), 2);
 }
+
+/// Room for more taken-over PEs than connects may be in flight.
+type BigRegistrar = rserpool::registrar::Registrar<
+    rserpool::storage::RedBlackTree,
+    rserpool::handlespace::Fixed<128, 4, 128, 4>,
+    128,
+    16,
+    16384,
+    64,
+>;
+
+#[test]
+fn takeover_connects_are_bounded_and_the_rest_wait() {
+    use rserpool::registrar::{MAX_PE_CONNECTS, PE_CONNECT_RETRY};
+    let mut r: Box<BigRegistrar> = Box::new(rserpool::registrar::Registrar::new(config()));
+    let n = MAX_PE_CONNECTS as u32 + 6;
+    for id in 1..=n {
+        let user: [IpAddr; 1] = [pe_addr(200).ip()];
+        let asap_ip: [IpAddr; 1] = [pe_addr(id as u8).ip()];
+        let p = PoolElementParam {
+            pe_id: pe(id),
+            home_server: Some(peer()),
+            registration_life: 60_000,
+            user_transport: UserTransport::Transport(TransportParam::new(
+                TransportProtocol::Sctp,
+                7000 + id as u16,
+                TransportUse::DataOnly,
+                &user,
+            )),
+            policy: PolicyParam::Known(Policy::RoundRobin),
+            asap_transport: Some(TransportParam::new(
+                TransportProtocol::Sctp,
+                pe_addr(id as u8).port(),
+                TransportUse::DataOnly,
+                &asap_ip,
+            )),
+        };
+        r.apply_peer_update(T0, peer(), b"p", &p).unwrap();
+    }
+    assert_eq!(r.take_over(T0, peer()), Ok(n as usize));
+    r.handle_timeout(T0);
+    let mut asked = 0;
+    while r.poll_connect().is_some() {
+        asked += 1;
+    }
+    // One connect per PE address, at most MAX_PE_CONNECTS in flight; the
+    // other keep-alives wait, and no PE is lost for it.
+    assert_eq!(asked, MAX_PE_CONNECTS);
+    assert_eq!(r.stats().pe_connects_deferred, 6);
+    assert_eq!(r.owned_count(), n as usize);
+    // Six associations come up: room for the six waiting ones.
+    for id in 1..=6u32 {
+        r.handle_transport_event(
+            T0,
+            rserpool::transmit::TransportEvent::Up {
+                assoc: a(100 + id),
+                remote: pe_addr(id as u8),
+                protocol: Protocol::Asap,
+            },
+        );
+    }
+    r.handle_timeout(T0 + PE_CONNECT_RETRY);
+    let mut more = Vec::new();
+    while let Some(c) = r.poll_connect() {
+        more.push(c.remote);
+    }
+    more.sort();
+    let expect: Vec<_> = (MAX_PE_CONNECTS as u32 + 1..=n)
+        .map(|id| pe_addr(id as u8))
+        .collect();
+    assert_eq!(more, expect);
+    assert_eq!(r.owned_count(), n as usize);
+}
