@@ -212,3 +212,53 @@ fn no_static_peers_means_initialised_at_once() {
     assert!(r.is_initialised());
     assert_eq!(r.poll_connect(), None);
 }
+
+#[test]
+fn rejecting_mentors_are_asked_again_only_after_the_retry_interval() {
+    let mut r = starting();
+    let retry = r.config().enrp.mentor_retry_interval;
+    assert_eq!(retry, Duration::from_secs(2));
+    enrp_up(&mut r, T0, 11, peer_addr(2));
+    enrp_up(&mut r, T0, 12, peer_addr(3));
+    drain_all(&mut r);
+    let reject = || EnrpBody::ListResponse {
+        rejected: true,
+        servers: List::empty(),
+    };
+    // Both mentors are initialising themselves: each rejects once, and
+    // nobody is asked again at once (no LIST_REQUEST storm).
+    deliver(&mut r, T0, 11, 2, reject());
+    assert_eq!(
+        types_of(&drain_enrp(&mut r)),
+        vec![(to(12), t::LIST_REQUEST)]
+    );
+    deliver(&mut r, T0, 12, 3, reject());
+    assert!(drain_enrp(&mut r).is_empty());
+    assert_eq!(r.enrp_stats().list_rejections, 2);
+    assert_eq!(r.poll_timeout(), Some(T0 + retry));
+    r.handle_timeout(T0 + retry - Duration::from_millis(1));
+    assert!(!types_of(&drain_enrp(&mut r))
+        .iter()
+        .any(|(_, x)| *x == t::LIST_REQUEST));
+    // After the interval the first mentor is asked again, and it answers.
+    r.handle_timeout(T0 + retry);
+    let asked: Vec<_> = types_of(&drain_enrp(&mut r))
+        .into_iter()
+        .filter(|(_, x)| *x == t::LIST_REQUEST)
+        .collect();
+    assert_eq!(asked, vec![(to(11), t::LIST_REQUEST)]);
+    deliver(
+        &mut r,
+        T0 + retry,
+        11,
+        2,
+        EnrpBody::ListResponse {
+            rejected: false,
+            servers: List::empty(),
+        },
+    );
+    assert_eq!(
+        types_of(&drain_enrp(&mut r)),
+        vec![(to(11), t::HANDLE_TABLE_REQUEST)]
+    );
+}

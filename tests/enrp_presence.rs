@@ -156,19 +156,40 @@ fn silent_peer_is_probed_then_declared_dead_and_taken_over() {
         types,
         vec![enrp_type::INIT_TAKEOVER, enrp_type::TAKEOVER_SERVER]
     );
-    // And the PE got an ENDPOINT_KEEP_ALIVE with H=1 at its ASAP address.
-    let ka: Vec<_> = saw
-        .iter()
-        .filter(|(_, t, _)| t.protocol == Protocol::Asap)
-        .map(|(_, t, b)| {
+    // No keep-alive as a datagram: an ASAP association to the PE's ASAP
+    // address is asked for, and the ENDPOINT_KEEP_ALIVE with H=1 goes on it.
+    assert!(saw.iter().all(|(_, t, _)| t.protocol != Protocol::Asap));
+    let c = r.poll_connect().expect("connect to the PE");
+    assert_eq!(c.remote, pe_addr(9));
+    assert_eq!(c.protocol, Protocol::Asap);
+    let t = T0 + last_heard + no_response;
+    r.handle_transport_event(
+        t,
+        rserpool::transmit::TransportEvent::Up {
+            assoc: rserpool::AssocId(77),
+            remote: pe_addr(9),
+            protocol: Protocol::Asap,
+        },
+    );
+    let ka: Vec<_> = drain_all(&mut r)
+        .into_iter()
+        .filter(|(t, _)| t.protocol == Protocol::Asap)
+        .map(|(t, b)| {
             (
                 t.destination,
-                rserpool::wire::AsapMessage::parse(b).unwrap(),
+                rserpool::wire::AsapMessage::parse(&b)
+                    .unwrap()
+                    .message_type(),
+                b,
             )
         })
         .collect();
     assert_eq!(ka.len(), 1, "{ka:?}");
-    assert_eq!(ka[0].0, Destination::Address(pe_addr(9)));
+    assert_eq!(ka[0].0, Destination::Association(rserpool::AssocId(77)));
+    let ka: Vec<_> = ka
+        .iter()
+        .map(|(d, _, b)| (*d, rserpool::wire::AsapMessage::parse(b).unwrap()))
+        .collect();
     assert!(matches!(
         ka[0].1,
         rserpool::wire::AsapMessage::EndpointKeepAlive { home: true, .. }

@@ -6,7 +6,7 @@ mod enrp_support;
 use enrp_support::*;
 use rserpool::registrar::{EnrpEvent, PeerState};
 use rserpool::transmit::{Machine, TransportEvent};
-use rserpool::wire::{enrp_type as t, EnrpBody, UpdateAction};
+use rserpool::wire::{enrp_type as t, EnrpBody, Protocol, UpdateAction};
 use rserpool::{AssocId, Duration, PoolHandle};
 
 const HIGH: u32 = 0x7000_0000;
@@ -98,16 +98,75 @@ fn takeover_completes_with_every_ack() {
     assert_eq!(r.owned_count(), 2);
     assert_eq!(r.handlespace().owned_count(me()), 2);
     assert!(r.peers().iter().all(|p| p.server_id != Some(sid(9))));
-    // Each PE gets ENDPOINT_KEEP_ALIVE H=1 (its timer is due now).
+    // Each PE gets a point-to-point ENDPOINT_KEEP_ALIVE H=1 (its timer is
+    // due now): first an ASAP association to its ASAP address is opened.
     r.handle_timeout(T0);
-    let kas = drain_all(&mut r)
+    assert!(keep_alives(&mut r).is_empty());
+    let mut connects = [r.poll_connect().unwrap(), r.poll_connect().unwrap()];
+    assert_eq!(r.poll_connect(), None);
+    connects.sort_by_key(|c| c.remote);
+    assert_eq!(
+        connects.iter().map(|c| c.remote).collect::<Vec<_>>(),
+        vec![pe_addr(1), pe_addr(2)]
+    );
+    assert!(connects.iter().all(|c| c.protocol == Protocol::Asap));
+    assert_eq!(r.stats().pe_connects, 2);
+    // Up: the keep-alive goes on the new association, which is the PE's now.
+    r.handle_transport_event(T0, asap_up(41, pe_addr(1)));
+    assert_eq!(keep_alives(&mut r), vec![(to(41), true)]);
+    let h = PoolHandle::new(b"p").unwrap();
+    assert_eq!(
+        r.handlespace().lookup(&h, pe(1)).unwrap().assoc(),
+        AssocId(41)
+    );
+    // Its KEEP_ALIVE_ACK on that association is accepted.
+    r.handle(
+        T0,
+        rserpool::transmit::Source::Association(AssocId(41)),
+        Protocol::Asap,
+        &keep_alive_ack("p", 1),
+    );
+    assert_eq!(r.stats().keep_alive_acks, 1);
+    // The other PE cannot be reached: removed at once.
+    r.handle_transport_event(T0, TransportEvent::ConnectFailed { remote: pe_addr(2) });
+    assert!(r.handlespace().lookup(&h, pe(2)).is_none());
+    assert_eq!(r.owned_count(), 1);
+    assert_eq!(r.stats().pe_connects_failed, 1);
+    assert_eq!(r.stats().removed_transport, 1);
+    // The PE with an association is never removed by its keep-alive timeout.
+    r.handle_timeout(T0 + Duration::from_secs(20));
+    assert!(r.handlespace().lookup(&h, pe(1)).is_some());
+}
+
+fn asap_up(assoc: u32, remote: std::net::SocketAddr) -> TransportEvent {
+    TransportEvent::Up {
+        assoc: AssocId(assoc),
+        remote,
+        protocol: Protocol::Asap,
+    }
+}
+
+fn keep_alives(r: &mut TestRegistrar) -> Vec<(rserpool::transmit::Destination, bool)> {
+    drain_all(r)
         .into_iter()
-        .filter_map(|(_, b)| match rserpool::wire::AsapMessage::parse(&b) {
-            Ok(rserpool::wire::AsapMessage::EndpointKeepAlive { home, .. }) => Some(home),
+        .filter_map(|(tx, b)| match rserpool::wire::AsapMessage::parse(&b) {
+            Ok(rserpool::wire::AsapMessage::EndpointKeepAlive { home, .. }) => {
+                Some((tx.destination, home))
+            }
             _ => None,
         })
-        .collect::<Vec<_>>();
-    assert_eq!(kas, vec![true, true]);
+        .collect()
+}
+
+fn keep_alive_ack(pool: &str, id: u32) -> Vec<u8> {
+    let m = rserpool::wire::AsapMessage::EndpointKeepAliveAck {
+        pool_handle: pool.as_bytes(),
+        pe_id: pe(id),
+    };
+    let mut buf = vec![0u8; 256];
+    let n = m.emit(&mut buf).unwrap();
+    buf.truncate(n);
+    buf
 }
 
 #[test]

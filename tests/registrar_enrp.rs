@@ -193,18 +193,26 @@ fn takeover_claims_the_pes_with_h_set_and_binds_their_associations() {
         ids.push(v.pe_id().get());
     }
     assert_eq!(ids, vec![1, 2, 3, 9]);
-    // KEEP_ALIVE H=1 to each taken-over PE's ASAP address, due now.
+    // KEEP_ALIVE H=1 to each taken-over PE, due now: point to point, over
+    // an ASAP association opened to its ASAP address (no datagram).
     assert_eq!(r.poll_timeout(), Some(t1));
     r.handle_timeout(t1);
-    let out = drain(&mut r);
-    assert_eq!(out.len(), 3);
-    for (id, (t, b)) in (1..=3u32).zip(&out) {
-        assert_eq!(t.destination, Destination::Address(pe_addr(id as u8)));
-        assert!(matches!(AsapMessage::parse(b).unwrap(),
-            AsapMessage::EndpointKeepAlive { home: true, server_id: s, pe_id: Some(p), .. } if s == server_id() && p == pe(id)));
+    assert!(drain(&mut r).is_empty());
+    let mut remotes = Vec::new();
+    while let Some(c) = r.poll_connect() {
+        assert_eq!(c.protocol, Protocol::Asap);
+        remotes.push(c.remote);
     }
-    // PE 1 answers over a new association from its address: bound.
+    remotes.sort();
+    assert_eq!(remotes, vec![pe_addr(1), pe_addr(2), pe_addr(3)]);
+    // The association to PE 1 comes up: the keep-alive goes on it.
     up(&mut r, t1, 1);
+    let out = drain(&mut r);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.destination, Destination::Association(a(1)));
+    assert!(matches!(AsapMessage::parse(&out[0].1).unwrap(),
+        AsapMessage::EndpointKeepAlive { home: true, server_id: s, pe_id: Some(p), .. } if s == server_id() && p == pe(1)));
+    // PE 1 answers on it: bound.
     r.handle(t1, src(1), Protocol::Asap, &keep_alive_ack("p", 1));
     let h = PoolHandle::new(b"p").unwrap();
     let v = r.handlespace().lookup(&h, pe(1)).unwrap();
@@ -225,4 +233,77 @@ fn takeover_claims_the_pes_with_h_set_and_binds_their_associations() {
         .collect();
     assert_eq!(removed, vec![2, 3]);
     assert_eq!(r.handlespace().len(), 2);
+}
+
+/// Room for more taken-over PEs than connects may be in flight.
+type BigRegistrar = rserpool::registrar::Registrar<
+    rserpool::storage::RedBlackTree,
+    rserpool::handlespace::Fixed<128, 4, 128, 4>,
+    128,
+    16,
+    16384,
+    64,
+>;
+
+#[test]
+fn takeover_connects_are_bounded_and_the_rest_wait() {
+    use rserpool::registrar::{MAX_PE_CONNECTS, PE_CONNECT_RETRY};
+    let mut r: Box<BigRegistrar> = Box::new(rserpool::registrar::Registrar::new(config()));
+    let n = MAX_PE_CONNECTS as u32 + 6;
+    for id in 1..=n {
+        let user: [IpAddr; 1] = [pe_addr(200).ip()];
+        let asap_ip: [IpAddr; 1] = [pe_addr(id as u8).ip()];
+        let p = PoolElementParam {
+            pe_id: pe(id),
+            home_server: Some(peer()),
+            registration_life: 60_000,
+            user_transport: UserTransport::Transport(TransportParam::new(
+                TransportProtocol::Sctp,
+                7000 + id as u16,
+                TransportUse::DataOnly,
+                &user,
+            )),
+            policy: PolicyParam::Known(Policy::RoundRobin),
+            asap_transport: Some(TransportParam::new(
+                TransportProtocol::Sctp,
+                pe_addr(id as u8).port(),
+                TransportUse::DataOnly,
+                &asap_ip,
+            )),
+        };
+        r.apply_peer_update(T0, peer(), b"p", &p).unwrap();
+    }
+    assert_eq!(r.take_over(T0, peer()), Ok(n as usize));
+    r.handle_timeout(T0);
+    let mut asked = 0;
+    while r.poll_connect().is_some() {
+        asked += 1;
+    }
+    // One connect per PE address, at most MAX_PE_CONNECTS in flight; the
+    // other keep-alives wait, and no PE is lost for it.
+    assert_eq!(asked, MAX_PE_CONNECTS);
+    assert_eq!(r.stats().pe_connects_deferred, 6);
+    assert_eq!(r.owned_count(), n as usize);
+    // Six associations come up: room for the six waiting ones.
+    for id in 1..=6u32 {
+        r.handle_transport_event(
+            T0,
+            rserpool::transmit::TransportEvent::Up {
+                assoc: a(100 + id),
+                remote: pe_addr(id as u8),
+                protocol: Protocol::Asap,
+            },
+        );
+    }
+    r.handle_timeout(T0 + PE_CONNECT_RETRY);
+    let mut more = Vec::new();
+    while let Some(c) = r.poll_connect() {
+        more.push(c.remote);
+    }
+    more.sort();
+    let expect: Vec<_> = (MAX_PE_CONNECTS as u32 + 1..=n)
+        .map(|id| pe_addr(id as u8))
+        .collect();
+    assert_eq!(more, expect);
+    assert_eq!(r.owned_count(), n as usize);
 }

@@ -1,6 +1,8 @@
 //! How a scenario of ENRP registrars is put together: peers, partitions,
 //! the check's grace periods.
 
+mod sim_enrp_support;
+
 use rserpool::sim::scenario::{enrp_peers, registrar_addr, EnrpTimers};
 use rserpool::sim::{Options, Profile, Simulation};
 use rserpool::time::{Duration, Instant};
@@ -69,4 +71,28 @@ fn a_joining_registrar_is_absent_until_it_starts_and_the_preload_is_held() {
     sim.world.run_until(Instant::from_secs(10));
     assert!(sim.registrar(2).is_some());
     assert_eq!(sim.world.incarnation(sim.registrars[1]), 0);
+}
+
+#[test]
+fn registrars_starting_together_exchange_few_list_messages() {
+    // Each registrar rejects LIST_REQUESTs while it initialises; a rejected
+    // requester asks the next peer at once but the same peer only every
+    // mentor_retry_interval (2 s) until the 5 s discovery timeout: at most
+    // 4 rounds of N-1 requests per registrar, and as many responses, so
+    // LIST messages <= 2 * 4 * N * (N - 1) (48 for N = 3, 160 for N = 5).
+    for n in [3usize, 5] {
+        let mut sim = rserpool::sim::Simulation::new(sim_enrp_support::pool(n, 0, |o| {
+            o.duration = rserpool::time::Duration::from_secs(20);
+        }));
+        let summary = sim.run();
+        assert!(summary.handlespace_consistent, "{summary}");
+        let c = sim.counters();
+        let list = c.enrp(rserpool::wire::enrp_type::LIST_REQUEST)
+            + c.enrp(rserpool::wire::enrp_type::LIST_RESPONSE);
+        let bound = (2 * 4 * n * (n - 1)) as u64;
+        assert!(
+            list > 0 && list <= bound,
+            "N = {n}: {list} LIST messages > {bound}"
+        );
+    }
 }

@@ -137,3 +137,29 @@ fn with_failure_detection_pes_move_themselves_and_the_pool_still_agrees() {
     resolvable_everywhere(&sim, 2000);
     assert_eq!(summary.lost, 0, "{summary}");
 }
+
+#[test]
+fn taken_over_pes_are_kept_through_the_keep_alive_timeout() {
+    // The winner reaches each taken-over PE over a new ASAP association
+    // (point-to-point keep-alive H=1): the PEs answer and adopt it, so none
+    // is removed when the keep-alive timeout passes.
+    let mut sim = crash(4, 2, 1, 2000);
+    sim.world.run_until(at(39));
+    let orphans = owned_by(&sim, 1, 2);
+    let winner = run_to_takeover(&mut sim, 2000);
+    while sim.world.now() < at(70) {
+        sim.world.run_for(Duration::from_millis(100));
+        resolvable_everywhere(&sim, 2000);
+        for n in live(&sim) {
+            let now = owned_by(&sim, n, winner);
+            assert!(
+                orphans.iter().all(|pe| now.contains(pe)),
+                "registrar {n} at {}",
+                sim.world.now()
+            );
+        }
+    }
+    strictly_consistent(&sim);
+    let summary = sim.run();
+    assert!(summary.handlespace_consistent, "{summary}");
+}

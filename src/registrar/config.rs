@@ -189,6 +189,12 @@ pub struct EnrpConfig {
     pub max_time_no_response: Duration,
     /// How long initialisation looks for a mentor before it ends alone.
     pub mentor_discovery_timeout: Duration,
+    /// After a mentor rejected a LIST_REQUEST (it is initialising itself)
+    /// or did not answer it, the next configured peer that is up is asked
+    /// at once, but the same peer is asked again no sooner than this
+    /// (RFC 5353 §3.2: "wait a few seconds"). Registrars starting together
+    /// thus exchange at most one LIST_REQUEST per peer per interval.
+    pub mentor_retry_interval: Duration,
     /// How long a takeover waits for its INIT_TAKEOVER_ACKs before it is
     /// started anew.
     pub takeover_expiry: Duration,
@@ -214,6 +220,7 @@ impl EnrpConfig {
             max_time_last_heard: Duration::from_secs(61),
             max_time_no_response: Duration::from_secs(5),
             mentor_discovery_timeout: Duration::from_secs(5),
+            mentor_retry_interval: Duration::from_secs(2),
             takeover_expiry: Duration::from_secs(5),
             max_handle_table_elements: 128,
             session_timeout: Duration::from_secs(10),
@@ -229,7 +236,8 @@ impl EnrpConfig {
 
     /// RFC 5353 §4.2: heartbeat 30 s, last heard 61 s, no response 5 s; the
     /// RFC gives no mentor discovery, takeover expiry or page size, so these
-    /// are rsplib's (5 s, 5 s, 128 PEs); sessions time out after 10 s.
+    /// are rsplib's (5 s, 5 s, 128 PEs); sessions time out after 10 s; a
+    /// mentor that rejected a LIST_REQUEST is asked again after 2 s.
     pub fn rfc(local_address: SocketAddr) -> Self {
         EnrpConfig {
             local_address,

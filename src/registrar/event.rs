@@ -201,6 +201,14 @@ pub struct Stats {
     pub resolutions_unknown_pool: u64,
     /// ENDPOINT_KEEP_ALIVEs sent (periodic, probes and takeover).
     pub keep_alives_sent: u64,
+    /// ASAP associations opened to PEs without one, to send them a
+    /// keep-alive (taken over or learnt from a peer).
+    pub pe_connects: u64,
+    /// Of those, the ones that could not be established (the PE is removed).
+    pub pe_connects_failed: u64,
+    /// Keep-alives postponed because [`MAX_PE_CONNECTS`](super::MAX_PE_CONNECTS)
+    /// connects were in flight.
+    pub pe_connects_deferred: u64,
     /// KEEP_ALIVE_ACKs accepted.
     pub keep_alive_acks: u64,
     /// KEEP_ALIVE_ACKs ignored (unknown PE, wrong association, not owned).

@@ -114,10 +114,23 @@
 //! * **Wire details**: ENDPOINT_KEEP_ALIVE carries rsplib's PE Identifier
 //!   parameter besides the RFC fields; HANDLE_RESOLUTION_RESPONSE is sent
 //!   with A=0 (no dynamic updates); registration life is in milliseconds
-//!   (SPEC §15.1). The registrar never opens ASAP associations
-//!   ([`Machine::poll_connect`] only asks for ENRP associations to peers): keep-alives to PEs without
-//!   association go to their ASAP transport address
-//!   ([`Destination::Address`]).
+//!   (SPEC §15.1).
+//! * **PEs without association** (taken over, or learnt from a peer and
+//!   then owned): a keep-alive is point-to-point (RFC 5353 §3.5), so the
+//!   registrar opens an ASAP association to the PE's ASAP transport address
+//!   ([`Machine::poll_connect`] with [`Protocol::Asap`]), sends the
+//!   keep-alive on it when [`TransportEvent::Up`] arrives, and from then on
+//!   treats it as the PE's association (keep-alives, KEEP_ALIVE_ACK,
+//!   re-registration, transport failure). [`TransportEvent::ConnectFailed`]
+//!   means the PE cannot be reached: it is removed
+//!   ([`RemovalReason::TransportFailure`], RFC 5352 §3.5). At most
+//!   [`MAX_PE_CONNECTS`] such connects are in flight; a keep-alive finding
+//!   the table full waits [`PE_CONNECT_RETRY`] and tries again
+//!   ([`Stats::pe_connects_deferred`]), so a takeover of more PEs proceeds
+//!   in batches. A PE that has no ASAP transport address cannot be reached
+//!   and goes at its keep-alive timeout. An unsolicited
+//!   DEREGISTRATION_RESPONSE to such a PE still goes to its ASAP transport
+//!   address ([`Destination::Address`]), best effort.
 //! * Events never block protocol work: when the event queue is full, an
 //!   event is dropped and counted in [`Stats::events_lost`] (an ENRP layer
 //!   then repairs peers through the checksum audit, RFC 5353 §3.6).
@@ -165,6 +178,37 @@ use limiter::ReportLimiter;
 
 /// The most messages the transmit queue holds at once.
 pub const QUEUE_MESSAGES: usize = 256;
+
+/// The most ASAP associations to PEs being opened at once (a power of two).
+pub const MAX_PE_CONNECTS: usize = 64;
+
+/// How long a keep-alive waits when [`MAX_PE_CONNECTS`] connects are in
+/// flight before it tries again.
+pub const PE_CONNECT_RETRY: Duration = Duration::from_millis(100);
+
+/// An ASAP association being opened to a PE to send it a keep-alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PeConnect {
+    /// The PE's ASAP transport address.
+    remote: SocketAddr,
+    /// The keep-alive carries H=1.
+    home: bool,
+    /// Handed out by `poll_connect` already.
+    requested: bool,
+}
+
+/// What became of a keep-alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeepAlive {
+    /// Queued.
+    Sent,
+    /// An association to the PE is being opened; it goes out on Up.
+    Connecting,
+    /// No room for another connect: try again later.
+    Deferred,
+    /// Cannot be sent (no address, or no room in the transmit queue).
+    Failed,
+}
 
 /// The most Unrecognized Parameter causes one ASAP_ERROR carries.
 const MAX_REPORTED_PARAMETERS: usize = 8;
@@ -351,6 +395,8 @@ pub struct Registrar<
     hs: Handlespace<B, S>,
     owned: FnvIndexMap<PeRef, OwnedPe, OWNED>,
     assocs: FnvIndexMap<AssocId, SocketAddr, ASSOCS>,
+    /// Keyed by PE; PEs sharing an ASAP address share one connect.
+    connects: FnvIndexMap<PeRef, PeConnect, MAX_PE_CONNECTS>,
     limiter: ReportLimiter,
     queue: TransmitQueue<QUEUE, QUEUE_MESSAGES>,
     events: Deque<Event, EVENTS>,
@@ -398,6 +444,7 @@ impl<
             hs: Handlespace::new(),
             owned: FnvIndexMap::new(),
             assocs: FnvIndexMap::new(),
+            connects: FnvIndexMap::new(),
             limiter: ReportLimiter::default(),
             queue: TransmitQueue::new(),
             events: Deque::new(),
@@ -503,7 +550,9 @@ impl<
             assoc: AssocId::NONE,
         };
         let outcome = self.hs.register(now, &reg)?;
-        self.owned.swap_remove(&outcome.pe());
+        let r = outcome.pe();
+        self.owned.swap_remove(&r);
+        self.connects.swap_remove(&r);
         Ok(outcome)
     }
 
@@ -522,15 +571,17 @@ impl<
             return false;
         };
         self.owned.swap_remove(&r);
+        self.connects.swap_remove(&r);
         self.hs.remove(r).is_ok()
     }
 
     /// ENRP takeover (RFC 5353 §3.5): makes this registrar the home of every
-    /// PE `from` owned, and sends each an ENDPOINT_KEEP_ALIVE with H=1 (as
-    /// the transmit queue allows, through the keep-alive timers, due now),
-    /// to the PE's ASAP transport address (they have no association here
-    /// yet; the PE's KEEP_ALIVE_ACK from a matching address binds its
-    /// association). Their registration life restarts at `now`. Returns how
+    /// PE `from` owned, and sends each a point-to-point ENDPOINT_KEEP_ALIVE
+    /// with H=1 (as the transmit queue allows, through the keep-alive
+    /// timers, due now): they have no association here yet, so one is
+    /// opened to each PE's ASAP transport address first (see the
+    /// [module documentation](self)). Their registration life restarts at
+    /// `now`. Returns how
     /// many PEs moved; refused whole when the owned-PE table lacks room.
     pub fn take_over(&mut self, now: Instant, from: ServerId) -> Result<usize, RegistrarError> {
         let me = self.config.server_id;
@@ -661,6 +712,7 @@ impl<
 
     /// Removes an owned PE with an event.
     fn remove_owned(&mut self, pe: PeRef, reason: RemovalReason) {
+        self.connects.swap_remove(&pe);
         let Some(record) = self.hs.get(pe).map(|v| PeRecord::from_view(&v)) else {
             self.owned.swap_remove(&pe);
             return;
@@ -701,16 +753,44 @@ impl<
         }
     }
 
-    /// Sends an ENDPOINT_KEEP_ALIVE to an owned PE.
-    fn send_keep_alive(&mut self, pe: PeRef, home: bool) -> bool {
-        let Some((handle, pe_id, dest)) = self
-            .hs
-            .get(pe)
-            .map(|v| (*v.pool_handle(), v.pe_id(), Self::pe_destination(&v)))
-        else {
-            return false;
+    /// Sends an ENDPOINT_KEEP_ALIVE to an owned PE: over its association,
+    /// or, without one, over an association opened to its ASAP transport
+    /// address first.
+    fn send_keep_alive(&mut self, pe: PeRef, home: bool) -> KeepAlive {
+        let Some(dest) = self.hs.get(pe).and_then(|v| Self::pe_destination(&v)) else {
+            return KeepAlive::Failed;
         };
-        let Some(dest) = dest else {
+        let Destination::Address(remote) = dest else {
+            return if self.push_keep_alive(pe, dest, home) {
+                KeepAlive::Sent
+            } else {
+                KeepAlive::Failed
+            };
+        };
+        if let Some(c) = self.connects.get_mut(&pe) {
+            c.home |= home;
+            return KeepAlive::Connecting;
+        }
+        // A connect to the same address in flight carries this one too.
+        let requested = self
+            .connects
+            .values()
+            .any(|c| c.remote == remote && c.requested);
+        let c = PeConnect {
+            remote,
+            home,
+            requested,
+        };
+        if self.connects.insert(pe, c).is_err() {
+            self.stats.pe_connects_deferred += 1;
+            return KeepAlive::Deferred;
+        }
+        KeepAlive::Connecting
+    }
+
+    /// Queues an ENDPOINT_KEEP_ALIVE for a PE to `dest`.
+    fn push_keep_alive(&mut self, pe: PeRef, dest: Destination, home: bool) -> bool {
+        let Some((handle, pe_id)) = self.hs.get(pe).map(|v| (*v.pool_handle(), v.pe_id())) else {
             return false;
         };
         let msg = AsapMessage::EndpointKeepAlive {
@@ -1120,6 +1200,50 @@ impl<
         }
     }
 
+    /// An ASAP association came up: if it is one opened to a PE, it becomes
+    /// the PE's association and carries the keep-alive.
+    fn pe_connected(&mut self, now: Instant, assoc: AssocId, remote: SocketAddr) {
+        while let Some((pe, c)) = self
+            .connects
+            .iter()
+            .find(|(_, c)| c.remote == remote && c.requested)
+            .map(|(pe, c)| (*pe, *c))
+        {
+            self.connects.swap_remove(&pe);
+            let unbound = self.hs.get(pe).is_some_and(|v| v.assoc() == AssocId::NONE);
+            // Bound meanwhile: it registered over its own association.
+            if unbound && self.owned.contains_key(&pe) && self.reassociate(now, pe, assoc) {
+                self.push_keep_alive(pe, Destination::Association(assoc), c.home);
+                // Binding restarted its timer: the answer is due within the
+                // keep-alive timeout.
+                let at = now + self.config.keep_alive_timeout;
+                self.set_owned_timer(pe, PeTimerKind::KeepAliveTimeout, at);
+            }
+        }
+    }
+
+    /// An association to a PE could not be opened: the PE cannot be
+    /// reached, and goes (RFC 5352 §3.5).
+    fn pe_connect_failed(&mut self, remote: SocketAddr) {
+        let mut counted = false;
+        while let Some(pe) = self
+            .connects
+            .iter()
+            .find(|(_, c)| c.remote == remote && c.requested)
+            .map(|(pe, _)| *pe)
+        {
+            self.connects.swap_remove(&pe);
+            if !counted {
+                self.stats.pe_connects_failed += 1;
+                counted = true;
+            }
+            let unbound = self.hs.get(pe).is_some_and(|v| v.assoc() == AssocId::NONE);
+            if unbound && self.owned.contains_key(&pe) {
+                self.remove_owned(pe, RemovalReason::TransportFailure);
+            }
+        }
+    }
+
     /// Binds a PE without association (taken over) to the association its
     /// KEEP_ALIVE_ACK came over.
     fn reassociate(&mut self, now: Instant, pe: PeRef, assoc: AssocId) -> bool {
@@ -1182,9 +1306,11 @@ impl<
             self.remove_owned(r, RemovalReason::Unreachable);
             return true;
         }
-        if self.send_keep_alive(r, false)
-            && !matches!(timer, Some((PeTimerKind::KeepAliveTimeout, _)))
-        {
+        let sent = matches!(
+            self.send_keep_alive(r, false),
+            KeepAlive::Sent | KeepAlive::Connecting
+        );
+        if sent && !matches!(timer, Some((PeTimerKind::KeepAliveTimeout, _))) {
             let at = now + self.config.keep_alive_timeout;
             self.set_owned_timer(r, PeTimerKind::KeepAliveTimeout, at);
         }
@@ -1230,10 +1356,16 @@ impl<
         let owned = self.owned.get(&pe).copied();
         match (kind, owned) {
             (PeTimerKind::KeepAliveTransmission, Some(state)) => {
+                if self.send_keep_alive(pe, state.claim_home) == KeepAlive::Deferred {
+                    // Too many connects in flight: the keep-alive (with its
+                    // H flag) waits.
+                    let at = now + PE_CONNECT_RETRY;
+                    self.set_owned_timer(pe, PeTimerKind::KeepAliveTransmission, at);
+                    return;
+                }
                 if let Some(o) = self.owned.get_mut(&pe) {
                     o.claim_home = false;
                 }
-                self.send_keep_alive(pe, state.claim_home);
                 let at = now + self.config.keep_alive_timeout;
                 self.set_owned_timer(pe, PeTimerKind::KeepAliveTimeout, at);
             }
@@ -1372,9 +1504,16 @@ impl<
 
     fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
         match event {
-            TransportEvent::Up { assoc, remote, .. } => {
+            TransportEvent::Up {
+                assoc,
+                remote,
+                protocol,
+            } => {
                 if self.assocs.insert(assoc, remote).is_err() {
                     net_warn!("registrar: association table full");
+                }
+                if protocol == Protocol::Asap {
+                    self.pe_connected(now, assoc, remote);
                 }
             }
             TransportEvent::Down { assoc } | TransportEvent::SendFailed { assoc }
@@ -1392,7 +1531,7 @@ impl<
                     self.assocs.swap_remove(&assoc);
                 }
             }
-            TransportEvent::ConnectFailed { .. } => {}
+            TransportEvent::ConnectFailed { remote } => self.pe_connect_failed(remote),
         }
         self.enrp_transport_event(now, event);
     }
@@ -1433,7 +1572,20 @@ impl<
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {
-        self.enrp_poll_connect()
+        if let Some(c) = self.enrp_poll_connect() {
+            return Some(c);
+        }
+        let remote = self.connects.values().find(|c| !c.requested)?.remote;
+        for c in self.connects.values_mut() {
+            if c.remote == remote {
+                c.requested = true;
+            }
+        }
+        self.stats.pe_connects += 1;
+        Some(Connect {
+            remote,
+            protocol: Protocol::Asap,
+        })
     }
 }
 

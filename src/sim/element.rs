@@ -74,6 +74,11 @@ impl ElementNode {
         }
     }
 
+    /// The pool element's identifier.
+    pub fn pe_id(&self) -> crate::id::PeId {
+        self.machine.pe_id()
+    }
+
     /// Whether the machine's registration is in force.
     pub fn is_registered(&self) -> bool {
         self.machine.is_registered()

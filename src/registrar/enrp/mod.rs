@@ -28,7 +28,11 @@
 //!   first configured peer whose association is up is the mentor: LIST_REQUEST,
 //!   then HANDLE_TABLE_REQUEST (W=0) until a response with M=0. A rejection
 //!   (R=1) or no answer within MAX-TIME-NO-RESPONSE tries the next
-//!   configured peer (or the same one again a second later); when no mentor
+//!   configured peer that is up at once, but asks the same peer again no
+//!   sooner than [`EnrpConfig::mentor_retry_interval`] later (RFC 5353 §3.2),
+//!   so registrars starting together (each rejecting the others while it
+//!   initialises) exchange at most one LIST_REQUEST per peer per interval
+//!   instead of bouncing requests at network speed; when no mentor
 //!   answered within the mentor discovery timeout, initialisation ends alone.
 //!   A download that stalls for the session timeout ends initialisation with
 //!   what was received (audits repair the rest). While initialising, this
@@ -102,7 +106,7 @@ use crate::cause::CauseCode;
 use crate::handlespace::{OwnershipCursor, Storage};
 use crate::id::{AssocId, PeId, PoolHandle, ServerId};
 use crate::storage::Backend;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use crate::transmit::{Connect, Destination, Source, TransportEvent};
 use crate::wire::{
     self, enrp_type, padded, param_type, unrecognized_parameters, EnrpBody, EnrpMessage,
@@ -118,9 +122,6 @@ const MAX_REPORTED_PARAMETERS: usize = 8;
 
 /// How many completed takeovers are remembered.
 const RECENT_TAKEOVERS: usize = 8;
-
-/// After a LIST_RESPONSE rejection with no other mentor to try.
-const MENTOR_RETRY: Duration = Duration::from_secs(1);
 
 /// The ENRP state of a registrar.
 #[derive(Debug)]
@@ -590,25 +591,35 @@ impl<
 
     // ----- initialisation ---------------------------------------------------
 
-    /// Sends LIST_REQUEST to the first configured peer that is up (another
-    /// than `skip` if possible).
+    /// Sends LIST_REQUEST to the first configured peer that is up and not
+    /// waiting out a rejection (another than `skip` if possible); with none,
+    /// waits until the first such wait ends (or a peer comes up).
     fn try_mentor(&mut self, now: Instant) {
         let Init::Discovery { until, skip, .. } = self.enrp.init else {
             return;
         };
         let up = |p: &&Peer| p.configured && p.assoc.is_some();
+        let ready = |p: &&Peer| up(p) && p.list_retry_at <= now;
         let pick = self
             .enrp
             .peers
             .iter()
-            .filter(up)
+            .filter(ready)
             .find(|p| p.assoc != skip)
-            .or_else(|| self.enrp.peers.iter().find(up))
+            .or_else(|| self.enrp.peers.iter().find(ready))
             .map(|p| (p.assoc, p.server_id));
         let Some((Some(mentor), id)) = pick else {
+            let retry_at = self
+                .enrp
+                .peers
+                .iter()
+                .filter(up)
+                .map(|p| p.list_retry_at)
+                .min()
+                .unwrap_or(Instant::MAX);
             self.enrp.init = Init::Discovery {
                 until,
-                retry_at: Instant::MAX,
+                retry_at,
                 skip,
             };
             return;
@@ -631,19 +642,25 @@ impl<
             }
             _ => return,
         };
-        let other = self
-            .enrp
-            .peers
-            .iter()
-            .any(|p| p.configured && p.assoc.is_some() && p.assoc != Some(mentor));
+        self.mentor_backoff(now, mentor, until);
+    }
+
+    /// The mentor on `mentor` rejected or did not answer a LIST_REQUEST: it
+    /// is not asked again for [`EnrpConfig::mentor_retry_interval`]; the
+    /// next configured peer that is up is tried at once.
+    pub(super) fn mentor_backoff(&mut self, now: Instant, mentor: AssocId, until: Instant) {
+        let again = now.saturating_add(self.config.enrp.mentor_retry_interval);
+        for p in self.enrp.peers.iter_mut() {
+            if p.assoc == Some(mentor) {
+                p.list_retry_at = again;
+            }
+        }
         self.enrp.init = Init::Discovery {
             until,
-            retry_at: if other { now } else { now + MENTOR_RETRY },
+            retry_at: now,
             skip: Some(mentor),
         };
-        if other {
-            self.try_mentor(now);
-        }
+        self.try_mentor(now);
     }
 
     // ----- input ------------------------------------------------------------
@@ -1057,19 +1074,8 @@ impl<
             return;
         }
         if rejected {
-            let other = self
-                .enrp
-                .peers
-                .iter()
-                .any(|p| p.configured && p.assoc.is_some() && p.assoc != Some(mentor));
-            self.enrp.init = Init::Discovery {
-                until,
-                retry_at: if other { now } else { now + MENTOR_RETRY },
-                skip: Some(mentor),
-            };
-            if other {
-                self.try_mentor(now);
-            }
+            self.enrp.stats.list_rejections += 1;
+            self.mentor_backoff(now, mentor, until);
             return;
         }
         let me = self.me();

@@ -319,14 +319,8 @@ impl<
         {
             if mentor == assoc {
                 if rejected {
-                    self.enrp.init = match self.enrp.init {
-                        Init::Downloading { .. } => Init::Discovery {
-                            until: now + self.config.enrp.mentor_discovery_timeout,
-                            retry_at: now + MENTOR_RETRY,
-                            skip: Some(assoc),
-                        },
-                        other => other,
-                    };
+                    let until = now + self.config.enrp.mentor_discovery_timeout;
+                    self.mentor_backoff(now, assoc, until);
                     return;
                 }
                 let mut count = applied;

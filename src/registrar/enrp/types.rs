@@ -53,6 +53,8 @@ pub struct Peer {
     pub configured: bool,
     pub(crate) wants_connect: bool,
     pub(crate) connecting: bool,
+    /// Not asked for a LIST_REQUEST again before this (it rejected one).
+    pub(crate) list_retry_at: Instant,
 }
 
 impl Peer {
@@ -67,6 +69,7 @@ impl Peer {
             configured: true,
             wants_connect: true,
             connecting: false,
+            list_retry_at: Instant::ZERO,
         }
     }
     pub(super) fn learnt(id: ServerId, address: Option<SocketAddr>, now: Instant) -> Self {
@@ -80,6 +83,7 @@ impl Peer {
             configured: false,
             wants_connect: false,
             connecting: false,
+            list_retry_at: Instant::ZERO,
         }
     }
 }
@@ -288,6 +292,8 @@ pub struct EnrpStats {
     pub pages_sent: u64,
     /// LIST/HANDLE_TABLE requests answered with R=1.
     pub requests_rejected: u64,
+    /// LIST_RESPONSEs with R=1 received (a mentor still initialising).
+    pub list_rejections: u64,
     /// Checksum mismatches found by audits.
     pub audit_mismatches: u64,
     /// Resynchronisations started.
