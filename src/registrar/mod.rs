@@ -617,6 +617,46 @@ impl<
         Ok(moved)
     }
 
+    /// ENRP: keeps a PE this registrar owns over a live association when a
+    /// peer with a lower server id announces it as its own (crossing
+    /// registrations, see the [ENRP module documentation](enrp)): sends the
+    /// PE an ENDPOINT_KEEP_ALIVE with H=1 over that association (the PE
+    /// adopts this registrar as home, RFC 5352 §3.4; answered within the
+    /// keep-alive timeout, or sent by the keep-alive timer when the transmit
+    /// queue is full) and returns the PE for a HANDLE_UPDATE re-asserting
+    /// the ownership. `None` (nothing done) when the PE is not owned here
+    /// over an association.
+    pub(super) fn keep_home(
+        &mut self,
+        now: Instant,
+        pool_handle: &[u8],
+        pe_id: PeId,
+    ) -> Option<PeRecord> {
+        let handle = PoolHandle::new(pool_handle).ok()?;
+        let me = Some(self.config.server_id);
+        let (r, assoc, record) = self
+            .hs
+            .lookup(&handle, pe_id)
+            .filter(|v| v.home_registrar() == me && v.assoc() != AssocId::NONE)
+            .map(|v| (v.pe_ref(), v.assoc(), PeRecord::from_view(&v)))?;
+        if !self.owned.contains_key(&r) {
+            return None;
+        }
+        if self.push_keep_alive(r, Destination::Association(assoc), true) {
+            if let Some(o) = self.owned.get_mut(&r) {
+                o.claim_home = false;
+            }
+            let at = now + self.config.keep_alive_timeout;
+            self.set_owned_timer(r, PeTimerKind::KeepAliveTimeout, at);
+        } else {
+            if let Some(o) = self.owned.get_mut(&r) {
+                o.claim_home = true;
+            }
+            self.set_owned_timer(r, PeTimerKind::KeepAliveTransmission, now);
+        }
+        Some(record)
+    }
+
     // ----- helpers ----------------------------------------------------------
 
     fn event(&mut self, e: Event) {

@@ -52,7 +52,27 @@
 //!   view) never takes away a PE this registrar owns over a live
 //!   association (the PE is attached here; the peer learns that through
 //!   its own audit). A HANDLE_UPDATE does move such a PE (it registered at
-//!   the peer since).
+//!   the peer since), unless the update's owner has a lower server id than
+//!   this registrar (below).
+//! * **Crossing registrations**: a PE whose registration reached two
+//!   registrars (a retransmission arriving at one just as the PE, its
+//!   request timed out, registered at the other) is owned by both over live
+//!   associations, and their HANDLE_UPDATE ADD_PEs cross. Applying both
+//!   would hand the PE to each other, and each audit would then sweep it
+//!   (neither's own list holds it). The tie-break is deterministic: a
+//!   HANDLE_UPDATE ADD_PE whose owner has a lower server id than this
+//!   registrar, for a PE this registrar owns over a live association, is
+//!   not applied; this registrar keeps the PE, group-casts its own ADD_PE
+//!   again and sends the PE an ENDPOINT_KEEP_ALIVE with H=1 on that
+//!   association, so that the PE takes it as home (RFC 5352 §3.4). An
+//!   owner with a higher id is yielded to as before (the PE is applied as
+//!   the peer's, this registrar stops keeping it alive and sends nothing),
+//!   so both end with the higher id as owner and the re-assertion is
+//!   applied by the lower one without an answer (no ping-pong). A PE whose
+//!   association here is down is gone already, and a PE owned here without
+//!   an association (taken over, or claimed from a peer) is not "live":
+//!   updates for either are applied as before, whatever the ids.
+//!   [`EnrpStats::ownership_kept`] counts the kept PEs.
 //! * **Updates**: every [`Event::PoolElementRegistered`] and
 //!   [`Event::PoolElementRemoved`] is group-cast as HANDLE_UPDATE
 //!   ADD_PE / DEL_PE; received updates are applied as above.
@@ -736,8 +756,18 @@ impl<
                 let owner = pool_element.home_server.unwrap_or(sender);
                 match action {
                     UpdateAction::AddPe => {
+                        let kept = if owner < me {
+                            self.keep_home(now, pool_handle, pool_element.pe_id)
+                        } else {
+                            None
+                        };
                         if owner == me {
                             self.enrp.stats.updates_rejected += 1;
+                        } else if let Some(pe) = kept {
+                            // Crossing registrations: the higher id keeps
+                            // the PE and says so again.
+                            self.enrp.stats.ownership_kept += 1;
+                            self.enrp_forward(&Event::PoolElementRegistered { pe, new: false });
                         } else {
                             match self.apply_peer_update(now, owner, pool_handle, &pool_element) {
                                 Ok(_) => self.enrp.stats.updates_applied += 1,

@@ -277,6 +277,10 @@ pub struct EnrpStats {
     pub updates_applied: u64,
     /// HANDLE_UPDATE ADD_PE refused by the handlespace checks.
     pub updates_rejected: u64,
+    /// HANDLE_UPDATE ADD_PE not applied because a peer with a lower server
+    /// id announced a PE owned here over a live association (crossing
+    /// registrations; this registrar keeps and re-asserts it).
+    pub ownership_kept: u64,
     /// HANDLE_UPDATE DEL_PE applied.
     pub deletes_applied: u64,
     /// HANDLE_UPDATE DEL_PE about unknown PEs (or PEs of another owner).
