@@ -129,9 +129,8 @@ use crate::storage::Backend;
 use crate::time::Instant;
 use crate::transmit::{Connect, Destination, Source, TransportEvent};
 use crate::wire::{
-    self, enrp_type, padded, param_type, unrecognized_parameters, EnrpBody, EnrpMessage,
-    ErrorCause, List, OperationError, PoolEntry, Protocol, ServerInfoParam, TransportParam,
-    UpdateAction, TLV_HEADER_LEN,
+    self, enrp_type, padded, param_type, EnrpBody, EnrpMessage, ErrorCause, List, OperationError,
+    PoolEntry, Protocol, ServerInfoParam, TransportParam, UpdateAction, TLV_HEADER_LEN,
 };
 
 /// The longest ENRP message (its length field is 16 bits).
@@ -969,16 +968,7 @@ impl<
     }
 
     fn enrp_parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {
-        let cause = match e {
-            wire::Error::UnrecognizedMessage { action, .. } if action.reports() => e
-                .offending_bytes(bytes)
-                .map(ErrorCause::unrecognized_message),
-            wire::Error::UnrecognizedParameter { action, .. } if action.reports() => e
-                .offending_bytes(bytes)
-                .map(ErrorCause::unrecognized_parameter),
-            _ => None,
-        };
-        match cause {
+        match ErrorCause::reporting(&e, bytes) {
             Some(c) => {
                 let receiver = bytes
                     .get(4..8)
@@ -1019,13 +1009,7 @@ impl<
     ) {
         let mut causes: [ErrorCause<'_>; MAX_REPORTED_PARAMETERS] =
             [ErrorCause::new(CauseCode::Unspecified); MAX_REPORTED_PARAMETERS];
-        let mut n = 0;
-        for u in unrecognized_parameters(Protocol::Enrp, bytes) {
-            if u.action.reports() && n < MAX_REPORTED_PARAMETERS {
-                causes[n] = ErrorCause::unrecognized_parameter(u.tlv);
-                n += 1;
-            }
-        }
+        let n = ErrorCause::skipped_reports(Protocol::Enrp, bytes, &mut causes);
         if n > 0 {
             let dest = match (source, assoc) {
                 (Source::Association(a), _) | (_, Some(a)) => Destination::Association(a),
