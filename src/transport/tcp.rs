@@ -121,7 +121,11 @@ fn read_messages<T>(
         if len < 4 {
             break;
         }
-        let mut bytes = std::vec![0u8; len];
+        // The sender pads every message to a multiple of 4 (RFC 5354 §2);
+        // a Message Length that leaves the padding out (the RFC's nesting
+        // convention) still has it on the stream, so read it too: the
+        // parser ignores up to 3 bytes of padding after the message.
+        let mut bytes = std::vec![0u8; crate::wire::padded(len)];
         bytes[..4].copy_from_slice(&header);
         if stream.read_exact(&mut bytes[4..]).is_err() {
             break;
@@ -314,5 +318,42 @@ impl TcpTransport {
 impl Drop for TcpTransport {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::mpsc::sync_channel;
+
+    #[test]
+    fn messages_whose_length_leaves_out_the_padding_stay_framed() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        // Two ASAP_COOKIEs with a 1-byte cookie: Message Length 9, padded to 12.
+        let cookie = |c: u8| [0x0B, 0, 0, 9, 0, 0x0D, 0, 5, c, 0, 0, 0];
+        client.write_all(&cookie(b'a')).unwrap();
+        client.write_all(&cookie(b'b')).unwrap();
+        drop(client);
+        let (tx, rx) = sync_channel(4);
+        read_messages(server, AssocId(7), tx, |e| e);
+        let got: std::vec::Vec<_> = rx
+            .try_iter()
+            .filter_map(|e| match e {
+                StreamEvent::Message { bytes, .. } => Some(bytes),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got.len(), 2);
+        for (m, c) in got.iter().zip([b"a", b"b"]) {
+            assert_eq!(
+                crate::wire::AsapMessage::parse(m).unwrap(),
+                crate::wire::AsapMessage::Cookie { cookie: c }
+            );
+        }
     }
 }
