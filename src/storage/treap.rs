@@ -272,20 +272,8 @@ mod tests {
 
     #[test]
     fn weight_zero_nodes_are_never_selected() {
-        let mut a = A::<8>::new();
-        let mut r = Root::default();
-        let weights = [0u64, 3, 0, 0, 2, 0, 1, 0];
-        for (i, w) in weights.into_iter().enumerate() {
-            a.nodes[i].key = i as u64;
-            a.nodes[i].weight = w;
-            Treap::insert(&mut r, &mut a.weighted(), i as u32);
-        }
-        let v = a.weighted();
-        assert_eq!(Treap::total_weight(&r, &v), 6);
-        let picks: [u32; 6] =
-            core::array::from_fn(|p| Treap::select_by_weight(&r, &v, p as u64).unwrap());
-        assert_eq!(picks, [1, 1, 1, 4, 4, 6]);
-        assert_eq!(Treap::select_by_weight(&r, &v, 6), None);
+        crate::storage::tree_common::test_nodes::check_weight_zero_nodes_are_never_selected::<Treap>(
+        );
     }
 
     #[test]

@@ -719,6 +719,29 @@ pub(crate) mod test_nodes {
         }
     }
 
+    /// Weighted selection skips weight-0 nodes and refuses points at or
+    /// past the total; shared by both tree backends' tests.
+    pub fn check_weight_zero_nodes_are_never_selected<B>()
+    where
+        B: crate::storage::Backend<Root = Root>,
+    {
+        let mut a = Arena::<B::Link, 8>::new();
+        let mut r = Root::default();
+        let weights = [0u64, 3, 0, 0, 2, 0, 1, 0];
+        for (i, w) in weights.into_iter().enumerate() {
+            a.nodes[i].key = i as u64;
+            a.nodes[i].weight = w;
+            B::insert(&mut r, &mut a.weighted(), i as u32);
+        }
+        let v = a.weighted();
+        assert_eq!(B::total_weight(&r, &v), 6);
+        let picks: [u32; 6] =
+            core::array::from_fn(|p| B::select_by_weight(&r, &v, p as u64).unwrap());
+        assert_eq!(picks, [1, 1, 1, 4, 4, 6]);
+        assert_eq!(B::select_by_weight(&r, &v, 6), None);
+        assert_eq!(B::select_by_weight(&r, &v, u64::MAX), None);
+    }
+
     /// The height of the tree at `root` (0 for an empty tree), walking with
     /// the shared navigation helpers.
     pub fn height<L: TreeLink, N: Nodes<L>>(root: NodeId, nodes: &N) -> u32 {
