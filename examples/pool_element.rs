@@ -19,10 +19,11 @@ const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PO
                     [--listen ADDR] [--profile rfc|rsplib|loopback] [--pcap FILE] [--seconds N]
   --registrar ADDR  a registrar's ASAP address (repeatable)
   --announce GROUP:PORT  find registrars by their SERVER_ANNOUNCE there
-  --interface IP    the multicast interface (default: any)
+                    (IPv4, e.g. 239.0.0.50:3863, or IPv6, e.g. [ff05::50]:3863)
+  --interface IF    the multicast interface: address (IPv4), name or index (IPv6)
   --pool HANDLE     the pool handle (default echo)
   --policy          rr, wrr:W, rand, wrand:W, prio:P, lu:L, lud:L,D, ... (default rr)
-  --listen ADDR     where pool users reach it (default 127.0.0.1:0)
+  --listen ADDR     where pool users reach it (default 127.0.0.1:0; [::1]:0 with an IPv6 --announce)
   --cookie-every N  send a cookie to a pool user every N answers (default 0: never)
   --pcap FILE       write the ASAP traffic to FILE";
 
@@ -75,7 +76,7 @@ fn main() {
             v.parse()
                 .unwrap_or_else(|_| args::fail("--listen: bad address"))
         })
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        .unwrap_or_else(|| args.default_bind(SocketAddr::from(([127, 0, 0, 1], 0))));
     let mut node = NodeConfig::new(listen);
     node.capture = args.pcap();
     node.asap_multicast = announce;

@@ -23,7 +23,8 @@ const USAGE: &str =
   --transport       reach the registrars over udp (default) or tcp
   --registrar ADDR  a registrar's ASAP address (repeatable)
   --announce GROUP:PORT  find registrars by their SERVER_ANNOUNCE there
-  --interface IP    the multicast interface (default: any)
+                    (IPv4, e.g. 239.0.0.50:3863, or IPv6, e.g. [ff05::50]:3863)
+  --interface IF    the multicast interface: address (IPv4), name or index (IPv6)
   --pool HANDLE     the pool handle (default echo)
   --requests N      how many requests (default 10)
   --interval-ms MS  pause between requests (default 100)
@@ -67,7 +68,7 @@ fn main() -> ExitCode {
             };
         }
     }
-    let mut node = NodeConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut node = NodeConfig::new(args.default_bind(SocketAddr::from(([0, 0, 0, 0], 0))));
     node.capture = args.pcap();
     node.asap_multicast = announce;
     node.name = "pool user".into();

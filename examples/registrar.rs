@@ -10,6 +10,15 @@
 //! ```text
 //! cargo run --example registrar -- --listen 127.0.0.1:3863 --enrp 127.0.0.1:9901 --peer 127.0.0.1:9902
 //! ```
+//!
+//! Announcing on IPv6 groups (pool elements and users then find it with
+//! `--announce '[ff05::50]:3863' --interface eth0`; the ENRP address must
+//! not be the wildcard when the ENRP group uses the same port):
+//!
+//! ```text
+//! cargo run --example registrar -- --listen '[fd00::2]:3863' --enrp '[fd00::2]:9901' \
+//!     --announce '[ff05::50]:3863' --enrp-multicast '[ff05::51]:9901' --interface eth0
+//! ```
 
 #[path = "common/args.rs"]
 mod args;
@@ -22,14 +31,17 @@ use rserpool::runtime::{loopback, NodeConfig, RegistrarNode};
 use rserpool::ServerId;
 
 const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enrp ADDR] [--transport udp|tcp]
-                 [--announce GROUP:PORT] [--enrp-multicast GROUP:PORT] [--interface IP]
+                 [--announce GROUP:PORT] [--enrp-multicast GROUP:PORT] [--interface IF]
                  [--profile rfc|rsplib|loopback] [--id N] [--pcap FILE] [--seconds N]
   --listen ADDR   ASAP listen address (repeatable; default 0.0.0.0:3863)
   --enrp ADDR     ENRP listen address (default 0.0.0.0:9901 when there are peers)
   --peer ADDR     a peer registrar's ENRP address (repeatable; turns ENRP on)
   --announce GROUP:PORT        send ASAP_SERVER_ANNOUNCE there (e.g. 239.0.0.50:3863)
   --enrp-multicast GROUP:PORT  send and hear ENRP PRESENCE there (e.g. 239.0.0.51:9901; turns ENRP on)
-  --interface IP  the multicast interface (default: any)
+  --announce and --enrp-multicast take IPv6 groups too, e.g. [ff05::50]:3863 and
+                  [ff05::51]:9901 (then the default listen address is [::]:3863)
+  --interface IF  the multicast interface: its address (IPv4), its name or index (IPv6)
+                  (default: the system's choice)
   --transport     udp (default), or tcp: also accept pool users over TCP
   --profile       timer profile (default rsplib)
   --id N          server identifier (default: random)
@@ -53,7 +65,8 @@ fn main() {
     ]);
     let mut listen = args.addrs("--listen");
     if listen.is_empty() {
-        listen.push(SocketAddr::from(([0, 0, 0, 0], rserpool::wire::ASAP_PORT)));
+        let v4 = SocketAddr::from(([0, 0, 0, 0], rserpool::wire::ASAP_PORT));
+        listen.push(args.default_bind(v4));
     }
     let peers = args.addrs("--peer");
     let enrp_bind = args.addrs("--enrp").first().copied();

@@ -324,13 +324,13 @@ fn registrars_share_their_handlespace_over_enrp() {
 fn channel(offset: u16) -> rserpool::runtime::Multicast {
     let pid = std::process::id();
     let port = 20_000 + ((pid as u16) % 20_000) + offset;
-    rserpool::runtime::Multicast {
-        group: std::net::SocketAddrV4::new(
+    rserpool::runtime::Multicast::v4(
+        std::net::SocketAddrV4::new(
             std::net::Ipv4Addr::new(239, 0, 7, (pid % 200) as u8 + 1),
             port,
         ),
-        interface: std::net::Ipv4Addr::LOCALHOST,
-    }
+        std::net::Ipv4Addr::LOCALHOST,
+    )
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use rserpool::policy::Policy;
+use rserpool::runtime::Multicast;
 
 /// Parsed `--flag value` pairs, in order.
 pub struct Args {
@@ -80,21 +81,48 @@ impl Args {
         }
     }
 
-    /// `flag GROUP:PORT` (an IPv4 multicast channel) on `--interface IP`
-    /// (default: any).
-    pub fn multicast(&self, flag: &str) -> Option<rserpool::runtime::Multicast> {
+    /// `flag GROUP:PORT`, an IPv4 (`239.0.0.50:3863`) or IPv6
+    /// (`[ff05::50]:3863`) multicast channel, on `--interface`: for IPv4
+    /// the interface's address, for IPv6 its name or index (default: the
+    /// system's choice).
+    pub fn multicast(&self, flag: &str) -> Option<Multicast> {
         let v = self.get(flag)?;
-        let group = v
+        let group: SocketAddr = v
             .parse()
-            .unwrap_or_else(|_| fail(&format!("{flag}: not an IPv4 GROUP:PORT: {v:?}")));
-        let interface = self
-            .get("--interface")
-            .map(|i| {
-                i.parse()
-                    .unwrap_or_else(|_| fail("--interface: not an IPv4 address"))
-            })
-            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-        Some(rserpool::runtime::Multicast { group, interface })
+            .unwrap_or_else(|_| fail(&format!("{flag}: not a GROUP:PORT: {v:?}")));
+        if !group.ip().is_multicast() {
+            fail(&format!("{flag}: not a multicast group: {v:?}"));
+        }
+        let interface = self.get("--interface");
+        Some(match group {
+            SocketAddr::V4(group) => {
+                let interface = interface
+                    .map(|i| {
+                        i.parse()
+                            .unwrap_or_else(|_| fail("--interface: not an IPv4 address"))
+                    })
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                Multicast::v4(group, interface)
+            }
+            SocketAddr::V6(group) => Multicast::v6(group, interface.map_or(0, interface_index)),
+        })
+    }
+
+    /// Where a node binds by default: `v4`, or its IPv6 counterpart when
+    /// the `--announce` channel is IPv6 (a node reaches the announced
+    /// registrars from a socket of their family).
+    pub fn default_bind(&self, v4: SocketAddr) -> SocketAddr {
+        match self.multicast("--announce") {
+            Some(m) if m.is_ipv6() => {
+                let ip = if v4.ip().is_loopback() {
+                    std::net::Ipv6Addr::LOCALHOST
+                } else {
+                    std::net::Ipv6Addr::UNSPECIFIED
+                };
+                SocketAddr::new(ip.into(), v4.port())
+            }
+            _ => v4,
+        }
     }
 
     /// `--pcap FILE`.
@@ -161,6 +189,18 @@ pub enum Transport {
     Udp,
     /// ASAP over TCP (pool users only).
     Tcp,
+}
+
+/// An interface's index from its index or its name (Linux: from
+/// `/sys/class/net/NAME/ifindex`).
+pub fn interface_index(name: &str) -> u32 {
+    if let Ok(i) = name.parse() {
+        return i;
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| fail(&format!("--interface: no interface {name:?}")))
 }
 
 /// Prints `message` and exits with status 2.

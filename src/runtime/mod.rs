@@ -361,7 +361,7 @@ impl<C: Send + 'static> Runner<C> {
         if let Some(channel) = config.asap_multicast {
             if announcer {
                 udp.enable_multicast_send(0, channel)?;
-                multicast_asap = Some((SocketAddr::V4(channel.group), 0));
+                multicast_asap = Some((channel.group(), 0));
             } else {
                 udp.join_multicast(channel, Protocol::Asap, tx.clone(), Input::Datagram)?;
             }
@@ -370,7 +370,7 @@ impl<C: Send + 'static> Runner<C> {
         {
             udp.enable_multicast_send(socket, channel)?;
             udp.join_multicast(channel, Protocol::Enrp, tx.clone(), Input::Datagram)?;
-            multicast_enrp = Some((SocketAddr::V4(channel.group), socket));
+            multicast_enrp = Some((channel.group(), socket));
         }
         let mut tcp = TcpTransport::new();
         if config.listen_tcp {

@@ -29,7 +29,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ use std::vec::Vec;
 
 use super::{Framing, Incoming, Payload, PPID_ASAP, PPID_DATA, PPID_ENRP};
 use crate::id::AssocId;
-use crate::wire::Protocol;
+use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
 
 /// The largest datagram read (larger ones are truncated by the kernel and
 /// then rejected by the codec).
@@ -68,31 +68,112 @@ impl Default for UdpConfig {
     }
 }
 
-/// An IPv4 multicast channel: the group (address and port) and the local
-/// interface address to use.
+/// A multicast channel: the group (address and port) and the local
+/// interface to use, IPv4 or IPv6.
+///
+/// Registrars send ASAP_SERVER_ANNOUNCE and ENRP PRESENCE there; pool
+/// elements and pool users listen on the ASAP channel to find registrars,
+/// registrars on the ENRP channel to find each other. A node that sends on
+/// a channel sends from its own socket, so its bind address must be of the
+/// channel's family ([`Multicast::is_ipv6`]). Datagrams are sent with a TTL
+/// (IPv4) or hop limit (IPv6) of 1 and loop back to listeners of the same
+/// host.
+///
+/// The defaults: rsplib's IPv4 groups `239.0.0.50:3863` (ASAP) and
+/// `239.0.0.51:9901` (ENRP), in the administratively scoped 239/8; for
+/// IPv6 the site-local (scope 5) groups `[ff05::50]:3863` and
+/// `[ff05::51]:9901` ([`ASAP_GROUP_V6`], [`ENRP_GROUP_V6`]), the same last
+/// byte in the IPv6 counterpart of an administratively scoped range.
+/// Another site-wide scope (e.g. organisation-local `ff08::50`) is a
+/// matter of [`Multicast::v6`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Multicast {
-    /// The group and port, e.g. rsplib's `239.0.0.50:3863` for ASAP
-    /// SERVER_ANNOUNCE and `239.0.0.51:9901` for ENRP PRESENCE.
-    pub group: std::net::SocketAddrV4,
-    /// The interface, by its address (`127.0.0.1` for one host).
-    pub interface: std::net::Ipv4Addr,
+pub enum Multicast {
+    /// An IPv4 group.
+    V4 {
+        /// The group and port.
+        group: SocketAddrV4,
+        /// The interface, by its address (`127.0.0.1` for one host,
+        /// `0.0.0.0` for the system's choice).
+        interface: Ipv4Addr,
+    },
+    /// An IPv6 group.
+    V6 {
+        /// The group and port (the scope id is not used: `interface` is).
+        group: SocketAddrV6,
+        /// The interface, by its index (0 for the system's choice).
+        interface: u32,
+    },
 }
 
+/// rsplib's IPv4 ASAP announce group.
+pub const ASAP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(239, 0, 0, 50);
+/// rsplib's IPv4 ENRP group.
+pub const ENRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(239, 0, 0, 51);
+/// The IPv6 ASAP announce group, site-local `ff05::50`.
+pub const ASAP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0, 0x50);
+/// The IPv6 ENRP group, site-local `ff05::51`.
+pub const ENRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0, 0x51);
+
 impl Multicast {
+    /// An IPv4 channel: `group` on the interface with address `interface`.
+    pub fn v4(group: SocketAddrV4, interface: Ipv4Addr) -> Self {
+        Multicast::V4 { group, interface }
+    }
+
+    /// An IPv6 channel: `group` on the interface with index `interface`.
+    pub fn v6(group: SocketAddrV6, interface: u32) -> Self {
+        Multicast::V6 { group, interface }
+    }
+
     /// rsplib's ASAP announce channel, `239.0.0.50:3863`, on `interface`.
-    pub fn asap(interface: std::net::Ipv4Addr) -> Self {
-        Multicast {
-            group: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(239, 0, 0, 50), 3863),
-            interface,
-        }
+    pub fn asap(interface: Ipv4Addr) -> Self {
+        Self::v4(SocketAddrV4::new(ASAP_GROUP_V4, ASAP_PORT), interface)
     }
 
     /// rsplib's ENRP channel, `239.0.0.51:9901`, on `interface`.
-    pub fn enrp(interface: std::net::Ipv4Addr) -> Self {
-        Multicast {
-            group: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(239, 0, 0, 51), 9901),
-            interface,
+    pub fn enrp(interface: Ipv4Addr) -> Self {
+        Self::v4(SocketAddrV4::new(ENRP_GROUP_V4, ENRP_PORT), interface)
+    }
+
+    /// The IPv6 ASAP announce channel, `[ff05::50]:3863`, on the interface
+    /// with index `interface`.
+    pub fn asap_v6(interface: u32) -> Self {
+        Self::v6(SocketAddrV6::new(ASAP_GROUP_V6, ASAP_PORT, 0, 0), interface)
+    }
+
+    /// The IPv6 ENRP channel, `[ff05::51]:9901`, on the interface with
+    /// index `interface`.
+    pub fn enrp_v6(interface: u32) -> Self {
+        Self::v6(SocketAddrV6::new(ENRP_GROUP_V6, ENRP_PORT, 0, 0), interface)
+    }
+
+    /// The group and port.
+    pub fn group(&self) -> SocketAddr {
+        match *self {
+            Multicast::V4 { group, .. } => SocketAddr::V4(group),
+            Multicast::V6 { group, .. } => SocketAddr::V6(group),
+        }
+    }
+
+    /// Whether it is an IPv6 channel.
+    pub fn is_ipv6(&self) -> bool {
+        matches!(self, Multicast::V6 { .. })
+    }
+
+    /// Sets the multicast interface, loopback and TTL / hop limit 1 on a
+    /// socket of the channel's family.
+    fn configure_send(&self, s: &socket2::SockRef<'_>) -> io::Result<()> {
+        match *self {
+            Multicast::V4 { interface, .. } => {
+                s.set_multicast_if_v4(&interface)?;
+                s.set_multicast_loop_v4(true)?;
+                s.set_multicast_ttl_v4(1)
+            }
+            Multicast::V6 { interface, .. } => {
+                s.set_multicast_if_v6(interface)?;
+                s.set_multicast_loop_v6(true)?;
+                s.set_multicast_hops_v6(1)
+            }
         }
     }
 }
@@ -175,11 +256,11 @@ impl UdpTransport {
         self.add_socket(socket, protocol, inbound, false, input, wrap)
     }
 
-    /// Joins the IPv4 multicast `channel` for `protocol` (announcements
-    /// from registrars, ASAP SERVER_ANNOUNCE or ENRP PRESENCE): a socket
-    /// bound to the group and port with address reuse, so that several
-    /// nodes of one host can listen. Its datagrams are connectionless.
-    /// Returns the socket's index.
+    /// Joins the multicast `channel` (IPv4 or IPv6) for `protocol`
+    /// (announcements from registrars, ASAP SERVER_ANNOUNCE or ENRP
+    /// PRESENCE): a socket bound to the group and port with address reuse,
+    /// so that several nodes of one host can listen. Its datagrams are
+    /// connectionless. Returns the socket's index.
     pub fn join_multicast<T: Send + 'static>(
         &mut self,
         channel: Multicast,
@@ -188,14 +269,23 @@ impl UdpTransport {
         wrap: fn(Datagram) -> T,
     ) -> io::Result<usize> {
         use socket2::{Domain, Socket, Type};
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+        let group = channel.group();
+        let socket = Socket::new(Domain::for_address(group), Type::DGRAM, None)?;
         socket.set_reuse_address(true)?;
-        let group = SocketAddr::new((*channel.group.ip()).into(), channel.group.port());
+        if channel.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
         socket.bind(&group.into())?;
-        socket.join_multicast_v4(channel.group.ip(), &channel.interface)?;
+        match channel {
+            Multicast::V4 { group, interface } => {
+                socket.join_multicast_v4(group.ip(), &interface)?
+            }
+            Multicast::V6 { group, interface } => {
+                socket.join_multicast_v6(group.ip(), interface)?
+            }
+        }
         // So that the wake-up at shutdown leaves on the right interface.
-        socket.set_multicast_if_v4(&channel.interface)?;
-        socket.set_multicast_loop_v4(true)?;
+        channel.configure_send(&socket2::SockRef::from(&socket))?;
         let socket: UdpSocket = socket.into();
         // A safety net should the wake-up datagram not come back.
         socket.set_read_timeout(Some(Duration::from_millis(500)))?;
@@ -203,16 +293,19 @@ impl UdpTransport {
     }
 
     /// Makes socket `index` send multicast on `channel`'s interface, with
-    /// loopback on (so that nodes of the same host hear it) and TTL 1.
+    /// loopback on (so that nodes of the same host hear it) and a TTL (hop
+    /// limit) of 1. The socket must be of the channel's family.
     pub fn enable_multicast_send(&mut self, index: usize, channel: Multicast) -> io::Result<()> {
         let Some(b) = self.sockets.get(index) else {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such socket"));
         };
-        let s = socket2::SockRef::from(&b.socket);
-        s.set_multicast_if_v4(&channel.interface)?;
-        s.set_multicast_loop_v4(true)?;
-        s.set_multicast_ttl_v4(1)?;
-        Ok(())
+        if b.local.is_ipv6() != channel.is_ipv6() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the multicast group and the socket are of different address families",
+            ));
+        }
+        channel.configure_send(&socket2::SockRef::from(&b.socket))
     }
 
     fn add_socket<T: Send + 'static>(
@@ -573,6 +666,33 @@ mod tests {
         assert_eq!(t.expire(t0 + Duration::from_secs(11)).len(), 3);
         assert_eq!(t.association_count(), 0);
         assert_eq!(t.next_expiry(), None);
+    }
+
+    #[test]
+    fn multicast_channels_of_both_families() {
+        let v4 = Multicast::asap(Ipv4Addr::LOCALHOST);
+        assert_eq!(v4.group(), SocketAddr::from(([239, 0, 0, 50], 3863)));
+        assert!(!v4.is_ipv6());
+        let e = Multicast::enrp(Ipv4Addr::UNSPECIFIED);
+        assert_eq!(e.group(), SocketAddr::from(([239, 0, 0, 51], 9901)));
+        let v6 = Multicast::asap_v6(1);
+        assert_eq!(v6.group(), "[ff05::50]:3863".parse::<SocketAddr>().unwrap());
+        assert!(v6.is_ipv6());
+        let e6 = Multicast::enrp_v6(1);
+        assert_eq!(e6.group(), "[ff05::51]:9901".parse::<SocketAddr>().unwrap());
+        // Sending on a channel needs a socket of its family.
+        let mut t = UdpTransport::new(UdpConfig::default());
+        let (tx, _rx) = std::sync::mpsc::sync_channel::<Datagram>(4);
+        t.bind(addr(0), Protocol::Asap, Framing::Plain, tx, |d| d)
+            .unwrap();
+        let err = t.enable_multicast_send(0, v6).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        t.enable_multicast_send(0, v4).unwrap();
+        assert_eq!(
+            t.enable_multicast_send(1, v4).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        t.shutdown();
     }
 
     #[test]
