@@ -5,9 +5,10 @@
 //! [`Machine`], and hands back messages ([`Machine::poll_transmit`]), the next
 //! deadline ([`Machine::poll_timeout`]) and events ([`Registrar::poll_event`]).
 //! It needs no heap: the handlespace storage `S`, the owned-PE table
-//! (`OWNED`, a power of two), the association table (`ASSOCS`, a power of
-//! two), the transmit queue (`QUEUE` bytes) and the event queue (`EVENTS`)
-//! are all fixed.
+//! (`OWNED`, a power of two up to 65,536), the association table (`ASSOCS`,
+//! a power of two), the transmit queue (`QUEUE` bytes) and the event queue
+//! (`EVENTS`) are all fixed. With the `alloc` feature the owned-PE table is
+//! a heap map bounded by `OWNED` entries, which may then be any number.
 //!
 //! # What it does
 //!
@@ -139,6 +140,7 @@ mod config;
 pub mod enrp;
 mod event;
 mod limiter;
+mod owned;
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -380,7 +382,8 @@ fn find_tlv(message: &[u8], fixed: usize, ty: u16) -> Option<&[u8]> {
 /// The registrar's ASAP side; see the [module documentation](self).
 ///
 /// `B` and `S` choose the handlespace's index backend and storage; `OWNED`
-/// (power of two) bounds the PEs this registrar owns, `ASSOCS` (power of
+/// (power of two up to 65,536; with `alloc` any number) bounds the PEs this
+/// registrar owns, `ASSOCS` (power of
 /// two) the associations it knows, `QUEUE` the transmit queue in bytes and
 /// `EVENTS` the event queue.
 pub struct Registrar<
@@ -393,7 +396,7 @@ pub struct Registrar<
 > {
     config: RegistrarConfig,
     hs: Handlespace<B, S>,
-    owned: FnvIndexMap<PeRef, OwnedPe, OWNED>,
+    owned: owned::OwnedTable<PeRef, OwnedPe, OWNED>,
     assocs: FnvIndexMap<AssocId, SocketAddr, ASSOCS>,
     /// Keyed by PE; PEs sharing an ASAP address share one connect.
     connects: FnvIndexMap<PeRef, PeConnect, MAX_PE_CONNECTS>,
@@ -442,7 +445,7 @@ impl<
             rng: Xoshiro256StarStar::seed_from_u64(config.seed),
             config,
             hs: Handlespace::new(),
-            owned: FnvIndexMap::new(),
+            owned: owned::OwnedTable::new(),
             assocs: FnvIndexMap::new(),
             connects: FnvIndexMap::new(),
             limiter: ReportLimiter::default(),

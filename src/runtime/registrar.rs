@@ -17,7 +17,18 @@ use crate::transmit::{Machine, TransportEvent};
 use crate::transport::{Framing, Incoming, Payload};
 use crate::wire::Protocol;
 
-type Machine_ = Registrar<RedBlackTree, Growable, 4096, 4096, 65536, 64>;
+/// The most PEs a [`RegistrarNode`] owns (has registered itself); more
+/// registrations are refused with Lack of Resources. The table grows with
+/// the PEs actually owned.
+pub const OWNED_CAPACITY: usize = 1 << 20;
+
+/// The most associations a [`RegistrarNode`]'s registrar keeps the remote
+/// address of (a PE's ASAP transport is taken from it); keep
+/// [`UdpConfig::max_associations`](crate::transport::udp::UdpConfig) at or
+/// below this.
+pub const ASSOCIATION_CAPACITY: usize = 4096;
+
+type Machine_ = Registrar<RedBlackTree, Growable, OWNED_CAPACITY, ASSOCIATION_CAPACITY, 65536, 64>;
 
 /// A snapshot of a running registrar.
 #[derive(Clone, Debug, PartialEq, Eq)]
