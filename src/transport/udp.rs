@@ -222,6 +222,10 @@ pub struct UdpTransport {
     peers: HashMap<SocketAddr, Peer>,
     by_id: HashMap<AssocId, SocketAddr>,
     next_id: u32,
+    /// No association expires before this (a lower bound, exact after
+    /// each scan): [`expire`](Self::expire) scans only from then on, so
+    /// that a busy node does not walk every association per datagram.
+    next_check: Option<Instant>,
     stop: Arc<AtomicBool>,
     frame: Vec<u8>,
 }
@@ -235,6 +239,7 @@ impl UdpTransport {
             peers: HashMap::new(),
             by_id: HashMap::new(),
             next_id: 1,
+            next_check: None,
             stop: Arc::new(AtomicBool::new(false)),
             frame: Vec::with_capacity(MAX_DATAGRAM + 4),
         }
@@ -422,6 +427,7 @@ impl UdpTransport {
         }
         let ended = self.make_room();
         let id = self.new_id();
+        self.check_by(now + self.config.idle_timeout);
         self.peers.insert(
             remote,
             Peer {
@@ -532,10 +538,15 @@ impl UdpTransport {
         let Some(peer) = self.peers.get_mut(&remote) else {
             return false;
         };
+        let mut unanswered = false;
         if !peer.heard && peer.unanswered_since.is_none() {
             peer.unanswered_since = Some(now);
+            unanswered = true;
         }
         let (framing, socket) = (peer.framing, peer.socket);
+        if unanswered {
+            self.check_by(now + self.config.no_answer_timeout);
+        }
         let mut frame = core::mem::take(&mut self.frame);
         frame.clear();
         if framing == Framing::Tagged {
@@ -553,20 +564,39 @@ impl UdpTransport {
         self.send_framed(remote, socket, msg);
     }
 
+    /// Lowers the time of the next scan to `at`.
+    fn check_by(&mut self, at: Instant) {
+        self.next_check = Some(self.next_check.map_or(at, |t| t.min(at)));
+    }
+
+    /// When `peer` expires.
+    fn expiry_of(c: &UdpConfig, p: &Peer) -> Instant {
+        let idle = p.last_heard + c.idle_timeout;
+        match p.unanswered_since {
+            Some(t) => idle.min(t + c.no_answer_timeout),
+            None => idle,
+        }
+    }
+
     /// Associations that failed by `now` (no answer, idle): they are
-    /// forgotten and returned, to be reported down.
+    /// forgotten and returned, to be reported down. Walks the associations
+    /// only once [`next_expiry`](Self::next_expiry) has come.
     pub fn expire(&mut self, now: Instant) -> Vec<AssocId> {
+        if self.next_check.is_none_or(|t| now < t) {
+            return Vec::new();
+        }
         let c = self.config;
-        let dead: Vec<SocketAddr> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| {
-                p.unanswered_since
-                    .is_some_and(|t| now.saturating_duration_since(t) >= c.no_answer_timeout)
-                    || now.saturating_duration_since(p.last_heard) >= c.idle_timeout
-            })
-            .map(|(a, _)| *a)
-            .collect();
+        let mut next: Option<Instant> = None;
+        let mut dead = Vec::new();
+        for (a, p) in &self.peers {
+            let at = Self::expiry_of(&c, p);
+            if at <= now {
+                dead.push(*a);
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        self.next_check = next;
         let mut ids = Vec::with_capacity(dead.len());
         for a in dead {
             if let Some(p) = self.peers.remove(&a) {
@@ -577,19 +607,11 @@ impl UdpTransport {
         ids
     }
 
-    /// When [`expire`](Self::expire) next has something to do.
+    /// When [`expire`](Self::expire) next has something to do (no
+    /// association expires earlier; one may expire later, when it was heard
+    /// from since).
     pub fn next_expiry(&self) -> Option<Instant> {
-        let c = self.config;
-        self.peers
-            .values()
-            .map(|p| {
-                let idle = p.last_heard + c.idle_timeout;
-                match p.unanswered_since {
-                    Some(t) => idle.min(t + c.no_answer_timeout),
-                    None => idle,
-                }
-            })
-            .min()
+        self.next_check
     }
 
     /// Stops the reader threads and waits for them.
@@ -666,6 +688,47 @@ mod tests {
         assert_eq!(t.expire(t0 + Duration::from_secs(11)).len(), 3);
         assert_eq!(t.association_count(), 0);
         assert_eq!(t.next_expiry(), None);
+    }
+
+    #[test]
+    fn expiry_follows_what_was_heard_since() {
+        let config = UdpConfig {
+            no_answer_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(10),
+            max_associations: 8,
+        };
+        let mut t = UdpTransport::new(config);
+        let (tx, _rx) = std::sync::mpsc::sync_channel::<Datagram>(4);
+        t.bind(addr(0), Protocol::Asap, Framing::Plain, tx, |d| d)
+            .unwrap();
+        let t0 = Instant::now();
+        let d = |p: u16| Datagram {
+            socket: 0,
+            from: addr(p),
+            bytes: std::vec![1, 2, 3, 4],
+        };
+        let s = Duration::from_secs;
+        let mut gone = None;
+        let a = t.receive(t0, d(1), &mut gone).unwrap().assoc;
+        let b = t.receive(t0 + s(2), d(2), &mut gone).unwrap().assoc;
+        assert_eq!(t.next_expiry(), Some(t0 + s(10)));
+        // a is heard again: at its first expiry time nothing goes, and the
+        // next one is b's.
+        t.receive(t0 + s(8), d(1), &mut gone).unwrap();
+        assert_eq!(t.expire(t0 + s(10)), Vec::new());
+        assert_eq!(t.next_expiry(), Some(t0 + s(12)));
+        assert_eq!(t.expire(t0 + s(11)), Vec::new());
+        assert_eq!(t.expire(t0 + s(12)), std::vec![b]);
+        assert_eq!(t.next_expiry(), Some(t0 + s(18)));
+        // A peer opened by this side and never answering goes earlier.
+        let (c, _, _) = t.open(t0 + s(13), addr(3), Protocol::Asap, Framing::Plain, 0);
+        assert!(t.send(t0 + s(13), c, Protocol::Asap, &[1, 2, 3, 4]));
+        assert_eq!(t.next_expiry(), Some(t0 + s(14)));
+        assert_eq!(t.expire(t0 + s(14)), std::vec![c]);
+        assert_eq!(t.expire(t0 + s(18)), std::vec![a]);
+        assert_eq!(t.next_expiry(), None);
+        assert_eq!(t.association_count(), 0);
+        t.shutdown();
     }
 
     #[test]
