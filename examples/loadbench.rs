@@ -24,8 +24,11 @@
 //!
 //! Keep-alive: the registrar keeps its PEs alive every `--keep-alive-s`
 //! (default 600 s, each interval varied by ±50 %, so none falls within a
-//! run); keep-alives that arrive anyway are answered with KEEP_ALIVE_ACK
-//! while a socket is read. Registration life: 1 hour.
+//! run of the default size). The PE sockets answer every
+//! ENDPOINT_KEEP_ALIVE with KEEP_ALIVE_ACK, as a PE does: while they
+//! register or deregister, and every 100 ms during the resolution phases,
+//! so that `--keep-alive-s 5` (rsplib's interval) measures the resolutions
+//! under the keep-alive traffic of all PEs. Registration life: 1 hour.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -42,11 +45,12 @@ use rserpool::wire::{AsapMessage, PolicyParam, PoolElementParam, TransportParam,
 use rserpool::{PeId, Policy, ServerId};
 
 const USAGE: &str =
-    "usage: loadbench [--pes N] [--pool-size N] [--pe-sockets N] [--users N] [--threads N]
+    "usage: loadbench [--pes N] [--pool-size N|--pools N] [--pe-sockets N] [--users N] [--threads N]
                  [--window N] [--seconds S] [--items N] [--timeout-ms MS] [--keep-alive-s S]
                  [--runs N] [--quick]
   --pes N          pool elements registered (default 1000)
   --pool-size N    PEs per pool (default 100); even pools use round robin, odd ones weighted random
+  --pools N        instead of --pool-size: PEs / N per pool
   --pe-sockets N   sockets (associations) the PEs register over (default min(PEs, 1000))
   --users N        pool-user sockets (default 200)
   --threads N      load-generator threads (default 3)
@@ -95,6 +99,7 @@ fn parse() -> Opts {
         keep_alive: 600,
         runs: 1,
     };
+    let mut pools = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--quick" {
@@ -116,6 +121,7 @@ fn parse() -> Opts {
         match flag.as_str() {
             "--pes" => o.pes = n() as usize,
             "--pool-size" => o.pool_size = n() as usize,
+            "--pools" => pools = Some(n() as usize),
             "--pe-sockets" => o.pe_sockets = n() as usize,
             "--users" => o.users = n() as usize,
             "--threads" => o.threads = n() as usize,
@@ -127,6 +133,9 @@ fn parse() -> Opts {
             "--runs" => o.runs = n() as usize,
             _ => fail(&format!("unknown flag {flag}")),
         }
+    }
+    if let Some(p) = pools {
+        o.pool_size = o.pes.div_ceil(p.max(1));
     }
     if o.pe_sockets == 0 {
         o.pe_sockets = o.pes.min(1000);
@@ -256,6 +265,16 @@ fn answer_keep_alive(socket: &UdpSocket, to: SocketAddr, m: &AsapMessage<'_>, c:
         });
         let _ = socket.send_to(&ack, to);
         c.keep_alives += 1;
+    }
+}
+
+/// Answers the keep-alives waiting on a non-blocking PE socket.
+fn drain_keep_alives(socket: &UdpSocket, buf: &mut [u8], c: &mut Count) {
+    while let Ok((n, from)) = socket.recv_from(buf) {
+        match AsapMessage::parse(&buf[..n]) {
+            Ok(m) => answer_keep_alive(socket, from, &m, c),
+            Err(_) => c.errors += 1,
+        }
     }
 }
 
@@ -503,6 +522,8 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
         no_answer_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(3600),
         max_associations: ASSOCIATION_CAPACITY,
+        // Room for bursts of answers from many PEs (capped by rmem_max).
+        receive_buffer: Some(8 << 20),
     };
     let r = RegistrarNode::start(config, node).expect("the registrar starts");
     let registrar = r.local_addr();
@@ -544,6 +565,7 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
                 let handles: Vec<_> = (0..o.threads)
                     .map(|t| {
                         let (sockets, stop, o) = (user_sockets.clone(), stop.clone(), o.clone());
+                        let pe_sockets = pe_sockets.clone();
                         std::thread::Builder::new()
                             .name(format!("load {t}"))
                             .spawn(move || {
@@ -554,8 +576,21 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
                                 // The thread's sockets take turns, one window each.
                                 let mine: Vec<usize> =
                                     (t..sockets.len()).step_by(o.threads).collect();
+                                let my_pes: Vec<usize> =
+                                    (t..pe_sockets.len()).step_by(o.threads).collect();
+                                for &s in &my_pes {
+                                    let _ = pe_sockets[s].set_nonblocking(true);
+                                }
+                                let mut last_keep_alive = Instant::now();
                                 let mut k = 0;
                                 while !stop.load(Ordering::Relaxed) && !mine.is_empty() {
+                                    // The PEs answer keep-alives every 100 ms.
+                                    if last_keep_alive.elapsed() >= Duration::from_millis(100) {
+                                        last_keep_alive = Instant::now();
+                                        for &s in &my_pes {
+                                            drain_keep_alives(&pe_sockets[s], &mut buf, &mut c);
+                                        }
+                                    }
                                     let s = mine[k % mine.len()];
                                     user_window(
                                         &sockets[s],
@@ -567,6 +602,10 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
                                         &mut c,
                                     );
                                     k += 1;
+                                }
+                                for &s in &my_pes {
+                                    drain_keep_alives(&pe_sockets[s], &mut buf, &mut c);
+                                    let _ = pe_sockets[s].set_nonblocking(false);
                                 }
                                 c
                             })
@@ -580,6 +619,13 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
                     c.add(&h.join().expect("a load thread"));
                 }
                 let wall = t0.elapsed();
+                let held = r.status().map_or(0, |s| s.elements.len());
+                if held != o.pes {
+                    eprintln!(
+                        "loadbench: the registrar holds {held} PEs after {name}, not {}",
+                        o.pes
+                    );
+                }
                 phases.push(Phase {
                     name,
                     count: c,
@@ -633,12 +679,18 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
         }
     }
     let status = r.status().expect("the registrar runs");
+    let st = &status.stats;
     eprintln!(
-        "run {run}: registrar stats: registrations={} resolutions={} queue_full={} malformed={} associations={}",
-        status.stats.registrations,
-        status.stats.resolutions,
-        status.stats.queue_full,
-        status.stats.malformed,
+        "run {run}: registrar: registrations={} deregistrations={} resolutions={} keep_alives_sent={} keep_alive_acks={} removed_keep_alive={} removed_lifetime={} queue_full={} malformed={} associations={}",
+        st.registrations,
+        st.deregistrations,
+        st.resolutions,
+        st.keep_alives_sent,
+        st.keep_alive_acks,
+        st.removed_keep_alive,
+        st.removed_lifetime,
+        st.queue_full,
+        st.malformed,
         status.associations
     );
     r.shutdown();

@@ -55,15 +55,26 @@ pub struct UdpConfig {
     pub idle_timeout: Duration,
     /// The most associations at once.
     pub max_associations: usize,
+    /// The kernel receive buffer (`SO_RCVBUF`) asked for each socket, in
+    /// bytes (the kernel caps it at `net.core.rmem_max`); `None` keeps the
+    /// system's default. Datagrams arriving while it is full are dropped
+    /// by the kernel: a registrar answered by many PEs at once needs room.
+    pub receive_buffer: Option<usize>,
 }
 
+/// [`UdpConfig::receive_buffer`] by default: 4 MiB (Linux's default
+/// `rmem_max` caps it at 208 KiB unless raised).
+pub const DEFAULT_RECEIVE_BUFFER: usize = 4 << 20;
+
 impl Default for UdpConfig {
-    /// 5 s without an answer, 120 s idle, 4096 associations.
+    /// 5 s without an answer, 120 s idle, 4096 associations,
+    /// [`DEFAULT_RECEIVE_BUFFER`].
     fn default() -> Self {
         UdpConfig {
             no_answer_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
             max_associations: 4096,
+            receive_buffer: Some(DEFAULT_RECEIVE_BUFFER),
         }
     }
 }
@@ -322,6 +333,9 @@ impl UdpTransport {
         input: SyncSender<T>,
         wrap: fn(Datagram) -> T,
     ) -> io::Result<usize> {
+        if let Some(bytes) = self.config.receive_buffer {
+            socket2::SockRef::from(&socket).set_recv_buffer_size(bytes)?;
+        }
         let local = socket.local_addr()?;
         let index = self.sockets.len();
         let reader_socket = socket.try_clone()?;
@@ -657,6 +671,7 @@ mod tests {
             no_answer_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(10),
             max_associations: 4,
+            receive_buffer: None,
         };
         let mut t = UdpTransport::new(config);
         let t0 = Instant::now();
@@ -696,6 +711,7 @@ mod tests {
             no_answer_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(10),
             max_associations: 8,
+            receive_buffer: None,
         };
         let mut t = UdpTransport::new(config);
         let (tx, _rx) = std::sync::mpsc::sync_channel::<Datagram>(4);
@@ -729,6 +745,32 @@ mod tests {
         assert_eq!(t.next_expiry(), None);
         assert_eq!(t.association_count(), 0);
         t.shutdown();
+    }
+
+    #[test]
+    fn sockets_get_the_receive_buffer_asked_for() {
+        let size = |receive_buffer| {
+            let mut t = UdpTransport::new(UdpConfig {
+                receive_buffer,
+                ..UdpConfig::default()
+            });
+            let (tx, _rx) = std::sync::mpsc::sync_channel::<Datagram>(4);
+            t.bind(addr(0), Protocol::Asap, Framing::Plain, tx, |d| d)
+                .unwrap();
+            let n = socket2::SockRef::from(&t.sockets[0].socket)
+                .recv_buffer_size()
+                .unwrap();
+            t.shutdown();
+            n
+        };
+        let max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let asked = 1 << 20;
+        // Linux reports twice what was set (its bookkeeping overhead).
+        assert!(size(Some(asked)) >= asked.min(max));
+        assert!(size(Some(asked)) > size(Some(4096)));
     }
 
     #[test]
