@@ -47,7 +47,7 @@ use rserpool::{PeId, Policy, ServerId};
 const USAGE: &str =
     "usage: loadbench [--pes N] [--pool-size N|--pools N] [--pe-sockets N] [--users N] [--threads N]
                  [--window N] [--seconds S] [--items N] [--timeout-ms MS] [--keep-alive-s S]
-                 [--runs N] [--quick]
+                 [--runs N] [--phase-limit-s S] [--quick]
   --pes N          pool elements registered (default 1000)
   --pool-size N    PEs per pool (default 100); even pools use round robin, odd ones weighted random
   --pools N        instead of --pool-size: PEs / N per pool
@@ -60,6 +60,7 @@ const USAGE: &str =
   --timeout-ms MS  a request unanswered this long is sent again (default 1000)
   --keep-alive-s S the registrar's keep-alive interval (default 600)
   --runs N         repetitions, each with a new registrar (default 1)
+  --phase-limit-s S  a (de)registration phase gives up what is left after S (default 120)
   --quick          --pes 1000 --seconds 1 (a smoke run of a few seconds)";
 
 /// Sends of one request at most, then it is given up.
@@ -78,6 +79,9 @@ struct Opts {
     timeout: Duration,
     keep_alive: u64,
     runs: usize,
+    /// A registration or deregistration phase gives up what is left after
+    /// this (counted as lost).
+    phase_limit: Duration,
 }
 
 fn fail(msg: &str) -> ! {
@@ -98,6 +102,7 @@ fn parse() -> Opts {
         timeout: Duration::from_millis(1000),
         keep_alive: 600,
         runs: 1,
+        phase_limit: Duration::from_secs(120),
     };
     let mut pools = None;
     let mut it = std::env::args().skip(1);
@@ -131,6 +136,7 @@ fn parse() -> Opts {
             "--timeout-ms" => o.timeout = Duration::from_millis(n() as u64),
             "--keep-alive-s" => o.keep_alive = n() as u64,
             "--runs" => o.runs = n() as usize,
+            "--phase-limit-s" => o.phase_limit = Duration::from_secs_f64(n()),
             _ => fail(&format!("unknown flag {flag}")),
         }
     }
@@ -285,6 +291,7 @@ fn pe_phase(
     pes: &[Pe],
     o: &Opts,
     register: bool,
+    give_up: Instant,
     c: &mut Count,
 ) {
     let mut buf = vec![0u8; 65_536];
@@ -292,6 +299,10 @@ fn pe_phase(
     let mut todo: std::collections::VecDeque<(Pe, u32)> = pes.iter().map(|p| (*p, 0)).collect();
     let mut flight: Vec<(Pe, u32)> = Vec::with_capacity(o.window);
     while !todo.is_empty() {
+        if Instant::now() >= give_up {
+            c.lost += todo.len() as u64;
+            return;
+        }
         flight.clear();
         while flight.len() < o.window {
             let Some((pe, tries)) = todo.pop_front() else {
@@ -644,8 +655,17 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
                     .name(format!("load {t}"))
                     .spawn(move || {
                         let mut c = Count::default();
+                        let give_up = t0 + o.phase_limit;
                         for s in (t..sockets.len()).step_by(o.threads) {
-                            pe_phase(&sockets[s], registrar, &work[s], &o, register, &mut c);
+                            pe_phase(
+                                &sockets[s],
+                                registrar,
+                                &work[s],
+                                &o,
+                                register,
+                                give_up,
+                                &mut c,
+                            );
                         }
                         c
                     })
