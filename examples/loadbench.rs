@@ -186,7 +186,7 @@ fn emit(m: &AsapMessage<'_>) -> Vec<u8> {
 struct Pe {
     id: u32,
     pool: usize,
-    /// Index into `pool_handles`-style names; the PE's user port.
+    /// The user transport port it registers (nothing listens there).
     port: u16,
 }
 
