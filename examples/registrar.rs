@@ -12,13 +12,17 @@
 //! ```
 //!
 //! Announcing on IPv6 groups (pool elements and users then find it with
-//! `--announce '[ff05::50]:3863' --interface eth0`; the ENRP address must
-//! not be the wildcard when the ENRP group uses the same port):
+//! `--announce '[ff05::50]:3863' --interface eth0`):
 //!
 //! ```text
-//! cargo run --example registrar -- --listen '[fd00::2]:3863' --enrp '[fd00::2]:9901' \
+//! cargo run --example registrar -- --listen '[fd00::2]:3863' \
 //!     --announce '[ff05::50]:3863' --enrp-multicast '[ff05::51]:9901' --interface eth0
 //! ```
+//!
+//! On one host, a pool element or user joining the announce group cannot
+//! share its port with a registrar listening on the wildcard address
+//! (`0.0.0.0:3863`, `[::]:3863`): give the registrar a specific address
+//! there, as above.
 
 #[path = "common/args.rs"]
 mod args;

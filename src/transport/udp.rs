@@ -286,6 +286,7 @@ impl UdpTransport {
     ) -> io::Result<usize> {
         use socket2::{Domain, Socket, Type};
         let group = channel.group();
+        self.share_port_with_group(group)?;
         let socket = Socket::new(Domain::for_address(group), Type::DGRAM, None)?;
         socket.set_reuse_address(true)?;
         if channel.is_ipv6() {
@@ -306,6 +307,29 @@ impl UdpTransport {
         // A safety net should the wake-up datagram not come back.
         socket.set_read_timeout(Some(Duration::from_millis(500)))?;
         self.add_socket(socket, protocol, Framing::Plain, true, input, wrap)
+    }
+
+    /// A socket of this transport bound to the wildcard address on the
+    /// group's port (a registrar's ENRP socket on `0.0.0.0:9901` with the
+    /// ENRP group on port 9901) would keep the group's socket from binding,
+    /// and would also receive the group's datagrams (as association
+    /// traffic): it gets address reuse (Linux checks it at the later bind)
+    /// and no longer receives groups it did not join itself.
+    fn share_port_with_group(&self, group: SocketAddr) -> io::Result<()> {
+        for b in &self.sockets {
+            let wildcard = b.local.ip().is_unspecified();
+            if b.multicast || !wildcard || b.local.port() != group.port() {
+                continue;
+            }
+            let s = socket2::SockRef::from(&b.socket);
+            s.set_reuse_address(true)?;
+            #[cfg(target_os = "linux")]
+            match b.local {
+                SocketAddr::V4(_) => s.set_multicast_all_v4(false)?,
+                SocketAddr::V6(_) => s.set_multicast_all_v6(false)?,
+            }
+        }
+        Ok(())
     }
 
     /// Makes socket `index` send multicast on `channel`'s interface, with
@@ -771,6 +795,41 @@ mod tests {
         // Linux reports twice what was set (its bookkeeping overhead).
         assert!(size(Some(asked)) >= asked.min(max));
         assert!(size(Some(asked)) > size(Some(4096)));
+    }
+
+    #[test]
+    fn a_group_on_the_port_of_a_wildcard_socket() {
+        // A registrar's ENRP socket on the wildcard address and the ENRP
+        // group on the same port (rsplib's 9901 for both).
+        let mut t = UdpTransport::new(UdpConfig::default());
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Datagram>(16);
+        let any = SocketAddr::from(([0, 0, 0, 0], 0));
+        t.bind(any, Protocol::Enrp, Framing::Plain, tx.clone(), |d| d)
+            .unwrap();
+        let port = t.local_addr(0).unwrap().port();
+        let last = (std::process::id() % 200) as u8 + 1;
+        let group = SocketAddrV4::new(Ipv4Addr::new(239, 0, 8, last), port);
+        let channel = Multicast::v4(group, Ipv4Addr::LOCALHOST);
+        t.join_multicast(channel, Protocol::Enrp, tx, |d| d)
+            .unwrap();
+        let sender = UdpSocket::bind(addr(0)).unwrap();
+        socket2::SockRef::from(&sender)
+            .set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
+            .unwrap();
+        sender.send_to(&[1, 2, 3, 4], group).unwrap();
+        sender.send_to(&[5, 6, 7, 8], addr(port)).unwrap();
+        // The group's datagram once, on the group's socket; the unicast
+        // one on the wildcard socket.
+        let mut got = Vec::new();
+        while let Ok(d) = rx.recv_timeout(Duration::from_millis(300)) {
+            got.push((d.socket, d.bytes));
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            std::vec![(0, std::vec![5, 6, 7, 8]), (1, std::vec![1, 2, 3, 4])]
+        );
+        t.shutdown();
     }
 
     #[test]
