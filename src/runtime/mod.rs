@@ -75,6 +75,11 @@ pub struct NodeConfig {
     /// Open the associations the machine asks for over TCP instead of UDP
     /// (a pool user reaching its registrars over TCP).
     pub connect_tcp: bool,
+    /// Carry ASAP (and ENRP) associations over SCTP of this kind instead
+    /// of UDP; multicast announcements stay on UDP. `None`: UDP.
+    pub sctp: Option<crate::transport::sctp::SctpKind>,
+    /// The SCTP transport's settings (when `sctp` is set).
+    pub sctp_config: crate::transport::sctp::SctpConfig,
     /// Write the ASAP/ENRP traffic to this pcap file.
     pub capture: Option<PathBuf>,
     /// A name for the node's thread and log lines.
@@ -93,6 +98,8 @@ impl NodeConfig {
             listen_tcp: false,
             connect_tcp: false,
             udp: UdpConfig::default(),
+            sctp: None,
+            sctp_config: crate::transport::sctp::SctpConfig::default(),
             capture: None,
             name: String::from("node"),
         }
