@@ -144,6 +144,7 @@ impl UsrSctp {
         };
         let socket = sys::Socket::one_to_many(domain)?;
         socket.set_recv_rcvinfo()?;
+        socket.set_nodelay()?;
         for kind in [
             sys::SCTP_ASSOC_CHANGE,
             sys::SCTP_SHUTDOWN_EVENT,

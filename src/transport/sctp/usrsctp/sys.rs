@@ -31,6 +31,7 @@ const SCTP_FUTURE_ASSOC: u32 = 0;
 
 // Socket options.
 const SCTP_INITMSG: c_int = 0x03;
+const SCTP_NODELAY: c_int = 0x04;
 const SCTP_ASSOCINFO: c_int = 0x02;
 const SCTP_PEER_ADDR_PARAMS: c_int = 0x0a;
 const SCTP_EVENT: c_int = 0x1e;
@@ -345,6 +346,13 @@ impl Socket {
     /// Asks for a `sctp_rcvinfo` with every message.
     pub(super) fn set_recv_rcvinfo(&self) -> io::Result<()> {
         self.set(SCTP_RECVRCVINFO, &(1 as c_int))
+    }
+
+    /// Sends every message at once (no Nagle-like waiting for the
+    /// acknowledgement of earlier data, which meets the peer's delayed
+    /// SACK: request/answer exchanges would stall for 200 ms).
+    pub(super) fn set_nodelay(&self) -> io::Result<()> {
+        self.set(SCTP_NODELAY, &(1 as c_int))
     }
 
     /// Subscribes to notifications of `kind` (`SCTP_ASSOC_CHANGE`, ...).
