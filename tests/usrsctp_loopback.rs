@@ -277,3 +277,160 @@ fn tshark(path: &Path) -> Vec<[u32; 5]> {
         })
         .collect()
 }
+
+/// An SCTP endpoint of the test itself (in the nodes' stack).
+fn raw_endpoint() -> (
+    rserpool::transport::sctp::usrsctp::UsrSctp,
+    std::sync::mpsc::Receiver<rserpool::transport::sctp::SctpEvent>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = rserpool::transport::sctp::usrsctp::UsrSctp::open(
+        &node().sctp_config,
+        &["127.0.0.1:0".parse().unwrap()],
+        Box::new(move |e| tx.send(e).is_ok()),
+    )
+    .unwrap();
+    (t, rx)
+}
+
+#[test]
+fn wrong_ppids_and_garbage_are_dropped_and_the_registrar_stays_intact() {
+    use rserpool::transport::sctp::{SctpEvent, SctpTransport, SendInfo};
+    let r = registrar(1, Some(&[]), node());
+    let _pes: Vec<_> = (0..2)
+        .map(|i| element(&[r.local_addr()], 40 + i, node()))
+        .collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
+    let before = r.status().unwrap().elements;
+    let (mut t, rx) = raw_endpoint();
+    let up = |rx: &std::sync::mpsc::Receiver<SctpEvent>| loop {
+        match rx.recv_timeout(Duration::from_secs(5)).expect("an event") {
+            SctpEvent::Up { assoc, .. } => return assoc,
+            SctpEvent::Message { .. } => continue,
+            e => panic!("expected Up, got {e:?}"),
+        }
+    };
+    let asap = t.connect(&[r.local_addr()]).unwrap();
+    assert_eq!(up(&rx), asap);
+    let enrp = t.connect(&[r.enrp_addr().unwrap()]).unwrap();
+    assert_eq!(up(&rx), enrp);
+    let with = |ppid| SendInfo {
+        ppid,
+        stream: 0,
+        unordered: false,
+    };
+    // A valid REGISTRATION header would be taken; these carry the wrong
+    // PPID for the endpoint (ENRP, data, DTLS, ASAP on ENRP).
+    let registration = [0x01u8, 0x00, 0x00, 0x04];
+    for ppid in [12, 0, 47] {
+        t.send(asap, with(ppid), &registration).unwrap();
+    }
+    t.send(enrp, with(11), &registration).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || r
+        .status()
+        .is_some_and(|s| s.wrong_ppid == 4)));
+    // Garbage with the right PPIDs: answered or ignored, never harmful.
+    let mut garbage = vec![0u8; 1500];
+    let mut x: u32 = 0x1234_5678;
+    for b in &mut garbage {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    for m in [
+        &garbage[..],
+        &[0x01, 0x00, 0x01, 0x00, 0x80][..],
+        &[0x0b][..],
+    ] {
+        let _ = t.send(asap, with(11), m);
+        let _ = t.send(enrp, with(12), m);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = r.status().expect("the registrar still runs");
+    assert_eq!(status.elements, before);
+    assert_eq!(status.wrong_ppid, 4);
+    t.shutdown();
+    let u = user(&[r.local_addr()], node());
+    let (_, reply) = u.request(&pool(), b"ok", Duration::from_secs(5)).unwrap();
+    assert_eq!(reply, b"ok");
+}
+
+#[test]
+fn a_multi_homed_pool_element_registers_all_its_addresses() {
+    use rserpool::wire::pcap::PcapReader;
+    use rserpool::wire::{AsapMessage, Protocol, UserTransport};
+    let dir = scratch("multihomed");
+    let r = registrar(1, None, captured(&dir, "registrar"));
+    let mut n = node();
+    n.also_bind = vec!["[::1]:0".parse().unwrap()];
+    let pe = element(&[r.local_addr()], 60, n);
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    let u = user(&[r.local_addr()], node());
+    let (id, reply) = u.request(&pool(), b"mh", Duration::from_secs(5)).unwrap();
+    assert_eq!((id, &reply[..]), (pe.pe_id(), &b"mh"[..]));
+    drop(u);
+    r.shutdown();
+    let mut seen = None;
+    for m in PcapReader::open(dir.join("registrar.pcap")).unwrap() {
+        let m = m.unwrap();
+        if m.protocol != Protocol::Asap {
+            continue;
+        }
+        if let Ok(AsapMessage::Registration { pool_element, .. }) = AsapMessage::parse(&m.bytes) {
+            let UserTransport::Transport(t) = pool_element.user_transport else {
+                panic!("an opaque transport");
+            };
+            let addrs: Vec<_> = t.addresses.iter().collect();
+            seen = Some((t.protocol, t.port, addrs));
+        }
+    }
+    let (protocol, port, addrs) = seen.expect("a REGISTRATION in the capture");
+    assert_eq!(protocol, rserpool::addr::TransportProtocol::Sctp);
+    assert_eq!(port, pe.local_addr().port());
+    let expected: Vec<std::net::IpAddr> =
+        vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+    assert_eq!(addrs, expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A multicast channel on the loopback interface of this process's own.
+fn channel(offset: u16) -> rserpool::runtime::Multicast {
+    let pid = std::process::id();
+    let port = 20_000 + ((pid as u16) % 20_000) + offset;
+    rserpool::runtime::Multicast {
+        group: std::net::SocketAddrV4::new(
+            std::net::Ipv4Addr::new(239, 0, 8, (pid % 200) as u8 + 1),
+            port,
+        ),
+        interface: std::net::Ipv4Addr::LOCALHOST,
+    }
+}
+
+#[test]
+fn pool_elements_and_users_find_an_sctp_registrar_by_server_announce() {
+    let asap = channel(0);
+    let mut rn = node();
+    rn.asap_multicast = Some(asap);
+    let r = registrar(1, None, rn);
+    let mut n = node();
+    n.asap_multicast = Some(asap);
+    let pe = PoolElementNode::start(
+        loopback::element(pool(), &[], 80),
+        n.clone(),
+        0,
+        Box::new(|r: &[u8]| r.to_vec()),
+    )
+    .unwrap();
+    assert!(wait_for(Duration::from_secs(8), || registered(&r, 1)));
+    // It registered over SCTP (the announce names the SCTP endpoint).
+    assert_eq!(r.status().unwrap().sctp_associations, 1);
+    let u = PoolUserNode::start(
+        loopback::user(&[], 9),
+        n,
+        rserpool::Duration::from_millis(500),
+    )
+    .unwrap();
+    let (id, reply) = u.request(&pool(), b"mc", Duration::from_secs(8)).unwrap();
+    assert_eq!((id, &reply[..]), (pe.pe_id(), &b"mc"[..]));
+}

@@ -65,21 +65,22 @@ impl Host for Host_ {
         let asap = d.asap_locals().first().copied();
         if let (Some(tcp), Some(local)) = (self.announce, asap) {
             // The announce names the ASAP endpoint (SCTP, or the UDP
-            // socket standing in for it) as the registrar's SCTP transport
-            // (and the TCP listener, on the same port, as its TCP one).
-            let local = super::unspecified_to_loopback(local);
+            // socket standing in for it) as the registrar's SCTP transport,
+            // and the TCP listener (on the UDP socket's address) as its TCP
+            // one.
             config.announce = true;
             config.announce_transports.clear();
-            let mut protocols = std::vec![TransportProtocol::Sctp];
-            if tcp {
-                protocols.push(TransportProtocol::Tcp);
+            let mut transports = std::vec![(TransportProtocol::Sctp, local)];
+            if let (true, Some(udp)) = (tcp, d.udp.local_addr(0)) {
+                transports.push((TransportProtocol::Tcp, udp));
             }
-            for protocol in protocols {
+            for (protocol, at) in transports {
+                let at = super::unspecified_to_loopback(at);
                 let mut addresses = arrayvec::ArrayVec::new();
-                addresses.push(local.ip());
+                addresses.push(at.ip());
                 let _ = config.announce_transports.try_push(AnnounceTransport {
                     protocol,
-                    port: local.port(),
+                    port: at.port(),
                     addresses,
                 });
             }

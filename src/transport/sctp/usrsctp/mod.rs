@@ -167,6 +167,12 @@ impl UsrSctp {
         if locals.is_empty() {
             locals = bind.to_vec();
         }
+        // In the order asked for (usrsctp lists them its own way).
+        locals.sort_by_key(|a| {
+            bind.iter()
+                .position(|b| b.ip() == a.ip())
+                .unwrap_or(bind.len())
+        });
         let readiness = Arc::new(sys::Readiness::default());
         socket.notify_on_events(readiness.clone())?;
         let socket = Arc::new(socket);
