@@ -17,8 +17,21 @@ use rserpool::AssocId;
 fn encapsulation_port() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
     *PORT.get_or_init(|| {
-        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-        s.local_addr().unwrap().port()
+        // Free on IPv4 and on IPv6, as usrsctp binds both.
+        for _ in 0..50 {
+            let v4 = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            let port = v4.local_addr().unwrap().port();
+            let v6 = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None);
+            let free = v6.is_ok_and(|s| {
+                s.set_only_v6(true).is_ok()
+                    && s.bind(&std::net::SocketAddr::from(([0u16; 8], port)).into())
+                        .is_ok()
+            });
+            if free {
+                return port;
+            }
+        }
+        panic!("no UDP port free on IPv4 and IPv6")
     })
 }
 

@@ -45,14 +45,12 @@ static STACK: OnceLock<u16> = OnceLock::new();
 fn start_stack(port: u16) -> io::Result<()> {
     let mut probe_error = None;
     let running = *STACK.get_or_init(|| {
-        // usrsctp binds the port itself and only prints (nothing, here)
-        // when that fails: check first that the port is free.
-        match std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, port)) {
-            Ok(probe) => drop(probe),
-            Err(e) => {
-                probe_error = Some(e);
-                return 0;
-            }
+        // usrsctp binds the port itself (IPv4 and IPv6 apart) and only
+        // prints (nothing, here) when that fails: check first that the
+        // port is free.
+        if let Err(e) = port_is_free(port) {
+            probe_error = Some(e);
+            return 0;
         }
         sys::init(port);
         port
@@ -74,6 +72,20 @@ fn start_stack(port: u16) -> io::Result<()> {
             std::format!("usrsctp already runs on UDP port {running} in this process (not {port})"),
         ));
     }
+    Ok(())
+}
+
+/// Whether UDP `port` can be bound on IPv4 and (where the host has IPv6)
+/// on IPv6 alone, as usrsctp binds it.
+fn port_is_free(port: u16) -> io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    let v4 = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, port))?;
+    if let Ok(v6) = Socket::new(Domain::IPV6, Type::DGRAM, None) {
+        v6.set_only_v6(true)?;
+        let any = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+        v6.bind(&any.into())?;
+    }
+    drop(v4);
     Ok(())
 }
 
