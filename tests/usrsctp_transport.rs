@@ -173,7 +173,12 @@ fn two_endpoints_connect_and_exchange_messages_with_ppid_stream_and_order() {
     b.t.send(at_b, ASAP, &big).unwrap();
     let (assoc, info, bytes) = a.message();
     assert_eq!((assoc, info.ppid, bytes.len()), (id, 11, big.len()));
-    assert_eq!(bytes, big);
+    assert!(
+        bytes == big,
+        "{} bytes differ from the {} sent",
+        bytes.len(),
+        big.len()
+    );
     a.t.shutdown();
     b.t.shutdown();
 }
@@ -212,15 +217,53 @@ fn oversized_and_unknown_sends_are_refused() {
 
 #[test]
 fn messages_over_the_receive_limit_are_dropped() {
+    let mut large = config();
+    large.max_message_size = 200_000;
+    let mut a = endpoint_with(&large, &[any()]);
+    // Too large in its first part.
     let mut small = config();
     small.max_message_size = 1000;
     let b = endpoint_with(&small, &[any()]);
-    let mut a = endpoint();
     let (id, _) = pair(&mut a, &b);
     a.t.send(id, ASAP, &vec![1u8; 5000]).unwrap();
     a.t.send(id, ASAP, b"after").unwrap();
-    let (_, _, bytes) = b.message();
-    assert_eq!(bytes, b"after");
+    let m = b.message().2;
+    assert!(m == b"after", "a message of {} bytes came first", m.len());
+    // Too large only once its parts (reads of at most 64 KiB) are put
+    // together: skipped to its end.
+    let mut medium = config();
+    medium.max_message_size = 70_000;
+    let c = endpoint_with(&medium, &[any()]);
+    let (id, _) = pair(&mut a, &c);
+    a.t.send(id, ASAP, &vec![2u8; 130_000]).unwrap();
+    a.t.send(id, ASAP, b"after").unwrap();
+    let m = c.message().2;
+    assert!(m == b"after", "a message of {} bytes came first", m.len());
+}
+
+#[test]
+fn a_message_longer_than_one_read_is_put_together() {
+    let mut a = endpoint();
+    let b = endpoint();
+    let (id, at_b) = pair(&mut a, &b);
+    // Longer than the reader's 64 KiB buffer: it arrives in parts.
+    let big: Vec<u8> = (0..99_000u32).map(|i| (i % 251) as u8).collect();
+    let enrp = SendInfo {
+        ppid: 12,
+        stream: 1,
+        unordered: false,
+    };
+    a.t.send(id, enrp, &big).unwrap();
+    a.t.send(id, ASAP, b"next").unwrap();
+    let (assoc, info, bytes) = b.message();
+    assert_eq!((assoc, info.ppid, info.stream), (at_b, 12, 1));
+    assert!(
+        bytes == big,
+        "{} bytes differ from the {} sent",
+        bytes.len(),
+        big.len()
+    );
+    assert_eq!(b.message().2, b"next");
 }
 
 #[test]

@@ -320,6 +320,46 @@ impl Drop for UsrSctp {
     }
 }
 
+/// A notification the reader acts on (usrsctp's layouts, host byte
+/// order, association ids raw).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Notification {
+    /// SCTP_ASSOC_CHANGE: `sac_state` (offset 8), `sac_assoc_id` (16).
+    AssocChange { state: u16, assoc: u32 },
+    /// SCTP_SHUTDOWN_EVENT: `sse_assoc_id` (8).
+    Shutdown { assoc: u32 },
+    /// SCTP_SEND_FAILED_EVENT: `ssfe_assoc_id` (28, after the header, the
+    /// error and the 16-byte sndinfo).
+    SendFailed { assoc: u32 },
+    /// SCTP_PARTIAL_DELIVERY_EVENT: `pdapi_assoc_id` (20, after the
+    /// header, indication, stream and sequence).
+    PartialDeliveryAborted { assoc: u32 },
+}
+
+impl Notification {
+    /// The notification in `n`; `None` for other kinds and for anything
+    /// too short (never a panic).
+    fn parse(n: &[u8]) -> Option<Self> {
+        let u16_at = |at: usize| n.get(at..at + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+        let u32_at = |at: usize| {
+            n.get(at..at + 4)
+                .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        Some(match u16_at(0)? {
+            sys::SCTP_ASSOC_CHANGE => Notification::AssocChange {
+                state: u16_at(8)?,
+                assoc: u32_at(16)?,
+            },
+            sys::SCTP_SHUTDOWN_EVENT => Notification::Shutdown { assoc: u32_at(8)? },
+            sys::SCTP_SEND_FAILED_EVENT => Notification::SendFailed { assoc: u32_at(28)? },
+            sys::SCTP_PARTIAL_DELIVERY_EVENT => {
+                Notification::PartialDeliveryAborted { assoc: u32_at(20)? }
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// The reader thread's state.
 struct Reader {
     socket: Arc<sys::Socket>,
@@ -442,48 +482,24 @@ impl Reader {
     }
 
     fn notification(&mut self, n: &[u8]) -> bool {
-        let u16_at = |at: usize| n.get(at..at + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
-        let u32_at = |at: usize| {
-            n.get(at..at + 4)
-                .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        let Some(kind) = u16_at(0) else {
-            return true;
-        };
-        match kind {
-            sys::SCTP_ASSOC_CHANGE => {
-                let (Some(state), Some(raw)) = (u16_at(8), u32_at(16)) else {
-                    return true;
-                };
-                self.assoc_change(state, raw)
-            }
-            sys::SCTP_SHUTDOWN_EVENT => {
-                let Some(raw) = u32_at(8) else {
-                    return true;
-                };
-                self.down(raw)
-            }
-            sys::SCTP_SEND_FAILED_EVENT => {
-                // ssfe_assoc_id follows the header (8), the error (4) and
-                // the 16-byte sndinfo.
-                let Some(raw) = u32_at(28) else {
-                    return true;
-                };
-                let known = lock(&self.table).up.contains_key(&raw);
+        match Notification::parse(n) {
+            Some(Notification::AssocChange { state, assoc }) => self.assoc_change(state, assoc),
+            Some(Notification::Shutdown { assoc }) => self.down(assoc),
+            Some(Notification::SendFailed { assoc }) => {
+                let known = lock(&self.table).up.contains_key(&assoc);
                 if known {
-                    return self.emit(SctpEvent::SendFailed { assoc: to_id(raw) });
+                    return self.emit(SctpEvent::SendFailed {
+                        assoc: to_id(assoc),
+                    });
                 }
                 true
             }
-            sys::SCTP_PARTIAL_DELIVERY_EVENT => {
-                // Aborted: the part received so far is worthless
-                // (pdapi_assoc_id follows indication, stream and sequence).
-                if let Some(raw) = u32_at(20) {
-                    self.forget_partial(raw);
-                }
+            Some(Notification::PartialDeliveryAborted { assoc }) => {
+                // The part received so far is worthless.
+                self.forget_partial(assoc);
                 true
             }
-            _ => true,
+            None => true,
         }
     }
 
@@ -547,6 +563,48 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notifications_parse_and_garbage_is_ignored() {
+        let mut ac = [0u8; 20];
+        ac[..2].copy_from_slice(&sys::SCTP_ASSOC_CHANGE.to_ne_bytes());
+        ac[8..10].copy_from_slice(&sys::SCTP_COMM_UP.to_ne_bytes());
+        ac[16..20].copy_from_slice(&7u32.to_ne_bytes());
+        assert_eq!(
+            Notification::parse(&ac),
+            Some(Notification::AssocChange {
+                state: sys::SCTP_COMM_UP,
+                assoc: 7
+            })
+        );
+        let mut sf = [0u8; 32];
+        sf[..2].copy_from_slice(&sys::SCTP_SEND_FAILED_EVENT.to_ne_bytes());
+        sf[28..32].copy_from_slice(&9u32.to_ne_bytes());
+        assert_eq!(
+            Notification::parse(&sf),
+            Some(Notification::SendFailed { assoc: 9 })
+        );
+        // Cut short anywhere: nothing, no panic.
+        for cut in 0..ac.len() {
+            assert_eq!(Notification::parse(&ac[..cut]), None);
+        }
+        for cut in 0..sf.len() {
+            assert_eq!(Notification::parse(&sf[..cut]), None);
+        }
+        // Random bytes never panic.
+        let mut x: u32 = 0x9e37_79b9;
+        for len in 0..200 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            let _ = Notification::parse(&bytes);
+        }
+    }
 
     #[test]
     fn ids_carry_the_sctp_bit_and_map_back() {
