@@ -121,6 +121,12 @@ impl Sctp {
         let index = self.endpoints.len();
         let mut sink = sink;
         let transport = sctp::open(self.kind, config, bind, Box::new(move |e| sink(index, e)))?;
+        self.push(transport, protocol, inbound);
+        Ok(index)
+    }
+
+    /// Adds an endpoint over an already open transport.
+    fn push(&mut self, transport: Box<dyn SctpTransport>, protocol: Protocol, inbound: Framing) {
         let locals = transport.local_addrs();
         self.endpoints.push(Endpoint {
             transport,
@@ -128,7 +134,6 @@ impl Sctp {
             inbound,
             locals,
         });
-        Ok(index)
     }
 
     /// The addresses of endpoint `index`.
@@ -385,5 +390,201 @@ impl Sctp {
         }
         self.assocs.clear();
         self.by_inner.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::sctp::RecvInfo;
+    use std::sync::{Arc, Mutex};
+
+    /// What a fake transport sent: association, PPID, message.
+    type Sent = Arc<Mutex<Vec<(AssocId, u32, Vec<u8>)>>>;
+
+    /// A transport that hands out ids 1, 2, ... and records what is sent.
+    struct Fake {
+        next: u32,
+        sent: Sent,
+    }
+
+    impl SctpTransport for Fake {
+        fn local_addrs(&self) -> Vec<SocketAddr> {
+            std::vec![SocketAddr::from(([127, 0, 0, 1], 5000))]
+        }
+        fn connect(&mut self, _remotes: &[SocketAddr]) -> io::Result<AssocId> {
+            self.next += 1;
+            Ok(AssocId(SCTP_ASSOC_BIT | self.next))
+        }
+        fn send(&mut self, assoc: AssocId, info: SendInfo, msg: &[u8]) -> io::Result<()> {
+            self.sent
+                .lock()
+                .unwrap()
+                .push((assoc, info.ppid, msg.to_vec()));
+            Ok(())
+        }
+        fn remote(&self, _assoc: AssocId) -> Option<SocketAddr> {
+            None
+        }
+        fn close(&mut self, _assoc: AssocId) {}
+        fn abort(&mut self, _assoc: AssocId) {}
+        fn shutdown(&mut self) {}
+    }
+
+    fn two_endpoints() -> (Sctp, Sent) {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let mut s = Sctp::new(SctpKind::Usrsctp);
+        for (protocol, framing) in [
+            (Protocol::Asap, Framing::Tagged),
+            (Protocol::Enrp, Framing::Plain),
+        ] {
+            let fake = Fake {
+                next: 0,
+                sent: sent.clone(),
+            };
+            s.push(Box::new(fake), protocol, framing);
+        }
+        (s, sent)
+    }
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, 1], port))
+    }
+
+    fn up(inner: AssocId, remote: SocketAddr) -> SctpEvent {
+        SctpEvent::Up {
+            assoc: inner,
+            remote,
+            remotes: std::vec![remote],
+        }
+    }
+
+    fn message(inner: AssocId, ppid: u32) -> SctpEvent {
+        SctpEvent::Message {
+            assoc: inner,
+            remote: peer(1),
+            info: RecvInfo {
+                ppid,
+                stream: 0,
+                unordered: false,
+            },
+            bytes: std::vec![1, 2, 3, 4],
+        }
+    }
+
+    #[test]
+    fn the_same_transport_id_on_two_endpoints_is_two_associations() {
+        let (mut s, _) = two_endpoints();
+        let inner = AssocId(SCTP_ASSOC_BIT | 7);
+        let Outcome::Event(TransportEvent::Up {
+            assoc: a,
+            protocol: pa,
+            ..
+        }) = s.event(0, up(inner, peer(1)))
+        else {
+            panic!("accepted on the ASAP endpoint");
+        };
+        let Outcome::Event(TransportEvent::Up {
+            assoc: b,
+            protocol: pb,
+            ..
+        }) = s.event(1, up(inner, peer(2)))
+        else {
+            panic!("accepted on the ENRP endpoint");
+        };
+        assert_ne!(a, b);
+        assert!(sctp::is_sctp(a) && sctp::is_sctp(b));
+        assert_eq!((pa, pb), (Protocol::Asap, Protocol::Enrp));
+        assert_eq!(s.association_count(), 2);
+        // Down on one endpoint ends only that one.
+        assert!(matches!(
+            s.event(1, SctpEvent::Down { assoc: inner }),
+            Outcome::Event(TransportEvent::Down { assoc }) if assoc == b
+        ));
+        assert_eq!(s.association_count(), 1);
+        assert!(matches!(
+            s.event(1, SctpEvent::Down { assoc: inner }),
+            Outcome::None
+        ));
+    }
+
+    #[test]
+    fn ppids_are_checked_per_framing() {
+        let (mut s, _) = two_endpoints();
+        let (x, y) = (AssocId(SCTP_ASSOC_BIT | 1), AssocId(SCTP_ASSOC_BIT | 2));
+        let _ = s.event(0, up(x, peer(1))); // tagged (PU <-> PE)
+        let _ = s.event(1, up(y, peer(2))); // plain ENRP
+        let payload = |o: Outcome| match o {
+            Outcome::Message(m) => Some(m.payload),
+            _ => None,
+        };
+        assert_eq!(
+            payload(s.event(0, message(x, 11))),
+            Some(Payload::Message(Protocol::Asap))
+        );
+        assert_eq!(payload(s.event(0, message(x, 0))), Some(Payload::Data(0)));
+        assert_eq!(payload(s.event(0, message(x, 12))), Some(Payload::Data(12)));
+        assert_eq!(
+            payload(s.event(1, message(y, 12))),
+            Some(Payload::Message(Protocol::Enrp))
+        );
+        assert_eq!(s.wrong_ppid, 0);
+        assert_eq!(payload(s.event(1, message(y, 11))), None);
+        assert_eq!(payload(s.event(1, message(y, 0))), None);
+        assert_eq!(s.wrong_ppid, 2);
+        // Unknown associations: nothing.
+        assert_eq!(
+            payload(s.event(1, message(AssocId(SCTP_ASSOC_BIT | 99), 12))),
+            None
+        );
+    }
+
+    #[test]
+    fn machine_connects_and_data_channels_fail_differently() {
+        let (mut s, sent) = two_endpoints();
+        // A machine's connect: Up with the address asked for, or ConnectFailed.
+        let m = s
+            .connect(1, &[peer(9901)], Protocol::Enrp, Framing::Plain, true)
+            .unwrap();
+        assert!(!s.send(m, PPID_ENRP, b"early"), "not up yet");
+        let inner = s.assocs[&m].inner;
+        assert!(matches!(
+            s.event(1, up(inner, peer(1))),
+            Outcome::Event(TransportEvent::Up { assoc, remote, protocol: Protocol::Enrp })
+                if assoc == m && remote == peer(9901)
+        ));
+        let f = s
+            .connect(1, &[peer(9902)], Protocol::Enrp, Framing::Plain, true)
+            .unwrap();
+        let inner = s.assocs[&f].inner;
+        assert!(matches!(
+            s.event(1, SctpEvent::ConnectFailed { assoc: inner, remote: peer(9902) }),
+            Outcome::Event(TransportEvent::ConnectFailed { remote }) if remote == peer(9902)
+        ));
+        // A data channel takes messages at once (bounded), sends them when
+        // up, and is reported down when it fails.
+        let c = s
+            .connect(0, &[peer(7000)], Protocol::Asap, Framing::Tagged, false)
+            .unwrap();
+        for i in 0..MAX_WAITING {
+            assert!(s.send(c, 0, &[i as u8]));
+        }
+        assert!(!s.send(c, 0, b"one too many"));
+        let inner = s.assocs[&c].inner;
+        assert!(matches!(s.event(0, up(inner, peer(7000))), Outcome::None));
+        assert_eq!(sent.lock().unwrap().len(), MAX_WAITING);
+        let d = s
+            .connect(0, &[peer(7001)], Protocol::Asap, Framing::Tagged, false)
+            .unwrap();
+        let inner = s.assocs[&d].inner;
+        assert!(matches!(
+            s.event(0, SctpEvent::ConnectFailed { assoc: inner, remote: peer(7001) }),
+            Outcome::Event(TransportEvent::Down { assoc }) if assoc == d
+        ));
+        // No address of the endpoint's family: refused at once.
+        let v6 = SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 7000));
+        assert!(s
+            .connect(0, &[v6], Protocol::Asap, Framing::Tagged, false)
+            .is_err());
     }
 }
