@@ -19,8 +19,9 @@ use rserpool::PoolHandle;
 
 const USAGE: &str =
     "usage: pool_user --registrar ADDR...|--announce GROUP:PORT [--pool HANDLE] [--requests N] [--interval-ms MS]
-                 [--profile rfc|rsplib|loopback] [--transport udp|tcp] [--pcap FILE]
-  --transport       reach the registrars over udp (default) or tcp
+                 [--profile rfc|rsplib|loopback] [--transport udp|tcp|usrsctp|kernel-sctp] [--pcap FILE]
+  --transport       reach the registrars over udp (default) or tcp, or everything
+                    over SCTP (usrsctp, kernel-sctp)
   --registrar ADDR  a registrar's ASAP address (repeatable)
   --announce GROUP:PORT  find registrars by their SERVER_ANNOUNCE there
                     (IPv4, e.g. 239.0.0.50:3863, or IPv6, e.g. [ff05::50]:3863)
@@ -32,8 +33,10 @@ const USAGE: &str =
   --pcap FILE       write the ASAP traffic to FILE";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE);
-    args.only(&[
+    let usage = format!("{USAGE}\n{}", args::SCTP_USAGE);
+    let args = Args::parse(&usage);
+    let mut known = args::SCTP_FLAGS.to_vec();
+    known.extend([
         "--registrar",
         "--announce",
         "--interface",
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         "--transport",
         "--pcap",
     ]);
+    args.only(&known);
     let registrars = args.addrs("--registrar");
     let announce = args.multicast("--announce");
     if registrars.is_empty() && announce.is_none() {
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
     node.asap_multicast = announce;
     node.name = "pool user".into();
     node.connect_tcp = args.transport() == args::Transport::Tcp;
+    args.apply_sctp(&mut node);
     let user = PoolUserNode::start(config, node, rserpool::Duration::from_millis(1000))
         .unwrap_or_else(|e| args::fail(&format!("pool user: {e}")));
     let n: u64 = args.num("--requests", 10);

@@ -67,7 +67,11 @@
 //! assert_eq!(hs.purge_expired(Instant::from_secs(31)), 3);
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+// No unsafe code anywhere but in the FFI modules of the SCTP transports
+// (`transport::sctp::usrsctp::sys`, `transport::sctp::kernel::sys`), whose
+// features lower the crate-wide `forbid` to a `deny` those modules lift.
+#![cfg_attr(not(any(feature = "usrsctp", feature = "sctp-kernel")), forbid(unsafe_code))]
+#![cfg_attr(any(feature = "usrsctp", feature = "sctp-kernel"), deny(unsafe_code))]
 #![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]

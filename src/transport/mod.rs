@@ -10,10 +10,11 @@
 //! * [`tcp`]: ASAP over TCP between pool users and registrars; each
 //!   connection is one association.
 //!
-//! SCTP transports (usrsctp, kernel SCTP) are to follow with the same
-//! shape: they report real association events instead of the UDP
-//! transport's idle and no-answer rules.
+//! * [`sctp`]: SCTP (usrsctp over UDP encapsulation, or the Linux kernel's
+//!   SCTP) behind one interface; real association events instead of the
+//!   UDP transport's idle and no-answer rules, and the PPID on every message.
 
+pub mod sctp;
 pub mod tcp;
 pub mod udp;
 
