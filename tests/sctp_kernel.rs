@@ -243,6 +243,51 @@ fn oversized_messages_are_refused_on_send_and_dropped_on_receive() {
 }
 
 #[test]
+fn messages_larger_than_one_read_arrive_whole_or_are_dropped_whole() {
+    let big = SctpConfig {
+        max_message_size: 256 * 1024,
+        ..SctpConfig::default()
+    };
+    let limited = SctpConfig {
+        max_message_size: 100_000,
+        ..SctpConfig::default()
+    };
+    let mut a = Endpoint::open_with(&big, &["127.0.0.1:0"]);
+    let b = Endpoint::open_with(&big, &["127.0.0.1:0"]);
+    let c = Endpoint::open_with(&limited, &["127.0.0.1:0"]);
+    let (to_b, _) = pair(&mut a, &b);
+    let (to_c, _) = pair(&mut a, &c);
+    let msg: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    a.t.send(to_b, info(0, 0, false), &msg).unwrap();
+    let (_, _, _, bytes) = b.message();
+    assert_eq!(bytes.len(), msg.len());
+    assert!(bytes == msg);
+    // Over the receiver's limit: dropped whole, the next one arrives.
+    a.t.send(to_c, info(0, 0, false), &msg).unwrap();
+    a.t.send(to_c, info(0, 0, false), &msg[..99_999]).unwrap();
+    let (_, _, _, bytes) = c.message();
+    assert!(bytes[..] == msg[..99_999]);
+}
+
+#[test]
+fn heartbeat_and_retransmission_settings_are_taken() {
+    let tuned = SctpConfig {
+        streams: 4,
+        heartbeat_interval_ms: 500,
+        association_max_retransmits: 3,
+        ..SctpConfig::default()
+    };
+    let mut a = Endpoint::open_with(&tuned, &["127.0.0.1:0"]);
+    let b = Endpoint::open_with(&tuned, &["127.0.0.1:0"]);
+    let (ida, _) = pair(&mut a, &b);
+    // Four streams were negotiated: stream 3 works, stream 4 does not.
+    a.t.send(ida, info(11, 3, false), b"s3").unwrap();
+    let (_, _, i, _) = b.message();
+    assert_eq!(i.stream, 3);
+    assert!(a.t.send(ida, info(11, 4, false), b"s4").is_err());
+}
+
+#[test]
 fn sending_on_unknown_associations_fails() {
     let mut a = Endpoint::open(&["127.0.0.1:0"]);
     for id in [AssocId(3), AssocId::NONE, AssocId(0x4000_0000 | 777)] {

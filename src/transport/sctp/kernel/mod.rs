@@ -20,6 +20,9 @@
 //!   notifications into events and puts messages delivered in parts back
 //!   together, at most [`SctpConfig::max_message_size`] bytes each (a
 //!   bigger message is dropped whole).
+//! * [`KernelSctp::send`](SctpTransport::send) waits at most [`SEND_WAIT`]
+//!   for room when the socket's send buffer is full, then fails with
+//!   [`io::ErrorKind::WouldBlock`].
 //! * Association ids are the kernel's `sctp_assoc_t` with
 //!   [`SCTP_ASSOC_BIT`] set.
 //!
@@ -46,6 +49,10 @@ pub const MAX_PEER_ADDRESSES: usize = 32;
 /// The most messages being put together from parts at once (one per
 /// association; the kernel interleaves none unless asked to).
 pub const MAX_PARTIAL_MESSAGES: usize = 16;
+
+/// How long [`SctpTransport::send`] waits for room in a full send buffer
+/// before it fails with [`io::ErrorKind::WouldBlock`].
+pub const SEND_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Bytes read by one `recvmsg`.
 const READ_CHUNK: usize = 65_536;
@@ -320,7 +327,22 @@ impl SctpTransport for KernelSctp {
         if info.unordered {
             snd.flags |= layout::SCTP_UNORDERED;
         }
-        let n = shared.socket.send(&snd, msg)?;
+        // The socket's send buffer may be full for a moment: wait for room,
+        // but not for long.
+        let deadline = std::time::Instant::now() + SEND_WAIT;
+        let n = loop {
+            match shared.socket.send(&snd, msg) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(e);
+                    }
+                    sys::poll_writable(&shared.socket, left.as_millis().max(1) as i32)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r?,
+            }
+        };
         if n != msg.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -372,19 +394,77 @@ struct Partial {
     remote: Option<SocketAddr>,
     info: RcvInfo,
     bytes: Vec<u8>,
-    /// Over the limit: the rest is read and dropped.
+    /// Over the limit (or no room): the rest is read and dropped.
     dropping: bool,
+}
+
+/// Messages the kernel delivers in parts (partial delivery, or larger than
+/// one read), put back together per association: at most
+/// `max_message_size` bytes each and at most [`MAX_PARTIAL_MESSAGES`]
+/// holding bytes at once; a message beyond either is dropped whole.
+#[derive(Debug)]
+struct Reassembly {
+    max_message_size: usize,
+    partial: HashMap<i32, Partial>,
+}
+
+impl Reassembly {
+    fn new(max_message_size: usize) -> Self {
+        Reassembly {
+            max_message_size,
+            partial: HashMap::new(),
+        }
+    }
+
+    /// Takes one part (`eor`: the last); returns the whole message when
+    /// complete.
+    fn push(
+        &mut self,
+        info: RcvInfo,
+        from: Option<SocketAddr>,
+        data: &[u8],
+        eor: bool,
+    ) -> Option<Partial> {
+        let holding = self.partial.values().filter(|p| !p.dropping).count();
+        let mut part = self.partial.remove(&info.assoc_id).unwrap_or(Partial {
+            remote: from,
+            info,
+            bytes: Vec::new(),
+            dropping: !eor && holding >= MAX_PARTIAL_MESSAGES,
+        });
+        if !part.dropping && part.bytes.len() + data.len() <= self.max_message_size {
+            part.bytes.extend_from_slice(data);
+        } else {
+            part.dropping = true;
+            part.bytes = Vec::new();
+        }
+        if !eor {
+            self.partial.insert(info.assoc_id, part);
+            return None;
+        }
+        if part.dropping {
+            net_warn!(
+                "sctp-kernel: message over {} bytes (or too many in parts) dropped",
+                self.max_message_size
+            );
+            return None;
+        }
+        Some(part)
+    }
+
+    /// Forgets the parts of an association that is gone.
+    fn forget(&mut self, assoc_id: i32) {
+        self.partial.remove(&assoc_id);
+    }
 }
 
 /// The reader thread.
 struct Reader {
     shared: Arc<Shared>,
     sink: EventSink,
-    max_message_size: usize,
     buf: Vec<u8>,
     control: sys::ControlBuf,
-    /// Per kernel association id.
-    partial: HashMap<i32, Partial>,
+    reassembly: Reassembly,
     /// A notification read in parts (kept up to NOTIFICATION_KEEP bytes).
     notification: Vec<u8>,
     events: Vec<SctpEvent>,
@@ -395,10 +475,9 @@ impl Reader {
         Reader {
             shared,
             sink,
-            max_message_size,
             buf: std::vec![0; READ_CHUNK],
             control: sys::ControlBuf([0; layout::RECV_CMSG_SPACE]),
-            partial: HashMap::new(),
+            reassembly: Reassembly::new(max_message_size),
             notification: Vec::new(),
             events: Vec::new(),
         }
@@ -476,43 +555,9 @@ impl Reader {
             net_debug!("sctp-kernel: message without SCTP_RCVINFO dropped");
             return;
         };
-        let data = &self.buf[..r.len];
-        let part = match self.partial.remove(&info.assoc_id) {
-            Some(mut p) => {
-                if !p.dropping && p.bytes.len() + data.len() <= self.max_message_size {
-                    p.bytes.extend_from_slice(data);
-                } else {
-                    p.dropping = true;
-                    p.bytes = Vec::new();
-                }
-                p
-            }
-            None => Partial {
-                remote: r.from,
-                info,
-                dropping: data.len() > self.max_message_size,
-                bytes: if data.len() > self.max_message_size {
-                    Vec::new()
-                } else {
-                    data.to_vec()
-                },
-            },
+        let Some(part) = self.reassembly.push(info, r.from, &self.buf[..r.len], eor) else {
+            return;
         };
-        if !eor {
-            if self.partial.len() >= MAX_PARTIAL_MESSAGES {
-                net_warn!("sctp-kernel: too many partly received messages, one dropped");
-                return;
-            }
-            self.partial.insert(info.assoc_id, part);
-            return;
-        }
-        if part.dropping {
-            net_warn!(
-                "sctp-kernel: message larger than {} bytes dropped",
-                self.max_message_size
-            );
-            return;
-        }
         let Some(assoc) = assoc_id(part.info.assoc_id) else {
             return;
         };
@@ -554,7 +599,7 @@ impl Reader {
                 }
             }
             Notification::PartialDeliveryAborted { assoc_id: id } => {
-                self.partial.remove(&id);
+                self.reassembly.forget(id);
             }
             Notification::Other(_) => {}
         }
@@ -602,7 +647,7 @@ impl Reader {
                 return;
             }
             self.events.push(SctpEvent::Down { assoc });
-            self.partial.remove(&id);
+            self.reassembly.forget(id);
         }
         state.assocs.insert(
             id,
@@ -626,7 +671,7 @@ impl Reader {
 
     /// The association is gone (or never came up).
     fn down(&mut self, id: i32) {
-        self.partial.remove(&id);
+        self.reassembly.forget(id);
         let Some(a) = self.shared.state().assocs.remove(&id) else {
             return;
         };
@@ -647,6 +692,71 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rcv(assoc_id: i32) -> RcvInfo {
+        RcvInfo {
+            sid: 1,
+            flags: 0,
+            ppid: 11,
+            assoc_id,
+        }
+    }
+
+    #[test]
+    fn parts_are_put_back_together_per_association() {
+        let mut r = Reassembly::new(10);
+        let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(r.push(rcv(1), Some(from), b"abc", false).is_none());
+        assert!(r.push(rcv(2), None, b"xy", false).is_none());
+        let one = r.push(rcv(1), None, b"def", true).unwrap();
+        assert_eq!(
+            (&one.bytes[..], one.remote, one.info),
+            (&b"abcdef"[..], Some(from), rcv(1))
+        );
+        let two = r.push(rcv(2), None, b"z", true).unwrap();
+        assert_eq!(&two.bytes[..], b"xyz");
+        // A whole message in one part.
+        assert_eq!(
+            r.push(rcv(1), None, b"0123456789", true)
+                .unwrap()
+                .bytes
+                .len(),
+            10
+        );
+        assert!(r.partial.is_empty());
+    }
+
+    #[test]
+    fn messages_over_the_limit_are_dropped_whole_and_the_next_one_arrives() {
+        let mut r = Reassembly::new(10);
+        assert!(r.push(rcv(1), None, &[0; 11], true).is_none());
+        assert!(r.push(rcv(1), None, &[0; 6], false).is_none());
+        assert!(r.push(rcv(1), None, &[0; 6], false).is_none());
+        // Nothing is kept of a message being dropped.
+        assert!(r.partial[&1].bytes.is_empty());
+        assert!(r.push(rcv(1), None, &[0; 6], true).is_none());
+        assert_eq!(r.push(rcv(1), None, b"next", true).unwrap().bytes, b"next");
+        // A forgotten association starts afresh.
+        assert!(r.push(rcv(3), None, b"old", false).is_none());
+        r.forget(3);
+        assert_eq!(r.push(rcv(3), None, b"new", true).unwrap().bytes, b"new");
+    }
+
+    #[test]
+    fn at_most_so_many_messages_hold_bytes_at_once() {
+        let mut r = Reassembly::new(100);
+        for id in 1..=MAX_PARTIAL_MESSAGES as i32 {
+            assert!(r.push(rcv(id), None, b"part", false).is_none());
+        }
+        let extra = MAX_PARTIAL_MESSAGES as i32 + 1;
+        assert!(r.push(rcv(extra), None, b"part", false).is_none());
+        // The one beyond the limit is dropped whole, not cut short.
+        assert!(r.push(rcv(extra), None, b"rest", true).is_none());
+        assert_eq!(r.push(rcv(1), None, b"!", true).unwrap().bytes, b"part!");
+        // Room again.
+        assert!(r.push(rcv(extra), None, b"a", false).is_none());
+        assert_eq!(r.push(rcv(extra), None, b"b", true).unwrap().bytes, b"ab");
+    }
 
     #[test]
     fn kernel_ids_map_to_sctp_assoc_ids_and_back() {

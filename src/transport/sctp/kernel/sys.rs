@@ -542,6 +542,27 @@ pub fn poll(socket: &Socket, waker: &Waker, timeout_ms: i32) -> io::Result<Ready
     })
 }
 
+/// Waits until `socket` has room to send (or an error), at most
+/// `timeout_ms`; `true` when it has.
+pub fn poll_writable(socket: &Socket, timeout_ms: i32) -> io::Result<bool> {
+    let mut fd = libc::pollfd {
+        fd: socket.raw(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, alive for the call.
+    let n = unsafe { libc::poll(&mut fd, 1, timeout_ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(fd.revents != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
