@@ -363,6 +363,21 @@ fn shutdown_is_prompt_and_the_peer_sees_down() {
 }
 
 #[test]
+fn a_fixed_port_can_be_bound_again_at_once_after_shutdown() {
+    for round in 0..3 {
+        let mut server = Endpoint::open(&["127.0.0.1:3864"]);
+        let mut client = Endpoint::open(&["127.0.0.1:0"]);
+        let (_, ids) = pair(&mut client, &server);
+        server.t.send(ids, info(11, 0, false), b"bye").unwrap();
+        client.message();
+        server.t.shutdown();
+        client.expect(WAIT, |e| matches!(e, SctpEvent::Down { .. }).then_some(()));
+        drop(client);
+        assert_eq!(server.addr().port(), 3864, "round {round}");
+    }
+}
+
+#[test]
 fn ipv6_endpoints_connect() {
     let mut a = Endpoint::open(&["[::1]:0"]);
     let b = Endpoint::open(&["[::1]:0"]);

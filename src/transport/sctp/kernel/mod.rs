@@ -4,7 +4,9 @@
 //! of the IPv6 family when any bound address is IPv6) bound to every
 //! address asked for: the first with `bind`, the others with
 //! `SCTP_SOCKOPT_BINDX_ADD`, so that the endpoint is multi-homed and its
-//! peers see all of them. Options set when it opens: `SCTP_INITMSG`
+//! peers see all of them. Options set when it opens: `SO_REUSEADDR` (a
+//! port can be bound again while the associations of a closed endpoint on
+//! it shut down; the kernel still refuses a second listener), `SCTP_INITMSG`
 //! (streams), `SCTP_NODELAY`, `SCTP_RECVRCVINFO`, notifications of
 //! association changes, failed sends, shutdowns and aborted partial
 //! deliveries (`SCTP_EVENT`, or `SCTP_EVENTS` on older kernels), and the
@@ -110,6 +112,9 @@ impl Shared {
 }
 
 /// See the [module](self) documentation.
+///
+/// The [`EventSink`] runs on the reader thread and must not block forever:
+/// [`SctpTransport::shutdown`] (and dropping) joins that thread.
 #[derive(Debug)]
 pub struct KernelSctp {
     /// `None` once shut down (the socket closes with the last reference).
@@ -138,6 +143,7 @@ impl KernelSctp {
         }
         let ipv6 = bind.iter().any(SocketAddr::is_ipv6);
         let socket = sys::Socket::new(ipv6)?;
+        socket.set_reuse_addr()?;
         configure(&socket, config)?;
         socket.bind(first)?;
         let port = socket.local_addr()?.port();

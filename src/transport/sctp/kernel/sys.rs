@@ -285,6 +285,12 @@ impl Socket {
         self.set(SOL_SCTP, name, &value)
     }
 
+    /// `SO_REUSEADDR`: the port may be bound again while associations of a
+    /// closed socket on it are still shutting down.
+    pub fn set_reuse_addr(&self) -> io::Result<()> {
+        self.set(libc::SOL_SOCKET, libc::SO_REUSEADDR, &1i32)
+    }
+
     /// `SCTP_INITMSG`.
     pub fn set_initmsg(&self, m: &SctpInitmsg) -> io::Result<()> {
         self.set(SOL_SCTP, SCTP_INITMSG, m)
