@@ -585,35 +585,22 @@ impl Reader {
     }
 
     fn notified(&mut self, n: Notification) {
-        match n {
+        let remotes = match n {
             Notification::AssocChange {
-                state,
+                state: layout::SCTP_COMM_UP | layout::SCTP_RESTART,
                 assoc_id: id,
-            } => match state {
-                layout::SCTP_COMM_UP => self.up(id, false),
-                layout::SCTP_RESTART => self.up(id, true),
-                layout::SCTP_COMM_LOST
-                | layout::SCTP_SHUTDOWN_COMP
-                | layout::SCTP_CANT_STR_ASSOC => self.down(id),
-                _ => {}
-            },
-            Notification::Shutdown { assoc_id: id } => self.down(id),
-            Notification::SendFailed { assoc_id: id } => {
-                let known = self.shared.state().assocs.contains_key(&id);
-                if let (true, Some(assoc)) = (known, assoc_id(id)) {
-                    self.events.push(SctpEvent::SendFailed { assoc });
-                }
-            }
-            Notification::PartialDeliveryAborted { assoc_id: id } => {
-                self.reassembly.forget(id);
-            }
-            Notification::Other(_) => {}
+            } if assoc_id(id).is_some() => self
+                .shared
+                .socket
+                .peer_addrs(id, MAX_PEER_ADDRESSES)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let fx = self.shared.state().apply(n, remotes, &mut self.events);
+        if let Some(id) = fx.forget {
+            self.reassembly.forget(id);
         }
-    }
-
-    /// The association is up (or restarted).
-    fn up(&mut self, id: i32, restart: bool) {
-        let Some(assoc) = assoc_id(id) else {
+        if let Some(id) = fx.abort {
             net_warn!("sctp-kernel: association id {} out of range, aborted", id);
             let _ = self.shared.socket.send(
                 &SndInfo {
@@ -624,67 +611,122 @@ impl Reader {
                 },
                 &[],
             );
-            return;
-        };
-        let remotes = self
-            .shared
-            .socket
-            .peer_addrs(id, MAX_PEER_ADDRESSES)
-            .unwrap_or_default();
-        let mut state = self.shared.state();
-        let known = state.assocs.get(&id).cloned();
-        let remote = match &known {
-            // Opened here: the first address asked for.
-            Some(a) if a.connecting => a.remote,
-            _ => match remotes.first() {
-                Some(&r) => r,
-                None => match &known {
-                    Some(a) => a.remote,
-                    None => {
-                        net_debug!("sctp-kernel: association without peer address ignored");
-                        return;
-                    }
-                },
+        }
+    }
+}
+
+/// What the reader does about a notification besides reporting events.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Effects {
+    /// Forget the parts of a message of this association.
+    forget: Option<i32>,
+    /// Abort this association (its id does not fit an [`AssocId`]).
+    abort: Option<i32>,
+}
+
+impl State {
+    /// What a notification means: the events to report (into `events`) and
+    /// the bookkeeping. `remotes` are the peer's addresses for an
+    /// association coming up.
+    fn apply(
+        &mut self,
+        n: Notification,
+        remotes: Vec<SocketAddr>,
+        events: &mut Vec<SctpEvent>,
+    ) -> Effects {
+        match n {
+            Notification::AssocChange {
+                state,
+                assoc_id: id,
+            } => match state {
+                layout::SCTP_COMM_UP => self.up(id, false, remotes, events),
+                layout::SCTP_RESTART => self.up(id, true, remotes, events),
+                layout::SCTP_COMM_LOST
+                | layout::SCTP_SHUTDOWN_COMP
+                | layout::SCTP_CANT_STR_ASSOC => self.down(id, events),
+                _ => Effects::default(),
             },
+            Notification::Shutdown { assoc_id: id } => self.down(id, events),
+            Notification::SendFailed { assoc_id: id } => {
+                // Only while the association is known: the messages lost
+                // with an association that went down are implied by Down.
+                if let (true, Some(assoc)) = (self.assocs.contains_key(&id), assoc_id(id)) {
+                    events.push(SctpEvent::SendFailed { assoc });
+                }
+                Effects::default()
+            }
+            Notification::PartialDeliveryAborted { assoc_id: id } => Effects {
+                forget: Some(id),
+                abort: None,
+            },
+            Notification::Other(_) => Effects::default(),
+        }
+    }
+
+    /// The association is up (or restarted).
+    fn up(
+        &mut self,
+        id: i32,
+        restart: bool,
+        remotes: Vec<SocketAddr>,
+        events: &mut Vec<SctpEvent>,
+    ) -> Effects {
+        let Some(assoc) = assoc_id(id) else {
+            return Effects {
+                forget: None,
+                abort: Some(id),
+            };
         };
+        let known = self.assocs.get(&id).cloned();
+        let remote = match (&known, remotes.first()) {
+            // Opened here: the first address asked for.
+            (Some(a), _) if a.connecting => a.remote,
+            (_, Some(&r)) => r,
+            (Some(a), None) => a.remote,
+            (None, None) => {
+                net_debug!("sctp-kernel: association without peer address ignored");
+                return Effects::default();
+            }
+        };
+        let mut fx = Effects::default();
         if restart {
             if known.is_none() {
                 // Closed or aborted here: not reported any more.
-                return;
+                return fx;
             }
-            self.events.push(SctpEvent::Down { assoc });
-            self.reassembly.forget(id);
+            events.push(SctpEvent::Down { assoc });
+            fx.forget = Some(id);
         }
-        state.assocs.insert(
+        self.assocs.insert(
             id,
             Assoc {
                 remote,
                 connecting: false,
             },
         );
-        drop(state);
         let remotes = if remotes.is_empty() {
             std::vec![remote]
         } else {
             remotes
         };
-        self.events.push(SctpEvent::Up {
+        events.push(SctpEvent::Up {
             assoc,
             remote,
             remotes,
         });
+        fx
     }
 
     /// The association is gone (or never came up).
-    fn down(&mut self, id: i32) {
-        self.reassembly.forget(id);
-        let Some(a) = self.shared.state().assocs.remove(&id) else {
-            return;
+    fn down(&mut self, id: i32, events: &mut Vec<SctpEvent>) -> Effects {
+        let fx = Effects {
+            forget: Some(id),
+            abort: None,
         };
-        let Some(assoc) = assoc_id(id) else {
-            return;
+        let (Some(a), Some(assoc)) = (self.assocs.remove(&id), assoc_id(id)) else {
+            return fx;
         };
-        self.events.push(if a.connecting {
+        events.push(if a.connecting {
             SctpEvent::ConnectFailed {
                 assoc,
                 remote: a.remote,
@@ -692,6 +734,7 @@ impl Reader {
         } else {
             SctpEvent::Down { assoc }
         });
+        fx
     }
 }
 
@@ -706,6 +749,144 @@ mod tests {
             ppid: 11,
             assoc_id,
         }
+    }
+
+    fn change(state: u16, id: i32) -> Notification {
+        Notification::AssocChange {
+            state,
+            assoc_id: id,
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// Applies `n` and returns the events.
+    fn apply(st: &mut State, n: Notification, remotes: &[&str]) -> Vec<SctpEvent> {
+        let mut ev = Vec::new();
+        st.apply(n, remotes.iter().map(|r| addr(r)).collect(), &mut ev);
+        ev
+    }
+
+    #[test]
+    fn an_association_opened_here_comes_up_with_the_address_asked_for() {
+        let mut st = State::default();
+        st.assocs.insert(
+            5,
+            Assoc {
+                remote: addr("127.0.0.2:9"),
+                connecting: true,
+            },
+        );
+        let a = assoc_id(5).unwrap();
+        // The kernel lists the peer's addresses in its own order.
+        let ev = apply(
+            &mut st,
+            change(layout::SCTP_COMM_UP, 5),
+            &["127.0.0.1:9", "127.0.0.2:9"],
+        );
+        assert_eq!(
+            ev,
+            vec![SctpEvent::Up {
+                assoc: a,
+                remote: addr("127.0.0.2:9"),
+                remotes: vec![addr("127.0.0.1:9"), addr("127.0.0.2:9")],
+            }]
+        );
+        assert!(!st.assocs[&5].connecting);
+        // Lost: Down once; later notifications of it are ignored.
+        assert_eq!(
+            apply(&mut st, change(layout::SCTP_COMM_LOST, 5), &[]),
+            vec![SctpEvent::Down { assoc: a }]
+        );
+        assert!(apply(&mut st, change(layout::SCTP_SHUTDOWN_COMP, 5), &[]).is_empty());
+        assert!(apply(&mut st, Notification::SendFailed { assoc_id: 5 }, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_failed_connect_is_reported_as_such() {
+        let mut st = State::default();
+        for (i, state) in [layout::SCTP_CANT_STR_ASSOC, layout::SCTP_COMM_LOST]
+            .into_iter()
+            .enumerate()
+        {
+            let id = 7 + i as i32;
+            st.assocs.insert(
+                id,
+                Assoc {
+                    remote: addr("127.0.0.1:1"),
+                    connecting: true,
+                },
+            );
+            assert_eq!(
+                apply(&mut st, change(state, id), &[]),
+                vec![SctpEvent::ConnectFailed {
+                    assoc: assoc_id(id).unwrap(),
+                    remote: addr("127.0.0.1:1")
+                }]
+            );
+        }
+        assert!(st.assocs.is_empty());
+    }
+
+    #[test]
+    fn peer_associations_shutdowns_restarts_and_failed_sends() {
+        let mut st = State::default();
+        let a = assoc_id(3).unwrap();
+        let ev = apply(&mut st, change(layout::SCTP_COMM_UP, 3), &["127.0.0.1:4"]);
+        assert!(
+            matches!(&ev[..], [SctpEvent::Up { remote, .. }] if *remote == addr("127.0.0.1:4"))
+        );
+        assert_eq!(
+            apply(&mut st, Notification::SendFailed { assoc_id: 3 }, &[]),
+            vec![SctpEvent::SendFailed { assoc: a }]
+        );
+        // A restart: down, then up again (the peer's state is new).
+        let ev = apply(&mut st, change(layout::SCTP_RESTART, 3), &["127.0.0.1:4"]);
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[0], SctpEvent::Down { assoc: a });
+        assert!(matches!(ev[1], SctpEvent::Up { assoc, .. } if assoc == a));
+        // The peer shuts down: Down at its SHUTDOWN, nothing at completion.
+        assert_eq!(
+            apply(&mut st, Notification::Shutdown { assoc_id: 3 }, &[]),
+            vec![SctpEvent::Down { assoc: a }]
+        );
+        assert!(apply(&mut st, change(layout::SCTP_SHUTDOWN_COMP, 3), &[]).is_empty());
+        // Unknown ids, an unknown state, a peer without address: nothing.
+        assert!(apply(&mut st, change(layout::SCTP_RESTART, 9), &["127.0.0.1:4"]).is_empty());
+        assert!(apply(&mut st, change(99, 9), &[]).is_empty());
+        assert!(apply(&mut st, change(layout::SCTP_COMM_UP, 9), &[]).is_empty());
+        assert!(apply(&mut st, Notification::Other(1), &[]).is_empty());
+    }
+
+    #[test]
+    fn ids_out_of_range_are_aborted_and_gone_ones_forgotten() {
+        let mut st = State::default();
+        let mut ev = Vec::new();
+        let big = SCTP_ASSOC_BIT as i32;
+        let fx = st.apply(
+            change(layout::SCTP_COMM_UP, big),
+            vec![addr("127.0.0.1:1")],
+            &mut ev,
+        );
+        assert_eq!(
+            fx,
+            Effects {
+                forget: None,
+                abort: Some(big)
+            }
+        );
+        assert!(ev.is_empty());
+        let fx = st.apply(change(layout::SCTP_COMM_LOST, 4), Vec::new(), &mut ev);
+        assert_eq!(fx.forget, Some(4));
+        let fx = st.apply(
+            Notification::PartialDeliveryAborted { assoc_id: 4 },
+            Vec::new(),
+            &mut ev,
+        );
+        assert_eq!(fx.forget, Some(4));
+        assert!(ev.is_empty());
     }
 
     #[test]
