@@ -240,6 +240,7 @@ fn encapsulation_name(e: Encapsulation) -> &'static str {
     match e {
         Encapsulation::Udp => "udp",
         Encapsulation::SctpOverUdp => "sctp",
+        Encapsulation::Sctp => "sctp-ip",
         Encapsulation::Tcp => "tcp",
     }
 }

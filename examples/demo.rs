@@ -15,6 +15,12 @@
 //!
 //! `cargo run --release --example demo` (about 15 s). `--pcap DIR` writes
 //! one capture per node into DIR.
+//!
+//! `--transport usrsctp` runs the same pool over SCTP (usrsctp, SCTP over
+//! UDP encapsulation; build with `--features usrsctp`), all nodes sharing
+//! the process's UDP encapsulation port (`--udp-encaps-port N`, default
+//! 9899); `--transport kernel-sctp` over the kernel's SCTP (`--features
+//! sctp-kernel`, a kernel with SCTP).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +29,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::transport::sctp::{SctpConfig, SctpKind, SCTP_UDP_ENCAPSULATION_PORT};
 use rserpool::{PoolHandle, ServerId};
 
 const RATE_PER_SECOND: u64 = 20;
@@ -30,26 +37,92 @@ const KILL_ELEMENT_AT: Duration = Duration::from_secs(5);
 const KILL_REGISTRAR_AT: Duration = Duration::from_secs(10);
 const RUN_FOR: Duration = Duration::from_secs(15);
 
-fn node(name: &str, pcap: &Option<PathBuf>) -> NodeConfig {
-    let mut c = NodeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-    c.name = name.to_string();
-    c.capture = pcap.as_ref().map(|dir| dir.join(format!("{name}.pcap")));
-    c
+const USAGE: &str =
+    "usage: demo [--pcap DIR] [--transport udp|usrsctp|kernel-sctp] [--udp-encaps-port N]";
+
+/// How the demo's nodes are set up.
+struct Setup {
+    pcap: Option<PathBuf>,
+    sctp: Option<(SctpKind, SctpConfig)>,
+}
+
+impl Setup {
+    fn node(&self, name: &str) -> NodeConfig {
+        let mut c = NodeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+        c.name = name.to_string();
+        c.capture = self
+            .pcap
+            .as_ref()
+            .map(|dir| dir.join(format!("{name}.pcap")));
+        if let Some((kind, config)) = self.sctp {
+            c.sctp = Some(kind);
+            c.sctp_config = config;
+        }
+        c
+    }
 }
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let mut pcap = None;
+    let mut setup = Setup {
+        pcap: None,
+        sctp: None,
+    };
+    let mut kind = None;
+    let mut port = SCTP_UDP_ENCAPSULATION_PORT;
+    let mut port_given = false;
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
-            ("--pcap", Some(dir)) => pcap = Some(PathBuf::from(dir)),
+            ("--pcap", Some(dir)) => setup.pcap = Some(PathBuf::from(dir)),
+            ("--transport", Some(t)) => match t.as_str() {
+                "udp" => kind = None,
+                "usrsctp" => kind = Some((SctpKind::Usrsctp, "usrsctp")),
+                "kernel-sctp" => kind = Some((SctpKind::Kernel, "sctp-kernel")),
+                _ => {
+                    eprintln!("--transport: udp, usrsctp or kernel-sctp, not {t:?}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            ("--udp-encaps-port", Some(p)) => match p.parse() {
+                Ok(p) => {
+                    port = p;
+                    port_given = true;
+                }
+                Err(_) => {
+                    eprintln!("--udp-encaps-port: not a port: {p:?}");
+                    return ExitCode::from(2);
+                }
+            },
             _ => {
-                eprintln!("usage: demo [--pcap DIR]");
+                eprintln!("{USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
-    match run(&pcap) {
+    if let Some((kind, feature)) = kind {
+        if !kind.available() {
+            eprintln!(
+                "demo: this build lacks that SCTP; run it with --features {feature}, e.g.\n  \
+                 cargo run --release --features {feature} --example demo -- --transport {}",
+                if kind == SctpKind::Usrsctp {
+                    "usrsctp"
+                } else {
+                    "kernel-sctp"
+                }
+            );
+            return ExitCode::from(2);
+        }
+        let config = SctpConfig {
+            udp_encapsulation_port: port,
+            remote_udp_encapsulation_port: port,
+            ..SctpConfig::default()
+        };
+        setup.sctp = Some((kind, config));
+    } else if port_given {
+        eprintln!("--udp-encaps-port: only with --transport usrsctp");
+        return ExitCode::from(2);
+    }
+    match run(&setup) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
@@ -59,7 +132,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(pcap: &Option<PathBuf>) -> Result<u64, Box<dyn std::error::Error>> {
+fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
     let pool = PoolHandle::new(b"echo")?;
     let mut registrars: Vec<Option<RegistrarNode>> = Vec::new();
     for i in 1..=2 {
@@ -71,7 +144,7 @@ fn run(pcap: &Option<PathBuf>) -> Result<u64, Box<dyn std::error::Error>> {
             .collect();
         let mut config = loopback::registrar(ServerId::new(i)?);
         config.enrp = loopback::enrp(&peers);
-        let r = RegistrarNode::start(config, node(&format!("registrar{i}"), pcap))?;
+        let r = RegistrarNode::start(config, setup.node(&format!("registrar{i}")))?;
         println!(
             "registrar {i} listens on {} (ASAP), {} (ENRP)",
             r.local_addr(),
@@ -93,7 +166,7 @@ fn run(pcap: &Option<PathBuf>) -> Result<u64, Box<dyn std::error::Error>> {
         let list = if i == 3 { [b, a] } else { [a, b] };
         let pe = PoolElementNode::start(
             loopback::element(pool, &list, i),
-            node(&format!("element{i}"), pcap),
+            setup.node(&format!("element{i}")),
             5,
             Box::new(|request: &[u8]| request.to_vec()),
         )?;
@@ -106,7 +179,7 @@ fn run(pcap: &Option<PathBuf>) -> Result<u64, Box<dyn std::error::Error>> {
     }
     let user = PoolUserNode::start(
         loopback::user(&[a, b], 99),
-        node("user", pcap),
+        setup.node("user"),
         rserpool::Duration::from_millis(500),
     )?;
     // Let the PEs register and the registrars exchange their handlespaces.

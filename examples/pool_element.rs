@@ -1,5 +1,5 @@
 //! Runs a pool element with an echo service, registered with a registrar
-//! over UDP.
+//! over UDP (or SCTP: `--transport usrsctp` or `kernel-sctp`).
 //!
 //! ```text
 //! cargo run --example pool_element -- --registrar 127.0.0.1:3863 --pool echo --policy wrr:3
@@ -24,11 +24,14 @@ const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PO
   --policy          rr, wrr:W, rand, wrand:W, prio:P, lu:L, lud:L,D, ... (default rr)
   --listen ADDR     where pool users reach it (default 127.0.0.1:0)
   --cookie-every N  send a cookie to a pool user every N answers (default 0: never)
-  --pcap FILE       write the ASAP traffic to FILE";
+  --pcap FILE       write the ASAP traffic to FILE
+  --transport       udp (default), usrsctp or kernel-sctp";
 
 fn main() {
-    let args = Args::parse(USAGE);
-    args.only(&[
+    let usage = format!("{USAGE}\n{}", args::SCTP_USAGE);
+    let args = Args::parse(&usage);
+    let mut known = args::SCTP_FLAGS.to_vec();
+    known.extend([
         "--registrar",
         "--announce",
         "--interface",
@@ -39,7 +42,12 @@ fn main() {
         "--cookie-every",
         "--pcap",
         "--seconds",
+        "--transport",
     ]);
+    args.only(&known);
+    if args.transport() == args::Transport::Tcp {
+        args::fail("--transport tcp: only pool users reach registrars over TCP");
+    }
     let registrars = args.addrs("--registrar");
     let announce = args.multicast("--announce");
     if registrars.is_empty() && announce.is_none() {
@@ -80,6 +88,7 @@ fn main() {
     node.capture = args.pcap();
     node.asap_multicast = announce;
     node.name = "pool element".into();
+    args.apply_sctp(&mut node);
     let pe = PoolElementNode::start(
         config,
         node,

@@ -19,8 +19,9 @@ use rserpool::PoolHandle;
 
 const USAGE: &str =
     "usage: pool_user --registrar ADDR...|--announce GROUP:PORT [--pool HANDLE] [--requests N] [--interval-ms MS]
-                 [--profile rfc|rsplib|loopback] [--transport udp|tcp] [--pcap FILE]
-  --transport       reach the registrars over udp (default) or tcp
+                 [--profile rfc|rsplib|loopback] [--transport udp|tcp|usrsctp|kernel-sctp] [--pcap FILE]
+  --transport       reach the registrars over udp (default) or tcp, or everything
+                    over SCTP (usrsctp, kernel-sctp)
   --registrar ADDR  a registrar's ASAP address (repeatable)
   --announce GROUP:PORT  find registrars by their SERVER_ANNOUNCE there
   --interface IP    the multicast interface (default: any)
@@ -31,8 +32,10 @@ const USAGE: &str =
   --pcap FILE       write the ASAP traffic to FILE";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE);
-    args.only(&[
+    let usage = format!("{USAGE}\n{}", args::SCTP_USAGE);
+    let args = Args::parse(&usage);
+    let mut known = args::SCTP_FLAGS.to_vec();
+    known.extend([
         "--registrar",
         "--announce",
         "--interface",
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         "--transport",
         "--pcap",
     ]);
+    args.only(&known);
     let registrars = args.addrs("--registrar");
     let announce = args.multicast("--announce");
     if registrars.is_empty() && announce.is_none() {
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
     node.asap_multicast = announce;
     node.name = "pool user".into();
     node.connect_tcp = args.transport() == args::Transport::Tcp;
+    args.apply_sctp(&mut node);
     let user = PoolUserNode::start(config, node, rserpool::Duration::from_millis(1000))
         .unwrap_or_else(|e| args::fail(&format!("pool user: {e}")));
     let n: u64 = args.num("--requests", 10);

@@ -1,4 +1,5 @@
-//! Runs a registrar: ASAP over UDP on the given addresses.
+//! Runs a registrar: ASAP over UDP (or SCTP, `--transport usrsctp` or
+//! `kernel-sctp`) on the given addresses.
 //!
 //! ```text
 //! cargo run --example registrar -- --listen 127.0.0.1:3863 --profile rsplib --pcap registrar.pcap
@@ -21,7 +22,7 @@ use rserpool::registrar::{EnrpConfig, RegistrarConfig};
 use rserpool::runtime::{loopback, NodeConfig, RegistrarNode};
 use rserpool::ServerId;
 
-const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enrp ADDR] [--transport udp|tcp]
+const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enrp ADDR] [--transport udp|tcp|usrsctp|kernel-sctp]
                  [--announce GROUP:PORT] [--enrp-multicast GROUP:PORT] [--interface IP]
                  [--profile rfc|rsplib|loopback] [--id N] [--pcap FILE] [--seconds N]
   --listen ADDR   ASAP listen address (repeatable; default 0.0.0.0:3863)
@@ -30,15 +31,19 @@ const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enr
   --announce GROUP:PORT        send ASAP_SERVER_ANNOUNCE there (e.g. 239.0.0.50:3863)
   --enrp-multicast GROUP:PORT  send and hear ENRP PRESENCE there (e.g. 239.0.0.51:9901; turns ENRP on)
   --interface IP  the multicast interface (default: any)
-  --transport     udp (default), or tcp: also accept pool users over TCP
+  --transport     udp (default), tcp: also accept pool users over TCP,
+                  usrsctp or kernel-sctp: ASAP and ENRP over SCTP (all --listen
+                  addresses form one multi-homed endpoint)
   --profile       timer profile (default rsplib)
   --id N          server identifier (default: random)
   --pcap FILE     write the ASAP traffic to FILE
   --seconds N     stop after N seconds (default: run until killed)";
 
 fn main() {
-    let args = Args::parse(USAGE);
-    args.only(&[
+    let usage = format!("{USAGE}\n{}", args::SCTP_USAGE);
+    let args = Args::parse(&usage);
+    let mut known = args::SCTP_FLAGS.to_vec();
+    known.extend([
         "--listen",
         "--peer",
         "--enrp",
@@ -51,6 +56,7 @@ fn main() {
         "--pcap",
         "--seconds",
     ]);
+    args.only(&known);
     let mut listen = args.addrs("--listen");
     if listen.is_empty() {
         listen.push(SocketAddr::from(([0, 0, 0, 0], rserpool::wire::ASAP_PORT)));
@@ -88,6 +94,7 @@ fn main() {
     node.enrp_multicast = enrp_multicast;
     // PEs always use UDP; TCP is for pool users.
     node.listen_tcp = args.transport() == Transport::Tcp;
+    args.apply_sctp(&mut node);
     let r = RegistrarNode::start(config, node)
         .unwrap_or_else(|e| args::fail(&format!("registrar: {e}")));
     match r.enrp_addr() {

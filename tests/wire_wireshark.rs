@@ -4,8 +4,9 @@
 //! Every sample message (all 14 ASAP and 10 ENRP message types, all 18
 //! policies, every flag; see `fuzz/src/samples.rs`) is encoded with the
 //! codec, written with the crate's [`PcapWriter`] once over UDP (IPv4,
-//! well-known ports) and once over SCTP over UDP (IPv6, PPID 11/12), and
-//! decoded by tshark. The test then compares, frame by frame and in wire
+//! well-known ports), once over SCTP over UDP (IPv6, PPID 11/12) and once
+//! over plain SCTP (IPv4, IP protocol 132, PPID 11/12), and decoded by
+//! tshark. The test then compares, frame by frame and in wire
 //! order, what tshark decoded with what was encoded: message type and flags
 //! (and the R, H, W, M, T bits tshark names), pool handles, PE identifiers,
 //! server identifiers, registration life, policy types and values, addresses,
@@ -664,21 +665,35 @@ fn check_frame(frame: &Frame, row: &BTreeMap<String, String>) -> usize {
     assert_eq!(row["_ws.expert.message"], "", "{name}: tshark expert info");
     assert_eq!(
         row["ip.checksum.status"],
-        if frame.encapsulation == Encapsulation::Udp {
+        if matches!(
+            frame.encapsulation,
+            Encapsulation::Udp | Encapsulation::Sctp
+        ) {
             "1"
         } else {
             ""
         },
         "{name}: IPv4 header checksum status"
     );
-    // Every UDP datagram carries a checksum (for IPv6 it is mandatory).
+    // Every UDP datagram carries a checksum (for IPv6 it is mandatory);
+    // plain SCTP has no UDP.
     assert_eq!(
-        row["udp.checksum.status"], "1",
+        row["udp.checksum.status"],
+        if frame.encapsulation == Encapsulation::Sctp {
+            ""
+        } else {
+            "1"
+        },
         "{name}: UDP checksum status"
     );
     match frame.encapsulation {
-        Encapsulation::SctpOverUdp => {
+        Encapsulation::SctpOverUdp | Encapsulation::Sctp => {
             assert!(layers.contains(&"sctp"), "{name}: not carried in SCTP");
+            assert_eq!(
+                layers.contains(&"udp"),
+                frame.encapsulation == Encapsulation::SctpOverUdp,
+                "{name}: SCTP over UDP or over IP: {layers:?}"
+            );
             assert_eq!(
                 row["sctp.checksum.status"], "1",
                 "{name}: SCTP CRC32c not good"
@@ -779,7 +794,11 @@ fn tshark_decodes_every_message_as_encoded() {
     let dir = TempDir::new("all");
     let pcap = dir.0.join("all.pcap");
     let mut frames = Vec::new();
-    for encapsulation in [Encapsulation::Udp, Encapsulation::SctpOverUdp] {
+    for encapsulation in [
+        Encapsulation::Udp,
+        Encapsulation::SctpOverUdp,
+        Encapsulation::Sctp,
+    ] {
         samples::for_each(&mut |name, m| {
             let bytes = samples::encode(&m);
             frames.push(Frame {

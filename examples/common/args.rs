@@ -114,13 +114,47 @@ impl Args {
         }
     }
 
-    /// `--transport udp|tcp` (default `udp`).
+    /// `--transport udp|tcp|usrsctp|kernel-sctp` (default `udp`).
     pub fn transport(&self) -> Transport {
         match self.get("--transport").unwrap_or("udp") {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
-            other => fail(&format!("--transport: udp or tcp, not {other:?}")),
+            "usrsctp" => Transport::Usrsctp,
+            "kernel-sctp" => Transport::KernelSctp,
+            other => fail(&format!(
+                "--transport: udp, tcp, usrsctp or kernel-sctp, not {other:?}"
+            )),
         }
+    }
+
+    /// Puts the node on SCTP when `--transport` names an SCTP kind (with
+    /// `--udp-encaps-port` and `--remote-udp-encaps-port` for usrsctp);
+    /// fails clearly when this build lacks it.
+    pub fn apply_sctp(&self, node: &mut rserpool::runtime::NodeConfig) {
+        use rserpool::transport::sctp::SctpKind;
+        let (kind, feature) = match self.transport() {
+            Transport::Usrsctp => (SctpKind::Usrsctp, "usrsctp"),
+            Transport::KernelSctp => (SctpKind::Kernel, "sctp-kernel"),
+            _ => {
+                if self.get("--udp-encaps-port").is_some()
+                    || self.get("--remote-udp-encaps-port").is_some()
+                {
+                    fail("--udp-encaps-port: only with --transport usrsctp");
+                }
+                return;
+            }
+        };
+        if !kind.available() {
+            fail(&format!(
+                "--transport {}: this build lacks SCTP of that kind; rebuild with \
+                 --features {feature}",
+                self.get("--transport").unwrap_or_default()
+            ));
+        }
+        node.sctp = Some(kind);
+        let port = rserpool::transport::sctp::SCTP_UDP_ENCAPSULATION_PORT;
+        node.sctp_config.udp_encapsulation_port = self.num("--udp-encaps-port", port);
+        node.sctp_config.remote_udp_encapsulation_port = self.num("--remote-udp-encaps-port", port);
     }
 
     /// `--policy NAME[:P1,P2,...]`, e.g. `rr`, `wrr:3`, `lud:10,5`.
@@ -161,7 +195,23 @@ pub enum Transport {
     Udp,
     /// ASAP over TCP (pool users only).
     Tcp,
+    /// SCTP over UDP encapsulation with usrsctp (feature `usrsctp`).
+    Usrsctp,
+    /// The Linux kernel's SCTP (feature `sctp-kernel`).
+    KernelSctp,
 }
+
+/// The usage lines of the SCTP flags, shared by the examples.
+pub const SCTP_USAGE: &str =
+    "  --transport usrsctp      ASAP (and ENRP) over SCTP with usrsctp, over UDP encapsulation
+                           (build with --features usrsctp)
+  --transport kernel-sctp  ASAP (and ENRP) over the kernel's SCTP (--features sctp-kernel)
+  --udp-encaps-port N      usrsctp: this process's UDP encapsulation port (default 9899;
+                           processes on one host need one each)
+  --remote-udp-encaps-port N  usrsctp: the peers' UDP encapsulation port (default 9899)";
+
+/// The flags [`Args::apply_sctp`] reads.
+pub const SCTP_FLAGS: [&str; 2] = ["--udp-encaps-port", "--remote-udp-encaps-port"];
 
 /// Prints `message` and exits with status 2.
 pub fn fail(message: &str) -> ! {

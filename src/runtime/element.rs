@@ -12,7 +12,7 @@ use std::boxed::Box;
 use std::collections::HashMap;
 use std::format;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::vec::Vec;
@@ -53,21 +53,31 @@ impl Host for Host_ {
         let Some(mut config) = self.config.take() else {
             return;
         };
-        let local = d.udp.local_addr(0);
+        let locals = d.asap_locals();
+        let protocol = if d.sctp.is_some() {
+            TransportProtocol::Sctp
+        } else {
+            TransportProtocol::Udp
+        };
         let result = (|| {
-            let local = local.ok_or_else(|| io::Error::other("no socket"))?;
-            let ip = match local.ip() {
-                ip if ip.is_unspecified() && local.is_ipv4() => Ipv4Addr::LOCALHOST.into(),
-                ip if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
-                ip => ip,
-            };
-            config.user_transport = OwnedTransport::new(
-                TransportProtocol::Udp,
-                local.port(),
-                TransportUse::DataOnly,
-                &[ip],
-            )
-            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            let local = *locals
+                .first()
+                .ok_or_else(|| io::Error::other("no socket"))?;
+            // Every local address (SCTP multi-homing), each once.
+            let mut ips: Vec<IpAddr> = Vec::new();
+            for a in &locals {
+                let ip = match a.ip() {
+                    ip if ip.is_unspecified() && a.is_ipv4() => Ipv4Addr::LOCALHOST.into(),
+                    ip if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+                    ip => ip,
+                };
+                if !ips.contains(&ip) && ips.len() < crate::addr::MAX_TRANSPORT_ADDRESSES {
+                    ips.push(ip);
+                }
+            }
+            config.user_transport =
+                OwnedTransport::new(protocol, local.port(), TransportUse::DataOnly, &ips)
+                    .map_err(|e| io::Error::other(format!("{e:?}")))?;
             let mut machine =
                 PoolElement::new(config).map_err(|e| io::Error::other(format!("{e:?}")))?;
             machine.register(d.now());

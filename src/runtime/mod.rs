@@ -12,14 +12,37 @@
 //! Dropping a handle (or calling its `shutdown`) stops the thread and
 //! joins it and the transport's reader threads.
 //!
+//! With [`NodeConfig::sctp`] set, ASAP (and a registrar's ENRP) runs over
+//! SCTP instead: one endpoint on [`NodeConfig::bind`] and
+//! [`NodeConfig::also_bind`] (multi-homed: one port, all addresses), a
+//! second one on [`NodeConfig::enrp_bind`] for a registrar's ENRP. The
+//! machines' connects become SCTP associations (their `Up` or
+//! `ConnectFailed` comes when SCTP answers), every message carries its
+//! PPID (11 ASAP, 12 ENRP, application data on the pool user ↔ pool element
+//! channel with [`PPID_DATA`](crate::transport::PPID_DATA) and no prefix),
+//! and PPIDs are checked on receive: a channel to or from a registrar takes
+//! its protocol's PPID only, a pool user ↔ pool element channel takes 11 as
+//! ASAP and anything else as data; other messages are dropped and counted
+//! ([`RegistrarStatus::wrong_ppid`]). Multicast announcements and replies
+//! to datagrams stay on the node's UDP sockets, which are still bound.
+//! usrsctp runs one stack per process on one UDP port
+//! ([`SctpConfig::udp_encapsulation_port`](crate::transport::sctp::SctpConfig)):
+//! any number of nodes of one process share it, nodes in different
+//! processes of one host each need their own port (and must name their
+//! peers' port as the remote one).
+//!
 //! With [`NodeConfig::capture`] set, every ASAP and ENRP message the node
-//! sends or receives is written to a pcap file ([`PcapWriter`]): as UDP
-//! when one end uses the well-known port ([`ASAP_PORT`], [`ENRP_PORT`]),
-//! else as SCTP over UDP, whose PPID names the protocol whatever the ports.
+//! sends or receives is written to a pcap file ([`PcapWriter`]): over UDP
+//! and TCP as UDP when one end uses the well-known port ([`ASAP_PORT`],
+//! [`ENRP_PORT`]), else as SCTP over UDP, whose PPID names the protocol
+//! whatever the ports; over SCTP as what is on the wire: SCTP over UDP
+//! port 9899 with usrsctp (with the real SCTP ports and PPID), plain SCTP
+//! (IP protocol 132) with the kernel's SCTP.
 
 pub mod element;
 pub mod loopback;
 pub mod registrar;
+mod sctp;
 pub mod user;
 
 pub use element::{PoolElementNode, Service};
@@ -111,6 +134,8 @@ impl NodeConfig {
 pub(crate) enum Input<C> {
     Datagram(Datagram),
     Stream(StreamEvent),
+    /// An event of SCTP endpoint `.0`.
+    Sctp(usize, crate::transport::sctp::SctpEvent),
     Command(C),
     Stop,
 }
@@ -131,6 +156,10 @@ pub(crate) struct Driver {
     multicast_asap: Option<(SocketAddr, usize)>,
     multicast_enrp: Option<(SocketAddr, usize)>,
     tcp_connect: Option<TcpConnect>,
+    /// The SCTP endpoints (ASAP at index 0), when the node runs on SCTP.
+    pub(crate) sctp: Option<sctp::Sctp>,
+    /// The ENRP SCTP endpoint's index.
+    sctp_enrp: Option<usize>,
     capture: Option<PcapWriter<BufWriter<File>>>,
     buf: Vec<u8>,
 }
@@ -170,6 +199,76 @@ impl Driver {
         let _ = w.write(protocol, src, dst, std::time::SystemTime::now(), msg, e);
     }
 
+    /// Captures a message on an SCTP association as what is on the wire.
+    fn capture_sctp(&mut self, protocol: Protocol, src: SocketAddr, dst: SocketAddr, msg: &[u8]) {
+        let (Some(w), Some(s)) = (self.capture.as_mut(), self.sctp.as_ref()) else {
+            return;
+        };
+        let src = unspecified_to_loopback(src);
+        let dst = unspecified_to_loopback(dst);
+        let e = s.encapsulation();
+        let _ = w.write(protocol, src, dst, std::time::SystemTime::now(), msg, e);
+    }
+
+    /// The addresses pool users and registrars reach the node's ASAP at:
+    /// its SCTP endpoint's, else its first UDP socket's.
+    pub(crate) fn asap_locals(&self) -> Vec<SocketAddr> {
+        match self.sctp.as_ref() {
+            Some(s) => s.locals(0).to_vec(),
+            None => self.udp.local_addr(0).into_iter().collect(),
+        }
+    }
+
+    /// Where the node hears ENRP: its ENRP SCTP endpoint, else its ENRP
+    /// UDP socket.
+    pub(crate) fn enrp_local(&self) -> Option<SocketAddr> {
+        match (self.sctp.as_ref(), self.sctp_enrp) {
+            (Some(s), Some(i)) => s.locals(i).first().copied(),
+            (Some(_), None) => None,
+            (None, _) => self.enrp_socket.and_then(|i| self.udp.local_addr(i)),
+        }
+    }
+
+    /// The number of SCTP associations (0 without SCTP).
+    pub(crate) fn sctp_association_count(&self) -> usize {
+        self.sctp.as_ref().map_or(0, |s| s.association_count())
+    }
+
+    /// Messages dropped for a wrong PPID (0 without SCTP).
+    pub(crate) fn wrong_ppid(&self) -> u64 {
+        self.sctp.as_ref().map_or(0, |s| s.wrong_ppid)
+    }
+
+    /// Opens a pool user ↔ pool element data channel to a PE at `remotes`
+    /// (all its addresses; UDP uses the first): usable at once. `None`
+    /// when it cannot even be started.
+    pub(crate) fn open_channel(
+        &mut self,
+        remotes: &[SocketAddr],
+        events: &mut Vec<TransportEvent>,
+    ) -> Option<crate::AssocId> {
+        if let Some(s) = self.sctp.as_mut() {
+            return s
+                .connect(0, remotes, Protocol::Asap, Framing::Tagged, false)
+                .ok();
+        }
+        let remote = *remotes.first()?;
+        Some(self.open(remote, Protocol::Asap, Framing::Tagged, events))
+    }
+
+    /// Closes `assoc` (no event follows).
+    pub(crate) fn close(&mut self, assoc: crate::AssocId) {
+        if crate::transport::sctp::is_sctp(assoc) {
+            if let Some(s) = self.sctp.as_mut() {
+                s.close(assoc);
+            }
+        } else if tcp::is_tcp(assoc) {
+            self.tcp.forget(assoc);
+        } else {
+            self.udp.close(assoc);
+        }
+    }
+
     /// Opens an association to `remote` on the node's socket.
     pub(crate) fn open(
         &mut self,
@@ -197,6 +296,17 @@ impl Driver {
         protocol: Protocol,
         msg: &[u8],
     ) -> bool {
+        if crate::transport::sctp::is_sctp(assoc) {
+            let Some(s) = self.sctp.as_mut() else {
+                return false;
+            };
+            let ends = s.addresses(assoc);
+            let sent = s.send(assoc, sctp::ppid(protocol), msg);
+            if let (true, Some((local, remote))) = (sent, ends) {
+                self.capture_sctp(protocol, local, remote, msg);
+            }
+            return sent;
+        }
         if tcp::is_tcp(assoc) {
             if let Some((local, remote)) = self.tcp.addresses(assoc) {
                 self.capture(protocol, local, remote, msg, true);
@@ -212,15 +322,35 @@ impl Driver {
 
     /// Sends application data on `assoc`.
     pub(crate) fn send_data(&mut self, assoc: crate::AssocId, msg: &[u8]) -> bool {
+        if crate::transport::sctp::is_sctp(assoc) {
+            return self
+                .sctp
+                .as_mut()
+                .is_some_and(|s| s.send(assoc, crate::transport::PPID_DATA, msg));
+        }
         let now = self.std_now();
         self.udp.send_data(now, assoc, msg)
     }
 
     /// Moves everything `machine` wants done onto the sockets: connects
-    /// (answered with `Up` at once) and then messages.
+    /// (over UDP and TCP answered with `Up` at once, over SCTP when the
+    /// association is up) and then messages.
     pub(crate) fn drain(&mut self, machine: &mut dyn Machine) {
         let mut events = Vec::new();
         while let Some(c) = machine.poll_connect() {
+            let over_tcp = c.protocol == Protocol::Asap && self.tcp_connect.is_some();
+            if let (Some(s), false) = (self.sctp.as_mut(), over_tcp) {
+                let endpoint = match c.protocol {
+                    Protocol::Enrp => self.sctp_enrp.unwrap_or(0),
+                    Protocol::Asap => 0,
+                };
+                if s.connect(endpoint, &[c.remote], c.protocol, Framing::Plain, true)
+                    .is_err()
+                {
+                    events.push(TransportEvent::ConnectFailed { remote: c.remote });
+                }
+                continue;
+            }
             if c.protocol == Protocol::Asap {
                 if let Some(connect) = self.tcp_connect.as_mut() {
                     match connect(&mut self.tcp, c.remote) {
@@ -349,8 +479,8 @@ impl<C: Send + 'static> Runner<C> {
         for &addr in &config.also_bind {
             udp.bind(addr, protocol, inbound, tx.clone(), Input::Datagram)?;
         }
-        let local = udp.local_addr(0).unwrap_or(config.bind);
-        let locals: Vec<SocketAddr> = (0..=config.also_bind.len())
+        let mut local = udp.local_addr(0).unwrap_or(config.bind);
+        let mut locals: Vec<SocketAddr> = (0..=config.also_bind.len())
             .filter_map(|i| udp.local_addr(i))
             .collect();
         let enrp_socket = match config.enrp_bind {
@@ -393,6 +523,36 @@ impl<C: Send + 'static> Runner<C> {
         } else {
             None
         };
+        let mut sctp = None;
+        let mut sctp_enrp = None;
+        if let Some(kind) = config.sctp {
+            let mut s = sctp::Sctp::new(kind);
+            let mut bind = std::vec![config.bind];
+            bind.extend(config.also_bind.iter().copied());
+            let sink = |tx: SyncSender<Input<C>>| {
+                move |endpoint, e| tx.send(Input::Sctp(endpoint, e)).is_ok()
+            };
+            s.open(
+                &config.sctp_config,
+                &bind,
+                protocol,
+                inbound,
+                sink(tx.clone()),
+            )?;
+            if let Some(addr) = config.enrp_bind {
+                let i = s.open(
+                    &config.sctp_config,
+                    &[addr],
+                    Protocol::Enrp,
+                    Framing::Plain,
+                    sink(tx.clone()),
+                )?;
+                sctp_enrp = Some(i);
+            }
+            locals = s.locals(0).to_vec();
+            local = locals.first().copied().unwrap_or(config.bind);
+            sctp = Some(s);
+        }
         let capture = match &config.capture {
             Some(path) => Some(PcapWriter::new(BufWriter::new(File::create(path)?))?),
             None => None,
@@ -406,6 +566,8 @@ impl<C: Send + 'static> Runner<C> {
             multicast_asap,
             multicast_enrp,
             tcp_connect,
+            sctp,
+            sctp_enrp,
             capture,
             buf: Vec::new(),
         };
@@ -478,6 +640,7 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
             Some(Input::Stop) => break,
             Some(Input::Command(c)) => host.command(&mut d, c),
             Some(Input::Stream(event)) => stream_event(&mut host, &mut d, event),
+            Some(Input::Sctp(endpoint, event)) => sctp_event(&mut host, &mut d, endpoint, event),
             Some(Input::Datagram(dg)) => {
                 let mut ended = None;
                 let from = dg.from;
@@ -528,6 +691,32 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
     d.tcp_connect = None;
     d.udp.shutdown();
     d.tcp.shutdown();
+    if let Some(s) = d.sctp.as_mut() {
+        s.shutdown();
+    }
+}
+
+fn sctp_event<H: Host>(
+    host: &mut H,
+    d: &mut Driver,
+    endpoint: usize,
+    event: crate::transport::sctp::SctpEvent,
+) {
+    let Some(s) = d.sctp.as_mut() else {
+        return;
+    };
+    match s.event(endpoint, event) {
+        sctp::Outcome::None => {}
+        sctp::Outcome::Event(e) => host.transport_event(d, e),
+        sctp::Outcome::Message(inc) => {
+            if let crate::transport::Payload::Message(p) = inc.payload {
+                if let Some((local, remote)) = s.addresses(inc.assoc) {
+                    d.capture_sctp(p, remote, local, &inc.bytes);
+                }
+            }
+            host.message(d, inc);
+        }
+    }
 }
 
 fn stream_event<H: Host>(host: &mut H, d: &mut Driver, event: StreamEvent) {

@@ -34,6 +34,11 @@ pub struct RegistrarStatus {
     pub associations: usize,
     /// Its open TCP connections (pool users).
     pub tcp_connections: usize,
+    /// Its SCTP associations (up or being set up), over both endpoints.
+    pub sctp_associations: usize,
+    /// SCTP messages dropped because their PPID was not the one of the
+    /// endpoint's protocol (11 on the ASAP endpoint, 12 on the ENRP one).
+    pub wrong_ppid: u64,
 }
 
 /// What a registrar's handle asks of its thread.
@@ -57,28 +62,30 @@ impl Host for Host_ {
         let Some(mut config) = self.config.take() else {
             return;
         };
-        if let (Some(tcp), Some(local)) = (self.announce, d.udp.local_addr(0)) {
-            // The UDP transport stands in for SCTP: the announce names the
-            // ASAP socket as the registrar's SCTP transport (and the TCP
-            // listener, on the same port, as its TCP transport).
-            let local = super::unspecified_to_loopback(local);
+        let asap = d.asap_locals().first().copied();
+        if let (Some(tcp), Some(local)) = (self.announce, asap) {
+            // The announce names the ASAP endpoint (SCTP, or the UDP
+            // socket standing in for it) as the registrar's SCTP transport,
+            // and the TCP listener (on the UDP socket's address) as its TCP
+            // one.
             config.announce = true;
             config.announce_transports.clear();
-            let mut protocols = std::vec![TransportProtocol::Sctp];
-            if tcp {
-                protocols.push(TransportProtocol::Tcp);
+            let mut transports = std::vec![(TransportProtocol::Sctp, local)];
+            if let (true, Some(udp)) = (tcp, d.udp.local_addr(0)) {
+                transports.push((TransportProtocol::Tcp, udp));
             }
-            for protocol in protocols {
+            for (protocol, at) in transports {
+                let at = super::unspecified_to_loopback(at);
                 let mut addresses = arrayvec::ArrayVec::new();
-                addresses.push(local.ip());
+                addresses.push(at.ip());
                 let _ = config.announce_transports.try_push(AnnounceTransport {
                     protocol,
-                    port: local.port(),
+                    port: at.port(),
                     addresses,
                 });
             }
         }
-        let enrp = d.enrp_socket.and_then(|i| d.udp.local_addr(i));
+        let enrp = d.enrp_local();
         match enrp {
             Some(addr) => {
                 let addr = super::unspecified_to_loopback(addr);
@@ -125,6 +132,8 @@ impl Host for Host_ {
                     peers: machine.peers().iter().filter_map(|p| p.server_id).collect(),
                     associations: d.udp.association_count(),
                     tcp_connections: d.tcp.connection_count(),
+                    sctp_associations: d.sctp_association_count(),
+                    wrong_ppid: d.wrong_ppid(),
                 });
             }
         }
@@ -151,8 +160,9 @@ impl Host for Host_ {
     }
 }
 
-/// A registrar (ASAP over UDP) running on its own thread; see the
-/// [module](super) documentation. Dropping it stops the registrar.
+/// A registrar (ASAP over UDP, or over SCTP with [`NodeConfig::sctp`])
+/// running on its own thread; see the [module](super) documentation.
+/// Dropping it stops the registrar.
 #[derive(Debug)]
 pub struct RegistrarNode {
     runner: Runner<Command>,
@@ -161,7 +171,8 @@ pub struct RegistrarNode {
 
 impl RegistrarNode {
     /// Starts a registrar with `config`, listening for ASAP on
-    /// `node.bind` (UDP). It sends SERVER_ANNOUNCE only when
+    /// `node.bind` (UDP, or SCTP on `node.bind` and `node.also_bind`
+    /// with `node.sctp`). It sends SERVER_ANNOUNCE only when
     /// `node.asap_multicast` names a channel, and PRESENCE by multicast only
     /// when `node.enrp_multicast` does. With `config.enrp` enabled it also listens for
     /// ENRP on `node.enrp_bind` (default: the ASAP address with an

@@ -98,16 +98,28 @@ impl Host_ {
                 Err(_) => return self.park(now, id),
             },
         };
-        let Some(&ip) = selection.transport.addresses.first() else {
+        let port = selection.transport.port;
+        let addrs: Vec<SocketAddr> = selection
+            .transport
+            .addresses
+            .iter()
+            .map(|&ip| SocketAddr::new(ip, port))
+            .collect();
+        let Some(&addr) = addrs.first() else {
             return self.park(now, id);
         };
-        let addr = SocketAddr::new(ip, selection.transport.port);
         let pe = selection.pe_id;
         let assoc = match self.sessions.get(&pe) {
             Some(s) => s.assoc,
             None => {
                 let mut events = Vec::new();
-                let assoc = d.open(addr, Protocol::Asap, Framing::Tagged, &mut events);
+                let Some(assoc) = d.open_channel(&addrs, &mut events) else {
+                    // Not even startable: this PE is out of reach.
+                    let _ = self
+                        .machine
+                        .report_unreachable(now, &pool, pe, SendOptions::DEFAULT);
+                    return self.park(now, id);
+                };
                 events.push(TransportEvent::Up {
                     assoc,
                     remote: addr,
@@ -164,7 +176,7 @@ impl Host_ {
             return;
         };
         self.by_assoc.remove(&session.assoc);
-        d.udp.close(session.assoc);
+        d.close(session.assoc);
         let now = d.now();
         let failover =
             self.machine

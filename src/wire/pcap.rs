@@ -69,6 +69,10 @@ pub enum Encapsulation {
     SctpOverUdp,
     /// One TCP segment per message, between the given socket addresses.
     Tcp,
+    /// SCTP directly over IP (protocol 132, as the kernel's SCTP sends it):
+    /// one DATA chunk per message with PPID 11 or 12, between the given
+    /// SCTP ports.
+    Sctp,
 }
 
 /// Computes the CRC32c (Castagnoli) of `data`, as SCTP uses it (RFC 9260
@@ -239,8 +243,9 @@ impl<W: Write> PcapWriter<W> {
                 self.emit_frame(timestamp)
             }
             Encapsulation::Tcp => self.tcp_frame(src, dst, sip, dip, msg, timestamp),
-            Encapsulation::SctpOverUdp => {
-                self.sctp_frames(protocol, src, dst, sip, dip, msg, timestamp)
+            Encapsulation::SctpOverUdp | Encapsulation::Sctp => {
+                let over_udp = encapsulation == Encapsulation::SctpOverUdp;
+                self.sctp_frames(protocol, src, dst, sip, dip, msg, timestamp, over_udp)
             }
         }
     }
@@ -402,6 +407,7 @@ impl<W: Write> PcapWriter<W> {
         dip: IpAddr,
         msg: &[u8],
         timestamp: SystemTime,
+        over_udp: bool,
     ) -> io::Result<()> {
         // Largest DATA payload per packet that fits into one IP packet.
         const MAX_FRAGMENT: usize = 65_535 - 40 - 8 - 12 - 16 - 4;
@@ -441,7 +447,12 @@ impl<W: Write> PcapWriter<W> {
             }
             let crc = crc32c(&packet);
             packet[8..12].copy_from_slice(&crc.to_le_bytes());
-            self.udp_frame(sip, dip, SCTP_OVER_UDP_PORT, SCTP_OVER_UDP_PORT, &packet)?;
+            if over_udp {
+                self.udp_frame(sip, dip, SCTP_OVER_UDP_PORT, SCTP_OVER_UDP_PORT, &packet)?;
+            } else {
+                self.ip_headers(sip, dip, 132, packet.len())?;
+                self.frame.extend_from_slice(&packet);
+            }
             self.emit_frame(timestamp)?;
             state.tsn = state.tsn.wrapping_add(1);
         }
@@ -1004,7 +1015,7 @@ impl Frame<'_> {
                 }
                 let payload = &data[8..len];
                 if sport == SCTP_OVER_UDP_PORT || dport == SCTP_OVER_UDP_PORT {
-                    self.sctp(sip, dip, payload);
+                    self.sctp(sip, dip, payload, Encapsulation::SctpOverUdp);
                 } else if let Some(protocol) = protocol_of_ports(sport, dport) {
                     self.push(
                         protocol,
@@ -1015,7 +1026,7 @@ impl Frame<'_> {
                     );
                 }
             }
-            132 => self.sctp(sip, dip, data),
+            132 => self.sctp(sip, dip, data, Encapsulation::Sctp),
             6 => {
                 if data.len() < 20 {
                     return;
@@ -1053,7 +1064,7 @@ impl Frame<'_> {
         }
     }
 
-    fn sctp(&mut self, sip: IpAddr, dip: IpAddr, data: &[u8]) {
+    fn sctp(&mut self, sip: IpAddr, dip: IpAddr, data: &[u8], encapsulation: Encapsulation) {
         if data.len() < 12 {
             return;
         }
@@ -1084,13 +1095,7 @@ impl Frame<'_> {
                 continue;
             };
             match (begin, end) {
-                (true, true) => self.push(
-                    protocol,
-                    Encapsulation::SctpOverUdp,
-                    src,
-                    dst,
-                    payload.to_vec(),
-                ),
+                (true, true) => self.push(protocol, encapsulation, src, dst, payload.to_vec()),
                 (true, false) => {
                     if self.reassembly.len() >= 64 && !self.reassembly.contains_key(&key) {
                         continue;
@@ -1110,7 +1115,7 @@ impl Frame<'_> {
                     buf.extend_from_slice(payload);
                     if end {
                         let whole = self.reassembly.remove(&key).unwrap_or_default();
-                        self.push(protocol, Encapsulation::SctpOverUdp, src, dst, whole);
+                        self.push(protocol, encapsulation, src, dst, whole);
                     }
                 }
             }
@@ -1216,6 +1221,20 @@ mod tests {
             addr("[2001:db8::1]:5000"),
             addr("[2001:db8::2]:6000"),
         );
+    }
+
+    #[test]
+    fn plain_sctp_round_trip_keeps_ppid_and_ports() {
+        for (a, b) in [
+            ("192.0.2.1:3863", "192.0.2.2:40000"),
+            ("[2001:db8::1]:9901", "[2001:db8::2]:9901"),
+        ] {
+            let f = roundtrip(Encapsulation::Sctp, addr(a), addr(b));
+            assert_eq!(f[0].protocol, Protocol::Asap);
+            assert_eq!(f[1].protocol, Protocol::Enrp);
+            assert_eq!(f[0].encapsulation, Encapsulation::Sctp);
+            assert_eq!((f[0].src, f[0].dst), (addr(a), addr(b)));
+        }
     }
 
     #[test]

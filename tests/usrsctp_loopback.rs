@@ -1,0 +1,449 @@
+//! The runtime over usrsctp (SCTP over UDP encapsulation) on 127.0.0.1:
+//! every node of this process shares one usrsctp stack on a UDP port of
+//! its own.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::transport::sctp::{SctpConfig, SctpKind};
+use rserpool::{PeId, PoolHandle, ServerId};
+
+/// A free UDP port for this process's usrsctp stack (so that parallel
+/// test processes do not share one).
+fn encapsulation_port() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        // Free on IPv4 and on IPv6, as usrsctp binds both.
+        for _ in 0..50 {
+            let v4 = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            let port = v4.local_addr().unwrap().port();
+            let v6 = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None);
+            let free = v6.is_ok_and(|s| {
+                s.set_only_v6(true).is_ok()
+                    && s.bind(&std::net::SocketAddr::from(([0u16; 8], port)).into())
+                        .is_ok()
+            });
+            if free {
+                return port;
+            }
+        }
+        panic!("no UDP port free on IPv4 and IPv6")
+    })
+}
+
+fn node() -> NodeConfig {
+    let mut n = NodeConfig::new("127.0.0.1:0".parse().unwrap());
+    n.sctp = Some(SctpKind::Usrsctp);
+    let port = encapsulation_port();
+    n.sctp_config = SctpConfig {
+        udp_encapsulation_port: port,
+        remote_udp_encapsulation_port: port,
+        ..SctpConfig::default()
+    };
+    n
+}
+
+fn captured(dir: &Path, name: &str) -> NodeConfig {
+    let mut n = node();
+    n.capture = Some(dir.join(format!("{name}.pcap")));
+    n.name = name.to_string();
+    n
+}
+
+fn pool() -> PoolHandle {
+    PoolHandle::new(b"echo").unwrap()
+}
+
+fn registrar(id: u32, peers: Option<&[SocketAddr]>, n: NodeConfig) -> RegistrarNode {
+    let mut config = loopback::registrar(ServerId::new(id).unwrap());
+    if let Some(peers) = peers {
+        config.enrp = loopback::enrp(peers);
+    }
+    RegistrarNode::start(config, n).unwrap()
+}
+
+fn element(registrars: &[SocketAddr], seed: u64, n: NodeConfig) -> PoolElementNode {
+    PoolElementNode::start(
+        loopback::element(pool(), registrars, seed),
+        n,
+        2,
+        Box::new(|req: &[u8]| req.to_vec()),
+    )
+    .unwrap()
+}
+
+fn user(registrars: &[SocketAddr], n: NodeConfig) -> PoolUserNode {
+    PoolUserNode::start(
+        loopback::user(registrars, 7),
+        n,
+        rserpool::Duration::from_millis(500),
+    )
+    .unwrap()
+}
+
+/// Waits until `f` holds, at most `limit`.
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+fn registered(r: &RegistrarNode, n: usize) -> bool {
+    r.status().is_some_and(|s| s.elements.len() == n)
+}
+
+#[test]
+fn registration_and_resolution_over_sctp() {
+    let r = registrar(1, None, node());
+    let pes: Vec<_> = (0..3)
+        .map(|i| element(&[r.local_addr()], 10 + i, node()))
+        .collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 3)));
+    let status = r.status().unwrap();
+    // Three PEs, each on its own SCTP association; nothing over UDP.
+    assert_eq!(status.sctp_associations, 3);
+    assert_eq!(status.associations, 0);
+    let u = user(&[r.local_addr()], node());
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..9u8 {
+        let (pe, reply) = u
+            .request(&pool(), &[i, 1, 2], Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(reply, vec![i, 1, 2]);
+        seen.insert(pe);
+    }
+    let ids: std::collections::BTreeSet<PeId> = pes.iter().map(|p| p.pe_id()).collect();
+    assert_eq!(seen, ids);
+    assert_eq!(pes.iter().map(|p| p.served()).sum::<u64>(), 9);
+    assert_eq!(r.status().unwrap().wrong_ppid, 0);
+}
+
+#[test]
+fn killed_pool_element_fails_over_without_loss() {
+    let r = registrar(1, None, node());
+    let mut pes: Vec<_> = (0..3)
+        .map(|i| element(&[r.local_addr()], 20 + i, node()))
+        .collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 3)));
+    let u = user(&[r.local_addr()], node());
+    for i in 0..6u8 {
+        u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
+    }
+    let dead = pes.remove(0);
+    let dead_id = dead.pe_id();
+    dead.shutdown();
+    for i in 0..12u8 {
+        let (pe, reply) = u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
+        assert_eq!(reply, vec![i]);
+        assert_ne!(pe, dead_id);
+    }
+    // The registrar sees the PE's association go down and drops it.
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
+}
+
+#[test]
+fn killed_registrar_is_taken_over_and_pool_elements_re_register() {
+    let a = registrar(1, Some(&[]), node());
+    let b = registrar(2, Some(&[a.enrp_addr().unwrap()]), node());
+    let both = [a.local_addr(), b.local_addr()];
+    let _pes: Vec<_> = (0..2).map(|i| element(&both, 90 + i, node())).collect();
+    assert!(wait_for(Duration::from_secs(8), || {
+        let (sa, sb) = (a.status().unwrap(), b.status().unwrap());
+        sa.owned == 2 && sb.elements.len() == 2 && sb.owned == 0
+    }));
+    assert_eq!(a.status().unwrap().peers, vec![ServerId::new(2).unwrap()]);
+    a.shutdown();
+    // The peer owns the PEs (ENRP takeover, or their re-registration).
+    assert!(wait_for(Duration::from_secs(10), || b
+        .status()
+        .is_some_and(|s| s.owned == 2 && s.elements.len() == 2)));
+    let u = user(&both, node());
+    let (_, reply) = u
+        .request(&pool(), b"after", Duration::from_secs(8))
+        .unwrap();
+    assert_eq!(reply, b"after");
+    assert_eq!(b.status().unwrap().wrong_ppid, 0);
+}
+
+/// A scratch directory of this process.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rserpool-usrsctp-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn captures_hold_asap_and_enrp_with_their_ppids_and_ports_for_both_decoders() {
+    use rserpool::wire::pcap::{Encapsulation, PcapReader};
+    use rserpool::wire::{AsapMessage, EnrpMessage, Protocol};
+    let dir = scratch("capture");
+    let a = registrar(1, Some(&[]), captured(&dir, "registrar1"));
+    let b = registrar(
+        2,
+        Some(&[a.enrp_addr().unwrap()]),
+        captured(&dir, "registrar2"),
+    );
+    let pe = element(&[a.local_addr()], 50, captured(&dir, "element"));
+    assert!(wait_for(Duration::from_secs(8), || registered(&a, 1)
+        && registered(&b, 1)));
+    let u = user(&[a.local_addr()], captured(&dir, "user"));
+    u.request(&pool(), b"x", Duration::from_secs(5)).unwrap();
+    let (asap_port, enrp_port) = (a.local_addr().port(), a.enrp_addr().unwrap().port());
+    let pe_port = pe.local_addr().port();
+    drop(u);
+    drop(pe);
+    drop(b);
+    a.shutdown();
+    // The registrar's capture, read back by the project's reader.
+    let path = dir.join("registrar1.pcap");
+    let mut kinds = Vec::new();
+    for m in PcapReader::open(&path).unwrap() {
+        let m = m.unwrap();
+        assert_eq!(m.encapsulation, Encapsulation::SctpOverUdp);
+        let port = match m.protocol {
+            Protocol::Asap => {
+                AsapMessage::parse(&m.bytes).unwrap();
+                asap_port
+            }
+            Protocol::Enrp => {
+                EnrpMessage::parse(&m.bytes).unwrap();
+                enrp_port
+            }
+        };
+        assert!(m.src.port() == port || m.dst.port() == port, "{m:?}");
+        kinds.push((m.protocol, m.dst.port() == port, m.bytes[0]));
+    }
+    let asap = Protocol::Asap;
+    for k in [
+        (asap, true, 0x01),
+        (asap, false, 0x03),
+        (asap, true, 0x05),
+        (asap, false, 0x06),
+        (Protocol::Enrp, true, 0x01),
+        (Protocol::Enrp, false, 0x01),
+    ] {
+        assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+    }
+    // tshark: SCTP over UDP 9899 on both ends, the SCTP ports of the
+    // registrar's endpoints, PPID 11 on the ASAP one, 12 on the ENRP one.
+    let rows = tshark(&path);
+    assert_eq!(rows.len(), kinds.len());
+    for f in &rows {
+        assert_eq!((f[0], f[1]), (9899, 9899), "{f:?}");
+        let port = match f[4] {
+            11 => asap_port,
+            12 => enrp_port,
+            other => panic!("PPID {other} in {f:?}"),
+        };
+        assert!(f[2] == u32::from(port) || f[3] == u32::from(port), "{f:?}");
+    }
+    // The pool element's capture: ASAP (registration, and the COOKIE on
+    // its data channel) with PPID 11, from its one endpoint.
+    let rows = tshark(&dir.join("element.pcap"));
+    assert!(!rows.is_empty());
+    for f in &rows {
+        assert_eq!(f[4], 11, "{f:?}");
+        assert!(
+            f[2] == u32::from(pe_port) || f[3] == u32::from(pe_port),
+            "{f:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// tshark's reading of a capture: UDP ports, SCTP ports, PPID per DATA
+/// chunk.
+fn tshark(path: &Path) -> Vec<[u32; 5]> {
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-o", "sctp.checksum:CRC-32C"])
+        .args(["-T", "fields", "-E", "separator=,"])
+        .args(["-e", "udp.srcport", "-e", "udp.dstport"])
+        .args(["-e", "sctp.srcport", "-e", "sctp.dstport"])
+        .args(["-e", "sctp.data_payload_proto_id"])
+        .args(["-e", "sctp.checksum.status"])
+        .output()
+        .expect("tshark is installed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 6, "{line}");
+            // The CRC32c verifies.
+            assert_eq!(f[5], "1", "{line}");
+            let n = |i: usize| f[i].parse::<u32>().unwrap();
+            [n(0), n(1), n(2), n(3), n(4)]
+        })
+        .collect()
+}
+
+/// An SCTP endpoint of the test itself (in the nodes' stack).
+fn raw_endpoint() -> (
+    rserpool::transport::sctp::usrsctp::UsrSctp,
+    std::sync::mpsc::Receiver<rserpool::transport::sctp::SctpEvent>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = rserpool::transport::sctp::usrsctp::UsrSctp::open(
+        &node().sctp_config,
+        &["127.0.0.1:0".parse().unwrap()],
+        Box::new(move |e| tx.send(e).is_ok()),
+    )
+    .unwrap();
+    (t, rx)
+}
+
+#[test]
+fn wrong_ppids_and_garbage_are_dropped_and_the_registrar_stays_intact() {
+    use rserpool::transport::sctp::{SctpEvent, SctpTransport, SendInfo};
+    let r = registrar(1, Some(&[]), node());
+    let _pes: Vec<_> = (0..2)
+        .map(|i| element(&[r.local_addr()], 40 + i, node()))
+        .collect();
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
+    let before = r.status().unwrap().elements;
+    let (mut t, rx) = raw_endpoint();
+    let up = |rx: &std::sync::mpsc::Receiver<SctpEvent>| loop {
+        match rx.recv_timeout(Duration::from_secs(5)).expect("an event") {
+            SctpEvent::Up { assoc, .. } => return assoc,
+            SctpEvent::Message { .. } => continue,
+            e => panic!("expected Up, got {e:?}"),
+        }
+    };
+    let asap = t.connect(&[r.local_addr()]).unwrap();
+    assert_eq!(up(&rx), asap);
+    let enrp = t.connect(&[r.enrp_addr().unwrap()]).unwrap();
+    assert_eq!(up(&rx), enrp);
+    let with = |ppid| SendInfo {
+        ppid,
+        stream: 0,
+        unordered: false,
+    };
+    // A valid REGISTRATION header would be taken; these carry the wrong
+    // PPID for the endpoint (ENRP, data, DTLS, ASAP on ENRP).
+    let registration = [0x01u8, 0x00, 0x00, 0x04];
+    for ppid in [12, 0, 47] {
+        t.send(asap, with(ppid), &registration).unwrap();
+    }
+    t.send(enrp, with(11), &registration).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || r
+        .status()
+        .is_some_and(|s| s.wrong_ppid == 4)));
+    // Garbage with the right PPIDs: answered or ignored, never harmful.
+    let mut garbage = vec![0u8; 1500];
+    let mut x: u32 = 0x1234_5678;
+    for b in &mut garbage {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    for m in [
+        &garbage[..],
+        &[0x01, 0x00, 0x01, 0x00, 0x80][..],
+        &[0x0b][..],
+    ] {
+        let _ = t.send(asap, with(11), m);
+        let _ = t.send(enrp, with(12), m);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = r.status().expect("the registrar still runs");
+    assert_eq!(status.elements, before);
+    assert_eq!(status.wrong_ppid, 4);
+    t.shutdown();
+    let u = user(&[r.local_addr()], node());
+    let (_, reply) = u.request(&pool(), b"ok", Duration::from_secs(5)).unwrap();
+    assert_eq!(reply, b"ok");
+}
+
+#[test]
+fn a_multi_homed_pool_element_registers_all_its_addresses() {
+    use rserpool::wire::pcap::PcapReader;
+    use rserpool::wire::{AsapMessage, Protocol, UserTransport};
+    let dir = scratch("multihomed");
+    let r = registrar(1, None, captured(&dir, "registrar"));
+    let mut n = node();
+    n.also_bind = vec!["[::1]:0".parse().unwrap()];
+    let pe = element(&[r.local_addr()], 60, n);
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    let u = user(&[r.local_addr()], node());
+    let (id, reply) = u.request(&pool(), b"mh", Duration::from_secs(5)).unwrap();
+    assert_eq!((id, &reply[..]), (pe.pe_id(), &b"mh"[..]));
+    drop(u);
+    r.shutdown();
+    let mut seen = None;
+    for m in PcapReader::open(dir.join("registrar.pcap")).unwrap() {
+        let m = m.unwrap();
+        if m.protocol != Protocol::Asap {
+            continue;
+        }
+        if let Ok(AsapMessage::Registration { pool_element, .. }) = AsapMessage::parse(&m.bytes) {
+            let UserTransport::Transport(t) = pool_element.user_transport else {
+                panic!("an opaque transport");
+            };
+            let addrs: Vec<_> = t.addresses.iter().collect();
+            seen = Some((t.protocol, t.port, addrs));
+        }
+    }
+    let (protocol, port, addrs) = seen.expect("a REGISTRATION in the capture");
+    assert_eq!(protocol, rserpool::addr::TransportProtocol::Sctp);
+    assert_eq!(port, pe.local_addr().port());
+    let expected: Vec<std::net::IpAddr> =
+        vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+    assert_eq!(addrs, expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A multicast channel on the loopback interface of this process's own.
+fn channel(offset: u16) -> rserpool::runtime::Multicast {
+    let pid = std::process::id();
+    let port = 20_000 + ((pid as u16) % 20_000) + offset;
+    rserpool::runtime::Multicast {
+        group: std::net::SocketAddrV4::new(
+            std::net::Ipv4Addr::new(239, 0, 8, (pid % 200) as u8 + 1),
+            port,
+        ),
+        interface: std::net::Ipv4Addr::LOCALHOST,
+    }
+}
+
+#[test]
+fn pool_elements_and_users_find_an_sctp_registrar_by_server_announce() {
+    let asap = channel(0);
+    let mut rn = node();
+    rn.asap_multicast = Some(asap);
+    let r = registrar(1, None, rn);
+    let mut n = node();
+    n.asap_multicast = Some(asap);
+    let pe = PoolElementNode::start(
+        loopback::element(pool(), &[], 80),
+        n.clone(),
+        0,
+        Box::new(|r: &[u8]| r.to_vec()),
+    )
+    .unwrap();
+    assert!(wait_for(Duration::from_secs(8), || registered(&r, 1)));
+    // It registered over SCTP (the announce names the SCTP endpoint).
+    assert_eq!(r.status().unwrap().sctp_associations, 1);
+    let u = PoolUserNode::start(
+        loopback::user(&[], 9),
+        n,
+        rserpool::Duration::from_millis(500),
+    )
+    .unwrap();
+    let (id, reply) = u.request(&pool(), b"mc", Duration::from_secs(8)).unwrap();
+    assert_eq!((id, &reply[..]), (pe.pe_id(), &b"mc"[..]));
+}
