@@ -561,3 +561,429 @@ fn asap_and_enrp_go_on_the_wire_with_their_ppids() {
     // INIT, INIT-ACK, COOKIE-ECHO, COOKIE-ACK, DATA, SACK ... at least.
     assert!(frames >= 10, "{frames} frames");
 }
+
+// ---------------------------------------------------------------------------
+// A pool over kernel SCTP: the runtime's nodes with `NodeConfig::sctp` set.
+// ---------------------------------------------------------------------------
+
+mod pool {
+    use super::{capture_dir, WireCapture};
+    use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+    use rserpool::transport::sctp::SctpKind;
+    use rserpool::wire::pcap::{CapturedMessage, Encapsulation, PcapReader};
+    use rserpool::wire::{AsapMessage, Protocol};
+    use rserpool::{PeId, PoolHandle, ServerId};
+    use std::collections::BTreeSet;
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::{Duration, Instant};
+
+    fn pool() -> PoolHandle {
+        PoolHandle::new(b"echo").unwrap()
+    }
+
+    /// A node on kernel SCTP bound to `bind` (and `also`), writing its
+    /// traffic to `capture` in the capture directory.
+    fn node(bind: &str, also: &[&str], capture: Option<&str>) -> NodeConfig {
+        let mut n = NodeConfig::new(bind.parse().unwrap());
+        n.also_bind = also.iter().map(|a| a.parse().unwrap()).collect();
+        n.sctp = Some(SctpKind::Kernel);
+        n.capture = capture.map(|c| capture_dir().join(c));
+        n
+    }
+
+    /// A registrar on `ip`, ASAP on 3863, ENRP (when `peers` is given) on
+    /// 9901: the well-known ports, as in a real deployment.
+    fn registrar(
+        id: u32,
+        ip: &str,
+        peers: Option<&[SocketAddr]>,
+        capture: Option<&str>,
+    ) -> RegistrarNode {
+        let mut config = loopback::registrar(ServerId::new(id).unwrap());
+        let mut n = node(&format!("{ip}:3863"), &[], capture);
+        if let Some(peers) = peers {
+            config.enrp = loopback::enrp(peers);
+            n.enrp_bind = Some(format!("{ip}:9901").parse().unwrap());
+        }
+        RegistrarNode::start(config, n).expect("registrar on kernel SCTP starts")
+    }
+
+    fn element(registrars: &[SocketAddr], seed: u64, n: NodeConfig) -> PoolElementNode {
+        PoolElementNode::start(
+            loopback::element(pool(), registrars, seed),
+            n,
+            2,
+            Box::new(|req: &[u8]| req.to_vec()),
+        )
+        .expect("pool element on kernel SCTP starts")
+    }
+
+    fn user(registrars: &[SocketAddr]) -> PoolUserNode {
+        PoolUserNode::start(
+            loopback::user(registrars, 7),
+            node("127.0.0.1:0", &[], None),
+            rserpool::Duration::from_millis(500),
+        )
+        .expect("pool user on kernel SCTP starts")
+    }
+
+    /// Waits until `f` holds, at most `limit`.
+    fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        f()
+    }
+
+    fn registered(r: &RegistrarNode, n: usize) -> bool {
+        r.status().is_some_and(|s| s.elements.len() == n)
+    }
+
+    /// The ASAP/ENRP messages of a capture, each checked to be SCTP (not
+    /// UDP or TCP) and to parse.
+    fn sctp_messages(name: &str) -> Vec<CapturedMessage> {
+        let path = capture_dir().join(name);
+        let mut out = Vec::new();
+        for m in PcapReader::open(&path).unwrap() {
+            let m = m.unwrap();
+            // The UDP sockets' empty wake-up datagram at shutdown is no
+            // message.
+            if m.encapsulation == Encapsulation::Udp && m.bytes.is_empty() {
+                continue;
+            }
+            assert_eq!(
+                m.encapsulation,
+                Encapsulation::Sctp,
+                "{name}: not SCTP: {m:?}"
+            );
+            out.push(m);
+        }
+        out
+    }
+
+    /// (protocol, message type, source port, destination port) of each.
+    fn kinds(ms: &[CapturedMessage]) -> Vec<(Protocol, u8, u16, u16)> {
+        ms.iter()
+            .map(|m| (m.protocol, m.bytes[0], m.src.port(), m.dst.port()))
+            .collect()
+    }
+
+    #[test]
+    fn pool_registration_and_resolution() {
+        let wire = WireCapture::start("pool-wire.pcap");
+        let r = registrar(1, "127.0.0.1", None, Some("pool-registrar.pcap"));
+        assert_eq!(r.local_addr().port(), 3863);
+        let pes: Vec<_> = (0..3)
+            .map(|i| element(&[r.local_addr()], 10 + i, node("127.0.0.1:0", &[], None)))
+            .collect();
+        assert!(wait_for(Duration::from_secs(10), || registered(&r, 3)));
+        let u = user(&[r.local_addr()]);
+        let mut seen = BTreeSet::new();
+        for i in 0..9u8 {
+            let (pe, reply) = u
+                .request(&pool(), &[i, 1, 2], Duration::from_secs(5))
+                .unwrap();
+            assert_eq!(reply, vec![i, 1, 2]);
+            seen.insert(pe);
+        }
+        let ids: BTreeSet<PeId> = pes.iter().map(|p| p.pe_id()).collect();
+        assert_eq!(seen, ids);
+        let status = r.status().unwrap();
+        assert_eq!(status.wrong_ppid, 0);
+        // Three PEs and the user, each on one association.
+        assert_eq!(status.sctp_associations, 4);
+        drop((u, pes));
+        r.shutdown();
+        assert!(wire.finish() > 0);
+        // On the wire and in the registrar's own capture: REGISTRATION and
+        // HANDLE_RESOLUTION to 3863, their responses from it, over SCTP.
+        for name in ["pool-wire.pcap", "pool-registrar.pcap"] {
+            let k = kinds(&sctp_messages(name));
+            for (t, to_registrar) in [(0x01, true), (0x03, false), (0x05, true), (0x06, false)] {
+                assert!(
+                    k.iter().any(|&(p, mt, s, d)| p == Protocol::Asap
+                        && mt == t
+                        && (if to_registrar { d } else { s }) == 3863),
+                    "{name}: ASAP type {t:#x} missing: {k:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn killed_pool_element_fails_over_without_loss() {
+        let r = registrar(1, "127.0.0.1", None, None);
+        let mut pes: Vec<_> = (0..3)
+            .map(|i| element(&[r.local_addr()], 20 + i, node("127.0.0.1:0", &[], None)))
+            .collect();
+        assert!(wait_for(Duration::from_secs(10), || registered(&r, 3)));
+        let u = user(&[r.local_addr()]);
+        for i in 0..6u8 {
+            u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
+        }
+        let dead = pes.remove(0);
+        let dead_id = dead.pe_id();
+        dead.shutdown();
+        for i in 0..12u8 {
+            let (pe, reply) = u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
+            assert_eq!(reply, vec![i]);
+            assert_ne!(pe, dead_id);
+        }
+        // The PE's associations went down at once (SCTP SHUTDOWN): the
+        // registrar drops it.
+        assert!(wait_for(Duration::from_secs(10), || registered(&r, 2)));
+    }
+
+    #[test]
+    fn killed_registrar_its_elements_register_with_the_other() {
+        let wire = WireCapture::start("reregister-wire.pcap");
+        let a = registrar(1, "127.0.0.1", Some(&[]), None);
+        let a_enrp = a.enrp_addr().unwrap();
+        assert_eq!(a_enrp.port(), 9901);
+        let b = registrar(
+            2,
+            "127.0.0.2",
+            Some(&[a_enrp]),
+            Some("reregister-registrar.pcap"),
+        );
+        let both = [a.local_addr(), b.local_addr()];
+        let _pes: Vec<_> = (0..2)
+            .map(|i| element(&both, 90 + i, node("127.0.0.1:0", &[], None)))
+            .collect();
+        assert!(wait_for(Duration::from_secs(15), || {
+            let (sa, sb) = (a.status().unwrap(), b.status().unwrap());
+            sa.owned == 2 && sb.elements.len() == 2 && sb.owned == 0
+        }));
+        assert_eq!(b.status().unwrap().peers, vec![ServerId::new(1).unwrap()]);
+        a.shutdown();
+        assert!(wait_for(Duration::from_secs(15), || b
+            .status()
+            .is_some_and(|s| s.owned == 2 && s.elements.len() == 2)));
+        let u = user(&both);
+        for i in 0..4u8 {
+            let (_, reply) = u.request(&pool(), &[i], Duration::from_secs(8)).unwrap();
+            assert_eq!(reply, vec![i]);
+        }
+        drop(u);
+        b.shutdown();
+        wire.finish();
+        // ENRP between the registrars on 9901, ASAP to 3863, all SCTP.
+        for name in ["reregister-wire.pcap", "reregister-registrar.pcap"] {
+            let k = kinds(&sctp_messages(name));
+            assert!(
+                k.iter()
+                    .any(|&(p, _, s, d)| p == Protocol::Enrp && s == 9901 && d == 9901),
+                "{name}: no ENRP between 9901 ports: {k:?}"
+            );
+            assert!(
+                k.iter()
+                    .any(|&(p, t, _, d)| p == Protocol::Asap && t == 0x01 && d == 3863),
+                "{name}: no REGISTRATION to 3863: {k:?}"
+            );
+        }
+    }
+
+    /// Three registrars; the PEs know only the first. When it dies, one of
+    /// the others takes its PEs over by ENRP (INIT_TAKEOVER, its ACK,
+    /// TAKEOVER_SERVER), reaches them by ASAP keep-alives, and they
+    /// register again with it.
+    #[test]
+    fn killed_registrar_is_taken_over_by_enrp_and_its_elements_register_again() {
+        let wire = WireCapture::start("enrp-takeover-wire.pcap");
+        let a = registrar(1, "127.0.0.1", Some(&[]), None);
+        let a_enrp = a.enrp_addr().unwrap();
+        let b = registrar(
+            2,
+            "127.0.0.2",
+            Some(&[a_enrp]),
+            Some("enrp-takeover-b.pcap"),
+        );
+        let c = registrar(
+            3,
+            "127.0.0.3",
+            Some(&[a_enrp, b.enrp_addr().unwrap()]),
+            Some("enrp-takeover-c.pcap"),
+        );
+        let pes: Vec<_> = (0..2)
+            .map(|i| element(&[a.local_addr()], 95 + i, node("127.0.0.1:0", &[], None)))
+            .collect();
+        assert!(wait_for(Duration::from_secs(15), || {
+            [&a, &b, &c].iter().all(|r| registered(r, 2))
+                && a.status().unwrap().owned == 2
+                && b.status().unwrap().peers.len() == 2
+                && c.status().unwrap().peers.len() == 2
+        }));
+        let registrations_before = pes.iter().map(|p| p.registrations()).sum::<u64>();
+        a.shutdown();
+        // One of the two owns both PEs, the other knows them.
+        let new_home = || {
+            let (sb, sc) = (b.status().unwrap(), c.status().unwrap());
+            match (sb.owned, sc.owned, sb.elements.len(), sc.elements.len()) {
+                (2, 0, 2, 2) => Some(&b),
+                (0, 2, 2, 2) => Some(&c),
+                _ => None,
+            }
+        };
+        assert!(wait_for(Duration::from_secs(20), || new_home().is_some()));
+        let home = new_home().unwrap();
+        // The PEs register again (now with their new home).
+        assert!(wait_for(Duration::from_secs(10), || pes
+            .iter()
+            .map(|p| p.registrations())
+            .sum::<u64>()
+            >= registrations_before + 2));
+        let u = user(&[b.local_addr(), c.local_addr()]);
+        for i in 0..4u8 {
+            let (_, reply) = u.request(&pool(), &[i], Duration::from_secs(8)).unwrap();
+            assert_eq!(reply, vec![i]);
+        }
+        let home_port_ip = home.local_addr();
+        let home_is_b = home_port_ip == b.local_addr();
+        drop((u, pes));
+        b.shutdown();
+        c.shutdown();
+        wire.finish();
+        let wire_kinds = kinds(&sctp_messages("enrp-takeover-wire.pcap"));
+        // ENRP_INIT_TAKEOVER (7), its ACK (8) and TAKEOVER_SERVER (9)
+        // between 9901 ports.
+        for t in [0x07u8, 0x08, 0x09] {
+            assert!(
+                wire_kinds
+                    .iter()
+                    .any(|&(p, mt, s, d)| p == Protocol::Enrp && mt == t && s == 9901 && d == 9901),
+                "no ENRP type {t:#x}: {wire_kinds:?}"
+            );
+        }
+        // The new home's keep-alives (7) to the PEs and their
+        // REGISTRATIONs (1) to it, in its own capture.
+        let name = if home_is_b {
+            "enrp-takeover-b.pcap"
+        } else {
+            "enrp-takeover-c.pcap"
+        };
+        let ms = sctp_messages(name);
+        let asap = |t: u8, to_home: bool| {
+            ms.iter().any(|m| {
+                m.protocol == Protocol::Asap
+                    && m.bytes[0] == t
+                    && (if to_home { m.dst } else { m.src }) == home_port_ip
+            })
+        };
+        assert!(
+            asap(0x07, false),
+            "{name}: no ENDPOINT_KEEP_ALIVE from the new home"
+        );
+        assert!(asap(0x01, true), "{name}: no REGISTRATION to the new home");
+    }
+
+    /// Messages with the wrong PPID for an endpoint are dropped and
+    /// counted; garbage with the right PPID, cut messages and an oversized
+    /// one leave the registrar running with its handlespace intact.
+    #[test]
+    fn wrong_ppids_and_garbage_over_sctp_leave_the_registrar_intact() {
+        use super::{info, Endpoint};
+        use rserpool::transport::sctp::SctpTransport;
+        let r = registrar(1, "127.0.0.1", Some(&[]), None);
+        let _pes: Vec<_> = (0..2)
+            .map(|i| element(&[r.local_addr()], 60 + i, node("127.0.0.1:0", &[], None)))
+            .collect();
+        assert!(wait_for(Duration::from_secs(10), || registered(&r, 2)));
+        let before = r.status().unwrap().elements;
+        let mut raw = Endpoint::open_with(
+            &rserpool::transport::sctp::SctpConfig {
+                max_message_size: 200_000,
+                ..Default::default()
+            },
+            &["127.0.0.1:0"],
+        );
+        let asap = raw.t.connect(&[r.local_addr()]).unwrap();
+        raw.up(Some(asap));
+        let enrp = raw.t.connect(&[r.enrp_addr().unwrap()]).unwrap();
+        raw.up(Some(enrp));
+        // A REGISTRATION header under the wrong PPIDs (ENRP, data, DTLS on
+        // the ASAP port; ASAP on the ENRP port).
+        let registration = [0x01u8, 0x00, 0x00, 0x04];
+        for ppid in [12, 0, 47] {
+            raw.t
+                .send(asap, info(ppid, 0, false), &registration)
+                .unwrap();
+        }
+        raw.t.send(enrp, info(11, 0, false), &registration).unwrap();
+        assert!(wait_for(Duration::from_secs(5), || r
+            .status()
+            .is_some_and(|s| s.wrong_ppid == 4)));
+        let mut garbage = vec![0u8; 1500];
+        let mut x: u32 = 0x1234_5678;
+        for b in &mut garbage {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        // Larger than any message the registrar takes.
+        let mut oversized = vec![0x01u8; 150_000];
+        oversized[2] = 0xff;
+        oversized[3] = 0xff;
+        for m in [
+            &garbage[..],
+            &[0x01, 0x00, 0x01, 0x00, 0x80][..],
+            &[0x0b][..],
+            &oversized[..],
+        ] {
+            for stream in [0, 1] {
+                let _ = raw.t.send(asap, info(11, stream, stream == 1), m);
+                let _ = raw.t.send(enrp, info(12, stream, false), m);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let status = r.status().expect("the registrar still runs");
+        assert_eq!(status.elements, before);
+        assert_eq!(status.wrong_ppid, 4);
+        raw.t.shutdown();
+        let u = user(&[r.local_addr()]);
+        let (_, reply) = u.request(&pool(), b"ok", Duration::from_secs(5)).unwrap();
+        assert_eq!(reply, b"ok");
+    }
+
+    #[test]
+    fn a_multi_homed_pool_element_registers_both_addresses() {
+        let wire = WireCapture::start("multihomed-wire.pcap");
+        let r = registrar(1, "127.0.0.1", None, Some("multihomed-registrar.pcap"));
+        let pe = element(
+            &[r.local_addr()],
+            40,
+            node("127.0.0.1:0", &["127.0.0.2:0"], None),
+        );
+        assert!(wait_for(Duration::from_secs(10), || registered(&r, 1)));
+        let u = user(&[r.local_addr()]);
+        let (id, reply) = u.request(&pool(), b"mh", Duration::from_secs(5)).unwrap();
+        assert_eq!((id, &reply[..]), (pe.pe_id(), &b"mh"[..]));
+        drop((u, pe));
+        r.shutdown();
+        wire.finish();
+        let want: BTreeSet<IpAddr> = ["127.0.0.1", "127.0.0.2"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        for name in ["multihomed-wire.pcap", "multihomed-registrar.pcap"] {
+            let ms = sctp_messages(name);
+            let mut found = false;
+            for m in ms.iter().filter(|m| m.protocol == Protocol::Asap) {
+                if let Ok(AsapMessage::Registration { pool_element, .. }) =
+                    AsapMessage::parse(&m.bytes)
+                {
+                    let t = pool_element.user_transport.transport().unwrap();
+                    assert_eq!(t.protocol, rserpool::addr::TransportProtocol::Sctp);
+                    let addrs: BTreeSet<IpAddr> = t.addresses.iter().collect();
+                    assert_eq!(addrs, want, "{name}: the registration's addresses");
+                    found = true;
+                }
+            }
+            assert!(found, "{name}: no REGISTRATION");
+        }
+    }
+}
