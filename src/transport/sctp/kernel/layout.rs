@@ -61,6 +61,7 @@ pub const RCVINFO_ASSOC_ID: usize = 24;
 /// Notification types (`enum sctp_sn_type`).
 pub const SCTP_ASSOC_CHANGE: u16 = (1 << 15) + 1;
 /// See [`SCTP_ASSOC_CHANGE`].
+#[cfg(test)]
 pub const SCTP_PEER_ADDR_CHANGE: u16 = (1 << 15) + 2;
 /// See [`SCTP_ASSOC_CHANGE`].
 pub const SCTP_SEND_FAILED: u16 = (1 << 15) + 3;
@@ -102,6 +103,7 @@ pub const fn cmsg_space(len: usize) -> usize {
 pub const RECV_CMSG_SPACE: usize = 2 * cmsg_space(RCVINFO_LEN) + cmsg_space(32);
 
 /// The byte length of an encoded address of `addr`'s family.
+#[cfg(test)]
 pub fn sockaddr_len(addr: &SocketAddr) -> usize {
     match addr {
         SocketAddr::V4(_) => SOCKADDR_IN_LEN,

@@ -28,11 +28,12 @@
 //! * Association ids are the kernel's `sctp_assoc_t` with
 //!   [`SCTP_ASSOC_BIT`] set.
 //!
-//! The system calls live in [`sys`] (the only `unsafe` code), the byte
-//! layouts of addresses, control messages and notifications in [`layout`].
+//! The system calls live in the private module `sys` (the only `unsafe`
+//! code), the byte layouts of addresses, control messages and notifications
+//! in `layout`.
 
-pub mod layout;
-pub mod sys;
+mod layout;
+mod sys;
 
 use std::collections::HashMap;
 use std::io;
