@@ -239,8 +239,8 @@ impl Socket {
                 libc::IPPROTO_SCTP,
             )
         })?;
-        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
         Ok(Socket {
+            // SAFETY: `fd` is a fresh descriptor owned by nobody else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }
@@ -486,8 +486,8 @@ impl Waker {
     pub fn new() -> io::Result<Waker> {
         // SAFETY: no pointers; a non-negative result is a new descriptor.
         let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
         Ok(Waker {
+            // SAFETY: `fd` is a fresh descriptor owned by nobody else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }
@@ -596,8 +596,8 @@ mod tests {
         // SAFETY: no pointers.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         assert!(fd >= 0);
-        // SAFETY: a fresh descriptor owned by nobody else.
         let s = Socket {
+            // SAFETY: a fresh descriptor owned by nobody else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         };
         let r = poll(&s, &w, 0).unwrap();
