@@ -294,14 +294,17 @@ pub enum Notification {
 }
 
 /// Parses a notification (`union sctp_notification`): the 8-byte header
-/// (`sn_type`, `sn_flags`, `sn_length`), then the type's fields.
+/// (`sn_type`, `sn_flags`, `sn_length`), then the type's fields. `b` may be
+/// the first part only of a longer notification (an association change
+/// carrying a whole ABORT chunk, a failed send carrying its message): the
+/// fields read must lie within both `b` and `sn_length`.
 pub fn parse_notification(b: &[u8]) -> Option<Notification> {
     let kind = ne_u16(b, 0)?;
     let length = ne_u32(b, 4)? as usize;
-    if length < 8 || length > b.len() {
+    if length < 8 {
         return None;
     }
-    let b = &b[..length];
+    let b = &b[..length.min(b.len())];
     Some(match kind {
         // struct sctp_assoc_change: state@8, error@10, streams@12/14, id@16.
         SCTP_ASSOC_CHANGE => Notification::AssocChange {
@@ -552,9 +555,37 @@ mod tests {
         let mut short = up.clone();
         short[4..8].copy_from_slice(&12u32.to_ne_bytes());
         assert_eq!(parse_notification(&short), None);
-        // sn_length says more than was read.
-        let mut long = up;
-        long[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
-        assert_eq!(parse_notification(&long), None);
+        // sn_length below the header.
+        let mut tiny = up.clone();
+        tiny[4..8].copy_from_slice(&4u32.to_ne_bytes());
+        assert_eq!(parse_notification(&tiny), None);
+    }
+
+    #[test]
+    fn the_kept_start_of_a_long_notification_is_enough() {
+        // COMM_LOST with a 1000-byte ABORT chunk in sac_info, of which only
+        // the first 256 bytes were kept.
+        let lost = notification(
+            SCTP_ASSOC_CHANGE,
+            &[
+                (8, &SCTP_COMM_LOST.to_ne_bytes()),
+                (16, &5i32.to_ne_bytes()),
+            ],
+            1020,
+        );
+        assert_eq!(
+            parse_notification(&lost[..256]),
+            Some(Notification::AssocChange {
+                state: SCTP_COMM_LOST,
+                assoc_id: 5
+            })
+        );
+        // A failed send with its message, cut after the association id.
+        let failed = notification(SCTP_SEND_FAILED_EVENT, &[(28, &6i32.to_ne_bytes())], 5000);
+        assert_eq!(
+            parse_notification(&failed[..32]),
+            Some(Notification::SendFailed { assoc_id: 6 })
+        );
+        assert_eq!(parse_notification(&failed[..30]), None);
     }
 }
