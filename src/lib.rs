@@ -70,7 +70,10 @@
 // No unsafe code anywhere but in the FFI modules of the SCTP transports
 // (`transport::sctp::usrsctp::sys`, `transport::sctp::kernel::sys`), whose
 // features lower the crate-wide `forbid` to a `deny` those modules lift.
-#![cfg_attr(not(any(feature = "usrsctp", feature = "sctp-kernel")), forbid(unsafe_code))]
+#![cfg_attr(
+    not(any(feature = "usrsctp", feature = "sctp-kernel")),
+    forbid(unsafe_code)
+)]
 #![cfg_attr(any(feature = "usrsctp", feature = "sctp-kernel"), deny(unsafe_code))]
 #![warn(missing_docs)]
 
