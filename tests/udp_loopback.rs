@@ -1,60 +1,28 @@
 //! The runtime over real UDP sockets on 127.0.0.1 (ephemeral ports).
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod net_support;
+use net_support::{pool, registered, wait_for};
 
 use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
-use rserpool::{PeId, PoolHandle, ServerId};
+use rserpool::{PeId, ServerId};
 
 fn any() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-fn pool() -> PoolHandle {
-    PoolHandle::new(b"echo").unwrap()
-}
-
 fn registrar(id: u32) -> RegistrarNode {
-    RegistrarNode::start(
-        loopback::registrar(ServerId::new(id).unwrap()),
-        NodeConfig::new(any()),
-    )
-    .unwrap()
+    net_support::registrar(id, None, NodeConfig::new(any()))
 }
 
 fn element(registrars: &[SocketAddr], seed: u64) -> PoolElementNode {
-    PoolElementNode::start(
-        loopback::element(pool(), registrars, seed),
-        NodeConfig::new(any()),
-        2,
-        Box::new(|req: &[u8]| req.to_vec()),
-    )
-    .unwrap()
+    net_support::element(registrars, seed, NodeConfig::new(any()))
 }
 
 fn user(registrars: &[SocketAddr]) -> PoolUserNode {
-    PoolUserNode::start(
-        loopback::user(registrars, 7),
-        NodeConfig::new(any()),
-        rserpool::Duration::from_millis(500),
-    )
-    .unwrap()
-}
-
-/// Waits until `f` holds, at most `limit`.
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
-fn registered(r: &RegistrarNode, n: usize) -> bool {
-    r.status().is_some_and(|s| s.elements.len() == n)
+    net_support::user(registrars, NodeConfig::new(any()))
 }
 
 #[test]

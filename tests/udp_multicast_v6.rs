@@ -15,7 +15,10 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod net_support;
+use net_support::{registered, wait_for};
 
 use rserpool::runtime::RegistrarNode;
 use rserpool::runtime::{loopback, Multicast, NodeConfig, PoolElementNode, PoolUserNode};
@@ -79,21 +82,6 @@ fn pool() -> PoolHandle {
 
 fn any6() -> SocketAddr {
     "[::1]:0".parse().unwrap()
-}
-
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
-fn registered(r: &RegistrarNode, n: usize) -> bool {
-    r.status().is_some_and(|s| s.elements.len() == n)
 }
 
 #[test]

@@ -2,37 +2,15 @@
 //! every node of this process shares one usrsctp stack on a UDP port of
 //! its own.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+mod net_support;
+use net_support::{element, encapsulation_port, pool, registered, registrar, user, wait_for};
+
+use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode};
 use rserpool::transport::sctp::{SctpConfig, SctpKind};
-use rserpool::{PeId, PoolHandle, ServerId};
-
-/// A free UDP port for this process's usrsctp stack (so that parallel
-/// test processes do not share one).
-fn encapsulation_port() -> u16 {
-    static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| {
-        // Free on IPv4 and on IPv6, as usrsctp binds both.
-        for _ in 0..50 {
-            let v4 = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-            let port = v4.local_addr().unwrap().port();
-            let v6 = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None);
-            let free = v6.is_ok_and(|s| {
-                s.set_only_v6(true).is_ok()
-                    && s.bind(&std::net::SocketAddr::from(([0u16; 8], port)).into())
-                        .is_ok()
-            });
-            if free {
-                return port;
-            }
-        }
-        panic!("no UDP port free on IPv4 and IPv6")
-    })
-}
+use rserpool::{PeId, ServerId};
 
 fn node() -> NodeConfig {
     let mut n = NodeConfig::new("127.0.0.1:0".parse().unwrap());
@@ -51,53 +29,6 @@ fn captured(dir: &Path, name: &str) -> NodeConfig {
     n.capture = Some(dir.join(format!("{name}.pcap")));
     n.name = name.to_string();
     n
-}
-
-fn pool() -> PoolHandle {
-    PoolHandle::new(b"echo").unwrap()
-}
-
-fn registrar(id: u32, peers: Option<&[SocketAddr]>, n: NodeConfig) -> RegistrarNode {
-    let mut config = loopback::registrar(ServerId::new(id).unwrap());
-    if let Some(peers) = peers {
-        config.enrp = loopback::enrp(peers);
-    }
-    RegistrarNode::start(config, n).unwrap()
-}
-
-fn element(registrars: &[SocketAddr], seed: u64, n: NodeConfig) -> PoolElementNode {
-    PoolElementNode::start(
-        loopback::element(pool(), registrars, seed),
-        n,
-        2,
-        Box::new(|req: &[u8]| req.to_vec()),
-    )
-    .unwrap()
-}
-
-fn user(registrars: &[SocketAddr], n: NodeConfig) -> PoolUserNode {
-    PoolUserNode::start(
-        loopback::user(registrars, 7),
-        n,
-        rserpool::Duration::from_millis(500),
-    )
-    .unwrap()
-}
-
-/// Waits until `f` holds, at most `limit`.
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
-fn registered(r: &RegistrarNode, n: usize) -> bool {
-    r.status().is_some_and(|s| s.elements.len() == n)
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Receiver};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rserpool::transport::sctp::usrsctp::UsrSctp;
@@ -12,28 +11,8 @@ use rserpool::transport::sctp::{
 };
 use rserpool::AssocId;
 
-/// A free UDP port for this process's usrsctp stack (so that test runs
-/// in parallel processes do not share one).
-fn encapsulation_port() -> u16 {
-    static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| {
-        // Free on IPv4 and on IPv6, as usrsctp binds both.
-        for _ in 0..50 {
-            let v4 = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-            let port = v4.local_addr().unwrap().port();
-            let v6 = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None);
-            let free = v6.is_ok_and(|s| {
-                s.set_only_v6(true).is_ok()
-                    && s.bind(&std::net::SocketAddr::from(([0u16; 8], port)).into())
-                        .is_ok()
-            });
-            if free {
-                return port;
-            }
-        }
-        panic!("no UDP port free on IPv4 and IPv6")
-    })
-}
+mod net_support;
+use net_support::encapsulation_port;
 
 fn config() -> SctpConfig {
     let port = encapsulation_port();

@@ -1,0 +1,87 @@
+//! Helpers shared by the tests over real sockets (UDP, usrsctp, kernel
+//! SCTP): pool nodes with the loopback profiles and an echo service,
+//! bounded waiting, and a UDP port for this process's usrsctp stack.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::{PoolHandle, ServerId};
+
+/// The pool every test uses.
+pub fn pool() -> PoolHandle {
+    PoolHandle::new(b"echo").unwrap()
+}
+
+/// A registrar with the loopback profile and server id `id`; with `peers`
+/// (possibly none), ENRP is on.
+pub fn registrar(id: u32, peers: Option<&[SocketAddr]>, node: NodeConfig) -> RegistrarNode {
+    let mut config = loopback::registrar(ServerId::new(id).unwrap());
+    if let Some(peers) = peers {
+        config.enrp = loopback::enrp(peers);
+    }
+    RegistrarNode::start(config, node).expect("registrar starts")
+}
+
+/// A pool element of [`pool`] serving an echo, registering with
+/// `registrars`.
+pub fn element(registrars: &[SocketAddr], seed: u64, node: NodeConfig) -> PoolElementNode {
+    PoolElementNode::start(
+        loopback::element(pool(), registrars, seed),
+        node,
+        2,
+        Box::new(|req: &[u8]| req.to_vec()),
+    )
+    .expect("pool element starts")
+}
+
+/// A pool user asking `registrars` (500 ms request timeout).
+pub fn user(registrars: &[SocketAddr], node: NodeConfig) -> PoolUserNode {
+    PoolUserNode::start(
+        loopback::user(registrars, 7),
+        node,
+        rserpool::Duration::from_millis(500),
+    )
+    .expect("pool user starts")
+}
+
+/// Waits until `f` holds, at most `limit`; whether it held.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// Whether `r` holds exactly `n` PEs.
+pub fn registered(r: &RegistrarNode, n: usize) -> bool {
+    r.status().is_some_and(|s| s.elements.len() == n)
+}
+
+/// A UDP port free on IPv4 and IPv6 (usrsctp binds both), the same for the
+/// whole process: the UDP encapsulation port of this process's usrsctp
+/// stack, so that test processes running in parallel do not share one.
+pub fn encapsulation_port() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        for _ in 0..50 {
+            let v4 = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            let port = v4.local_addr().unwrap().port();
+            let v6 = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None);
+            let free = v6.is_ok_and(|s| {
+                s.set_only_v6(true).is_ok()
+                    && s.bind(&SocketAddr::from(([0u16; 8], port)).into()).is_ok()
+            });
+            if free {
+                return port;
+            }
+        }
+        panic!("no UDP port free on IPv4 and IPv6")
+    })
+}
