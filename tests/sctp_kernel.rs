@@ -134,7 +134,6 @@ fn two_endpoints_connect_and_both_see_up_with_addresses() {
     let b = Endpoint::open(&["127.0.0.1:0"]);
     assert_ne!(a.addr().port(), 0);
     let id = a.t.connect(&[b.addr()]).unwrap();
-    // Not up yet as far as the caller knows: no remote.
     let (ida, remote, remotes) = a.up(Some(id));
     assert_eq!((ida, remote), (id, b.addr()));
     assert_eq!(remotes, vec![b.addr()]);
