@@ -134,7 +134,6 @@ fn two_endpoints_connect_and_both_see_up_with_addresses() {
     let b = Endpoint::open(&["127.0.0.1:0"]);
     assert_ne!(a.addr().port(), 0);
     let id = a.t.connect(&[b.addr()]).unwrap();
-    // Not up yet as far as the caller knows: no remote.
     let (ida, remote, remotes) = a.up(Some(id));
     assert_eq!((ida, remote), (id, b.addr()));
     assert_eq!(remotes, vec![b.addr()]);
@@ -317,6 +316,38 @@ fn connecting_to_a_closed_port_fails_in_bounded_time() {
     });
     assert_eq!(remote, closed);
     assert!(a.t.send(id, info(11, 0, false), b"x").is_err());
+}
+
+/// A peer that never answers: `scripts/test-kernel-sctp` routes
+/// 192.0.2.0/24 into the VM's loopback from 192.0.2.100, where nothing
+/// takes it. The call returns at once; after the INIT retransmissions
+/// (one, as configured) the failure comes as ConnectFailed. The endpoint
+/// is bound to the wildcard address.
+#[test]
+fn connecting_to_a_silent_peer_fails_after_the_init_retransmissions() {
+    let config = SctpConfig {
+        association_max_retransmits: 1,
+        ..SctpConfig::default()
+    };
+    let mut a = Endpoint::open_with(&config, &["0.0.0.0:0"]);
+    let nowhere: SocketAddr = "192.0.2.1:3863".parse().unwrap();
+    let start = Instant::now();
+    let id =
+        a.t.connect(&[nowhere])
+            .expect("a route to 192.0.2.0/24 (set up by scripts/test-kernel-sctp)");
+    assert!(start.elapsed() < Duration::from_secs(1), "connect blocks");
+    let remote = a.expect(Duration::from_secs(30), |e| match e {
+        SctpEvent::ConnectFailed { assoc, remote } if *assoc == id => Some(*remote),
+        SctpEvent::Up { assoc, .. } if *assoc == id => panic!("came up"),
+        _ => None,
+    });
+    assert_eq!(remote, nowhere);
+    // Not before the first INIT timed out (initial RTO: 3 s).
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]

@@ -174,6 +174,13 @@ const _: () = {
     assert!(core::mem::size_of::<libc::sockaddr_in6>() == SOCKADDR_IN6_LEN);
 };
 
+/// How many peer addresses [`Socket::peer_addrs`] makes room for at first.
+pub const PEER_ADDRS_ROOM: usize = 64;
+
+/// The most addresses one INIT chunk (at most 64 KiB, 8 bytes per IPv4
+/// address parameter) can give a peer, plus its source address.
+const INIT_ADDRS_MAX: usize = 65_536 / 8 + 1;
+
 /// A control message buffer aligned for `struct cmsghdr`.
 #[repr(C, align(8))]
 pub struct ControlBuf(pub [u8; RECV_CMSG_SPACE]);
@@ -398,11 +405,25 @@ impl Socket {
         }
     }
 
-    /// `SCTP_GET_PEER_ADDRS`: every address of the peer of `assoc_id`
-    /// (at most `max`).
+    /// `SCTP_GET_PEER_ADDRS`: the first `max` addresses of the peer of
+    /// `assoc_id`. The kernel lists all or none, so the buffer has room for
+    /// [`PEER_ADDRS_ROOM`] addresses, and for as many as one INIT chunk can
+    /// carry when that is not enough.
     pub fn peer_addrs(&self, assoc_id: i32, max: usize) -> io::Result<Vec<SocketAddr>> {
+        let mut room = max.max(PEER_ADDRS_ROOM);
+        loop {
+            match self.peer_addrs_in(assoc_id, max, room) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOMEM) && room < INIT_ADDRS_MAX => {
+                    room = INIT_ADDRS_MAX;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn peer_addrs_in(&self, assoc_id: i32, max: usize, room: usize) -> io::Result<Vec<SocketAddr>> {
         // struct sctp_getaddrs: assoc_id (in), addr_num (out), addresses.
-        let mut buf = std::vec![0u8; 8 + max * SOCKADDR_IN6_LEN];
+        let mut buf = std::vec![0u8; 8 + room * SOCKADDR_IN6_LEN];
         buf[..4].copy_from_slice(&assoc_id.to_ne_bytes());
         let mut len = buf.len() as libc::socklen_t;
         // SAFETY: `buf` is writable for `len` bytes for the duration of the
