@@ -19,6 +19,8 @@ use rserpool::transport::sctp::kernel::KernelSctp;
 use rserpool::transport::sctp::{is_sctp, SctpConfig, SctpEvent, SctpTransport, SendInfo};
 use rserpool::AssocId;
 
+mod net_support;
+
 /// Longest wait for one expected event.
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -599,18 +601,15 @@ fn asap_and_enrp_go_on_the_wire_with_their_ppids() {
 
 mod pool {
     use super::{capture_dir, WireCapture};
-    use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+    use crate::net_support::{self, element, pool, registered, wait_for};
+    use rserpool::runtime::{NodeConfig, PoolUserNode, RegistrarNode};
     use rserpool::transport::sctp::SctpKind;
     use rserpool::wire::pcap::{CapturedMessage, Encapsulation, PcapReader};
     use rserpool::wire::{AsapMessage, Protocol};
-    use rserpool::{PeId, PoolHandle, ServerId};
+    use rserpool::{PeId, ServerId};
     use std::collections::BTreeSet;
     use std::net::{IpAddr, SocketAddr};
-    use std::time::{Duration, Instant};
-
-    fn pool() -> PoolHandle {
-        PoolHandle::new(b"echo").unwrap()
-    }
+    use std::time::Duration;
 
     /// A node on kernel SCTP bound to `bind` (and `also`), writing its
     /// traffic to `capture` in the capture directory.
@@ -630,48 +629,15 @@ mod pool {
         peers: Option<&[SocketAddr]>,
         capture: Option<&str>,
     ) -> RegistrarNode {
-        let mut config = loopback::registrar(ServerId::new(id).unwrap());
         let mut n = node(&format!("{ip}:3863"), &[], capture);
-        if let Some(peers) = peers {
-            config.enrp = loopback::enrp(peers);
+        if peers.is_some() {
             n.enrp_bind = Some(format!("{ip}:9901").parse().unwrap());
         }
-        RegistrarNode::start(config, n).expect("registrar on kernel SCTP starts")
-    }
-
-    fn element(registrars: &[SocketAddr], seed: u64, n: NodeConfig) -> PoolElementNode {
-        PoolElementNode::start(
-            loopback::element(pool(), registrars, seed),
-            n,
-            2,
-            Box::new(|req: &[u8]| req.to_vec()),
-        )
-        .expect("pool element on kernel SCTP starts")
+        net_support::registrar(id, peers, n)
     }
 
     fn user(registrars: &[SocketAddr]) -> PoolUserNode {
-        PoolUserNode::start(
-            loopback::user(registrars, 7),
-            node("127.0.0.1:0", &[], None),
-            rserpool::Duration::from_millis(500),
-        )
-        .expect("pool user on kernel SCTP starts")
-    }
-
-    /// Waits until `f` holds, at most `limit`.
-    fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if f() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        f()
-    }
-
-    fn registered(r: &RegistrarNode, n: usize) -> bool {
-        r.status().is_some_and(|s| s.elements.len() == n)
+        net_support::user(registrars, node("127.0.0.1:0", &[], None))
     }
 
     /// The ASAP/ENRP messages of a capture, each checked to be SCTP (not
