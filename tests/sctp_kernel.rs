@@ -606,7 +606,7 @@ mod pool {
     use rserpool::transport::sctp::SctpKind;
     use rserpool::wire::pcap::{CapturedMessage, Encapsulation, PcapReader};
     use rserpool::wire::{AsapMessage, Protocol};
-    use rserpool::{PeId, ServerId};
+    use rserpool::ServerId;
     use std::collections::BTreeSet;
     use std::net::{IpAddr, SocketAddr};
     use std::time::Duration;
@@ -679,16 +679,7 @@ mod pool {
             .collect();
         assert!(wait_for(Duration::from_secs(10), || registered(&r, 3)));
         let u = user(&[r.local_addr()]);
-        let mut seen = BTreeSet::new();
-        for i in 0..9u8 {
-            let (pe, reply) = u
-                .request(&pool(), &[i, 1, 2], Duration::from_secs(5))
-                .unwrap();
-            assert_eq!(reply, vec![i, 1, 2]);
-            seen.insert(pe);
-        }
-        let ids: BTreeSet<PeId> = pes.iter().map(|p| p.pe_id()).collect();
-        assert_eq!(seen, ids);
+        net_support::requests_reach_every_element(&u, &pes);
         let status = r.status().unwrap();
         assert_eq!(status.wrong_ppid, 0);
         // Three PEs and the user, each on one association.
@@ -714,25 +705,14 @@ mod pool {
     #[test]
     fn killed_pool_element_fails_over_without_loss() {
         let r = registrar(1, "127.0.0.1", None, None);
-        let mut pes: Vec<_> = (0..3)
-            .map(|i| element(&[r.local_addr()], 20 + i, node("127.0.0.1:0", &[], None)))
-            .collect();
-        assert!(wait_for(Duration::from_secs(10), || registered(&r, 3)));
-        let u = user(&[r.local_addr()]);
-        for i in 0..6u8 {
-            u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
-        }
-        let dead = pes.remove(0);
-        let dead_id = dead.pe_id();
-        dead.shutdown();
-        for i in 0..12u8 {
-            let (pe, reply) = u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
-            assert_eq!(reply, vec![i]);
-            assert_ne!(pe, dead_id);
-        }
-        // The PE's associations went down at once (SCTP SHUTDOWN): the
+        // The PE's associations go down at once (SCTP SHUTDOWN): the
         // registrar drops it.
-        assert!(wait_for(Duration::from_secs(10), || registered(&r, 2)));
+        net_support::killed_element_fails_over_without_loss(
+            &r,
+            || node("127.0.0.1:0", &[], None),
+            20,
+            Duration::from_secs(10),
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod net_support;
 use net_support::{pool, registered, wait_for};
 
 use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
-use rserpool::{PeId, ServerId};
+use rserpool::ServerId;
 
 fn any() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -31,40 +31,19 @@ fn registration_and_resolution() {
     let pes: Vec<_> = (0..3).map(|i| element(&[r.local_addr()], 10 + i)).collect();
     assert!(wait_for(Duration::from_secs(5), || registered(&r, 3)));
     let u = user(&[r.local_addr()]);
-    let mut seen = std::collections::BTreeSet::new();
-    for i in 0..9u8 {
-        let (pe, reply) = u
-            .request(&pool(), &[i, 1, 2], Duration::from_secs(5))
-            .unwrap();
-        assert_eq!(reply, vec![i, 1, 2]);
-        seen.insert(pe);
-    }
-    let ids: std::collections::BTreeSet<PeId> = pes.iter().map(|p| p.pe_id()).collect();
-    // Round robin over the three PEs.
-    assert_eq!(seen, ids);
-    assert_eq!(pes.iter().map(|p| p.served()).sum::<u64>(), 9);
+    net_support::requests_reach_every_element(&u, &pes);
 }
 
 #[test]
 fn killed_pool_element_fails_over_without_loss() {
     let r = registrar(1);
-    let mut pes: Vec<_> = (0..3).map(|i| element(&[r.local_addr()], 20 + i)).collect();
-    assert!(wait_for(Duration::from_secs(5), || registered(&r, 3)));
-    let u = user(&[r.local_addr()]);
-    for i in 0..6u8 {
-        u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
-    }
-    let dead = pes.remove(0);
-    let dead_id = dead.pe_id();
-    dead.shutdown();
-    for i in 0..12u8 {
-        let (pe, reply) = u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
-        assert_eq!(reply, vec![i]);
-        assert_ne!(pe, dead_id);
-    }
+    let u = net_support::killed_element_fails_over_without_loss(
+        &r,
+        || NodeConfig::new(any()),
+        20,
+        Duration::from_secs(5),
+    );
     assert!(u.failovers() >= 1, "the request to the dead PE failed over");
-    // The registrar drops the dead PE (keep-alive or unreachable reports).
-    assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
 }
 
 #[test]

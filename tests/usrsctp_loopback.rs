@@ -10,7 +10,7 @@ use net_support::{element, encapsulation_port, pool, registered, registrar, user
 
 use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode};
 use rserpool::transport::sctp::{SctpConfig, SctpKind};
-use rserpool::{PeId, ServerId};
+use rserpool::ServerId;
 
 fn node() -> NodeConfig {
     let mut n = NodeConfig::new("127.0.0.1:0".parse().unwrap());
@@ -43,41 +43,15 @@ fn registration_and_resolution_over_sctp() {
     assert_eq!(status.sctp_associations, 3);
     assert_eq!(status.associations, 0);
     let u = user(&[r.local_addr()], node());
-    let mut seen = std::collections::BTreeSet::new();
-    for i in 0..9u8 {
-        let (pe, reply) = u
-            .request(&pool(), &[i, 1, 2], Duration::from_secs(5))
-            .unwrap();
-        assert_eq!(reply, vec![i, 1, 2]);
-        seen.insert(pe);
-    }
-    let ids: std::collections::BTreeSet<PeId> = pes.iter().map(|p| p.pe_id()).collect();
-    assert_eq!(seen, ids);
-    assert_eq!(pes.iter().map(|p| p.served()).sum::<u64>(), 9);
+    net_support::requests_reach_every_element(&u, &pes);
     assert_eq!(r.status().unwrap().wrong_ppid, 0);
 }
 
 #[test]
 fn killed_pool_element_fails_over_without_loss() {
     let r = registrar(1, None, node());
-    let mut pes: Vec<_> = (0..3)
-        .map(|i| element(&[r.local_addr()], 20 + i, node()))
-        .collect();
-    assert!(wait_for(Duration::from_secs(5), || registered(&r, 3)));
-    let u = user(&[r.local_addr()], node());
-    for i in 0..6u8 {
-        u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
-    }
-    let dead = pes.remove(0);
-    let dead_id = dead.pe_id();
-    dead.shutdown();
-    for i in 0..12u8 {
-        let (pe, reply) = u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
-        assert_eq!(reply, vec![i]);
-        assert_ne!(pe, dead_id);
-    }
     // The registrar sees the PE's association go down and drops it.
-    assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
+    net_support::killed_element_fails_over_without_loss(&r, node, 20, Duration::from_secs(5));
 }
 
 #[test]

@@ -85,3 +85,52 @@ pub fn encapsulation_port() -> u16 {
         panic!("no UDP port free on IPv4 and IPv6")
     })
 }
+
+/// Nine echo requests through `u`: each is answered with its own bytes,
+/// round robin reaches every one of `pes`, and they served nine in all.
+pub fn requests_reach_every_element(u: &PoolUserNode, pes: &[PoolElementNode]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..9u8 {
+        let (pe, reply) = u
+            .request(&pool(), &[i, 1, 2], Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(reply, vec![i, 1, 2]);
+        seen.insert(pe);
+    }
+    let ids: std::collections::BTreeSet<_> = pes.iter().map(|p| p.pe_id()).collect();
+    assert_eq!(seen, ids, "round robin over every PE");
+    assert_eq!(pes.iter().map(|p| p.served()).sum::<u64>(), 9);
+}
+
+/// Three pool elements (nodes from `node`, seeds from `seed`) register with
+/// `r`; a pool user sends requests, one PE is killed, and every further
+/// request is answered by a live one; `r` drops the dead PE within `limit`.
+/// Returns the user (for its failover count).
+pub fn killed_element_fails_over_without_loss(
+    r: &RegistrarNode,
+    mut node: impl FnMut() -> NodeConfig,
+    seed: u64,
+    limit: Duration,
+) -> PoolUserNode {
+    let mut pes: Vec<_> = (0..3)
+        .map(|i| element(&[r.local_addr()], seed + i, node()))
+        .collect();
+    assert!(wait_for(limit, || registered(r, 3)));
+    let u = user(&[r.local_addr()], node());
+    for i in 0..6u8 {
+        u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
+    }
+    let dead = pes.remove(0);
+    let dead_id = dead.pe_id();
+    dead.shutdown();
+    for i in 0..12u8 {
+        let (pe, reply) = u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
+        assert_eq!(reply, vec![i]);
+        assert_ne!(pe, dead_id, "no request answered by the dead PE");
+    }
+    assert!(
+        wait_for(limit, || registered(r, 2)),
+        "the dead PE is dropped"
+    );
+    u
+}
