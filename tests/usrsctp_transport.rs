@@ -365,3 +365,49 @@ fn shutdown_is_prompt_with_associations_up() {
     drop(a);
     assert!(start.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn the_tail_of_a_long_send_failed_notification_is_not_read_as_one() {
+    // A message is failed back in a SEND_FAILED notification that carries
+    // its unsent bytes; longer than one read, it arrives in parts. Bytes
+    // [5, 0, 0, 0] over and over read, at any 4-byte boundary, like a
+    // SHUTDOWN_EVENT of usrsctp's association 5: a part after the first
+    // must not be taken for a notification of its own.
+    let mut large = config();
+    large.max_message_size = 200_000;
+    let mut a = endpoint_with(&large, &[any()]);
+    let mut peers = Vec::new();
+    let mut victim = None;
+    let mut others = Vec::new();
+    for _ in 0..8 {
+        let b = endpoint();
+        let (id, at_b) = pair(&mut a, &b);
+        peers.push(b);
+        if id.0 & 0xffff == 5 {
+            victim = Some((id, at_b));
+            break;
+        }
+        others.push(id);
+    }
+    let (victim, victim_at_b) = victim.expect("usrsctp numbers associations 3, 4, 5, ...");
+    let b = peers.last_mut().unwrap();
+    let doomed = others[0];
+    let forged: Vec<u8> = [5u8, 0, 0, 0].repeat(130_000 / 4);
+    a.t.send(doomed, ASAP, &forged).unwrap();
+    a.t.abort(doomed);
+    // The victim still carries messages, and nothing is reported for it
+    // (nor for the association aborted here) before a message that comes
+    // after the notifications.
+    b.t.send(victim_at_b, ASAP, b"still up").unwrap();
+    loop {
+        match a.next() {
+            SctpEvent::Message { assoc, bytes, .. } if assoc == victim => {
+                assert_eq!(bytes, b"still up");
+                break;
+            }
+            SctpEvent::Down { assoc } => panic!("{assoc:?} reported down"),
+            _ => {}
+        }
+    }
+    assert!(a.t.remote(victim).is_some());
+}

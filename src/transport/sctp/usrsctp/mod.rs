@@ -15,6 +15,9 @@
 //!   association, at most [`SctpConfig::max_message_size`] bytes each and
 //!   for at most [`MAX_PARTIAL`] associations at once; larger ones are
 //!   dropped (and logged).
+//! * A notification longer than one read (a SEND_FAILED carrying a large
+//!   message) is understood from its first part; the other parts are
+//!   skipped.
 //! * Association ids are usrsctp's own with [`SCTP_ASSOC_BIT`] set.
 //!
 //! As root, usrsctp also opens raw IP sockets for SCTP; on a host whose
@@ -199,6 +202,7 @@ impl UsrSctp {
             max: config.max_message_size,
             partial: HashMap::new(),
             dropping: HashSet::new(),
+            notification_continues: false,
         };
         let name = std::format!("usrsctp {}", locals[0]);
         let reader = std::thread::Builder::new()
@@ -372,6 +376,8 @@ struct Reader {
     partial: HashMap<u32, Vec<u8>>,
     /// Associations whose current message is too large: skipped to its end.
     dropping: HashSet<u32>,
+    /// The last part read was of a notification that has more parts.
+    notification_continues: bool,
 }
 
 impl Reader {
@@ -389,7 +395,13 @@ impl Reader {
                     Ok(r) => {
                         let bytes = &buf[..r.len];
                         let go_on = if r.flags & sys::MSG_NOTIFICATION != 0 {
-                            self.notification(bytes)
+                            // Only a notification's first part is parsed
+                            // (it holds every field used); the rest, e.g.
+                            // a failed message's bytes in SEND_FAILED, is
+                            // skipped, never taken for a notification.
+                            let first = !self.notification_continues;
+                            self.notification_continues = r.flags & sys::MSG_EOR == 0;
+                            !first || self.notification(bytes)
                         } else {
                             self.data(&r, bytes)
                         };
