@@ -15,6 +15,9 @@
 //!   wait, at most [`MAX_WAITING`], until the association is up), and a
 //!   failed one is reported [`TransportEvent::Down`].
 //!
+//! A node keeps at most [`MAX_ASSOCIATIONS`]; one more opened by a peer is
+//! aborted as it comes up.
+//!
 //! The PPID names what a message is: on a channel to or from a registrar
 //! (plain) only the PPID of its protocol (11 ASAP, 12 ENRP) is taken; on a
 //! pool user ↔ pool element channel (tagged) PPID 11 is ASAP and anything
@@ -38,6 +41,10 @@ use crate::wire::Protocol;
 
 /// How many messages wait at most on a data channel that is not up yet.
 pub const MAX_WAITING: usize = 256;
+
+/// How many associations a node keeps at most; one more that a peer
+/// opens is aborted.
+pub const MAX_ASSOCIATIONS: usize = 4096;
 
 /// The PPID of `protocol`.
 pub(crate) fn ppid(protocol: Protocol) -> u32 {
@@ -307,9 +314,15 @@ impl Sctp {
                         State::Up => Outcome::None,
                     }
                 } else {
-                    let Some(ep) = self.endpoints.get(endpoint) else {
+                    let full = self.assocs.len() >= MAX_ASSOCIATIONS;
+                    let Some(ep) = self.endpoints.get_mut(endpoint) else {
                         return Outcome::None;
                     };
+                    if full {
+                        net_warn!("sctp: too many associations, one opened by a peer aborted");
+                        ep.transport.abort(inner);
+                        return Outcome::None;
+                    }
                     let (protocol, framing) = (ep.protocol, ep.inbound);
                     let id = self.new_id();
                     self.by_inner.insert((endpoint, inner), id);
@@ -402,10 +415,12 @@ mod tests {
     /// What a fake transport sent: association, PPID, message.
     type Sent = Arc<Mutex<Vec<(AssocId, u32, Vec<u8>)>>>;
 
-    /// A transport that hands out ids 1, 2, ... and records what is sent.
+    /// A transport that hands out ids 1, 2, ... and records what is sent
+    /// and which associations it aborted.
     struct Fake {
         next: u32,
         sent: Sent,
+        aborted: Arc<Mutex<Vec<AssocId>>>,
     }
 
     impl SctpTransport for Fake {
@@ -427,7 +442,9 @@ mod tests {
             None
         }
         fn close(&mut self, _assoc: AssocId) {}
-        fn abort(&mut self, _assoc: AssocId) {}
+        fn abort(&mut self, assoc: AssocId) {
+            self.aborted.lock().unwrap().push(assoc);
+        }
         fn shutdown(&mut self) {}
     }
 
@@ -441,6 +458,7 @@ mod tests {
             let fake = Fake {
                 next: 0,
                 sent: sent.clone(),
+                aborted: Arc::new(Mutex::new(Vec::new())),
             };
             s.push(Box::new(fake), protocol, framing);
         }
@@ -586,5 +604,41 @@ mod tests {
         assert!(s
             .connect(0, &[v6], Protocol::Asap, Framing::Tagged, false)
             .is_err());
+    }
+
+    #[test]
+    fn associations_opened_by_peers_are_bounded() {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let aborted = Arc::new(Mutex::new(Vec::new()));
+        let mut s = Sctp::new(SctpKind::Usrsctp);
+        let fake = Fake {
+            next: 0,
+            sent,
+            aborted: aborted.clone(),
+        };
+        s.push(Box::new(fake), Protocol::Asap, Framing::Plain);
+        let inner = |i: usize| AssocId(SCTP_ASSOC_BIT | (i as u32 + 1));
+        for i in 0..MAX_ASSOCIATIONS {
+            assert!(matches!(
+                s.event(0, up(inner(i), peer(1))),
+                Outcome::Event(TransportEvent::Up { .. })
+            ));
+        }
+        assert!(aborted.lock().unwrap().is_empty());
+        // One more: aborted, not reported, not kept.
+        let extra = inner(MAX_ASSOCIATIONS);
+        assert!(matches!(s.event(0, up(extra, peer(1))), Outcome::None));
+        assert_eq!(*aborted.lock().unwrap(), [extra]);
+        assert_eq!(s.association_count(), MAX_ASSOCIATIONS);
+        assert!(matches!(s.event(0, message(extra, 11)), Outcome::None));
+        // Once one is gone, a new one is taken again.
+        assert!(matches!(
+            s.event(0, SctpEvent::Down { assoc: inner(0) }),
+            Outcome::Event(TransportEvent::Down { .. })
+        ));
+        assert!(matches!(
+            s.event(0, up(extra, peer(1))),
+            Outcome::Event(TransportEvent::Up { .. })
+        ));
     }
 }
