@@ -391,7 +391,7 @@ fn the_tail_of_a_long_send_failed_notification_is_not_read_as_one() {
     }
     let (victim, victim_at_b) = victim.expect("usrsctp numbers associations 3, 4, 5, ...");
     let b = peers.last_mut().unwrap();
-    let doomed = others[0];
+    let doomed = *others.first().expect("an association before it");
     let forged: Vec<u8> = [5u8, 0, 0, 0].repeat(130_000 / 4);
     a.t.send(doomed, ASAP, &forged).unwrap();
     a.t.abort(doomed);
