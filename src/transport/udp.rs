@@ -515,6 +515,12 @@ impl UdpTransport {
                 bytes,
             });
         }
+        // One too short for its PPID is dropped before it opens (and ends,
+        // to make room) an association that nobody would hear of.
+        let framing = self.peers.get(&from).map_or(inbound, |p| p.framing);
+        if framing == Framing::Tagged && bytes.len() < 4 {
+            return None;
+        }
         let (assoc, new, gone) = self.open(now, from, protocol, inbound, socket);
         *ended = gone;
         let peer = self.peers.get_mut(&from)?;
@@ -856,6 +862,38 @@ mod tests {
             t.enable_multicast_send(1, v4).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
+        t.shutdown();
+    }
+
+    #[test]
+    fn a_datagram_too_short_for_its_ppid_ends_no_association() {
+        let mut t = UdpTransport::new(UdpConfig {
+            max_associations: 1,
+            receive_buffer: None,
+            ..UdpConfig::default()
+        });
+        let (tx, _rx) = std::sync::mpsc::sync_channel::<Datagram>(4);
+        t.bind(addr(0), Protocol::Asap, Framing::Tagged, tx, |d| d)
+            .unwrap();
+        let now = Instant::now();
+        let d = |port: u16, bytes: &[u8]| Datagram {
+            socket: 0,
+            from: addr(port),
+            bytes: bytes.to_vec(),
+        };
+        let mut gone = None;
+        let a = t.receive(now, d(1, &[0, 0, 0, 11, 9]), &mut gone).unwrap();
+        assert!(a.new);
+        // A new peer's datagram too short for its PPID is dropped before it
+        // opens anything: the one association stays (nothing ended unseen).
+        assert!(t.receive(now, d(2, &[0, 0]), &mut gone).is_none());
+        assert_eq!(gone, None);
+        assert_eq!(t.remote(a.assoc), Some(addr(1)));
+        assert_eq!(t.association_count(), 1);
+        // Its first whole datagram is then reported as new.
+        let b = t.receive(now, d(2, &[0, 0, 0, 11, 9]), &mut gone).unwrap();
+        assert!(b.new);
+        assert_eq!(gone, Some(a.assoc));
         t.shutdown();
     }
 
