@@ -465,7 +465,7 @@ impl UdpTransport {
         }
         let ended = self.make_room();
         let id = self.new_id();
-        self.check_by(now + self.config.idle_timeout);
+        self.check_by(now.checked_add(self.config.idle_timeout));
         self.peers.insert(
             remote,
             Peer {
@@ -514,6 +514,12 @@ impl UdpTransport {
                 payload: Payload::Message(protocol),
                 bytes,
             });
+        }
+        // One too short for its PPID is dropped before it opens (and ends,
+        // to make room) an association that nobody would hear of.
+        let framing = self.peers.get(&from).map_or(inbound, |p| p.framing);
+        if framing == Framing::Tagged && bytes.len() < 4 {
+            return None;
         }
         let (assoc, new, gone) = self.open(now, from, protocol, inbound, socket);
         *ended = gone;
@@ -583,7 +589,7 @@ impl UdpTransport {
         }
         let (framing, socket) = (peer.framing, peer.socket);
         if unanswered {
-            self.check_by(now + self.config.no_answer_timeout);
+            self.check_by(now.checked_add(self.config.no_answer_timeout));
         }
         let mut frame = core::mem::take(&mut self.frame);
         frame.clear();
@@ -602,17 +608,23 @@ impl UdpTransport {
         self.send_framed(remote, socket, msg);
     }
 
-    /// Lowers the time of the next scan to `at`.
-    fn check_by(&mut self, at: Instant) {
-        self.next_check = Some(self.next_check.map_or(at, |t| t.min(at)));
+    /// Lowers the time of the next scan to `at` (`None`: never, a timeout
+    /// too long to be added to an `Instant`).
+    fn check_by(&mut self, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.next_check = Some(self.next_check.map_or(at, |t| t.min(at)));
+        }
     }
 
-    /// When `peer` expires.
-    fn expiry_of(c: &UdpConfig, p: &Peer) -> Instant {
-        let idle = p.last_heard + c.idle_timeout;
-        match p.unanswered_since {
-            Some(t) => idle.min(t + c.no_answer_timeout),
-            None => idle,
+    /// When `peer` expires (`None`: never).
+    fn expiry_of(c: &UdpConfig, p: &Peer) -> Option<Instant> {
+        let idle = p.last_heard.checked_add(c.idle_timeout);
+        let unanswered = p
+            .unanswered_since
+            .and_then(|t| t.checked_add(c.no_answer_timeout));
+        match (idle, unanswered) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -627,11 +639,10 @@ impl UdpTransport {
         let mut next: Option<Instant> = None;
         let mut dead = Vec::new();
         for (a, p) in &self.peers {
-            let at = Self::expiry_of(&c, p);
-            if at <= now {
-                dead.push(*a);
-            } else {
-                next = Some(next.map_or(at, |n| n.min(at)));
+            match Self::expiry_of(&c, p) {
+                Some(at) if at <= now => dead.push(*a),
+                Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                None => {}
             }
         }
         self.next_check = next;
@@ -856,6 +867,65 @@ mod tests {
             t.enable_multicast_send(1, v4).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
+        t.shutdown();
+    }
+
+    #[test]
+    fn a_datagram_too_short_for_its_ppid_ends_no_association() {
+        let mut t = UdpTransport::new(UdpConfig {
+            max_associations: 1,
+            receive_buffer: None,
+            ..UdpConfig::default()
+        });
+        let (tx, _rx) = std::sync::mpsc::sync_channel::<Datagram>(4);
+        t.bind(addr(0), Protocol::Asap, Framing::Tagged, tx, |d| d)
+            .unwrap();
+        let now = Instant::now();
+        let d = |port: u16, bytes: &[u8]| Datagram {
+            socket: 0,
+            from: addr(port),
+            bytes: bytes.to_vec(),
+        };
+        let mut gone = None;
+        let a = t.receive(now, d(1, &[0, 0, 0, 11, 9]), &mut gone).unwrap();
+        assert!(a.new);
+        // A new peer's datagram too short for its PPID is dropped before it
+        // opens anything: the one association stays (nothing ended unseen).
+        assert!(t.receive(now, d(2, &[0, 0]), &mut gone).is_none());
+        assert_eq!(gone, None);
+        assert_eq!(t.remote(a.assoc), Some(addr(1)));
+        assert_eq!(t.association_count(), 1);
+        // Its first whole datagram is then reported as new.
+        let b = t.receive(now, d(2, &[0, 0, 0, 11, 9]), &mut gone).unwrap();
+        assert!(b.new);
+        assert_eq!(gone, Some(a.assoc));
+        t.shutdown();
+    }
+
+    #[test]
+    fn timeouts_too_long_to_add_mean_never() {
+        let mut t = UdpTransport::new(UdpConfig {
+            no_answer_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            max_associations: 4,
+            receive_buffer: None,
+        });
+        let (tx, _rx) = std::sync::mpsc::sync_channel::<Datagram>(4);
+        t.bind(addr(0), Protocol::Asap, Framing::Plain, tx, |d| d)
+            .unwrap();
+        let now = Instant::now();
+        let mut gone = None;
+        let d = Datagram {
+            socket: 0,
+            from: addr(1),
+            bytes: std::vec![1, 2, 3, 4],
+        };
+        let a = t.receive(now, d, &mut gone).unwrap().assoc;
+        let (b, _, _) = t.open(now, addr(2), Protocol::Asap, Framing::Plain, 0);
+        assert!(t.send(now, b, Protocol::Asap, &[1, 2, 3, 4]));
+        assert_eq!(t.expire(now + Duration::from_secs(1 << 40)), Vec::new());
+        assert_eq!(t.remote(a), Some(addr(1)));
+        assert_eq!(t.remote(b), Some(addr(2)));
         t.shutdown();
     }
 

@@ -60,6 +60,10 @@ pub const SEND_WAIT: std::time::Duration = std::time::Duration::from_millis(500)
 /// Bytes read by one `recvmsg`.
 const READ_CHUNK: usize = 65_536;
 
+/// The most messages read between two looks at the waker: a peer that
+/// sends without pause cannot keep [`SctpTransport::shutdown`] waiting.
+const READ_BATCH: usize = 64;
+
 /// Notification bytes kept (the rest of a long one, such as a failed
 /// send carrying its message, is skipped).
 const NOTIFICATION_KEEP: usize = 256;
@@ -505,31 +509,40 @@ impl Reader {
                     return;
                 }
             }
-            // Read what is there (non-blocking) before polling again.
-            loop {
-                match self.shared.socket.recv(&mut self.buf, &mut self.control) {
-                    Ok(r) => {
-                        errors = 0;
-                        self.received(r);
-                        if !self.flush() {
-                            return;
-                        }
+            if !self.read_some(&mut errors) {
+                return;
+            }
+        }
+    }
+
+    /// Reads what is there (non-blocking), at most [`READ_BATCH`] messages
+    /// before the caller polls (and sees the waker) again; `false` when the
+    /// sink stopped listening.
+    fn read_some(&mut self, errors: &mut u32) -> bool {
+        for _ in 0..READ_BATCH {
+            match self.shared.socket.recv(&mut self.buf, &mut self.control) {
+                Ok(r) => {
+                    *errors = 0;
+                    self.received(r);
+                    if !self.flush() {
+                        return false;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        // A pending socket error is reported once; a
-                        // persistent one is not spun on.
-                        net_debug!("sctp-kernel: recvmsg: {}", e.raw_os_error().unwrap_or(0));
-                        errors += 1;
-                        if errors > 3 {
-                            std::thread::sleep(std::time::Duration::from_millis(10));
-                        }
-                        break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // A pending socket error is reported once; a
+                    // persistent one is not spun on.
+                    net_debug!("sctp-kernel: recvmsg: {}", e.raw_os_error().unwrap_or(0));
+                    *errors += 1;
+                    if *errors > 3 {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
                     }
+                    break;
                 }
             }
         }
+        true
     }
 
     /// Hands the queued events to the sink; `false` when it stopped
@@ -944,6 +957,36 @@ mod tests {
         // Room again.
         assert!(r.push(rcv(extra), None, b"a", false).is_none());
         assert_eq!(r.push(rcv(extra), None, b"b", true).unwrap().bytes, b"ab");
+    }
+
+    #[test]
+    fn the_reader_looks_at_the_waker_between_batches_of_reads() {
+        // A UDP socket stands in for the SCTP one: its datagrams carry no
+        // SCTP_RCVINFO and are dropped, but each is one read.
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_nonblocking(true).unwrap();
+        let to = udp.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            socket: sys::Socket::stand_in(udp.into()),
+            waker: sys::Waker::new().unwrap(),
+            state: Mutex::new(State::default()),
+        });
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..2 * READ_BATCH + 1 {
+            sender.send_to(b"x", to).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut reader = Reader::new(shared.clone(), Box::new(|_| true), 1000);
+        let readable = || sys::poll(&shared.socket, &shared.waker, 0).unwrap().socket;
+        let mut errors = 0;
+        // A peer sending without pause keeps the socket readable: each
+        // round ends after READ_BATCH reads all the same.
+        for _ in 0..2 {
+            assert!(reader.read_some(&mut errors));
+            assert!(readable());
+        }
+        assert!(reader.read_some(&mut errors));
+        assert!(!readable());
     }
 
     #[test]

@@ -257,6 +257,13 @@ impl Socket {
         self.fd.as_raw_fd()
     }
 
+    /// Another kind of socket standing in for the SCTP one (host tests
+    /// of the reader, on kernels without SCTP).
+    #[cfg(test)]
+    pub fn stand_in(fd: OwnedFd) -> Socket {
+        Socket { fd }
+    }
+
     fn set<T: OptionValue>(&self, level: i32, name: i32, value: &T) -> io::Result<()> {
         // SAFETY: `value` points to `size_of::<T>()` readable bytes
         // (OptionValue) for the duration of the call.
