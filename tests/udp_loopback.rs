@@ -128,8 +128,6 @@ fn malformed_datagrams_to_every_port_leave_the_registrar_intact() {
 
 #[test]
 fn capture_holds_asap_and_enrp_on_the_registrar_ports_for_both_decoders() {
-    use rserpool::wire::pcap::PcapReader;
-    use rserpool::wire::{AsapMessage, EnrpMessage, Protocol};
     let dir = std::env::temp_dir().join(format!("rserpool-udp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("registrar.pcap");
@@ -151,36 +149,7 @@ fn capture_holds_asap_and_enrp_on_the_registrar_ports_for_both_decoders() {
     drop(pe);
     drop(peer);
     r.shutdown();
-    // (protocol, to the registrar?, message type)
-    let mut kinds = Vec::new();
-    for m in PcapReader::open(&path).unwrap() {
-        let m = m.unwrap();
-        let port = match m.protocol {
-            Protocol::Asap => {
-                AsapMessage::parse(&m.bytes).unwrap();
-                asap_port
-            }
-            Protocol::Enrp => {
-                EnrpMessage::parse(&m.bytes).unwrap();
-                enrp_port
-            }
-        };
-        assert!(m.src.port() == port || m.dst.port() == port, "{m:?}");
-        kinds.push((m.protocol, m.dst.port() == port, m.bytes[0]));
-    }
-    // REGISTRATION and HANDLE_RESOLUTION in, their responses out; ENRP
-    // PRESENCE both ways.
-    let asap = Protocol::Asap;
-    for k in [
-        (asap, true, 0x01),
-        (asap, false, 0x03),
-        (asap, true, 0x05),
-        (asap, false, 0x06),
-        (Protocol::Enrp, true, 0x01),
-        (Protocol::Enrp, false, 0x01),
-    ] {
-        assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
-    }
+    let messages = net_support::check_registrar_capture(&path, asap_port, enrp_port, None);
     // tshark, an independent decoder, reads the same: the PPID names the
     // protocol (SCTP over UDP, as the ports are not the well-known ones).
     let out = std::process::Command::new("tshark")
@@ -204,7 +173,7 @@ fn capture_holds_asap_and_enrp_on_the_registrar_ports_for_both_decoders() {
         assert!(f[0] == u32::from(port) || f[1] == u32::from(port), "{line}");
         lines += 1;
     }
-    assert_eq!(lines, kinds.len());
+    assert_eq!(lines, messages);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

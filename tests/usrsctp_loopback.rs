@@ -87,8 +87,7 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn captures_hold_asap_and_enrp_with_their_ppids_and_ports_for_both_decoders() {
-    use rserpool::wire::pcap::{Encapsulation, PcapReader};
-    use rserpool::wire::{AsapMessage, EnrpMessage, Protocol};
+    use rserpool::wire::pcap::Encapsulation;
     let dir = scratch("capture");
     let a = registrar(1, Some(&[]), captured(&dir, "registrar1"));
     let b = registrar(
@@ -109,38 +108,16 @@ fn captures_hold_asap_and_enrp_with_their_ppids_and_ports_for_both_decoders() {
     a.shutdown();
     // The registrar's capture, read back by the project's reader.
     let path = dir.join("registrar1.pcap");
-    let mut kinds = Vec::new();
-    for m in PcapReader::open(&path).unwrap() {
-        let m = m.unwrap();
-        assert_eq!(m.encapsulation, Encapsulation::SctpOverUdp);
-        let port = match m.protocol {
-            Protocol::Asap => {
-                AsapMessage::parse(&m.bytes).unwrap();
-                asap_port
-            }
-            Protocol::Enrp => {
-                EnrpMessage::parse(&m.bytes).unwrap();
-                enrp_port
-            }
-        };
-        assert!(m.src.port() == port || m.dst.port() == port, "{m:?}");
-        kinds.push((m.protocol, m.dst.port() == port, m.bytes[0]));
-    }
-    let asap = Protocol::Asap;
-    for k in [
-        (asap, true, 0x01),
-        (asap, false, 0x03),
-        (asap, true, 0x05),
-        (asap, false, 0x06),
-        (Protocol::Enrp, true, 0x01),
-        (Protocol::Enrp, false, 0x01),
-    ] {
-        assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
-    }
+    let messages = net_support::check_registrar_capture(
+        &path,
+        asap_port,
+        enrp_port,
+        Some(Encapsulation::SctpOverUdp),
+    );
     // tshark: SCTP over UDP 9899 on both ends, the SCTP ports of the
     // registrar's endpoints, PPID 11 on the ASAP one, 12 on the ENRP one.
     let rows = tshark(&path);
-    assert_eq!(rows.len(), kinds.len());
+    assert_eq!(rows.len(), messages);
     for f in &rows {
         assert_eq!((f[0], f[1]), (9899, 9899), "{f:?}");
         let port = match f[4] {

@@ -134,3 +134,49 @@ pub fn killed_element_fails_over_without_loss(
     );
     u
 }
+
+/// Reads a registrar's capture with the project's reader: every message
+/// parses, touches the registrar's ASAP or ENRP port (by its protocol) and,
+/// with `encapsulation` given, is carried that way; REGISTRATION and
+/// HANDLE_RESOLUTION come in and their responses go out, and ENRP PRESENCE
+/// goes both ways. Returns the number of messages.
+pub fn check_registrar_capture(
+    path: &std::path::Path,
+    asap_port: u16,
+    enrp_port: u16,
+    encapsulation: Option<rserpool::wire::pcap::Encapsulation>,
+) -> usize {
+    use rserpool::wire::{AsapMessage, EnrpMessage, Protocol};
+    // (protocol, to the registrar?, message type)
+    let mut kinds = Vec::new();
+    for m in rserpool::wire::pcap::PcapReader::open(path).unwrap() {
+        let m = m.unwrap();
+        if let Some(e) = encapsulation {
+            assert_eq!(m.encapsulation, e, "{m:?}");
+        }
+        let port = match m.protocol {
+            Protocol::Asap => {
+                AsapMessage::parse(&m.bytes).unwrap();
+                asap_port
+            }
+            Protocol::Enrp => {
+                EnrpMessage::parse(&m.bytes).unwrap();
+                enrp_port
+            }
+        };
+        assert!(m.src.port() == port || m.dst.port() == port, "{m:?}");
+        kinds.push((m.protocol, m.dst.port() == port, m.bytes[0]));
+    }
+    let asap = Protocol::Asap;
+    for k in [
+        (asap, true, 0x01),
+        (asap, false, 0x03),
+        (asap, true, 0x05),
+        (asap, false, 0x06),
+        (Protocol::Enrp, true, 0x01),
+        (Protocol::Enrp, false, 0x01),
+    ] {
+        assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+    }
+    kinds.len()
+}
