@@ -473,8 +473,14 @@ impl<C: Send + 'static> Runner<C> {
         announcer: bool,
         host: H,
     ) -> io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<Input<C>>(INPUT_QUEUE);
+        // The transports are declared before the input channel, so that on
+        // an error below the receiver is dropped first: a reader blocked on
+        // the full queue then returns, and dropping its transport (which
+        // joins it) cannot wait for ever.
         let mut udp = UdpTransport::new(config.udp);
+        let mut tcp = TcpTransport::new();
+        let mut sctp: Option<sctp::Sctp> = None;
+        let (tx, rx) = mpsc::sync_channel::<Input<C>>(INPUT_QUEUE);
         udp.bind(config.bind, protocol, inbound, tx.clone(), Input::Datagram)?;
         for &addr in &config.also_bind {
             udp.bind(addr, protocol, inbound, tx.clone(), Input::Datagram)?;
@@ -509,7 +515,6 @@ impl<C: Send + 'static> Runner<C> {
             udp.join_multicast(channel, Protocol::Enrp, tx.clone(), Input::Datagram)?;
             multicast_enrp = Some((channel.group(), socket));
         }
-        let mut tcp = TcpTransport::new();
         if config.listen_tcp {
             for &addr in &locals {
                 tcp.listen(addr, tx.clone(), Input::Stream)?;
@@ -523,10 +528,9 @@ impl<C: Send + 'static> Runner<C> {
         } else {
             None
         };
-        let mut sctp = None;
         let mut sctp_enrp = None;
         if let Some(kind) = config.sctp {
-            let mut s = sctp::Sctp::new(kind);
+            let s = sctp.insert(sctp::Sctp::new(kind));
             let mut bind = std::vec![config.bind];
             bind.extend(config.also_bind.iter().copied());
             let sink = |tx: SyncSender<Input<C>>| {
@@ -551,7 +555,6 @@ impl<C: Send + 'static> Runner<C> {
             }
             locals = s.locals(0).to_vec();
             local = locals.first().copied().unwrap_or(config.bind);
-            sctp = Some(s);
         }
         let capture = match &config.capture {
             Some(path) => Some(PcapWriter::new(BufWriter::new(File::create(path)?))?),
