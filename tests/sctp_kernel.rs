@@ -912,8 +912,20 @@ mod pool {
             &oversized[..],
         ] {
             for stream in [0, 1] {
-                let _ = raw.t.send(asap, info(11, stream, stream == 1), m);
-                let _ = raw.t.send(enrp, info(12, stream, false), m);
+                // Sent for sure, or nothing here is tested; a full send
+                // buffer (the oversized ones under emulation) is waited on.
+                for (assoc, ppid, unordered) in [(asap, 11, stream == 1), (enrp, 12, false)] {
+                    let end = std::time::Instant::now() + Duration::from_secs(20);
+                    loop {
+                        match raw.t.send(assoc, info(ppid, stream, unordered), m) {
+                            Ok(()) => break,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                assert!(std::time::Instant::now() < end, "garbage not sent: {e}");
+                            }
+                            Err(e) => panic!("garbage not sent (PPID {ppid}): {e}"),
+                        }
+                    }
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -238,8 +238,11 @@ fn wrong_ppids_and_garbage_are_dropped_and_the_registrar_stays_intact() {
         &[0x01, 0x00, 0x01, 0x00, 0x80][..],
         &[0x0b][..],
     ] {
-        let _ = t.send(asap, with(11), m);
-        let _ = t.send(enrp, with(12), m);
+        // Sent for sure: otherwise nothing here would be tested.
+        t.send(asap, with(11), m)
+            .expect("garbage sent to the ASAP endpoint");
+        t.send(enrp, with(12), m)
+            .expect("garbage sent to the ENRP endpoint");
     }
     std::thread::sleep(Duration::from_millis(300));
     let status = r.status().expect("the registrar still runs");
