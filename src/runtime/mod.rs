@@ -473,6 +473,49 @@ impl<C: Send + 'static> Runner<C> {
         announcer: bool,
         host: H,
     ) -> io::Result<Self> {
+        // TCP listeners take the UDP sockets' ports; an ephemeral UDP port
+        // may already be taken for TCP, so such a node tries other ports.
+        let ephemeral = config.listen_tcp
+            && core::iter::once(&config.bind)
+                .chain(&config.also_bind)
+                .any(|a| a.port() == 0);
+        let mut attempts = 0;
+        let (driver, tx, rx, local, locals) = loop {
+            match Self::open(config, protocol, inbound, announcer) {
+                Err(e) if ephemeral && e.kind() == io::ErrorKind::AddrInUse && attempts < 8 => {
+                    attempts += 1;
+                }
+                opened => break opened?,
+            }
+        };
+        let clock = driver.clock;
+        let thread = std::thread::Builder::new()
+            .name(config.name.clone())
+            .spawn(move || run(host, driver, rx))?;
+        Ok(Runner {
+            input: tx,
+            thread: Some(thread),
+            local,
+            locals,
+            clock,
+        })
+    }
+
+    /// Opens the node's transports and capture: the driver, the input
+    /// channel, and the node's local address(es).
+    #[allow(clippy::type_complexity)]
+    fn open(
+        config: &NodeConfig,
+        protocol: Protocol,
+        inbound: Framing,
+        announcer: bool,
+    ) -> io::Result<(
+        Driver,
+        SyncSender<Input<C>>,
+        Receiver<Input<C>>,
+        SocketAddr,
+        Vec<SocketAddr>,
+    )> {
         // The transports are declared before the input channel, so that on
         // an error below the receiver is dropped first: a reader blocked on
         // the full queue then returns, and dropping its transport (which
@@ -574,16 +617,7 @@ impl<C: Send + 'static> Runner<C> {
             capture,
             buf: Vec::new(),
         };
-        let thread = std::thread::Builder::new()
-            .name(config.name.clone())
-            .spawn(move || run(host, driver, rx))?;
-        Ok(Runner {
-            input: tx,
-            thread: Some(thread),
-            local,
-            locals,
-            clock,
-        })
+        Ok((driver, tx, rx, local, locals))
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
