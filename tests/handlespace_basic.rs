@@ -102,7 +102,7 @@ fn error_paths<B: Backend>() {
         hs.register(now, &r).unwrap_err(),
         HandlespaceError::InvalidTransport(TransportError::NoAddress)
     );
-    let many = [V4[0]; 17];
+    let many = [V4[0]; rserpool::addr::MAX_TRANSPORT_ADDRESSES + 1];
     r.user_transport.addresses = &many;
     assert_eq!(
         hs.register(now, &r).unwrap_err(),
