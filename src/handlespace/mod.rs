@@ -19,8 +19,13 @@
 //! A PE record ([`PeNode`]) is 200 bytes with either tree backend: five
 //! 12-byte links, the policy and its [`PolicyState`], the registration
 //! fields, and both transports with their first address inline (further
-//! addresses of multi-homed transports are chained in a separate address
-//! arena). Only the selection order keeps a subtree weight sum. A pool is
+//! addresses of multi-homed transports, up to
+//! [`MAX_TRANSPORT_ADDRESSES`] a transport, are chained in a separate
+//! address arena of 24-byte records shared by all PEs, so the record does
+//! not grow with the limit; with [`Fixed`] storage its capacity is `ADDRS`,
+//! and a registration whose addresses do not fit is refused with
+//! [`Resource::Addresses`]). Only the selection order keeps a subtree
+//! weight sum. A pool is
 //! stored once, with its handle, its overall policy type and transport, and
 //! the roots of its two orders.
 //!
