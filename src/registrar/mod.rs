@@ -85,7 +85,11 @@
 //!   parameter whose upper bits ask for a report is answered with
 //!   ASAP_ERROR (Unrecognized Message / Unrecognized Parameter); "skip and
 //!   report" parameters are reported in an ASAP_ERROR after the message is
-//!   processed; all other malformed input is dropped silently and counted
+//!   processed. An ASAP_REGISTRATION the codec refuses for a value (more
+//!   than [`MAX_TRANSPORT_ADDRESSES`]
+//!   addresses, a bad Transport Use, policy or registration life) is
+//!   rejected with Invalid Values carrying the Pool Element, so that the PE
+//!   learns why. All other malformed input is dropped silently and counted
 //!   ([`Stats::malformed`]).
 //! * **Transport failure** ([`TransportEvent::Down`] or
 //!   [`TransportEvent::SendFailed`] of an association): the PEs registered

@@ -104,8 +104,11 @@
 //!   a second time.
 //! * **Errors**: an unknown message type or parameter whose upper bits ask
 //!   for a report is answered with ENRP_ERROR (Unrecognized Message /
-//!   Unrecognized Parameter) to the source; other malformed input is
-//!   dropped and counted ([`EnrpStats::malformed`]). Received ENRP_ERRORs
+//!   Unrecognized Parameter) to the source, and a HANDLE_UPDATE whose PE
+//!   the codec refuses for a value (more than 64 addresses, say) with
+//!   ENRP_ERROR (Invalid Values, counted in
+//!   [`EnrpStats::updates_rejected`]); other malformed input is dropped and
+//!   counted ([`EnrpStats::malformed`]). Received ENRP_ERRORs
 //!   are counted only.
 
 mod table;
