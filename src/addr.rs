@@ -5,11 +5,22 @@
 use core::fmt;
 use core::net::IpAddr;
 
-/// The most IP addresses one transport address may carry in this crate.
+/// The most IP addresses one transport address may carry in this crate: 64,
+/// as rsplib (`MAX_PE_TRANSPORTADDRESSES`).
 ///
-/// rsplib allows 64 per PE; multi-homed SCTP endpoints rarely have more than a
-/// handful. A transport with more is refused (Invalid Values), never truncated.
-pub const MAX_TRANSPORT_ADDRESSES: usize = 16;
+/// A transport with more is refused, never truncated: a registrar answers
+/// such a registration with a rejecting ASAP_REGISTRATION_RESPONSE carrying
+/// Invalid Values (RFC 5352 §3.1, as rsplib's parser), and a peer's
+/// ENRP_HANDLE_UPDATE with an ENRP_ERROR carrying Invalid Values.
+///
+/// The limit does not size a handlespace's PE records: they hold the first
+/// address of each transport inline and chain the others in the
+/// handlespace's address arena (its `ADDRS` capacity), so a PE with one
+/// address costs the same whatever the limit. It does size the buffers that
+/// copy one transport's addresses out (`[IpAddr; MAX_TRANSPORT_ADDRESSES]`,
+/// 17 bytes an address) and owned records such as the registrar's
+/// `TransportRecord`.
+pub const MAX_TRANSPORT_ADDRESSES: usize = 64;
 
 /// The transport protocol of a transport parameter (RFC 5354 §3.3-§3.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

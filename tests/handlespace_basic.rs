@@ -102,7 +102,7 @@ fn error_paths<B: Backend>() {
         hs.register(now, &r).unwrap_err(),
         HandlespaceError::InvalidTransport(TransportError::NoAddress)
     );
-    let many = [V4[0]; 17];
+    let many = [V4[0]; rserpool::addr::MAX_TRANSPORT_ADDRESSES + 1];
     r.user_transport.addresses = &many;
     assert_eq!(
         hs.register(now, &r).unwrap_err(),
@@ -245,10 +245,10 @@ fn addresses_round_trip() {
     r.asap_transport = Some(sctp(&addrs[1..3]));
     hs.register(Instant::ZERO, &r).unwrap();
     let v = hs.lookup(&handle("P"), pe(1)).unwrap();
-    let mut buf = [V4[0]; 16];
+    let mut buf = [V4[0]; rserpool::addr::MAX_TRANSPORT_ADDRESSES];
     let t = v.user_transport(&mut buf);
     assert_eq!(t, r.user_transport);
-    let mut buf = [V4[0]; 16];
+    let mut buf = [V4[0]; rserpool::addr::MAX_TRANSPORT_ADDRESSES];
     assert_eq!(v.asap_transport(&mut buf), r.asap_transport);
     // Re-registration with fewer addresses frees the rest.
     r.user_transport.addresses = &addrs[3..];

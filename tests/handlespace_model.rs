@@ -7,7 +7,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use proptest::prelude::*;
-use rserpool::addr::{TransportAddress, TransportError, TransportProtocol, TransportUse};
+use rserpool::addr::{
+    TransportAddress, TransportError, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES,
+};
 use rserpool::handlespace::checksum::pe_checksum;
 use rserpool::handlespace::{
     FixedHandlespace, GrowableHandlespace, Handlespace, HandlespaceError, PeRef, PeTimerKind,
@@ -20,7 +22,9 @@ use rserpool::{AssocId, Duration, Instant, PeId, Policy, PoolHandle, ServerId};
 const POOLS: usize = 4;
 const CAP_PES: usize = 10;
 const CAP_POOLS: usize = 3;
-const CAP_ADDRS: usize = 6;
+/// Room for one PE with the most addresses and a few more, so that wide
+/// PEs both fit and run the arena full.
+const CAP_ADDRS: usize = 80;
 const CAP_OWNERS: usize = 2;
 
 #[derive(Clone, Debug)]
@@ -76,7 +80,7 @@ fn op() -> impl Strategy<Value = Op> {
             0..3u32,
             prop::bool::weighted(0.05),
             prop::bool::weighted(0.1),
-            prop_oneof![1 => Just(0usize), 20 => Just(1usize), 4 => 2..4usize, 1 => Just(17usize)],
+            prop_oneof![1 => Just(0usize), 16 => Just(1usize), 4 => 2..5usize, 3 => 5..=MAX_TRANSPORT_ADDRESSES, 1 => Just(MAX_TRANSPORT_ADDRESSES), 1 => Just(MAX_TRANSPORT_ADDRESSES + 1)],
         )
             .prop_map(|(pool, id, owner, other_type, a, b, life, assoc, tcp, control, addrs)| {
                 Op::Register { pool, id, owner, other_type, a, b, life, assoc, tcp, control, addrs }
@@ -154,7 +158,7 @@ fn handle(p: usize) -> PoolHandle {
 
 fn addrs(n: usize, salt: u32) -> Vec<IpAddr> {
     (0..n)
-        .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + salt * 16 + i as u32)))
+        .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + salt * 256 + i as u32)))
         .collect()
 }
 
@@ -355,6 +359,11 @@ fn pe_key<B: Backend, S: Storage>(hs: &Handlespace<B, S>, r: PeRef) -> (usize, u
 fn compare<B: Backend, S: Storage>(hs: &Handlespace<B, S>, m: &Model) {
     hs.check().unwrap_or_else(|e| panic!("invariant: {e}"));
     assert_eq!(hs.len(), m.pes.len());
+    assert_eq!(hs.extra_addresses(), m.extra());
+    assert_eq!(
+        hs.widest_transport(),
+        m.pes.iter().map(|p| p.addrs.len()).max().unwrap_or(0)
+    );
     assert_eq!(hs.pool_count(), m.pools.iter().flatten().count());
     for p in 0..POOLS {
         let info = hs.pool(&handle(p));
@@ -476,6 +485,11 @@ fn run<B: Backend, S: Storage>(
                     assert_eq!(
                         got.unwrap_err(),
                         HandlespaceError::InvalidTransport(TransportError::NoAddress)
+                    );
+                } else if n > MAX_TRANSPORT_ADDRESSES {
+                    assert_eq!(
+                        got.unwrap_err(),
+                        HandlespaceError::InvalidTransport(TransportError::TooManyAddresses)
                     );
                 }
             }

@@ -1148,3 +1148,57 @@ fn unknown_pool_handle_with_a_late_t5_moves_back_to_the_connected_registrar() {
     assert_eq!(pu.home().unwrap().assoc, HOME);
     expect_resolution_on(&mut pu, HOME);
 }
+
+/// A PE with 64 IPv4 addresses is cached and selected with all of them; one
+/// with 64 mixed addresses with as many as fit in the cache's budget.
+#[test]
+fn pes_with_many_addresses_are_cached_and_selected() {
+    use rserpool::addr::MAX_TRANSPORT_ADDRESSES;
+    use rserpool::pool_user::CACHED_ADDRESS_BYTES;
+    use std::net::Ipv6Addr;
+    let t0 = Instant::from_secs(10);
+    let mut pu = with_home(t0, config());
+    expect_resolution(&drain(&mut pu), b"echo");
+    let v4: Vec<IpAddr> = (0..MAX_TRANSPORT_ADDRESSES)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(10, 2, 0, i as u8)))
+        .collect();
+    let mixed: Vec<IpAddr> = (0..MAX_TRANSPORT_ADDRESSES)
+        .map(|i| match i % 2 {
+            0 => IpAddr::V4(Ipv4Addr::new(10, 3, 0, i as u8)),
+            _ => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 3, i as u16)),
+        })
+        .collect();
+    let param = |id: u32, addrs: &'static [IpAddr]| PoolElementParam {
+        pe_id: pe(id),
+        home_server: None,
+        registration_life: 30_000,
+        user_transport: UserTransport::Transport(TransportParam::new(
+            TransportProtocol::Sctp,
+            7000,
+            TransportUse::DataOnly,
+            addrs,
+        )),
+        policy: PolicyParam::Known(Policy::RoundRobin),
+        asap_transport: None,
+    };
+    let v4: &'static [IpAddr] = Vec::leak(v4);
+    let mixed: &'static [IpAddr] = Vec::leak(mixed);
+    answer(&mut pu, t0, b"echo", None, &[param(1, v4), param(2, mixed)]);
+    assert!(events(&mut pu)
+        .iter()
+        .any(|e| matches!(e, Event::Resolved { elements: 2, .. })));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let s = pu.select(t0, &pool(), SendOptions::DEFAULT).unwrap();
+        seen.push((s.pe_id.get(), s.transport.addresses.to_vec()));
+    }
+    seen.sort_by_key(|x| x.0);
+    assert_eq!(seen[0].1, v4);
+    // Pairs of IPv4 + IPv6 take 20 bytes: 12 pairs take 240, the 13th
+    // pair's IPv4 fits (244), its IPv6 not (260).
+    let kept = &seen[1].1;
+    assert_eq!(kept[..], mixed[..kept.len()]);
+    let bytes: usize = kept.iter().map(|a| if a.is_ipv4() { 4 } else { 16 }).sum();
+    assert!(bytes <= CACHED_ADDRESS_BYTES);
+    assert_eq!(kept.len(), 25);
+}

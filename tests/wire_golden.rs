@@ -1020,7 +1020,8 @@ fn malformed_nesting_and_values() {
         ))
     );
     let mut many = h("0004 0000 0f17 0000");
-    for i in 0..17u8 {
+    // 65 addresses: one beyond rsplib's 64.
+    for i in 0..65u8 {
         many.extend_from_slice(&[0, 1, 0, 8, 10, 0, 0, i]);
     }
     let len = many.len() as u16;
@@ -1031,7 +1032,7 @@ fn malformed_nesting_and_values() {
     );
     many.truncate(many.len() - 8);
     many[2..4].copy_from_slice(&(len - 8).to_be_bytes());
-    assert_eq!(TransportParam::parse(&many).unwrap().addresses.len(), 16);
+    assert_eq!(TransportParam::parse(&many).unwrap().addresses.len(), 64);
     // DCCP service code.
     let dccp = h("0003 0014 0021 0000 0000abcd | 0001 0008 c0000201");
     let d = TransportParam::parse(&dccp).unwrap();

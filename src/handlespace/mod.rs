@@ -19,8 +19,13 @@
 //! A PE record ([`PeNode`]) is 200 bytes with either tree backend: five
 //! 12-byte links, the policy and its [`PolicyState`], the registration
 //! fields, and both transports with their first address inline (further
-//! addresses of multi-homed transports are chained in a separate address
-//! arena). Only the selection order keeps a subtree weight sum. A pool is
+//! addresses of multi-homed transports, up to
+//! [`MAX_TRANSPORT_ADDRESSES`] a transport, are chained in a separate
+//! address arena of 24-byte records shared by all PEs, so the record does
+//! not grow with the limit; with [`Fixed`] storage its capacity is `ADDRS`,
+//! and a registration whose addresses do not fit is refused with
+//! [`Resource::Addresses`]). Only the selection order keeps a subtree
+//! weight sum. A pool is
 //! stored once, with its handle, its overall policy type and transport, and
 //! the roots of its two orders.
 //!
@@ -337,6 +342,9 @@ pub struct Handlespace<B: Backend, S: Storage> {
     pool_map: S::PoolMap,
     pe_map: S::PeMap,
     owners: S::Owners,
+    /// How many stored transports (user and ASAP) have `i` addresses, at
+    /// index `i`: the widest one bounds the size of a PE's parameter.
+    widths: [u32; MAX_TRANSPORT_ADDRESSES + 1],
     pool_root: B::Root,
     timer_root: B::Root,
     owner_root: B::Root,
@@ -407,6 +415,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             pool_map: Default::default(),
             pe_map: Default::default(),
             owners: Default::default(),
+            widths: [0; MAX_TRANSPORT_ADDRESSES + 1],
             pool_root: Default::default(),
             timer_root: Default::default(),
             owner_root: Default::default(),
@@ -431,6 +440,21 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     /// The most pool elements it can hold.
     pub fn capacity(&self) -> usize {
         self.pes.capacity()
+    }
+    /// The most addresses beyond the first of each transport it can hold
+    /// (shared by all PEs).
+    pub fn address_capacity(&self) -> usize {
+        self.addrs.capacity()
+    }
+    /// The further addresses stored (beyond the first of each transport).
+    pub fn extra_addresses(&self) -> usize {
+        self.addrs.len()
+    }
+    /// The most addresses any stored transport (user or ASAP) has now, 0
+    /// when empty: with it a registrar bounds the size of any stored PE's
+    /// Pool Element parameter before it picks PEs.
+    pub fn widest_transport(&self) -> usize {
+        self.widths.iter().rposition(|&c| c > 0).unwrap_or(0)
     }
 
     #[inline]
@@ -600,6 +624,10 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     }
 
     fn store_transport(&mut self, t: &TransportAddress<'_>) -> StoredTransport {
+        // At most MAX_TRANSPORT_ADDRESSES (validated).
+        if let Some(w) = self.widths.get_mut(t.addresses.len()) {
+            *w += 1;
+        }
         let (first, v6) = PackedAddr::pack(&t.addresses[0]);
         let mut more = NIL;
         for a in t.addresses[1..].iter().rev() {
@@ -630,7 +658,15 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         }
     }
 
+    /// Gives back the further addresses of a stored transport and forgets
+    /// its width.
     fn free_transport(&mut self, t: &StoredTransport) {
+        if !t.present() {
+            return;
+        }
+        if let Some(w) = self.widths.get_mut(usize::from(t.count)) {
+            *w = w.saturating_sub(1);
+        }
         let mut n = t.more;
         while n != NIL {
             n = match self.addrs.remove(n) {
@@ -787,12 +823,8 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             sel_mut!(self, pool, insert, n);
         }
         // Transports.
-        if old_user.count > 1 {
-            self.free_transport(&old_user);
-        }
-        if old_asap.count > 1 {
-            self.free_transport(&old_asap);
-        }
+        self.free_transport(&old_user);
+        self.free_transport(&old_asap);
         let user = self.store_transport(&reg.user_transport);
         let asap = match &reg.asap_transport {
             Some(a) => self.store_transport(a),
@@ -889,12 +921,8 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         if let Some(h) = home {
             self.owner_unlink(n, h);
         }
-        if user.count > 1 {
-            self.free_transport(&user);
-        }
-        if asap.count > 1 {
-            self.free_transport(&asap);
-        }
+        self.free_transport(&user);
+        self.free_transport(&asap);
         self.pes.remove(n);
         if B::is_empty(&self.pools[pool].id_root) {
             B::remove(
@@ -921,6 +949,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         self.pool_map = Default::default();
         self.pe_map = Default::default();
         self.owners.clear();
+        self.widths = [0; MAX_TRANSPORT_ADDRESSES + 1];
         self.pool_root = Default::default();
         self.timer_root = Default::default();
         self.owner_root = Default::default();
@@ -1452,6 +1481,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         if total != with_owner {
             return err("owner table misses an owner", NIL);
         }
+        let mut widths = [0u32; MAX_TRANSPORT_ADDRESSES + 1];
         let extra: usize = {
             let mut sum = 0;
             let mut p = B::first(&self.pool_root, &pool_view);
@@ -1460,6 +1490,22 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                     let n = &self.pes[pe.n];
                     sum += usize::from(n.user.count.saturating_sub(1))
                         + usize::from(n.asap.count.saturating_sub(1));
+                    for t in [&n.user, &n.asap] {
+                        if t.present() {
+                            let mut chain = 0usize;
+                            let mut a = t.more;
+                            while a != NIL && chain < MAX_TRANSPORT_ADDRESSES {
+                                chain += 1;
+                                a = self.addrs.get(a).map_or(NIL, |x| x.next);
+                            }
+                            if a != NIL || chain + 1 != usize::from(t.count) {
+                                return err("address chain length wrong", pe.n);
+                            }
+                            if let Some(w) = widths.get_mut(usize::from(t.count)) {
+                                *w += 1;
+                            }
+                        }
+                    }
                 }
                 p = B::next(&self.pool_root, &pool_view, pool);
             }
@@ -1467,6 +1513,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         };
         if extra != self.addrs.len() {
             return err("address storage count wrong", NIL);
+        }
+        if widths != self.widths {
+            return err("transport width counts wrong", NIL);
         }
         Ok(())
     }
@@ -1825,5 +1874,72 @@ mod tests {
     fn fixed_handlespace_needs_no_heap() {
         fixed_without_heap::<RedBlackTree>();
         fixed_without_heap::<Treap>();
+    }
+
+    /// A PE record does not grow with the address limit: the first address
+    /// of each transport is inline, the others go to the shared arena.
+    #[test]
+    fn record_sizes_do_not_depend_on_the_address_limit() {
+        use core::mem::size_of;
+        assert_eq!(MAX_TRANSPORT_ADDRESSES, 64);
+        assert_eq!(size_of::<PeNode<crate::storage::rbtree::Link>>(), 200);
+        assert_eq!(size_of::<PeNode<crate::storage::treap::Link>>(), 200);
+        assert_eq!(size_of::<ExtraAddress>(), 24);
+    }
+
+    /// A PE with the most addresses in both transports, a full address
+    /// arena refusing the next one, and the widths following the content.
+    #[test]
+    fn widest_pe_and_full_address_arena() {
+        let wide: [IpAddr; MAX_TRANSPORT_ADDRESSES] =
+            core::array::from_fn(|i| IpAddr::V4(Ipv4Addr::new(10, 0, (i / 256) as u8, i as u8)));
+        let one = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))];
+        let mut hs: FixedHandlespace<RedBlackTree, 8, 2, 130, 2> = Handlespace::new();
+        assert_eq!(hs.widest_transport(), 0);
+        let mut reg = registration(&wide, 1, 1);
+        reg.asap_transport = Some(TransportAddress {
+            protocol: TransportProtocol::Sctp,
+            port: 7,
+            transport_use: TransportUse::DataOnly,
+            service_code: 0,
+            addresses: &wide,
+        });
+        hs.register(Instant::ZERO, &reg).unwrap();
+        assert_eq!(hs.extra_addresses(), 126);
+        assert_eq!(hs.widest_transport(), MAX_TRANSPORT_ADDRESSES);
+        let pool = PoolHandle::new(b"board").unwrap();
+        let pe = PeId::new(1).unwrap();
+        let mut buf = [IpAddr::V4(Ipv4Addr::UNSPECIFIED); MAX_TRANSPORT_ADDRESSES];
+        let v = hs.lookup(&pool, pe).unwrap();
+        assert_eq!(v.user_transport(&mut buf).addresses, &wide[..]);
+        assert_eq!(v.asap_transport(&mut buf).unwrap().addresses, &wide[..]);
+        // 4 slots left: a PE with 6 addresses does not fit, one with 5 does.
+        assert_eq!(
+            hs.register(Instant::ZERO, &registration(&wide[..6], 2, 1)),
+            Err(HandlespaceError::LackOfResources(Resource::Addresses))
+        );
+        hs.check().unwrap();
+        assert_eq!(hs.len(), 1);
+        hs.register(Instant::ZERO, &registration(&wide[..5], 2, 1))
+            .unwrap();
+        assert_eq!(hs.address_capacity() - hs.extra_addresses(), 0);
+        // Shrinking the wide PE frees its slots for others.
+        hs.register(Instant::ZERO, &registration(&one, 1, 1))
+            .unwrap();
+        assert_eq!(hs.extra_addresses(), 4);
+        assert_eq!(hs.widest_transport(), 5);
+        hs.check().unwrap();
+        hs.deregister(&pool, PeId::new(2).unwrap()).unwrap();
+        assert_eq!(hs.widest_transport(), 1);
+        assert_eq!(hs.extra_addresses(), 0);
+        hs.check().unwrap();
+        let mut over = [one[0]; MAX_TRANSPORT_ADDRESSES + 1];
+        over[0] = wide[0];
+        assert_eq!(
+            hs.register(Instant::ZERO, &registration(&over, 3, 1)),
+            Err(HandlespaceError::InvalidTransport(
+                TransportError::TooManyAddresses
+            ))
+        );
     }
 }

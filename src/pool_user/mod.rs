@@ -118,6 +118,7 @@
 //! [`PoolUserError::CacheFull`]. PEs beyond the limit in an answer are not
 //! cached (the registrar lists the preferred ones first).
 
+mod cached;
 mod choice;
 mod options;
 
@@ -137,6 +138,7 @@ use crate::transmit::{
 use crate::wire::{AsapMessage, PoolElementParam, Protocol};
 
 pub use crate::pool_element::{Cookie, MAX_COOKIE_SIZE};
+pub use cached::CACHED_ADDRESS_BYTES;
 pub use options::SendOptions;
 
 /// The pool user's application event queue length.
@@ -220,7 +222,9 @@ pub struct Selection {
     pub pool: PoolHandle,
     /// The PE.
     pub pe_id: PeId,
-    /// Where to reach it (protocol, port, data/control use, addresses).
+    /// Where to reach it (protocol, port, data/control use, addresses: as
+    /// many of the PE's addresses as fit in [`CACHED_ADDRESS_BYTES`], in the
+    /// order the registrar listed them).
     pub transport: OwnedTransport,
     /// After a failover: the session's last cookie, to send first in
     /// COOKIE_ECHO. The machine sends it itself on the control channel given
@@ -336,7 +340,7 @@ impl std::error::Error for PoolUserError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct CachedPe {
     pe_id: PeId,
-    transport: OwnedTransport,
+    transport: cached::CachedTransport,
     policy: Option<Policy>,
 }
 
@@ -350,7 +354,7 @@ impl CachedPe {
     fn from_param(p: &PoolElementParam<'_>) -> Option<Self> {
         Some(CachedPe {
             pe_id: p.pe_id,
-            transport: OwnedTransport::from_user_transport(&p.user_transport)?,
+            transport: cached::CachedTransport::from_param(p.user_transport.transport()?)?,
             policy: p.policy.policy(),
         })
     }
@@ -641,7 +645,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             *o = Some(Selection {
                 pool: p.handle,
                 pe_id: e.pe_id,
-                transport: e.transport.clone(),
+                transport: e.transport.to_owned_transport(),
                 cookie_echo: None,
                 failover: false,
             });
@@ -692,7 +696,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         Ok(Selection {
             pool: p.handle,
             pe_id: e.pe_id,
-            transport: e.transport.clone(),
+            transport: e.transport.to_owned_transport(),
             cookie_echo,
             failover,
         })

@@ -85,7 +85,11 @@
 //!   parameter whose upper bits ask for a report is answered with
 //!   ASAP_ERROR (Unrecognized Message / Unrecognized Parameter); "skip and
 //!   report" parameters are reported in an ASAP_ERROR after the message is
-//!   processed; all other malformed input is dropped silently and counted
+//!   processed. An ASAP_REGISTRATION the codec refuses for a value (more
+//!   than [`MAX_TRANSPORT_ADDRESSES`]
+//!   addresses, a bad Transport Use, policy or registration life) is
+//!   rejected with Invalid Values carrying the Pool Element, so that the PE
+//!   learns why. All other malformed input is dropped silently and counted
 //!   ([`Stats::malformed`]).
 //! * **Transport failure** ([`TransportEvent::Down`] or
 //!   [`TransportEvent::SendFailed`] of an association): the PEs registered
@@ -218,14 +222,42 @@ const MAX_REPORTED_PARAMETERS: usize = 8;
 /// Upper bound of a KEEP_ALIVE or DEREGISTRATION_RESPONSE (32-byte pool handle).
 const TIMER_MESSAGE_MAX: usize = 4 + 4 + (4 + 32) + 8;
 
-/// Upper bound of an encoded transport parameter.
-const MAX_TRANSPORT_LEN: usize = 12 + 20 * MAX_TRANSPORT_ADDRESSES;
+/// Upper bound of an encoded transport parameter with `addresses` addresses.
+const fn transport_len(addresses: usize) -> usize {
+    12 + 20 * addresses
+}
 
 /// Upper bound of an encoded policy parameter.
 const MAX_POLICY_LEN: usize = 8 + 4 * crate::policy::MAX_POLICY_PARAMS;
 
-/// Upper bound of a Pool Element parameter as the registrar emits it.
-const MAX_PE_PARAM_LEN: usize = 16 + 2 * MAX_TRANSPORT_LEN + MAX_POLICY_LEN;
+/// Upper bound of a Pool Element parameter as the registrar emits it, for
+/// transports of at most `addresses` addresses each.
+const fn pe_param_len(addresses: usize) -> usize {
+    16 + 2 * transport_len(addresses) + MAX_POLICY_LEN
+}
+
+/// Upper bound of a Pool Element parameter with the most addresses.
+const MAX_PE_PARAM_LEN: usize = pe_param_len(MAX_TRANSPORT_ADDRESSES);
+
+/// Whether a parse error says a value is out of range (too many addresses,
+/// a bad Transport Use, policy or registration life) rather than that the
+/// message is malformed: a REGISTRATION with such a value is answered with
+/// Invalid Values.
+fn is_invalid_value(e: &wire::Error) -> bool {
+    matches!(
+        e,
+        wire::Error::Transport(_)
+            | wire::Error::Policy(_)
+            | wire::Error::InvalidTransportUse(_)
+            | wire::Error::InvalidRegistrationLife(_)
+    )
+}
+
+/// The size of an ASAP_REGISTRATION_RESPONSE for a pool handle of
+/// `handle_len` bytes whose error cause carries `cause_len` bytes.
+fn registration_response_len(handle_len: usize, cause_len: usize) -> usize {
+    4 + padded(TLV_HEADER_LEN + handle_len) + 8 + 2 * TLV_HEADER_LEN + padded(cause_len)
+}
 
 /// The registrar's state for a PE it owns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -871,13 +903,54 @@ impl<
     }
 
     fn parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {
-        match ErrorCause::reporting(&e, bytes) {
-            Some(c) => self.send_error(reply_to(source), &[c]),
-            None => {
-                net_debug!("registrar: dropped malformed input: {}", e);
-                self.stats.malformed += 1;
-            }
+        if let Some(c) = ErrorCause::reporting(&e, bytes) {
+            self.send_error(reply_to(source), &[c]);
+            return;
         }
+        if is_invalid_value(&e)
+            && bytes.first() == Some(&asap_type::REGISTRATION)
+            && self.reject_invalid_registration(source, bytes)
+        {
+            net_debug!("registrar: registration refused: {}", e);
+            return;
+        }
+        net_debug!("registrar: dropped malformed input: {}", e);
+        self.stats.malformed += 1;
+    }
+
+    /// Answers a REGISTRATION that failed to parse on a value (more than
+    /// [`MAX_TRANSPORT_ADDRESSES`] addresses, say) with a rejection carrying
+    /// Invalid Values and the Pool Element parameter (RFC 5352 §3.1), so
+    /// that the PE learns why instead of timing out. Returns false when the
+    /// pool handle or PE id cannot be read (then the message is malformed).
+    fn reject_invalid_registration(&mut self, source: Source, bytes: &[u8]) -> bool {
+        let Some(handle) =
+            find_tlv(bytes, 0, param_type::POOL_HANDLE).and_then(|t| t.get(TLV_HEADER_LEN..))
+        else {
+            return false;
+        };
+        if PoolHandle::new(handle).is_err() {
+            return false;
+        }
+        let Some(pe_tlv) = find_tlv(bytes, 0, param_type::POOL_ELEMENT) else {
+            return false;
+        };
+        let Some(pe_id) = pe_tlv
+            .get(TLV_HEADER_LEN..TLV_HEADER_LEN + 4)
+            .and_then(|b| PeId::new(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok())
+        else {
+            return false;
+        };
+        if !self
+            .queue
+            .has_room(registration_response_len(handle.len(), pe_tlv.len()))
+        {
+            self.blocked(Blocked::Message(asap_type::REGISTRATION));
+            return true;
+        }
+        let invalid = ErrorCause::invalid_values(pe_tlv);
+        self.reject_registration(reply_to(source), handle, pe_id, invalid);
+        true
     }
 
     // ----- registration ----------------------------------------------------
@@ -918,21 +991,26 @@ impl<
         pe: &PoolElementParam<'_>,
     ) -> bool {
         let dest = reply_to(source);
-        let worst = 4
-            + padded(TLV_HEADER_LEN + pool_handle.len())
-            + 8
-            + 2 * TLV_HEADER_LEN
-            + padded(pe.buffer_len()).max(MAX_TRANSPORT_LEN);
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            self.stats.malformed += 1;
+            return false;
+        };
+        // The largest answer: a rejection carrying the PE (Invalid Values)
+        // or the pool's transport (Inconsistent Transport Type).
+        let mut buf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+        let pool_transport = self
+            .hs
+            .pool(&handle)
+            .and_then(|p| p.elements().next())
+            .map_or(0, |v| to_param(&v.user_transport(&mut buf)).buffer_len());
+        let worst =
+            registration_response_len(pool_handle.len(), pe.buffer_len().max(pool_transport));
         if !self.queue.has_room(worst) {
             self.blocked(Blocked::Message(asap_type::REGISTRATION));
             return false;
         }
         let pe_tlv = find_tlv(bytes, 0, param_type::POOL_ELEMENT).unwrap_or(&[]);
         let invalid = ErrorCause::invalid_values(pe_tlv);
-        let Ok(handle) = PoolHandle::new(pool_handle) else {
-            self.stats.malformed += 1;
-            return false;
-        };
         let Source::Association(assoc) = source else {
             let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
             self.reject_registration(dest, pool_handle, pe.pe_id, c);
@@ -1146,7 +1224,8 @@ impl<
         // before anything changes; the answer then carries as many of the
         // selected PEs as the queue takes (at least that one).
         let head = 4 + padded(TLV_HEADER_LEN + pool_handle.len()) + MAX_POLICY_LEN;
-        if !self.queue.has_room(head + MAX_PE_PARAM_LEN) {
+        let largest = pe_param_len(self.hs.widest_transport()).min(MAX_PE_PARAM_LEN);
+        if !self.queue.has_room(head + largest) {
             self.blocked(Blocked::Message(asap_type::HANDLE_RESOLUTION));
             return false;
         }

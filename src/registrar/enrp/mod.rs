@@ -104,8 +104,11 @@
 //!   a second time.
 //! * **Errors**: an unknown message type or parameter whose upper bits ask
 //!   for a report is answered with ENRP_ERROR (Unrecognized Message /
-//!   Unrecognized Parameter) to the source; other malformed input is
-//!   dropped and counted ([`EnrpStats::malformed`]). Received ENRP_ERRORs
+//!   Unrecognized Parameter) to the source, and a HANDLE_UPDATE whose PE
+//!   the codec refuses for a value (more than 64 addresses, say) with
+//!   ENRP_ERROR (Invalid Values, counted in
+//!   [`EnrpStats::updates_rejected`]); other malformed input is dropped and
+//!   counted ([`EnrpStats::malformed`]). Received ENRP_ERRORs
 //!   are counted only.
 
 mod table;
@@ -968,7 +971,26 @@ impl<
     }
 
     fn enrp_parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {
-        match ErrorCause::reporting(&e, bytes) {
+        // A HANDLE_UPDATE whose PE has a value this registrar does not take
+        // (more than MAX_TRANSPORT_ADDRESSES addresses, say): the update is
+        // refused and the peer told so (Invalid Values with the PE, as
+        // rsplib answers a message its parser refuses).
+        let refused_update = || {
+            if bytes.first() != Some(&enrp_type::HANDLE_UPDATE)
+                || !super::is_invalid_value(&e)
+                || !matches!(source, Source::Association(_))
+            {
+                return None;
+            }
+            super::find_tlv(bytes, 12, param_type::POOL_ELEMENT).map(ErrorCause::invalid_values)
+        };
+        let cause = ErrorCause::reporting(&e, bytes).or_else(|| {
+            let c = refused_update()?;
+            net_debug!("enrp: handle update refused: {}", e);
+            self.enrp.stats.updates_rejected += 1;
+            Some(c)
+        });
+        match cause {
             Some(c) => {
                 let receiver = bytes
                     .get(4..8)
