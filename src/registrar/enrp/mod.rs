@@ -1022,18 +1022,8 @@ impl<
     // ----- peer list --------------------------------------------------------
 
     fn on_list_request(&mut self, assoc: AssocId, peer: ServerId) {
-        if !matches!(self.enrp.init, Init::Done) {
-            self.enrp.stats.requests_rejected += 1;
-            self.simple(
-                Destination::Association(assoc),
-                Some(peer),
-                EnrpBody::ListResponse {
-                    rejected: true,
-                    servers: List::empty(),
-                },
-            );
-            return;
-        }
+        // Answered while initialising too, with the peers known so far:
+        // rsplib takes R=1 as final and never asks again.
         let mut ips = [[core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED); 1]; MAX_PEERS];
         let mut ids = [self.me(); MAX_PEERS];
         let mut ports = [0u16; MAX_PEERS];

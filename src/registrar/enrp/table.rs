@@ -127,10 +127,10 @@ impl<
                 },
             );
         };
-        if !matches!(self.enrp.init, Init::Done) {
-            reject(self);
-            return;
-        }
+        // While initialising, only this registrar's own PEs are certain:
+        // either request is answered with those (RFC 5353 lets a server
+        // answer with what it has; rsplib takes R=1 as final).
+        let own = own || !matches!(self.enrp.init, Init::Done);
         let existing = self.enrp.sessions.iter().position(|s| {
             s.assoc == assoc
                 && matches!(s.kind, SessionKind::Serve { own_only, .. } if own_only == own)
