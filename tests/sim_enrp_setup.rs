@@ -106,7 +106,7 @@ fn a_peer_downloading_while_this_registrar_initialises_gets_its_pes() {
     // lists and handle tables at once, each while initialising. Registrar
     // 2 gets the PEs registrar 1 owns in its download (rsplib would never
     // ask again after a rejection).
-    use rserpool::sim::{NodeAt, SimRegistrar};
+    use rserpool::sim::NodeAt;
     let mut sim = Simulation::new(sim_enrp_support::pool(2, 8, |o| {
         o.duration = rserpool::time::Duration::from_secs(30);
         o.join_registrars.push(NodeAt {
