@@ -30,9 +30,9 @@
 //!   (R=1) or no answer within MAX-TIME-NO-RESPONSE tries the next
 //!   configured peer that is up at once, but asks the same peer again no
 //!   sooner than [`EnrpConfig::mentor_retry_interval`] later (RFC 5353 §3.2),
-//!   so registrars starting together (each rejecting the others while it
-//!   initialises) exchange at most one LIST_REQUEST per peer per interval
-//!   instead of bouncing requests at network speed; when no mentor
+//!   so that peers rejecting requests while they initialise (as RFC 5353
+//!   §3.2 describes) get at most one LIST_REQUEST per interval instead of
+//!   requests bouncing at network speed; when no mentor
 //!   answered within the mentor discovery timeout, initialisation ends alone.
 //!   A download that stalls for the session timeout ends initialisation with
 //!   what was received (audits repair the rest). While initialising, this
