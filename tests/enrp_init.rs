@@ -33,7 +33,9 @@ fn mentor_list_and_paged_download() {
         types_of(&out),
         vec![(to(11), t::PRESENCE), (to(11), t::LIST_REQUEST)]
     );
-    // While initialising, requests from others are rejected.
+    // While initialising, requests from others are answered, not rejected
+    // (rsplib takes R=1 as final): the peers known so far, and the PEs
+    // owned here (none yet).
     deliver(&mut r, T0, 20, 50, EnrpBody::ListRequest);
     deliver(
         &mut r,
@@ -45,18 +47,24 @@ fn mentor_list_and_paged_download() {
         },
     );
     let out = drain_enrp(&mut r);
-    let rejects: Vec<_> = out
+    let answers: Vec<_> = out
         .iter()
         .filter_map(|(d, b)| match parse(b).body {
-            EnrpBody::ListResponse { rejected, servers } => Some((*d, rejected, servers.len())),
-            EnrpBody::HandleTableResponse {
-                rejected, entries, ..
-            } => Some((*d, rejected, entries.len())),
+            EnrpBody::ListResponse { rejected, .. } => Some((*d, t::LIST_RESPONSE, rejected)),
+            EnrpBody::HandleTableResponse { rejected, .. } => {
+                Some((*d, t::HANDLE_TABLE_RESPONSE, rejected))
+            }
             _ => None,
         })
         .collect();
-    assert_eq!(rejects, vec![(to(20), true, 0), (to(20), true, 0)]);
-    assert_eq!(r.enrp_stats().requests_rejected, 2);
+    assert_eq!(
+        answers,
+        vec![
+            (to(20), t::LIST_RESPONSE, false),
+            (to(20), t::HANDLE_TABLE_RESPONSE, false)
+        ]
+    );
+    assert_eq!(r.enrp_stats().requests_rejected, 0);
     // LIST_RESPONSE names another registrar: it is added and connected to.
     let ip9 = [peer_addr(9).ip()];
     let infos = [ServerInfoParam {
@@ -261,4 +269,79 @@ fn rejecting_mentors_are_asked_again_only_after_the_retry_interval() {
         types_of(&drain_enrp(&mut r)),
         vec![(to(11), t::HANDLE_TABLE_REQUEST)]
     );
+}
+
+/// A mentor's LIST_RESPONSE (rsplib) naming a peer with server id 0 (a
+/// configured peer it has not heard from yet) is not thrown away: the
+/// registrar goes on to download the handle table from that mentor.
+#[test]
+fn list_response_with_a_server_id_0_entry_leads_to_the_download() {
+    let mut r = starting();
+    enrp_up(&mut r, T0, 11, peer_addr(2));
+    drain_all(&mut r);
+    // As rsplib sends it: sender 2, receiver = us; an entry with id 0 at
+    // 10.9.0.7:9901 and one with id 9 at 10.9.0.9:9901.
+    let me = me().get().to_be_bytes();
+    let mut b = vec![0x06, 0x00, 0x00, 0x3c, 0, 0, 0, 2];
+    b.extend_from_slice(&me);
+    for (id, ip) in [(0u32, 7u8), (9, 9)] {
+        b.extend_from_slice(&[0x00, 0x0b, 0x00, 0x18]);
+        b.extend_from_slice(&id.to_be_bytes());
+        b.extend_from_slice(&[0x00, 0x04, 0x00, 0x10, 0x26, 0xad, 0x00, 0x00]);
+        b.extend_from_slice(&[0x00, 0x01, 0x00, 0x08, 10, 9, 0, ip]);
+    }
+    assert_eq!(b.len(), 0x3c);
+    r.handle(T0, src(11), Protocol::Enrp, &b);
+    let out = drain_enrp(&mut r);
+    assert_eq!(types_of(&out), vec![(to(11), t::HANDLE_TABLE_REQUEST)]);
+    assert!(matches!(
+        parse(&out[0].1).body,
+        EnrpBody::HandleTableRequest {
+            own_children_only: false
+        }
+    ));
+    assert_eq!(r.enrp_stats().malformed, 0);
+    // The named peer is learnt and connected to; the id-0 entry is not.
+    assert!(r.peers().iter().any(|p| p.server_id == Some(sid(9))));
+    assert_eq!(r.poll_connect().map(|c| c.remote), Some(peer_addr(9)));
+    assert_eq!(r.poll_connect(), None);
+}
+
+/// A peer asking for the handle table while this registrar initialises gets
+/// the PEs it owns (W=1 and W=0 alike), not a rejection.
+#[test]
+fn table_request_while_initialising_gets_the_owned_pes() {
+    let mut r = starting();
+    enrp_up(&mut r, T0, 11, peer_addr(2));
+    drain_all(&mut r);
+    for id in [5, 6] {
+        register_enrp(&mut r, T0, id, "pool", &PeSpec::new(id));
+    }
+    assert!(!r.is_initialised());
+    for own in [true, false] {
+        deliver(
+            &mut r,
+            T0,
+            20,
+            50,
+            EnrpBody::HandleTableRequest {
+                own_children_only: own,
+            },
+        );
+        let out: Vec<_> = drain_enrp(&mut r)
+            .into_iter()
+            .filter(|(_, b)| parse(b).message_type() == t::HANDLE_TABLE_RESPONSE)
+            .collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, to(20));
+        let (more, pes) = page_of(&out[0].1);
+        assert!(!more);
+        let ids: Vec<(u32, Option<u32>)> = pes.iter().map(|p| (p.1, p.2)).collect();
+        assert_eq!(
+            ids,
+            vec![(5, Some(me().get())), (6, Some(me().get()))],
+            "W={own}"
+        );
+    }
+    assert_eq!(r.enrp_stats().requests_rejected, 0);
 }

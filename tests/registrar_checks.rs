@@ -361,3 +361,33 @@ fn another_association_can_neither_reregister_nor_deregister() {
     ));
     assert!(r.handlespace().is_empty());
 }
+
+/// The same host over a second association (after a takeover the registrar
+/// opened one to the PE while the PE's own was still up) may re-register:
+/// the PE moves to the new association. Another host still may not.
+#[test]
+fn the_same_host_may_reregister_over_a_second_association() {
+    use rserpool::transmit::TransportEvent;
+    use rserpool::wire::Protocol;
+    let mut r = registrar(config());
+    up(&mut r, T0, 1);
+    register_ok(&mut r, T0, 1, "p", &PeSpec::new(7));
+    let mut second = pe_addr(1);
+    second.set_port(second.port() + 1);
+    r.handle_transport_event(
+        T0,
+        TransportEvent::Up {
+            assoc: a(9),
+            remote: second,
+            protocol: Protocol::Asap,
+        },
+    );
+    register_ok(&mut r, T0, 9, "p", &PeSpec::new(7));
+    let h = PoolHandle::new(b"p").unwrap();
+    assert_eq!(r.handlespace().lookup(&h, pe(7)).unwrap().assoc(), a(9));
+    // A different host is refused as before.
+    up(&mut r, T0, 2);
+    let b = register_expect_reject(&mut r, 2, &PeSpec::new(7).registration("p"));
+    assert_eq!(rejection(&b).0, CauseCode::RejectedSecurityConsiderations);
+    assert_eq!(r.handlespace().lookup(&h, pe(7)).unwrap().assoc(), a(9));
+}

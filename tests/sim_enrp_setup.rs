@@ -75,11 +75,12 @@ fn a_joining_registrar_is_absent_until_it_starts_and_the_preload_is_held() {
 
 #[test]
 fn registrars_starting_together_exchange_few_list_messages() {
-    // Each registrar rejects LIST_REQUESTs while it initialises; a rejected
-    // requester asks the next peer at once but the same peer only every
-    // mentor_retry_interval (2 s) until the 5 s discovery timeout: at most
-    // 4 rounds of N-1 requests per registrar, and as many responses, so
-    // LIST messages <= 2 * 4 * N * (N - 1) (48 for N = 3, 160 for N = 5).
+    // A registrar answers LIST_REQUESTs while it initialises; should a
+    // peer reject one, the requester asks the next peer at once but the
+    // same peer only every mentor_retry_interval (2 s) until the 5 s
+    // discovery timeout: at most 4 rounds of N-1 requests per registrar,
+    // and as many responses, so LIST messages <= 2 * 4 * N * (N - 1) (48
+    // for N = 3, 160 for N = 5).
     for n in [3usize, 5] {
         let mut sim = rserpool::sim::Simulation::new(sim_enrp_support::pool(n, 0, |o| {
             o.duration = rserpool::time::Duration::from_secs(20);
@@ -95,4 +96,54 @@ fn registrars_starting_together_exchange_few_list_messages() {
             "N = {n}: {list} LIST messages > {bound}"
         );
     }
+}
+
+#[test]
+fn a_peer_downloading_while_this_registrar_initialises_gets_its_pes() {
+    // Registrar 1 starts alone (its peer is not up: it looks for a mentor
+    // until the 5 s discovery timeout) and the PEs register with it; 1 s
+    // later registrar 2 starts, and the two ask each other for their peer
+    // lists and handle tables at once, each while initialising. Registrar
+    // 2 gets the PEs registrar 1 owns in its download (rsplib would never
+    // ask again after a rejection).
+    use rserpool::sim::NodeAt;
+    let mut sim = Simulation::new(sim_enrp_support::pool(2, 8, |o| {
+        o.duration = rserpool::time::Duration::from_secs(30);
+        o.join_registrars.push(NodeAt {
+            number: 2,
+            at: Instant::from_secs(1),
+        });
+    }));
+    let held = |sim: &Simulation, n| sim.registrar(n).map(|r| r.held().len());
+    sim.world.run_until(Instant::from_millis(1_500));
+    assert_eq!(held(&sim, 1), Some(8));
+    let two = machine(&sim, 2);
+    assert!(two.is_initialised());
+    assert_eq!(
+        held(&sim, 2),
+        Some(8),
+        "the download carried registrar 1's PEs"
+    );
+    assert!(two.enrp_stats().table_entries_applied >= 8);
+    assert_eq!(machine(&sim, 1).enrp_stats().requests_rejected, 0);
+    let summary = sim.run();
+    assert!(summary.handlespace_consistent, "{summary}");
+}
+
+/// Registrar `n`'s machine.
+fn machine(
+    sim: &Simulation,
+    n: usize,
+) -> &rserpool::registrar::Registrar<
+    rserpool::storage::RedBlackTree,
+    rserpool::handlespace::Growable,
+    4096,
+    4096,
+    65536,
+    64,
+> {
+    &sim.world
+        .node_as::<rserpool::sim::SimRegistrar>(sim.registrars[n - 1])
+        .expect("running")
+        .machine
 }

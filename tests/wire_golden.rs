@@ -1459,8 +1459,10 @@ fn offending_parameter_for_invalid_values() {
     // An empty pool handle.
     let b = h("02 00 0010 | 0009 0004 | 000e 0008 00000001");
     assert_eq!(offending_parameter(Protocol::Asap, &b), Some(&b[4..8]));
-    // A server information with a zero server identifier (ENRP, after the ids).
-    let b = h("06 00 0024 | 00000001 | 00000003 |
+    // A PRESENCE whose server information (the sender's own) has a zero
+    // server identifier (ENRP, after the ids). In a LIST_RESPONSE such an
+    // entry is valid and skipped (see `list_response_with_server_id_0`).
+    let b = h("01 00 0024 | 00000001 | 00000003 |
                000b 0018 00000000 | 0004 0010 26ad 0000 | 0001 0008 7f000001");
     assert_eq!(enrp_err(&b), Error::ZeroIdentifier);
     assert_eq!(offending_parameter(Protocol::Enrp, &b), Some(&b[12..36]));
@@ -1519,4 +1521,38 @@ fn causes_for_what_must_be_reported() {
         ErrorCause::skipped_reports(Protocol::Asap, &cookie, &mut []),
         0
     );
+}
+
+/// rsplib lists a configured peer it has not heard from yet with server id
+/// 0: the LIST_RESPONSE parses, and the entry is skipped.
+#[test]
+fn list_response_with_server_id_0() {
+    // Sender 0x10, receiver 0x20; peer 0 at 10.0.0.7:9901, peer 0x30 at
+    // 10.0.0.8:9901 (SCTP transport, IPv4 address).
+    let b = h("06 00 003c | 00000010 | 00000020 |
+               000b 0018 00000000 | 0004 0010 26ad 0000 | 0001 0008 0a000007 |
+               000b 0018 00000030 | 0004 0010 26ad 0000 | 0001 0008 0a000008");
+    let m = enrp(&b);
+    let EnrpBody::ListResponse { rejected, servers } = m.body else {
+        panic!("{m:?}");
+    };
+    assert!(!rejected);
+    assert_eq!(servers.len(), 1);
+    let s: Vec<_> = servers.iter().collect();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].server_id.get(), 0x30);
+    assert_eq!(s[0].transport.port, 9901);
+    assert_eq!(
+        s[0].transport.addresses.first(),
+        Some("10.0.0.8".parse().unwrap())
+    );
+    assert_eq!(offending_parameter(Protocol::Enrp, &b), None);
+    // Only id-0 entries: an empty list, still no error.
+    let b = h("06 00 0024 | 00000010 | 00000020 |
+               000b 0018 00000000 | 0004 0010 26ad 0000 | 0001 0008 0a000007");
+    let m = enrp(&b);
+    assert!(matches!(m.body, EnrpBody::ListResponse { servers, .. } if servers.is_empty()));
+    // A malformed entry still fails the message.
+    let b = h("06 00 0014 | 00000010 | 00000020 | 000b 0008 00000000");
+    assert!(EnrpMessage::parse(&b).is_err());
 }

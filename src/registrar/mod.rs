@@ -769,12 +769,19 @@ impl<
         if view.assoc() == assoc {
             return true;
         }
-        if view.assoc() != AssocId::NONE {
-            return false;
-        }
         let Some(remote) = self.assocs.get(&assoc) else {
             return false;
         };
+        if view.assoc() != AssocId::NONE {
+            // The same host over a second association: after a takeover
+            // this registrar opened one to the PE (ENDPOINT_KEEP_ALIVE with
+            // H=1) while the PE's own was still up, and the PE registers
+            // over either.
+            return self
+                .assocs
+                .get(&view.assoc())
+                .is_some_and(|old| old.ip() == remote.ip());
+        }
         let mut any = false;
         for a in view.asap_addresses() {
             any = true;

@@ -203,7 +203,7 @@ impl EnrpTimers {
     }
 
     /// How long registrars that start together take to agree: the mentor
-    /// (a peer still starting rejects LIST_REQUEST) is tried again after
+    /// (a peer that rejects LIST_REQUEST while it starts) is tried again after
     /// MAX-TIME-NO-RESPONSE twice, updates lost meanwhile show in the next
     /// PRESENCE (one PEER-HEARTBEAT-CYCLE); 5 s of slack.
     pub fn start_settle(&self) -> Duration {

@@ -131,8 +131,11 @@ pub(crate) fn collect<'a>(
                 continue;
             }
             Repeated::Servers if t.ty == pt::SERVER_INFORMATION => {
-                ServerInfoParam::from_raw(&t)?;
-                f.count += 1;
+                // Entries with server id 0 (rsplib: a peer not heard from
+                // yet) are valid but not listed.
+                if ServerInfoParam::from_raw_listed(&t)?.is_some() {
+                    f.count += 1;
+                }
                 continue;
             }
             _ => {}

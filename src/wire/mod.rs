@@ -369,6 +369,12 @@ pub fn offending_parameter(protocol: Protocol, message: &[u8]) -> Option<&[u8]> 
             pt::POLICY => PolicyParam::from_raw(&t).is_ok(),
             pt::POOL_HANDLE => param::check_handle(t.value).is_ok(),
             pt::POOL_ELEMENT => PoolElementParam::from_raw(&t).is_ok(),
+            // Server id 0 is valid in a LIST_RESPONSE (an entry skipped).
+            pt::SERVER_INFORMATION
+                if protocol == Protocol::Enrp && h.message_type() == enrp_type::LIST_RESPONSE =>
+            {
+                ServerInfoParam::from_raw_listed(&t).is_ok()
+            }
             pt::SERVER_INFORMATION => ServerInfoParam::from_raw(&t).is_ok(),
             pt::OPERATION_ERROR => OperationError::from_raw(&t).is_ok(),
             pt::COOKIE | pt::OPAQUE_TRANSPORT => true,

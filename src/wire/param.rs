@@ -733,13 +733,35 @@ impl<'a> ServerInfoParam<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
+        let (id, transport) = Self::parts(raw)?;
+        Ok(ServerInfoParam {
+            server_id: ServerId::new(id)?,
+            transport,
+        })
+    }
+    /// Parses a Server Information TLV of a list (ENRP_LIST_RESPONSE):
+    /// `Ok(None)` for an otherwise valid entry with server id 0, which
+    /// rsplib sends for a configured peer it has not heard from yet (a
+    /// registrar at that address, id unknown); lists skip such entries.
+    pub(crate) fn from_raw_listed(raw: &RawTlv<'a>) -> Result<Option<Self>, Error> {
+        let (id, transport) = Self::parts(raw)?;
+        if id == 0 {
+            return Ok(None);
+        }
+        Ok(Some(ServerInfoParam {
+            server_id: ServerId::new(id)?,
+            transport,
+        }))
+    }
+    /// The raw server id and the transport.
+    fn parts(raw: &RawTlv<'a>) -> Result<(u32, TransportParam<'a>), Error> {
         if raw.ty != pt::SERVER_INFORMATION {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
         }
         if raw.value.len() < 4 {
             return Err(Error::BadParameterLength { param_type: raw.ty });
         }
-        let server_id = ServerId::new(rd32(raw.value, 0))?;
+        let server_id = rd32(raw.value, 0);
         let mut transport = None;
         for t in raw.nested(4) {
             let t = t?;
@@ -752,12 +774,12 @@ impl<'a> ServerInfoParam<'a> {
                 t.reject()?;
             }
         }
-        Ok(ServerInfoParam {
+        Ok((
             server_id,
-            transport: transport.ok_or(Error::MissingParameter {
+            transport.ok_or(Error::MissingParameter {
                 param_type: pt::SCTP_TRANSPORT,
             })?,
-        })
+        ))
     }
     /// The encoded size, padding included.
     pub fn buffer_len(&self) -> usize {
@@ -773,7 +795,15 @@ impl<'a> ServerInfoParam<'a> {
 
 impl<'a> Sealed<'a> for ServerInfoParam<'a> {
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
-        ServerInfoParam::from_raw(&next_of(bytes, pos, |t| t == pt::SERVER_INFORMATION)?).ok()
+        loop {
+            let raw = next_of(bytes, pos, |t| t == pt::SERVER_INFORMATION)?;
+            match ServerInfoParam::from_raw_listed(&raw) {
+                Ok(Some(s)) => return Some(s),
+                // Server id 0: skipped (counted out when validated).
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+        }
     }
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         let s = w.begin(pt::SERVER_INFORMATION);

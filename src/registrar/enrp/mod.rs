@@ -30,13 +30,17 @@
 //!   (R=1) or no answer within MAX-TIME-NO-RESPONSE tries the next
 //!   configured peer that is up at once, but asks the same peer again no
 //!   sooner than [`EnrpConfig::mentor_retry_interval`] later (RFC 5353 §3.2),
-//!   so registrars starting together (each rejecting the others while it
-//!   initialises) exchange at most one LIST_REQUEST per peer per interval
-//!   instead of bouncing requests at network speed; when no mentor
+//!   so that peers rejecting requests while they initialise (as RFC 5353
+//!   §3.2 describes) get at most one LIST_REQUEST per interval instead of
+//!   requests bouncing at network speed; when no mentor
 //!   answered within the mentor discovery timeout, initialisation ends alone.
 //!   A download that stalls for the session timeout ends initialisation with
 //!   what was received (audits repair the rest). While initialising, this
-//!   registrar answers LIST_REQUEST and HANDLE_TABLE_REQUEST with R=1.
+//!   registrar answers a LIST_REQUEST with the peers it knows so far and a
+//!   HANDLE_TABLE_REQUEST (W=0 or W=1) with the PEs it owns, never with
+//!   R=1: rsplib takes a rejection as final and would never learn those
+//!   PEs (it answers such requests itself at any time). A peer's R=1 is
+//!   still honoured as above.
 //! * **Handle table responses** are paged: at most
 //!   [`EnrpConfig::max_handle_table_elements`] PEs and 65,535 bytes per
 //!   message, fewer when the transmit queue has less room, M=1 while more
@@ -50,10 +54,18 @@
 //!   W=1 responses always the sender). PEs naming this registrar as home are
 //!   not taken from peers, and a handle table (a snapshot of the peer's
 //!   view) never takes away a PE this registrar owns over a live
-//!   association (the PE is attached here; the peer learns that through
-//!   its own audit). A HANDLE_UPDATE does move such a PE (it registered at
-//!   the peer since), unless the update's owner has a lower server id than
-//!   this registrar (below).
+//!   association by itself: in a W=1 response such a PE is owned by both,
+//!   and the same rule as for crossing registrations (below) decides it,
+//!   by fresh messages rather than the snapshot (`contested`
+//!   in `table.rs`): with the higher server id, this registrar keeps it,
+//!   sends the PE an ENDPOINT_KEEP_ALIVE with H=1 and re-asserts it by
+//!   HANDLE_UPDATE ADD_PE to every peer (to the sender alone when the
+//!   transmit queue is short of room); with the lower, it sends the sender
+//!   its own ADD_PE, which the sender answers by re-asserting (or, not
+//!   holding the PE over an association, applies), and this registrar
+//!   yields when the sender's ADD_PE arrives. A HANDLE_UPDATE does move
+//!   such a PE (it registered at the peer since), unless the update's
+//!   owner has a lower server id than this registrar (below).
 //! * **Crossing registrations**: a PE whose registration reached two
 //!   registrars (a retransmission arriving at one just as the PE, its
 //!   request timed out, registered at the other) is owned by both over live
@@ -102,6 +114,35 @@
 //!   TAKEOVER_SERVER instead of an acknowledgement, so that a late
 //!   initiator that missed the first one re-homes instead of taking over
 //!   a second time.
+//! * **After a partition**: while registrars cannot hear each other, each
+//!   side takes over the other side's registrars (their PEs become its
+//!   own, reached over new associations), and the PEs, which reach both
+//!   sides, stay registered with their old home too. When the partition
+//!   heals, a PE is thus owned over live associations by two registrars,
+//!   each listing it in its own W=1 table; each audit finds the other's
+//!   checksum different, and, were the PE merely kept on both sides, would
+//!   find the same difference at every heartbeat, for ever. The rule above
+//!   decides every such PE for one owner in the first audit round.
+//!
+//!   Invariant, once a partition has healed and no registrar, PE or
+//!   association fails meanwhile: every live PE is owned by exactly one
+//!   live registrar, the PE's own home; every live registrar's view
+//!   records that same owner for it; and for every owner, the PE checksums
+//!   of all live registrars' views are equal (and equal to the owner's
+//!   announced own checksum).
+//!
+//!   Bound: within 3 PEER-HEARTBEAT-CYCLEs after the heal, plus the
+//!   transport's delivery delay under loss: at most one cycle until the
+//!   broken ENRP associations are opened again (every heartbeat retries);
+//!   on association up, the reply-required PRESENCEs start the audits of
+//!   the first round, which decide the doubly owned PEs and repair what
+//!   differs; a view that a stale snapshot overwrote during that round
+//!   differs in the checksums of the next heartbeat and is repaired by
+//!   that round. The simulator measures (`tests/sim_enrp_heal.rs`,
+//!   `examples/enrp_heal.rs`, BENCHMARKS.md): with the RFC timers (30 s
+//!   cycle) and a heal at a heartbeat, consistent 1 s after the heal
+//!   (median) and at most 32 s under 0-8 % loss; a heal between heartbeats
+//!   adds the wait for the next one.
 //! * **Errors**: an unknown message type or parameter whose upper bits ask
 //!   for a report is answered with ENRP_ERROR (Unrecognized Message /
 //!   Unrecognized Parameter) to the source, and a HANDLE_UPDATE whose PE
@@ -1044,18 +1085,8 @@ impl<
     // ----- peer list --------------------------------------------------------
 
     fn on_list_request(&mut self, assoc: AssocId, peer: ServerId) {
-        if !matches!(self.enrp.init, Init::Done) {
-            self.enrp.stats.requests_rejected += 1;
-            self.simple(
-                Destination::Association(assoc),
-                Some(peer),
-                EnrpBody::ListResponse {
-                    rejected: true,
-                    servers: List::empty(),
-                },
-            );
-            return;
-        }
+        // Answered while initialising too, with the peers known so far:
+        // rsplib takes R=1 as final and never asks again.
         let mut ips = [[core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED); 1]; MAX_PEERS];
         let mut ids = [self.me(); MAX_PEERS];
         let mut ports = [0u16; MAX_PEERS];

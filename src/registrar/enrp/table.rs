@@ -77,6 +77,64 @@ impl<
         })
     }
 
+    /// A PE owned here over a live association that `peer` lists among its
+    /// own (W=1 handle table). The higher server id keeps it: when that is
+    /// this registrar, the PE is sent an ENDPOINT_KEEP_ALIVE with H=1 and
+    /// the ownership is re-asserted by HANDLE_UPDATE ADD_PE to every peer;
+    /// when it is the peer, this registrar's own ADD_PE goes to the peer,
+    /// which then re-asserts (or, not holding the PE over an association,
+    /// yields), and this registrar yields when that HANDLE_UPDATE arrives.
+    /// Neither side decides on the snapshot alone, so the winner always
+    /// learns of the conflict and tells the PE. A message that finds no
+    /// room in the transmit queue is not sent: the checksums still differ,
+    /// and the next audit finds the PE again.
+    pub(super) fn contested(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        peer: ServerId,
+        pool_handle: &[u8],
+        pe_id: PeId,
+    ) {
+        let record = if peer < self.me() {
+            let Some(record) = self.keep_home(now, pool_handle, pe_id) else {
+                return;
+            };
+            self.enrp.stats.ownership_kept += 1;
+            record
+        } else {
+            let Some(record) = PoolHandle::new(pool_handle)
+                .ok()
+                .and_then(|h| self.hs.lookup(&h, pe_id))
+                .map(|v| crate::registrar::PeRecord::from_view(&v))
+            else {
+                return;
+            };
+            record
+        };
+        let msg = EnrpMessage {
+            sender: self.me(),
+            receiver: None,
+            body: EnrpBody::HandleUpdate {
+                takeover_suggested: false,
+                action: UpdateAction::AddPe,
+                pool_handle: record.pool_handle.as_bytes(),
+                pool_element: record.as_param(),
+            },
+        };
+        let len = msg.buffer_len();
+        if peer < self.me() {
+            let copies = self.enrp.peers.iter().filter(|p| p.assoc.is_some()).count();
+            if self.queue.has_room(len.saturating_mul(copies.max(1))) {
+                self.enrp_groupcast(&msg);
+            } else {
+                self.enrp_push(Destination::Association(assoc), &msg);
+            }
+        } else {
+            self.enrp_push(Destination::Association(assoc), &msg);
+        }
+    }
+
     /// Removes the PEs owned by `peer` after `last` and before `until`
     /// (to the end without `until`); returns how many.
     pub(super) fn sweep(
@@ -127,10 +185,10 @@ impl<
                 },
             );
         };
-        if !matches!(self.enrp.init, Init::Done) {
-            reject(self);
-            return;
-        }
+        // While initialising, only this registrar's own PEs are certain:
+        // either request is answered with those (RFC 5353 lets a server
+        // answer with what it has; rsplib takes R=1 as final).
+        let own = own || !matches!(self.enrp.init, Init::Done);
         let existing = self.enrp.sessions.iter().position(|s| {
             s.assoc == assoc
                 && matches!(s.kind, SessionKind::Serve { own_only, .. } if own_only == own)
@@ -388,7 +446,11 @@ impl<
             for pe in entry.elements.iter() {
                 swept += self.sweep(sender, last, Some((entry.pool_handle, pe.pe_id)));
                 if self.attached_here(entry.pool_handle, pe.pe_id) {
+                    // Owned by both over live associations (each took it
+                    // while they could not hear each other, or crossing
+                    // registrations): decided as for a HANDLE_UPDATE.
                     self.enrp.stats.table_entries_kept += 1;
+                    self.contested(now, assoc, sender, entry.pool_handle, pe.pe_id);
                 } else {
                     match self.apply_peer_update(now, sender, entry.pool_handle, &pe) {
                         Ok(_) => self.enrp.stats.table_entries_applied += 1,

@@ -277,9 +277,10 @@ pub struct EnrpStats {
     pub updates_applied: u64,
     /// HANDLE_UPDATE ADD_PE refused by the handlespace checks.
     pub updates_rejected: u64,
-    /// HANDLE_UPDATE ADD_PE not applied because a peer with a lower server
-    /// id announced a PE owned here over a live association (crossing
-    /// registrations; this registrar keeps and re-asserts it).
+    /// PEs kept and re-asserted because a peer with a lower server id
+    /// announced one owned here over a live association, by HANDLE_UPDATE
+    /// ADD_PE (crossing registrations) or in its W=1 handle table (both
+    /// took it while apart).
     pub ownership_kept: u64,
     /// HANDLE_UPDATE DEL_PE applied.
     pub deletes_applied: u64,
@@ -290,13 +291,16 @@ pub struct EnrpStats {
     /// PEs from HANDLE_TABLE_RESPONSEs refused.
     pub table_entries_rejected: u64,
     /// PEs from HANDLE_TABLE_RESPONSEs not applied because this registrar
-    /// owns them (over a live association, or names itself as home).
+    /// owns them (over a live association, or names itself as home); in a
+    /// W=1 response such a PE is owned by both, and decided by server id
+    /// (see [`ownership_kept`](Self::ownership_kept)).
     pub table_entries_kept: u64,
     /// HANDLE_TABLE_RESPONSE pages sent.
     pub pages_sent: u64,
-    /// LIST/HANDLE_TABLE requests answered with R=1.
+    /// HANDLE_TABLE requests answered with R=1 (too many sessions).
     pub requests_rejected: u64,
-    /// LIST_RESPONSEs with R=1 received (a mentor still initialising).
+    /// LIST_RESPONSEs with R=1 received (a mentor that rejects while it
+    /// initialises).
     pub list_rejections: u64,
     /// Checksum mismatches found by audits.
     pub audit_mismatches: u64,
