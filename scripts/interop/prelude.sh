@@ -3,8 +3,9 @@
 # runs, with the host's helpers from scripts/test-interop); keep it POSIX sh.
 #
 # In the VM, scenario S (a letter) runs with:
-#   NET      its own /24: the VM's lo has 10.0.NET.1 ... 10.0.NET.30 (/32 each); rsplib refuses
-#            loopback-scope addresses, so every node listens on one of these
+#   NET      its own /24: the VM's lo has 10.0.NET.1 ... 10.0.NET.K (/32 each; K is the scenario's
+#            ADDRESSES, default 10); rsplib refuses loopback-scope addresses, so every node
+#            listens on one of these
 #   OUT      where its logs and captures go ($SCTP_VM_OUT; names start with "S-")
 # and these helpers:
 #   a K                  the address 10.0.NET.K
@@ -70,6 +71,16 @@ wait_exit() {
   done
 }
 
+# errors: the first error line in this scenario's logs, as "; NAME: LINE" (a hint for a failure).
+errors() {
+  for _f in "$OUT/$S-"*.log; do
+    _e=$(grep -m1 -E 'Error: |Failed to|failed: |refused|panicked' "$_f" 2>/dev/null) || continue
+    _f=${_f##*/$S-}
+    echo "; ${_f%.log}: $_e"
+    return
+  done
+}
+
 count_log() { grep -cE -- "$2" "$OUT/$S-$1.log" 2>/dev/null || true; }
 has_log() { grep -qE -- "$2" "$OUT/$S-$1.log" 2>/dev/null; }
 
@@ -77,7 +88,7 @@ wait_log() {
   _t=$(($3 * 10))
   _i=0
   while [ "$(count_log "$1" "$2")" -lt "${4:-1}" ]; do
-    [ $_i -ge "$_t" ] && fail "$1 did not log /$2/ (x${4:-1}) within $3 s"
+    [ $_i -ge "$_t" ] && fail "$1 did not log /$2/ (x${4:-1}) within $3 s$(errors)"
     sleep 0.1
     _i=$((_i + 1))
   done
