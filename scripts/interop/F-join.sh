@@ -23,7 +23,7 @@ vm() {
 
   # 1: ours joins and downloads both PEs.
   our pr3 registrar --profile rsplib --id 251658243 --listen "$(a 3):3863" --enrp "$(a 3):9901" \
-    --peer "$(a 1):9901" --peer "$(a 2):9901" --seconds 45
+    --peer "$(a 1):9901" --peer "$(a 2):9901" --seconds 32
   wait_log pr3 '^  RsplibPool 251658308$' 15
   wait_log pr3 "^  OurPool $pe1\$" 5
   for p in RsplibPool OurPool; do
@@ -49,7 +49,7 @@ vm() {
     --requests 4 --interval-ms 50 --timeout-ms 3000 >"$OUT/$S-pu7.log" 2>&1 ||
     fail "OurPool not resolvable at the joined rspregistrar: $(tail -1 "$OUT/$S-pu7.log")"
   has_log pu7 "answered by pool element $pe2 " || fail "the joined rspregistrar did not lead to our PE registered at ours"
-  wait_exit pr3 25
+  wait_exit pr3 30
 }
 
 host() {

@@ -7,9 +7,9 @@ ADDRESSES=30
 vm() {
   our pr registrar --profile rsplib --id 301989889 --listen "$(a 1):3863" --seconds 20
   wait_log pr 'listens on' 10
-  local="$(a 5):5000"
-  for k in $(seq 6 28); do local="$local,$(a $k)"; done
-  start rs rspserver -echo -registrar="$(a 1):3863" -poolhandle=ManyPool -local="$local" \
+  addrs="$(a 5):5000"
+  for k in $(seq 6 28); do addrs="$addrs,$(a $k)"; done
+  start rs rspserver -echo -registrar="$(a 1):3863" -poolhandle=ManyPool -local="$addrs" \
     -identifier=0x12000044 -loglevel=3 -logcolor=off
   wait_log pr '^  ManyPool 301989956$' 10
   timeout 15 pool_user --transport kernel-sctp --registrar "$(a 1):3863" --pool ManyPool \
