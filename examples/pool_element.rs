@@ -11,7 +11,7 @@ mod args;
 use std::net::SocketAddr;
 
 use args::{Args, Profile};
-use rserpool::pool_element::PoolElementConfig;
+use rserpool::pool_element::{Event, PoolElementConfig};
 use rserpool::runtime::{loopback, NodeConfig, PoolElementNode};
 use rserpool::PoolHandle;
 
@@ -105,11 +105,52 @@ fn main() {
     );
     let mut last = (0, 0);
     args::run_for(&args, |_| {
+        for event in pe.events().try_iter() {
+            report(&pe, &event);
+        }
         let now = (pe.registrations(), pe.served());
         if now != last {
             println!("registrations={} served={}", now.0, now.1);
             last = now;
         }
     });
-    pe.shutdown();
+    for event in pe.events().try_iter() {
+        report(&pe, &event);
+    }
+    // The graceful stop (end of --seconds, SIGINT, SIGTERM): deregister.
+    let id = pe.pe_id().get();
+    match pe.deregister(std::time::Duration::from_secs(5)) {
+        Ok(()) => println!("pool element {id}: deregistered"),
+        Err(e) => println!("pool element {id}: {e}"),
+    }
+}
+
+/// Prints what the application should know of the machine's events.
+fn report(pe: &PoolElementNode, event: &Event) {
+    let id = pe.pe_id().get();
+    match event {
+        Event::Registered { home } => println!(
+            "pool element {id}: registered at {}",
+            home.remote
+                .map_or_else(|| "a registrar".into(), |a| a.to_string())
+        ),
+        Event::RegistrationFailed { cause, retry_at } => {
+            let why = cause.map_or_else(|| "not answered".into(), |c| format!("rejected: {c}"));
+            match retry_at {
+                Some(_) => println!("pool element {id}: registration {why}; trying again"),
+                None => println!("pool element {id}: registration {why}; giving up"),
+            }
+        }
+        Event::RegistrationLost => {
+            println!("pool element {id}: registration lost, registering again")
+        }
+        Event::HomeChanged { home } => println!(
+            "pool element {id}: home registrar {}",
+            home.remote
+                .map_or_else(|| "(taken over)".into(), |a| a.to_string())
+        ),
+        Event::HomeLost { .. } => println!("pool element {id}: home registrar lost"),
+        Event::CookieEcho { .. } => println!("pool element {id}: a pool user failed over to it"),
+        _ => {}
+    }
 }

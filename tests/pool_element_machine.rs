@@ -86,7 +86,12 @@ fn accept(pe: &mut PoolElement, now: Instant, assoc: u32) {
 
 /// Starts a PE with one registrar and brings the association up.
 fn connected(now: Instant) -> PoolElement {
-    let mut pe = PoolElement::new(config(&[registrar(1)])).unwrap();
+    connected_with(now, config(&[registrar(1)]))
+}
+
+/// [`connected`] with `config` (whose only registrar is `registrar(1)`).
+fn connected_with(now: Instant, config: PoolElementConfig) -> PoolElement {
+    let mut pe = PoolElement::new(config).unwrap();
     pe.register(now);
     let c = pe.poll_connect().unwrap();
     assert_eq!(c.remote, registrar(1));
@@ -192,16 +197,11 @@ fn up(pe: &mut PoolElement, now: Instant, assoc: u32, remote: SocketAddr) {
 const REG: u8 = 0x01;
 const DEREG: u8 = 0x02;
 
-#[test]
-fn rejection_is_reported_and_not_retried_unchanged() {
-    let t0 = Instant::from_secs(0);
-    let mut pe = connected(t0);
-    drain(&mut pe);
-    events(&mut pe);
-    let causes = [ErrorCause::new(CauseCode::InconsistentPoolingPolicy)];
+fn reject(pe: &mut PoolElement, now: Instant, cause: CauseCode) {
+    let causes = [ErrorCause::new(cause)];
     feed(
-        &mut pe,
-        t0,
+        pe,
+        now,
         1,
         &AsapMessage::RegistrationResponse {
             rejected: true,
@@ -210,10 +210,22 @@ fn rejection_is_reported_and_not_retried_unchanged() {
             error: Some(OperationError::new(&causes)),
         },
     );
+}
+
+#[test]
+fn rejection_without_backoff_is_reported_and_not_retried_unchanged() {
+    let t0 = Instant::from_secs(0);
+    let mut c = config(&[registrar(1)]);
+    c.registration_retry = None;
+    let mut pe = connected_with(t0, c);
+    drain(&mut pe);
+    events(&mut pe);
+    reject(&mut pe, t0, CauseCode::InconsistentPoolingPolicy);
     assert_eq!(
         events(&mut pe),
         [Event::RegistrationFailed {
-            cause: Some(CauseCode::InconsistentPoolingPolicy)
+            cause: Some(CauseCode::InconsistentPoolingPolicy),
+            retry_at: None,
         }]
     );
     assert!(!pe.is_registered());
@@ -230,6 +242,124 @@ fn rejection_is_reported_and_not_retried_unchanged() {
         sent_types(&sent),
         [(Destination::Association(AssocId(1)), REG)]
     );
+}
+
+#[test]
+fn rejection_is_reported_and_retried_with_backoff() {
+    let t0 = Instant::from_secs(0);
+    let mut pe = connected(t0);
+    drain(&mut pe);
+    events(&mut pe);
+    // Rejected: reported with the cause and the time of the next try,
+    // which doubles (1 s, 2 s, 4 s ...) while the rejections go on.
+    let mut now = t0;
+    for wait in [1, 2, 4, 8] {
+        reject(
+            &mut pe,
+            now,
+            CauseCode::InconsistentDataControlConfiguration,
+        );
+        let at = now + Duration::from_secs(wait);
+        assert_eq!(
+            events(&mut pe),
+            [Event::RegistrationFailed {
+                cause: Some(CauseCode::InconsistentDataControlConfiguration),
+                retry_at: Some(at),
+            }]
+        );
+        assert!(!pe.is_registered());
+        assert_eq!(pe.poll_timeout(), Some(at));
+        // Nothing before the time, the REGISTRATION again at it.
+        pe.handle_timeout(at - Duration::from_millis(1));
+        assert!(drain(&mut pe).is_empty());
+        pe.handle_timeout(at);
+        assert_eq!(
+            sent_types(&drain(&mut pe)),
+            [(Destination::Association(AssocId(1)), REG)]
+        );
+        now = at;
+    }
+    // Accepted at last: registered, and the back-off starts again from 1 s.
+    accept(&mut pe, now, 1);
+    assert!(pe.is_registered());
+    assert!(matches!(events(&mut pe)[..], [Event::Registered { .. }]));
+    let t4 = now + pe.config().t4();
+    assert_eq!(pe.poll_timeout(), Some(t4));
+    pe.handle_timeout(t4);
+    assert_eq!(
+        sent_types(&drain(&mut pe)),
+        [(Destination::Association(AssocId(1)), REG)]
+    );
+    reject(&mut pe, t4, CauseCode::LackOfResources);
+    assert_eq!(
+        events(&mut pe),
+        [Event::RegistrationFailed {
+            cause: Some(CauseCode::LackOfResources),
+            retry_at: Some(t4 + Duration::from_secs(1)),
+        }]
+    );
+    assert!(!pe.is_registered());
+}
+
+#[test]
+fn backoff_stops_at_its_maximum() {
+    let t0 = Instant::from_secs(0);
+    let mut c = config(&[registrar(1)]);
+    c.registration_retry = Some(rserpool::pool_element::Backoff {
+        initial: Duration::from_secs(5),
+        max: Duration::from_secs(12),
+    });
+    let mut pe = connected_with(t0, c);
+    drain(&mut pe);
+    let mut now = t0;
+    for wait in [5, 10, 12, 12] {
+        reject(&mut pe, now, CauseCode::InvalidValues);
+        let at = now + Duration::from_secs(wait);
+        assert_eq!(pe.poll_timeout(), Some(at), "after a wait of {wait} s");
+        pe.handle_timeout(at);
+        assert_eq!(sent_types(&drain(&mut pe)).len(), 1);
+        now = at;
+    }
+}
+
+#[test]
+fn deregistering_cancels_a_pending_retry() {
+    let t0 = Instant::from_secs(0);
+    let mut pe = connected(t0);
+    drain(&mut pe);
+    accept(&mut pe, t0, 1);
+    let t4 = t0 + pe.config().t4();
+    pe.handle_timeout(t4);
+    drain(&mut pe);
+    reject(&mut pe, t4, CauseCode::LackOfResources);
+    assert!(pe.poll_timeout().is_some());
+    // Not registered and no request out: nothing to deregister, and the
+    // application stops wanting the registration by registering no more.
+    assert_eq!(pe.deregister(t4), Err(PoolElementError::NotRegistered));
+    // While a retried registration is out, deregistering withdraws it and
+    // no further retry follows.
+    let at = t4 + Duration::from_secs(1);
+    pe.handle_timeout(at);
+    assert_eq!(sent_types(&drain(&mut pe)).len(), 1);
+    pe.deregister(at).unwrap();
+    assert_eq!(
+        sent_types(&drain(&mut pe)),
+        [(Destination::Association(AssocId(1)), DEREG)]
+    );
+    feed(
+        &mut pe,
+        at,
+        1,
+        &AsapMessage::DeregistrationResponse {
+            pool_handle: b"echo",
+            pe_id: me(),
+            error: None,
+        },
+    );
+    assert!(events(&mut pe).contains(&Event::Deregistered));
+    assert_eq!(pe.poll_timeout(), None);
+    pe.handle_timeout(at + Duration::from_secs(3600));
+    assert!(drain(&mut pe).is_empty());
 }
 
 #[test]
@@ -268,10 +398,22 @@ fn t2_expiry_hunts_another_registrar_and_max_reg_attempt_stops() {
             Event::HomeChanged {
                 home: pe.home().unwrap()
             },
-            Event::RegistrationFailed { cause: None }
+            Event::RegistrationFailed {
+                cause: None,
+                retry_at: Some(t2 + Duration::from_secs(31)),
+            }
         ]
     );
-    assert_eq!(pe.poll_timeout(), None);
+    // Tried again after the back-off (1 s), over the home it has.
+    let retry = t2 + Duration::from_secs(31);
+    assert_eq!(pe.poll_timeout(), Some(retry));
+    pe.handle_timeout(retry);
+    let home = pe.home().unwrap().assoc;
+    assert_eq!(
+        sent_types(&drain(&mut pe)),
+        [(Destination::Association(home), REG)]
+    );
+    assert_eq!(pe.registration_attempts(), 1);
 }
 
 #[test]

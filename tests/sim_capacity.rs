@@ -30,10 +30,28 @@ fn refused(sim: &Simulation, n: usize) -> bool {
         matches!(
             e,
             pool_element::Event::RegistrationFailed {
-                cause: Some(CauseCode::LackOfResources)
+                cause: Some(CauseCode::LackOfResources),
+                ..
             }
         )
     })
+}
+
+fn refusals(sim: &Simulation, n: usize) -> usize {
+    sim.element(n)
+        .unwrap()
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                pool_element::Event::RegistrationFailed {
+                    cause: Some(CauseCode::LackOfResources),
+                    retry_at: Some(_),
+                }
+            )
+        })
+        .count()
 }
 
 #[test]
@@ -52,8 +70,15 @@ fn registrations_beyond_capacity_get_lack_of_resources() {
     assert_eq!(registered.len(), 4, "{registered:?}");
     assert_eq!(rejected.len(), 2, "{rejected:?}");
     assert!(rejected.iter().all(|n| !registered.contains(n)));
+    // Each refused PE keeps trying (with its back-off) and is refused
+    // every time: the established four are never evicted.
+    let refusals: Vec<usize> = rejected.iter().map(|&n| refusals(&sim, n)).collect();
+    assert!(refusals.iter().all(|&r| r >= 3), "{refusals:?}");
     let stats = sim.registrar(1).unwrap().stats();
-    assert_eq!(stats.rejections_with(CauseCode::LackOfResources), 2);
+    assert_eq!(
+        stats.rejections_with(CauseCode::LackOfResources),
+        refusals.iter().sum::<usize>() as u64
+    );
     sim.registrar(1).unwrap().check().unwrap();
     // The pool works with the four it has.
     assert_eq!(summary.served, summary.requests);
@@ -73,12 +98,15 @@ fn a_freed_slot_is_taken_by_the_next_registration() {
     let full_out = (1..=5).find(|&n| refused(&sim, n)).expect("one refused");
     let victim = (1..=5).find(|&n| n != full_out).unwrap();
     // One registered PE crashes and restarts: its old registration goes
-    // with its association, the restarted one gets the free slot.
+    // with its association, and the refused PE, still trying, gets the
+    // free slot; the restarted one is refused in turn (the table is full
+    // again, and nobody established is evicted) and keeps trying.
     sim.world.schedule_crash(sim.elements[victim - 1], at(10));
     sim.world.schedule_restart(sim.elements[victim - 1], at(20));
     sim.run();
-    assert!(sim.element(victim).unwrap().is_registered());
+    assert!(sim.element(full_out).unwrap().is_registered());
+    assert!(!sim.element(victim).unwrap().is_registered());
+    assert!(refusals(&sim, victim) >= 2);
     assert_eq!(held(&sim, 1).len(), 4);
-    assert!(!sim.element(full_out).unwrap().is_registered());
     consistent(&sim);
 }

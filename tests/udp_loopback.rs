@@ -313,3 +313,87 @@ fn killed_registrar_is_taken_over_by_its_enrp_peer() {
         .unwrap();
     assert_eq!(reply, b"after");
 }
+
+/// A PE whose registration is refused says so on its event channel and
+/// keeps trying with its back-off; once the PE that blocked it stops
+/// gracefully (ASAP_DEREGISTRATION, not a crash), the next try succeeds.
+#[test]
+fn a_refused_pool_element_reports_it_retries_and_gets_in_after_a_graceful_stop() {
+    use rserpool::pool_element::{Backoff, Event};
+    use rserpool::{CauseCode, Policy};
+    let r = registrar(1);
+    let first = element(&[r.local_addr()], 80);
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    // Another policy in the same pool: Inconsistent Pooling Policy.
+    let mut config = loopback::element(pool(), &[r.local_addr()], 81);
+    config.policy = Policy::LeastUsed { load: 1 };
+    config.registration_retry = Some(Backoff {
+        initial: rserpool::Duration::from_millis(200),
+        max: rserpool::Duration::from_millis(400),
+    });
+    let second = PoolElementNode::start(
+        config,
+        NodeConfig::new(any()),
+        0,
+        Box::new(|req: &[u8]| req.to_vec()),
+    )
+    .unwrap();
+    let refused = |e: &Event| {
+        matches!(
+            e,
+            Event::RegistrationFailed {
+                cause: Some(CauseCode::InconsistentPoolingPolicy),
+                retry_at: Some(_),
+            }
+        )
+    };
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while seen.iter().filter(|e| refused(e)).count() < 3 && std::time::Instant::now() < deadline {
+        if let Ok(e) = second.events().recv_timeout(Duration::from_millis(100)) {
+            seen.push(e);
+        }
+    }
+    assert!(
+        seen.iter().filter(|e| refused(e)).count() >= 3,
+        "refused and tried again: {seen:?}"
+    );
+    assert!(second.registration_failures() >= 3);
+    assert_eq!(second.registrations(), 0);
+    assert_eq!(r.status().unwrap().elements, vec![(pool(), first.pe_id())]);
+    // The graceful stop: the registrar drops the PE at once (no keep-alive
+    // timeout), and the refused PE gets in at its next try.
+    first.deregister(Duration::from_secs(3)).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || r
+        .status()
+        .is_some_and(|s| s.elements == vec![(pool(), second.pe_id())])));
+    assert!(wait_for(Duration::from_secs(2), || second.registrations() >= 1));
+    assert!(second
+        .events()
+        .try_iter()
+        .any(|e| matches!(e, Event::Registered { .. })));
+    // The second one stops gracefully too: the pool is empty.
+    second.deregister(Duration::from_secs(3)).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 0)));
+}
+
+/// Deregistering a PE whose registrar is gone ends in a typed error within
+/// the caller's bound, and the node stops all the same.
+#[test]
+fn deregistering_without_a_registrar_ends_in_an_error() {
+    let r = registrar(1);
+    let pe = element(&[r.local_addr()], 82);
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    r.shutdown();
+    let started = std::time::Instant::now();
+    let result = pe.deregister(Duration::from_millis(1500));
+    assert!(
+        matches!(
+            result,
+            Err(rserpool::runtime::DeregisterError::Timeout)
+                | Err(rserpool::runtime::DeregisterError::Failed(None))
+        ),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}

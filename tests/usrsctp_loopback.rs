@@ -280,6 +280,12 @@ fn a_multi_homed_pool_element_registers_all_its_addresses() {
                 panic!("an opaque transport");
             };
             let addrs: Vec<_> = t.addresses.iter().collect();
+            // Data plus control, as rsplib's PEs register (COOKIE_ECHO
+            // arrives on the user channel).
+            assert_eq!(
+                t.transport_use,
+                rserpool::addr::TransportUse::DataAndControl
+            );
             seen = Some((t.protocol, t.port, addrs));
         }
     }
@@ -331,4 +337,74 @@ fn pool_elements_and_users_find_an_sctp_registrar_by_server_announce() {
     .unwrap();
     let (id, reply) = u.request(&pool(), b"mc", Duration::from_secs(8)).unwrap();
     assert_eq!((id, &reply[..]), (pe.pe_id(), &b"mc"[..]));
+}
+
+/// rsplib's pool elements register their SCTP user transport as data plus
+/// control (Transport Use 0x0001) and a registrar keeps one value per pool:
+/// ours must say the same, or a pool of both kinds refuses whichever comes
+/// second with Inconsistent Data/Control Configuration (0x8).
+#[test]
+fn a_pool_element_and_an_rsplib_registration_share_a_pool() {
+    use rserpool::addr::{TransportProtocol, TransportUse};
+    use rserpool::transport::sctp::{SctpEvent, SctpTransport, SendInfo};
+    use rserpool::wire::{AsapMessage, PoolElementParam, TransportParam, UserTransport};
+    let r = registrar(1, None, node());
+    let ours = element(&[r.local_addr()], 70, node());
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    // A REGISTRATION as rspserver sends it: SCTP, data plus control,
+    // round robin, life 95 s.
+    let (mut t, rx) = raw_endpoint();
+    let assoc = t.connect(&[r.local_addr()]).unwrap();
+    let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let transport = TransportParam::new(
+        TransportProtocol::Sctp,
+        7099,
+        TransportUse::DataAndControl,
+        std::slice::from_ref(&ip),
+    );
+    let pe_id = rserpool::PeId::new(0x5eed_0001).unwrap();
+    let handle = pool();
+    let registration = AsapMessage::Registration {
+        pool_handle: handle.as_bytes(),
+        pool_element: PoolElementParam {
+            pe_id,
+            home_server: None,
+            registration_life: 95_000,
+            user_transport: UserTransport::Transport(transport),
+            policy: rserpool::Policy::RoundRobin.into(),
+            asap_transport: None,
+        },
+    };
+    let mut buf = vec![0u8; 1024];
+    let n = registration.emit(&mut buf).unwrap();
+    let mut answer = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while answer.is_none() && std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(SctpEvent::Up { assoc: a, .. }) if a == assoc => {
+                let info = SendInfo {
+                    ppid: 11,
+                    stream: 0,
+                    unordered: false,
+                };
+                t.send(assoc, info, &buf[..n]).unwrap();
+            }
+            Ok(SctpEvent::Message { bytes, .. }) => answer = Some(bytes),
+            _ => {}
+        }
+    }
+    let answer = answer.expect("a REGISTRATION_RESPONSE");
+    match AsapMessage::parse(&answer).unwrap() {
+        AsapMessage::RegistrationResponse {
+            rejected, error, ..
+        } => assert!(!rejected, "refused: {error:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 2)));
+    let ids: Vec<_> = r.status().unwrap().elements.iter().map(|e| e.1).collect();
+    assert!(
+        ids.contains(&ours.pe_id()) && ids.contains(&pe_id),
+        "{ids:?}"
+    );
+    t.shutdown();
 }

@@ -260,11 +260,29 @@ pub fn fail(message: &str) -> ! {
 }
 
 /// Runs until `--seconds` have passed (0 or absent: until killed).
+///
+/// Returns early on SIGINT or SIGTERM (the caller then stops gracefully:
+/// a pool element deregisters, a registrar writes its capture).
 pub fn run_for(args: &Args, mut every_second: impl FnMut(u64)) {
     let seconds: u64 = args.num("--seconds", 0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, stop.clone()) {
+            fail(&format!("cannot handle signal {signal}: {e}"));
+        }
+    }
     let mut t = 0;
+    let mut ticks = 0;
     loop {
-        std::thread::sleep(std::time::Duration::from_secs(1));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("stopping (signal)");
+            return;
+        }
+        ticks += 1;
+        if ticks % 10 != 0 {
+            continue;
+        }
         t += 1;
         every_second(t);
         if seconds > 0 && t >= seconds {

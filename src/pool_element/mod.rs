@@ -17,10 +17,13 @@
 //!   another registrar), then the registration is sent again. Attempts are
 //!   counted from the first send and reset on success; a send that would
 //!   exceed MAX-REG-ATTEMPT ends in [`Event::RegistrationFailed`] with no
-//!   cause. A rejection ends in [`Event::RegistrationFailed`] with the cause
-//!   and is not retried until the application changes something and calls
-//!   [`register`](PoolElement::register) or
-//!   [`set_policy`](PoolElement::set_policy) again.
+//!   cause, a rejection in [`Event::RegistrationFailed`] with the cause.
+//!   Either way the registration is tried again after a back-off
+//!   ([`PoolElementConfig::registration_retry`]: doubling from `initial` up
+//!   to `max`, reset by a success) for as long as the application wants
+//!   to be registered, as rsplib does; with no back-off configured it is
+//!   not retried until the application calls
+//!   [`register`](PoolElement::register) again.
 //! * **Re-registration**: T4-reregistration after each success (by default
 //!   `min(10 min, life − 20 s)`), same PE identifier; also when the policy
 //!   changes and when the home registrar is lost.
@@ -124,6 +127,25 @@ pub const TRANSMIT_QUEUE_ENTRIES: usize = 32;
 /// A cookie's bytes, copied into fixed storage.
 pub type Cookie = heapless::Vec<u8, MAX_COOKIE_SIZE>;
 
+/// How long a pool element waits before it tries a failed registration
+/// again: `initial` after the first failure, doubled after each further
+/// one, at most `max`; a success starts again from `initial`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Backoff {
+    /// The wait after the first failure.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The wait after `delay`: doubled, at most `max`, at least `initial`.
+    pub fn next(&self, delay: Duration) -> Duration {
+        delay.saturating_mul(2).min(self.max).max(self.initial)
+    }
+}
+
 /// A pool element's configuration. Build it with [`rfc`](Self::rfc) or
 /// [`rsplib`](Self::rsplib) and adjust the fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,6 +175,11 @@ pub struct PoolElementConfig {
     pub max_reg_attempt: u32,
     /// MAX-REQUEST-RETRANSMIT: deregistration resends before giving up.
     pub max_request_retransmit: u32,
+    /// A rejected registration, or one that MAX-REG-ATTEMPT sends left
+    /// unanswered, is tried again after this back-off while the
+    /// application wants to be registered; `None`: it is not tried again
+    /// until [`PoolElement::register`] is called.
+    pub registration_retry: Option<Backoff>,
     /// Seed of the generator (PE identifier).
     pub seed: u64,
 }
@@ -160,7 +187,9 @@ pub struct PoolElementConfig {
 impl PoolElementConfig {
     /// RFC 5352 §7 defaults: T2 = T3 = 30 s, T4 = min(10 min, life − 20 s),
     /// MAX-REG-ATTEMPT = MAX-REQUEST-RETRANSMIT = 2, registration life
-    /// 300 s (the RFC gives none), policy Round Robin.
+    /// 300 s (the RFC gives none), policy Round Robin; a failed
+    /// registration is tried again after 1 s, 2 s, 4 s, ... at most 60 s
+    /// (the RFC leaves that to the application).
     pub fn rfc(pool_handle: PoolHandle, user_transport: OwnedTransport) -> Self {
         PoolElementConfig {
             pool_handle,
@@ -175,6 +204,10 @@ impl PoolElementConfig {
             t4_reregistration: None,
             max_reg_attempt: 2,
             max_request_retransmit: 2,
+            registration_retry: Some(Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+            }),
             seed: 0,
         }
     }
@@ -182,7 +215,8 @@ impl PoolElementConfig {
     /// rsplib's defaults: re-registration every 30 s with a life of
     /// 3 × 30 s + 5 s, request timeout 3 s (T2, T3), rsplib's hunt timers,
     /// and registration retried without limit (rsplib simply tries again
-    /// at the next re-registration).
+    /// at the next re-registration); a rejected registration is tried again
+    /// after 1 s, 2 s, 4 s, ... at most the re-registration interval.
     pub fn rsplib(pool_handle: PoolHandle, user_transport: OwnedTransport) -> Self {
         PoolElementConfig {
             registration_life: Duration::from_secs(95),
@@ -191,6 +225,10 @@ impl PoolElementConfig {
             t3_deregistration: Duration::from_secs(3),
             t4_reregistration: Some(Duration::from_secs(30)),
             max_reg_attempt: u32::MAX,
+            registration_retry: Some(Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(30),
+            }),
             ..Self::rfc(pool_handle, user_transport)
         }
     }
@@ -219,11 +257,13 @@ pub enum Event {
         home: Home,
     },
     /// The registration was rejected (`cause` from the response), or
-    /// MAX-REG-ATTEMPT sends went unanswered (`cause` is `None`). Nothing is
-    /// retried until the application registers again.
+    /// MAX-REG-ATTEMPT sends went unanswered (`cause` is `None`).
     RegistrationFailed {
         /// The registrar's cause, if it answered.
         cause: Option<CauseCode>,
+        /// When it is tried again ([`PoolElementConfig::registration_retry`]);
+        /// `None`: not until the application registers again.
+        retry_at: Option<Instant>,
     },
     /// The registrar ended the registration on its own (lifetime expiry).
     RegistrationLost,
@@ -332,6 +372,10 @@ pub struct PoolElement {
     attempts: u32,
     dereg_retransmits: u32,
     t4: Option<Instant>,
+    /// When a failed registration is tried again.
+    retry_at: Option<Instant>,
+    /// The back-off's next wait.
+    retry_delay: Duration,
     tx: TransmitQueue<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
     events_lost: u32,
@@ -373,6 +417,9 @@ impl PoolElement {
                 }
             }
         };
+        let retry_delay = config
+            .registration_retry
+            .map_or(Duration::ZERO, |b| b.initial);
         let mut hunt = ServerHunt::new(config.hunt);
         for r in &config.registrars {
             // The configured list has the same capacity as the table.
@@ -389,6 +436,8 @@ impl PoolElement {
             attempts: 0,
             dereg_retransmits: 0,
             t4: None,
+            retry_at: None,
+            retry_delay,
             tx: TransmitQueue::new(),
             events: heapless::Deque::new(),
             events_lost: 0,
@@ -462,6 +511,7 @@ impl PoolElement {
     pub fn register(&mut self, now: Instant) {
         self.wanted = true;
         self.attempts = 0;
+        self.retry_at = None;
         if matches!(self.request, Some(r) if r.kind == RequestKind::Register) {
             return;
         }
@@ -477,6 +527,7 @@ impl PoolElement {
         self.wanted = false;
         self.reregister_after = false;
         self.t4 = None;
+        self.retry_at = None;
         self.dereg_retransmits = 0;
         self.start(now, RequestKind::Deregister);
         Ok(())
@@ -546,6 +597,26 @@ impl PoolElement {
         }
     }
 
+    /// A registration was rejected (`cause`) or went unanswered: reported,
+    /// and tried again after the back-off if one is configured.
+    fn registration_failed(&mut self, now: Instant, cause: Option<CauseCode>) {
+        self.registered = false;
+        self.t4 = None;
+        let retry_at = match self.config.registration_retry {
+            Some(backoff) if self.wanted => {
+                let at = now + self.retry_delay;
+                self.retry_delay = backoff.next(self.retry_delay);
+                Some(at)
+            }
+            _ => {
+                self.wanted = false;
+                None
+            }
+        };
+        self.retry_at = retry_at;
+        self.event(Event::RegistrationFailed { cause, retry_at });
+    }
+
     /// A home was found (hunt, H flag): sends a request that waits for one.
     fn home_found(&mut self, now: Instant, home: Home) {
         self.event(Event::HomeChanged { home });
@@ -570,12 +641,9 @@ impl PoolElement {
         let (result, timer) = match req.kind {
             RequestKind::Register => {
                 if self.attempts >= self.config.max_reg_attempt {
-                    net_warn!("pool element: registration not answered, giving up");
+                    net_warn!("pool element: registration not answered");
                     self.request = None;
-                    self.wanted = false;
-                    self.registered = false;
-                    self.t4 = None;
-                    self.event(Event::RegistrationFailed { cause: None });
+                    self.registration_failed(now, None);
                     return;
                 }
                 self.attempts += 1;
@@ -681,17 +749,17 @@ impl PoolElement {
                 }
                 self.request = None;
                 if rejected {
-                    self.registered = false;
-                    self.wanted = false;
-                    self.t4 = None;
                     self.reregister_after = false;
-                    self.event(Event::RegistrationFailed {
-                        cause: asap_error::first_cause(error),
-                    });
+                    self.registration_failed(now, asap_error::first_cause(error));
                     return;
                 }
                 self.registered = true;
                 self.attempts = 0;
+                self.retry_at = None;
+                self.retry_delay = self
+                    .config
+                    .registration_retry
+                    .map_or(Duration::ZERO, |b| b.initial);
                 self.t4 = Some(now + self.config.t4());
                 if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
                     // A late answer during a hunt: that registrar is the home.
@@ -881,11 +949,21 @@ impl Machine for PoolElement {
                 }
             }
         }
+        if let Some(at) = self.retry_at {
+            if now >= at {
+                self.retry_at = None;
+                if self.wanted && self.request.is_none() {
+                    net_debug!("pool element: registering again after a failure");
+                    self.attempts = 0;
+                    self.start(now, RequestKind::Register);
+                }
+            }
+        }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         let request = self.request.and_then(|r| r.deadline);
-        [request, self.t4, self.hunt.poll_timeout()]
+        [request, self.t4, self.retry_at, self.hunt.poll_timeout()]
             .into_iter()
             .flatten()
             .min()

@@ -45,7 +45,7 @@ pub mod registrar;
 mod sctp;
 pub mod user;
 
-pub use element::{PoolElementNode, Service};
+pub use element::{DeregisterError, PoolElementNode, Service, EVENT_CHANNEL_LEN};
 pub use registrar::{RegistrarNode, RegistrarStatus};
 pub use user::{PoolUserNode, RequestError};
 
