@@ -10,7 +10,7 @@ vm() {
   rspregistrar_start pr "$(a 1)" 0x0a000001 -endpointkeepalivetransmissioninterval=3000
   wait_log pr 'registrar is ready' 15
   our pe pool_element --profile rsplib --registrar "$(a 1):3863" --listen "$(a 3):7000" \
-    --pool EchoPool --seconds 44
+    --pool EchoPool
   wait_log pe 'serves on' 10
   pe=$(sed -n 's/^pool element \([0-9]*\) .*/\1/p' "$OUT/$S-pe.log")
   hex=$(printf '%08x' "$pe")
@@ -29,7 +29,7 @@ vm() {
   has_log pr "Failed to register" && fail "rspregistrar refused a registration: $(grep -m1 -A1 'Failed to register' "$OUT/$S-pr.log")"
   r=$(sed -n 's/^registrations=\([0-9]*\) .*/\1/p' "$OUT/$S-pe.log" | tail -1)
   [ "${r:-0}" -ge 2 ] || fail "our PE counts ${r:-0} accepted registrations, wanted at least 2"
-  wait_exit pe 15
+  stop pe TERM
   return 0
 }
 

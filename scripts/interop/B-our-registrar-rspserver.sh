@@ -5,7 +5,7 @@ TIMEOUT=50
 # Our registrar is 0x0b000001 (its --id is decimal), the rspserver 0x0b000044 = 184549444.
 
 vm() {
-  our pr registrar --profile rsplib --id 184549377 --listen "$(a 1):3863" --seconds 25
+  our pr registrar --profile rsplib --id 184549377 --listen "$(a 1):3863"
   wait_log pr 'listens on' 10
   start pe rspserver -echo -registrar="$(a 1):3863" -poolhandle=EchoPool -local="$(a 4):5000" \
     -identifier=0x0b000044 -loglevel=4 -logcolor=off
@@ -23,7 +23,7 @@ vm() {
   stop pe INT
   n=$(count_log pe 'Echo [0-9]+ bytes')
   [ "$n" -ge 6 ] || fail "rspserver logged $n echoes, wanted 6"
-  wait_exit pr 25
+  stop pr TERM
 }
 
 host() {

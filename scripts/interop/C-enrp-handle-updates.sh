@@ -9,11 +9,11 @@ TIMEOUT=60
 vm() {
   rspregistrar_start pr1 "$(a 1)" 0x0c000001 -peer="$(a 2):9901"
   our pr2 registrar --profile rsplib --id 201326594 --listen "$(a 2):3863" --enrp "$(a 2):9901" \
-    --peer "$(a 1):9901" --seconds 40
+    --peer "$(a 1):9901"
   wait_log pr1 'registrar is ready' 15
   wait_log pr2 'listens on' 10
   our pe pool_element --profile rsplib --registrar "$(a 1):3863" --listen "$(a 3):7000" \
-    --pool EchoPool --seconds 28
+    --pool EchoPool
   wait_log pe 'serves on' 10
   pe=$(sed -n 's/^pool element \([0-9]*\) .*/\1/p' "$OUT/$S-pe.log")
   hex=$(printf '%08x' "$pe")
@@ -39,7 +39,8 @@ vm() {
   has_log pr1 'synchronization with peer .* is necessary' &&
     fail "rspregistrar: $(grep -m1 -A1 'synchronization with peer .* is necessary' "$OUT/$S-pr1.log" | tr '\n' ' ')"
   has_log pr1 'HandleUpdate for a PE owned by myself|invalid action' && fail "rspregistrar refused a handle update"
-  wait_exit pr2 20
+  stop pe TERM
+  stop pr2 TERM
 }
 
 host() {
@@ -49,12 +50,13 @@ host() {
   decoded lo.pcap '10\.0\.3\.1:9901 > 10\.0\.3\.2:9901 .*ENRP_HANDLE_UPDATE .*pool=EchoPool'
   decoded lo.pcap '10\.0\.3\.2:9901 > 10\.0\.3\.1:9901 .*ENRP_HANDLE_UPDATE .*pool=EchoPool .*PE 0x0c000044'
   decoded pr2.pcap 'ENRP_HANDLE_UPDATE'
-  # Each side's PRESENCE checksum covers the one PE it owns (0xffff would be none), and the other
-  # side's copy agrees with it:
-  local c
+  # While both PEs were registered, each side's PRESENCEs carried the checksum of the PE it owns
+  # (0xffff is none; both PEs deregister at the end), and the other side's copy agreed with it
+  # (rspregistrar logged no synchronization, and there is no audit):
+  local r n
   for r in 1 2; do
-    c=$(decode_of lo.pcap | grep -E "10\.0\.3\.$r:9901 > .*ENRP_PRESENCE" | tail -1 | grep -oE 'checksum=0x[0-9a-f]+')
-    [[ -n $c && $c != checksum=0xffff ]] || fail "lo.pcap: the last PRESENCE of 10.0.3.$r has ${c:-no checksum}"
+    n=$(decode_of lo.pcap | grep -E "10\.0\.3\.$r:9901 > .*ENRP_PRESENCE" | grep -vc 'checksum=0xffff ' || true)
+    ((n > 0)) || fail "lo.pcap: no PRESENCE of 10.0.3.$r carries a checksum of a PE"
   done
   # no audit: no handle table request once the handle updates began.
   local n

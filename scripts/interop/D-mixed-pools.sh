@@ -8,12 +8,12 @@ TIMEOUT=50
 
 vm() {
   rspregistrar_start pr1 "$(a 1)" 0x0d000001
-  our pr2 registrar --profile rsplib --id 218103810 --listen "$(a 2):3863" --seconds 30
+  our pr2 registrar --profile rsplib --id 218103810 --listen "$(a 2):3863"
   wait_log pr1 'registrar is ready' 15
   our pe1 pool_element --profile rsplib --registrar "$(a 1):3863" --listen "$(a 3):7000" \
-    --pool MixedPool --seconds 22
+    --pool MixedPool
   our pe2 pool_element --profile rsplib --registrar "$(a 2):3863" --listen "$(a 5):7000" \
-    --pool MixedPool --seconds 22
+    --pool MixedPool
   start rs1 rspserver -echo -registrar="$(a 1):3863" -poolhandle=MixedPool -local="$(a 4):5000" \
     -identifier=0x0d000044 -loglevel=3 -logcolor=off
   start rs2 rspserver -echo -registrar="$(a 2):3863" -poolhandle=MixedPool -local="$(a 6):5000" \
@@ -41,7 +41,9 @@ vm() {
     terminal pt$r 4 "$(a $r):3863" MixedPool "rspterminal in the mixed pool $r"
     has_log pt$r "from PE .*> rspterminal in the mixed pool $r" || fail "rspterminal got no echo through $(a $r)"
   done
-  wait_exit pr2 20
+  stop pe1 TERM
+  stop pe2 TERM
+  stop pr2 TERM
 }
 
 host() {

@@ -17,12 +17,12 @@ vm() {
   rspregistrar_start pr2 "$(a 2)" 0x0e000002 -peer="$(a 1):9901" -peer="$(a 3):9901"
   rspregistrar_start pr3 "$(a 3)" 0x0e000003 -peer="$(a 1):9901" -peer="$(a 2):9901"
   our pr5 registrar --profile rsplib --id 234881029 --listen "$(a 5):3863" --enrp "$(a 5):9901" \
-    --peer "$(a 6):9901" --peer "$(a 7):9901" --seconds 60
+    --peer "$(a 6):9901" --peer "$(a 7):9901"
   rspregistrar_start pr6 "$(a 6)" 0x0e000006 -peer="$(a 5):9901" -peer="$(a 7):9901"
   rspregistrar_start pr7 "$(a 7)" 0x0e000007 -peer="$(a 5):9901" -peer="$(a 6):9901"
   for r in pr2 pr3 pr6 pr7; do wait_log $r 'registrar is ready' 15; done
   our pe pool_element --profile rsplib --registrar "$(a 1):3863" --listen "$(a 4):7000" \
-    --pool TakeOurs --seconds 55
+    --pool TakeOurs
   start rs rspserver -echo -registrar="$(a 6):3863" -poolhandle=TakeRsplib -local="$(a 8):5000" \
     -identifier=0x0e000088 -loglevel=3 -logcolor=off
   wait_log pe 'serves on' 10
@@ -52,7 +52,8 @@ vm() {
       --requests 2 --interval-ms 50 --timeout-ms 3000 >"$OUT/$S-pu$r.log" 2>&1 ||
       fail "rspserver is not resolvable at $(a $r) after the takeover: $(tail -1 "$OUT/$S-pu$r.log")"
   done
-  wait_exit pr5 30
+  stop pe TERM
+  stop pr5 TERM
 }
 
 host() {

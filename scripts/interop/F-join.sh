@@ -15,7 +15,7 @@ vm() {
   start rs rspserver -echo -registrar="$(a 1):3863" -poolhandle=RsplibPool -local="$(a 4):5000" \
     -identifier=0x0f000044 -loglevel=3 -logcolor=off
   our pe1 pool_element --profile rsplib --registrar "$(a 2):3863" --listen "$(a 5):7000" \
-    --pool OurPool --seconds 50
+    --pool OurPool
   wait_log pe1 'serves on' 10
   pe1=$(sed -n 's/^pool element \([0-9]*\) .*/\1/p' "$OUT/$S-pe1.log")
   wait_log pr1 "Successfully registered OurPool/\\\$$(printf %08x "$pe1")" 10
@@ -23,7 +23,7 @@ vm() {
 
   # 1: ours joins and downloads both PEs.
   our pr3 registrar --profile rsplib --id 251658243 --listen "$(a 3):3863" --enrp "$(a 3):9901" \
-    --peer "$(a 1):9901" --peer "$(a 2):9901" --seconds 32
+    --peer "$(a 1):9901" --peer "$(a 2):9901"
   wait_log pr3 '^  RsplibPool 251658308$' 15
   wait_log pr3 "^  OurPool $pe1\$" 5
   for p in RsplibPool OurPool; do
@@ -34,7 +34,7 @@ vm() {
 
   # 2: an rspregistrar joins ours and gets every PE, among them one registered at ours.
   our pe2 pool_element --profile rsplib --registrar "$(a 3):3863" --listen "$(a 6):7000" \
-    --pool OurPool --seconds 30
+    --pool OurPool
   wait_log pe2 'serves on' 10
   pe2=$(sed -n 's/^pool element \([0-9]*\) .*/\1/p' "$OUT/$S-pe2.log")
   wait_log pr3 "^  OurPool $pe2\$" 10
@@ -49,7 +49,9 @@ vm() {
     --requests 4 --interval-ms 50 --timeout-ms 3000 >"$OUT/$S-pu7.log" 2>&1 ||
     fail "OurPool not resolvable at the joined rspregistrar: $(tail -1 "$OUT/$S-pu7.log")"
   has_log pu7 "answered by pool element $pe2 " || fail "the joined rspregistrar did not lead to our PE registered at ours"
-  wait_exit pr3 30
+  stop pe1 TERM
+  stop pe2 TERM
+  stop pr3 TERM
 }
 
 host() {

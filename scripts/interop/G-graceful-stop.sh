@@ -7,10 +7,10 @@ TIMEOUT=45
 
 vm() {
   rspregistrar_start pr1 "$(a 1)" 0x10000001
-  our pr2 registrar --profile rsplib --id 268435458 --listen "$(a 2):3863" --seconds 20
+  our pr2 registrar --profile rsplib --id 268435458 --listen "$(a 2):3863"
   wait_log pr1 'registrar is ready' 15
   our pe pool_element --profile rsplib --registrar "$(a 1):3863" --listen "$(a 3):7000" \
-    --pool GracePool --seconds 60
+    --pool GracePool
   start rs rspserver -echo -registrar="$(a 2):3863" -poolhandle=GracePool2 -local="$(a 4):5000" \
     -identifier=0x10000044 -loglevel=3 -logcolor=off
   wait_log pe 'serves on' 10
@@ -24,7 +24,7 @@ vm() {
   stop rs INT
   # Our registrar prints its PEs every second when they change: none left.
   wait_log pr2 ': 0 pool elements$' 3 2
-  wait_exit pr2 15
+  stop pr2 TERM
 }
 
 host() {

@@ -9,12 +9,12 @@ TITLE="failover: rspterminal between our PEs (cookies), our pool user between rs
 TIMEOUT=50
 
 vm() {
-  our pr1 registrar --profile rsplib --id 285212673 --listen "$(a 1):3863" --seconds 30
+  our pr1 registrar --profile rsplib --id 285212673 --listen "$(a 1):3863"
   rspregistrar_start pr2 "$(a 2)" 0x11000002
   wait_log pr1 'listens on' 10
   for k in 3 4; do
     our pe$k pool_element --profile rsplib --registrar "$(a 1):3863" --listen "$(a $k):7000" \
-      --pool CookiePool --cookie-every 1 --seconds 25
+      --pool CookiePool --cookie-every 1
   done
   start rs5 rspserver -echo -registrar="$(a 2):3863" -poolhandle=CookiePool2 -local="$(a 5):5000" \
     -identifier=0x11000055 -loglevel=3 -logcolor=off
@@ -54,7 +54,9 @@ vm() {
   wait_log pt "from PE \\\$$other> second line after the failover" 10
   wait_log pt "from PE \\\$$other> third line after the failover" 5
   echo "$other" >/tmp/H.other
-  wait_exit pr1 20
+  stop pe3 TERM
+  stop pe4 TERM
+  stop pr1 TERM
 }
 
 host() {
