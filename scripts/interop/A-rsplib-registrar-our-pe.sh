@@ -5,6 +5,7 @@
 # rework; shorter lines wait for that.
 TITLE="rspregistrar + our PE + rspterminal"
 TIMEOUT=75
+ADDRESSES=3
 
 vm() {
   rspregistrar_start pr "$(a 1)" 0x0a000001 -endpointkeepalivetransmissioninterval=3000

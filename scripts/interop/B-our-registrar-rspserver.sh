@@ -2,6 +2,7 @@
 # terminal both reach it through our registrar.
 TITLE="our registrar + rspserver -echo + our pool user and rspterminal"
 TIMEOUT=50
+ADDRESSES=4
 # Our registrar is 0x0b000001 (its --id is decimal), the rspserver 0x0b000044 = 184549444.
 
 vm() {

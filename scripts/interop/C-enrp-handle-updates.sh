@@ -3,6 +3,7 @@
 # audits the other (no handle table requests once both are up).
 TITLE="ENRP: our registrar and rspregistrar share one pool"
 TIMEOUT=60
+ADDRESSES=4
 # rspregistrar 0x0c000001 on .1, our registrar 0x0c000002 = 201326594 on .2, our PE on .3 (at
 # rsplib's registrar), rspserver 0x0c000044 = 201326660 on .4 (at ours).
 

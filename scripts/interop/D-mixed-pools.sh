@@ -2,6 +2,7 @@
 # rspserver share a pool, and both serve users (ours and rspterminal).
 TITLE="mixed pools: our PE and rspserver at rspregistrar and at our registrar"
 TIMEOUT=50
+ADDRESSES=6
 # rspregistrar 0x0d000001 on .1 with our PE on .3 and rspserver 0x0d000044 = 218103876 on .4;
 # our registrar 0x0d000002 = 218103810 on .2 with our PE on .5 and rspserver 0x0d000066 =
 # 218103910 on .6.

@@ -10,6 +10,7 @@
 # INIT_TAKEOVER_ACK that no third registrar sends.)
 TITLE="takeover: rsplib takes over our PE, ours takes over rspserver"
 TIMEOUT=80
+ADDRESSES=8
 
 vm() {
   our pr1 registrar --profile rsplib --id 234881025 --listen "$(a 1):3863" --enrp "$(a 1):9901" \

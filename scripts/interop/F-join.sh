@@ -6,6 +6,7 @@
 #     ours only (-peer=ours) and gets every PE, ours included.
 TITLE="join: our registrar joins two rspregistrars, an rspregistrar joins ours"
 TIMEOUT=70
+ADDRESSES=7
 
 vm() {
   rspregistrar_start pr1 "$(a 1)" 0x0f000001 -peer="$(a 2):9901"

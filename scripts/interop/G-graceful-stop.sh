@@ -2,6 +2,7 @@
 # with SIGINT, deregisters at ours (both before any keep-alive could have failed).
 TITLE="graceful stop: our PE deregisters at rspregistrar, rspserver at ours"
 TIMEOUT=45
+ADDRESSES=4
 # rspregistrar 0x10000001 on .1 with our PE on .3 (GracePool); our registrar 0x10000002 =
 # 268435458 on .2 with rspserver 0x10000044 = 268435524 on .4 (GracePool2).
 

@@ -7,6 +7,7 @@
 #     reports the dead one to the registrar (ENDPOINT_UNREACHABLE).
 TITLE="failover: rspterminal between our PEs (cookies), our pool user between rspservers"
 TIMEOUT=50
+ADDRESSES=6
 
 vm() {
   our pr1 registrar --profile rsplib --id 285212673 --listen "$(a 1):3863"

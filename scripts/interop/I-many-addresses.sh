@@ -1,7 +1,9 @@
 # I: an rspserver with 24 addresses registers at our registrar, and is reachable through it.
 TITLE="rspserver with 24 addresses at our registrar"
 TIMEOUT=40
-ADDRESSES=30
+ADDRESSES=28
+# It runs alone (no other scenario at the same time): the VM then has only its addresses.
+ALONE=yes
 # Our registrar 0x12000001 = 301989889 on .1, rspserver 0x12000044 = 301989956 on .5 ... .28.
 
 vm() {

@@ -4,7 +4,7 @@
 #
 # In the VM, scenario S (a letter) runs with:
 #   NET      its own /24: the VM's lo has 10.0.NET.1 ... 10.0.NET.K (/32 each; K is the scenario's
-#            ADDRESSES, default 10); rsplib refuses loopback-scope addresses, so every node
+#            ADDRESSES, default 8); rsplib refuses loopback-scope addresses, so every node
 #            listens on one of these
 #   OUT      where its logs and captures go ($SCTP_VM_OUT; names start with "S-")
 # and these helpers:
