@@ -34,9 +34,10 @@ vm() {
   first=$(sed -n 's/.*from PE \$\([0-9a-f]*\)> first line.*/\1/p' "$OUT/$S-pt.log" | head -1)
   for k in 3 4; do
     id=$(printf %08x "$(sed -n 's/^pool element \([0-9]*\) .*/\1/p' "$OUT/$S-pe$k.log")")
-    if [ "$id" = "$first" ]; then stop pe$k KILL; else other=$id; fi
+    if [ "$id" = "$first" ]; then stop pe$k KILL; else other=$id survivor=$k; fi
   done
   [ -n "$other" ] || fail "rspterminal's first answer came from no PE of ours ($first)"
+  echo "$survivor" >"$OUT/$S-survivor"
 
   # 2: our pool user, 24 requests over about 5 s; one rspserver is killed after 2 s.
   start pu pool_user --transport kernel-sctp --registrar "$(a 2):3863" --pool CookiePool2 \
@@ -54,7 +55,6 @@ vm() {
 
   wait_log pt "from PE \\\$$other> second line after the failover" 10
   wait_log pt "from PE \\\$$other> third line after the failover" 5
-  echo "$other" >/tmp/H.other
   stop pe3 TERM
   stop pe4 TERM
   stop pr1 TERM
@@ -62,8 +62,10 @@ vm() {
 
 host() {
   # 1: our PEs hand out cookies, rspterminal echoes one to the PE it fails over to.
+  local survivor
+  survivor=$(cat "$OUT/$S-survivor")
   decoded lo.pcap '10\.0\.8\.[34]:7000 > .*ASAP_COOKIE '
-  decoded lo.pcap '> 10\.0\.8\.[34]:7000 .*ASAP_COOKIE_ECHO'
+  decoded lo.pcap "> 10\.0\.8\.$survivor:7000 .*ASAP_COOKIE_ECHO"
   wire lo.pcap 'sctp.data_payload_proto_id == 11 && asap.message_type == 12'
   # 2: the pool user's report.
   decoded lo.pcap '> 10\.0\.8\.2:3863 .*ASAP_ENDPOINT_UNREACHABLE pool=CookiePool2 pe=0x11000055'
