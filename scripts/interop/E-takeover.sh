@@ -1,11 +1,10 @@
 # E: takeover among three registrars, both ways at once (two separate sets of registrars):
 #  1. ours (0x0e000001 on .1) with rsplib's 0x0e000002 (.2) and 0x0e000003 (.3): our PE (.4,
-#     pool TakeOurs) is registered at ours; ours is killed; rsplib's 0x0e000002 (the lower ID wins
-#     a takeover race) takes our PE over (ENDPOINT_KEEP_ALIVE with H=1), our PE registers with it
-#     and stays resolvable.
+#     pool TakeOurs) is registered at ours; ours is killed; rsplib's 0x0e000002 takes our PE
+#     over (ENDPOINT_KEEP_ALIVE with H=1), our PE registers with it and stays resolvable.
 #  2. ours (0x0e000005 on .5) with rsplib's 0x0e000006 (.6) and 0x0e000007 (.7): rspserver
-#     0x0e000088 (.8, pool TakeRsplib) is registered at 0x0e000006, which is killed; ours (lowest
-#     ID) takes the rspserver over, which then answers to it.
+#     0x0e000088 (.8, pool TakeRsplib) is registered at 0x0e000006, which is killed; ours takes
+#     the rspserver over, which then answers to it.
 # (Three registrars each: with only two, rsplib never finishes a takeover, it waits for an
 # INIT_TAKEOVER_ACK that no third registrar sends.)
 TITLE="takeover: rsplib takes over our PE, ours takes over rspserver"
@@ -16,11 +15,15 @@ vm() {
   our pr1 registrar --profile rsplib --id 234881025 --listen "$(a 1):3863" --enrp "$(a 1):9901" \
     --peer "$(a 2):9901" --peer "$(a 3):9901"
   rspregistrar_start pr2 "$(a 2)" 0x0e000002 -peer="$(a 1):9901" -peer="$(a 3):9901"
-  rspregistrar_start pr3 "$(a 3)" 0x0e000003 -peer="$(a 1):9901" -peer="$(a 2):9901"
+  # The bystanders (0x0e000003, 0x0e000007) notice a silent peer later (9 s instead of 5 s), so
+  # the takeover is always 0x0e000002's and ours, and the bystanders acknowledge it.
+  rspregistrar_start pr3 "$(a 3)" 0x0e000003 -peer="$(a 1):9901" -peer="$(a 2):9901" \
+    -peermaxtimelastheard=9000
   our pr5 registrar --profile rsplib --id 234881029 --listen "$(a 5):3863" --enrp "$(a 5):9901" \
     --peer "$(a 6):9901" --peer "$(a 7):9901"
   rspregistrar_start pr6 "$(a 6)" 0x0e000006 -peer="$(a 5):9901" -peer="$(a 7):9901"
-  rspregistrar_start pr7 "$(a 7)" 0x0e000007 -peer="$(a 5):9901" -peer="$(a 6):9901"
+  rspregistrar_start pr7 "$(a 7)" 0x0e000007 -peer="$(a 5):9901" -peer="$(a 6):9901" \
+    -peermaxtimelastheard=9000
   for r in pr2 pr3 pr6 pr7; do wait_log $r 'registrar is ready' 15; done
   our pe pool_element --profile rsplib --registrar "$(a 1):3863" --listen "$(a 4):7000" \
     --pool TakeOurs
