@@ -19,6 +19,8 @@
 #   has_log NAME ERE     whether NAME's log has a line matching ERE
 #   count_log NAME ERE   how many lines of NAME's log match ERE
 #   fail REASON          ends the scenario as failed (the reason is its result line)
+#   errors               the first error line in the scenario's logs (wait_log adds it to its
+#                        failure)
 #   terminal NAME SECONDS REGISTRAR POOL LINE...   rspterminal: sends each LINE a second apart
 #                        (rspterminal reads stdin in chunks; it does not end on EOF: SECONDS ends it)
 #   rspregistrar_start NAME ADDR ID [FLAG...]      rsplib's registrar on ADDR:3863 (ASAP) and
