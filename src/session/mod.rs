@@ -24,8 +24,9 @@
 //! User data travels byte for byte with the application's PPID, without
 //! framing. PPID 11 on a PE association is ASAP control only (COOKIE,
 //! COOKIE_ECHO, BUSINESS_CARD, ASAP_ERROR); the application cannot send
-//! with it ([`SessionError::ReservedPpid`]). ENRP (PPID 12) is never
-//! produced nor accepted here.
+//! with it ([`SessionError::ReservedPpid`]). Every other PPID, 12
+//! included, is user data: a PE association carries no ENRP, and these
+//! machines never send any.
 //!
 //! # Driving the machines
 //!
