@@ -64,7 +64,15 @@
 //!   re-sends what it needs (it knows what was answered).
 //!   [`ResendPolicy::LastUnacknowledged`]`(n)` keeps the last `n` handed
 //!   over and not yet acknowledged ([`SessionUser::acknowledge`]) and sends
-//!   them again to the next PE, in their order, before newer ones.
+//!   them again to the next PE, in their order, before newer ones. They
+//!   (and the session's newer messages) leave only once the application
+//!   has polled the [`user::Event::Failover`]: every answer that arrived
+//!   before the failover comes before that event, so the application can
+//!   still acknowledge what it answers, and an answered message is not
+//!   sent again (the application acknowledges as it reads the answer).
+//!   Under this policy a message is delivered at least once as long as the
+//!   application keeps at most `n` unanswered, and an acknowledged one is
+//!   never sent again.
 //! * A message is never sent twice on one association and an acknowledged
 //!   one is never sent again.
 //!

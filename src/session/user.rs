@@ -196,6 +196,10 @@ struct Session {
     had_pe: bool,
     /// The next connection ends a failover.
     failing_over: bool,
+    /// Failover events not yet polled by the application while messages
+    /// wait to be sent again: the session's data waits too, so that an
+    /// answer that arrived before the failover can still acknowledge them.
+    holds: u32,
     /// Consecutive failures without a message from a PE.
     failures: u32,
     cookie: Option<Cookie>,
@@ -307,6 +311,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             phase: Phase::Resolving,
             had_pe: false,
             failing_over: false,
+            holds: 0,
             failures: 0,
             cookie: None,
             echo_due: false,
@@ -401,12 +406,13 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
 
     /// Messages of `session` up to sequence number `seq` were answered:
     /// they are not sent again at a failover
-    /// ([`ResendPolicy::LastUnacknowledged`]). Also proof that the PE
-    /// works (the failover count starts again).
+    /// ([`ResendPolicy::LastUnacknowledged`]), nor at all if still waiting
+    /// to be resent. Also proof that the PE works (the failover count
+    /// starts again).
     pub fn acknowledge(&mut self, session: SessionId, seq: u64) -> Result<(), SessionError> {
         let i = self.index(session).ok_or(SessionError::UnknownSession)?;
         self.outbox
-            .remove_where(|m| m.session == session && m.sent && m.seq <= seq);
+            .remove_where(|m| m.session == session && m.seq <= seq);
         if let Some(s) = self.sessions[i].as_mut() {
             s.failures = 0;
         }
@@ -715,7 +721,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                 .flatten()
                 .find(|s| s.id == id)
                 .and_then(|s| match s.phase {
-                    Phase::Connected { assoc, .. } if !s.echo_due => Some(assoc),
+                    Phase::Connected { assoc, .. } if !s.echo_due && s.holds == 0 => Some(assoc),
                     _ => None,
                 })
         };
@@ -769,7 +775,17 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                     len,
                 }))
             }
-            _ => Ok(self.events.pop_front().map(|(_, e)| e)),
+            _ => {
+                let e = self.events.pop_front().map(|(_, e)| e);
+                if let Some(Event::Failover { session, .. }) = e {
+                    if let Some(i) = self.index(session) {
+                        if let Some(s) = self.sessions[i].as_mut() {
+                            s.holds = s.holds.saturating_sub(1);
+                        }
+                    }
+                }
+                Ok(e)
+            }
         }
     }
 
@@ -869,19 +885,28 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
         if reason != FailoverReason::AssociationDown {
             self.leave(i);
         }
+        // Messages kept for a resend go to the next PE, once the
+        // application has seen the failover (and the answers before it).
+        let mut resend = false;
+        for m in self.outbox.iter_mut() {
+            if m.session == id && m.sent {
+                m.sent = false;
+                resend = true;
+            }
+        }
+        let before = self.events_lost;
         self.event(Event::Failover {
             session: id,
             from,
             reason,
         });
+        if resend && self.events_lost == before {
+            if let Some(s) = self.sessions[i].as_mut() {
+                s.holds += 1;
+            }
+        }
         if !self.count_failure(i, CloseReason::FailoverLimit) {
             return;
-        }
-        // Messages kept for a resend go to the next PE.
-        for m in self.outbox.iter_mut() {
-            if m.session == id {
-                m.sent = false;
-            }
         }
         if let Some(s) = self.sessions[i].as_mut() {
             s.failing_over = true;

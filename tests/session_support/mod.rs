@@ -96,6 +96,10 @@ pub struct ElementApp {
     pub order: Vec<(SessionId, &'static str)>,
     /// Send this business card (PE numbers, in order) to every new session.
     pub card: Option<Vec<usize>>,
+    /// Restarts so far.
+    pub incarnation: u32,
+    /// Per received message: (incarnation, network tick of its arrival).
+    pub received_at: Vec<(u32, u64)>,
 }
 
 pub enum Kind {
@@ -133,8 +137,12 @@ pub struct Net {
     in_flight: VecDeque<(usize, AssocId, u32, Vec<u8>)>,
     /// The user's messages: (session, ppid, bytes).
     pub user_received: Vec<(SessionId, u32, Vec<u8>)>,
+    /// The network tick at which each of `user_received` arrived.
+    pub user_ticks: Vec<u64>,
     /// The user's other events.
     pub user_events: Vec<user::Event>,
+    /// Counts deliveries (a global order of arrivals).
+    pub tick: u64,
     /// Acknowledge every answer as it arrives (answers carry the request's
     /// sequence number in their first 8 bytes).
     pub ack_answers: bool,
@@ -145,6 +153,11 @@ impl Net {
     /// A registrar, a user and `elements` echoing pool elements, all
     /// started (the PEs register).
     pub fn new(elements: usize, resend: ResendPolicy) -> Self {
+        Self::with_config(elements, user_config(resend))
+    }
+
+    /// As [`new`](Self::new), with the user's configuration.
+    pub fn with_config(elements: usize, config: SessionUserConfig) -> Self {
         let mut nodes = vec![
             Node {
                 addr: registrar_addr(),
@@ -154,7 +167,7 @@ impl Net {
             Node {
                 addr: user_addr(),
                 alive: true,
-                kind: Kind::User(Box::new(Su::new(user_config(resend)))),
+                kind: Kind::User(Box::new(Su::new(config))),
             },
         ];
         for n in 0..elements {
@@ -177,6 +190,8 @@ impl Net {
             next_assoc: 1,
             in_flight: VecDeque::new(),
             user_received: Vec::new(),
+            user_ticks: Vec::new(),
+            tick: 0,
             user_events: Vec::new(),
             ack_answers: false,
             buf: vec![0; 65536],
@@ -239,6 +254,7 @@ impl Net {
             Kind::Element(e, app) => {
                 *e = element_machine(i - 2);
                 app.order.push((SessionId(0), "restart"));
+                app.incarnation += 1;
             }
             Kind::User(_) => panic!("the user is never restarted"),
         }
@@ -361,6 +377,7 @@ impl Net {
                                 u.acknowledge(session, seq).unwrap();
                             }
                             self.user_received.push((session, ppid, bytes));
+                            self.user_ticks.push(self.tick);
                         } else {
                             self.user_events.push(e);
                         }
@@ -380,9 +397,12 @@ impl Net {
                             element::Event::Message { session, ppid, len } => {
                                 let bytes = self.buf[..len].to_vec();
                                 if app.echo {
-                                    s.send(session, ppid, &bytes).unwrap();
+                                    // The session may be closed already
+                                    // (the message arrived before).
+                                    let _ = s.send(session, ppid, &bytes);
                                 }
                                 app.received.push((session, ppid, bytes));
+                                app.received_at.push((app.incarnation, self.tick));
                                 app.order.push((session, "message"));
                             }
                             element::Event::Accepted { session, .. } => {
@@ -435,6 +455,7 @@ impl Net {
         if !self.nodes[to].alive || !self.assocs.contains_key(&assoc.0) {
             return true;
         }
+        self.tick += 1;
         let now = self.now;
         let source = Source::Association(assoc);
         let refused = match &mut self.nodes[to].kind {
@@ -454,6 +475,27 @@ impl Net {
             self.poll_node(to);
         }
         true
+    }
+
+    /// Lets every node put its output on the network, delivering nothing.
+    pub fn flush(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.poll_node(i);
+        }
+    }
+
+    /// Delivers at most `k` messages in flight, oldest first.
+    pub fn deliver(&mut self, k: usize) {
+        for _ in 0..k {
+            if !self.deliver_one() {
+                return;
+            }
+        }
+    }
+
+    /// Messages on the network.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Runs until nothing moves at the current time.
