@@ -1,5 +1,6 @@
-//! Random interleavings of sends, PE crashes and restarts, registrar
-//! crashes and restarts, application failovers and time: the session never
+//! Random interleavings of sends, deliveries, PE crashes and restarts,
+//! registrar crashes and restarts, failing associations, application
+//! failovers and time: the session never
 //! loses a message its resend policy promises to deliver, never delivers
 //! one twice on an association, never sends an answered one again, and the
 //! application never sees two answers to one request.
@@ -24,6 +25,8 @@ enum Op {
     CrashRegistrar,
     RestartRegistrar,
     Failover,
+    /// An association fails without a crash.
+    Abort(usize),
     /// Every node puts its output on the network.
     Flush,
     /// Some messages on the network arrive.
@@ -39,6 +42,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::CrashRegistrar),
         1 => Just(Op::RestartRegistrar),
         1 => Just(Op::Failover),
+        1 => (0usize..16).prop_map(Op::Abort),
         3 => Just(Op::Flush),
         3 => (1usize..6).prop_map(Op::Deliver),
         2 => (0u64..4000).prop_map(Op::Wait),
@@ -107,6 +111,9 @@ fn check(policy: ResendPolicy, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Failover => {
                 let now = net.now;
                 let _ = net.user().failover(now, s);
+            }
+            Op::Abort(k) => {
+                net.abort(k);
             }
             Op::Flush => net.flush(),
             Op::Deliver(k) => net.deliver(k),

@@ -263,6 +263,22 @@ impl Net {
         }
     }
 
+    /// Association number `k` (modulo how many are up) fails without a
+    /// crash (e.g. a path failure): both ends see it go down, and what was
+    /// in flight on it is lost. Returns whether there was one.
+    pub fn abort(&mut self, k: usize) -> bool {
+        if self.assocs.is_empty() {
+            return false;
+        }
+        let id = *self.assocs.keys().nth(k % self.assocs.len()).unwrap();
+        let a = self.assocs.remove(&id).unwrap();
+        self.in_flight.retain(|(_, x, _, _)| x.0 != id);
+        for end in a.ends {
+            self.transport_event(end, TransportEvent::Down { assoc: AssocId(id) });
+        }
+        true
+    }
+
     /// Shuts association `assoc` down from node `i`'s side.
     fn close(&mut self, i: usize, assoc: AssocId) {
         if let Some(a) = self.assocs.remove(&assoc.0) {
