@@ -307,57 +307,24 @@ fn element_registrar_associations_are_not_sessions() {
 /// cached, whose session `s` is connected on association 2.
 fn user_connected(resend: ResendPolicy) -> (Box<Su>, SessionId) {
     let mut su = Box::new(Su::new(user_config(resend)));
+    let (s, remote) = resolving_to_pe7(&mut su);
     let now = Instant::ZERO;
     let mut buf = vec![0u8; 65536];
-    let s = su.connect(now, pool()).unwrap();
-    assert_eq!(su.state(s), Some(user::SessionState::Resolving));
-    let Some(SessionConnect::Registrar(c)) = su.poll_connect() else {
-        panic!()
-    };
-    su.handle_transport_event(now, up(1, c.remote));
-    let t = su.poll_transmit(&mut buf).unwrap().unwrap();
-    assert_eq!(t.ppid, 11);
-    let addr = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))];
-    let elements = [7u32, 8].map(|id| PoolElementParam {
-        pe_id: PeId::new(id).unwrap(),
-        home_server: None,
-        registration_life: 30_000,
-        user_transport: TransportParam::new(
-            TransportProtocol::Sctp,
-            7000 + id as u16,
-            TransportUse::DataAndControl,
-            &addr,
-        )
-        .into(),
-        policy: Policy::RoundRobin.into(),
-        asap_transport: None,
-    });
-    let n = AsapMessage::HandleResolutionResponse {
-        accept_updates: false,
-        pool_handle: POOL,
-        policy: None,
-        elements: List::from_slice(&elements),
-        error: None,
-    }
-    .emit(&mut buf)
-    .unwrap();
-    let bytes = buf[..n].to_vec();
-    su.handle(now, src(1), 11, &bytes).unwrap();
-    let Some(SessionConnect::PoolElement {
-        session,
-        pe,
-        remote,
-        transport,
-    }) = su.poll_connect()
-    else {
-        panic!()
-    };
     assert_eq!(
-        (session, pe, transport),
-        (s, PeId::new(7).unwrap(), TransportProtocol::Sctp)
+        su.state(s),
+        Some(user::SessionState::Connecting {
+            pe: PeId::new(7).unwrap()
+        })
     );
-    assert_eq!(su.state(s), Some(user::SessionState::Connecting { pe }));
     su.handle_transport_event(now, up(2, remote));
+    assert_eq!(
+        su.poll_event(&mut buf).unwrap(),
+        Some(user::Event::Connected {
+            session: s,
+            pe: PeId::new(7).unwrap(),
+            failover: false
+        })
+    );
     while su.poll_event(&mut buf).unwrap().is_some() {}
     (su, s)
 }
@@ -497,4 +464,184 @@ fn user_connect_abandoned_by_a_failover_is_shut_down_when_it_comes_up() {
     su.close(now, s).unwrap();
     assert_eq!(su.failover(now, s), Err(SessionError::UnknownSession));
     assert_eq!(su.state(s), None);
+}
+
+#[test]
+fn user_connect_failure_fails_over_to_the_next_cached_pe() {
+    let mut su = Box::new(Su::new(user_config(ResendPolicy::None)));
+    let (s, remote) = resolving_to_pe7(&mut su);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    su.handle_transport_event(now, TransportEvent::ConnectFailed { remote });
+    assert_eq!(
+        su.poll_event(&mut buf).unwrap(),
+        Some(user::Event::Failover {
+            session: s,
+            from: PeId::new(7).unwrap(),
+            reason: rserpool::session::FailoverReason::ConnectFailed
+        })
+    );
+    let Some(SessionConnect::PoolElement { pe, .. }) = su.poll_connect() else {
+        panic!()
+    };
+    assert_eq!(pe, PeId::new(8).unwrap());
+    // Nothing to shut down: it never came up.
+    assert_eq!(su.poll_close(), None);
+}
+
+#[test]
+fn user_failover_limit_closes_the_session() {
+    let mut config = user_config(ResendPolicy::None);
+    config.max_failovers = 1;
+    let mut su = Box::new(Su::new(config));
+    let (s, remote) = resolving_to_pe7(&mut su);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    su.handle_transport_event(now, up(2, remote));
+    su.send(now, s, 1, b"lost with the session").unwrap();
+    // First failure: over to PE 8.
+    su.handle_transport_event(now, TransportEvent::Down { assoc: AssocId(2) });
+    let Some(SessionConnect::PoolElement { remote, .. }) = su.poll_connect() else {
+        panic!()
+    };
+    // Second failure in a row: beyond the limit.
+    su.handle_transport_event(now, TransportEvent::ConnectFailed { remote });
+    let mut events = Vec::new();
+    while let Some(e) = su.poll_event(&mut buf).unwrap() {
+        events.push(e);
+    }
+    assert_eq!(
+        events.last(),
+        Some(&user::Event::Closed {
+            session: s,
+            reason: CloseReason::FailoverLimit
+        })
+    );
+    assert_eq!(su.state(s), None);
+    assert_eq!(su.queued(s), 0);
+    assert_eq!(su.poll_connect(), None);
+    // Only the ENDPOINT_UNREACHABLE reports leave; no user data.
+    while let Some(t) = su.poll_transmit(&mut buf).unwrap() {
+        assert_eq!(t.ppid, 11);
+    }
+}
+
+#[test]
+fn user_an_unanswered_resolution_is_tried_again_later() {
+    let mut su = Box::new(Su::new(user_config(ResendPolicy::None)));
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    let s = su.connect(now, pool()).unwrap();
+    let Some(SessionConnect::Registrar(c)) = su.poll_connect() else {
+        panic!()
+    };
+    su.handle_transport_event(now, up(1, c.remote));
+    assert!(su.poll_transmit(&mut buf).unwrap().is_some());
+    // rsplib: 3 s, no resend; then the session waits 1 s and asks again.
+    let t1 = su.poll_timeout().unwrap();
+    assert_eq!(t1, Instant::from_secs(3));
+    su.handle_timeout(t1);
+    assert_eq!(su.state(s), Some(user::SessionState::Resolving));
+    let retry = su.poll_timeout().unwrap();
+    assert!(retry <= t1 + rserpool::Duration::from_secs(1));
+    let mut events = Vec::new();
+    while let Some(e) = su.poll_event(&mut buf).unwrap() {
+        events.push(e);
+    }
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, user::Event::Closed { .. })));
+    // The pool user gave the silent registrar up; once the retry is due
+    // a resolution goes out again (to whichever registrar is home).
+    let mut sent = 0;
+    let mut now = retry;
+    for _ in 0..20 {
+        su.handle_timeout(now);
+        while let Some(c) = su.poll_connect() {
+            su.handle_transport_event(now, up(50 + sent, c.remote()));
+        }
+        while let Some(t) = su.poll_transmit(&mut buf).unwrap() {
+            if matches!(
+                AsapMessage::parse(&buf[..t.len]).unwrap(),
+                AsapMessage::HandleResolution { .. }
+            ) {
+                sent += 1;
+            }
+        }
+        if sent > 0 {
+            break;
+        }
+        now = su.poll_timeout().unwrap();
+    }
+    assert!(sent > 0);
+    assert_eq!(su.state(s), Some(user::SessionState::Resolving));
+}
+
+#[test]
+fn element_send_failure_closes_the_session() {
+    let (mut se, ids) = element_with_sessions(2);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    se.send(ids[0], 1, b"unsent").unwrap();
+    se.handle_transport_event(
+        now,
+        TransportEvent::SendFailed {
+            assoc: AssocId(101),
+        },
+    );
+    assert_eq!(
+        se.poll_event(&mut buf).unwrap(),
+        Some(element::Event::Closed {
+            session: ids[0],
+            reason: CloseReason::SendFailed
+        })
+    );
+    assert_eq!(se.poll_close(), Some(AssocId(101)));
+    assert_eq!(se.poll_transmit(&mut buf).unwrap(), None);
+    assert_eq!(se.sessions().collect::<Vec<_>>(), vec![ids[1]]);
+}
+
+/// A session user whose session `s` has PE 7 chosen (8 cached too) and
+/// asks for its association: returns the session and PE 7's address.
+fn resolving_to_pe7(su: &mut Su) -> (SessionId, SocketAddr) {
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    let s = su.connect(now, pool()).unwrap();
+    let Some(SessionConnect::Registrar(c)) = su.poll_connect() else {
+        panic!()
+    };
+    su.handle_transport_event(now, up(1, c.remote));
+    su.poll_transmit(&mut buf).unwrap().unwrap();
+    let addr = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))];
+    let elements = [7u32, 8].map(|id| PoolElementParam {
+        pe_id: PeId::new(id).unwrap(),
+        home_server: None,
+        registration_life: 30_000,
+        user_transport: TransportParam::new(
+            TransportProtocol::Sctp,
+            7000 + id as u16,
+            TransportUse::DataAndControl,
+            &addr,
+        )
+        .into(),
+        policy: Policy::RoundRobin.into(),
+        asap_transport: None,
+    });
+    let n = AsapMessage::HandleResolutionResponse {
+        accept_updates: false,
+        pool_handle: POOL,
+        policy: None,
+        elements: List::from_slice(&elements),
+        error: None,
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let bytes = buf[..n].to_vec();
+    su.handle(now, src(1), 11, &bytes).unwrap();
+    let Some(SessionConnect::PoolElement { pe, remote, .. }) = su.poll_connect() else {
+        panic!()
+    };
+    assert_eq!(pe, PeId::new(7).unwrap());
+    while su.poll_event(&mut buf).unwrap().is_some() {}
+    (s, remote)
 }

@@ -421,10 +421,7 @@ fn the_requester_retries_on_another_pe() {
         let su = net.user();
         r.request(su, now, 7, &body(0, 3)).unwrap()
     };
-    assert_eq!(
-        r.request(net.user(), now, 7, b"x"),
-        Err(SessionError::Full { needed: 0 })
-    );
+    assert_eq!(r.request(net.user(), now, 7, b"x"), Err(SessionError::Busy));
     let mut done = None;
     for _ in 0..10 {
         net.run(secs(1));
@@ -450,4 +447,41 @@ fn the_requester_retries_on_another_pe() {
         from: pe,
         reason: FailoverReason::Application
     }));
+}
+
+#[test]
+fn the_requester_gives_up_after_its_attempts() {
+    let mut net = ready(2, ResendPolicy::LastUnacknowledged(1));
+    for n in 0..2 {
+        net.element(n).1.echo = false;
+    }
+    let (s, _) = connected(&mut net);
+    let mut r = Requester::new(s, secs(2), 2);
+    let now = net.now;
+    let seq = r.request(net.user(), now, 7, &body(0, 3)).unwrap();
+    let mut done = None;
+    for _ in 0..10 {
+        net.run(secs(1));
+        let now = net.now;
+        if r.poll_timeout().is_some_and(|t| t <= now) {
+            done = r.handle_timeout(net.user(), now);
+        }
+        if done.is_some() {
+            break;
+        }
+    }
+    assert_eq!(done, Some(RequesterEvent::TimedOut { seq }));
+    assert!(!r.is_pending());
+    // Given up: not sent again at the next failover.
+    assert_eq!(net.user().unacknowledged(s), 0);
+    assert_eq!(net.user().queued(s), 0);
+    // Without a resend policy the helper refuses to start.
+    let mut net = ready(1, ResendPolicy::None);
+    let (s, _) = connected(&mut net);
+    let now = net.now;
+    let mut r = Requester::new(s, secs(2), 2);
+    assert_eq!(
+        r.request(net.user(), now, 7, b"x"),
+        Err(SessionError::ResendNeeded)
+    );
 }

@@ -318,6 +318,11 @@ pub enum SessionError {
     },
     /// An ASAP message could not be built.
     Encode(crate::wire::Error),
+    /// The request helper has a request outstanding.
+    Busy,
+    /// The request helper needs the session to resend
+    /// ([`ResendPolicy::LastUnacknowledged`] of at least 1).
+    ResendNeeded,
 }
 
 impl fmt::Display for SessionError {
@@ -333,6 +338,8 @@ impl fmt::Display for SessionError {
             SessionError::NotConnected => f.write_str("session has no pool element yet"),
             SessionError::CookieTooLong { len } => write!(f, "cookie of {len} bytes too long"),
             SessionError::Encode(e) => write!(f, "cannot encode: {e}"),
+            SessionError::Busy => f.write_str("a request is outstanding"),
+            SessionError::ResendNeeded => f.write_str("the session does not resend"),
         }
     }
 }

@@ -75,10 +75,10 @@ impl Requester {
         self.pending.is_some()
     }
 
-    /// Sends a request. [`SessionError::Full`] while one is outstanding
-    /// (needed: 0) or the ring is full; [`SessionError::NotConnected`] when
-    /// the session does not resend after a failover
-    /// ([`ResendPolicy::None`]).
+    /// Sends a request. [`SessionError::Busy`] while one is outstanding;
+    /// [`SessionError::ResendNeeded`] when the session does not resend
+    /// after a failover ([`ResendPolicy::None`]); else as
+    /// [`SessionUser::send`].
     pub fn request<
         const S: usize,
         const B: usize,
@@ -93,13 +93,13 @@ impl Requester {
         bytes: &[u8],
     ) -> Result<u64, SessionError> {
         if self.pending.is_some() {
-            return Err(SessionError::Full { needed: 0 });
+            return Err(SessionError::Busy);
         }
         if matches!(
             su.config().resend,
             ResendPolicy::None | ResendPolicy::LastUnacknowledged(0)
         ) {
-            return Err(SessionError::NotConnected);
+            return Err(SessionError::ResendNeeded);
         }
         let seq = su.send(now, self.session, ppid, bytes)?;
         self.pending = Some(Pending {
