@@ -645,3 +645,96 @@ fn resolving_to_pe7(su: &mut Su) -> (SessionId, SocketAddr) {
     while su.poll_event(&mut buf).unwrap().is_some() {}
     (s, remote)
 }
+
+#[test]
+fn element_a_pool_user_cannot_pose_as_a_registrar() {
+    let (mut se, _ids) = element_with_sessions(1);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    let n = AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: rserpool::ServerId::new(0x666).unwrap(),
+        pool_handle: POOL,
+        pe_id: Some(pe_id(0)),
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let bytes = buf[..n].to_vec();
+    se.handle(now, src(101), 11, &bytes).unwrap();
+    assert_eq!(se.refused_control(), 1);
+    // No KEEP_ALIVE_ACK, no new home.
+    assert_eq!(se.poll_transmit(&mut buf).unwrap(), None);
+    assert_eq!(se.element().home(), None);
+    assert_eq!(se.poll_event(&mut buf).unwrap(), None);
+}
+
+#[test]
+fn user_a_pe_cannot_pose_as_a_registrar() {
+    let (mut su, s) = user_connected(ResendPolicy::None);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    // A resolution answer from the PE: not taken.
+    let addr = [IpAddr::V4(Ipv4Addr::new(10, 6, 6, 6))];
+    let fake = [PoolElementParam {
+        pe_id: PeId::new(666).unwrap(),
+        home_server: None,
+        registration_life: 30_000,
+        user_transport: TransportParam::new(
+            TransportProtocol::Sctp,
+            6666,
+            TransportUse::DataAndControl,
+            &addr,
+        )
+        .into(),
+        policy: Policy::RoundRobin.into(),
+        asap_transport: None,
+    }];
+    let n = AsapMessage::HandleResolutionResponse {
+        accept_updates: false,
+        pool_handle: POOL,
+        policy: None,
+        elements: List::from_slice(&fake),
+        error: None,
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let bytes = buf[..n].to_vec();
+    su.handle(now, src(2), 11, &bytes).unwrap();
+    // A business card of another pool: not taken either.
+    let n = AsapMessage::BusinessCard {
+        pool_handle: b"OtherPool",
+        policy: None,
+        elements: List::from_slice(&fake),
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let bytes = buf[..n].to_vec();
+    su.handle(now, src(2), 11, &bytes).unwrap();
+    assert_eq!(su.refused_control(), 2);
+    assert_eq!(su.poll_event(&mut buf).unwrap(), None);
+    let mut cached = [PeId::new(1).unwrap(); 4];
+    let n = su.pool_user().cached_elements(&pool(), &mut cached);
+    assert_eq!(
+        &cached[..n],
+        &[PeId::new(7).unwrap(), PeId::new(8).unwrap()]
+    );
+    assert_eq!(su.pool_user().cached_pools(), 1);
+    // A card of its own pool is taken.
+    let n = AsapMessage::BusinessCard {
+        pool_handle: POOL,
+        policy: None,
+        elements: List::from_slice(&fake),
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let bytes = buf[..n].to_vec();
+    su.handle(now, src(2), 11, &bytes).unwrap();
+    assert_eq!(
+        su.poll_event(&mut buf).unwrap(),
+        Some(user::Event::BusinessCard { session: s })
+    );
+    assert_eq!(
+        su.pool_user().business_card(&pool()),
+        Some(&[PeId::new(666).unwrap()][..])
+    );
+}

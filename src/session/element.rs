@@ -134,6 +134,7 @@ pub struct SessionElement<
     events_lost: u32,
     closes_lost: u32,
     stray: u32,
+    refused_control: u32,
 }
 
 impl<const S: usize, const B: usize, const M: usize> core::fmt::Debug for SessionElement<S, B, M> {
@@ -163,6 +164,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
             events_lost: 0,
             closes_lost: 0,
             stray: 0,
+            refused_control: 0,
         })
     }
 
@@ -242,6 +244,12 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// close queue was full.
     pub const fn closes_lost(&self) -> u32 {
         self.closes_lost
+    }
+
+    /// ASAP messages from pool users that were not theirs to send (a
+    /// keep-alive, a registration response: a registrar's), dropped.
+    pub const fn refused_control(&self) -> u32 {
+        self.refused_control
     }
 
     /// User messages dropped because they came on no session's association.
@@ -372,6 +380,11 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// Feeds a message received on `source` with SCTP PPID `ppid`.
     /// [`Backpressure`] when a user message does not fit the application's
     /// ring: the message was not taken.
+    ///
+    /// On a session's association, PPID 11 carries COOKIE_ECHO and
+    /// ASAP_ERROR only; other ASAP messages there are dropped
+    /// ([`refused_control`](Self::refused_control)), so a pool user cannot
+    /// pose as a registrar (e.g. take the home role with a keep-alive).
     pub fn handle(
         &mut self,
         now: Instant,
@@ -398,7 +411,18 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                     .map_err(|Full { needed }| Backpressure { needed })?;
                 self.stamp += 1;
             }
-            (_, true) => self.pe.handle(now, source, Protocol::Asap, bytes),
+            (Some(_), true) => match AsapMessage::parse(bytes) {
+                // A pool user's business: COOKIE_ECHO, ASAP_ERROR, and what
+                // does not parse (answered with ASAP_ERROR when its type
+                // asks).
+                Ok(AsapMessage::CookieEcho { .. } | AsapMessage::Error { .. }) | Err(_) => {
+                    self.pe.handle(now, source, Protocol::Asap, bytes)
+                }
+                // A registrar's (keep-alives, responses): a pool user
+                // cannot pose as one.
+                Ok(_) => self.refused_control = self.refused_control.saturating_add(1),
+            },
+            (None, true) => self.pe.handle(now, source, Protocol::Asap, bytes),
             (None, false) => self.stray = self.stray.saturating_add(1),
         }
         self.pump();

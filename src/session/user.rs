@@ -250,6 +250,7 @@ pub struct SessionUser<
     events_lost: u32,
     closes_lost: u32,
     stray: u32,
+    refused_control: u32,
 }
 
 impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: usize>
@@ -282,6 +283,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             events_lost: 0,
             closes_lost: 0,
             stray: 0,
+            refused_control: 0,
         }
     }
 
@@ -466,6 +468,11 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     /// [`Backpressure`] when a user message does not fit the application's
     /// ring: the message was not taken (see the
     /// [module documentation](super)).
+    ///
+    /// On a PE association, PPID 11 carries COOKIE, BUSINESS_CARD (of the
+    /// session's pool) and ASAP_ERROR only; other ASAP messages there are
+    /// dropped ([`refused_control`](Self::refused_control)), so a PE cannot
+    /// pose as a registrar.
     pub fn handle(
         &mut self,
         now: Instant,
@@ -509,8 +516,13 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
         self.inbox.has_room(len)
     }
 
+    /// ASAP on a PE association: COOKIE is the session's; a BUSINESS_CARD
+    /// of the session's pool and ASAP_ERROR go to the pool user, as does
+    /// what does not parse (to be answered with ASAP_ERROR when its type
+    /// asks). Anything else (a resolution answer, a card of another pool) is
+    /// a registrar's business, not a PE's: dropped and counted.
     fn on_control(&mut self, now: Instant, i: usize, source: Source, bytes: &[u8]) {
-        let Some(id) = self.sessions[i].as_ref().map(|s| s.id) else {
+        let Some((id, pool)) = self.sessions[i].as_ref().map(|s| (s.id, s.pool)) else {
             return;
         };
         match AsapMessage::parse(bytes) {
@@ -526,14 +538,25 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                     len: cookie.len(),
                 }),
             },
-            Ok(AsapMessage::BusinessCard { .. }) => {
-                self.pu.handle(now, source, Protocol::Asap, bytes);
-                self.event(Event::BusinessCard { session: id });
+            Ok(AsapMessage::BusinessCard { pool_handle, .. }) => {
+                if pool_handle == pool.as_bytes() {
+                    self.pu.handle(now, source, Protocol::Asap, bytes);
+                    self.event(Event::BusinessCard { session: id });
+                } else {
+                    self.refused_control = self.refused_control.saturating_add(1);
+                }
             }
-            // Everything else (errors, malformed input) is the pool user's
-            // to answer.
-            _ => self.pu.handle(now, source, Protocol::Asap, bytes),
+            Ok(AsapMessage::Error { .. }) | Err(_) => {
+                self.pu.handle(now, source, Protocol::Asap, bytes)
+            }
+            Ok(_) => self.refused_control = self.refused_control.saturating_add(1),
         }
+    }
+
+    /// ASAP messages from PEs that were not theirs to send (see
+    /// [`handle`](Self::handle)), dropped.
+    pub const fn refused_control(&self) -> u32 {
+        self.refused_control
     }
 
     fn by_assoc(&self, assoc: AssocId) -> Option<usize> {
