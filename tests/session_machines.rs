@@ -444,13 +444,13 @@ fn user_cookies_are_per_session_and_bounded() {
 fn user_connect_abandoned_by_a_failover_is_shut_down_when_it_comes_up() {
     let (mut su, s) = user_connected(ResendPolicy::None);
     let now = Instant::ZERO;
-    su.failover(now, s).unwrap();
+    su.failover(now, s, true).unwrap();
     assert_eq!(su.poll_close(), Some(AssocId(2)));
     let Some(SessionConnect::PoolElement { remote, .. }) = su.poll_connect() else {
         panic!()
     };
     // The application fails over again before that association is up.
-    su.failover(now, s).unwrap();
+    su.failover(now, s, true).unwrap();
     su.handle_transport_event(now, up(3, remote));
     assert_eq!(su.poll_close(), Some(AssocId(3)));
     assert_ne!(
@@ -462,7 +462,7 @@ fn user_connect_abandoned_by_a_failover_is_shut_down_when_it_comes_up() {
     );
     // Closing while resolving is fine; the id is gone.
     su.close(now, s).unwrap();
-    assert_eq!(su.failover(now, s), Err(SessionError::UnknownSession));
+    assert_eq!(su.failover(now, s, true), Err(SessionError::UnknownSession));
     assert_eq!(su.state(s), None);
 }
 
@@ -737,4 +737,30 @@ fn user_a_pe_cannot_pose_as_a_registrar() {
         su.pool_user().business_card(&pool()),
         Some(&[PeId::new(666).unwrap()][..])
     );
+}
+
+#[test]
+fn user_failover_without_a_report_selects_by_policy() {
+    let (mut su, s) = user_connected(ResendPolicy::None);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    su.failover(now, s, false).unwrap();
+    assert_eq!(
+        su.poll_event(&mut buf).unwrap(),
+        Some(user::Event::Failover {
+            session: s,
+            from: PeId::new(7).unwrap(),
+            reason: rserpool::session::FailoverReason::Application
+        })
+    );
+    assert_eq!(su.poll_close(), Some(AssocId(2)));
+    // Round robin: PE 8 next; nothing reported, PE 7 stays cached.
+    let Some(SessionConnect::PoolElement { pe, .. }) = su.poll_connect() else {
+        panic!()
+    };
+    assert_eq!(pe, PeId::new(8).unwrap());
+    assert_eq!(su.pool_user().unreachable_reports(), 0);
+    assert_eq!(su.poll_transmit(&mut buf).unwrap(), None);
+    let mut cached = [PeId::new(1).unwrap(); 4];
+    assert_eq!(su.pool_user().cached_elements(&pool(), &mut cached), 2);
 }

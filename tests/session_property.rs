@@ -24,7 +24,8 @@ enum Op {
     RestartPe(usize),
     CrashRegistrar,
     RestartRegistrar,
-    Failover,
+    /// The application fails over, reporting the PE or not.
+    Failover(bool),
     /// An association fails without a crash.
     Abort(usize),
     /// Every node puts its output on the network.
@@ -41,7 +42,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..PES).prop_map(Op::RestartPe),
         1 => Just(Op::CrashRegistrar),
         1 => Just(Op::RestartRegistrar),
-        1 => Just(Op::Failover),
+        1 => any::<bool>().prop_map(Op::Failover),
         1 => (0usize..16).prop_map(Op::Abort),
         3 => Just(Op::Flush),
         3 => (1usize..6).prop_map(Op::Deliver),
@@ -108,9 +109,9 @@ fn check(policy: ResendPolicy, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::RestartPe(n) => net.restart(element(n)),
             Op::CrashRegistrar => net.crash(REGISTRAR),
             Op::RestartRegistrar => net.restart(REGISTRAR),
-            Op::Failover => {
+            Op::Failover(report) => {
                 let now = net.now;
-                let _ = net.user().failover(now, s);
+                let _ = net.user().failover(now, s, report);
             }
             Op::Abort(k) => {
                 net.abort(k);

@@ -191,7 +191,7 @@ fn the_application_can_fail_over() {
     let mut net = ready(2, ResendPolicy::None);
     let (s, pe) = connected(&mut net);
     let now = net.now;
-    net.user().failover(now, s).unwrap();
+    net.user().failover(now, s, true).unwrap();
     net.run(secs(1));
     assert!(net.user_events.contains(&Event::Failover {
         session: s,

@@ -1,7 +1,8 @@
 //! A request/response helper for simple clients, on top of a
 //! [`SessionUser`] session: one request at a time, an answer expected
-//! within a timeout, else the session fails over and the request goes to
-//! the next PE; after `max_attempts` the request fails.
+//! within a timeout, else the PE is reported unreachable, the session fails
+//! over and the request goes to the next PE; after `max_attempts` the
+//! request fails.
 //!
 //! It is an application of the session layer, not a wire format: the
 //! request and the answer are plain user messages. It relies on the
@@ -168,8 +169,9 @@ impl Requester {
             let _ = su.acknowledge(self.session, p.seq);
             return Some(RequesterEvent::TimedOut { seq: p.seq });
         }
-        // Still resolving: nothing to fail over from; wait another round.
-        let _ = su.failover(now, self.session);
+        // The PE does not answer: reported (rsplib's FFF_UNREACHABLE). Still
+        // resolving: nothing to fail over from; wait another round.
+        let _ = su.failover(now, self.session, true);
         p.deadline = now + self.timeout;
         self.pending = Some(p);
         None

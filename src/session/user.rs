@@ -438,10 +438,19 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     }
 
     /// The application wants `session` on another PE (e.g. its answer is
-    /// late): the current association is shut down and the session fails
-    /// over ([`FailoverReason::Application`]).
+    /// late): the current association is aborted and the session fails
+    /// over ([`FailoverReason::Application`]). With `report_unreachable`
+    /// (rsplib's `FFF_UNREACHABLE`) the PE is reported to the registrar and
+    /// leaves the cache, and the next one is taken in business card order;
+    /// without (`FFF_NONE`) the next one is a plain selection by the
+    /// pool's policy, which may be the same PE again.
     /// [`SessionError::NotConnected`] while it is still resolving.
-    pub fn failover(&mut self, now: Instant, session: SessionId) -> Result<(), SessionError> {
+    pub fn failover(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        report_unreachable: bool,
+    ) -> Result<(), SessionError> {
         let i = self.index(session).ok_or(SessionError::UnknownSession)?;
         let connected = self.sessions[i]
             .as_ref()
@@ -449,7 +458,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
         if !connected {
             return Err(SessionError::NotConnected);
         }
-        self.start_failover(now, i, FailoverReason::Application);
+        self.start_failover(now, i, FailoverReason::Application, report_unreachable);
         self.pump(now);
         Ok(())
     }
@@ -589,7 +598,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             }
             TransportEvent::ConnectFailed { remote } => {
                 if let Some(i) = self.by_pending_connect(remote) {
-                    self.start_failover(now, i, FailoverReason::ConnectFailed);
+                    self.start_failover(now, i, FailoverReason::ConnectFailed, true);
                 } else if let Some(k) = self.abandoned.iter().position(|r| *r == remote) {
                     self.forget_abandoned(k);
                 } else {
@@ -599,12 +608,12 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             TransportEvent::Down { assoc } => match self.by_assoc(assoc) {
                 Some(i) => {
                     // Gone already: nothing to shut down.
-                    self.start_failover(now, i, FailoverReason::AssociationDown);
+                    self.start_failover(now, i, FailoverReason::AssociationDown, true);
                 }
                 None => self.pu.handle_transport_event(now, event),
             },
             TransportEvent::SendFailed { assoc } => match self.by_assoc(assoc) {
-                Some(i) => self.start_failover(now, i, FailoverReason::SendFailed),
+                Some(i) => self.start_failover(now, i, FailoverReason::SendFailed, true),
                 None => self.pu.handle_transport_event(now, event),
             },
         }
@@ -895,7 +904,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
         true
     }
 
-    fn start_failover(&mut self, now: Instant, i: usize, reason: FailoverReason) {
+    fn start_failover(&mut self, now: Instant, i: usize, reason: FailoverReason, report: bool) {
         let Some(s) = self.sessions[i].as_ref() else {
             return;
         };
@@ -935,6 +944,10 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             s.failing_over = true;
             s.echo_due = false;
             s.phase = Phase::Resolving;
+        }
+        if !report {
+            self.select_for(now, i);
+            return;
         }
         match self
             .pu
@@ -986,7 +999,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                     requested: false,
                 };
             }
-            self.start_failover(now, i, FailoverReason::ConnectFailed);
+            self.start_failover(now, i, FailoverReason::ConnectFailed, true);
             return;
         };
         if let Some(s) = self.sessions[i].as_mut() {
