@@ -764,3 +764,71 @@ fn user_failover_without_a_report_selects_by_policy() {
     let mut cached = [PeId::new(1).unwrap(); 4];
     assert_eq!(su.pool_user().cached_elements(&pool(), &mut cached), 2);
 }
+
+#[test]
+fn user_an_answer_read_before_the_failover_event_cancels_the_resend() {
+    for acknowledge in [true, false] {
+        let (mut su, s) = user_connected(ResendPolicy::LastUnacknowledged(2));
+        let now = Instant::ZERO;
+        let mut buf = vec![0u8; 65536];
+        let seq = su.send(now, s, 9, &body(0, 2)).unwrap();
+        let t = su.poll_transmit(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..t.len], &body(0, 2)[..]);
+        assert_eq!(su.unacknowledged(s), 1);
+        // The answer arrives, then the association fails before the
+        // application has read it.
+        su.handle(now, src(2), 9, &body(0, 2)).unwrap();
+        su.handle_transport_event(now, TransportEvent::Down { assoc: AssocId(2) });
+        let Some(SessionConnect::PoolElement { remote, .. }) = su.poll_connect() else {
+            panic!()
+        };
+        su.handle_transport_event(now, up(3, remote));
+        // ENDPOINT_UNREACHABLE only: the resend waits for the application.
+        let t = su.poll_transmit(&mut buf).unwrap().unwrap();
+        assert_eq!(t.destination, Destination::Association(AssocId(1)));
+        assert_eq!(su.poll_transmit(&mut buf).unwrap(), None);
+        assert_eq!(su.queued(s), 1);
+        // The answer comes before the failover.
+        assert_eq!(
+            su.poll_event(&mut buf).unwrap(),
+            Some(user::Event::Message {
+                session: s,
+                ppid: 9,
+                len: 10
+            })
+        );
+        if acknowledge {
+            su.acknowledge(s, seq).unwrap();
+        }
+        assert!(matches!(
+            su.poll_event(&mut buf).unwrap(),
+            Some(user::Event::Failover { .. })
+        ));
+        let t = su.poll_transmit(&mut buf).unwrap();
+        if acknowledge {
+            assert_eq!(t, None);
+            assert_eq!(su.queued(s), 0);
+        } else {
+            let t = t.unwrap();
+            assert_eq!(
+                (t.destination, &buf[..t.len]),
+                (Destination::Association(AssocId(3)), &body(0, 2)[..])
+            );
+        }
+    }
+}
+
+#[test]
+fn element_the_driver_may_name_registrar_associations() {
+    let mut se = element_machine(0);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    // An association from an address the hunt does not know, which the
+    // driver knows to be a registrar's: not a session.
+    se.handle_registrar_transport_event(now, up(9, user_remote(1)));
+    assert_eq!(se.sessions().count(), 0);
+    assert_eq!(se.poll_event(&mut buf).unwrap(), None);
+    // The same through the address-based entry point is a session.
+    se.handle_transport_event(now, up(10, user_remote(1)));
+    assert_eq!(se.sessions().count(), 1);
+}

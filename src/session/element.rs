@@ -477,6 +477,20 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
         self.pump();
     }
 
+    /// Reports the life of an association the driver knows to carry ASAP
+    /// to a registrar (e.g. one opened on a socket of its own), whatever
+    /// its remote: it goes to the pool element machine and never becomes a
+    /// session. [`handle_transport_event`](Self::handle_transport_event)
+    /// tells registrars from pool users by their addresses instead.
+    pub fn handle_registrar_transport_event(&mut self, now: Instant, event: TransportEvent) {
+        if let TransportEvent::Up { remote, .. } | TransportEvent::ConnectFailed { remote } = event
+        {
+            self.forget_connect(remote);
+        }
+        self.pe.handle_transport_event(now, event);
+        self.pump();
+    }
+
     fn forget_connect(&mut self, remote: SocketAddr) -> bool {
         let mut found = false;
         for _ in 0..self.connecting.len() {
