@@ -832,3 +832,32 @@ fn element_the_driver_may_name_registrar_associations() {
     se.handle_transport_event(now, up(10, user_remote(1)));
     assert_eq!(se.sessions().count(), 1);
 }
+
+#[test]
+fn element_full_event_and_close_queues_count_what_they_refuse() {
+    use rserpool::session::{CLOSE_QUEUE_LEN, EVENT_QUEUE_LEN};
+    let (mut se, _ids) = element_with_sessions(4);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    // Every slot taken: each newcomer is refused, with an event and a
+    // shutdown request, until those queues are full.
+    let n = EVENT_QUEUE_LEN + 5;
+    for k in 0..n {
+        se.handle_transport_event(now, up(300 + k as u32, user_remote(200)));
+    }
+    assert_eq!(se.refused(), n as u32);
+    assert_eq!(se.events_lost(), 5);
+    assert_eq!(se.closes_lost(), (n - CLOSE_QUEUE_LEN) as u32);
+    let mut closes = Vec::new();
+    while let Some(a) = se.poll_close() {
+        closes.push(a);
+    }
+    assert_eq!(closes.len(), CLOSE_QUEUE_LEN);
+    assert_eq!(closes[0], AssocId(300));
+    let mut events = 0;
+    while let Some(e) = se.poll_event(&mut buf).unwrap() {
+        assert!(matches!(e, element::Event::Refused { .. }));
+        events += 1;
+    }
+    assert_eq!(events, EVENT_QUEUE_LEN);
+}
