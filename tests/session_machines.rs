@@ -65,7 +65,8 @@ fn a_full_element_refuses_the_newcomer_and_keeps_the_established() {
     assert_eq!(
         se.poll_event(&mut buf).unwrap(),
         Some(element::Event::Refused {
-            remote: user_remote(9)
+            remote: user_remote(9),
+            assoc: AssocId(200)
         })
     );
     assert_eq!(se.poll_close(), Some(AssocId(200)));

@@ -54,6 +54,9 @@ pub enum Event {
     Refused {
         /// The user's address.
         remote: SocketAddr,
+        /// The association (also returned by
+        /// [`SessionElement::poll_close`] unless that queue was full).
+        assoc: AssocId,
     },
     /// A user message: its bytes are `buf[..len]` of the buffer given to
     /// [`SessionElement::poll_event`].
@@ -458,7 +461,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                 } else {
                     self.refused = self.refused.saturating_add(1);
                     self.close_assoc(assoc);
-                    self.event(Event::Refused { remote });
+                    self.event(Event::Refused { remote, assoc });
                 }
             }
             TransportEvent::ConnectFailed { remote } => {
