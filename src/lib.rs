@@ -17,6 +17,8 @@
 //! * [`transmit`]: what the sans-IO machines exchange with transports.
 //! * [`registrar`], [`pool_element`], [`pool_user`]: the three ASAP roles as
 //!   sans-IO state machines.
+//! * [`session`]: the session layer (rsplib's enhanced mode): pool user
+//!   sessions with failover and cookies, pool element sessions.
 //! * `sim` (feature `std`): a deterministic pool simulator that runs those
 //!   machines over a virtual network.
 //! * `transport` and `runtime` (feature `std`): UDP (unicast and multicast)
@@ -93,6 +95,7 @@ pub mod pool_user;
 pub mod registrar;
 #[cfg(feature = "std")]
 pub mod runtime;
+pub mod session;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod storage;
