@@ -22,11 +22,11 @@ use crate::time::Instant;
 use crate::transmit::{Destination, Machine, QueueError, Source, TransportEvent};
 use crate::wire::{AsapMessage, List, PoolElementParam, Protocol, ASAP_PPID};
 
+use super::app::{AppQueue, Next};
 use super::buffer::{Full, PushError, Ring};
 use super::{
     copy_out, is_asap, Backpressure, CloseReason, SessionConnect, SessionError, SessionId,
-    SessionTransmit, CLOSE_QUEUE_LEN, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES,
-    DEFAULT_SESSIONS, EVENT_QUEUE_LEN,
+    SessionTransmit, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES, DEFAULT_SESSIONS,
 };
 
 /// A session element's configuration.
@@ -108,13 +108,6 @@ struct Outgoing {
     ppid: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Incoming {
-    session: SessionId,
-    ppid: u32,
-    stamp: u64,
-}
-
 /// Pool element sessions (see the [module documentation](super)): up to
 /// `SESSIONS` at once; `BUF` bytes and `MSGS` messages waiting for the
 /// application, as many waiting for the transport.
@@ -127,15 +120,10 @@ pub struct SessionElement<
     sessions: [Option<Session>; SESSIONS],
     next_id: u32,
     outbox: Ring<Outgoing, BUF, MSGS>,
-    inbox: Ring<Incoming, BUF, MSGS>,
-    events: heapless::Deque<(u64, Event), EVENT_QUEUE_LEN>,
-    stamp: u64,
-    closes: heapless::Deque<AssocId, CLOSE_QUEUE_LEN>,
+    app: AppQueue<Event, BUF, MSGS>,
     /// Registrars the pool element asked to connect to.
     connecting: heapless::Deque<SocketAddr, MAX_REGISTRARS>,
     refused: u32,
-    events_lost: u32,
-    closes_lost: u32,
     stray: u32,
     refused_control: u32,
 }
@@ -158,14 +146,9 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
             sessions: core::array::from_fn(|_| None),
             next_id: 1,
             outbox: Ring::new(),
-            inbox: Ring::new(),
-            events: heapless::Deque::new(),
-            stamp: 0,
-            closes: heapless::Deque::new(),
+            app: AppQueue::new(),
             connecting: heapless::Deque::new(),
             refused: 0,
-            events_lost: 0,
-            closes_lost: 0,
             stray: 0,
             refused_control: 0,
         })
@@ -240,13 +223,13 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
 
     /// Events other than messages dropped because their queue was full.
     pub const fn events_lost(&self) -> u32 {
-        self.events_lost
+        self.app.events_lost()
     }
 
     /// Associations the driver was not asked to shut down because the
     /// close queue was full.
     pub const fn closes_lost(&self) -> u32 {
-        self.closes_lost
+        self.app.closes_lost()
     }
 
     /// ASAP messages from pool users that were not theirs to send (a
@@ -367,17 +350,11 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     }
 
     fn close_assoc(&mut self, assoc: AssocId) {
-        if self.closes.push_back(assoc).is_err() {
-            self.closes_lost = self.closes_lost.saturating_add(1);
-        }
+        self.app.close(assoc);
     }
 
     fn event(&mut self, e: Event) {
-        if self.events.push_back((self.stamp, e)).is_err() {
-            self.events_lost = self.events_lost.saturating_add(1);
-        } else {
-            self.stamp += 1;
-        }
+        self.app.event(e);
     }
 
     /// Feeds a message received on `source` with SCTP PPID `ppid`.
@@ -404,15 +381,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                 let Some(id) = self.sessions[i].as_ref().map(|s| s.id) else {
                     return Ok(());
                 };
-                let meta = Incoming {
-                    session: id,
-                    ppid,
-                    stamp: self.stamp,
-                };
-                self.inbox
-                    .push(meta, bytes)
-                    .map_err(|Full { needed }| Backpressure { needed })?;
-                self.stamp += 1;
+                self.app.deliver(id, ppid, bytes)?;
             }
             (Some(_), true) => match AsapMessage::parse(bytes) {
                 // A pool user's business: COOKIE_ECHO, ASAP_ERROR, and what
@@ -435,7 +404,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// Whether a received message of `len` bytes fits the application's
     /// ring now.
     pub fn has_room(&self, len: usize) -> bool {
-        self.inbox.has_room(len)
+        self.app.has_room(len)
     }
 
     /// Reports association life.
@@ -541,7 +510,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
 
     /// The next association to shut down (a session closed, or refused).
     pub fn poll_close(&mut self) -> Option<AssocId> {
-        self.closes.pop_front()
+        self.app.poll_close()
     }
 
     /// The next message to send, written into `buf`: the pool element's
@@ -570,20 +539,10 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// The next application event. A [`Event::Message`]'s bytes are copied
     /// into `buf` ([`QueueError::BufferTooSmall`] leaves it waiting).
     pub fn poll_event(&mut self, buf: &mut [u8]) -> Result<Option<Event>, QueueError> {
-        let message = self.inbox.iter().next().map(|(p, m)| (p, *m));
-        let other = self.events.front().map(|(stamp, _)| *stamp);
-        match (message, other) {
-            (Some((pos, m)), o) if o.is_none_or(|o| m.stamp < o) => {
-                let len = copy_out(&self.inbox, pos, buf)?;
-                self.inbox.remove(pos);
-                Ok(Some(Event::Message {
-                    session: m.session,
-                    ppid: m.ppid,
-                    len,
-                }))
-            }
-            _ => Ok(self.events.pop_front().map(|(_, e)| e)),
-        }
+        Ok(self.app.poll(buf)?.map(|next| match next {
+            Next::Message { session, ppid, len } => Event::Message { session, ppid, len },
+            Next::Event(e) => e,
+        }))
     }
 
     /// Handles the inner pool element's events.

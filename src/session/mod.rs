@@ -140,6 +140,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod app;
 mod buffer;
 pub mod element;
 pub mod request;

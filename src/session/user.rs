@@ -46,11 +46,12 @@ use crate::time::{Duration, Instant};
 use crate::transmit::{Destination, Machine, QueueError, Source, TransportEvent};
 use crate::wire::{AsapMessage, Protocol, ASAP_PPID};
 
+use super::app::{AppQueue, Next};
 use super::buffer::{Full, Ring};
 use super::{
     copy_out, is_asap, Backpressure, CloseReason, FailoverReason, ResendPolicy, SessionConnect,
-    SessionError, SessionId, SessionTransmit, CLOSE_QUEUE_LEN, DEFAULT_BUFFER_BYTES,
-    DEFAULT_BUFFER_MESSAGES, DEFAULT_SESSIONS, EVENT_QUEUE_LEN,
+    SessionError, SessionId, SessionTransmit, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES,
+    DEFAULT_SESSIONS,
 };
 
 /// A session user's configuration.
@@ -217,13 +218,6 @@ struct Outgoing {
     sent: bool,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Incoming {
-    session: SessionId,
-    ppid: u32,
-    stamp: u64,
-}
-
 /// Pool user sessions (see the [module documentation](super)): up to
 /// `SESSIONS` at once; `BUF` bytes and `MSGS` messages waiting for the
 /// application, as many waiting for the transport; the inner
@@ -240,15 +234,10 @@ pub struct SessionUser<
     sessions: [Option<Session>; SESSIONS],
     next_id: u32,
     outbox: Ring<Outgoing, BUF, MSGS>,
-    inbox: Ring<Incoming, BUF, MSGS>,
-    events: heapless::Deque<(u64, Event), EVENT_QUEUE_LEN>,
-    stamp: u64,
-    closes: heapless::Deque<AssocId, CLOSE_QUEUE_LEN>,
+    app: AppQueue<Event, BUF, MSGS>,
     /// Remotes of connects asked for and then abandoned: their association
     /// is shut down when it comes up.
     abandoned: heapless::Deque<SocketAddr, SESSIONS>,
-    events_lost: u32,
-    closes_lost: u32,
     stray: u32,
     refused_control: u32,
 }
@@ -275,13 +264,8 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             sessions: core::array::from_fn(|_| None),
             next_id: 1,
             outbox: Ring::new(),
-            inbox: Ring::new(),
-            events: heapless::Deque::new(),
-            stamp: 0,
-            closes: heapless::Deque::new(),
+            app: AppQueue::new(),
             abandoned: heapless::Deque::new(),
-            events_lost: 0,
-            closes_lost: 0,
             stray: 0,
             refused_control: 0,
         }
@@ -498,15 +482,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                 let Some(id) = self.sessions[i].as_ref().map(|s| s.id) else {
                     return Ok(());
                 };
-                let meta = Incoming {
-                    session: id,
-                    ppid,
-                    stamp: self.stamp,
-                };
-                self.inbox
-                    .push(meta, bytes)
-                    .map_err(|Full { needed }| Backpressure { needed })?;
-                self.stamp += 1;
+                self.app.deliver(id, ppid, bytes)?;
                 if let Some(s) = self.sessions[i].as_mut() {
                     s.failures = 0;
                 }
@@ -522,7 +498,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     /// Whether a received message of `len` bytes fits the application's
     /// ring now.
     pub fn has_room(&self, len: usize) -> bool {
-        self.inbox.has_room(len)
+        self.app.has_room(len)
     }
 
     /// ASAP on a PE association: COOKIE is the session's; a BUSINESS_CARD
@@ -708,7 +684,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     /// The next association to shut down (a session closed or failed over
     /// by the application, or an association nobody waits for any more).
     pub fn poll_close(&mut self) -> Option<AssocId> {
-        self.closes.pop_front()
+        self.app.poll_close()
     }
 
     /// The next message to send, written into `buf`: ASAP (the pool user's,
@@ -795,41 +771,32 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     /// copied into `buf` ([`QueueError::BufferTooSmall`] leaves it
     /// waiting).
     pub fn poll_event(&mut self, buf: &mut [u8]) -> Result<Option<Event>, QueueError> {
-        let message = self.inbox.iter().next().map(|(p, m)| (p, *m));
-        let other = self.events.front().map(|(stamp, _)| *stamp);
-        match (message, other) {
-            (Some((pos, m)), o) if o.is_none_or(|o| m.stamp < o) => {
-                let len = copy_out(&self.inbox, pos, buf)?;
-                self.inbox.remove(pos);
-                Ok(Some(Event::Message {
-                    session: m.session,
-                    ppid: m.ppid,
-                    len,
-                }))
+        let e = match self.app.poll(buf)? {
+            None => return Ok(None),
+            Some(Next::Message { session, ppid, len }) => {
+                return Ok(Some(Event::Message { session, ppid, len }))
             }
-            _ => {
-                let e = self.events.pop_front().map(|(_, e)| e);
-                if let Some(Event::Failover { session, .. }) = e {
-                    if let Some(i) = self.index(session) {
-                        if let Some(s) = self.sessions[i].as_mut() {
-                            s.holds = s.holds.saturating_sub(1);
-                        }
-                    }
+            Some(Next::Event(e)) => e,
+        };
+        if let Event::Failover { session, .. } = e {
+            if let Some(i) = self.index(session) {
+                if let Some(s) = self.sessions[i].as_mut() {
+                    s.holds = s.holds.saturating_sub(1);
                 }
-                Ok(e)
             }
         }
+        Ok(Some(e))
     }
 
     /// Events other than messages dropped because their queue was full.
     pub const fn events_lost(&self) -> u32 {
-        self.events_lost
+        self.app.events_lost()
     }
 
     /// Associations the driver was not asked to shut down because the
     /// close queue was full.
     pub const fn closes_lost(&self) -> u32 {
-        self.closes_lost
+        self.app.closes_lost()
     }
 
     /// User messages dropped because they came on no session's
@@ -839,17 +806,11 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     }
 
     fn event(&mut self, e: Event) {
-        if self.events.push_back((self.stamp, e)).is_err() {
-            self.events_lost = self.events_lost.saturating_add(1);
-        } else {
-            self.stamp += 1;
-        }
+        self.app.event(e);
     }
 
     fn close_assoc(&mut self, assoc: AssocId) {
-        if self.closes.push_back(assoc).is_err() {
-            self.closes_lost = self.closes_lost.saturating_add(1);
-        }
+        self.app.close(assoc);
     }
 
     /// Leaves the current PE's association (shut down when still there; a
@@ -926,13 +887,13 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                 resend = true;
             }
         }
-        let before = self.events_lost;
+        let before = self.app.events_lost();
         self.event(Event::Failover {
             session: id,
             from,
             reason,
         });
-        if resend && self.events_lost == before {
+        if resend && self.app.events_lost() == before {
             if let Some(s) = self.sessions[i].as_mut() {
                 s.holds += 1;
             }
