@@ -167,8 +167,10 @@ fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
         let pe = PoolElementNode::start(
             loopback::element(pool, &list, i),
             setup.node(&format!("element{i}")),
-            5,
-            Box::new(|request: &[u8]| request.to_vec()),
+            Box::new(rserpool::host::services::DelayedEcho::new(
+                rserpool::Duration::ZERO,
+                5,
+            )),
         )?;
         println!(
             "pool element {} serves on {}",

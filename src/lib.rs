@@ -88,6 +88,8 @@ mod logging;
 pub mod addr;
 pub mod cause;
 pub mod handlespace;
+#[cfg(feature = "alloc")]
+pub mod host;
 pub mod id;
 pub mod policy;
 pub mod pool_element;

@@ -270,8 +270,7 @@ fn pool_elements_and_users_find_registrars_by_server_announce() {
     let pe = PoolElementNode::start(
         loopback::element(pool(), &[], 80),
         node.clone(),
-        0,
-        Box::new(|r: &[u8]| r.to_vec()),
+        Box::new(rserpool::host::services::Echo),
     )
     .unwrap();
     assert!(wait_for(Duration::from_secs(8), || registered(&a, 1)
@@ -334,8 +333,7 @@ fn a_refused_pool_element_reports_it_retries_and_gets_in_after_a_graceful_stop()
     let second = PoolElementNode::start(
         config,
         NodeConfig::new(any()),
-        0,
-        Box::new(|req: &[u8]| req.to_vec()),
+        Box::new(rserpool::host::services::Echo),
     )
     .unwrap();
     let refused = |e: &Event| {

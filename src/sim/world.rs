@@ -7,7 +7,6 @@
 //! seed: one for the network, one per node (for the node's application
 //! logic), none shared with anything else.
 
-use std::any::Any;
 use std::boxed::Box;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,85 +15,18 @@ use std::string::String;
 use std::vec::Vec;
 
 use crate::handlespace::random::{RandomSource, Xoshiro256StarStar};
+use crate::host::{Env, Tally};
 use crate::id::AssocId;
+use crate::session::SessionConnect;
 use crate::time::{Duration, Instant};
 use crate::transmit::{Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE};
 use crate::wire::Protocol;
 
+pub use crate::host::{MachineNode, Node};
+
 use super::net::{NetConfig, MAX_RETRANSMISSIONS};
-use super::registrar::RegistrarView;
 use super::stats::Counters;
-
-/// A node's index in the [`World`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeId(pub usize);
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "n{}", self.0)
-    }
-}
-
-/// What a message on the virtual network carries: ASAP (PPID 11), ENRP
-/// (PPID 12), or application data between a pool user and a pool element.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Payload {
-    /// An ASAP message.
-    Asap,
-    /// An ENRP message.
-    Enrp,
-    /// Application data (not ASAP: never handed to a machine).
-    Data,
-}
-
-impl From<Protocol> for Payload {
-    fn from(p: Protocol) -> Self {
-        match p {
-            Protocol::Asap => Payload::Asap,
-            Protocol::Enrp => Payload::Enrp,
-        }
-    }
-}
-
-impl Payload {
-    /// The protocol a machine is given, or `None` for application data.
-    pub const fn protocol(self) -> Option<Protocol> {
-        match self {
-            Payload::Asap => Some(Protocol::Asap),
-            Payload::Enrp => Some(Protocol::Enrp),
-            Payload::Data => None,
-        }
-    }
-}
-
-/// A simulated host: one protocol machine (or none, for a rogue sender)
-/// plus the application logic around it.
-///
-/// The world calls exactly one input method, then [`flush`](Node::flush)
-/// (which drains the machine's `poll_connect`/`poll_transmit` into the
-/// [`Ctx`]), then [`poll_timeout`](Node::poll_timeout).
-pub trait Node: Any {
-    /// The node has just been created (at start or on a restart).
-    fn start(&mut self, ctx: &mut Ctx<'_>);
-    /// A message arrived.
-    fn handle_message(&mut self, ctx: &mut Ctx<'_>, source: Source, payload: Payload, bytes: &[u8]);
-    /// An association came up, went down or could not be set up.
-    fn handle_transport_event(&mut self, ctx: &mut Ctx<'_>, event: TransportEvent);
-    /// Time has reached [`poll_timeout`](Node::poll_timeout).
-    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>);
-    /// The earliest time the node needs [`handle_timeout`](Node::handle_timeout).
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Moves the machine's pending output into `ctx`.
-    fn flush(&mut self, ctx: &mut Ctx<'_>);
-    /// The node's registrar, if it is one (for the handlespace checks).
-    fn registrar(&self) -> Option<&dyn RegistrarView> {
-        None
-    }
-    /// For downcasting to the concrete node type (checks and tests).
-    fn as_any(&self) -> &dyn Any;
-    /// For downcasting to the concrete node type (checks and tests).
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
+pub use super::types::{NodeId, Payload};
 
 /// Something a node asks the network to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,8 +35,8 @@ pub enum Output {
     Send {
         /// Where to.
         destination: Destination,
-        /// What it carries.
-        payload: Payload,
+        /// Its PPID.
+        ppid: u32,
         /// The message.
         bytes: Vec<u8>,
     },
@@ -132,7 +64,7 @@ pub struct Ctx<'a> {
     addr: SocketAddr,
     rng: &'a mut Xoshiro256StarStar,
     out: &'a mut Vec<Output>,
-    buf: &'a mut [u8],
+    buf: &'a mut Vec<u8>,
     counters: &'a mut Counters,
     trace: Option<&'a mut TraceSink>,
 }
@@ -162,59 +94,69 @@ impl Ctx<'_> {
     pub fn counters(&mut self) -> &mut Counters {
         self.counters
     }
-    /// Sends a message.
-    pub fn send(&mut self, destination: Destination, payload: Payload, bytes: &[u8]) {
+    /// Sends a message of kind `payload` (its PPID).
+    pub fn send_payload(&mut self, destination: Destination, payload: Payload, bytes: &[u8]) {
+        Env::send(self, destination, payload.ppid(), bytes);
+    }
+    /// Opens an association.
+    pub fn connect_to(&mut self, remote: SocketAddr, protocol: Protocol) {
+        self.out.push(Output::Connect { remote, protocol });
+    }
+    /// Moves everything `machine` wants done (connects, then messages) into
+    /// the output. A transmit queue error is counted, never hidden.
+    pub fn drain_machine<M: Machine + ?Sized>(&mut self, machine: &mut M) {
+        crate::host::drain_machine(self, machine);
+    }
+}
+
+impl Env for Ctx<'_> {
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn send(&mut self, destination: Destination, ppid: u32, bytes: &[u8]) {
         self.out.push(Output::Send {
             destination,
-            payload,
+            ppid,
             bytes: bytes.to_vec(),
         });
     }
-    /// Opens an association.
-    pub fn connect(&mut self, remote: SocketAddr, protocol: Protocol) {
-        self.out.push(Output::Connect { remote, protocol });
+    fn connect(&mut self, connect: SessionConnect) {
+        let protocol = match connect {
+            SessionConnect::Registrar(c) => c.protocol,
+            SessionConnect::PoolElement { .. } => Protocol::Asap,
+        };
+        self.out.push(Output::Connect {
+            remote: connect.remote(),
+            protocol,
+        });
     }
-    /// Closes an association.
-    pub fn close(&mut self, assoc: AssocId) {
+    fn close(&mut self, assoc: AssocId) {
         self.out.push(Output::Close { assoc });
     }
-    /// Whether the event log is on (to skip formatting when it is not).
-    pub fn tracing(&self) -> bool {
+    fn random_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+    fn record(&mut self, tally: Tally) {
+        self.counters.record(tally);
+    }
+    fn tracing(&self) -> bool {
         self.trace.is_some()
     }
-    /// Writes a line to the event log (when on).
-    pub fn log(&mut self, args: fmt::Arguments<'_>) {
+    fn log(&mut self, args: fmt::Arguments<'_>) {
         if let Some(sink) = self.trace.as_mut() {
             let line = format!("{} {} {}", self.now, self.node, args);
             sink(&line);
         }
     }
-    /// Moves everything `machine` wants done (connects, then messages) into
-    /// the output. A transmit queue error is counted, never hidden.
-    pub fn drain_machine<M: Machine + ?Sized>(&mut self, machine: &mut M) {
-        while let Some(c) = machine.poll_connect() {
-            self.out.push(Output::Connect {
-                remote: c.remote,
-                protocol: c.protocol,
-            });
+    fn take_buffer(&mut self) -> Vec<u8> {
+        let mut b = std::mem::take(self.buf);
+        if b.len() < MAX_MESSAGE_SIZE {
+            b.resize(MAX_MESSAGE_SIZE, 0);
         }
-        loop {
-            match machine.poll_transmit(self.buf) {
-                Ok(Some(t)) => self.out.push(Output::Send {
-                    destination: t.destination,
-                    payload: t.protocol.into(),
-                    bytes: self.buf[..t.len].to_vec(),
-                }),
-                Ok(None) => break,
-                Err(e) => {
-                    self.counters.transmit_errors += 1;
-                    if let Some(sink) = self.trace.as_mut() {
-                        sink(&format!("{} {} transmit error: {e}", self.now, self.node));
-                    }
-                    break;
-                }
-            }
-        }
+        b
+    }
+    fn give_buffer(&mut self, buf: Vec<u8>) {
+        *self.buf = buf;
     }
 }
 
@@ -299,7 +241,7 @@ enum Event {
         to: NodeId,
         incarnation: u32,
         source: Source,
-        payload: Payload,
+        ppid: u32,
         bytes: Vec<u8>,
     },
     Transport {
@@ -775,7 +717,7 @@ impl World {
                 to,
                 incarnation,
                 source,
-                payload,
+                ppid,
                 bytes,
             } => {
                 if self.incarnation(to) != incarnation || !self.is_alive(to) {
@@ -792,12 +734,12 @@ impl World {
                     Source::Datagram(_) => u64::MAX,
                 };
                 self.hash(
-                    &[self.now.as_micros(), to.0 as u64, 1, kind, payload as u64],
+                    &[self.now.as_micros(), to.0 as u64, 1, kind, u64::from(ppid)],
                     &bytes,
                 );
                 self.counters.delivered += 1;
                 if self.trace.is_some() {
-                    let what = match payload {
+                    let what = match Payload::of(ppid) {
                         Payload::Asap => bytes
                             .first()
                             .and_then(|&t| crate::wire::asap_type::name(t))
@@ -806,7 +748,7 @@ impl World {
                             .first()
                             .and_then(|&t| crate::wire::enrp_type::name(t))
                             .unwrap_or("ENRP ?"),
-                        Payload::Data => "data",
+                        Payload::Data(_) => "data",
                     };
                     let via = match source {
                         Source::Association(a) => format!("assoc {}", a.0),
@@ -817,7 +759,7 @@ impl World {
                         bytes.len()
                     ));
                 }
-                self.call(to, |n, ctx| n.handle_message(ctx, source, payload, &bytes));
+                self.call(to, |n, ctx| n.handle_message(ctx, source, ppid, &bytes));
             }
             Event::Transport {
                 to,
@@ -1138,15 +1080,16 @@ impl World {
             }
             Output::Send {
                 destination,
-                payload,
+                ppid,
                 bytes,
             } => {
+                let payload = Payload::of(ppid);
                 self.counters.count_sent_by(from, payload, &bytes);
                 match destination {
-                    Destination::Association(assoc) => self.send_on(from, assoc, payload, bytes),
+                    Destination::Association(assoc) => self.send_on(from, assoc, ppid, bytes),
                     Destination::Address(addr) => {
                         if let Some(to) = self.node_at(addr.ip()) {
-                            self.send_datagram(from, to, payload, bytes);
+                            self.send_datagram(from, to, ppid, bytes);
                         } else {
                             self.counters.dropped += 1;
                         }
@@ -1164,7 +1107,7 @@ impl World {
                             })
                             .collect();
                         for to in members {
-                            self.send_datagram(from, to, payload, bytes.clone());
+                            self.send_datagram(from, to, ppid, bytes.clone());
                         }
                     }
                 }
@@ -1172,7 +1115,7 @@ impl World {
         }
     }
 
-    fn send_on(&mut self, from: NodeId, assoc: AssocId, payload: Payload, bytes: Vec<u8>) {
+    fn send_on(&mut self, from: NodeId, assoc: AssocId, ppid: u32, bytes: Vec<u8>) {
         let Some(end) = self.assocs.get(&(from, assoc)).copied() else {
             // Unknown or closed association: SEND.FAILURE.
             self.counters.dropped += 1;
@@ -1215,14 +1158,14 @@ impl World {
                 to: end.peer,
                 incarnation,
                 source: Source::Association(end.peer_assoc),
-                payload,
+                ppid,
                 bytes,
             },
         );
     }
 
-    fn send_datagram(&mut self, from: NodeId, to: NodeId, payload: Payload, bytes: Vec<u8>) {
-        let src = match payload.protocol() {
+    fn send_datagram(&mut self, from: NodeId, to: NodeId, ppid: u32, bytes: Vec<u8>) {
+        let src = match Payload::of(ppid).protocol() {
             Some(p) => self.endpoint(from, p),
             None => self.addr(from),
         };
@@ -1254,64 +1197,10 @@ impl World {
                     to,
                     incarnation,
                     source: Source::Datagram(src),
-                    payload,
+                    ppid,
                     bytes: bytes.clone(),
                 },
             );
         }
-    }
-}
-
-/// A node that is just a protocol machine, with no application logic: ASAP
-/// and ENRP messages and transport events go to the machine, application
-/// data is ignored.
-pub struct MachineNode<M: Machine + 'static> {
-    /// The machine.
-    pub machine: M,
-}
-
-impl<M: Machine + 'static> MachineNode<M> {
-    /// Wraps a machine.
-    pub fn new(machine: M) -> Self {
-        MachineNode { machine }
-    }
-}
-
-impl<M: Machine + 'static> fmt::Debug for MachineNode<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MachineNode").finish_non_exhaustive()
-    }
-}
-
-impl<M: Machine + 'static> Node for MachineNode<M> {
-    fn start(&mut self, _ctx: &mut Ctx<'_>) {}
-    fn handle_message(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        source: Source,
-        payload: Payload,
-        bytes: &[u8],
-    ) {
-        if let Some(protocol) = payload.protocol() {
-            self.machine.handle(ctx.now(), source, protocol, bytes);
-        }
-    }
-    fn handle_transport_event(&mut self, ctx: &mut Ctx<'_>, event: TransportEvent) {
-        self.machine.handle_transport_event(ctx.now(), event);
-    }
-    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        self.machine.handle_timeout(ctx.now());
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.machine.poll_timeout()
-    }
-    fn flush(&mut self, ctx: &mut Ctx<'_>) {
-        ctx.drain_machine(&mut self.machine);
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
