@@ -192,6 +192,11 @@ impl LoadGenerator {
         self.next_issue.is_none()
     }
 
+    /// Issues no more requests (those issued still go out).
+    pub fn stop(&mut self) {
+        self.next_issue = None;
+    }
+
     fn issue(&mut self, ctx: &mut AppCtx<'_>) {
         let (min, max) = self.config.sizes;
         let min = min.max(1);
