@@ -20,7 +20,8 @@ vm() {
   terminal pu1 13 "$(a 1):3863" EchoPool "first line from rspterminal" $short "last line, also long"
   has_log pu1 "from PE \\\$$hex> first line from rspterminal" || fail "rspterminal got no echo of its first line"
   for l in $short; do
-    has_log pu1 "from PE \\\$$hex> $l\$" || fail "rspterminal got no echo of the ${#l}-character line $l"
+    # (the line, then the end of the line or rspterminal's colour reset)
+    has_log pu1 "from PE \\\$$hex> $l([^[:alnum:]]|\$)" || fail "rspterminal got no echo of the ${#l}-character line $l"
   done
   has_log pu1 "from PE \\\$$hex> last line, also long" || fail "rspterminal got no echo of its last line"
   # Keep-alives every 3 s for more than 30 s, each answered (no keep-alive timeout at rsplib).
