@@ -11,6 +11,8 @@
 //!   arena of nodes.
 //! * [`timer`]: timer indexes.
 //! * [`policy`]: the pool member selection policies of RFC 5356 and rsplib.
+//! * [`random`]: the seeded generator; everything random takes any
+//!   [`rand_core::Rng`] (a board's hardware generator, a host's `rand`).
 //! * [`handlespace`]: pools and pool elements, selection, ownership, timers
 //!   and checksums.
 //! * [`wire`]: the ASAP/ENRP codec.
@@ -33,7 +35,8 @@
 //! ```
 //! use core::net::{IpAddr, Ipv4Addr};
 //! use rserpool::addr::{TransportAddress, TransportProtocol, TransportUse};
-//! use rserpool::handlespace::{FixedHandlespace, Registration, Xoshiro256StarStar};
+//! use rserpool::handlespace::{FixedHandlespace, Registration};
+//! use rserpool::random::Xoshiro256StarStar;
 //! use rserpool::storage::RedBlackTree;
 //! use rserpool::{AssocId, Instant, PeId, Policy, PoolHandle, ServerId};
 //!
@@ -92,6 +95,7 @@ pub mod id;
 pub mod policy;
 pub mod pool_element;
 pub mod pool_user;
+pub mod random;
 pub mod registrar;
 #[cfg(feature = "std")]
 pub mod runtime;

@@ -71,6 +71,7 @@ use crate::addr::{
 use crate::cause::CauseCode;
 use crate::id::{AssocId, PeId, PoolHandle, ServerId};
 use crate::policy::Policy;
+use crate::random::{below, Rng};
 use crate::storage::arena::Arena;
 use crate::storage::{Backend, InvariantError, NodeId, NIL};
 use crate::time::{Duration, Instant};
@@ -78,12 +79,10 @@ use crate::timer::TimerIndex;
 
 pub mod checksum;
 mod node;
-pub mod random;
 mod select;
 pub mod store;
 
 pub use node::{ExtraAddress, PeNode, PoolNode};
-pub use random::{RandomSource, Xoshiro256StarStar};
 pub use select::PolicyState;
 #[cfg(feature = "alloc")]
 pub use store::Growable;
@@ -966,7 +965,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     /// draw without replacement with probability proportional to weight,
     /// using `rng`. Then the first `max_increment` selected PEs have their
     /// policy state updated (remove, update, re-insert).
-    pub fn resolve<R: RandomSource + ?Sized>(
+    pub fn resolve<R: Rng + ?Sized>(
         &mut self,
         pool_handle: &PoolHandle,
         n: usize,
@@ -1000,7 +999,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         Ok(got)
     }
 
-    fn pick_weighted<R: RandomSource + ?Sized>(
+    fn pick_weighted<R: Rng + ?Sized>(
         &mut self,
         pool: NodeId,
         want: usize,
@@ -1015,7 +1014,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             // from the tree with the chosen PEs taken out.
             let mut found = None;
             for _ in 0..8 {
-                let point = rng.below(total);
+                let point = below(rng, total);
                 if let Some(x) = sel_ref!(self, pool, select_by_weight, point) {
                     if !out[..got].contains(&PeRef(x)) {
                         found = Some(x);
@@ -1034,7 +1033,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         got
     }
 
-    fn pick_weighted_exact<R: RandomSource + ?Sized>(
+    fn pick_weighted_exact<R: Rng + ?Sized>(
         &mut self,
         pool: NodeId,
         want: usize,
@@ -1050,7 +1049,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             if total == 0 {
                 break;
             }
-            let point = rng.below(total);
+            let point = below(rng, total);
             let Some(x) = sel_ref!(self, pool, select_by_weight, point) else {
                 break;
             };
@@ -1828,6 +1827,7 @@ mod tests {
     //! Compiled with and without `alloc`: the fixed-capacity handlespace
     //! needs no heap.
     use super::*;
+    use crate::random::Xoshiro256StarStar;
     use crate::storage::{RedBlackTree, Treap};
     use core::net::Ipv4Addr;
 
@@ -1874,6 +1874,49 @@ mod tests {
     fn fixed_handlespace_needs_no_heap() {
         fixed_without_heap::<RedBlackTree>();
         fixed_without_heap::<Treap>();
+    }
+
+    /// A generator of the caller's own (here a counter stepping through the
+    /// quarters of the 64-bit range) drives the weighted selection.
+    #[test]
+    fn foreign_generator_drives_a_selection() {
+        struct Quarters(u64);
+        impl crate::random::TryRng for Quarters {
+            type Error = core::convert::Infallible;
+            fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+                Ok((self.try_next_u64()? >> 32) as u32)
+            }
+            fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+                self.0 += 1;
+                Ok((self.0 % 4) << 62)
+            }
+            fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+                dst.fill(0);
+                Ok(())
+            }
+        }
+        let addrs = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))];
+        let mut hs: FixedHandlespace<RedBlackTree, 8, 2, 4, 2> = Handlespace::new();
+        for (id, weight) in [(1, 1), (2, 3)] {
+            let mut reg = registration(&addrs, id, 0);
+            reg.policy = Policy::WeightedRandom { weight };
+            hs.register(Instant::ZERO, &reg).unwrap();
+        }
+        let pool = PoolHandle::new(b"board").unwrap();
+        let mut rng = Quarters(0);
+        let mut picks = [0u32; 3];
+        for _ in 0..8 {
+            let mut out = [PeRef::default(); 1];
+            assert_eq!(hs.resolve(&pool, 1, &mut rng, &mut out), Ok(1));
+            picks[hs.get(out[0]).unwrap().pe_id().get() as usize] += 1;
+        }
+        // Each quarter of the total weight 4 is hit twice: PE 2 owns three.
+        assert_eq!(picks, [0, 2, 6]);
+        // Through a trait object too.
+        let dyn_rng: &mut dyn crate::random::Rng = &mut rng;
+        let mut out = [PeRef::default(); 2];
+        assert_eq!(hs.resolve(&pool, 2, dyn_rng, &mut out), Ok(2));
+        hs.check().unwrap();
     }
 
     /// A PE record does not grow with the address limit: the first address

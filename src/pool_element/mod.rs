@@ -100,9 +100,9 @@ use core::net::SocketAddr;
 
 use crate::addr::TransportError;
 use crate::cause::CauseCode;
-use crate::handlespace::random::{RandomSource, Xoshiro256StarStar};
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::policy::Policy;
+use crate::random::{Rng, Xoshiro256StarStar};
 use crate::time::{Duration, Instant};
 use crate::transmit::{
     Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,

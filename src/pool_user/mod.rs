@@ -125,12 +125,12 @@ mod options;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::cause::CauseCode;
-use crate::handlespace::random::Xoshiro256StarStar;
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::policy::Policy;
 use crate::pool_element::asap_error;
 use crate::pool_element::server_hunt::{Home, HuntConfig, ServerHunt};
 use crate::pool_element::{OwnedTransport, MAX_REGISTRARS};
+use crate::random::Xoshiro256StarStar;
 use crate::time::{Duration, Instant};
 use crate::transmit::{
     Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
