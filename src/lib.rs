@@ -18,7 +18,8 @@
 //! * [`wire`]: the ASAP/ENRP codec.
 //! * [`transmit`]: what the sans-IO machines exchange with transports.
 //! * [`registrar`], [`pool_element`], [`pool_user`]: the three ASAP roles as
-//!   sans-IO state machines.
+//!   sans-IO state machines; [`asap_client`]: what the pool element and the
+//!   pool user share (server hunt, registrar table, cookie).
 //! * [`session`]: the session layer (rsplib's enhanced mode): pool user
 //!   sessions with failover and cookies, pool element sessions.
 //! * `sim` (feature `std`): a deterministic pool simulator that runs those
@@ -89,6 +90,7 @@ extern crate alloc;
 mod logging;
 
 pub mod addr;
+pub mod asap_client;
 pub mod cause;
 pub mod handlespace;
 pub mod id;

@@ -124,20 +124,20 @@ mod options;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::asap_client::{
+    asap_error, source_assoc, AsapClient, AsapRole, HomeLoss, OwnedTransport, ServerHunt,
+};
 use crate::cause::CauseCode;
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::policy::Policy;
-use crate::pool_element::asap_error;
-use crate::pool_element::server_hunt::{Home, HuntConfig, ServerHunt};
-use crate::pool_element::{OwnedTransport, MAX_REGISTRARS};
 use crate::random::Xoshiro256StarStar;
 use crate::time::{Duration, Instant};
 use crate::transmit::{
-    Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
+    Connect, Destination, Machine, QueueError, Source, Transmit, TransportEvent,
 };
 use crate::wire::{AsapMessage, PoolElementParam, Protocol};
 
-pub use crate::pool_element::{Cookie, MAX_COOKIE_SIZE};
+pub use crate::asap_client::{Cookie, Home, HuntConfig, MAX_COOKIE_SIZE, MAX_REGISTRARS};
 pub use cached::CACHED_ADDRESS_BYTES;
 pub use options::SendOptions;
 
@@ -436,15 +436,13 @@ impl<const PES: usize> Pool<PES> {
 /// pools of up to `PES` elements each.
 pub struct PoolUser<const POOLS: usize = 8, const PES: usize = 16> {
     config: PoolUserConfig,
-    hunt: ServerHunt<MAX_REGISTRARS>,
+    client: AsapClient<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
     rng: Xoshiro256StarStar,
     pools: heapless::Vec<Pool<PES>, POOLS>,
     pending_reports: heapless::Vec<(PoolHandle, PeId), PENDING_REPORTS>,
     clock: u64,
-    tx: TransmitQueue<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
     events_lost: u32,
-    send_failures: u32,
     unreachable_sent: u32,
     registrar_moves: u32,
 }
@@ -453,7 +451,7 @@ impl<const POOLS: usize, const PES: usize> core::fmt::Debug for PoolUser<POOLS, 
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PoolUser")
             .field("pools", &self.pools.len())
-            .field("home", &self.hunt.home())
+            .field("home", &self.client.hunt.home())
             .finish()
     }
 }
@@ -461,22 +459,15 @@ impl<const POOLS: usize, const PES: usize> core::fmt::Debug for PoolUser<POOLS, 
 impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     /// A pool user with an empty cache.
     pub fn new(config: PoolUserConfig) -> Self {
-        let mut hunt = ServerHunt::new(config.hunt);
-        for r in &config.registrars {
-            // The configured list has the same capacity as the table.
-            let _ = hunt.add_configured(*r);
-        }
         PoolUser {
             rng: Xoshiro256StarStar::seed_from_u64(config.seed),
+            client: AsapClient::new(config.hunt, &config.registrars),
             config,
-            hunt,
             pools: heapless::Vec::new(),
             pending_reports: heapless::Vec::new(),
             clock: 0,
-            tx: TransmitQueue::new(),
             events: heapless::Deque::new(),
             events_lost: 0,
-            send_failures: 0,
             unreachable_sent: 0,
             registrar_moves: 0,
         }
@@ -489,12 +480,12 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
 
     /// The home registrar, if one is chosen.
     pub const fn home(&self) -> Option<Home> {
-        self.hunt.home()
+        self.client.hunt.home()
     }
 
     /// The server hunt's state.
     pub const fn server_hunt(&self) -> &ServerHunt<MAX_REGISTRARS> {
-        &self.hunt
+        &self.client.hunt
     }
 
     /// The next application event.
@@ -509,7 +500,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
 
     /// Protocol messages that could not be queued (full transmit queue).
     pub const fn send_failures(&self) -> u32 {
-        self.send_failures
+        self.client.send_failures
     }
 
     /// ENDPOINT_UNREACHABLE messages queued so far.
@@ -773,7 +764,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         let Some(cookie) = p.cookie.as_ref() else {
             return Ok(false);
         };
-        self.tx.push_asap(
+        self.client.tx.push_asap(
             Destination::Association(assoc),
             &AsapMessage::CookieEcho { cookie },
         )?;
@@ -782,22 +773,26 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     }
 
     fn send_unreachable(&mut self, now: Instant, pool: PoolHandle, pe_id: PeId) {
-        match self.hunt.home() {
+        match self.client.hunt.home() {
             Some(home) => {
                 let m = AsapMessage::EndpointUnreachable {
                     pool_handle: pool.as_bytes(),
                     pe_id,
                 };
-                match self.tx.push_asap(Destination::Association(home.assoc), &m) {
+                match self
+                    .client
+                    .tx
+                    .push_asap(Destination::Association(home.assoc), &m)
+                {
                     Ok(()) => self.unreachable_sent = self.unreachable_sent.saturating_add(1),
-                    Err(_) => self.send_failures = self.send_failures.saturating_add(1),
+                    Err(_) => self.client.send_failed(),
                 }
             }
             None => {
                 if self.pending_reports.push((pool, pe_id)).is_err() {
-                    self.send_failures = self.send_failures.saturating_add(1);
+                    self.client.send_failed();
                 }
-                if let Some(home) = self.hunt.ensure_home(now) {
+                if let Some(home) = self.client.hunt.ensure_home(now) {
                     self.home_found(now, home);
                 }
             }
@@ -806,56 +801,26 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
 
     fn start_resolution(&mut self, now: Instant, i: usize) {
         self.pools[i].request = Some(Request::new());
-        if self.hunt.home().is_some() {
+        if self.client.hunt.home().is_some() {
             self.send_resolution(now, i);
-        } else if let Some(home) = self.hunt.ensure_home(now) {
+        } else if let Some(home) = self.client.hunt.ensure_home(now) {
             self.home_found(now, home);
         }
     }
 
     fn send_resolution(&mut self, now: Instant, i: usize) {
-        let Some(home) = self.hunt.home() else { return };
+        let Some(home) = self.client.hunt.home() else {
+            return;
+        };
         let p = &self.pools[i];
         let m = AsapMessage::HandleResolution {
             subscribe: false,
             pool_handle: p.handle.as_bytes(),
             items: self.config.resolution_items,
         };
-        if self
-            .tx
-            .push_asap(Destination::Association(home.assoc), &m)
-            .is_err()
-        {
-            self.send_failures = self.send_failures.saturating_add(1);
-        }
+        self.client.send(Destination::Association(home.assoc), &m);
         if let Some(r) = self.pools[i].request.as_mut() {
             r.deadline = Some(now + self.config.t1_enrp_request);
-        }
-    }
-
-    /// A home was found: sends what waits for one.
-    fn home_found(&mut self, now: Instant, home: Home) {
-        self.event(Event::HomeChanged { home });
-        for i in 0..self.pools.len() {
-            if matches!(self.pools[i].request, Some(r) if r.deadline.is_none()) {
-                self.send_resolution(now, i);
-            }
-        }
-        let pending = core::mem::take(&mut self.pending_reports);
-        for (pool, pe) in pending {
-            self.send_unreachable(now, pool, pe);
-        }
-    }
-
-    fn home_failed(&mut self, now: Instant, assoc: AssocId) {
-        self.event(Event::HomeLost { assoc });
-        for p in self.pools.iter_mut() {
-            if let Some(r) = p.request.as_mut() {
-                r.deadline = None;
-            }
-        }
-        if let Some(home) = self.hunt.ensure_home(now) {
-            self.home_found(now, home);
         }
     }
 
@@ -868,8 +833,8 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             self.pools[i].request = None;
             self.event(Event::ResolutionFailed { pool, cause: None });
             // The home registrar does not answer: look for another.
-            if self.hunt.home().is_some() {
-                if let Some(home) = self.hunt.lose_home(now) {
+            if self.client.hunt.home().is_some() {
+                if let Some(home) = self.client.hunt.lose_home(now) {
                     self.home_found(now, home);
                 }
             }
@@ -882,15 +847,15 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         });
         // RFC 5352 §3.7: server hunt in parallel; a registrar connected
         // already takes over as the home and gets the resend.
-        if self.hunt.home().is_some() && self.hunt.alternative(now) {
-            if let Some(home) = self.hunt.lose_home(now) {
+        if self.client.hunt.home().is_some() && self.client.hunt.alternative(now) {
+            if let Some(home) = self.client.hunt.lose_home(now) {
                 self.home_found(now, home);
                 return;
             }
         }
-        if self.hunt.home().is_some() {
+        if self.client.hunt.home().is_some() {
             self.send_resolution(now, i);
-        } else if let Some(home) = self.hunt.ensure_home(now) {
+        } else if let Some(home) = self.client.hunt.ensure_home(now) {
             self.home_found(now, home);
         }
     }
@@ -912,9 +877,9 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         let Some(mut r) = request else {
             return false;
         };
-        let home = self.hunt.home();
+        let home = self.client.hunt.home();
         let from_home = home.is_some() && home.map(|h| h.assoc) == assoc;
-        if let Some(remote) = assoc.and_then(|a| self.hunt.remote_of(a)) {
+        if let Some(remote) = assoc.and_then(|a| self.client.hunt.remote_of(a)) {
             if r.asked.contains(&Some(remote)) {
                 if !(from_home && r.deadline.is_some()) {
                     // A late or duplicated answer, counted already.
@@ -928,7 +893,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             }
         }
         r.unknown = r.unknown.saturating_add(1);
-        if r.unknown as usize >= self.hunt.known() {
+        if r.unknown as usize >= self.client.hunt.known() {
             return false;
         }
         if home.is_some() && !from_home {
@@ -945,7 +910,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             n += 1;
         }
         self.registrar_moves = self.registrar_moves.saturating_add(1);
-        if let Some(home) = self.hunt.move_home(now, &excluded[..n]) {
+        if let Some(home) = self.client.hunt.move_home(now, &excluded[..n]) {
             self.home_found(now, home);
         }
         true
@@ -1050,15 +1015,64 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             elements: n,
         });
     }
+}
+
+/// The next cached PE after `failed` in business card order (wrapping), or
+/// the first cached one of the card when `failed` is not on it.
+fn card_successor(card: &[PeId], failed: PeId, elements: &[CachedPe]) -> Option<usize> {
+    if card.is_empty() {
+        return None;
+    }
+    let start = card.iter().position(|&c| c == failed).map_or(0, |k| k + 1);
+    (0..card.len())
+        .map(|s| card[(start + s) % card.len()])
+        .filter(|&c| c != failed)
+        .find_map(|c| elements.iter().position(|e| e.pe_id == c))
+}
+
+impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>
+    for PoolUser<POOLS, PES>
+{
+    fn client(&mut self) -> &mut AsapClient<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> {
+        &mut self.client
+    }
+
+    /// A home was found: sends what waits for one.
+    fn home_found(&mut self, now: Instant, home: Home) {
+        self.event(Event::HomeChanged { home });
+        for i in 0..self.pools.len() {
+            if matches!(self.pools[i].request, Some(r) if r.deadline.is_none()) {
+                self.send_resolution(now, i);
+            }
+        }
+        let pending = core::mem::take(&mut self.pending_reports);
+        for (pool, pe) in pending {
+            self.send_unreachable(now, pool, pe);
+        }
+    }
+
+    fn home_lost(&mut self, _now: Instant, assoc: AssocId, _how: HomeLoss) {
+        self.event(Event::HomeLost { assoc });
+        for p in self.pools.iter_mut() {
+            if let Some(r) = p.request.as_mut() {
+                r.deadline = None;
+            }
+        }
+    }
+
+    fn association_down(&mut self, assoc: AssocId) {
+        for p in self.pools.iter_mut() {
+            if p.control.is_some_and(|(a, _)| a == assoc) {
+                p.control = None;
+            }
+        }
+    }
 
     fn on_message(&mut self, now: Instant, source: Source, message: &AsapMessage<'_>) {
-        let assoc = match source {
-            Source::Association(a) => Some(a),
-            Source::Datagram(_) => None,
-        };
+        let assoc = source_assoc(source);
         match *message {
             AsapMessage::HandleResolutionResponse { .. } => {
-                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                if let Some(home) = assoc.and_then(|a| self.client.hunt.answered(a)) {
                     // An answer during a hunt: that registrar is the home.
                     self.home_found(now, home);
                 }
@@ -1083,11 +1097,6 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
                     }),
                 }
             }
-            AsapMessage::ServerAnnounce { .. } => {
-                if let Source::Datagram(sender) = source {
-                    self.hunt.on_announce(now, sender, message);
-                }
-            }
             AsapMessage::Error { ref error } => {
                 let cause = error.code();
                 self.event(Event::ErrorReceived { assoc, cause });
@@ -1097,73 +1106,17 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     }
 }
 
-/// The next cached PE after `failed` in business card order (wrapping), or
-/// the first cached one of the card when `failed` is not on it.
-fn card_successor(card: &[PeId], failed: PeId, elements: &[CachedPe]) -> Option<usize> {
-    if card.is_empty() {
-        return None;
-    }
-    let start = card.iter().position(|&c| c == failed).map_or(0, |k| k + 1);
-    (0..card.len())
-        .map(|s| card[(start + s) % card.len()])
-        .filter(|&c| c != failed)
-        .find_map(|c| elements.iter().position(|e| e.pe_id == c))
-}
-
 impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
-        if protocol != Protocol::Asap {
-            return;
-        }
-        let (message, unanswered) = asap_error::parse_answering(&mut self.tx, source, bytes);
-        if unanswered {
-            self.send_failures = self.send_failures.saturating_add(1);
-        }
-        if let Some(message) = message {
-            self.on_message(now, source, &message)
-        }
+        self.handle_asap(now, source, protocol, bytes)
     }
 
     fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
-        match event {
-            TransportEvent::Up { assoc, remote, .. } => {
-                if let Some(home) = self.hunt.on_up(now, assoc, remote) {
-                    self.home_found(now, home);
-                }
-            }
-            TransportEvent::ConnectFailed { remote } => {
-                if let Some(home) = self.hunt.on_connect_failed(now, remote) {
-                    self.home_found(now, home);
-                }
-            }
-            TransportEvent::Down { assoc } => {
-                for p in self.pools.iter_mut() {
-                    if p.control.is_some_and(|(a, _)| a == assoc) {
-                        p.control = None;
-                    }
-                }
-                if self.hunt.on_down(now, assoc) {
-                    self.home_failed(now, assoc);
-                }
-            }
-            TransportEvent::SendFailed { assoc } => {
-                if self.hunt.home().map(|h| h.assoc) == Some(assoc) {
-                    self.event(Event::HomeLost { assoc });
-                    for p in self.pools.iter_mut() {
-                        if let Some(r) = p.request.as_mut() {
-                            r.deadline = None;
-                        }
-                    }
-                    if let Some(home) = self.hunt.lose_home(now) {
-                        self.home_found(now, home);
-                    }
-                }
-            }
-        }
+        self.handle_client_event(now, event)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        if let Some(home) = self.hunt.handle_timeout(now) {
+        if let Some(home) = self.client.hunt.handle_timeout(now) {
             self.home_found(now, home);
         }
         for i in 0..self.pools.len() {
@@ -1178,15 +1131,15 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
         self.pools
             .iter()
             .filter_map(|p| p.request.and_then(|r| r.deadline))
-            .chain(self.hunt.poll_timeout())
+            .chain(self.client.hunt.poll_timeout())
             .min()
     }
 
     fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        self.tx.pop_into(buf)
+        self.client.tx.pop_into(buf)
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {
-        self.hunt.poll_connect()
+        self.client.hunt.poll_connect()
     }
 }
