@@ -9,7 +9,8 @@
 //!
 //! # Procedures
 //!
-//! * **Server hunt** ([`server_hunt`](crate::asap_client::server_hunt)): configured registrars and/or
+//! * **Server hunt** ([`server_hunt`](crate::asap_client::server_hunt),
+//!   shared with the pool user): configured registrars and/or
 //!   SERVER_ANNOUNCE datagrams; at most three association attempts at once;
 //!   T5 doubles up to RETRAN-MAX; the first association up is the home.
 //! * **Registration** ([`PoolElement::register`]): REGISTRATION to the home,

@@ -126,9 +126,7 @@ mod resolution;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::asap_client::{
-    asap_error, source_assoc, AsapClient, AsapRole, HomeLoss, OwnedTransport, ServerHunt,
-};
+use crate::asap_client::{asap_error, source_assoc, AsapClient, AsapRole, HomeLoss};
 use crate::cause::CauseCode;
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::policy::Policy;
@@ -139,7 +137,9 @@ use crate::transmit::{
 };
 use crate::wire::{AsapMessage, PoolElementParam, Protocol};
 
-pub use crate::asap_client::{Cookie, Home, HuntConfig, MAX_COOKIE_SIZE, MAX_REGISTRARS};
+pub use crate::asap_client::{
+    Cookie, Home, HuntConfig, OwnedTransport, ServerHunt, MAX_COOKIE_SIZE, MAX_REGISTRARS,
+};
 pub use cached::CACHED_ADDRESS_BYTES;
 pub use options::SendOptions;
 
