@@ -6,30 +6,31 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::support::enrp::*;
+use crate::support::pair::{Pair, Side};
 use rserpool::registrar::EnrpEvent;
 use rserpool::transmit::{Destination, Machine, Source, TransportEvent};
 use rserpool::wire::Protocol;
 use rserpool::{AssocId, Duration, Instant, PoolHandle};
 
-struct Pair {
+/// Any number of registrars wired back to back (the three-registrar test;
+/// two use [`Pair`]).
+struct Mesh {
     r: Vec<Box<TestRegistrar>>,
     addr: Vec<SocketAddr>,
     links: HashMap<(usize, AssocId), (usize, AssocId)>,
     next: u32,
     alive: Vec<bool>,
-    enrp_messages: usize,
 }
 
-impl Pair {
+impl Mesh {
     fn new(rs: Vec<Box<TestRegistrar>>, addr: Vec<SocketAddr>) -> Self {
         let n = rs.len();
-        Pair {
+        Mesh {
             r: rs,
             addr,
             links: HashMap::new(),
             next: 1000,
             alive: vec![true; n],
-            enrp_messages: 0,
         }
     }
 
@@ -79,7 +80,6 @@ impl Pair {
                         continue;
                     }
                     moved = true;
-                    self.enrp_messages += 1;
                     match t.destination {
                         Destination::Association(a) => {
                             if let Some(&(j, aj)) = self.links.get(&(i, a)) {
@@ -168,11 +168,11 @@ fn join_update_audit_and_takeover() {
         register_enrp(&mut a, T0, 1, "pool", &PeSpec::new(id));
     }
     let b = reg(0xB, b_addr, &[a_addr]);
-    let mut net = Pair::new(vec![a, b], vec![a_addr, b_addr]);
-    net.run(T0, T0 + Duration::from_secs(3));
+    let mut net = Pair::new(a, a_addr, b, b_addr, T0);
+    net.run_until(T0 + Duration::from_secs(3));
     // B joined: it downloaded A's 20 PEs.
-    assert!(net.r[1].is_initialised());
-    let ev = enrp_events(&mut net.r[1]);
+    assert!(net.b.is_initialised());
+    let ev = enrp_events(&mut net.b);
     assert!(
         ev.contains(&EnrpEvent::InitialisationDone {
             mentor: Some(sid(0xA)),
@@ -180,35 +180,37 @@ fn join_update_audit_and_takeover() {
         }),
         "{ev:?}"
     );
-    assert_eq!(net.r[1].handlespace().owned_count(sid(0xA)), 20);
+    assert_eq!(net.b.handlespace().owned_count(sid(0xA)), 20);
     // In pages of at most 8: 8 + 8 + 4.
-    assert_eq!(net.r[0].enrp_stats().pages_sent, 3);
+    assert_eq!(net.a.enrp_stats().pages_sent, 3);
     // A registration at B reaches A.
     let t1 = T0 + Duration::from_secs(3);
-    up(&mut net.r[1], t1, 5);
-    register_enrp(&mut net.r[1], t1, 5, "pool", &PeSpec::new(30));
+    up(&mut net.b, t1, 5);
+    register_enrp(&mut net.b, t1, 5, "pool", &PeSpec::new(30));
     // register_enrp drained B's HANDLE_UPDATE; so A learns it through the audit.
-    net.run(t1, T0 + Duration::from_secs(10));
+    net.run_until(T0 + Duration::from_secs(10));
     let h = PoolHandle::new(b"pool").unwrap();
     assert_eq!(
-        net.r[0]
+        net.a
             .handlespace()
             .lookup(&h, pe(30))
             .map(|v| v.home_registrar()),
         Some(Some(sid(0xB)))
     );
-    assert_eq!(net.r[0].peer_checksum(sid(0xB)), net.r[1].own_checksum());
-    assert_eq!(net.r[1].peer_checksum(sid(0xA)), net.r[0].own_checksum());
-    assert!(net.r[0].enrp_stats().resyncs >= 1);
+    assert_eq!(net.a.peer_checksum(sid(0xB)), net.b.own_checksum());
+    assert_eq!(net.b.peer_checksum(sid(0xA)), net.a.own_checksum());
+    assert!(net.a.enrp_stats().resyncs >= 1);
     // Direct update: a deregistration at A reaches B at once.
     let t2 = T0 + Duration::from_secs(10);
-    net.r[0].handle(t2, src(1), Protocol::Asap, &deregistration("pool", 7));
-    net.settle(t2);
-    assert!(net.r[1].handlespace().lookup(&h, pe(7)).is_none());
-    assert_eq!(net.r[1].peer_checksum(sid(0xA)), net.r[0].own_checksum());
+    assert_eq!(net.now, t2);
+    net.a
+        .handle(t2, src(1), Protocol::Asap, &deregistration("pool", 7));
+    net.drive();
+    assert!(net.b.handlespace().lookup(&h, pe(7)).is_none());
+    assert_eq!(net.b.peer_checksum(sid(0xA)), net.a.own_checksum());
     // A fails: B takes over A's 19 PEs.
-    net.kill(t2, 0);
-    let ev = enrp_events(&mut net.r[1]);
+    net.kill(Side::A);
+    let ev = enrp_events(&mut net.b);
     assert!(
         ev.contains(&EnrpEvent::TakeoverWon {
             target: sid(0xA),
@@ -216,8 +218,8 @@ fn join_update_audit_and_takeover() {
         }),
         "{ev:?}"
     );
-    assert_eq!(net.r[1].handlespace().owned_count(sid(0xB)), 20);
-    assert!(net.enrp_messages > 0);
+    assert_eq!(net.b.handlespace().owned_count(sid(0xB)), 20);
+    assert!(net.sent(Protocol::Enrp) > 0);
 }
 
 #[test]
@@ -232,7 +234,7 @@ fn three_registrars_one_fails_the_highest_survivor_takes_over() {
     // B and C know A; they learn each other from A's peer list.
     let b = reg(0xB, addrs[1], &[addrs[0]]);
     let c = reg(0xC, addrs[2], &[addrs[0]]);
-    let mut net = Pair::new(vec![a, b, c], addrs.to_vec());
+    let mut net = Mesh::new(vec![a, b, c], addrs.to_vec());
     net.run(T0, T0 + Duration::from_secs(20));
     for i in 0..3 {
         assert!(net.r[i].is_initialised());

@@ -3,6 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::support::machine::{drain, events, feed};
+use crate::support::pair::{Pair, Side};
+use crate::support::registrar as support;
 use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::pool_element::{
     Event, OwnedTransport, PoolElement, PoolElementConfig, PoolElementError,
@@ -889,4 +891,63 @@ fn random_and_mutated_input_never_panics() {
     }
     // Drained every step: nothing was ever dropped.
     assert_eq!((pe.send_failures(), pe.events_lost()), (0, 0));
+}
+
+/// The PE and a real registrar wired together ([`Pair`]): the PE
+/// registers, answers every keep-alive and re-registers every T4 for ten
+/// minutes without ever losing its registration, then deregisters.
+#[test]
+fn a_real_registrar_keeps_the_pe_registered_until_it_deregisters() {
+    let t0 = Instant::from_secs(0);
+    let mut pe = Box::new(PoolElement::new(config(&[registrar(1)])).unwrap());
+    pe.register(t0);
+    let r = support::registrar(support::config());
+    let mut net = Pair::new(pe, SocketAddr::new(ip(100), 7000), r, registrar(1), t0);
+    net.drive();
+    let ev = events(&mut *net.a);
+    assert!(
+        matches!(
+            ev[..],
+            [Event::HomeChanged { .. }, Event::Registered { .. }]
+        ),
+        "registered at once: {ev:?}"
+    );
+    let end = t0 + Duration::from_secs(600);
+    net.run_until(end);
+    // Each re-registration is confirmed; nothing is lost on the way.
+    let ev = events(&mut *net.a);
+    assert_eq!(ev.len(), 600 / 280, "{ev:?}");
+    assert!(
+        ev.iter().all(|e| matches!(e, Event::Registered { .. })),
+        "{ev:?}"
+    );
+    let held = net.b.handlespace().lookup(&handle(), me()).is_some();
+    assert!(held, "the registrar holds the PE");
+    let s = net.b.stats();
+    assert_eq!(s.registrations, 1);
+    assert_eq!(s.reregistrations, 600 / 280);
+    assert!(s.keep_alives_sent > 0);
+    assert_eq!(s.keep_alive_acks, s.keep_alives_sent);
+    assert_eq!(s.removed_keep_alive + s.removed_lifetime, 0);
+    // All over one association, every message delivered; the PE's acks are
+    // the ones the registrar counted.
+    assert_eq!(net.links().len(), 1);
+    assert!(net.log.iter().all(|m| m.delivered && m.at <= end));
+    let acks = net
+        .log
+        .iter()
+        .filter(|m| m.from == Side::A)
+        .filter(|m| {
+            matches!(
+                AsapMessage::parse(&m.bytes),
+                Ok(AsapMessage::EndpointKeepAliveAck { .. })
+            )
+        })
+        .count();
+    assert_eq!(acks as u64, s.keep_alive_acks);
+    net.a.deregister(end).unwrap();
+    net.drive();
+    assert_eq!(events(&mut *net.a), [Event::Deregistered]);
+    assert!(net.b.handlespace().lookup(&handle(), me()).is_none());
+    assert_eq!(net.b.stats().removed_deregistered, 1);
 }

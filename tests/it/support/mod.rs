@@ -2,6 +2,7 @@
 //!
 //! * [`machine`]: draining, feeding and polling any sans-IO machine
 //!   (`drain`, `feed`, `events`), written once for every role;
+//! * [`pair`]: two machines wired together in virtual time ([`pair::Pair`]);
 //! * [`registrar`] and [`enrp`]: a small registrar type, hand-built ASAP
 //!   and ENRP messages;
 //! * [`session`]: a virtual network of session machines with a real
@@ -19,6 +20,7 @@ pub mod enrp;
 pub mod fuzz_checks;
 pub mod machine;
 pub mod net;
+pub mod pair;
 pub mod registrar;
 pub mod session;
 pub mod sim;
