@@ -5,9 +5,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::vec::Vec;
 
-use crate::handlespace::random::{RandomSource, Xoshiro256StarStar};
 use crate::host::{Env, Tally};
 use crate::id::AssocId;
+use crate::random::{below, Rng, Xoshiro256StarStar};
 use crate::session::SessionConnect;
 use crate::time::{Duration, Instant};
 use crate::transmit::{Destination, Machine, MAX_MESSAGE_SIZE};
@@ -50,7 +50,7 @@ impl Ctx<'_> {
     }
     /// A uniformly distributed duration in `0..=max`.
     pub fn random_duration(&mut self, max: Duration) -> Duration {
-        Duration::from_micros(self.rng.below(max.as_micros().saturating_add(1)))
+        Duration::from_micros(below(self.rng, max.as_micros().saturating_add(1)))
     }
     /// The run's counters.
     pub fn counters(&mut self) -> &mut Counters {

@@ -14,8 +14,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::string::String;
 use std::vec::Vec;
 
-use crate::handlespace::random::{RandomSource, Xoshiro256StarStar};
 use crate::id::AssocId;
+use crate::random::{below, Rng, Xoshiro256StarStar};
 use crate::time::{Duration, Instant};
 use crate::transmit::{Destination, Source, TransportEvent, MAX_MESSAGE_SIZE};
 use crate::wire::Protocol;
@@ -598,7 +598,7 @@ impl World {
         if max == Duration::ZERO {
             Duration::ZERO
         } else {
-            Duration::from_micros(self.rng.below(max.as_micros() + 1))
+            Duration::from_micros(below(&mut self.rng, max.as_micros() + 1))
         }
     }
 
