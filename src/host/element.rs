@@ -386,12 +386,14 @@ impl<Svc: Service, const S: usize, const B: usize, const M: usize> ElementHost<S
     /// Moves the machine's output into `env`; true if there was any.
     fn drain(&mut self, env: &mut dyn Env, buf: &mut [u8]) -> bool {
         let mut any = false;
-        while let Some(c) = self.machine.poll_connect() {
-            env.connect(c);
-            any = true;
-        }
+        // Closes first: a new association to the same remote (a session
+        // that follows a closed one) must not be taken for the old one.
         while let Some(assoc) = self.machine.poll_close() {
             env.close(assoc);
+            any = true;
+        }
+        while let Some(c) = self.machine.poll_connect() {
+            env.connect(c);
             any = true;
         }
         loop {

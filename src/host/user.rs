@@ -274,12 +274,14 @@ impl<
 
     fn drain(&mut self, env: &mut dyn Env, buf: &mut [u8]) -> bool {
         let mut any = false;
-        while let Some(c) = self.machine.poll_connect() {
-            env.connect(c);
-            any = true;
-        }
+        // Closes first: a new association to the same remote (a session
+        // that follows a closed one) must not be taken for the old one.
         while let Some(assoc) = self.machine.poll_close() {
             env.close(assoc);
+            any = true;
+        }
+        while let Some(c) = self.machine.poll_connect() {
+            env.connect(c);
             any = true;
         }
         loop {

@@ -3,11 +3,15 @@
 //!
 //! * [`AppNode`] runs any [`Application`] over a [`SessionUser`]; the
 //!   handle reaches the application in the node's thread with
-//!   [`AppNode::with_app`].
+//!   [`AppNode::with_app`]. A node has one socket (UDP or SCTP), hence one
+//!   association per PE: two sessions of one node to the same PE would
+//!   share it, so an application keeps one session per PE at a time (one
+//!   session, or sessions to different pools).
 //! * [`PoolUserNode`] is a request/response client on top: each
 //!   [`request`](PoolUserNode::request) opens a session to the pool (a PE
 //!   chosen by the pool's policy), sends the request as one user message
-//!   and takes the session's first message as the answer. When no answer
+//!   and takes the session's first message as the answer. Requests run one
+//!   after the other (callers on several threads wait their turn). When no answer
 //!   comes within the attempt timeout the session fails over (the PE is
 //!   reported unreachable, the session's cookie is echoed to the next PE)
 //!   and the request is sent again there; when the session ends without a
@@ -179,11 +183,23 @@ impl Requests {
     }
 
     fn add(&mut self, ctx: &mut AppCtx<'_>, p: Pending) {
-        self.open(ctx, p);
+        self.queue.push_back(p);
+        self.release(ctx);
     }
 
+    /// Starts the next request when none is in progress: one session at a
+    /// time, since the node's one socket has one association per PE and
+    /// two sessions to one PE would share it.
     fn release(&mut self, ctx: &mut AppCtx<'_>) {
-        while let Some(p) = self.queue.pop_front() {
+        let now = ctx.now();
+        while self.pending.is_empty() {
+            let Some(p) = self.queue.pop_front() else {
+                break;
+            };
+            if p.deadline <= now {
+                let _ = p.reply.send(Err(RequestError::Timeout));
+                continue;
+            }
             let before = self.queue.len();
             self.open(ctx, p);
             if self.queue.len() > before {
