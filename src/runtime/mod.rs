@@ -19,9 +19,9 @@
 //! second one on [`NodeConfig::enrp_bind`] for a registrar's ENRP. The
 //! machines' connects become SCTP associations (their `Up` or
 //! `ConnectFailed` comes when SCTP answers), every message carries its
-//! PPID (11 ASAP, 12 ENRP, application data on the pool user ↔ pool element
-//! channel with [`PPID_DATA`](crate::transport::PPID_DATA) and no prefix),
-//! and PPIDs are checked on receive: a channel to or from a registrar takes
+//! PPID (11 ASAP, 12 ENRP, user data on a session's association with the
+//! application's PPID and no prefix, as rsplib sends it), and PPIDs are
+//! checked on receive: a channel to or from a registrar takes
 //! its protocol's PPID only, a pool user ↔ pool element channel takes 11 as
 //! ASAP and anything else as data; other messages are dropped and counted
 //! ([`RegistrarStatus::wrong_ppid`]). Multicast announcements and replies
