@@ -19,8 +19,8 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::UNIX_EPOCH;
 
+use rserpool::capture::{CapturedMessage, Encapsulation, PcapReader};
 use rserpool::policy::Policy;
-use rserpool::wire::pcap::{CapturedMessage, Encapsulation, PcapReader};
 use rserpool::wire::{
     unrecognized_parameters, AsapMessage, CauseData, EnrpBody, EnrpMessage, Message,
     OperationError, PolicyParam, PoolElementParam, Protocol, TransportParam, UserTransport,

@@ -86,6 +86,8 @@ extern crate alloc;
 mod logging;
 
 pub mod addr;
+#[cfg(feature = "std")]
+pub mod capture;
 pub mod cause;
 pub mod handlespace;
 pub mod id;

@@ -32,8 +32,8 @@ use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 use fuzz_checks::samples;
+use rserpool::capture::{Encapsulation, PcapWriter};
 use rserpool::policy::{id as policy_id, Policy};
-use rserpool::wire::pcap::{Encapsulation, PcapWriter};
 use rserpool::wire::{
     AsapMessage, CauseData, EnrpBody, Message, OperationError, PolicyParam, PoolElementParam,
     Protocol, TransportParam, UserTransport,

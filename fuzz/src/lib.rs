@@ -27,7 +27,7 @@ pub mod samples;
 /// messages than the capture could hold, and every message found decodes
 /// (or fails) without panicking.
 pub fn pcap_read(data: &[u8]) {
-    let Ok(reader) = rserpool::wire::pcap::PcapReader::new(data) else {
+    let Ok(reader) = rserpool::capture::PcapReader::new(data) else {
         return;
     };
     let mut found = 0usize;
@@ -35,7 +35,7 @@ pub fn pcap_read(data: &[u8]) {
         let Ok(m) = item else { break };
         found += 1;
         assert!(found <= data.len(), "more messages than input bytes");
-        assert!(m.bytes.len() <= data.len() + rserpool::wire::pcap::MAX_REASSEMBLY);
+        assert!(m.bytes.len() <= data.len() + rserpool::capture::MAX_REASSEMBLY);
         let _ = Message::parse(m.protocol, &m.bytes);
     }
 }

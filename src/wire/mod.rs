@@ -110,8 +110,6 @@ mod list;
 mod message;
 mod operror;
 mod param;
-#[cfg(feature = "std")]
-pub mod pcap;
 
 use core::fmt;
 
