@@ -175,8 +175,9 @@ use crate::transmit::{
     Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
 };
 use crate::wire::{
-    self, asap_type, padded, param_type, AsapMessage, ErrorCause, List, OperationError,
-    PolicyParam, PoolElementParam, Protocol, UserTransport, TLV_HEADER_LEN,
+    self, asap_type, padded, param_type, AsapMessage, ErrorCause, List, MessageBuilder,
+    MessageHeader, OperationError, PolicyParam, PoolElementParam, Protocol, Tlv, UserTransport,
+    TLV_HEADER_LEN,
 };
 
 use event::to_param;
@@ -389,26 +390,6 @@ fn reply_to(source: Source) -> Destination {
         Source::Association(a) => Destination::Association(a),
         Source::Datagram(addr) => Destination::Address(addr),
     }
-}
-
-/// The first top-level parameter of type `ty` in an ASAP message of
-/// `fixed` bytes of fixed fields (the complete TLV, without padding).
-fn find_tlv(message: &[u8], fixed: usize, ty: u16) -> Option<&[u8]> {
-    let end =
-        usize::from(u16::from_be_bytes([*message.get(2)?, *message.get(3)?])).min(message.len());
-    let mut pos = 4 + fixed;
-    while pos + TLV_HEADER_LEN <= end {
-        let t = u16::from_be_bytes([message[pos], message[pos + 1]]);
-        let len = usize::from(u16::from_be_bytes([message[pos + 2], message[pos + 3]]));
-        if len < TLV_HEADER_LEN || pos + len > end {
-            return None;
-        }
-        if t == ty {
-            return message.get(pos..pos + len);
-        }
-        pos += padded(len);
-    }
-    None
 }
 
 /// The registrar's ASAP side; see the [module documentation](self).
@@ -915,7 +896,7 @@ impl<
             return;
         }
         if is_invalid_value(&e)
-            && bytes.first() == Some(&asap_type::REGISTRATION)
+            && MessageHeader::new_unchecked(bytes).message_type() == asap_type::REGISTRATION
             && self.reject_invalid_registration(source, bytes)
         {
             net_debug!("registrar: registration refused: {}", e);
@@ -931,21 +912,19 @@ impl<
     /// that the PE learns why instead of timing out. Returns false when the
     /// pool handle or PE id cannot be read (then the message is malformed).
     fn reject_invalid_registration(&mut self, source: Source, bytes: &[u8]) -> bool {
-        let Some(handle) =
-            find_tlv(bytes, 0, param_type::POOL_HANDLE).and_then(|t| t.get(TLV_HEADER_LEN..))
+        let Some(handle) = wire::find_parameter(Protocol::Asap, bytes, param_type::POOL_HANDLE)
+            .map(|t| Tlv::new_unchecked(t).into_value())
         else {
             return false;
         };
         if PoolHandle::new(handle).is_err() {
             return false;
         }
-        let Some(pe_tlv) = find_tlv(bytes, 0, param_type::POOL_ELEMENT) else {
+        let Some(pe_tlv) = wire::find_parameter(Protocol::Asap, bytes, param_type::POOL_ELEMENT)
+        else {
             return false;
         };
-        let Some(pe_id) = pe_tlv
-            .get(TLV_HEADER_LEN..TLV_HEADER_LEN + 4)
-            .and_then(|b| PeId::new(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok())
-        else {
+        let Some(pe_id) = PoolElementParam::pe_id_of(pe_tlv) else {
             return false;
         };
         if !self
@@ -1016,7 +995,8 @@ impl<
             self.blocked(Blocked::Message(asap_type::REGISTRATION));
             return false;
         }
-        let pe_tlv = find_tlv(bytes, 0, param_type::POOL_ELEMENT).unwrap_or(&[]);
+        let pe_tlv =
+            wire::find_parameter(Protocol::Asap, bytes, param_type::POOL_ELEMENT).unwrap_or(&[]);
         let invalid = ErrorCause::invalid_values(pe_tlv);
         let Source::Association(assoc) = source else {
             let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
@@ -1267,17 +1247,17 @@ impl<
         let hs = &self.hs;
         let refs = &refs[..count];
         let written = self.queue.push_with(dest, Protocol::Asap, len, |buf| {
-            let mut pos = write_header(buf, asap_type::HANDLE_RESOLUTION_RESPONSE, 0, len)?;
-            pos += write_tlv(&mut buf[pos..], param_type::POOL_HANDLE, pool_handle)?;
+            let mut m = MessageBuilder::asap(buf, asap_type::HANDLE_RESOLUTION_RESPONSE, 0)?;
+            m.pool_handle(pool_handle)?;
             if let Some(p) = overall {
-                pos += p.emit(&mut buf[pos..])?;
+                m.policy(&p)?;
             }
             for r in refs {
                 if let Some(v) = hs.get(*r) {
-                    pos += with_pe_param(&v, |p| p.emit(&mut buf[pos..]))?;
+                    with_pe_param(&v, |p| m.pool_element(p))?;
                 }
             }
-            Ok(pos)
+            m.finish()
         });
         match written {
             Ok(()) => {
@@ -1546,31 +1526,6 @@ fn with_pe_param<B: Backend, S: Storage, R>(
     f(&p)
 }
 
-fn write_header(buf: &mut [u8], ty: u8, flags: u8, len: usize) -> Result<usize, wire::Error> {
-    let h = buf
-        .get_mut(..4)
-        .ok_or(wire::Error::BufferTooSmall { needed: len })?;
-    let l = u16::try_from(len).map_err(|_| wire::Error::TooLong)?;
-    h[0] = ty;
-    h[1] = flags;
-    h[2..4].copy_from_slice(&l.to_be_bytes());
-    Ok(4)
-}
-
-fn write_tlv(buf: &mut [u8], ty: u16, value: &[u8]) -> Result<usize, wire::Error> {
-    let len = TLV_HEADER_LEN + value.len();
-    let total = padded(len);
-    let out = buf
-        .get_mut(..total)
-        .ok_or(wire::Error::BufferTooSmall { needed: total })?;
-    let l = u16::try_from(len).map_err(|_| wire::Error::TooLong)?;
-    out[..2].copy_from_slice(&ty.to_be_bytes());
-    out[2..4].copy_from_slice(&l.to_be_bytes());
-    out[4..len].copy_from_slice(value);
-    out[len..].fill(0);
-    Ok(total)
-}
-
 impl<
         B: Backend,
         S: Storage,
@@ -1721,36 +1676,6 @@ impl<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_top_level_parameters() {
-        // Header, pool handle "ab" (padded), PE identifier.
-        let m = [
-            1, 0, 0, 20, 0, 9, 0, 6, b'a', b'b', 0, 0, 0, 0x0e, 0, 8, 0, 0, 0, 5,
-        ];
-        assert_eq!(find_tlv(&m, 0, param_type::POOL_HANDLE), Some(&m[4..10]));
-        assert_eq!(find_tlv(&m, 0, param_type::PE_IDENTIFIER), Some(&m[12..20]));
-        assert_eq!(find_tlv(&m, 0, param_type::POOL_ELEMENT), None);
-        // A length running past the message stops the search.
-        let mut bad = m;
-        bad[7] = 40;
-        assert_eq!(find_tlv(&bad, 0, param_type::PE_IDENTIFIER), None);
-        assert_eq!(find_tlv(&[], 0, 9), None);
-    }
-
-    #[test]
-    fn writes_tlvs_with_padding() {
-        let mut buf = [0xAAu8; 12];
-        assert_eq!(write_tlv(&mut buf, 9, b"abcde"), Ok(12));
-        assert_eq!(buf, [0, 9, 0, 9, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]);
-        assert!(write_tlv(&mut buf[..8], 9, b"abcde").is_err());
-        assert_eq!(write_header(&mut buf, 6, 0, 300), Ok(4));
-        assert_eq!(&buf[..4], &[6, 0, 1, 44]);
-        assert_eq!(
-            write_header(&mut buf, 6, 0, 70_000),
-            Err(wire::Error::TooLong)
-        );
-    }
 
     #[test]
     fn lifetime_deadlines() {

@@ -5,7 +5,7 @@ use core::fmt;
 
 use super::asap::Handle;
 use super::error::Error;
-use super::field::{rd16, rd32, Writer};
+use super::field::{rd16, rd32, Writer, HEADER_LEN};
 use super::list::{sealed::Sealed, List};
 use super::message::{begin, bit, collect, finish, measure, missing, Opened, Repeated};
 use super::operror::OperationError;
@@ -223,6 +223,14 @@ impl<'a> EnrpBody<'a> {
 }
 
 impl<'a> EnrpMessage<'a> {
+    /// The Sending Server's Identifier of an encoded ENRP message, read
+    /// without parsing the rest, so also from one that fails to parse (to
+    /// address an ENRP_ERROR to its sender). `None` when the message is
+    /// shorter than 8 bytes or the identifier is 0.
+    pub fn sender_of(bytes: &[u8]) -> Option<ServerId> {
+        ServerId::new(rd32(bytes, HEADER_LEN)).ok()
+    }
+
     /// Parses one ENRP message: `bytes` holds exactly the message, optionally
     /// followed by its padding (at most 3 bytes). Unknown types are handled
     /// as in [`AsapMessage::parse`](super::AsapMessage::parse).

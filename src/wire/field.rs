@@ -185,6 +185,15 @@ impl<T: AsRef<[u8]>> Tlv<T> {
     }
 }
 
+impl<'a> Tlv<&'a [u8]> {
+    /// The value, borrowed from the underlying buffer rather than from the
+    /// view (as [`value`](Self::value) otherwise).
+    pub fn into_value(self) -> &'a [u8] {
+        let end = usize::from(self.length()).min(self.buffer.len());
+        self.buffer.get(TLV_HEADER_LEN..end).unwrap_or(&[])
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Tlv<T> {
     /// Sets the parameter type.
     pub fn set_param_type(&mut self, value: u16) {

@@ -387,6 +387,24 @@ pub fn offending_parameter(protocol: Protocol, message: &[u8]) -> Option<&[u8]> 
     }
 }
 
+/// The first top-level parameter of type `param_type` in a message of
+/// `protocol` (after the header and the fixed fields of its message type):
+/// the complete TLV without padding.
+///
+/// The message is scanned, not parsed, so this also reads a message that
+/// failed to parse (e.g. the Pool Element of a refused registration, for an
+/// Invalid Values cause). `None` when no such parameter comes before the
+/// end of the message or before the first malformed parameter length.
+pub fn find_parameter(protocol: Protocol, message: &[u8], param_type: u16) -> Option<&[u8]> {
+    let h = MessageHeader::new_unchecked(message);
+    let fixed = HEADER_LEN + protocol.fixed_len(h.message_type());
+    let end = usize::from(h.length()).min(message.len());
+    Tlvs::new(message.get(fixed..end).unwrap_or(&[]), fixed)
+        .map_while(Result::ok)
+        .find(|t| t.ty == param_type)
+        .map(|t| t.bytes)
+}
+
 /// Iterator returned by [`unrecognized_parameters`].
 #[derive(Clone, Debug)]
 pub struct UnrecognizedParameters<'a> {

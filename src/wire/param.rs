@@ -578,6 +578,15 @@ pub struct PoolElementParam<'a> {
 }
 
 impl<'a> PoolElementParam<'a> {
+    /// The PE Identifier of an encoded Pool Element parameter (the complete
+    /// TLV, as [`find_parameter`](super::find_parameter) returns it), read
+    /// without parsing the rest, so also from one that fails to parse.
+    /// `None` when the value is shorter than 4 bytes or the identifier is 0.
+    pub fn pe_id_of(tlv: &[u8]) -> Option<PeId> {
+        let value = tlv.get(TLV_HEADER_LEN..).unwrap_or(&[]);
+        PeId::new(rd32(value, 0)).ok()
+    }
+
     /// Parses one complete Pool Element TLV (its padding may follow).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         Self::from_raw(&single_tlv(bytes)?)

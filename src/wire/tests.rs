@@ -182,3 +182,71 @@ fn transport_to_address() {
     assert_eq!(a.validate(), Ok(()));
     assert_eq!(TransportParam::from(a), t);
 }
+
+#[test]
+fn finds_top_level_parameters() {
+    // Header, pool handle "ab" (padded), PE identifier.
+    let m = [
+        1, 0, 0, 20, 0, 9, 0, 6, b'a', b'b', 0, 0, 0, 0x0e, 0, 8, 0, 0, 0, 5,
+    ];
+    let find = |m: &[u8], ty| find_parameter(Protocol::Asap, m, ty).map(<[u8]>::to_vec);
+    assert_eq!(find(&m, param_type::POOL_HANDLE), Some(m[4..10].to_vec()));
+    assert_eq!(
+        find(&m, param_type::PE_IDENTIFIER),
+        Some(m[12..20].to_vec())
+    );
+    assert_eq!(find(&m, param_type::POOL_ELEMENT), None);
+    // A length running past the message stops the search.
+    let mut bad = m;
+    bad[7] = 40;
+    assert_eq!(find(&bad, param_type::PE_IDENTIFIER), None);
+    assert_eq!(find(&[], 9), None);
+    // ENRP: after the server identifiers and a HANDLE_UPDATE's action.
+    let mut u = [0u8; 24];
+    u[..4].copy_from_slice(&[enrp_type::HANDLE_UPDATE, 0, 0, 24]);
+    u[16..24].copy_from_slice(&[0, 9, 0, 6, b'a', b'b', 0, 0]);
+    assert_eq!(
+        find_parameter(Protocol::Enrp, &u, param_type::POOL_HANDLE),
+        Some(&u[16..22])
+    );
+    assert_eq!(
+        find_parameter(Protocol::Asap, &u, param_type::POOL_HANDLE),
+        None
+    );
+    // The PE id of a Pool Element TLV and the sender of an ENRP message.
+    assert_eq!(
+        PoolElementParam::pe_id_of(&[0, 0x0a, 0, 8, 0, 0, 0, 5]),
+        crate::PeId::new(5).ok()
+    );
+    assert_eq!(PoolElementParam::pe_id_of(&[0, 0x0a, 0, 7, 0, 0, 5]), None);
+    u[4..8].copy_from_slice(&7u32.to_be_bytes());
+    assert_eq!(EnrpMessage::sender_of(&u), crate::ServerId::new(7).ok());
+    assert_eq!(EnrpMessage::sender_of(&u[..7]), None);
+}
+
+#[test]
+fn builder_pads_parameters_and_checks_lengths() {
+    let mut buf = [0xAAu8; 16];
+    let mut b = MessageBuilder::asap(&mut buf, asap_type::HANDLE_RESOLUTION_RESPONSE, 0).unwrap();
+    b.pool_handle(b"abcde").unwrap();
+    assert_eq!(b.finish(), Ok(16));
+    assert_eq!(
+        buf,
+        [6, 0, 0, 16, 0, 9, 0, 9, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]
+    );
+    let mut short = [0u8; 12];
+    let mut b = MessageBuilder::asap(&mut short, 6, 0).unwrap();
+    assert_eq!(
+        b.pool_handle(b"abcde"),
+        Err(Error::BufferTooSmall { needed: 16 })
+    );
+    // A message of 300 bytes; one over 65,535 bytes is refused.
+    let mut big = [0u8; 80_000];
+    let mut b = MessageBuilder::asap(&mut big, 6, 0).unwrap();
+    b.raw_parameter(&[0u8; 296]).unwrap();
+    assert_eq!(b.finish(), Ok(300));
+    assert_eq!(&big[..4], &[6, 0, 1, 44]);
+    let mut b = MessageBuilder::asap(&mut big, 6, 0).unwrap();
+    b.raw_parameter(&[0u8; 60_000]).unwrap();
+    assert_eq!(b.raw_parameter(&[0u8; 10_000]), Err(Error::TooLong));
+}

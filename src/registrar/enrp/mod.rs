@@ -164,7 +164,7 @@ pub use types::{EnrpEvent, EnrpStats, Peer, PeerState, MAX_TAKEOVERS};
 use types::{Init, PageCursor, Session, SessionKind, Takeover};
 
 use super::config::{EnrpConfig, MAX_HANDLE_TABLE_ELEMENTS, MAX_PEERS, MAX_SESSIONS};
-use super::{reply_to, with_pe_param, write_header, write_tlv, Event, Registrar};
+use super::{reply_to, with_pe_param, Event, Registrar};
 use crate::addr::{TransportProtocol, TransportUse};
 use crate::cause::CauseCode;
 use crate::handlespace::{OwnershipCursor, Storage};
@@ -1017,13 +1017,14 @@ impl<
         // refused and the peer told so (Invalid Values with the PE, as
         // rsplib answers a message its parser refuses).
         let refused_update = || {
-            if bytes.first() != Some(&enrp_type::HANDLE_UPDATE)
+            if wire::MessageHeader::new_unchecked(bytes).message_type() != enrp_type::HANDLE_UPDATE
                 || !super::is_invalid_value(&e)
                 || !matches!(source, Source::Association(_))
             {
                 return None;
             }
-            super::find_tlv(bytes, 12, param_type::POOL_ELEMENT).map(ErrorCause::invalid_values)
+            wire::find_parameter(Protocol::Enrp, bytes, param_type::POOL_ELEMENT)
+                .map(ErrorCause::invalid_values)
         };
         let cause = ErrorCause::reporting(&e, bytes).or_else(|| {
             let c = refused_update()?;
@@ -1033,9 +1034,7 @@ impl<
         });
         match cause {
             Some(c) => {
-                let receiver = bytes
-                    .get(4..8)
-                    .and_then(|b| ServerId::new(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok());
+                let receiver = EnrpMessage::sender_of(bytes);
                 self.send_enrp_error(reply_to(source), receiver, &[c]);
             }
             None => {

@@ -2,6 +2,7 @@
 //! HANDLE_TABLE_RESPONSEs (initial download and audit resynchronisation).
 
 use super::*;
+use crate::wire::MessageBuilder;
 
 impl<
         B: Backend,
@@ -318,13 +319,13 @@ impl<
             Protocol::Enrp,
             len,
             |buf| {
-                let mut pos = write_header(buf, enrp_type::HANDLE_TABLE_RESPONSE, flags, len)?;
-                let out = buf
-                    .get_mut(pos..pos + 8)
-                    .ok_or(wire::Error::BufferTooSmall { needed: len })?;
-                out[..4].copy_from_slice(&me.get().to_be_bytes());
-                out[4..].copy_from_slice(&peer.get().to_be_bytes());
-                pos += 8;
+                let mut m = MessageBuilder::enrp(
+                    buf,
+                    enrp_type::HANDLE_TABLE_RESPONSE,
+                    flags,
+                    me,
+                    Some(peer),
+                )?;
                 let mut c = start;
                 let mut last: Option<PoolHandle> = None;
                 for _ in 0..n {
@@ -333,16 +334,12 @@ impl<
                     };
                     let h = *v.pool_handle();
                     if last != Some(h) {
-                        pos += write_tlv(
-                            buf.get_mut(pos..).unwrap_or(&mut []),
-                            param_type::POOL_HANDLE,
-                            h.as_bytes(),
-                        )?;
+                        m.pool_handle(h.as_bytes())?;
                         last = Some(h);
                     }
-                    pos += with_pe_param(&v, |p| p.emit(buf.get_mut(pos..).unwrap_or(&mut [])))?;
+                    with_pe_param(&v, |p| m.pool_element(p))?;
                 }
-                Ok(pos)
+                m.finish()
             },
         );
         match res {
