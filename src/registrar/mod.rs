@@ -91,7 +91,6 @@ use crate::wire::{
     TLV_HEADER_LEN,
 };
 
-use asap_error::is_invalid_value;
 use convert::{to_param, with_pe_param, Converted, UNSPECIFIED};
 use limiter::ReportLimiter;
 
