@@ -227,7 +227,7 @@ fn operation_error(e: &OperationError<'_>, add: &mut impl FnMut(u64)) {
 }
 
 fn walk_asap(m: &AsapMessage<'_>, add: &mut impl FnMut(u64)) {
-    add(u64::from(m.message_type()));
+    add(u64::from(m.message_type().raw()));
     add(u64::from(m.flags()));
     if let Some(h) = m.pool_handle() {
         bytes(h, add);
@@ -290,7 +290,7 @@ fn walk_asap(m: &AsapMessage<'_>, add: &mut impl FnMut(u64)) {
 fn walk_enrp(m: &EnrpMessage<'_>, add: &mut impl FnMut(u64)) {
     add(u64::from(m.sender.get()));
     add(u64::from(m.receiver.map_or(0, |s| s.get())));
-    add(u64::from(m.body.message_type()));
+    add(u64::from(m.body.message_type().raw()));
     add(u64::from(m.body.flags()));
     match &m.body {
         EnrpBody::Presence {

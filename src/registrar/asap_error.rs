@@ -68,7 +68,7 @@ impl<
             return;
         }
         if is_invalid_value(&e)
-            && MessageHeader::new_unchecked(bytes).message_type() == asap_type::REGISTRATION
+            && MessageHeader::new_unchecked(bytes).asap_type() == AsapType::Registration
             && self.reject_invalid_registration(source, bytes)
         {
             net_debug!("registrar: registration refused: {}", e);

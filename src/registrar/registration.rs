@@ -23,7 +23,7 @@ impl<
     /// that the PE learns why instead of timing out. Returns false when the
     /// pool handle or PE id cannot be read (then the message is malformed).
     pub(super) fn reject_invalid_registration(&mut self, source: Source, bytes: &[u8]) -> bool {
-        let Some(handle) = wire::find_parameter(Protocol::Asap, bytes, param_type::POOL_HANDLE)
+        let Some(handle) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle)
             .map(|t| Tlv::new_unchecked(t).into_value())
         else {
             return false;
@@ -31,7 +31,7 @@ impl<
         if PoolHandle::new(handle).is_err() {
             return false;
         }
-        let Some(pe_tlv) = wire::find_parameter(Protocol::Asap, bytes, param_type::POOL_ELEMENT)
+        let Some(pe_tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolElement)
         else {
             return false;
         };
@@ -130,7 +130,7 @@ impl<
             return false;
         }
         let pe_tlv =
-            wire::find_parameter(Protocol::Asap, bytes, param_type::POOL_ELEMENT).unwrap_or(&[]);
+            wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolElement).unwrap_or(&[]);
         let invalid = ErrorCause::invalid_values(pe_tlv);
         let Source::Association(assoc) = source else {
             let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);

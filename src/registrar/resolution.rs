@@ -115,7 +115,7 @@ impl<
         let hs = &self.hs;
         let refs = &refs[..count];
         let written = self.queue.push_with(dest, Protocol::Asap, len, |buf| {
-            let mut m = MessageBuilder::asap(buf, asap_type::HANDLE_RESOLUTION_RESPONSE, 0)?;
+            let mut m = MessageBuilder::asap(buf, AsapType::HandleResolutionResponse, 0)?;
             m.pool_handle(pool_handle)?;
             if let Some(p) = overall {
                 m.policy(&p)?;

@@ -2,7 +2,7 @@
 //! internal reader and writer every repr is built on.
 
 use super::error::{Error, ParamAction};
-use super::param_type;
+use super::types::{AsapType, EnrpType, ParamType};
 
 /// Size of the message header (type, flags, length).
 pub const HEADER_LEN: usize = 4;
@@ -76,6 +76,14 @@ impl<T: AsRef<[u8]>> MessageHeader<T> {
     /// The message type.
     pub fn message_type(&self) -> u8 {
         self.buffer.as_ref().first().copied().unwrap_or(0)
+    }
+    /// The message type as an ASAP one.
+    pub fn asap_type(&self) -> AsapType {
+        AsapType::from_raw(self.message_type())
+    }
+    /// The message type as an ENRP one.
+    pub fn enrp_type(&self) -> EnrpType {
+        EnrpType::from_raw(self.message_type())
     }
     /// The message flags.
     pub fn flags(&self) -> u8 {
@@ -165,6 +173,11 @@ impl<T: AsRef<[u8]>> Tlv<T> {
     pub fn param_type(&self) -> u16 {
         rd16(self.buffer.as_ref(), 0)
     }
+    /// The parameter type as a [`ParamType`] (for a parameter, not an error
+    /// cause).
+    pub fn kind(&self) -> ParamType {
+        ParamType::from_raw(self.param_type())
+    }
     /// The length field (header included, padding excluded).
     pub fn length(&self) -> u16 {
         rd16(self.buffer.as_ref(), 2)
@@ -222,6 +235,11 @@ pub(crate) struct RawTlv<'a> {
 }
 
 impl<'a> RawTlv<'a> {
+    /// The parameter type.
+    #[inline]
+    pub fn kind(&self) -> ParamType {
+        ParamType::from_raw(self.ty)
+    }
     /// The error for a TLV of unknown type whose action stops processing,
     /// or `Ok` for one to skip.
     pub fn unknown(&self) -> Result<(), Error> {
@@ -239,7 +257,7 @@ impl<'a> RawTlv<'a> {
     }
     /// An unknown TLV is handled by its action; a known one is unexpected here.
     pub fn reject(&self) -> Result<(), Error> {
-        if param_type::is_known(self.ty) {
+        if self.kind().is_known() {
             Err(Error::UnexpectedParameter {
                 param_type: self.ty,
             })
@@ -364,7 +382,12 @@ impl<'b> Writer<'b> {
             self.u8(0);
         }
     }
-    /// Starts a TLV: writes the type and a length to be patched by `end`.
+    /// Starts a parameter TLV (see `begin`).
+    pub fn begin_param(&mut self, ty: ParamType) -> usize {
+        self.begin(ty.raw())
+    }
+    /// Starts a TLV (a parameter or an error cause): writes the type and a
+    /// length to be patched by `end`.
     pub fn begin(&mut self, ty: u16) -> usize {
         let start = self.pos;
         self.u16(ty);

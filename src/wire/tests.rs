@@ -190,27 +190,24 @@ fn finds_top_level_parameters() {
         1, 0, 0, 20, 0, 9, 0, 6, b'a', b'b', 0, 0, 0, 0x0e, 0, 8, 0, 0, 0, 5,
     ];
     let find = |m: &[u8], ty| find_parameter(Protocol::Asap, m, ty).map(<[u8]>::to_vec);
-    assert_eq!(find(&m, param_type::POOL_HANDLE), Some(m[4..10].to_vec()));
-    assert_eq!(
-        find(&m, param_type::PE_IDENTIFIER),
-        Some(m[12..20].to_vec())
-    );
-    assert_eq!(find(&m, param_type::POOL_ELEMENT), None);
+    assert_eq!(find(&m, ParamType::PoolHandle), Some(m[4..10].to_vec()));
+    assert_eq!(find(&m, ParamType::PeIdentifier), Some(m[12..20].to_vec()));
+    assert_eq!(find(&m, ParamType::PoolElement), None);
     // A length running past the message stops the search.
     let mut bad = m;
     bad[7] = 40;
-    assert_eq!(find(&bad, param_type::PE_IDENTIFIER), None);
-    assert_eq!(find(&[], 9), None);
+    assert_eq!(find(&bad, ParamType::PeIdentifier), None);
+    assert_eq!(find(&[], ParamType::from(9)), None);
     // ENRP: after the server identifiers and a HANDLE_UPDATE's action.
     let mut u = [0u8; 24];
     u[..4].copy_from_slice(&[enrp_type::HANDLE_UPDATE, 0, 0, 24]);
     u[16..24].copy_from_slice(&[0, 9, 0, 6, b'a', b'b', 0, 0]);
     assert_eq!(
-        find_parameter(Protocol::Enrp, &u, param_type::POOL_HANDLE),
+        find_parameter(Protocol::Enrp, &u, ParamType::PoolHandle),
         Some(&u[16..22])
     );
     assert_eq!(
-        find_parameter(Protocol::Asap, &u, param_type::POOL_HANDLE),
+        find_parameter(Protocol::Asap, &u, ParamType::PoolHandle),
         None
     );
     // The PE id of a Pool Element TLV and the sender of an ENRP message.
@@ -249,4 +246,24 @@ fn builder_pads_parameters_and_checks_lengths() {
     let mut b = MessageBuilder::asap(&mut big, 6, 0).unwrap();
     b.raw_parameter(&[0u8; 60_000]).unwrap();
     assert_eq!(b.raw_parameter(&[0u8; 10_000]), Err(Error::TooLong));
+}
+
+#[test]
+fn types_convert_both_ways() {
+    for raw in 0..=u8::MAX {
+        assert_eq!(u8::from(AsapType::from(raw)), raw);
+        assert_eq!(u8::from(EnrpType::from(raw)), raw);
+        assert_eq!(AsapType::from(raw).is_known(), (1..=0x0E).contains(&raw));
+        assert_eq!(EnrpType::from(raw).is_known(), (1..=0x0A).contains(&raw));
+    }
+    for raw in [0u16, 1, 0x10, 0x11, 0x803F, 0xFFFF] {
+        assert_eq!(u16::from(ParamType::from(raw)), raw);
+        assert_eq!(param_type::is_known(raw), ParamType::from(raw).is_known());
+    }
+    assert_eq!(AsapType::from(asap_type::ERROR), AsapType::Error);
+    assert_eq!(EnrpType::from(0x0B), EnrpType::Unknown(0x0B));
+    assert_eq!(ParamType::from(0x803F), ParamType::HandleResolutionOption);
+    assert_eq!(asap_type::name(0x0E), Some("ASAP_ERROR"));
+    assert_eq!(enrp_type::name(0x0B), None);
+    assert_eq!(ParamType::PoolHandle.name(), Some("Pool Handle"));
 }

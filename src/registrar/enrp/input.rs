@@ -31,7 +31,7 @@ impl<
             }
         };
         let ty = msg.message_type();
-        if let Some(c) = self.enrp.stats.received.get_mut(usize::from(ty)) {
+        if let Some(c) = self.enrp.stats.received.get_mut(usize::from(ty.raw())) {
             *c += 1;
         }
         let me = self.me();
@@ -144,7 +144,7 @@ impl<
                 self.enrp.stats.errors_received += 1;
             }
         }
-        if ty != enrp_type::ERROR {
+        if ty != EnrpType::Error {
             self.enrp_report_unrecognized(source, assoc, sender, bytes);
         }
     }
@@ -155,13 +155,13 @@ impl<
         // refused and the peer told so (Invalid Values with the PE, as
         // rsplib answers a message its parser refuses).
         let refused_update = || {
-            if wire::MessageHeader::new_unchecked(bytes).message_type() != enrp_type::HANDLE_UPDATE
+            if wire::MessageHeader::new_unchecked(bytes).enrp_type() != EnrpType::HandleUpdate
                 || !crate::registrar::asap_error::is_invalid_value(&e)
                 || !matches!(source, Source::Association(_))
             {
                 return None;
             }
-            wire::find_parameter(Protocol::Enrp, bytes, param_type::POOL_ELEMENT)
+            wire::find_parameter(Protocol::Enrp, bytes, ParamType::PoolElement)
                 .map(ErrorCause::invalid_values)
         };
         let cause = ErrorCause::reporting(&e, bytes).or_else(|| {

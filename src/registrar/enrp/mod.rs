@@ -185,7 +185,7 @@ use crate::storage::Backend;
 use crate::time::Instant;
 use crate::transmit::{Connect, Destination, Source, TransportEvent};
 use crate::wire::{
-    self, enrp_type, padded, param_type, EnrpBody, EnrpMessage, ErrorCause, List, OperationError,
+    self, padded, EnrpBody, EnrpMessage, EnrpType, ErrorCause, List, OperationError, ParamType,
     PoolEntry, Protocol, ServerInfoParam, TransportParam, UpdateAction, TLV_HEADER_LEN,
 };
 
@@ -283,7 +283,7 @@ impl<
                     .enrp
                     .stats
                     .sent
-                    .get_mut(usize::from(msg.message_type()))
+                    .get_mut(usize::from(msg.message_type().raw()))
                 {
                     *c += 1;
                 }

@@ -321,7 +321,7 @@ impl<
             |buf| {
                 let mut m = MessageBuilder::enrp(
                     buf,
-                    enrp_type::HANDLE_TABLE_RESPONSE,
+                    EnrpType::HandleTableResponse,
                     flags,
                     me,
                     Some(peer),
@@ -344,7 +344,7 @@ impl<
         );
         match res {
             Ok(()) => {
-                self.enrp.stats.sent[usize::from(enrp_type::HANDLE_TABLE_RESPONSE)] += 1;
+                self.enrp.stats.sent[usize::from(EnrpType::HandleTableResponse.raw())] += 1;
                 self.enrp.stats.pages_sent += 1;
                 Some((next, more))
             }
