@@ -86,9 +86,9 @@ use crate::transmit::{
     Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
 };
 use crate::wire::{
-    self, asap_type, padded, AsapMessage, AsapType, ErrorCause, List, MessageBuilder,
-    MessageHeader, OperationError, ParamType, PolicyParam, PoolElementParam, Protocol, Tlv,
-    UserTransport, TLV_HEADER_LEN,
+    self, asap_type, padded, parameter_len, AsapMessage, AsapType, ErrorCause, List,
+    MessageBuilder, MessageHeader, OperationError, ParamType, PolicyParam, PoolElementParam,
+    Protocol, Tlv, UserTransport, HEADER_LEN, TLV_HEADER_LEN,
 };
 
 use convert::{to_param, with_pe_param, Converted, UNSPECIFIED};

@@ -5,7 +5,7 @@ use super::*;
 /// The size of an ASAP_REGISTRATION_RESPONSE for a pool handle of
 /// `handle_len` bytes whose error cause carries `cause_len` bytes.
 pub(super) fn registration_response_len(handle_len: usize, cause_len: usize) -> usize {
-    4 + padded(TLV_HEADER_LEN + handle_len) + 8 + 2 * TLV_HEADER_LEN + padded(cause_len)
+    HEADER_LEN + parameter_len(handle_len) + 8 + 2 * TLV_HEADER_LEN + padded(cause_len)
 }
 
 impl<
@@ -274,7 +274,7 @@ impl<
         pe_id: PeId,
     ) -> bool {
         let dest = reply_to(source);
-        let len = 4 + padded(TLV_HEADER_LEN + pool_handle.len()) + 8 + 12;
+        let len = HEADER_LEN + parameter_len(pool_handle.len()) + 8 + 12;
         if !self.queue.has_room(len) {
             self.blocked(Blocked::Message(asap_type::DEREGISTRATION));
             return false;

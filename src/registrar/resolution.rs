@@ -78,7 +78,7 @@ impl<
         // Room for an answer with one PE of the largest size is required
         // before anything changes; the answer then carries as many of the
         // selected PEs as the queue takes (at least that one).
-        let head = 4 + padded(TLV_HEADER_LEN + pool_handle.len()) + MAX_POLICY_LEN;
+        let head = HEADER_LEN + parameter_len(pool_handle.len()) + MAX_POLICY_LEN;
         let largest = pe_param_len(self.hs.widest_transport()).min(MAX_PE_PARAM_LEN);
         if !self.queue.has_room(head + largest) {
             self.blocked(Blocked::Message(asap_type::HANDLE_RESOLUTION));
@@ -94,7 +94,7 @@ impl<
             .and_then(|r| self.hs.get(*r))
             .map(|v| PolicyParam::Known(v.policy()));
         let mut sizes = [0u16; MAX_RESOLUTION_ITEMS];
-        let mut len = 4 + padded(TLV_HEADER_LEN + pool_handle.len());
+        let mut len = HEADER_LEN + parameter_len(pool_handle.len());
         len += overall.map_or(0, |p| p.buffer_len());
         let mut count = 0;
         for (r, size) in refs[..got].iter().zip(sizes.iter_mut()) {

@@ -15,6 +15,12 @@ pub const fn padded(len: usize) -> usize {
     len.saturating_add(3) & !3
 }
 
+/// The bytes a parameter with a value of `value_len` bytes occupies in a
+/// message: header, value and padding.
+pub const fn parameter_len(value_len: usize) -> usize {
+    padded(TLV_HEADER_LEN.saturating_add(value_len))
+}
+
 #[inline]
 pub(crate) fn rd16(b: &[u8], i: usize) -> u16 {
     match (b.get(i), b.get(i + 1)) {

@@ -118,7 +118,7 @@ pub use asap::{asap_flags, AsapMessage};
 pub use builder::MessageBuilder;
 pub use enrp::{enrp_flags, EnrpBody, EnrpMessage, UpdateAction};
 pub use error::{Error, MessageAction, ParamAction};
-pub use field::{padded, MessageHeader, Tlv, HEADER_LEN, TLV_HEADER_LEN};
+pub use field::{padded, parameter_len, MessageHeader, Tlv, HEADER_LEN, TLV_HEADER_LEN};
 pub use list::{List, ListItem, ListIter};
 pub use operror::{CauseData, ErrorCause, OperationError};
 pub use param::{

@@ -185,8 +185,8 @@ use crate::storage::Backend;
 use crate::time::Instant;
 use crate::transmit::{Connect, Destination, Source, TransportEvent};
 use crate::wire::{
-    self, padded, EnrpBody, EnrpMessage, EnrpType, ErrorCause, List, OperationError, ParamType,
-    PoolEntry, Protocol, ServerInfoParam, TransportParam, UpdateAction, TLV_HEADER_LEN,
+    self, EnrpBody, EnrpMessage, EnrpType, ErrorCause, List, OperationError, ParamType, PoolEntry,
+    Protocol, ServerInfoParam, TransportParam, UpdateAction,
 };
 
 /// The longest ENRP message (its length field is 16 bits).

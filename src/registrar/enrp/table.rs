@@ -273,7 +273,7 @@ impl<
             let h = *v.pool_handle();
             let add = with_pe_param(&v, |p| p.buffer_len())
                 + if last != Some(h) {
-                    padded(TLV_HEADER_LEN + h.as_bytes().len())
+                    wire::parameter_len(h.as_bytes().len())
                 } else {
                     0
                 };
