@@ -19,6 +19,7 @@ use rserpool::transport::sctp::kernel::KernelSctp;
 use rserpool::transport::sctp::{is_sctp, SctpConfig, SctpEvent, SctpTransport, SendInfo};
 use rserpool::AssocId;
 
+#[path = "it/support/net.rs"]
 mod net_support;
 
 /// Longest wait for one expected event.

@@ -1,5 +1,6 @@
 //! The checks the fuzz targets run, shared with the stable corpus replay
-//! test (`tests/wire_fuzz_corpus.rs` includes this file by path).
+//! test (`tests/it/wire/fuzz_corpus.rs`, through `tests/it/support`, includes this
+//! file by path).
 //!
 //! * [`asap_decode`] / [`enrp_decode`]: parsing arbitrary bytes never
 //!   panics; a parsed message can be walked completely, displayed, measured

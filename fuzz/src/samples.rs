@@ -1,7 +1,7 @@
 //! Sample ASAP and ENRP messages of every type, built with the codec's
 //! reprs: the seeds of the fuzz corpus and the input of the Wireshark
-//! cross-check. Shared by the fuzz crate, `tests/wire_fuzz_corpus.rs` and
-//! `tests/wire_wireshark.rs` (included by path, so it depends on `rserpool`
+//! cross-check. Shared by the fuzz crate, `tests/it/wire/fuzz_corpus.rs` and
+//! `tests/it/wire/wireshark.rs` (included by path, so it depends on `rserpool`
 //! only).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};

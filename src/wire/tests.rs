@@ -1,5 +1,5 @@
 //! Unit tests of the framing internals; message-level tests are in
-//! `tests/wire_golden.rs` and `tests/wire_roundtrip.rs`.
+//! `tests/it/wire/golden.rs` and `tests/it/wire/roundtrip.rs`.
 
 use core::net::{IpAddr, Ipv4Addr};
 

@@ -138,7 +138,7 @@
 //!   the first round, which decide the doubly owned PEs and repair what
 //!   differs; a view that a stale snapshot overwrote during that round
 //!   differs in the checksums of the next heartbeat and is repaired by
-//!   that round. The simulator measures (`tests/sim_enrp_heal.rs`,
+//!   that round. The simulator measures (`tests/it/sim/enrp_heal.rs`,
 //!   `examples/enrp_heal.rs`, BENCHMARKS.md): with the RFC timers (30 s
 //!   cycle) and a heal at a heartbeat, consistent 1 s after the heal
 //!   (median) and at most 32 s under 0-8 % loss; a heal between heartbeats

@@ -1,0 +1,11 @@
+//! The registrar's ENRP side against hand-built ENRP sequences.
+
+mod init;
+mod pair;
+mod pe_addresses;
+mod presence;
+mod property;
+mod robustness;
+mod table;
+mod takeover;
+mod updates;

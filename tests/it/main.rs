@@ -1,0 +1,25 @@
+//! Every integration test of the crate that needs no optional transport, in
+//! one test binary: one module per area, each former test file a module of
+//! its area, and the helpers they share in [`support`].
+//!
+//! proptest keeps the failures it has seen where it looks by default for a
+//! test binary with a `main.rs`: in `tests/proptest-regressions/` (beside
+//! `tests/it/`), one file per test module, e.g. `handlespace/model.txt` for
+//! `tests/it/handlespace/model.rs`.
+//!
+//! Run one area or one file with a name filter: `cargo test --test it sim::`,
+//! `cargo test --test it wire::golden`.
+
+mod support;
+
+mod enrp;
+mod handlespace;
+mod net;
+mod policy;
+mod pool_element;
+mod pool_user;
+mod registrar;
+mod session;
+mod sim;
+mod storage;
+mod wire;

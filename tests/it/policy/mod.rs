@@ -1,0 +1,3 @@
+//! The pool policies' selection.
+
+mod selection;

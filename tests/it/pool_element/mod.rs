@@ -1,0 +1,3 @@
+//! The pool element machine.
+
+mod machine;

@@ -1,0 +1,3 @@
+//! The pool user machine.
+
+mod machine;

@@ -1,0 +1,9 @@
+//! The registrar machine against hand-built ASAP sequences.
+
+mod checks;
+mod enrp;
+mod model;
+mod owned_capacity;
+mod registration;
+mod robustness;
+mod timers;

@@ -1,0 +1,5 @@
+//! The session layer.
+
+mod machines;
+mod property;
+mod user;

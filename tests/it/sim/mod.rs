@@ -1,0 +1,20 @@
+//! The deterministic simulator and the scenarios run in it.
+
+mod capacity;
+mod determinism;
+mod enrp_download;
+mod enrp_heal;
+mod enrp_loss;
+mod enrp_partition;
+mod enrp_setup;
+mod enrp_steady;
+mod enrp_takeover;
+mod failover;
+mod lifetime;
+mod loss;
+mod registrar_loss;
+mod registration;
+mod restarted_registrar;
+mod rogue;
+mod unreachable;
+mod world;

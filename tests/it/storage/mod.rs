@@ -1,0 +1,3 @@
+//! The storage backends (sorted list, red-black tree, treap) against a model.
+
+mod backends;
