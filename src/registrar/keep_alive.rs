@@ -15,7 +15,7 @@ impl<
     /// A keep-alive interval varied uniformly over [0.5, 1.5) × `interval`.
     pub(super) fn spread(&mut self, interval: Duration) -> Duration {
         let us = interval.as_micros();
-        Duration::from_micros(us / 2 + self.rng.below(us.max(1)))
+        Duration::from_micros(us / 2 + below(&mut self.rng, us.max(1)))
     }
 
     /// Sets an owned PE's timer to `kind` at `at`, or to its lifetime expiry

@@ -73,13 +73,13 @@ pub use limiter::MAX_REPORTERS;
 
 use crate::addr::{TransportAddress, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES};
 use crate::cause::CauseCode;
-use crate::handlespace::RandomSource;
 use crate::handlespace::{
     Handlespace, HandlespaceError, OwnershipCursor, PeRef, PeTimerKind, PeView, RegisterOutcome,
-    Registration, Storage, Xoshiro256StarStar,
+    Registration, Storage,
 };
 use crate::id::{AssocId, PeId, PoolHandle, ServerId};
 use crate::policy::Policy;
+use crate::random::{below, Xoshiro256StarStar};
 use crate::storage::Backend;
 use crate::time::{Duration, Instant};
 use crate::transmit::{
