@@ -27,6 +27,8 @@
 //! * `transport` and `runtime` (feature `std`): UDP (unicast and multicast)
 //!   and TCP transports, and a runtime that runs a registrar, pool elements
 //!   and pool users over them (`cargo run --release --example demo`).
+//! * `capture` (feature `std`): pcap and pcapng captures of ASAP and ENRP
+//!   traffic, written and read.
 //!
 //! Features: `std` (default, implies `alloc`), `alloc` (growable arenas),
 //! `defmt` or `log` for logging.
@@ -91,6 +93,8 @@ mod logging;
 
 pub mod addr;
 pub mod asap_client;
+#[cfg(feature = "std")]
+pub mod capture;
 pub mod cause;
 pub mod handlespace;
 #[cfg(feature = "alloc")]

@@ -61,6 +61,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::vec::Vec;
 
+use crate::capture::{Encapsulation, PcapWriter};
 use crate::host::{ppid_of, protocol_of, Env, Node, Tally};
 use crate::session::SessionConnect;
 use crate::time::{Instant, StdClock};
@@ -69,7 +70,6 @@ use crate::transport::tcp::{self, StreamEvent, TcpTransport};
 pub use crate::transport::udp::Multicast;
 use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
 use crate::transport::{Framing, Incoming};
-use crate::wire::pcap::{Encapsulation, PcapWriter};
 use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
 
 /// How many inputs (datagrams, commands) wait for a node at most; a
