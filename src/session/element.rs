@@ -367,8 +367,9 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// ASAP_ERROR only; other ASAP messages there are dropped
     /// ([`refused_control`](Self::refused_control)), so a pool user cannot
     /// pose as a registrar (e.g. take the home role with a keep-alive) once
-    /// it has spoken. One exception: an ENDPOINT_KEEP_ALIVE as the very
-    /// first message of an association is a registrar taking the PE over
+    /// it has spoken. One exception: an ENDPOINT_KEEP_ALIVE for this PE's
+    /// pool (and PE, when it names one) as the very first message of an
+    /// association is a registrar taking the PE over
     /// from an address the PE did not know (RFC 5353 §3.5): the session
     /// ends ([`CloseReason::Registrar`]) and the association goes to the
     /// pool element machine.
@@ -408,7 +409,12 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                     // A registrar taking the PE over opens an association
                     // and sends a keep-alive first: the association is the
                     // machine's from now on.
-                    Ok(AsapMessage::EndpointKeepAlive { .. }) if fresh => {
+                    Ok(AsapMessage::EndpointKeepAlive {
+                        pool_handle, pe_id, ..
+                    }) if fresh
+                        && pool_handle == self.pe.pool_handle().as_bytes()
+                        && pe_id.is_none_or(|id| id == self.pe.pe_id()) =>
+                    {
                         self.hand_to_registrar(now, i, source, bytes);
                     }
                     // Other registrar messages, or a keep-alive after user

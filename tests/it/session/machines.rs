@@ -693,8 +693,27 @@ fn element_a_registrar_taking_over_from_an_unknown_address_is_no_session() {
     .emit(&mut buf)
     .unwrap();
     let bytes = buf[..n].to_vec();
+    // A keep-alive for another PE on a fresh association: refused.
+    let mut other = vec![0u8; 256];
+    let m = AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: rserpool::ServerId::new(0x777).unwrap(),
+        pool_handle: POOL,
+        pe_id: Some(pe_id(9)),
+    }
+    .emit(&mut other)
+    .unwrap();
+    se.handle_transport_event(now, up(102, user_remote(2)));
+    assert!(matches!(
+        se.poll_event(&mut buf).unwrap(),
+        Some(element::Event::Accepted { .. })
+    ));
+    se.handle(now, src(102), 11, &other[..m]).unwrap();
+    assert_eq!(se.refused_control(), 1);
+    assert_eq!(se.sessions().count(), 2);
+    // The registrar's: the association is no session.
     se.handle(now, src(101), 11, &bytes).unwrap();
-    assert_eq!(se.refused_control(), 0);
+    assert_eq!(se.refused_control(), 1);
     // The session ends; the association is the pool element's now.
     assert_eq!(
         se.poll_event(&mut buf).unwrap(),
@@ -703,7 +722,7 @@ fn element_a_registrar_taking_over_from_an_unknown_address_is_no_session() {
             reason: CloseReason::Registrar,
         })
     );
-    assert_eq!(se.sessions().count(), 0);
+    assert_eq!(se.sessions().count(), 1);
     // The keep-alive is answered on that association.
     let t = se.poll_transmit(&mut buf).unwrap().unwrap();
     assert_eq!(
