@@ -19,14 +19,30 @@
 //!   sans-IO state machines.
 //! * [`session`]: the session layer (rsplib's enhanced mode): pool user
 //!   sessions with failover and cookies, pool element sessions.
-//! * `sim` (feature `std`): a deterministic pool simulator that runs those
+//! * `sim` (feature `sim`): a deterministic pool simulator that runs those
 //!   machines over a virtual network.
-//! * `transport` and `runtime` (feature `std`): UDP (unicast and multicast)
-//!   and TCP transports, and a runtime that runs a registrar, pool elements
-//!   and pool users over them (`cargo run --release --example demo`).
+//! * `transport` and `runtime` (feature `runtime`): UDP (unicast and
+//!   multicast) and TCP transports, and a runtime that runs a registrar,
+//!   pool elements and pool users over them (`cargo run --release --example
+//!   demo`).
+//! * `wire::pcap` (feature `capture`): pcap capture files, written by the
+//!   runtime's nodes on request and read by `examples/decode.rs`.
 //!
-//! Features: `std` (default, implies `alloc`), `alloc` (growable arenas),
-//! `defmt` or `log` for logging.
+//! # Features
+//!
+//! * `alloc`: growable arenas and hash indexes (`handlespace::Growable`),
+//!   no std needed.
+//! * `std` (implies `alloc`): `time::StdClock`, the machines' clock on a
+//!   host.
+//! * `sim`, `runtime` and `capture` (each implies `std`): the simulator,
+//!   the transports with the runtime, and pcap captures.
+//! * `usrsctp` and `sctp-kernel` (imply `runtime`): the SCTP transports.
+//! * `defmt` or `log`: logging.
+//!
+//! The defaults are `std`, `sim`, `runtime` and `capture`. A host program
+//! that drives the machines itself needs only `default-features = false,
+//! features = ["std"]`; a board `default-features = false`, with `alloc`
+//! where it has a heap.
 //!
 //! # A handlespace without heap
 //!
@@ -93,16 +109,16 @@ pub mod policy;
 pub mod pool_element;
 pub mod pool_user;
 pub mod registrar;
-#[cfg(feature = "std")]
+#[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod session;
-#[cfg(feature = "std")]
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod storage;
 pub mod time;
 pub mod timer;
 pub mod transmit;
-#[cfg(feature = "std")]
+#[cfg(feature = "runtime")]
 pub mod transport;
 pub mod wire;
 

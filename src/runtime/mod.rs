@@ -41,6 +41,8 @@
 
 pub mod element;
 pub mod loopback;
+#[cfg(not(feature = "capture"))]
+mod no_capture;
 pub mod registrar;
 mod sctp;
 pub mod user;
@@ -64,8 +66,11 @@ use crate::transport::tcp::{self, StreamEvent, TcpTransport};
 pub use crate::transport::udp::Multicast;
 use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
 use crate::transport::{Framing, Incoming};
+#[cfg(feature = "capture")]
 use crate::wire::pcap::{Encapsulation, PcapWriter};
 use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
+#[cfg(not(feature = "capture"))]
+use no_capture::{Encapsulation, PcapWriter};
 
 /// How many inputs (datagrams, commands) wait for a node at most; a
 /// reader blocks beyond that and the kernel drops further datagrams.

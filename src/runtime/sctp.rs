@@ -30,13 +30,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::vec::Vec;
 
+use super::Encapsulation;
 use crate::id::AssocId;
 use crate::transmit::TransportEvent;
 use crate::transport::sctp::{
     self, SctpConfig, SctpEvent, SctpKind, SctpTransport, SendInfo, SCTP_ASSOC_BIT,
 };
 use crate::transport::{Framing, Incoming, Payload, PPID_ASAP, PPID_ENRP};
-use crate::wire::pcap::Encapsulation;
 use crate::wire::Protocol;
 
 /// How many messages wait at most on a data channel that is not up yet.

@@ -110,7 +110,7 @@ mod list;
 mod message;
 mod operror;
 mod param;
-#[cfg(feature = "std")]
+#[cfg(feature = "capture")]
 pub mod pcap;
 
 use core::fmt;
