@@ -37,7 +37,7 @@
 //! * `sim`, `runtime` and `capture` (each implies `std`): the simulator,
 //!   the transports with the runtime, and pcap captures.
 //! * `usrsctp` and `sctp-kernel` (imply `runtime`): the SCTP transports.
-//! * `defmt` or `log`: logging.
+//! * `defmt` or `log`, at most one of them: logging.
 //!
 //! The defaults are `std`, `sim`, `runtime` and `capture`. A host program
 //! that drives the machines itself needs only `default-features = false,
@@ -94,6 +94,12 @@
 )]
 #![cfg_attr(any(feature = "usrsctp", feature = "sctp-kernel"), deny(unsafe_code))]
 #![warn(missing_docs)]
+
+// One logging backend at a time. Not checked under clippy and rustdoc, so
+// that `cargo clippy --all-features` and `cargo doc --all-features` (as
+// docs.rs builds) still work; there `defmt` is the one used.
+#[cfg(all(feature = "defmt", feature = "log", not(clippy), not(doc)))]
+compile_error!("the features `defmt` and `log` are exclusive: enable at most one of them");
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
