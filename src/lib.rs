@@ -85,6 +85,8 @@
 //! assert_eq!(hs.purge_expired(Instant::from_secs(31)), 3);
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
+// docs.rs (`--cfg docsrs`) marks what each feature adds.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // No unsafe code anywhere but in the FFI modules of the SCTP transports
 // (`transport::sctp::usrsctp::sys`, `transport::sctp::kernel::sys`), whose
 // features lower the crate-wide `forbid` to a `deny` those modules lift.
@@ -116,15 +118,18 @@ pub mod pool_element;
 pub mod pool_user;
 pub mod registrar;
 #[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod runtime;
 pub mod session;
 #[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
 pub mod storage;
 pub mod time;
 pub mod timer;
 pub mod transmit;
 #[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod transport;
 pub mod wire;
 

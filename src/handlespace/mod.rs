@@ -32,7 +32,7 @@
 //! * [`Fixed`] storage: fixed-capacity arenas (no heap); pools are found in
 //!   the pool tree and PEs in their pool's id order, both O(log n).
 //! * [`Growable`] storage (`alloc`): arenas that grow in chunks of
-//!   [`CHUNK_SLOTS`](crate::storage::arena::CHUNK_SLOTS) records, plus hash
+//!   [`CHUNK_SLOTS`] records, plus hash
 //!   indexes from pool handle to pool and from (pool, PE id) to PE, so that
 //!   registration, re-registration, deregistration and lookup need no tree
 //!   descent to find their PE. About 218 bytes per PE in all at 100,000 PEs.
@@ -59,6 +59,17 @@
 //! plain sum of its PEs' 16-bit words in a `u64` (exact, so removal always
 //! undoes addition), folded and complemented only when read; see
 //! [`checksum`].
+//!
+#![cfg_attr(
+    feature = "alloc",
+    doc = "[`CHUNK_SLOTS`]: crate::storage::arena::CHUNK_SLOTS"
+)]
+// Without `alloc` the growable storage is not there: the links go to the
+// crate's feature list.
+#![cfg_attr(
+    not(feature = "alloc"),
+    doc = "[`Growable`]: crate#features\n\n[`CHUNK_SLOTS`]: crate#features"
+)]
 
 use core::cmp::Ordering;
 use core::fmt;

@@ -111,6 +111,7 @@ mod message;
 mod operror;
 mod param;
 #[cfg(feature = "capture")]
+#[cfg_attr(docsrs, doc(cfg(feature = "capture")))]
 pub mod pcap;
 
 use core::fmt;
