@@ -315,8 +315,7 @@ impl fmt::Display for HandlespaceError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for HandlespaceError {}
+impl core::error::Error for HandlespaceError {}
 
 /// A resumable position in one owner's PEs, for paging through them (ENRP
 /// handle table responses) while the handlespace changes between pages. It

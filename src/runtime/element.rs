@@ -86,7 +86,7 @@ impl core::fmt::Display for DeregisterError {
     }
 }
 
-impl std::error::Error for DeregisterError {}
+impl core::error::Error for DeregisterError {}
 
 /// What a pool element's handle asks of its thread.
 #[derive(Debug)]

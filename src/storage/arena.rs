@@ -32,8 +32,7 @@ impl fmt::Display for CapacityError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for CapacityError {}
+impl core::error::Error for CapacityError {}
 
 /// The largest number of slots any arena may have: every [`NodeId`] below
 /// [`NIL`].

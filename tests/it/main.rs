@@ -17,6 +17,7 @@
 mod support;
 
 mod enrp;
+mod errors;
 mod handlespace;
 #[cfg(all(feature = "runtime", feature = "capture"))]
 mod net;
