@@ -10,9 +10,8 @@ use std::time::{Duration as WallDuration, Instant as WallClock};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rserpool::addr::{TransportAddress, TransportProtocol, TransportUse};
-use rserpool::handlespace::{
-    GrowableHandlespace, PeRef, RandomSource, Registration, Xoshiro256StarStar,
-};
+use rserpool::handlespace::{GrowableHandlespace, PeRef, Registration};
+use rserpool::random::{below, Rng, Xoshiro256StarStar};
 use rserpool::storage::{Backend, RedBlackTree, Treap};
 use rserpool::{AssocId, Duration, Instant, PeId, Policy, PoolHandle, ServerId};
 
@@ -31,7 +30,7 @@ fn registrations(n: usize, policy: &str) -> Vec<Registration<'static>> {
         }
         let policy = match policy {
             "WRAND" => Policy::WeightedRandom {
-                weight: 1 + rng.below(1000) as u32,
+                weight: 1 + below(&mut rng, 1000) as u32,
             },
             "LU" => Policy::LeastUsed {
                 load: rng.next_u64() as u32,

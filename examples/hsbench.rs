@@ -33,9 +33,8 @@ use std::alloc::System;
 use std::net::{IpAddr, Ipv4Addr};
 
 use rserpool::addr::{TransportAddress, TransportProtocol, TransportUse};
-use rserpool::handlespace::{
-    GrowableHandlespace, PeRef, RandomSource, Registration, Xoshiro256StarStar,
-};
+use rserpool::handlespace::{GrowableHandlespace, PeRef, Registration};
+use rserpool::random::{below, Rng, Xoshiro256StarStar};
 use rserpool::storage::{Backend, RedBlackTree, SortedList, Treap};
 use rserpool::{AssocId, Duration, Instant, PeId, Policy, PoolHandle, ServerId};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -119,14 +118,14 @@ fn policy_for(name: &str, rng: &mut Xoshiro256StarStar) -> Policy {
     match name {
         "RR" => Policy::RoundRobin,
         "WRAND" => Policy::WeightedRandom {
-            weight: 1 + rng.below(1000) as u32,
+            weight: 1 + below(rng, 1000) as u32,
         },
         "LU" => Policy::LeastUsed {
             load: rng.next_u64() as u32,
         },
         "RAND" => Policy::Random,
         "PRIO" => Policy::Priority {
-            priority: rng.below(16) as u32,
+            priority: below(rng, 16) as u32,
         },
         other => panic!("unknown policy {other} (RR, WRAND, LU, RAND, PRIO)"),
     }
@@ -155,7 +154,7 @@ fn workload(pools: usize, per_pool: usize, policy: &str, seed: u64) -> Workload 
     }
     // Register in random order across pools.
     for i in (1..pes.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
+        let j = below(&mut rng, i as u64 + 1) as usize;
         pes.swap(i, j);
     }
     Workload { handles, pes }
@@ -266,7 +265,7 @@ fn resolve_rate<B: Backend>(
         let p = if pools == 1 {
             0
         } else {
-            rng.below(pools) as usize
+            below(rng, pools) as usize
         };
         got += hs.resolve(&w.handles[p], n, rng, &mut out).unwrap();
     }
@@ -301,7 +300,7 @@ fn run_once<B: Backend>(w: &Workload, resolutions: usize, seed: u64, s: &mut Sam
 
     let mut order: Vec<usize> = (0..total).collect();
     for i in (1..order.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
+        let j = below(&mut rng, i as u64 + 1) as usize;
         order.swap(i, j);
     }
     let start = Tick::now();

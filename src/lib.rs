@@ -11,12 +11,15 @@
 //!   arena of nodes.
 //! * [`timer`]: timer indexes.
 //! * [`policy`]: the pool member selection policies of RFC 5356 and rsplib.
+//! * [`random`]: the seeded generator; everything random takes any
+//!   [`rand_core::Rng`] (a board's hardware generator, a host's `rand`).
 //! * [`handlespace`]: pools and pool elements, selection, ownership, timers
 //!   and checksums.
 //! * [`wire`]: the ASAP/ENRP codec.
 //! * [`transmit`]: what the sans-IO machines exchange with transports.
 //! * [`registrar`], [`pool_element`], [`pool_user`]: the three ASAP roles as
-//!   sans-IO state machines.
+//!   sans-IO state machines; [`asap_client`]: what the pool element and the
+//!   pool user share (server hunt, registrar table, cookie).
 //! * [`session`]: the session layer (rsplib's enhanced mode): pool user
 //!   sessions with failover and cookies, pool element sessions.
 //! * `sim` (feature `sim`): a deterministic pool simulator that runs those
@@ -49,7 +52,8 @@
 //! ```
 //! use core::net::{IpAddr, Ipv4Addr};
 //! use rserpool::addr::{TransportAddress, TransportProtocol, TransportUse};
-//! use rserpool::handlespace::{FixedHandlespace, Registration, Xoshiro256StarStar};
+//! use rserpool::handlespace::{FixedHandlespace, Registration};
+//! use rserpool::random::Xoshiro256StarStar;
 //! use rserpool::storage::RedBlackTree;
 //! use rserpool::{AssocId, Instant, PeId, Policy, PoolHandle, ServerId};
 //!
@@ -110,12 +114,14 @@ extern crate alloc;
 mod logging;
 
 pub mod addr;
+pub mod asap_client;
 pub mod cause;
 pub mod handlespace;
 pub mod id;
 pub mod policy;
 pub mod pool_element;
 pub mod pool_user;
+pub mod random;
 pub mod registrar;
 #[cfg(feature = "runtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]

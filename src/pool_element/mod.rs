@@ -9,7 +9,8 @@
 //!
 //! # Procedures
 //!
-//! * **Server hunt** ([`server_hunt`]): configured registrars and/or
+//! * **Server hunt** ([`server_hunt`](crate::asap_client::server_hunt),
+//!   shared with the pool user): configured registrars and/or
 //!   SERVER_ANNOUNCE datagrams; at most three association attempts at once;
 //!   T5 doubles up to RETRAN-MAX; the first association up is the home.
 //! * **Registration** ([`PoolElement::register`]): REGISTRATION to the home,
@@ -91,41 +92,31 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod server_hunt;
-pub mod transport;
-
-pub(crate) mod asap_error;
-
 use core::net::SocketAddr;
 
 use crate::addr::TransportError;
+use crate::asap_client::{asap_error, source_assoc, AsapClient, AsapRole, HomeLoss};
 use crate::cause::CauseCode;
-use crate::handlespace::random::{RandomSource, Xoshiro256StarStar};
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::policy::Policy;
+use crate::random::{Rng, Xoshiro256StarStar};
 use crate::time::{Duration, Instant};
 use crate::transmit::{
-    Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
+    Connect, Destination, Machine, QueueError, Source, Transmit, TransportEvent,
 };
 use crate::wire::{AsapMessage, List, PoolElementParam, Protocol, UserTransport};
 
-pub use server_hunt::{Home, HuntConfig, ServerHunt, MAX_CONCURRENT_CONNECTS};
-pub use transport::OwnedTransport;
+pub use crate::asap_client::{
+    Cookie, Home, HuntConfig, OwnedTransport, ServerHunt, MAX_CONCURRENT_CONNECTS, MAX_COOKIE_SIZE,
+    MAX_REGISTRARS,
+};
 
-/// The most registrars a pool element or pool user knows at once
-/// (configured plus announced).
-pub const MAX_REGISTRARS: usize = 8;
-/// The largest cookie kept (a longer COOKIE or COOKIE_ECHO is reported, not stored).
-pub const MAX_COOKIE_SIZE: usize = 256;
 /// The pool element's application event queue length.
 pub const EVENT_QUEUE_LEN: usize = 16;
 /// The pool element's transmit queue size in bytes.
 pub const TRANSMIT_QUEUE_BYTES: usize = 8192;
 /// The pool element's transmit queue length in messages.
 pub const TRANSMIT_QUEUE_ENTRIES: usize = 32;
-
-/// A cookie's bytes, copied into fixed storage.
-pub type Cookie = heapless::Vec<u8, MAX_COOKIE_SIZE>;
 
 /// How long a pool element waits before it tries a failed registration
 /// again: `initial` after the first failure, doubled after each further
@@ -360,7 +351,7 @@ struct Request {
 pub struct PoolElement {
     config: PoolElementConfig,
     pe_id: PeId,
-    hunt: ServerHunt<MAX_REGISTRARS>,
+    client: AsapClient<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
     /// The application wants to be registered.
     wanted: bool,
     /// The last registration was accepted and is not withdrawn.
@@ -375,10 +366,8 @@ pub struct PoolElement {
     retry_at: Option<Instant>,
     /// The back-off's next wait.
     retry_delay: Duration,
-    tx: TransmitQueue<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
     events_lost: u32,
-    send_failures: u32,
 }
 
 impl core::fmt::Debug for PoolElement {
@@ -387,7 +376,7 @@ impl core::fmt::Debug for PoolElement {
             .field("pool_handle", &self.config.pool_handle)
             .field("pe_id", &self.pe_id)
             .field("registered", &self.registered)
-            .field("home", &self.hunt.home())
+            .field("home", &self.client.hunt.home())
             .finish()
     }
 }
@@ -419,15 +408,11 @@ impl PoolElement {
         let retry_delay = config
             .registration_retry
             .map_or(Duration::ZERO, |b| b.initial);
-        let mut hunt = ServerHunt::new(config.hunt);
-        for r in &config.registrars {
-            // The configured list has the same capacity as the table.
-            let _ = hunt.add_configured(*r);
-        }
+        let client = AsapClient::new(config.hunt, &config.registrars);
         Ok(PoolElement {
             config,
             pe_id,
-            hunt,
+            client,
             wanted: false,
             registered: false,
             request: None,
@@ -437,10 +422,8 @@ impl PoolElement {
             t4: None,
             retry_at: None,
             retry_delay,
-            tx: TransmitQueue::new(),
             events: heapless::Deque::new(),
             events_lost: 0,
-            send_failures: 0,
         })
     }
 
@@ -466,12 +449,12 @@ impl PoolElement {
 
     /// The home registrar, if one is chosen.
     pub const fn home(&self) -> Option<Home> {
-        self.hunt.home()
+        self.client.hunt.home()
     }
 
     /// The server hunt's state (registrars known, T5).
     pub const fn server_hunt(&self) -> &ServerHunt<MAX_REGISTRARS> {
-        &self.hunt
+        &self.client.hunt
     }
 
     /// Registration sends since the last success.
@@ -487,7 +470,7 @@ impl PoolElement {
     /// Protocol messages that could not be queued (full transmit queue); the
     /// request timers resend them.
     pub const fn send_failures(&self) -> u32 {
-        self.send_failures
+        self.client.send_failures
     }
 
     /// The next application event.
@@ -501,7 +484,7 @@ impl PoolElement {
         element_param(
             &self.config,
             self.pe_id,
-            self.hunt.home().and_then(|h| h.server_id),
+            self.client.hunt.home().and_then(|h| h.server_id),
         )
     }
 
@@ -553,7 +536,7 @@ impl PoolElement {
         if cookie.len() > usize::from(u16::MAX) - 16 {
             return Err(PoolElementError::CookieTooLong { len: cookie.len() });
         }
-        self.tx.push_asap(
+        self.client.tx.push_asap(
             Destination::Association(assoc),
             &AsapMessage::Cookie { cookie },
         )?;
@@ -573,7 +556,8 @@ impl PoolElement {
             policy: Some(self.config.policy.into()),
             elements: List::from_slice(elements),
         };
-        self.tx
+        self.client
+            .tx
             .push_asap(Destination::Association(assoc), &message)?;
         Ok(())
     }
@@ -589,9 +573,9 @@ impl PoolElement {
             kind,
             deadline: None,
         });
-        if self.hunt.home().is_some() {
+        if self.client.hunt.home().is_some() {
             self.send_request(now);
-        } else if let Some(home) = self.hunt.ensure_home(now) {
+        } else if let Some(home) = self.client.hunt.ensure_home(now) {
             self.home_found(now, home);
         }
     }
@@ -616,22 +600,14 @@ impl PoolElement {
         self.event(Event::RegistrationFailed { cause, retry_at });
     }
 
-    /// A home was found (hunt, H flag): sends a request that waits for one.
-    fn home_found(&mut self, now: Instant, home: Home) {
-        self.event(Event::HomeChanged { home });
-        if matches!(self.request, Some(r) if r.deadline.is_none()) {
-            self.send_request(now);
-        }
-    }
-
     fn send_request(&mut self, now: Instant) {
         let Some(req) = self.request else { return };
-        let Some(home) = self.hunt.home() else {
+        let Some(home) = self.client.hunt.home() else {
             self.request = Some(Request {
                 deadline: None,
                 ..req
             });
-            if let Some(h) = self.hunt.ensure_home(now) {
+            if let Some(h) = self.client.hunt.ensure_home(now) {
                 self.home_found(now, h);
             }
             return;
@@ -649,14 +625,14 @@ impl PoolElement {
                 let pool_element = element_param(
                     &self.config,
                     self.pe_id,
-                    self.hunt.home().and_then(|h| h.server_id),
+                    self.client.hunt.home().and_then(|h| h.server_id),
                 );
                 let message = AsapMessage::Registration {
                     pool_handle: self.config.pool_handle.as_bytes(),
                     pool_element,
                 };
                 (
-                    self.tx.push_asap(dest, &message),
+                    self.client.tx.push_asap(dest, &message),
                     self.config.t2_registration,
                 )
             }
@@ -666,13 +642,13 @@ impl PoolElement {
                     pe_id: self.pe_id,
                 };
                 (
-                    self.tx.push_asap(dest, &message),
+                    self.client.tx.push_asap(dest, &message),
                     self.config.t3_deregistration,
                 )
             }
         };
         if result.is_err() {
-            self.send_failures = self.send_failures.saturating_add(1);
+            self.client.send_failed();
         }
         self.request = Some(Request {
             kind: req.kind,
@@ -697,12 +673,26 @@ impl PoolElement {
             ..req
         });
         // Server hunt, preferring another registrar; resend once a home is found.
-        if let Some(home) = self.hunt.lose_home(now) {
+        if let Some(home) = self.client.hunt.lose_home(now) {
             self.home_found(now, home);
         }
     }
+}
 
-    fn home_failed(&mut self, now: Instant, assoc: AssocId) {
+impl AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> for PoolElement {
+    fn client(&mut self) -> &mut AsapClient<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> {
+        &mut self.client
+    }
+
+    /// A home was found (hunt, H flag): sends a request that waits for one.
+    fn home_found(&mut self, now: Instant, home: Home) {
+        self.event(Event::HomeChanged { home });
+        if matches!(self.request, Some(r) if r.deadline.is_none()) {
+            self.send_request(now);
+        }
+    }
+
+    fn home_lost(&mut self, _now: Instant, assoc: AssocId, how: HomeLoss) {
         self.event(Event::HomeLost { assoc });
         match self.request {
             Some(req) => {
@@ -711,7 +701,7 @@ impl PoolElement {
                     ..req
                 })
             }
-            None if self.registered && self.wanted => {
+            None if how == HomeLoss::Down && self.registered && self.wanted => {
                 // Re-register with the next home.
                 self.attempts = 0;
                 self.t4 = None;
@@ -722,16 +712,10 @@ impl PoolElement {
             }
             None => {}
         }
-        if let Some(home) = self.hunt.ensure_home(now) {
-            self.home_found(now, home);
-        }
     }
 
     fn on_message(&mut self, now: Instant, source: Source, message: &AsapMessage<'_>) {
-        let assoc = match source {
-            Source::Association(a) => Some(a),
-            Source::Datagram(_) => None,
-        };
+        let assoc = source_assoc(source);
         let own_handle = self.config.pool_handle.as_bytes();
         match *message {
             AsapMessage::RegistrationResponse {
@@ -760,11 +744,11 @@ impl PoolElement {
                     .registration_retry
                     .map_or(Duration::ZERO, |b| b.initial);
                 self.t4 = Some(now + self.config.t4());
-                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                if let Some(home) = assoc.and_then(|a| self.client.hunt.answered(a)) {
                     // A late answer during a hunt: that registrar is the home.
                     self.event(Event::HomeChanged { home });
                 }
-                if let Some(home) = self.hunt.home() {
+                if let Some(home) = self.client.hunt.home() {
                     self.event(Event::Registered { home });
                 }
                 if self.reregister_after {
@@ -818,24 +802,13 @@ impl PoolElement {
                     pool_handle: own_handle,
                     pe_id: self.pe_id,
                 };
-                if self
-                    .tx
-                    .push_asap(Destination::Association(assoc), &ack)
-                    .is_err()
-                {
-                    self.send_failures = self.send_failures.saturating_add(1);
-                }
+                self.client.send(Destination::Association(assoc), &ack);
                 if home {
-                    if let Some(new_home) = self.hunt.adopt(assoc, server_id) {
+                    if let Some(new_home) = self.client.hunt.adopt(assoc, server_id) {
                         self.home_found(now, new_home);
                     }
                 } else {
-                    self.hunt.learn(assoc, server_id);
-                }
-            }
-            AsapMessage::ServerAnnounce { .. } => {
-                if let Source::Datagram(sender) = source {
-                    self.hunt.on_announce(now, sender, message);
+                    self.client.hunt.learn(assoc, server_id);
                 }
             }
             AsapMessage::CookieEcho { cookie } => {
@@ -881,54 +854,15 @@ fn life_millis(d: Duration) -> i32 {
 
 impl Machine for PoolElement {
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
-        if protocol != Protocol::Asap {
-            return;
-        }
-        let (message, unanswered) = asap_error::parse_answering(&mut self.tx, source, bytes);
-        if unanswered {
-            self.send_failures = self.send_failures.saturating_add(1);
-        }
-        if let Some(message) = message {
-            self.on_message(now, source, &message)
-        }
+        self.handle_asap(now, source, protocol, bytes)
     }
 
     fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
-        match event {
-            TransportEvent::Up { assoc, remote, .. } => {
-                if let Some(home) = self.hunt.on_up(now, assoc, remote) {
-                    self.home_found(now, home);
-                }
-            }
-            TransportEvent::ConnectFailed { remote } => {
-                if let Some(home) = self.hunt.on_connect_failed(now, remote) {
-                    self.home_found(now, home);
-                }
-            }
-            TransportEvent::Down { assoc } => {
-                if self.hunt.on_down(now, assoc) {
-                    self.home_failed(now, assoc);
-                }
-            }
-            TransportEvent::SendFailed { assoc } => {
-                if self.hunt.home().map(|h| h.assoc) == Some(assoc) {
-                    self.event(Event::HomeLost { assoc });
-                    if let Some(req) = self.request {
-                        self.request = Some(Request {
-                            deadline: None,
-                            ..req
-                        });
-                    }
-                    if let Some(home) = self.hunt.lose_home(now) {
-                        self.home_found(now, home);
-                    }
-                }
-            }
-        }
+        self.handle_client_event(now, event)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        if let Some(home) = self.hunt.handle_timeout(now) {
+        if let Some(home) = self.client.hunt.handle_timeout(now) {
             self.home_found(now, home);
         }
         if let Some(Request {
@@ -962,17 +896,22 @@ impl Machine for PoolElement {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let request = self.request.and_then(|r| r.deadline);
-        [request, self.t4, self.retry_at, self.hunt.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            request,
+            self.t4,
+            self.retry_at,
+            self.client.hunt.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        self.tx.pop_into(buf)
+        self.client.tx.pop_into(buf)
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {
-        self.hunt.poll_connect()
+        self.client.hunt.poll_connect()
     }
 }

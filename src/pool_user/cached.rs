@@ -6,7 +6,7 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::addr::{TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES};
-use crate::pool_element::OwnedTransport;
+use crate::asap_client::OwnedTransport;
 use crate::wire::TransportParam;
 
 /// The address bytes a cached PE keeps: all 64 addresses if IPv4, 16 if

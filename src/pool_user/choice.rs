@@ -11,8 +11,8 @@
 //!   load ([`Policy::effective_load`] of the PE's parameters); the earliest
 //!   in the list among equals (the registrar sorts ascending).
 
-use crate::handlespace::random::RandomSource;
 use crate::policy::{Policy, PolicyState, SelectionKind};
+use crate::random::{below, Rng};
 
 /// What the choice needs to know of one cached PE.
 pub(crate) trait Candidate {
@@ -31,7 +31,7 @@ fn effective<C: Candidate>(overall: Policy, c: &C) -> Policy {
 
 /// Picks the index of a PE in `list` by the pool's `overall` policy.
 /// `rr_next` is the pool's round-robin position (advanced when used).
-pub(crate) fn choose<C: Candidate, R: RandomSource>(
+pub(crate) fn choose<C: Candidate, R: Rng + ?Sized>(
     overall: Policy,
     list: &[C],
     rr_next: &mut usize,
@@ -50,7 +50,7 @@ pub(crate) fn choose<C: Candidate, R: RandomSource>(
             if total == 0 {
                 return None;
             }
-            let mut x = rng.below(total);
+            let mut x = below(rng, total);
             for (i, c) in list.iter().enumerate() {
                 let w = effective(overall, c).weight(&state);
                 if x < w {

@@ -120,26 +120,30 @@
 
 mod cached;
 mod choice;
+mod failover;
 mod options;
+mod resolution;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::asap_client::{asap_error, source_assoc, AsapClient, AsapRole, HomeLoss};
 use crate::cause::CauseCode;
-use crate::handlespace::random::Xoshiro256StarStar;
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::policy::Policy;
-use crate::pool_element::asap_error;
-use crate::pool_element::server_hunt::{Home, HuntConfig, ServerHunt};
-use crate::pool_element::{OwnedTransport, MAX_REGISTRARS};
+use crate::random::Xoshiro256StarStar;
 use crate::time::{Duration, Instant};
 use crate::transmit::{
-    Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
+    Connect, Destination, Machine, QueueError, Source, Transmit, TransportEvent,
 };
 use crate::wire::{AsapMessage, PoolElementParam, Protocol};
 
-pub use crate::pool_element::{Cookie, MAX_COOKIE_SIZE};
+pub use crate::asap_client::{
+    Cookie, Home, HuntConfig, OwnedTransport, ServerHunt, MAX_COOKIE_SIZE, MAX_REGISTRARS,
+};
 pub use cached::CACHED_ADDRESS_BYTES;
 pub use options::SendOptions;
+
+use failover::card_successor;
 
 /// The pool user's application event queue length.
 pub const EVENT_QUEUE_LEN: usize = 32;
@@ -435,15 +439,13 @@ impl<const PES: usize> Pool<PES> {
 /// pools of up to `PES` elements each.
 pub struct PoolUser<const POOLS: usize = 8, const PES: usize = 16> {
     config: PoolUserConfig,
-    hunt: ServerHunt<MAX_REGISTRARS>,
+    client: AsapClient<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
     rng: Xoshiro256StarStar,
     pools: heapless::Vec<Pool<PES>, POOLS>,
     pending_reports: heapless::Vec<(PoolHandle, PeId), PENDING_REPORTS>,
     clock: u64,
-    tx: TransmitQueue<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
     events_lost: u32,
-    send_failures: u32,
     unreachable_sent: u32,
     registrar_moves: u32,
 }
@@ -452,7 +454,7 @@ impl<const POOLS: usize, const PES: usize> core::fmt::Debug for PoolUser<POOLS, 
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PoolUser")
             .field("pools", &self.pools.len())
-            .field("home", &self.hunt.home())
+            .field("home", &self.client.hunt.home())
             .finish()
     }
 }
@@ -460,22 +462,15 @@ impl<const POOLS: usize, const PES: usize> core::fmt::Debug for PoolUser<POOLS, 
 impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     /// A pool user with an empty cache.
     pub fn new(config: PoolUserConfig) -> Self {
-        let mut hunt = ServerHunt::new(config.hunt);
-        for r in &config.registrars {
-            // The configured list has the same capacity as the table.
-            let _ = hunt.add_configured(*r);
-        }
         PoolUser {
             rng: Xoshiro256StarStar::seed_from_u64(config.seed),
+            client: AsapClient::new(config.hunt, &config.registrars),
             config,
-            hunt,
             pools: heapless::Vec::new(),
             pending_reports: heapless::Vec::new(),
             clock: 0,
-            tx: TransmitQueue::new(),
             events: heapless::Deque::new(),
             events_lost: 0,
-            send_failures: 0,
             unreachable_sent: 0,
             registrar_moves: 0,
         }
@@ -488,12 +483,12 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
 
     /// The home registrar, if one is chosen.
     pub const fn home(&self) -> Option<Home> {
-        self.hunt.home()
+        self.client.hunt.home()
     }
 
     /// The server hunt's state.
     pub const fn server_hunt(&self) -> &ServerHunt<MAX_REGISTRARS> {
-        &self.hunt
+        &self.client.hunt
     }
 
     /// The next application event.
@@ -508,7 +503,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
 
     /// Protocol messages that could not be queued (full transmit queue).
     pub const fn send_failures(&self) -> u32 {
-        self.send_failures
+        self.client.send_failures
     }
 
     /// ENDPOINT_UNREACHABLE messages queued so far.
@@ -700,136 +695,13 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             failover,
         })
     }
+}
 
-    /// The PE `pe_id` of `pool` failed (a transport failure or timeout the
-    /// application saw): ENDPOINT_UNREACHABLE goes to the home registrar,
-    /// unless this PE was already reported and not listed again since; the
-    /// PE leaves the cache. Then, unless `options` says `NO_FAILOVER`
-    /// (`Ok(None)`), the failover selection (business card order, else
-    /// policy) with the session's last cookie — or
-    /// [`PoolUserError::WouldBlock`] when no other PE is cached (a
-    /// resolution starts, and the next successful [`select`](Self::select)
-    /// is the failover selection).
-    pub fn report_unreachable(
-        &mut self,
-        now: Instant,
-        pool: &PoolHandle,
-        pe_id: PeId,
-        options: SendOptions,
-    ) -> Result<Option<Selection>, PoolUserError> {
-        let i = self.find(pool).ok_or(PoolUserError::UnknownPool)?;
-        let first = !self.pools[i].reported.contains(&pe_id);
-        if first {
-            let p = &mut self.pools[i];
-            if p.reported.is_full() {
-                p.reported.remove(0);
-            }
-            let _ = p.reported.push(pe_id);
-            self.send_unreachable(now, *pool, pe_id);
-        }
-        let p = &mut self.pools[i];
-        if let Some(k) = p.position(pe_id) {
-            p.elements.remove(k);
-            if p.rr_next > k {
-                p.rr_next -= 1;
-            }
-        }
-        if p.control.is_some_and(|(_, pe)| pe == pe_id) {
-            p.control = None;
-        }
-        if p.echo_to == Some(pe_id) {
-            p.echo_to = None;
-        }
-        if !options.fails_over() {
-            return Ok(None);
-        }
-        p.failed = Some(pe_id);
-        if p.elements.is_empty() {
-            if p.request.is_none() {
-                self.start_resolution(now, i);
-            }
-            return Err(PoolUserError::WouldBlock);
-        }
-        self.select_in(i, options).map(Some)
-    }
-
-    /// Says that `assoc` is the control channel to `pe_id` of `pool`: COOKIE
-    /// and BUSINESS_CARD on it are stored for the pool, and a cookie due to
-    /// this PE after a failover is sent on it now in COOKIE_ECHO. Returns
-    /// whether a COOKIE_ECHO was queued.
-    pub fn attach_control_channel(
-        &mut self,
-        pool: &PoolHandle,
-        pe_id: PeId,
-        assoc: AssocId,
-    ) -> Result<bool, PoolUserError> {
-        let i = self.find(pool).ok_or(PoolUserError::UnknownPool)?;
-        let p = &mut self.pools[i];
-        p.control = Some((assoc, pe_id));
-        if p.echo_to != Some(pe_id) {
-            return Ok(false);
-        }
-        let Some(cookie) = p.cookie.as_ref() else {
-            return Ok(false);
-        };
-        self.tx.push_asap(
-            Destination::Association(assoc),
-            &AsapMessage::CookieEcho { cookie },
-        )?;
-        self.pools[i].echo_to = None;
-        Ok(true)
-    }
-
-    fn send_unreachable(&mut self, now: Instant, pool: PoolHandle, pe_id: PeId) {
-        match self.hunt.home() {
-            Some(home) => {
-                let m = AsapMessage::EndpointUnreachable {
-                    pool_handle: pool.as_bytes(),
-                    pe_id,
-                };
-                match self.tx.push_asap(Destination::Association(home.assoc), &m) {
-                    Ok(()) => self.unreachable_sent = self.unreachable_sent.saturating_add(1),
-                    Err(_) => self.send_failures = self.send_failures.saturating_add(1),
-                }
-            }
-            None => {
-                if self.pending_reports.push((pool, pe_id)).is_err() {
-                    self.send_failures = self.send_failures.saturating_add(1);
-                }
-                if let Some(home) = self.hunt.ensure_home(now) {
-                    self.home_found(now, home);
-                }
-            }
-        }
-    }
-
-    fn start_resolution(&mut self, now: Instant, i: usize) {
-        self.pools[i].request = Some(Request::new());
-        if self.hunt.home().is_some() {
-            self.send_resolution(now, i);
-        } else if let Some(home) = self.hunt.ensure_home(now) {
-            self.home_found(now, home);
-        }
-    }
-
-    fn send_resolution(&mut self, now: Instant, i: usize) {
-        let Some(home) = self.hunt.home() else { return };
-        let p = &self.pools[i];
-        let m = AsapMessage::HandleResolution {
-            subscribe: false,
-            pool_handle: p.handle.as_bytes(),
-            items: self.config.resolution_items,
-        };
-        if self
-            .tx
-            .push_asap(Destination::Association(home.assoc), &m)
-            .is_err()
-        {
-            self.send_failures = self.send_failures.saturating_add(1);
-        }
-        if let Some(r) = self.pools[i].request.as_mut() {
-            r.deadline = Some(now + self.config.t1_enrp_request);
-        }
+impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>
+    for PoolUser<POOLS, PES>
+{
+    fn client(&mut self) -> &mut AsapClient<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> {
+        &mut self.client
     }
 
     /// A home was found: sends what waits for one.
@@ -846,218 +718,28 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         }
     }
 
-    fn home_failed(&mut self, now: Instant, assoc: AssocId) {
+    fn home_lost(&mut self, _now: Instant, assoc: AssocId, _how: HomeLoss) {
         self.event(Event::HomeLost { assoc });
         for p in self.pools.iter_mut() {
             if let Some(r) = p.request.as_mut() {
                 r.deadline = None;
             }
         }
-        if let Some(home) = self.hunt.ensure_home(now) {
-            self.home_found(now, home);
-        }
     }
 
-    fn request_timed_out(&mut self, now: Instant, i: usize) {
-        let Some(r) = self.pools[i].request else {
-            return;
-        };
-        if r.retransmits >= self.config.max_request_retransmit {
-            let pool = self.pools[i].handle;
-            self.pools[i].request = None;
-            self.event(Event::ResolutionFailed { pool, cause: None });
-            // The home registrar does not answer: look for another.
-            if self.hunt.home().is_some() {
-                if let Some(home) = self.hunt.lose_home(now) {
-                    self.home_found(now, home);
-                }
-            }
-            return;
-        }
-        self.pools[i].request = Some(Request {
-            deadline: None,
-            retransmits: r.retransmits + 1,
-            ..r
-        });
-        // RFC 5352 §3.7: server hunt in parallel; a registrar connected
-        // already takes over as the home and gets the resend.
-        if self.hunt.home().is_some() && self.hunt.alternative(now) {
-            if let Some(home) = self.hunt.lose_home(now) {
-                self.home_found(now, home);
-                return;
+    fn association_down(&mut self, assoc: AssocId) {
+        for p in self.pools.iter_mut() {
+            if p.control.is_some_and(|(a, _)| a == assoc) {
+                p.control = None;
             }
         }
-        if self.hunt.home().is_some() {
-            self.send_resolution(now, i);
-        } else if let Some(home) = self.hunt.ensure_home(now) {
-            self.home_found(now, home);
-        }
-    }
-
-    /// The registrar on `assoc` answered pool `i`'s resolution with
-    /// Unknown Pool Handle. When the home said so and another registrar,
-    /// one that has not said so in this attempt, is known, the resolution
-    /// moves there (RFC 5352 §3.7: adopt another PR that answers). A
-    /// repeated answer of a registrar already counted is ignored. Returns
-    /// `false` when as many registrars as are known have said so; the
-    /// caller then reports the failure.
-    fn ask_another_registrar(
-        &mut self,
-        now: Instant,
-        i: usize,
-        request: Option<Request>,
-        assoc: Option<AssocId>,
-    ) -> bool {
-        let Some(mut r) = request else {
-            return false;
-        };
-        let home = self.hunt.home();
-        let from_home = home.is_some() && home.map(|h| h.assoc) == assoc;
-        if let Some(remote) = assoc.and_then(|a| self.hunt.remote_of(a)) {
-            if r.asked.contains(&Some(remote)) {
-                if !(from_home && r.deadline.is_some()) {
-                    // A late or duplicated answer, counted already.
-                    self.pools[i].request = Some(r);
-                    return true;
-                }
-                // Asked again (no other registrar could be reached): a
-                // new answer, counted below.
-            } else if let Some(slot) = r.asked.iter_mut().find(|a| a.is_none()) {
-                *slot = Some(remote);
-            }
-        }
-        r.unknown = r.unknown.saturating_add(1);
-        if r.unknown as usize >= self.hunt.known() {
-            return false;
-        }
-        if home.is_some() && !from_home {
-            // Not the home's answer: the request goes on at the home.
-            self.pools[i].request = Some(r);
-            return true;
-        }
-        r.deadline = None;
-        self.pools[i].request = Some(r);
-        let mut excluded = [SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0); MAX_REGISTRARS];
-        let mut n = 0;
-        for (slot, a) in excluded.iter_mut().zip(r.asked.iter().flatten()) {
-            *slot = *a;
-            n += 1;
-        }
-        self.registrar_moves = self.registrar_moves.saturating_add(1);
-        if let Some(home) = self.hunt.move_home(now, &excluded[..n]) {
-            self.home_found(now, home);
-        }
-        true
-    }
-
-    fn on_resolution(&mut self, now: Instant, assoc: Option<AssocId>, message: &AsapMessage<'_>) {
-        let AsapMessage::HandleResolutionResponse {
-            pool_handle,
-            policy,
-            elements,
-            ref error,
-            ..
-        } = *message
-        else {
-            return;
-        };
-        let Some(i) = self
-            .pools
-            .iter()
-            .position(|p| p.handle.as_bytes() == pool_handle)
-        else {
-            return;
-        };
-        let limit = self.element_limit();
-        let p = &mut self.pools[i];
-        let request = p.request.take();
-        if error.is_some() || elements.is_empty() {
-            let cause = asap_error::first_cause(error);
-            if cause == Some(CauseCode::UnknownPoolHandle) {
-                p.elements.clear();
-                p.fresh_until = None;
-                if self.ask_another_registrar(now, i, request, assoc) {
-                    return;
-                }
-            }
-            let pool = self.pools[i].handle;
-            self.event(Event::ResolutionFailed { pool, cause });
-            return;
-        }
-        p.policy = policy
-            .and_then(|x| x.policy())
-            .unwrap_or(Policy::RoundRobin);
-        p.elements.clear();
-        p.rr_next = 0;
-        for e in elements.iter() {
-            if p.elements.len() >= limit {
-                break;
-            }
-            if let Some(c) = CachedPe::from_param(&e) {
-                if p.position(c.pe_id).is_none() {
-                    let _ = p.elements.push(c);
-                }
-            }
-        }
-        // Listed again: a later failure is a new failure event.
-        let listed = &p.elements;
-        p.reported.retain(|r| !listed.iter().any(|e| e.pe_id == *r));
-        p.fresh_until = Some(now + self.config.stale_cache_value);
-        let (pool, n) = (p.handle, p.elements.len());
-        self.event(Event::Resolved { pool, elements: n });
-    }
-
-    fn on_business_card(&mut self, now: Instant, message: &AsapMessage<'_>) {
-        let AsapMessage::BusinessCard {
-            pool_handle,
-            elements,
-            ..
-        } = *message
-        else {
-            return;
-        };
-        let Ok(handle) = PoolHandle::new(pool_handle) else {
-            return;
-        };
-        let Ok(i) = self.entry(&handle) else {
-            return;
-        };
-        let limit = self.element_limit();
-        let p = &mut self.pools[i];
-        p.card.clear();
-        for e in elements.iter() {
-            if p.card.len() >= limit {
-                break;
-            }
-            if p.card.contains(&e.pe_id) {
-                continue;
-            }
-            let _ = p.card.push(e.pe_id);
-            if p.position(e.pe_id).is_none() && p.elements.len() < limit {
-                if let Some(c) = CachedPe::from_param(&e) {
-                    let _ = p.elements.push(c);
-                }
-            }
-        }
-        let n = p.card.len();
-        let unresolved = p.fresh_until.is_none() && p.request.is_none();
-        if unresolved {
-            self.start_resolution(now, i);
-        }
-        self.event(Event::BusinessCard {
-            pool: handle,
-            elements: n,
-        });
     }
 
     fn on_message(&mut self, now: Instant, source: Source, message: &AsapMessage<'_>) {
-        let assoc = match source {
-            Source::Association(a) => Some(a),
-            Source::Datagram(_) => None,
-        };
+        let assoc = source_assoc(source);
         match *message {
             AsapMessage::HandleResolutionResponse { .. } => {
-                if let Some(home) = assoc.and_then(|a| self.hunt.answered(a)) {
+                if let Some(home) = assoc.and_then(|a| self.client.hunt.answered(a)) {
                     // An answer during a hunt: that registrar is the home.
                     self.home_found(now, home);
                 }
@@ -1082,11 +764,6 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
                     }),
                 }
             }
-            AsapMessage::ServerAnnounce { .. } => {
-                if let Source::Datagram(sender) = source {
-                    self.hunt.on_announce(now, sender, message);
-                }
-            }
             AsapMessage::Error { ref error } => {
                 let cause = error.code();
                 self.event(Event::ErrorReceived { assoc, cause });
@@ -1096,73 +773,17 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     }
 }
 
-/// The next cached PE after `failed` in business card order (wrapping), or
-/// the first cached one of the card when `failed` is not on it.
-fn card_successor(card: &[PeId], failed: PeId, elements: &[CachedPe]) -> Option<usize> {
-    if card.is_empty() {
-        return None;
-    }
-    let start = card.iter().position(|&c| c == failed).map_or(0, |k| k + 1);
-    (0..card.len())
-        .map(|s| card[(start + s) % card.len()])
-        .filter(|&c| c != failed)
-        .find_map(|c| elements.iter().position(|e| e.pe_id == c))
-}
-
 impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
-        if protocol != Protocol::Asap {
-            return;
-        }
-        let (message, unanswered) = asap_error::parse_answering(&mut self.tx, source, bytes);
-        if unanswered {
-            self.send_failures = self.send_failures.saturating_add(1);
-        }
-        if let Some(message) = message {
-            self.on_message(now, source, &message)
-        }
+        self.handle_asap(now, source, protocol, bytes)
     }
 
     fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
-        match event {
-            TransportEvent::Up { assoc, remote, .. } => {
-                if let Some(home) = self.hunt.on_up(now, assoc, remote) {
-                    self.home_found(now, home);
-                }
-            }
-            TransportEvent::ConnectFailed { remote } => {
-                if let Some(home) = self.hunt.on_connect_failed(now, remote) {
-                    self.home_found(now, home);
-                }
-            }
-            TransportEvent::Down { assoc } => {
-                for p in self.pools.iter_mut() {
-                    if p.control.is_some_and(|(a, _)| a == assoc) {
-                        p.control = None;
-                    }
-                }
-                if self.hunt.on_down(now, assoc) {
-                    self.home_failed(now, assoc);
-                }
-            }
-            TransportEvent::SendFailed { assoc } => {
-                if self.hunt.home().map(|h| h.assoc) == Some(assoc) {
-                    self.event(Event::HomeLost { assoc });
-                    for p in self.pools.iter_mut() {
-                        if let Some(r) = p.request.as_mut() {
-                            r.deadline = None;
-                        }
-                    }
-                    if let Some(home) = self.hunt.lose_home(now) {
-                        self.home_found(now, home);
-                    }
-                }
-            }
-        }
+        self.handle_client_event(now, event)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        if let Some(home) = self.hunt.handle_timeout(now) {
+        if let Some(home) = self.client.hunt.handle_timeout(now) {
             self.home_found(now, home);
         }
         for i in 0..self.pools.len() {
@@ -1177,15 +798,15 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
         self.pools
             .iter()
             .filter_map(|p| p.request.and_then(|r| r.deadline))
-            .chain(self.hunt.poll_timeout())
+            .chain(self.client.hunt.poll_timeout())
             .min()
     }
 
     fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        self.tx.pop_into(buf)
+        self.client.tx.pop_into(buf)
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {
-        self.hunt.poll_connect()
+        self.client.hunt.poll_connect()
     }
 }

@@ -162,13 +162,13 @@ pub use limiter::MAX_REPORTERS;
 
 use crate::addr::{TransportAddress, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES};
 use crate::cause::CauseCode;
-use crate::handlespace::RandomSource;
 use crate::handlespace::{
     Handlespace, HandlespaceError, OwnershipCursor, PeRef, PeTimerKind, PeView, RegisterOutcome,
-    Registration, Storage, Xoshiro256StarStar,
+    Registration, Storage,
 };
 use crate::id::{AssocId, PeId, PoolHandle, ServerId};
 use crate::policy::Policy;
+use crate::random::{below, Xoshiro256StarStar};
 use crate::storage::Backend;
 use crate::time::{Duration, Instant};
 use crate::transmit::{
@@ -718,7 +718,7 @@ impl<
     /// A keep-alive interval varied uniformly over [0.5, 1.5) × `interval`.
     fn spread(&mut self, interval: Duration) -> Duration {
         let us = interval.as_micros();
-        Duration::from_micros(us / 2 + self.rng.below(us.max(1)))
+        Duration::from_micros(us / 2 + below(&mut self.rng, us.max(1)))
     }
 
     /// Sets an owned PE's timer to `kind` at `at`, or to its lifetime expiry

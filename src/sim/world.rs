@@ -15,8 +15,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::string::String;
 use std::vec::Vec;
 
-use crate::handlespace::random::{RandomSource, Xoshiro256StarStar};
 use crate::id::AssocId;
+use crate::random::{below, Rng, Xoshiro256StarStar};
 use crate::time::{Duration, Instant};
 use crate::transmit::{Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE};
 use crate::wire::Protocol;
@@ -156,7 +156,7 @@ impl Ctx<'_> {
     }
     /// A uniformly distributed duration in `0..=max`.
     pub fn random_duration(&mut self, max: Duration) -> Duration {
-        Duration::from_micros(self.rng.below(max.as_micros().saturating_add(1)))
+        Duration::from_micros(below(self.rng, max.as_micros().saturating_add(1)))
     }
     /// The run's counters.
     pub fn counters(&mut self) -> &mut Counters {
@@ -759,7 +759,7 @@ impl World {
         if max == Duration::ZERO {
             Duration::ZERO
         } else {
-            Duration::from_micros(self.rng.below(max.as_micros() + 1))
+            Duration::from_micros(below(&mut self.rng, max.as_micros() + 1))
         }
     }
 

@@ -12,7 +12,7 @@ fn every_error_type_is_an_error() {
     is_error::<rserpool::id::IdError>();
     is_error::<rserpool::policy::PolicyError>();
     is_error::<rserpool::pool_element::PoolElementError>();
-    is_error::<rserpool::pool_element::server_hunt::HuntError>();
+    is_error::<rserpool::asap_client::server_hunt::HuntError>();
     is_error::<rserpool::pool_user::PoolUserError>();
     is_error::<rserpool::registrar::RegistrarError>();
     is_error::<rserpool::session::Backpressure>();
@@ -30,7 +30,7 @@ fn every_error_type_is_an_error() {
 
 #[test]
 fn errors_say_what_went_wrong() {
-    let e: Box<dyn Error> = Box::new(rserpool::pool_element::server_hunt::HuntError::TableFull);
+    let e: Box<dyn Error> = Box::new(rserpool::asap_client::server_hunt::HuntError::TableFull);
     assert_eq!(e.to_string(), "the registrar table is full");
     let e = rserpool::storage::InvariantError {
         rule: "red node with a red child",

@@ -7,9 +7,10 @@ use rserpool::addr::{TransportAddress, TransportError, TransportProtocol, Transp
 use rserpool::handlespace::checksum::pe_checksum;
 use rserpool::handlespace::{
     FixedHandlespace, GrowableHandlespace, Handlespace, HandlespaceError, OwnershipCursor, PeRef,
-    PeTimerKind, RegisterOutcome, Registration, Resource, Storage, Xoshiro256StarStar,
+    PeTimerKind, RegisterOutcome, Registration, Resource, Storage,
 };
 use rserpool::id::{IdError, MAX_POOL_HANDLE_SIZE};
+use rserpool::random::Xoshiro256StarStar;
 use rserpool::storage::{Backend, RedBlackTree, SortedList, Treap};
 use rserpool::timer::TimerIndex;
 use rserpool::{AssocId, CauseCode, Duration, Instant, PeId, Policy, PoolHandle, ServerId};

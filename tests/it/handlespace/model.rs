@@ -13,9 +13,10 @@ use rserpool::addr::{
 use rserpool::handlespace::checksum::pe_checksum;
 use rserpool::handlespace::{
     FixedHandlespace, GrowableHandlespace, Handlespace, HandlespaceError, PeRef, PeTimerKind,
-    RegisterOutcome, Registration, Resource, Storage, Xoshiro256StarStar,
+    RegisterOutcome, Registration, Resource, Storage,
 };
 use rserpool::policy::{PolicyState, SelectionKind};
+use rserpool::random::Xoshiro256StarStar;
 use rserpool::storage::{Backend, RedBlackTree, SortedList, Treap};
 use rserpool::{AssocId, Duration, Instant, PeId, Policy, PoolHandle, ServerId};
 

@@ -6,7 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use rserpool::addr::{TransportAddress, TransportProtocol, TransportUse};
-use rserpool::handlespace::{GrowableHandlespace, PeRef, Registration, Xoshiro256StarStar};
+use rserpool::handlespace::{GrowableHandlespace, PeRef, Registration};
+use rserpool::random::Xoshiro256StarStar;
 use rserpool::storage::{Backend, RedBlackTree, SortedList, Treap};
 use rserpool::{AssocId, Instant, PeId, Policy, PoolHandle, ServerId};
 
