@@ -19,8 +19,8 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::UNIX_EPOCH;
 
+use rserpool::capture::{CapturedMessage, Encapsulation, PcapReader};
 use rserpool::policy::Policy;
-use rserpool::wire::pcap::{CapturedMessage, Encapsulation, PcapReader};
 use rserpool::wire::{
     unrecognized_parameters, AsapMessage, CauseData, EnrpBody, EnrpMessage, Message,
     OperationError, PolicyParam, PoolElementParam, Protocol, TransportParam, UserTransport,
@@ -306,7 +306,7 @@ fn pool_handle(o: &mut Obj, h: &[u8]) {
 
 fn asap_json(m: &AsapMessage<'_>) -> Json {
     let mut o = Obj::new();
-    header(&mut o, m.name(), m.message_type(), m.flags());
+    header(&mut o, m.name(), m.message_type().into(), m.flags());
     if let Some(h) = m.pool_handle() {
         pool_handle(&mut o, h);
     }
@@ -405,7 +405,7 @@ fn asap_json(m: &AsapMessage<'_>) -> Json {
 
 fn enrp_json(m: &EnrpMessage<'_>) -> Json {
     let mut o = Obj::new();
-    header(&mut o, m.name(), m.message_type(), m.flags());
+    header(&mut o, m.name(), m.message_type().into(), m.flags());
     o.str("sender_server_id", &id(m.sender.get()));
     o.str("receiver_server_id", &id(m.receiver.map_or(0, |s| s.get())));
     match &m.body {

@@ -28,8 +28,9 @@
 //!   multicast) and TCP transports, and a runtime that runs a registrar,
 //!   pool elements and pool users over them (`cargo run --release --example
 //!   demo`).
-//! * `wire::pcap` (feature `capture`): pcap capture files, written by the
-//!   runtime's nodes on request and read by `examples/decode.rs`.
+//! * `capture` (feature `capture`): pcap and pcapng captures of ASAP and
+//!   ENRP traffic, written (also by the runtime's nodes, on request) and
+//!   read (`examples/decode.rs`).
 //!
 //! # Features
 //!
@@ -115,6 +116,9 @@ mod logging;
 
 pub mod addr;
 pub mod asap_client;
+#[cfg(feature = "capture")]
+#[cfg_attr(docsrs, doc(cfg(feature = "capture")))]
+pub mod capture;
 pub mod cause;
 pub mod handlespace;
 pub mod id;

@@ -603,9 +603,9 @@ fn asap_and_enrp_go_on_the_wire_with_their_ppids() {
 mod pool {
     use super::{capture_dir, WireCapture};
     use crate::net_support::{self, element, pool, registered, wait_for};
+    use rserpool::capture::{CapturedMessage, Encapsulation, PcapReader};
     use rserpool::runtime::{NodeConfig, PoolUserNode, RegistrarNode};
     use rserpool::transport::sctp::SctpKind;
-    use rserpool::wire::pcap::{CapturedMessage, Encapsulation, PcapReader};
     use rserpool::wire::{AsapMessage, Protocol};
     use rserpool::ServerId;
     use std::collections::BTreeSet;

@@ -28,7 +28,7 @@ pub mod samples;
 /// messages than the capture could hold, and every message found decodes
 /// (or fails) without panicking.
 pub fn pcap_read(data: &[u8]) {
-    let Ok(reader) = rserpool::wire::pcap::PcapReader::new(data) else {
+    let Ok(reader) = rserpool::capture::PcapReader::new(data) else {
         return;
     };
     let mut found = 0usize;
@@ -36,7 +36,7 @@ pub fn pcap_read(data: &[u8]) {
         let Ok(m) = item else { break };
         found += 1;
         assert!(found <= data.len(), "more messages than input bytes");
-        assert!(m.bytes.len() <= data.len() + rserpool::wire::pcap::MAX_REASSEMBLY);
+        assert!(m.bytes.len() <= data.len() + rserpool::capture::MAX_REASSEMBLY);
         let _ = Message::parse(m.protocol, &m.bytes);
     }
 }
@@ -228,7 +228,7 @@ fn operation_error(e: &OperationError<'_>, add: &mut impl FnMut(u64)) {
 }
 
 fn walk_asap(m: &AsapMessage<'_>, add: &mut impl FnMut(u64)) {
-    add(u64::from(m.message_type()));
+    add(u64::from(m.message_type().raw()));
     add(u64::from(m.flags()));
     if let Some(h) = m.pool_handle() {
         bytes(h, add);
@@ -291,7 +291,7 @@ fn walk_asap(m: &AsapMessage<'_>, add: &mut impl FnMut(u64)) {
 fn walk_enrp(m: &EnrpMessage<'_>, add: &mut impl FnMut(u64)) {
     add(u64::from(m.sender.get()));
     add(u64::from(m.receiver.map_or(0, |s| s.get())));
-    add(u64::from(m.body.message_type()));
+    add(u64::from(m.body.message_type().raw()));
     add(u64::from(m.body.flags()));
     match &m.body {
         EnrpBody::Presence {

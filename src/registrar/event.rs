@@ -11,7 +11,7 @@ use crate::handlespace::{PeView, Storage};
 use crate::id::{PeId, PoolHandle, ServerId};
 use crate::policy::Policy;
 use crate::storage::Backend;
-use crate::wire::{List, PolicyParam, PoolElementParam, TransportParam, UserTransport};
+use crate::wire::{PolicyParam, PoolElementParam, TransportParam, UserTransport};
 
 /// An owned copy of a transport address (no borrow of the handlespace).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,18 +56,7 @@ impl TransportRecord {
     }
     /// The transport as a wire parameter.
     pub fn as_param(&self) -> TransportParam<'_> {
-        to_param(&self.as_address())
-    }
-}
-
-/// A transport address as a wire parameter.
-pub(crate) fn to_param<'a>(t: &TransportAddress<'a>) -> TransportParam<'a> {
-    TransportParam {
-        protocol: t.protocol,
-        port: t.port,
-        transport_use: t.transport_use,
-        service_code: t.service_code,
-        addresses: List::from_slice(t.addresses),
+        super::to_param(&self.as_address())
     }
 }
 

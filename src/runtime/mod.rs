@@ -60,14 +60,14 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::vec::Vec;
 
+#[cfg(feature = "capture")]
+use crate::capture::{Encapsulation, PcapWriter};
 use crate::time::{Instant, StdClock};
 use crate::transmit::{Destination, Machine, TransportEvent, MAX_MESSAGE_SIZE};
 use crate::transport::tcp::{self, StreamEvent, TcpTransport};
 pub use crate::transport::udp::Multicast;
 use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
 use crate::transport::{Framing, Incoming};
-#[cfg(feature = "capture")]
-use crate::wire::pcap::{Encapsulation, PcapWriter};
 use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
 #[cfg(not(feature = "capture"))]
 use no_capture::{Encapsulation, PcapWriter};
@@ -306,7 +306,7 @@ impl Driver {
                 return false;
             };
             let ends = s.addresses(assoc);
-            let sent = s.send(assoc, sctp::ppid(protocol), msg);
+            let sent = s.send(assoc, protocol.ppid(), msg);
             if let (true, Some((local, remote))) = (sent, ends) {
                 self.capture_sctp(protocol, local, remote, msg);
             }

@@ -36,8 +36,9 @@ use crate::transmit::TransportEvent;
 use crate::transport::sctp::{
     self, SctpConfig, SctpEvent, SctpKind, SctpTransport, SendInfo, SCTP_ASSOC_BIT,
 };
-use crate::transport::{Framing, Incoming, Payload, PPID_ASAP, PPID_ENRP};
+use crate::transport::{Framing, Incoming, Payload};
 use crate::wire::Protocol;
+use crate::wire::ASAP_PPID;
 
 /// How many messages wait at most on a data channel that is not up yet.
 pub const MAX_WAITING: usize = 256;
@@ -45,14 +46,6 @@ pub const MAX_WAITING: usize = 256;
 /// How many associations a node keeps at most; one more that a peer
 /// opens is aborted.
 pub const MAX_ASSOCIATIONS: usize = 4096;
-
-/// The PPID of `protocol`.
-pub(crate) fn ppid(protocol: Protocol) -> u32 {
-    match protocol {
-        Protocol::Asap => PPID_ASAP,
-        Protocol::Enrp => PPID_ENRP,
-    }
-}
 
 pub(crate) struct Endpoint {
     transport: Box<dyn SctpTransport>,
@@ -375,13 +368,15 @@ impl Sctp {
                     return Outcome::None;
                 };
                 let payload = match a.framing {
-                    Framing::Plain if info.ppid == ppid(a.protocol) => Payload::Message(a.protocol),
+                    Framing::Plain if info.ppid == a.protocol.ppid() => {
+                        Payload::Message(a.protocol)
+                    }
                     Framing::Plain => {
                         self.wrong_ppid += 1;
                         net_debug!("sctp: message with a wrong PPID dropped");
                         return Outcome::None;
                     }
-                    Framing::Tagged if info.ppid == PPID_ASAP => Payload::Message(Protocol::Asap),
+                    Framing::Tagged if info.ppid == ASAP_PPID => Payload::Message(Protocol::Asap),
                     Framing::Tagged => Payload::Data(info.ppid),
                 };
                 Outcome::Message(Incoming {
@@ -564,7 +559,7 @@ mod tests {
         let m = s
             .connect(1, &[peer(9901)], Protocol::Enrp, Framing::Plain, true)
             .unwrap();
-        assert!(!s.send(m, PPID_ENRP, b"early"), "not up yet");
+        assert!(!s.send(m, crate::wire::ENRP_PPID, b"early"), "not up yet");
         let inner = s.assocs[&m].inner;
         assert!(matches!(
             s.event(1, up(inner, peer(1))),

@@ -28,7 +28,7 @@ pub use crate::wire::{ASAP_PORT, ENRP_PORT};
 /// application data and ASAP control messages (COOKIE, COOKIE_ECHO,
 /// BUSINESS_CARD). SCTP tells them apart by the PPID; over UDP each
 /// datagram of such a channel starts with the PPID as a 32-bit big-endian
-/// number ([`PPID_ASAP`] for ASAP, anything else is application data).
+/// number ([`ASAP_PPID`](crate::wire::ASAP_PPID) for ASAP, anything else is application data).
 /// Channels to registrars carry plain ASAP or ENRP messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Framing {
@@ -39,10 +39,6 @@ pub enum Framing {
     Tagged,
 }
 
-/// The SCTP payload protocol identifier of ASAP (RFC 5352).
-pub const PPID_ASAP: u32 = 11;
-/// The SCTP payload protocol identifier of ENRP (RFC 5353).
-pub const PPID_ENRP: u32 = 12;
 /// The PPID the runtime uses for application data.
 pub const PPID_DATA: u32 = 0;
 

@@ -117,7 +117,7 @@ fn read_messages<T>(
         if stream.read_exact(&mut header).is_err() {
             break;
         }
-        let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        let len = usize::from(crate::wire::MessageHeader::new_unchecked(&header).length());
         if len < 4 {
             break;
         }

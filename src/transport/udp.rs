@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use super::{Framing, Incoming, Payload, PPID_ASAP, PPID_DATA, PPID_ENRP};
+use super::{Framing, Incoming, Payload, PPID_DATA};
 use crate::id::AssocId;
 use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
 
@@ -535,10 +535,9 @@ impl UdpTransport {
                 }
                 let ppid = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
                 bytes.drain(..4);
-                match ppid {
-                    PPID_ASAP => Payload::Message(Protocol::Asap),
-                    PPID_ENRP => Payload::Message(Protocol::Enrp),
-                    other => Payload::Data(other),
+                match Protocol::from_ppid(ppid) {
+                    Some(protocol) => Payload::Message(protocol),
+                    None => Payload::Data(ppid),
                 }
             }
         };
@@ -562,11 +561,7 @@ impl UdpTransport {
     /// Sends a message of `protocol` on `assoc` (framed as the association
     /// wants). Returns `false` when the association is unknown.
     pub fn send(&mut self, now: Instant, assoc: AssocId, protocol: Protocol, msg: &[u8]) -> bool {
-        let ppid = match protocol {
-            Protocol::Asap => PPID_ASAP,
-            Protocol::Enrp => PPID_ENRP,
-        };
-        self.send_with(now, assoc, ppid, msg)
+        self.send_with(now, assoc, protocol.ppid(), msg)
     }
 
     /// Sends application data with `ppid` on a tagged association

@@ -11,61 +11,8 @@ use super::param::{
     fmt_handle, fmt_hex, write_handle, write_opaque, write_u32_param, PolicyParam,
     PoolElementParam, TransportParam,
 };
-use super::param_type as pt;
+use super::types::{AsapType, ParamType};
 use crate::id::{PeId, ServerId};
-
-/// ASAP message types (RFC 5352 §2.2).
-pub mod asap_type {
-    /// ASAP_REGISTRATION.
-    pub const REGISTRATION: u8 = 0x01;
-    /// ASAP_DEREGISTRATION.
-    pub const DEREGISTRATION: u8 = 0x02;
-    /// ASAP_REGISTRATION_RESPONSE.
-    pub const REGISTRATION_RESPONSE: u8 = 0x03;
-    /// ASAP_DEREGISTRATION_RESPONSE.
-    pub const DEREGISTRATION_RESPONSE: u8 = 0x04;
-    /// ASAP_HANDLE_RESOLUTION.
-    pub const HANDLE_RESOLUTION: u8 = 0x05;
-    /// ASAP_HANDLE_RESOLUTION_RESPONSE.
-    pub const HANDLE_RESOLUTION_RESPONSE: u8 = 0x06;
-    /// ASAP_ENDPOINT_KEEP_ALIVE.
-    pub const ENDPOINT_KEEP_ALIVE: u8 = 0x07;
-    /// ASAP_ENDPOINT_KEEP_ALIVE_ACK.
-    pub const ENDPOINT_KEEP_ALIVE_ACK: u8 = 0x08;
-    /// ASAP_ENDPOINT_UNREACHABLE.
-    pub const ENDPOINT_UNREACHABLE: u8 = 0x09;
-    /// ASAP_SERVER_ANNOUNCE.
-    pub const SERVER_ANNOUNCE: u8 = 0x0A;
-    /// ASAP_COOKIE.
-    pub const COOKIE: u8 = 0x0B;
-    /// ASAP_COOKIE_ECHO.
-    pub const COOKIE_ECHO: u8 = 0x0C;
-    /// ASAP_BUSINESS_CARD.
-    pub const BUSINESS_CARD: u8 = 0x0D;
-    /// ASAP_ERROR.
-    pub const ERROR: u8 = 0x0E;
-
-    /// The RFC name of a message type, or `None` for an unknown one.
-    pub const fn name(message_type: u8) -> Option<&'static str> {
-        Some(match message_type {
-            REGISTRATION => "ASAP_REGISTRATION",
-            DEREGISTRATION => "ASAP_DEREGISTRATION",
-            REGISTRATION_RESPONSE => "ASAP_REGISTRATION_RESPONSE",
-            DEREGISTRATION_RESPONSE => "ASAP_DEREGISTRATION_RESPONSE",
-            HANDLE_RESOLUTION => "ASAP_HANDLE_RESOLUTION",
-            HANDLE_RESOLUTION_RESPONSE => "ASAP_HANDLE_RESOLUTION_RESPONSE",
-            ENDPOINT_KEEP_ALIVE => "ASAP_ENDPOINT_KEEP_ALIVE",
-            ENDPOINT_KEEP_ALIVE_ACK => "ASAP_ENDPOINT_KEEP_ALIVE_ACK",
-            ENDPOINT_UNREACHABLE => "ASAP_ENDPOINT_UNREACHABLE",
-            SERVER_ANNOUNCE => "ASAP_SERVER_ANNOUNCE",
-            COOKIE => "ASAP_COOKIE",
-            COOKIE_ECHO => "ASAP_COOKIE_ECHO",
-            BUSINESS_CARD => "ASAP_BUSINESS_CARD",
-            ERROR => "ASAP_ERROR",
-            _ => return None,
-        })
-    }
-}
 
 /// ASAP message flags (masks on the flags byte).
 pub mod asap_flags {
@@ -215,40 +162,45 @@ impl<'a> AsapMessage<'a> {
     /// [`unrecognized_parameters`](super::unrecognized_parameters)). An
     /// unknown message type fails with [`Error::UnrecognizedMessage`].
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
-        use asap_type as t;
         let m = Opened::open(bytes)?;
-        const HANDLE: u32 = bit(pt::POOL_HANDLE);
-        const PE_ID: u32 = bit(pt::PE_IDENTIFIER);
-        const ERR: u32 = bit(pt::OPERATION_ERROR);
+        const HANDLE: u32 = bit(ParamType::PoolHandle);
+        const PE_ID: u32 = bit(ParamType::PeIdentifier);
+        const ERR: u32 = bit(ParamType::OperationError);
         let handle_and_pe = |f: &super::message::Found<'a>| -> Result<(&'a [u8], PeId), Error> {
             Ok((
-                f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
-                f.pe_id.ok_or(missing(pt::PE_IDENTIFIER))?,
+                f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
+                f.pe_id.ok_or(missing(ParamType::PeIdentifier))?,
             ))
         };
-        Ok(match m.ty {
-            t::REGISTRATION => {
-                let f = collect(m.params(0), HANDLE | bit(pt::POOL_ELEMENT), Repeated::None)?;
+        Ok(match AsapType::from(m.ty) {
+            AsapType::Registration => {
+                let f = collect(
+                    m.params(0),
+                    HANDLE | bit(ParamType::PoolElement),
+                    Repeated::None,
+                )?;
                 AsapMessage::Registration {
-                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
-                    pool_element: f.pool_element.ok_or(missing(pt::POOL_ELEMENT))?,
+                    pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
+                    pool_element: f.pool_element.ok_or(missing(ParamType::PoolElement))?,
                 }
             }
-            t::DEREGISTRATION | t::ENDPOINT_KEEP_ALIVE_ACK | t::ENDPOINT_UNREACHABLE => {
+            AsapType::Deregistration
+            | AsapType::EndpointKeepAliveAck
+            | AsapType::EndpointUnreachable => {
                 let f = collect(m.params(0), HANDLE | PE_ID, Repeated::None)?;
                 let (pool_handle, pe_id) = handle_and_pe(&f)?;
-                match m.ty {
-                    t::DEREGISTRATION => AsapMessage::Deregistration { pool_handle, pe_id },
-                    t::ENDPOINT_KEEP_ALIVE_ACK => {
+                match AsapType::from(m.ty) {
+                    AsapType::Deregistration => AsapMessage::Deregistration { pool_handle, pe_id },
+                    AsapType::EndpointKeepAliveAck => {
                         AsapMessage::EndpointKeepAliveAck { pool_handle, pe_id }
                     }
                     _ => AsapMessage::EndpointUnreachable { pool_handle, pe_id },
                 }
             }
-            t::REGISTRATION_RESPONSE | t::DEREGISTRATION_RESPONSE => {
+            AsapType::RegistrationResponse | AsapType::DeregistrationResponse => {
                 let f = collect(m.params(0), HANDLE | PE_ID | ERR, Repeated::None)?;
                 let (pool_handle, pe_id) = handle_and_pe(&f)?;
-                if m.ty == t::REGISTRATION_RESPONSE {
+                if AsapType::from(m.ty) == AsapType::RegistrationResponse {
                     AsapMessage::RegistrationResponse {
                         rejected: m.flags & asap_flags::REJECT != 0,
                         pool_handle,
@@ -263,44 +215,44 @@ impl<'a> AsapMessage<'a> {
                     }
                 }
             }
-            t::HANDLE_RESOLUTION => {
+            AsapType::HandleResolution => {
                 let f = collect(
                     m.params(0),
-                    HANDLE | bit(pt::HANDLE_RESOLUTION_OPTION),
+                    HANDLE | bit(ParamType::HandleResolutionOption),
                     Repeated::None,
                 )?;
                 AsapMessage::HandleResolution {
                     subscribe: m.flags & asap_flags::SUBSCRIBE != 0,
-                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
                     items: f.hropt,
                 }
             }
-            t::HANDLE_RESOLUTION_RESPONSE => {
+            AsapType::HandleResolutionResponse => {
                 let f = collect(
                     m.params(0),
-                    HANDLE | bit(pt::POLICY) | ERR,
+                    HANDLE | bit(ParamType::Policy) | ERR,
                     Repeated::Elements,
                 )?;
                 AsapMessage::HandleResolutionResponse {
                     accept_updates: m.flags & asap_flags::ACCEPT_UPDATES != 0,
-                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
                     policy: f.policy,
                     elements: List::from_wire(f.region, f.count),
                     error: f.error,
                 }
             }
-            t::ENDPOINT_KEEP_ALIVE => {
+            AsapType::EndpointKeepAlive => {
                 m.fixed(4)?;
                 let server_id = ServerId::new(rd32(m.value, 0))?;
                 let f = collect(m.params(4), HANDLE | PE_ID, Repeated::None)?;
                 AsapMessage::EndpointKeepAlive {
                     home: m.flags & asap_flags::HOME != 0,
                     server_id,
-                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
                     pe_id: f.pe_id,
                 }
             }
-            t::SERVER_ANNOUNCE => {
+            AsapType::ServerAnnounce => {
                 m.fixed(4)?;
                 let server_id = ServerId::new(rd32(m.value, 0))?;
                 let f = collect(m.params(4), 0, Repeated::Transports)?;
@@ -309,27 +261,31 @@ impl<'a> AsapMessage<'a> {
                     transports: List::from_wire(f.region, f.count),
                 }
             }
-            t::COOKIE | t::COOKIE_ECHO => {
-                let f = collect(m.params(0), bit(pt::COOKIE), Repeated::None)?;
-                let cookie = f.cookie.ok_or(missing(pt::COOKIE))?;
-                if m.ty == t::COOKIE {
+            AsapType::Cookie | AsapType::CookieEcho => {
+                let f = collect(m.params(0), bit(ParamType::Cookie), Repeated::None)?;
+                let cookie = f.cookie.ok_or(missing(ParamType::Cookie))?;
+                if AsapType::from(m.ty) == AsapType::Cookie {
                     AsapMessage::Cookie { cookie }
                 } else {
                     AsapMessage::CookieEcho { cookie }
                 }
             }
-            t::BUSINESS_CARD => {
-                let f = collect(m.params(0), HANDLE | bit(pt::POLICY), Repeated::Elements)?;
+            AsapType::BusinessCard => {
+                let f = collect(
+                    m.params(0),
+                    HANDLE | bit(ParamType::Policy),
+                    Repeated::Elements,
+                )?;
                 AsapMessage::BusinessCard {
-                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
+                    pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
                     policy: f.policy,
                     elements: List::from_wire(f.region, f.count),
                 }
             }
-            t::ERROR => {
+            AsapType::Error => {
                 let f = collect(m.params(0), ERR, Repeated::None)?;
                 AsapMessage::Error {
-                    error: f.error.ok_or(missing(pt::OPERATION_ERROR))?,
+                    error: f.error.ok_or(missing(ParamType::OperationError))?,
                 }
             }
             _ => return Err(m.unrecognized()),
@@ -337,23 +293,22 @@ impl<'a> AsapMessage<'a> {
     }
 
     /// The message type.
-    pub const fn message_type(&self) -> u8 {
-        use asap_type as t;
+    pub const fn message_type(&self) -> AsapType {
         match self {
-            AsapMessage::Registration { .. } => t::REGISTRATION,
-            AsapMessage::Deregistration { .. } => t::DEREGISTRATION,
-            AsapMessage::RegistrationResponse { .. } => t::REGISTRATION_RESPONSE,
-            AsapMessage::DeregistrationResponse { .. } => t::DEREGISTRATION_RESPONSE,
-            AsapMessage::HandleResolution { .. } => t::HANDLE_RESOLUTION,
-            AsapMessage::HandleResolutionResponse { .. } => t::HANDLE_RESOLUTION_RESPONSE,
-            AsapMessage::EndpointKeepAlive { .. } => t::ENDPOINT_KEEP_ALIVE,
-            AsapMessage::EndpointKeepAliveAck { .. } => t::ENDPOINT_KEEP_ALIVE_ACK,
-            AsapMessage::EndpointUnreachable { .. } => t::ENDPOINT_UNREACHABLE,
-            AsapMessage::ServerAnnounce { .. } => t::SERVER_ANNOUNCE,
-            AsapMessage::Cookie { .. } => t::COOKIE,
-            AsapMessage::CookieEcho { .. } => t::COOKIE_ECHO,
-            AsapMessage::BusinessCard { .. } => t::BUSINESS_CARD,
-            AsapMessage::Error { .. } => t::ERROR,
+            AsapMessage::Registration { .. } => AsapType::Registration,
+            AsapMessage::Deregistration { .. } => AsapType::Deregistration,
+            AsapMessage::RegistrationResponse { .. } => AsapType::RegistrationResponse,
+            AsapMessage::DeregistrationResponse { .. } => AsapType::DeregistrationResponse,
+            AsapMessage::HandleResolution { .. } => AsapType::HandleResolution,
+            AsapMessage::HandleResolutionResponse { .. } => AsapType::HandleResolutionResponse,
+            AsapMessage::EndpointKeepAlive { .. } => AsapType::EndpointKeepAlive,
+            AsapMessage::EndpointKeepAliveAck { .. } => AsapType::EndpointKeepAliveAck,
+            AsapMessage::EndpointUnreachable { .. } => AsapType::EndpointUnreachable,
+            AsapMessage::ServerAnnounce { .. } => AsapType::ServerAnnounce,
+            AsapMessage::Cookie { .. } => AsapType::Cookie,
+            AsapMessage::CookieEcho { .. } => AsapType::CookieEcho,
+            AsapMessage::BusinessCard { .. } => AsapType::BusinessCard,
+            AsapMessage::Error { .. } => AsapType::Error,
         }
     }
 
@@ -375,7 +330,7 @@ impl<'a> AsapMessage<'a> {
 
     /// The RFC name, e.g. `"ASAP_REGISTRATION"`.
     pub const fn name(&self) -> &'static str {
-        match asap_type::name(self.message_type()) {
+        match self.message_type().name() {
             Some(n) => n,
             None => "ASAP_?",
         }
@@ -437,7 +392,7 @@ impl<'a> AsapMessage<'a> {
             | AsapMessage::EndpointKeepAliveAck { pool_handle, pe_id }
             | AsapMessage::EndpointUnreachable { pool_handle, pe_id } => {
                 write_handle(w, pool_handle)?;
-                write_u32_param(w, pt::PE_IDENTIFIER, pe_id.get());
+                write_u32_param(w, ParamType::PeIdentifier, pe_id.get());
             }
             AsapMessage::RegistrationResponse {
                 pool_handle,
@@ -451,7 +406,7 @@ impl<'a> AsapMessage<'a> {
                 error,
             } => {
                 write_handle(w, pool_handle)?;
-                write_u32_param(w, pt::PE_IDENTIFIER, pe_id.get());
+                write_u32_param(w, ParamType::PeIdentifier, pe_id.get());
                 if let Some(e) = error {
                     e.write(w)?;
                 }
@@ -461,7 +416,7 @@ impl<'a> AsapMessage<'a> {
             } => {
                 write_handle(w, pool_handle)?;
                 if let Some(n) = items {
-                    write_u32_param(w, pt::HANDLE_RESOLUTION_OPTION, *n);
+                    write_u32_param(w, ParamType::HandleResolutionOption, *n);
                 }
             }
             AsapMessage::HandleResolutionResponse {
@@ -489,7 +444,7 @@ impl<'a> AsapMessage<'a> {
                 w.u32(server_id.get());
                 write_handle(w, pool_handle)?;
                 if let Some(id) = pe_id {
-                    write_u32_param(w, pt::PE_IDENTIFIER, id.get());
+                    write_u32_param(w, ParamType::PeIdentifier, id.get());
                 }
             }
             AsapMessage::ServerAnnounce {
@@ -500,7 +455,7 @@ impl<'a> AsapMessage<'a> {
                 transports.write(w)?;
             }
             AsapMessage::Cookie { cookie } | AsapMessage::CookieEcho { cookie } => {
-                write_opaque(w, pt::COOKIE, cookie);
+                write_opaque(w, ParamType::Cookie, cookie);
             }
             AsapMessage::BusinessCard {
                 pool_handle,

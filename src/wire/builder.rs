@@ -10,7 +10,7 @@ use super::param::{
     write_checksum, write_handle, write_opaque, write_u32_param, PolicyParam, PoolElementParam,
     ServerInfoParam, TransportParam,
 };
-use super::param_type as pt;
+use super::types::{AsapType, EnrpType, ParamType};
 use crate::id::{PeId, ServerId};
 
 /// Writes one message into a caller buffer, one parameter at a time.
@@ -36,9 +36,14 @@ pub struct MessageBuilder<'b> {
 }
 
 impl<'b> MessageBuilder<'b> {
-    /// Starts an ASAP message (type and flags, see
-    /// [`asap_type`](super::asap_type) and [`asap_flags`](super::asap_flags)).
-    pub fn asap(buf: &'b mut [u8], message_type: u8, flags: u8) -> Result<Self, Error> {
+    /// Starts an ASAP message (type and flags, see [`AsapType`] and
+    /// [`asap_flags`](super::asap_flags)).
+    pub fn asap(
+        buf: &'b mut [u8],
+        message_type: impl Into<AsapType>,
+        flags: u8,
+    ) -> Result<Self, Error> {
+        let message_type = message_type.into().raw();
         let mut b = MessageBuilder {
             buf,
             len: 0,
@@ -54,15 +59,17 @@ impl<'b> MessageBuilder<'b> {
         Ok(b)
     }
 
-    /// Starts an ENRP message with its server identifiers (`receiver`
-    /// `None` is sent as 0).
+    /// Starts an ENRP message (type and flags, see [`EnrpType`] and
+    /// [`enrp_flags`](super::enrp_flags)) with its server identifiers
+    /// (`receiver` `None` is sent as 0).
     pub fn enrp(
         buf: &'b mut [u8],
-        message_type: u8,
+        message_type: impl Into<EnrpType>,
         flags: u8,
         sender: ServerId,
         receiver: Option<ServerId>,
     ) -> Result<Self, Error> {
+        let message_type = message_type.into().raw();
         let mut b = MessageBuilder {
             buf,
             len: 0,
@@ -151,7 +158,7 @@ impl<'b> MessageBuilder<'b> {
     /// Appends a PE Identifier parameter.
     pub fn pe_id(&mut self, id: PeId) -> Result<(), Error> {
         self.append(|w| {
-            write_u32_param(w, pt::PE_IDENTIFIER, id.get());
+            write_u32_param(w, ParamType::PeIdentifier, id.get());
             Ok(())
         })
     }
@@ -182,7 +189,7 @@ impl<'b> MessageBuilder<'b> {
     /// Appends a Cookie parameter.
     pub fn cookie(&mut self, cookie: &[u8]) -> Result<(), Error> {
         self.append(|w| {
-            write_opaque(w, pt::COOKIE, cookie);
+            write_opaque(w, ParamType::Cookie, cookie);
             Ok(())
         })
     }
@@ -198,7 +205,7 @@ impl<'b> MessageBuilder<'b> {
     /// Appends a Handle Resolution Option parameter.
     pub fn handle_resolution_option(&mut self, items: u32) -> Result<(), Error> {
         self.append(|w| {
-            write_u32_param(w, pt::HANDLE_RESOLUTION_OPTION, items);
+            write_u32_param(w, ParamType::HandleResolutionOption, items);
             Ok(())
         })
     }

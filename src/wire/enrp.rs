@@ -5,54 +5,13 @@ use core::fmt;
 
 use super::asap::Handle;
 use super::error::Error;
-use super::field::{rd16, rd32, Writer};
+use super::field::{rd16, rd32, Writer, HEADER_LEN};
 use super::list::{sealed::Sealed, List};
 use super::message::{begin, bit, collect, finish, measure, missing, Opened, Repeated};
 use super::operror::OperationError;
 use super::param::{write_checksum, write_handle, PoolElementParam, PoolEntry, ServerInfoParam};
-use super::param_type as pt;
+use super::types::{EnrpType, ParamType};
 use crate::id::ServerId;
-
-/// ENRP message types (RFC 5353 §2).
-pub mod enrp_type {
-    /// ENRP_PRESENCE.
-    pub const PRESENCE: u8 = 0x01;
-    /// ENRP_HANDLE_TABLE_REQUEST.
-    pub const HANDLE_TABLE_REQUEST: u8 = 0x02;
-    /// ENRP_HANDLE_TABLE_RESPONSE.
-    pub const HANDLE_TABLE_RESPONSE: u8 = 0x03;
-    /// ENRP_HANDLE_UPDATE.
-    pub const HANDLE_UPDATE: u8 = 0x04;
-    /// ENRP_LIST_REQUEST.
-    pub const LIST_REQUEST: u8 = 0x05;
-    /// ENRP_LIST_RESPONSE.
-    pub const LIST_RESPONSE: u8 = 0x06;
-    /// ENRP_INIT_TAKEOVER.
-    pub const INIT_TAKEOVER: u8 = 0x07;
-    /// ENRP_INIT_TAKEOVER_ACK.
-    pub const INIT_TAKEOVER_ACK: u8 = 0x08;
-    /// ENRP_TAKEOVER_SERVER.
-    pub const TAKEOVER_SERVER: u8 = 0x09;
-    /// ENRP_ERROR.
-    pub const ERROR: u8 = 0x0A;
-
-    /// The RFC name of a message type, or `None` for an unknown one.
-    pub const fn name(message_type: u8) -> Option<&'static str> {
-        Some(match message_type {
-            PRESENCE => "ENRP_PRESENCE",
-            HANDLE_TABLE_REQUEST => "ENRP_HANDLE_TABLE_REQUEST",
-            HANDLE_TABLE_RESPONSE => "ENRP_HANDLE_TABLE_RESPONSE",
-            HANDLE_UPDATE => "ENRP_HANDLE_UPDATE",
-            LIST_REQUEST => "ENRP_LIST_REQUEST",
-            LIST_RESPONSE => "ENRP_LIST_RESPONSE",
-            INIT_TAKEOVER => "ENRP_INIT_TAKEOVER",
-            INIT_TAKEOVER_ACK => "ENRP_INIT_TAKEOVER_ACK",
-            TAKEOVER_SERVER => "ENRP_TAKEOVER_SERVER",
-            ERROR => "ENRP_ERROR",
-            _ => return None,
-        })
-    }
-}
 
 /// ENRP message flags (masks on the flags byte).
 pub mod enrp_flags {
@@ -187,19 +146,18 @@ pub enum EnrpBody<'a> {
 
 impl<'a> EnrpBody<'a> {
     /// The message type.
-    pub const fn message_type(&self) -> u8 {
-        use enrp_type as t;
+    pub const fn message_type(&self) -> EnrpType {
         match self {
-            EnrpBody::Presence { .. } => t::PRESENCE,
-            EnrpBody::HandleTableRequest { .. } => t::HANDLE_TABLE_REQUEST,
-            EnrpBody::HandleTableResponse { .. } => t::HANDLE_TABLE_RESPONSE,
-            EnrpBody::HandleUpdate { .. } => t::HANDLE_UPDATE,
-            EnrpBody::ListRequest => t::LIST_REQUEST,
-            EnrpBody::ListResponse { .. } => t::LIST_RESPONSE,
-            EnrpBody::InitTakeover { .. } => t::INIT_TAKEOVER,
-            EnrpBody::InitTakeoverAck { .. } => t::INIT_TAKEOVER_ACK,
-            EnrpBody::TakeoverServer { .. } => t::TAKEOVER_SERVER,
-            EnrpBody::Error { .. } => t::ERROR,
+            EnrpBody::Presence { .. } => EnrpType::Presence,
+            EnrpBody::HandleTableRequest { .. } => EnrpType::HandleTableRequest,
+            EnrpBody::HandleTableResponse { .. } => EnrpType::HandleTableResponse,
+            EnrpBody::HandleUpdate { .. } => EnrpType::HandleUpdate,
+            EnrpBody::ListRequest => EnrpType::ListRequest,
+            EnrpBody::ListResponse { .. } => EnrpType::ListResponse,
+            EnrpBody::InitTakeover { .. } => EnrpType::InitTakeover,
+            EnrpBody::InitTakeoverAck { .. } => EnrpType::InitTakeoverAck,
+            EnrpBody::TakeoverServer { .. } => EnrpType::TakeoverServer,
+            EnrpBody::Error { .. } => EnrpType::Error,
         }
     }
 
@@ -223,13 +181,20 @@ impl<'a> EnrpBody<'a> {
 }
 
 impl<'a> EnrpMessage<'a> {
+    /// The Sending Server's Identifier of an encoded ENRP message, read
+    /// without parsing the rest, so also from one that fails to parse (to
+    /// address an ENRP_ERROR to its sender). `None` when the message is
+    /// shorter than 8 bytes or the identifier is 0.
+    pub fn sender_of(bytes: &[u8]) -> Option<ServerId> {
+        ServerId::new(rd32(bytes, HEADER_LEN)).ok()
+    }
+
     /// Parses one ENRP message: `bytes` holds exactly the message, optionally
     /// followed by its padding (at most 3 bytes). Unknown types are handled
     /// as in [`AsapMessage::parse`](super::AsapMessage::parse).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
-        use enrp_type as t;
         let m = Opened::open(bytes)?;
-        if enrp_type::name(m.ty).is_none() {
+        if !EnrpType::from(m.ty).is_known() {
             return Err(m.unrecognized());
         }
         m.fixed(8)?;
@@ -239,11 +204,11 @@ impl<'a> EnrpMessage<'a> {
             m.fixed(12)?;
             Ok(ServerId::new(rd32(m.value, 8))?)
         };
-        let body = match m.ty {
-            t::PRESENCE => {
+        let body = match EnrpType::from(m.ty) {
+            EnrpType::Presence => {
                 let f = collect(
                     m.params(8),
-                    bit(pt::PE_CHECKSUM) | bit(pt::SERVER_INFORMATION),
+                    bit(ParamType::PeChecksum) | bit(ParamType::ServerInformation),
                     Repeated::None,
                 )?;
                 EnrpBody::Presence {
@@ -252,31 +217,31 @@ impl<'a> EnrpMessage<'a> {
                     server_info: f.server_info,
                 }
             }
-            t::HANDLE_TABLE_REQUEST => {
+            EnrpType::HandleTableRequest => {
                 collect(m.params(8), 0, Repeated::None)?;
                 EnrpBody::HandleTableRequest {
                     own_children_only: m.flags & enrp_flags::OWN_CHILDREN_ONLY != 0,
                 }
             }
-            t::HANDLE_TABLE_RESPONSE => {
+            EnrpType::HandleTableResponse => {
                 let tlvs = m.params(8);
                 let region = tlvs.region();
                 let mut count = 0;
                 let mut in_entry = false;
                 for tlv in tlvs {
                     let tlv = tlv?;
-                    match tlv.ty {
-                        pt::POOL_HANDLE => {
+                    match tlv.kind() {
+                        ParamType::PoolHandle => {
                             if count > 0 && !in_entry {
-                                return Err(missing(pt::POOL_ELEMENT));
+                                return Err(missing(ParamType::PoolElement));
                             }
                             super::param::parse_handle(&tlv)?;
                             count += 1;
                             in_entry = false;
                         }
-                        pt::POOL_ELEMENT => {
+                        ParamType::PoolElement => {
                             if count == 0 {
-                                return Err(missing(pt::POOL_HANDLE));
+                                return Err(missing(ParamType::PoolHandle));
                             }
                             PoolElementParam::from_raw(&tlv)?;
                             in_entry = true;
@@ -285,7 +250,7 @@ impl<'a> EnrpMessage<'a> {
                     }
                 }
                 if count > 0 && !in_entry {
-                    return Err(missing(pt::POOL_ELEMENT));
+                    return Err(missing(ParamType::PoolElement));
                 }
                 EnrpBody::HandleTableResponse {
                     more_to_send: m.flags & enrp_flags::MORE_TO_SEND != 0,
@@ -293,46 +258,46 @@ impl<'a> EnrpMessage<'a> {
                     entries: List::from_wire(region, count),
                 }
             }
-            t::HANDLE_UPDATE => {
+            EnrpType::HandleUpdate => {
                 m.fixed(12)?;
                 let v = rd16(m.value, 8);
                 let action = UpdateAction::from_value(v).ok_or(Error::InvalidUpdateAction(v))?;
                 let f = collect(
                     m.params(12),
-                    bit(pt::POOL_HANDLE) | bit(pt::POOL_ELEMENT),
+                    bit(ParamType::PoolHandle) | bit(ParamType::PoolElement),
                     Repeated::None,
                 )?;
                 EnrpBody::HandleUpdate {
                     takeover_suggested: m.flags & enrp_flags::TAKEOVER_SUGGESTED != 0,
                     action,
-                    pool_handle: f.pool_handle.ok_or(missing(pt::POOL_HANDLE))?,
-                    pool_element: f.pool_element.ok_or(missing(pt::POOL_ELEMENT))?,
+                    pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
+                    pool_element: f.pool_element.ok_or(missing(ParamType::PoolElement))?,
                 }
             }
-            t::LIST_REQUEST => {
+            EnrpType::ListRequest => {
                 collect(m.params(8), 0, Repeated::None)?;
                 EnrpBody::ListRequest
             }
-            t::LIST_RESPONSE => {
+            EnrpType::ListResponse => {
                 let f = collect(m.params(8), 0, Repeated::Servers)?;
                 EnrpBody::ListResponse {
                     rejected: m.flags & enrp_flags::REJECT != 0,
                     servers: List::from_wire(f.region, f.count),
                 }
             }
-            t::INIT_TAKEOVER | t::INIT_TAKEOVER_ACK | t::TAKEOVER_SERVER => {
+            EnrpType::InitTakeover | EnrpType::InitTakeoverAck | EnrpType::TakeoverServer => {
                 let target = target()?;
                 collect(m.params(12), 0, Repeated::None)?;
-                match m.ty {
-                    t::INIT_TAKEOVER => EnrpBody::InitTakeover { target },
-                    t::INIT_TAKEOVER_ACK => EnrpBody::InitTakeoverAck { target },
+                match EnrpType::from(m.ty) {
+                    EnrpType::InitTakeover => EnrpBody::InitTakeover { target },
+                    EnrpType::InitTakeoverAck => EnrpBody::InitTakeoverAck { target },
                     _ => EnrpBody::TakeoverServer { target },
                 }
             }
             _ => {
-                let f = collect(m.params(8), bit(pt::OPERATION_ERROR), Repeated::None)?;
+                let f = collect(m.params(8), bit(ParamType::OperationError), Repeated::None)?;
                 EnrpBody::Error {
-                    error: f.error.ok_or(missing(pt::OPERATION_ERROR))?,
+                    error: f.error.ok_or(missing(ParamType::OperationError))?,
                 }
             }
         };
@@ -344,7 +309,7 @@ impl<'a> EnrpMessage<'a> {
     }
 
     /// The message type.
-    pub const fn message_type(&self) -> u8 {
+    pub const fn message_type(&self) -> EnrpType {
         self.body.message_type()
     }
 
@@ -355,7 +320,7 @@ impl<'a> EnrpMessage<'a> {
 
     /// The RFC name, e.g. `"ENRP_PRESENCE"`.
     pub const fn name(&self) -> &'static str {
-        match enrp_type::name(self.message_type()) {
+        match self.message_type().name() {
             Some(n) => n,
             None => "ENRP_?",
         }

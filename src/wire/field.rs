@@ -2,7 +2,7 @@
 //! internal reader and writer every repr is built on.
 
 use super::error::{Error, ParamAction};
-use super::param_type;
+use super::types::{AsapType, EnrpType, ParamType};
 
 /// Size of the message header (type, flags, length).
 pub const HEADER_LEN: usize = 4;
@@ -13,6 +13,12 @@ pub const TLV_HEADER_LEN: usize = 4;
 /// Saturates instead of overflowing for `len > usize::MAX - 3`.
 pub const fn padded(len: usize) -> usize {
     len.saturating_add(3) & !3
+}
+
+/// The bytes a parameter with a value of `value_len` bytes occupies in a
+/// message: header, value and padding.
+pub const fn parameter_len(value_len: usize) -> usize {
+    padded(TLV_HEADER_LEN.saturating_add(value_len))
 }
 
 #[inline]
@@ -76,6 +82,14 @@ impl<T: AsRef<[u8]>> MessageHeader<T> {
     /// The message type.
     pub fn message_type(&self) -> u8 {
         self.buffer.as_ref().first().copied().unwrap_or(0)
+    }
+    /// The message type as an ASAP one.
+    pub fn asap_type(&self) -> AsapType {
+        AsapType::from_raw(self.message_type())
+    }
+    /// The message type as an ENRP one.
+    pub fn enrp_type(&self) -> EnrpType {
+        EnrpType::from_raw(self.message_type())
     }
     /// The message flags.
     pub fn flags(&self) -> u8 {
@@ -165,6 +179,11 @@ impl<T: AsRef<[u8]>> Tlv<T> {
     pub fn param_type(&self) -> u16 {
         rd16(self.buffer.as_ref(), 0)
     }
+    /// The parameter type as a [`ParamType`] (for a parameter, not an error
+    /// cause).
+    pub fn kind(&self) -> ParamType {
+        ParamType::from_raw(self.param_type())
+    }
     /// The length field (header included, padding excluded).
     pub fn length(&self) -> u16 {
         rd16(self.buffer.as_ref(), 2)
@@ -182,6 +201,15 @@ impl<T: AsRef<[u8]>> Tlv<T> {
         let b = self.buffer.as_ref();
         let end = usize::from(self.length()).min(b.len());
         b.get(TLV_HEADER_LEN..end).unwrap_or(&[])
+    }
+}
+
+impl<'a> Tlv<&'a [u8]> {
+    /// The value, borrowed from the underlying buffer rather than from the
+    /// view (as [`value`](Self::value) otherwise).
+    pub fn into_value(self) -> &'a [u8] {
+        let end = usize::from(self.length()).min(self.buffer.len());
+        self.buffer.get(TLV_HEADER_LEN..end).unwrap_or(&[])
     }
 }
 
@@ -213,6 +241,11 @@ pub(crate) struct RawTlv<'a> {
 }
 
 impl<'a> RawTlv<'a> {
+    /// The parameter type.
+    #[inline]
+    pub fn kind(&self) -> ParamType {
+        ParamType::from_raw(self.ty)
+    }
     /// The error for a TLV of unknown type whose action stops processing,
     /// or `Ok` for one to skip.
     pub fn unknown(&self) -> Result<(), Error> {
@@ -230,7 +263,7 @@ impl<'a> RawTlv<'a> {
     }
     /// An unknown TLV is handled by its action; a known one is unexpected here.
     pub fn reject(&self) -> Result<(), Error> {
-        if param_type::is_known(self.ty) {
+        if self.kind().is_known() {
             Err(Error::UnexpectedParameter {
                 param_type: self.ty,
             })
@@ -355,7 +388,12 @@ impl<'b> Writer<'b> {
             self.u8(0);
         }
     }
-    /// Starts a TLV: writes the type and a length to be patched by `end`.
+    /// Starts a parameter TLV (see `begin`).
+    pub fn begin_param(&mut self, ty: ParamType) -> usize {
+        self.begin(ty.raw())
+    }
+    /// Starts a TLV (a parameter or an error cause): writes the type and a
+    /// length to be patched by `end`.
     pub fn begin(&mut self, ty: u16) -> usize {
         let start = self.pos;
         self.u16(ty);

@@ -8,7 +8,7 @@ use super::param::{
     parse_checksum, parse_handle, parse_pe_id, parse_u32, PolicyParam, PoolElementParam,
     ServerInfoParam, TransportParam,
 };
-use super::param_type as pt;
+use super::types::ParamType;
 use crate::addr::TransportProtocol;
 use crate::id::PeId;
 
@@ -82,13 +82,11 @@ pub(crate) struct Found<'a> {
 }
 
 /// Bit for a singleton parameter type in an `allowed` mask.
-pub(crate) const fn bit(ty: u16) -> u32 {
-    if ty <= 0x10 {
-        1 << ty
-    } else if ty == pt::HANDLE_RESOLUTION_OPTION {
-        1 << 17
-    } else {
-        0
+pub(crate) const fn bit(ty: ParamType) -> u32 {
+    match ty {
+        ParamType::HandleResolutionOption => 1 << 17,
+        ParamType::Unknown(_) => 0,
+        known => 1 << known.raw(),
     }
 }
 
@@ -120,7 +118,7 @@ pub(crate) fn collect<'a>(
         let t: RawTlv<'a> = t?;
         let is_transport = TransportProtocol::from_parameter_type(t.ty).is_some();
         match repeated {
-            Repeated::Elements if t.ty == pt::POOL_ELEMENT => {
+            Repeated::Elements if t.kind() == ParamType::PoolElement => {
                 PoolElementParam::from_raw(&t)?;
                 f.count += 1;
                 continue;
@@ -130,7 +128,7 @@ pub(crate) fn collect<'a>(
                 f.count += 1;
                 continue;
             }
-            Repeated::Servers if t.ty == pt::SERVER_INFORMATION => {
+            Repeated::Servers if t.kind() == ParamType::ServerInformation => {
                 // Entries with server id 0 (rsplib: a peer not heard from
                 // yet) are valid but not listed.
                 if ServerInfoParam::from_raw_listed(&t)?.is_some() {
@@ -140,36 +138,40 @@ pub(crate) fn collect<'a>(
             }
             _ => {}
         }
-        if allowed & bit(t.ty) == 0 {
+        if allowed & bit(t.kind()) == 0 {
             t.reject()?;
             continue;
         }
-        match t.ty {
-            pt::POOL_HANDLE => once(&mut f.pool_handle, t.ty, || parse_handle(&t))?,
-            pt::PE_IDENTIFIER => once(&mut f.pe_id, t.ty, || parse_pe_id(&t))?,
-            pt::POOL_ELEMENT => once(&mut f.pool_element, t.ty, || PoolElementParam::from_raw(&t))?,
-            pt::POLICY => once(&mut f.policy, t.ty, || PolicyParam::from_raw(&t))?,
-            pt::OPERATION_ERROR => once(&mut f.error, t.ty, || OperationError::from_raw(&t))?,
-            pt::COOKIE => once(&mut f.cookie, t.ty, || Ok(t.value))?,
-            pt::PE_CHECKSUM => once(&mut f.checksum, t.ty, || parse_checksum(&t))?,
-            pt::SERVER_INFORMATION => {
+        match t.kind() {
+            ParamType::PoolHandle => once(&mut f.pool_handle, t.ty, || parse_handle(&t))?,
+            ParamType::PeIdentifier => once(&mut f.pe_id, t.ty, || parse_pe_id(&t))?,
+            ParamType::PoolElement => {
+                once(&mut f.pool_element, t.ty, || PoolElementParam::from_raw(&t))?
+            }
+            ParamType::Policy => once(&mut f.policy, t.ty, || PolicyParam::from_raw(&t))?,
+            ParamType::OperationError => once(&mut f.error, t.ty, || OperationError::from_raw(&t))?,
+            ParamType::Cookie => once(&mut f.cookie, t.ty, || Ok(t.value))?,
+            ParamType::PeChecksum => once(&mut f.checksum, t.ty, || parse_checksum(&t))?,
+            ParamType::ServerInformation => {
                 once(&mut f.server_info, t.ty, || ServerInfoParam::from_raw(&t))?
             }
-            pt::HANDLE_RESOLUTION_OPTION => once(&mut f.hropt, t.ty, || parse_u32(&t))?,
+            ParamType::HandleResolutionOption => once(&mut f.hropt, t.ty, || parse_u32(&t))?,
             _ => t.reject()?,
         }
     }
     Ok(f)
 }
 
-pub(crate) fn missing(param_type: u16) -> Error {
-    Error::MissingParameter { param_type }
+pub(crate) fn missing(param_type: ParamType) -> Error {
+    Error::MissingParameter {
+        param_type: param_type.raw(),
+    }
 }
 
 /// Writes a message header whose length `finish` patches.
-pub(crate) fn begin(w: &mut Writer<'_>, ty: u8, flags: u8) -> usize {
+pub(crate) fn begin(w: &mut Writer<'_>, ty: impl Into<u8>, flags: u8) -> usize {
     let s = w.pos();
-    w.u8(ty);
+    w.u8(ty.into());
     w.u8(flags);
     w.u16(0);
     s

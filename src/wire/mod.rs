@@ -110,23 +110,23 @@ mod list;
 mod message;
 mod operror;
 mod param;
-#[cfg(feature = "capture")]
-#[cfg_attr(docsrs, doc(cfg(feature = "capture")))]
-pub mod pcap;
+mod types;
 
 use core::fmt;
 
-pub use asap::{asap_flags, asap_type, AsapMessage};
+pub use asap::{asap_flags, AsapMessage};
 pub use builder::MessageBuilder;
-pub use enrp::{enrp_flags, enrp_type, EnrpBody, EnrpMessage, UpdateAction};
+pub use enrp::{enrp_flags, EnrpBody, EnrpMessage, UpdateAction};
 pub use error::{Error, MessageAction, ParamAction};
-pub use field::{padded, MessageHeader, Tlv, HEADER_LEN, TLV_HEADER_LEN};
+pub use field::{padded, parameter_len, MessageHeader, Tlv, HEADER_LEN, TLV_HEADER_LEN};
 pub use list::{List, ListItem, ListIter};
 pub use operror::{CauseData, ErrorCause, OperationError};
 pub use param::{
     PolicyParam, PoolElementParam, PoolEntry, ServerInfoParam, TransportParam, UserTransport,
     REGISTRATION_LIFE_INFINITE,
 };
+
+pub use types::{asap_type, enrp_type, param_type, AsapType, EnrpType, ParamType};
 
 use field::Tlvs;
 
@@ -142,73 +142,6 @@ pub const ASAP_TLS_PORT: u16 = 3864;
 pub const ENRP_PORT: u16 = 9901;
 /// The ENRP port over TLS (RFC 5353 §5.3).
 pub const ENRP_TLS_PORT: u16 = 9902;
-
-/// Parameter types (RFC 5354 §3 and rsplib's Handle Resolution Option).
-pub mod param_type {
-    /// IPv4 Address.
-    pub const IPV4_ADDRESS: u16 = 0x0001;
-    /// IPv6 Address.
-    pub const IPV6_ADDRESS: u16 = 0x0002;
-    /// DCCP Transport.
-    pub const DCCP_TRANSPORT: u16 = 0x0003;
-    /// SCTP Transport.
-    pub const SCTP_TRANSPORT: u16 = 0x0004;
-    /// TCP Transport.
-    pub const TCP_TRANSPORT: u16 = 0x0005;
-    /// UDP Transport.
-    pub const UDP_TRANSPORT: u16 = 0x0006;
-    /// UDP-Lite Transport.
-    pub const UDP_LITE_TRANSPORT: u16 = 0x0007;
-    /// Pool Member Selection Policy.
-    pub const POLICY: u16 = 0x0008;
-    /// Pool Handle.
-    pub const POOL_HANDLE: u16 = 0x0009;
-    /// Pool Element.
-    pub const POOL_ELEMENT: u16 = 0x000A;
-    /// Server Information.
-    pub const SERVER_INFORMATION: u16 = 0x000B;
-    /// Operation Error.
-    pub const OPERATION_ERROR: u16 = 0x000C;
-    /// Cookie.
-    pub const COOKIE: u16 = 0x000D;
-    /// PE Identifier.
-    pub const PE_IDENTIFIER: u16 = 0x000E;
-    /// PE Checksum.
-    pub const PE_CHECKSUM: u16 = 0x000F;
-    /// Opaque Transport.
-    pub const OPAQUE_TRANSPORT: u16 = 0x0010;
-    /// Handle Resolution Option (rsplib, draft-dreibholz-rserpool-asap-hropt).
-    pub const HANDLE_RESOLUTION_OPTION: u16 = 0x803F;
-
-    /// Whether this codec knows the parameter type.
-    pub const fn is_known(param_type: u16) -> bool {
-        matches!(param_type, 0x0001..=0x0010 | HANDLE_RESOLUTION_OPTION)
-    }
-
-    /// The name of a parameter type, or `None` for an unknown one.
-    pub const fn name(param_type: u16) -> Option<&'static str> {
-        Some(match param_type {
-            IPV4_ADDRESS => "IPv4 Address",
-            IPV6_ADDRESS => "IPv6 Address",
-            DCCP_TRANSPORT => "DCCP Transport",
-            SCTP_TRANSPORT => "SCTP Transport",
-            TCP_TRANSPORT => "TCP Transport",
-            UDP_TRANSPORT => "UDP Transport",
-            UDP_LITE_TRANSPORT => "UDP-Lite Transport",
-            POLICY => "Pool Member Selection Policy",
-            POOL_HANDLE => "Pool Handle",
-            POOL_ELEMENT => "Pool Element",
-            SERVER_INFORMATION => "Server Information",
-            OPERATION_ERROR => "Operation Error",
-            COOKIE => "Cookie",
-            PE_IDENTIFIER => "PE Identifier",
-            PE_CHECKSUM => "PE Checksum",
-            OPAQUE_TRANSPORT => "Opaque Transport",
-            HANDLE_RESOLUTION_OPTION => "Handle Resolution Option",
-            _ => return None,
-        })
-    }
-}
 
 /// ASAP or ENRP: the two message type spaces (told apart by SCTP PPID or port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -247,15 +180,15 @@ impl Protocol {
     /// message type (0 for unknown types).
     const fn fixed_len(self, message_type: u8) -> usize {
         match self {
-            Protocol::Asap => match message_type {
-                asap_type::ENDPOINT_KEEP_ALIVE | asap_type::SERVER_ANNOUNCE => 4,
+            Protocol::Asap => match AsapType::from_raw(message_type) {
+                AsapType::EndpointKeepAlive | AsapType::ServerAnnounce => 4,
                 _ => 0,
             },
-            Protocol::Enrp => match message_type {
-                enrp_type::HANDLE_UPDATE
-                | enrp_type::INIT_TAKEOVER
-                | enrp_type::INIT_TAKEOVER_ACK
-                | enrp_type::TAKEOVER_SERVER => 12,
+            Protocol::Enrp => match EnrpType::from_raw(message_type) {
+                EnrpType::HandleUpdate
+                | EnrpType::InitTakeover
+                | EnrpType::InitTakeoverAck
+                | EnrpType::TakeoverServer => 12,
                 _ => 8,
             },
         }
@@ -351,7 +284,6 @@ pub fn unrecognized_parameters(protocol: Protocol, message: &[u8]) -> Unrecogniz
 /// fixed fields are wrong). A parameter
 /// whose length field is malformed yields the rest of the message from it on.
 pub fn offending_parameter(protocol: Protocol, message: &[u8]) -> Option<&[u8]> {
-    use param_type as pt;
     let h = MessageHeader::new_unchecked(message);
     let fixed = HEADER_LEN + protocol.fixed_len(h.message_type());
     let end = usize::from(h.length()).min(message.len());
@@ -363,31 +295,53 @@ pub fn offending_parameter(protocol: Protocol, message: &[u8]) -> Option<&[u8]> 
             // A malformed length: the rest of the message from that TLV on.
             Err(_) => return message.get(at..end),
         };
-        let valid = match t.ty {
-            pt::IPV4_ADDRESS => t.value.len() == 4,
-            pt::IPV6_ADDRESS => t.value.len() == 16,
-            pt::DCCP_TRANSPORT..=pt::UDP_LITE_TRANSPORT => TransportParam::from_raw(&t).is_ok(),
-            pt::POLICY => PolicyParam::from_raw(&t).is_ok(),
-            pt::POOL_HANDLE => param::check_handle(t.value).is_ok(),
-            pt::POOL_ELEMENT => PoolElementParam::from_raw(&t).is_ok(),
+        let valid = match t.kind() {
+            ParamType::Ipv4Address => t.value.len() == 4,
+            ParamType::Ipv6Address => t.value.len() == 16,
+            ParamType::DccpTransport
+            | ParamType::SctpTransport
+            | ParamType::TcpTransport
+            | ParamType::UdpTransport
+            | ParamType::UdpLiteTransport => TransportParam::from_raw(&t).is_ok(),
+            ParamType::Policy => PolicyParam::from_raw(&t).is_ok(),
+            ParamType::PoolHandle => param::check_handle(t.value).is_ok(),
+            ParamType::PoolElement => PoolElementParam::from_raw(&t).is_ok(),
             // Server id 0 is valid in a LIST_RESPONSE (an entry skipped).
-            pt::SERVER_INFORMATION
-                if protocol == Protocol::Enrp && h.message_type() == enrp_type::LIST_RESPONSE =>
+            ParamType::ServerInformation
+                if protocol == Protocol::Enrp && h.enrp_type() == EnrpType::ListResponse =>
             {
                 ServerInfoParam::from_raw_listed(&t).is_ok()
             }
-            pt::SERVER_INFORMATION => ServerInfoParam::from_raw(&t).is_ok(),
-            pt::OPERATION_ERROR => OperationError::from_raw(&t).is_ok(),
-            pt::COOKIE | pt::OPAQUE_TRANSPORT => true,
-            pt::PE_IDENTIFIER => param::parse_pe_id(&t).is_ok(),
-            pt::PE_CHECKSUM => param::parse_checksum(&t).is_ok(),
-            pt::HANDLE_RESOLUTION_OPTION => param::parse_u32(&t).is_ok(),
+            ParamType::ServerInformation => ServerInfoParam::from_raw(&t).is_ok(),
+            ParamType::OperationError => OperationError::from_raw(&t).is_ok(),
+            ParamType::Cookie | ParamType::OpaqueTransport => true,
+            ParamType::PeIdentifier => param::parse_pe_id(&t).is_ok(),
+            ParamType::PeChecksum => param::parse_checksum(&t).is_ok(),
+            ParamType::HandleResolutionOption => param::parse_u32(&t).is_ok(),
             _ => t.unknown().is_ok(),
         };
         if !valid {
             return Some(t.bytes);
         }
     }
+}
+
+/// The first top-level parameter of type `param_type` in a message of
+/// `protocol` (after the header and the fixed fields of its message type):
+/// the complete TLV without padding.
+///
+/// The message is scanned, not parsed, so this also reads a message that
+/// failed to parse (e.g. the Pool Element of a refused registration, for an
+/// Invalid Values cause). `None` when no such parameter comes before the
+/// end of the message or before the first malformed parameter length.
+pub fn find_parameter(protocol: Protocol, message: &[u8], param_type: ParamType) -> Option<&[u8]> {
+    let h = MessageHeader::new_unchecked(message);
+    let fixed = HEADER_LEN + protocol.fixed_len(h.message_type());
+    let end = usize::from(h.length()).min(message.len());
+    Tlvs::new(message.get(fixed..end).unwrap_or(&[]), fixed)
+        .map_while(Result::ok)
+        .find(|t| t.kind() == param_type)
+        .map(|t| t.bytes)
 }
 
 /// Iterator returned by [`unrecognized_parameters`].
@@ -409,18 +363,21 @@ impl<'a> Iterator for UnrecognizedParameters<'a> {
                     continue;
                 }
             };
-            if !param_type::is_known(raw.ty) {
+            if !raw.kind().is_known() {
                 return Some(Unrecognized {
                     param_type: raw.ty,
                     action: ParamAction::of(raw.ty),
                     tlv: raw.bytes,
                 });
             }
-            let nested = match raw.ty {
-                param_type::DCCP_TRANSPORT => Some(8),
-                param_type::SCTP_TRANSPORT..=param_type::UDP_LITE_TRANSPORT => Some(4),
-                param_type::POOL_ELEMENT => Some(12),
-                param_type::SERVER_INFORMATION => Some(4),
+            let nested = match raw.kind() {
+                ParamType::DccpTransport => Some(8),
+                ParamType::SctpTransport
+                | ParamType::TcpTransport
+                | ParamType::UdpTransport
+                | ParamType::UdpLiteTransport => Some(4),
+                ParamType::PoolElement => Some(12),
+                ParamType::ServerInformation => Some(4),
                 _ => None,
             };
             if let (Some(fixed), Some(slot)) = (nested, self.stack.get_mut(self.depth)) {

@@ -6,7 +6,7 @@ use super::error::Error;
 use super::field::{padded, RawTlv, Tlvs, Writer, TLV_HEADER_LEN};
 use super::list::{sealed::Sealed, List};
 use super::param::{fmt_hex, single_tlv, PolicyParam, TransportParam};
-use super::param_type as pt;
+use super::types::ParamType;
 use crate::cause::CauseCode;
 
 /// The cause-specific information of an [`ErrorCause`].
@@ -212,7 +212,7 @@ impl<'a> OperationError<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
-        if raw.ty != pt::OPERATION_ERROR {
+        if raw.kind() != ParamType::OperationError {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
         }
         let mut count = 0;
@@ -222,7 +222,7 @@ impl<'a> OperationError<'a> {
         }
         if count == 0 {
             return Err(Error::EmptyList {
-                param_type: pt::OPERATION_ERROR,
+                param_type: ParamType::OperationError.raw(),
             });
         }
         Ok(OperationError {
@@ -232,10 +232,10 @@ impl<'a> OperationError<'a> {
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         if self.causes.is_empty() {
             return Err(Error::EmptyList {
-                param_type: pt::OPERATION_ERROR,
+                param_type: ParamType::OperationError.raw(),
             });
         }
-        let s = w.begin(pt::OPERATION_ERROR);
+        let s = w.begin_param(ParamType::OperationError);
         self.causes.write(w)?;
         w.end(s);
         Ok(())

@@ -7,7 +7,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::error::Error;
 use super::field::{padded, rd16, rd32, RawTlv, Tlvs, Writer, TLV_HEADER_LEN};
 use super::list::{sealed::Sealed, List};
-use super::param_type as pt;
+use super::types::ParamType;
 use crate::addr::{
     TransportAddress, TransportError, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES,
 };
@@ -36,11 +36,15 @@ pub(crate) fn single_tlv(bytes: &[u8]) -> Result<RawTlv<'_>, Error> {
 
 /// The next TLV from `*pos` on whose type `want` accepts, skipping others.
 #[inline]
-fn next_of<'a>(bytes: &'a [u8], pos: &mut usize, want: impl Fn(u16) -> bool) -> Option<RawTlv<'a>> {
+fn next_of<'a>(
+    bytes: &'a [u8],
+    pos: &mut usize,
+    want: impl Fn(ParamType) -> bool,
+) -> Option<RawTlv<'a>> {
     let mut t = Tlvs::at(bytes, *pos);
     loop {
         let raw = t.next_tlv()?.ok()?;
-        if want(raw.ty) {
+        if want(raw.kind()) {
             *pos = t.pos();
             return Some(raw);
         }
@@ -67,12 +71,12 @@ pub(crate) fn parse_handle<'a>(raw: &RawTlv<'a>) -> Result<&'a [u8], Error> {
 
 pub(crate) fn write_handle(w: &mut Writer<'_>, handle: &[u8]) -> Result<(), Error> {
     check_handle(handle)?;
-    write_opaque(w, pt::POOL_HANDLE, handle);
+    write_opaque(w, ParamType::PoolHandle, handle);
     Ok(())
 }
 
-pub(crate) fn write_opaque(w: &mut Writer<'_>, ty: u16, bytes: &[u8]) {
-    let s = w.begin(ty);
+pub(crate) fn write_opaque(w: &mut Writer<'_>, ty: ParamType, bytes: &[u8]) {
+    let s = w.begin_param(ty);
     w.bytes(bytes);
     w.end(s);
 }
@@ -88,8 +92,8 @@ pub(crate) fn parse_pe_id(raw: &RawTlv<'_>) -> Result<PeId, Error> {
     Ok(PeId::new(parse_u32(raw)?)?)
 }
 
-pub(crate) fn write_u32_param(w: &mut Writer<'_>, ty: u16, v: u32) {
-    let s = w.begin(ty);
+pub(crate) fn write_u32_param(w: &mut Writer<'_>, ty: ParamType, v: u32) {
+    let s = w.begin_param(ty);
     w.u32(v);
     w.end(s);
 }
@@ -102,7 +106,7 @@ pub(crate) fn parse_checksum(raw: &RawTlv<'_>) -> Result<u16, Error> {
 }
 
 pub(crate) fn write_checksum(w: &mut Writer<'_>, v: u16) {
-    let s = w.begin(pt::PE_CHECKSUM);
+    let s = w.begin_param(ParamType::PeChecksum);
     w.u16(v);
     w.end(s);
 }
@@ -111,9 +115,9 @@ pub(crate) fn write_checksum(w: &mut Writer<'_>, v: u16) {
 // Addresses
 
 fn parse_address(raw: &RawTlv<'_>) -> Result<IpAddr, Error> {
-    match (raw.ty, raw.value) {
-        (pt::IPV4_ADDRESS, &[a, b, c, d]) => Ok(IpAddr::V4(Ipv4Addr::new(a, b, c, d))),
-        (pt::IPV6_ADDRESS, v) if v.len() == 16 => {
+    match (raw.kind(), raw.value) {
+        (ParamType::Ipv4Address, &[a, b, c, d]) => Ok(IpAddr::V4(Ipv4Addr::new(a, b, c, d))),
+        (ParamType::Ipv6Address, v) if v.len() == 16 => {
             let mut o = [0u8; 16];
             o.copy_from_slice(v);
             Ok(IpAddr::V6(Ipv6Addr::from(o)))
@@ -122,8 +126,8 @@ fn parse_address(raw: &RawTlv<'_>) -> Result<IpAddr, Error> {
     }
 }
 
-fn is_address(ty: u16) -> bool {
-    ty == pt::IPV4_ADDRESS || ty == pt::IPV6_ADDRESS
+fn is_address(ty: ParamType) -> bool {
+    matches!(ty, ParamType::Ipv4Address | ParamType::Ipv6Address)
 }
 
 impl<'a> Sealed<'a> for IpAddr {
@@ -133,12 +137,12 @@ impl<'a> Sealed<'a> for IpAddr {
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         match self {
             IpAddr::V4(a) => {
-                let s = w.begin(pt::IPV4_ADDRESS);
+                let s = w.begin_param(ParamType::Ipv4Address);
                 w.bytes(&a.octets());
                 w.end(s);
             }
             IpAddr::V6(a) => {
-                let s = w.begin(pt::IPV6_ADDRESS);
+                let s = w.begin_param(ParamType::Ipv6Address);
                 w.bytes(&a.octets());
                 w.end(s);
             }
@@ -220,7 +224,7 @@ impl<'a> TransportParam<'a> {
         let region = nested.region();
         for t in nested {
             let t = t?;
-            if is_address(t.ty) {
+            if is_address(t.kind()) {
                 parse_address(&t)?;
                 count += 1;
                 if count > MAX_TRANSPORT_ADDRESSES {
@@ -317,7 +321,7 @@ fn check_transport(
 impl<'a> Sealed<'a> for TransportParam<'a> {
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
         let raw = next_of(bytes, pos, |t| {
-            TransportProtocol::from_parameter_type(t).is_some()
+            TransportProtocol::from_parameter_type(t.raw()).is_some()
         })?;
         TransportParam::from_raw(&raw).ok()
     }
@@ -381,7 +385,7 @@ impl<'a> UserTransport<'a> {
         match self {
             UserTransport::Transport(t) => t.write(w),
             UserTransport::Opaque(b) => {
-                write_opaque(w, pt::OPAQUE_TRANSPORT, b);
+                write_opaque(w, ParamType::OpaqueTransport, b);
                 Ok(())
             }
         }
@@ -471,7 +475,7 @@ impl<'a> PolicyParam<'a> {
     }
     #[inline]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
-        if raw.ty != pt::POLICY {
+        if raw.kind() != ParamType::Policy {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
         }
         let v = raw.value;
@@ -503,7 +507,7 @@ impl<'a> PolicyParam<'a> {
         }
     }
     pub(crate) fn write(&self, w: &mut Writer<'_>) {
-        let s = w.begin(pt::POLICY);
+        let s = w.begin_param(ParamType::Policy);
         w.u32(self.policy_type());
         match self {
             PolicyParam::Known(p) => {
@@ -578,6 +582,15 @@ pub struct PoolElementParam<'a> {
 }
 
 impl<'a> PoolElementParam<'a> {
+    /// The PE Identifier of an encoded Pool Element parameter (the complete
+    /// TLV, as [`find_parameter`](super::find_parameter) returns it), read
+    /// without parsing the rest, so also from one that fails to parse.
+    /// `None` when the value is shorter than 4 bytes or the identifier is 0.
+    pub fn pe_id_of(tlv: &[u8]) -> Option<PeId> {
+        let value = tlv.get(TLV_HEADER_LEN..).unwrap_or(&[]);
+        PeId::new(rd32(value, 0)).ok()
+    }
+
     /// Parses one complete Pool Element TLV (its padding may follow).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         Self::from_raw(&single_tlv(bytes)?)
@@ -585,7 +598,7 @@ impl<'a> PoolElementParam<'a> {
 
     #[inline]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
-        if raw.ty != pt::POOL_ELEMENT {
+        if raw.kind() != ParamType::PoolElement {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
         }
         let v = raw.value;
@@ -605,14 +618,14 @@ impl<'a> PoolElementParam<'a> {
             let t = t?;
             let is_transport = TransportProtocol::from_parameter_type(t.ty).is_some();
             if policy.is_none() {
-                if t.ty == pt::POLICY {
+                if t.kind() == ParamType::Policy {
                     if user_transport.is_none() {
                         return Err(Error::MissingParameter {
-                            param_type: pt::SCTP_TRANSPORT,
+                            param_type: ParamType::SctpTransport.raw(),
                         });
                     }
                     policy = Some(PolicyParam::from_raw(&t)?);
-                } else if is_transport || t.ty == pt::OPAQUE_TRANSPORT {
+                } else if is_transport || t.kind() == ParamType::OpaqueTransport {
                     if user_transport.is_some() {
                         return Err(Error::DuplicateParameter { param_type: t.ty });
                     }
@@ -624,7 +637,7 @@ impl<'a> PoolElementParam<'a> {
                 } else {
                     t.reject()?;
                 }
-            } else if t.ty == pt::POLICY {
+            } else if t.kind() == ParamType::Policy {
                 return Err(Error::DuplicateParameter { param_type: t.ty });
             } else if is_transport {
                 if asap_transport.is_some() {
@@ -640,10 +653,10 @@ impl<'a> PoolElementParam<'a> {
             home_server,
             registration_life,
             user_transport: user_transport.ok_or(Error::MissingParameter {
-                param_type: pt::SCTP_TRANSPORT,
+                param_type: ParamType::SctpTransport.raw(),
             })?,
             policy: policy.ok_or(Error::MissingParameter {
-                param_type: pt::POLICY,
+                param_type: ParamType::Policy.raw(),
             })?,
             asap_transport,
         })
@@ -673,13 +686,13 @@ impl<'a> PoolElementParam<'a> {
 
 impl<'a> Sealed<'a> for PoolElementParam<'a> {
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
-        PoolElementParam::from_raw(&next_of(bytes, pos, |t| t == pt::POOL_ELEMENT)?).ok()
+        PoolElementParam::from_raw(&next_of(bytes, pos, |t| t == ParamType::PoolElement)?).ok()
     }
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         if self.registration_life < REGISTRATION_LIFE_INFINITE {
             return Err(Error::InvalidRegistrationLife(self.registration_life));
         }
-        let s = w.begin(pt::POOL_ELEMENT);
+        let s = w.begin_param(ParamType::PoolElement);
         w.u32(self.pe_id.get());
         w.u32(self.home_server.map_or(0, ServerId::get));
         w.u32(self.registration_life as u32);
@@ -755,7 +768,7 @@ impl<'a> ServerInfoParam<'a> {
     }
     /// The raw server id and the transport.
     fn parts(raw: &RawTlv<'a>) -> Result<(u32, TransportParam<'a>), Error> {
-        if raw.ty != pt::SERVER_INFORMATION {
+        if raw.kind() != ParamType::ServerInformation {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
         }
         if raw.value.len() < 4 {
@@ -777,7 +790,7 @@ impl<'a> ServerInfoParam<'a> {
         Ok((
             server_id,
             transport.ok_or(Error::MissingParameter {
-                param_type: pt::SCTP_TRANSPORT,
+                param_type: ParamType::SctpTransport.raw(),
             })?,
         ))
     }
@@ -796,7 +809,7 @@ impl<'a> ServerInfoParam<'a> {
 impl<'a> Sealed<'a> for ServerInfoParam<'a> {
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
         loop {
-            let raw = next_of(bytes, pos, |t| t == pt::SERVER_INFORMATION)?;
+            let raw = next_of(bytes, pos, |t| t == ParamType::ServerInformation)?;
             match ServerInfoParam::from_raw_listed(&raw) {
                 Ok(Some(s)) => return Some(s),
                 // Server id 0: skipped (counted out when validated).
@@ -806,7 +819,7 @@ impl<'a> Sealed<'a> for ServerInfoParam<'a> {
         }
     }
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
-        let s = w.begin(pt::SERVER_INFORMATION);
+        let s = w.begin_param(ParamType::ServerInformation);
         w.u32(self.server_id.get());
         self.transport.write(w)?;
         w.end(s);
@@ -850,16 +863,16 @@ impl<'a> PoolEntry<'a> {
 
 impl<'a> Sealed<'a> for PoolEntry<'a> {
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
-        let handle = next_of(bytes, pos, |t| t == pt::POOL_HANDLE)?;
+        let handle = next_of(bytes, pos, |t| t == ParamType::PoolHandle)?;
         let start = *pos;
         let mut t = Tlvs::at(bytes, start);
         let mut end = start;
         let mut count = 0;
         while let Some(Ok(raw)) = t.next_tlv() {
-            if raw.ty == pt::POOL_HANDLE {
+            if raw.kind() == ParamType::PoolHandle {
                 break;
             }
-            if raw.ty == pt::POOL_ELEMENT {
+            if raw.kind() == ParamType::PoolElement {
                 count += 1;
             }
             end = t.pos();
@@ -873,7 +886,7 @@ impl<'a> Sealed<'a> for PoolEntry<'a> {
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         if self.elements.is_empty() {
             return Err(Error::MissingParameter {
-                param_type: pt::POOL_ELEMENT,
+                param_type: ParamType::PoolElement.raw(),
             });
         }
         write_handle(w, self.pool_handle)?;

@@ -182,3 +182,88 @@ fn transport_to_address() {
     assert_eq!(a.validate(), Ok(()));
     assert_eq!(TransportParam::from(a), t);
 }
+
+#[test]
+fn finds_top_level_parameters() {
+    // Header, pool handle "ab" (padded), PE identifier.
+    let m = [
+        1, 0, 0, 20, 0, 9, 0, 6, b'a', b'b', 0, 0, 0, 0x0e, 0, 8, 0, 0, 0, 5,
+    ];
+    let find = |m: &[u8], ty| find_parameter(Protocol::Asap, m, ty).map(<[u8]>::to_vec);
+    assert_eq!(find(&m, ParamType::PoolHandle), Some(m[4..10].to_vec()));
+    assert_eq!(find(&m, ParamType::PeIdentifier), Some(m[12..20].to_vec()));
+    assert_eq!(find(&m, ParamType::PoolElement), None);
+    // A length running past the message stops the search.
+    let mut bad = m;
+    bad[7] = 40;
+    assert_eq!(find(&bad, ParamType::PeIdentifier), None);
+    assert_eq!(find(&[], ParamType::from(9)), None);
+    // ENRP: after the server identifiers and a HANDLE_UPDATE's action.
+    let mut u = [0u8; 24];
+    u[..4].copy_from_slice(&[enrp_type::HANDLE_UPDATE, 0, 0, 24]);
+    u[16..24].copy_from_slice(&[0, 9, 0, 6, b'a', b'b', 0, 0]);
+    assert_eq!(
+        find_parameter(Protocol::Enrp, &u, ParamType::PoolHandle),
+        Some(&u[16..22])
+    );
+    assert_eq!(
+        find_parameter(Protocol::Asap, &u, ParamType::PoolHandle),
+        None
+    );
+    // The PE id of a Pool Element TLV and the sender of an ENRP message.
+    assert_eq!(
+        PoolElementParam::pe_id_of(&[0, 0x0a, 0, 8, 0, 0, 0, 5]),
+        crate::PeId::new(5).ok()
+    );
+    assert_eq!(PoolElementParam::pe_id_of(&[0, 0x0a, 0, 7, 0, 0, 5]), None);
+    u[4..8].copy_from_slice(&7u32.to_be_bytes());
+    assert_eq!(EnrpMessage::sender_of(&u), crate::ServerId::new(7).ok());
+    assert_eq!(EnrpMessage::sender_of(&u[..7]), None);
+}
+
+#[test]
+fn builder_pads_parameters_and_checks_lengths() {
+    let mut buf = [0xAAu8; 16];
+    let mut b = MessageBuilder::asap(&mut buf, asap_type::HANDLE_RESOLUTION_RESPONSE, 0).unwrap();
+    b.pool_handle(b"abcde").unwrap();
+    assert_eq!(b.finish(), Ok(16));
+    assert_eq!(
+        buf,
+        [6, 0, 0, 16, 0, 9, 0, 9, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]
+    );
+    let mut short = [0u8; 12];
+    let mut b = MessageBuilder::asap(&mut short, 6, 0).unwrap();
+    assert_eq!(
+        b.pool_handle(b"abcde"),
+        Err(Error::BufferTooSmall { needed: 16 })
+    );
+    // A message of 300 bytes; one over 65,535 bytes is refused.
+    let mut big = [0u8; 80_000];
+    let mut b = MessageBuilder::asap(&mut big, 6, 0).unwrap();
+    b.raw_parameter(&[0u8; 296]).unwrap();
+    assert_eq!(b.finish(), Ok(300));
+    assert_eq!(&big[..4], &[6, 0, 1, 44]);
+    let mut b = MessageBuilder::asap(&mut big, 6, 0).unwrap();
+    b.raw_parameter(&[0u8; 60_000]).unwrap();
+    assert_eq!(b.raw_parameter(&[0u8; 10_000]), Err(Error::TooLong));
+}
+
+#[test]
+fn types_convert_both_ways() {
+    for raw in 0..=u8::MAX {
+        assert_eq!(u8::from(AsapType::from(raw)), raw);
+        assert_eq!(u8::from(EnrpType::from(raw)), raw);
+        assert_eq!(AsapType::from(raw).is_known(), (1..=0x0E).contains(&raw));
+        assert_eq!(EnrpType::from(raw).is_known(), (1..=0x0A).contains(&raw));
+    }
+    for raw in [0u16, 1, 0x10, 0x11, 0x803F, 0xFFFF] {
+        assert_eq!(u16::from(ParamType::from(raw)), raw);
+        assert_eq!(param_type::is_known(raw), ParamType::from(raw).is_known());
+    }
+    assert_eq!(AsapType::from(asap_type::ERROR), AsapType::Error);
+    assert_eq!(EnrpType::from(0x0B), EnrpType::Unknown(0x0B));
+    assert_eq!(ParamType::from(0x803F), ParamType::HandleResolutionOption);
+    assert_eq!(asap_type::name(0x0E), Some("ASAP_ERROR"));
+    assert_eq!(enrp_type::name(0x0B), None);
+    assert_eq!(ParamType::PoolHandle.name(), Some("Pool Handle"));
+}

@@ -88,7 +88,7 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn captures_hold_asap_and_enrp_with_their_ppids_and_ports_for_both_decoders() {
-    use rserpool::wire::pcap::Encapsulation;
+    use rserpool::capture::Encapsulation;
     let dir = scratch("capture");
     let a = registrar(1, Some(&[]), captured(&dir, "registrar1"));
     let b = registrar(
@@ -257,7 +257,7 @@ fn wrong_ppids_and_garbage_are_dropped_and_the_registrar_stays_intact() {
 
 #[test]
 fn a_multi_homed_pool_element_registers_all_its_addresses() {
-    use rserpool::wire::pcap::PcapReader;
+    use rserpool::capture::PcapReader;
     use rserpool::wire::{AsapMessage, Protocol, UserTransport};
     let dir = scratch("multihomed");
     let r = registrar(1, None, captured(&dir, "registrar"));

@@ -2,6 +2,7 @@
 //! HANDLE_TABLE_RESPONSEs (initial download and audit resynchronisation).
 
 use super::*;
+use crate::wire::MessageBuilder;
 
 impl<
         B: Backend,
@@ -272,7 +273,7 @@ impl<
             let h = *v.pool_handle();
             let add = with_pe_param(&v, |p| p.buffer_len())
                 + if last != Some(h) {
-                    padded(TLV_HEADER_LEN + h.as_bytes().len())
+                    wire::parameter_len(h.as_bytes().len())
                 } else {
                     0
                 };
@@ -318,13 +319,13 @@ impl<
             Protocol::Enrp,
             len,
             |buf| {
-                let mut pos = write_header(buf, enrp_type::HANDLE_TABLE_RESPONSE, flags, len)?;
-                let out = buf
-                    .get_mut(pos..pos + 8)
-                    .ok_or(wire::Error::BufferTooSmall { needed: len })?;
-                out[..4].copy_from_slice(&me.get().to_be_bytes());
-                out[4..].copy_from_slice(&peer.get().to_be_bytes());
-                pos += 8;
+                let mut m = MessageBuilder::enrp(
+                    buf,
+                    EnrpType::HandleTableResponse,
+                    flags,
+                    me,
+                    Some(peer),
+                )?;
                 let mut c = start;
                 let mut last: Option<PoolHandle> = None;
                 for _ in 0..n {
@@ -333,21 +334,17 @@ impl<
                     };
                     let h = *v.pool_handle();
                     if last != Some(h) {
-                        pos += write_tlv(
-                            buf.get_mut(pos..).unwrap_or(&mut []),
-                            param_type::POOL_HANDLE,
-                            h.as_bytes(),
-                        )?;
+                        m.pool_handle(h.as_bytes())?;
                         last = Some(h);
                     }
-                    pos += with_pe_param(&v, |p| p.emit(buf.get_mut(pos..).unwrap_or(&mut [])))?;
+                    with_pe_param(&v, |p| m.pool_element(p))?;
                 }
-                Ok(pos)
+                m.finish()
             },
         );
         match res {
             Ok(()) => {
-                self.enrp.stats.sent[usize::from(enrp_type::HANDLE_TABLE_RESPONSE)] += 1;
+                self.enrp.stats.sent[usize::from(EnrpType::HandleTableResponse.raw())] += 1;
                 self.enrp.stats.pages_sent += 1;
                 Some((next, more))
             }

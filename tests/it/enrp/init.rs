@@ -328,7 +328,7 @@ fn table_request_while_initialising_gets_the_owned_pes() {
         );
         let out: Vec<_> = drain_enrp(&mut r)
             .into_iter()
-            .filter(|(_, b)| parse(b).message_type() == t::HANDLE_TABLE_RESPONSE)
+            .filter(|(_, b)| u8::from(parse(b).message_type()) == t::HANDLE_TABLE_RESPONSE)
             .collect();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0, to(20));

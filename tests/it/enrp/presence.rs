@@ -147,7 +147,7 @@ fn silent_peer_is_probed_then_declared_dead_and_taken_over() {
     let types: Vec<u8> = saw
         .iter()
         .filter(|(_, t, _)| t.protocol == Protocol::Enrp)
-        .map(|(_, _, b)| parse(b).message_type())
+        .map(|(_, _, b)| u8::from(parse(b).message_type()))
         .filter(|t| *t != enrp_type::PRESENCE)
         .collect();
     assert_eq!(
@@ -372,7 +372,7 @@ fn unknown_message_type_gets_an_enrp_error_and_malformed_input_is_dropped() {
     assert_eq!(r.enrp_stats().errors_received, 1);
     assert!(drain_enrp(&mut r)
         .iter()
-        .all(|(_, b)| parse(b).message_type() != enrp_type::ERROR));
+        .all(|(_, b)| u8::from(parse(b).message_type()) != enrp_type::ERROR));
 }
 
 #[test]
@@ -390,7 +390,7 @@ fn skip_and_report_parameter_is_reported_after_processing() {
     r.handle(T0, src(11), Protocol::Enrp, &m);
     let types: Vec<u8> = drain_enrp(&mut r)
         .iter()
-        .map(|(_, b)| parse(b).message_type())
+        .map(|(_, b)| u8::from(parse(b).message_type()))
         .collect();
     assert_eq!(types, vec![enrp_type::PRESENCE, enrp_type::ERROR]);
 }

@@ -69,7 +69,7 @@ fn request(
     );
     let mut out: Vec<_> = drain_enrp(r)
         .into_iter()
-        .filter(|(_, b)| parse(b).message_type() == t::HANDLE_TABLE_RESPONSE)
+        .filter(|(_, b)| u8::from(parse(b).message_type()) == t::HANDLE_TABLE_RESPONSE)
         .collect();
     assert_eq!(out.len(), 1);
     let (d, b) = out.pop().unwrap();

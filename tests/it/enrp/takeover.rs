@@ -190,7 +190,7 @@ fn higher_initiator_wins_a_concurrent_takeover() {
     let out = drain_enrp(&mut r);
     let acks: Vec<_> = out
         .iter()
-        .filter(|(_, b)| parse(b).message_type() == t::INIT_TAKEOVER_ACK)
+        .filter(|(_, b)| u8::from(parse(b).message_type()) == t::INIT_TAKEOVER_ACK)
         .map(|(d, b)| (*d, parse(b).receiver))
         .collect();
     assert_eq!(acks, vec![(to(14), Some(sid(HIGH)))]);

@@ -319,6 +319,6 @@ pub fn page_of(b: &[u8]) -> (bool, Vec<PageEntry>) {
 /// The message types of ENRP output.
 pub fn types_of(out: &[(Destination, Vec<u8>)]) -> Vec<(Destination, u8)> {
     out.iter()
-        .map(|(d, b)| (*d, parse(b).message_type()))
+        .map(|(d, b)| (*d, u8::from(parse(b).message_type())))
         .collect()
 }

@@ -144,12 +144,12 @@ pub fn check_registrar_capture(
     path: &std::path::Path,
     asap_port: u16,
     enrp_port: u16,
-    encapsulation: Option<rserpool::wire::pcap::Encapsulation>,
+    encapsulation: Option<rserpool::capture::Encapsulation>,
 ) -> usize {
     use rserpool::wire::{AsapMessage, EnrpMessage, Protocol};
     // (protocol, to the registrar?, message type)
     let mut kinds = Vec::new();
-    for m in rserpool::wire::pcap::PcapReader::open(path).unwrap() {
+    for m in rserpool::capture::PcapReader::open(path).unwrap() {
         let m = m.unwrap();
         if let Some(e) = encapsulation {
             assert_eq!(m.encapsulation, e, "{m:?}");

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::support::fuzz_checks::{self, samples};
-use rserpool::wire::pcap::{Encapsulation, PcapWriter};
+use rserpool::capture::{Encapsulation, PcapWriter};
 use rserpool::wire::{Message, Protocol};
 
 const TARGETS: [&str; 4] = ["asap_decode", "enrp_decode", "roundtrip", "pcap_read"];
@@ -140,7 +140,7 @@ fn run_all_checks(data: &[u8]) {
 #[test]
 fn capture_seeds_hold_their_messages() {
     for (name, bytes) in capture_seeds() {
-        let found: Vec<_> = rserpool::wire::pcap::PcapReader::new(&bytes[..])
+        let found: Vec<_> = rserpool::capture::PcapReader::new(&bytes[..])
             .expect("capture header")
             .collect::<Result<_, _>>()
             .expect("capture reads");

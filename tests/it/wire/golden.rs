@@ -206,7 +206,7 @@ fn golden_messages_reemit_identically() {
     for (name, b) in asap_golden() {
         let m = asap(&b);
         assert_eq!(m.name(), format!("ASAP_{name}"));
-        assert_eq!(m.message_type(), b[0]);
+        assert_eq!(u8::from(m.message_type()), b[0]);
         assert_eq!(m.flags(), b[1]);
         assert_eq!(m.buffer_len(), b.len(), "{name}");
         let mut out = vec![0u8; b.len()];
@@ -217,7 +217,7 @@ fn golden_messages_reemit_identically() {
     for (name, b) in enrp_golden() {
         let m = enrp(&b);
         assert_eq!(m.name(), format!("ENRP_{name}"));
-        assert_eq!(m.message_type(), b[0]);
+        assert_eq!(u8::from(m.message_type()), b[0]);
         assert_eq!(m.flags(), b[1]);
         assert_eq!(m.buffer_len(), b.len(), "{name}");
         let mut out = vec![0u8; b.len()];

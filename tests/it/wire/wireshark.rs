@@ -28,8 +28,8 @@ use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::support::fuzz_checks::samples;
+use rserpool::capture::{Encapsulation, PcapWriter};
 use rserpool::policy::{id as policy_id, Policy};
-use rserpool::wire::pcap::{Encapsulation, PcapWriter};
 use rserpool::wire::{
     AsapMessage, CauseData, EnrpBody, Message, OperationError, PolicyParam, PoolElementParam,
     Protocol, TransportParam, UserTransport,
@@ -255,7 +255,7 @@ fn expect(m: &Message<'_>, bytes: &[u8]) -> Expect {
     e.int("message_length", u16::from_be_bytes([bytes[2], bytes[3]]));
     match m {
         Message::Asap(a) => {
-            e.int("message_type", a.message_type());
+            e.int("message_type", u8::from(a.message_type()));
             e.int("message_flags", a.flags());
             if let Some(h) = a.pool_handle() {
                 e.hex("pool_handle_pool_handle", h);
@@ -346,7 +346,7 @@ fn expect(m: &Message<'_>, bytes: &[u8]) -> Expect {
             }
         }
         Message::Enrp(n) => {
-            e.int("message_type", n.body.message_type());
+            e.int("message_type", u8::from(n.body.message_type()));
             e.int("message_flags", n.body.flags());
             e.int("sender_servers_id", n.sender.get());
             e.int("receiver_servers_id", n.receiver.map_or(0, |s| s.get()));

@@ -1,0 +1,336 @@
+//! ASAP_REGISTRATION and ASAP_DEREGISTRATION (RFC 5352 §3.1-§3.2).
+
+use super::*;
+
+/// The size of an ASAP_REGISTRATION_RESPONSE for a pool handle of
+/// `handle_len` bytes whose error cause carries `cause_len` bytes.
+pub(super) fn registration_response_len(handle_len: usize, cause_len: usize) -> usize {
+    HEADER_LEN + parameter_len(handle_len) + 8 + 2 * TLV_HEADER_LEN + padded(cause_len)
+}
+
+impl<
+        B: Backend,
+        S: Storage,
+        const OWNED: usize,
+        const ASSOCS: usize,
+        const QUEUE: usize,
+        const EVENTS: usize,
+    > Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+{
+    /// Answers a REGISTRATION that failed to parse on a value (more than
+    /// [`MAX_TRANSPORT_ADDRESSES`] addresses, say) with a rejection carrying
+    /// Invalid Values and the Pool Element parameter (RFC 5352 §3.1), so
+    /// that the PE learns why instead of timing out. Returns false when the
+    /// pool handle or PE id cannot be read (then the message is malformed).
+    pub(super) fn reject_invalid_registration(&mut self, source: Source, bytes: &[u8]) -> bool {
+        let Some(handle) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle)
+            .map(|t| Tlv::new_unchecked(t).into_value())
+        else {
+            return false;
+        };
+        if PoolHandle::new(handle).is_err() {
+            return false;
+        }
+        let Some(pe_tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolElement)
+        else {
+            return false;
+        };
+        let Some(pe_id) = PoolElementParam::pe_id_of(pe_tlv) else {
+            return false;
+        };
+        if !self
+            .queue
+            .has_room(registration_response_len(handle.len(), pe_tlv.len()))
+        {
+            self.blocked(Blocked::Message(asap_type::REGISTRATION));
+            return true;
+        }
+        let invalid = ErrorCause::invalid_values(pe_tlv);
+        self.reject_registration(reply_to(source), handle, pe_id, invalid);
+        true
+    }
+
+    pub(super) fn reject_registration(
+        &mut self,
+        dest: Destination,
+        pool_handle: &[u8],
+        pe_id: PeId,
+        cause: ErrorCause<'_>,
+    ) {
+        let code = cause.code;
+        let causes = [cause];
+        let msg = AsapMessage::RegistrationResponse {
+            rejected: true,
+            pool_handle,
+            pe_id,
+            error: Some(OperationError::new(&causes)),
+        };
+        if self.push(dest, &msg) {
+            if let Some(c) = self.stats.rejections.get_mut(usize::from(code.code())) {
+                *c += 1;
+            }
+            net_debug!(
+                "registrar: registration of {} refused: {}",
+                pe_id,
+                code.name()
+            );
+        }
+    }
+
+    /// ASAP_REGISTRATION (RFC 5352 §3.1): checks (pool handle, user
+    /// transport, policy, registration life limits, the pool's policy type /
+    /// transport type / data-control use, capacity), then becomes the PE's home
+    /// registrar and records the registering association's remote address (from
+    /// [`TransportEvent::Up`]) as the PE's ASAP transport. Always answers
+    /// REGISTRATION_RESPONSE: R=0, or R=1 with one cause (Invalid Values with the
+    /// Pool Element TLV, Inconsistent Pooling Policy with the pool's policy TLV,
+    /// Inconsistent Transport Type with a transport TLV of the pool, Inconsistent
+    /// Data/Control Configuration, Lack of Resources, Rejected due to Security
+    /// Considerations). Registration life is in milliseconds (SPEC §15.1).
+    ///
+    /// Security (RFC 5355): a PE registered over association A may be
+    /// re-registered or deregistered over A only. Any other association is
+    /// answered with *Rejected due to Security Considerations* (0xA) and the PE
+    /// is untouched. A PE without an association (learnt from a peer or taken
+    /// over) may be claimed by an association whose remote address is one of the
+    /// PE's ASAP transport addresses (the PE moving to this registrar; with no
+    /// ASAP transport known, by any association; see `may_claim`). Registrations
+    /// and deregistrations arriving as datagrams are refused the same way. The
+    /// ASAP transport recorded is the association's remote address as reported
+    /// by [`TransportEvent::Up`]; for an association never reported up, the PE's
+    /// own ASAP transport parameter (if SCTP) is kept instead.
+    ///
+    /// Returns false when the message was not applied (no room to answer: the
+    /// sender retransmits).
+    pub(super) fn on_registration(
+        &mut self,
+        now: Instant,
+        source: Source,
+        bytes: &[u8],
+        pool_handle: &[u8],
+        pe: &PoolElementParam<'_>,
+    ) -> bool {
+        let dest = reply_to(source);
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            self.stats.malformed += 1;
+            return false;
+        };
+        // The largest answer: a rejection carrying the PE (Invalid Values)
+        // or the pool's transport (Inconsistent Transport Type).
+        let mut buf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+        let pool_transport = self
+            .hs
+            .pool(&handle)
+            .and_then(|p| p.elements().next())
+            .map_or(0, |v| to_param(&v.user_transport(&mut buf)).buffer_len());
+        let worst =
+            registration_response_len(pool_handle.len(), pe.buffer_len().max(pool_transport));
+        if !self.queue.has_room(worst) {
+            self.blocked(Blocked::Message(asap_type::REGISTRATION));
+            return false;
+        }
+        let pe_tlv =
+            wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolElement).unwrap_or(&[]);
+        let invalid = ErrorCause::invalid_values(pe_tlv);
+        let Source::Association(assoc) = source else {
+            let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        };
+        let existing = self.hs.lookup(&handle, pe.pe_id).map(|v| {
+            let ok = self.may_claim(&v, assoc);
+            (v.pe_ref(), ok)
+        });
+        if let Some((_, false)) = existing {
+            let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
+        let Some(c) = Converted::new(pe) else {
+            self.reject_registration(dest, pool_handle, pe.pe_id, invalid);
+            return true;
+        };
+        let life = pe.registration_life;
+        let life_ok = match self.config.max_registration_life_ms {
+            _ if life >= 0 && (life as u32) < self.config.min_registration_life_ms => false,
+            Some(max) => life >= 0 && life as u32 <= max,
+            None => true,
+        };
+        if !life_ok {
+            self.reject_registration(dest, pool_handle, pe.pe_id, invalid);
+            return true;
+        }
+        let already_owned = existing.is_some_and(|(r, _)| self.owned.contains_key(&r));
+        if !already_owned && self.owned.len() >= OWNED {
+            let c = ErrorCause::new(CauseCode::LackOfResources);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
+        let remote = self.assocs.get(&assoc).copied();
+        let remote_ip = remote.map(|r| [r.ip()]);
+        let asap = match (&remote, &remote_ip) {
+            (Some(r), Some(ip)) => Some(TransportAddress {
+                protocol: TransportProtocol::Sctp,
+                port: r.port(),
+                transport_use: TransportUse::DataOnly,
+                service_code: 0,
+                addresses: ip,
+            }),
+            _ => c.asap(),
+        };
+        let reg = Registration {
+            pool_handle: handle,
+            pe_id: pe.pe_id,
+            home_registrar: Some(self.config.server_id),
+            registration_life: life,
+            user_transport: c.user(),
+            policy: c.policy,
+            asap_transport: asap,
+            assoc,
+        };
+        match self.hs.register(now, &reg) {
+            Ok(outcome) => {
+                let r = outcome.pe();
+                let state = OwnedPe {
+                    lifetime: lifetime_deadline(now, life),
+                    reports: 0,
+                    claim_home: false,
+                };
+                if self.owned.insert(r, state).is_err() {
+                    // Checked above; keep the handlespace consistent anyway.
+                    let _ = self.hs.remove(r);
+                    let c = ErrorCause::new(CauseCode::LackOfResources);
+                    self.reject_registration(dest, pool_handle, pe.pe_id, c);
+                    return true;
+                }
+                self.arm_owned(now, r);
+                let msg = AsapMessage::RegistrationResponse {
+                    rejected: false,
+                    pool_handle,
+                    pe_id: pe.pe_id,
+                    error: None,
+                };
+                self.push(dest, &msg);
+                let new = matches!(outcome, RegisterOutcome::Added(_));
+                if new {
+                    self.stats.registrations += 1;
+                } else {
+                    self.stats.reregistrations += 1;
+                }
+                if let Some(record) = self.hs.get(r).map(|v| PeRecord::from_view(&v)) {
+                    net_debug!(
+                        "registrar: registered {} {}",
+                        record.pool_handle,
+                        record.pe_id
+                    );
+                    self.event(Event::PoolElementRegistered { pe: record, new });
+                }
+            }
+            Err(e) => {
+                self.reject_handlespace_error(dest, &handle, pool_handle, pe.pe_id, e, invalid)
+            }
+        }
+        true
+    }
+
+    pub(super) fn reject_handlespace_error(
+        &mut self,
+        dest: Destination,
+        handle: &PoolHandle,
+        pool_handle: &[u8],
+        pe_id: PeId,
+        e: HandlespaceError,
+        invalid: ErrorCause<'_>,
+    ) {
+        let mut buf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
+        let first = self.hs.pool(handle).and_then(|p| p.elements().next());
+        let policy = first.map(|v| v.policy());
+        let transport = first.map(|v| v.user_transport(&mut buf));
+        let cause = match e {
+            HandlespaceError::InconsistentPoolingPolicy { .. } => match policy {
+                Some(p) => ErrorCause::inconsistent_policy(PolicyParam::Known(p)),
+                None => ErrorCause::new(CauseCode::InconsistentPoolingPolicy),
+            },
+            HandlespaceError::InconsistentTransportType { .. } => match &transport {
+                Some(t) => ErrorCause::inconsistent_transport(to_param(t)),
+                None => ErrorCause::new(CauseCode::InconsistentTransportType),
+            },
+            HandlespaceError::InvalidTransport(_)
+            | HandlespaceError::InvalidAsapTransport
+            | HandlespaceError::InvalidRegistrationLife(_) => invalid,
+            other => ErrorCause::new(other.cause()),
+        };
+        self.reject_registration(dest, pool_handle, pe_id, cause);
+    }
+
+    /// ASAP_DEREGISTRATION (RFC 5352 §3.2): removes the PE; an unknown PE
+    /// counts as success. Only the PE's registration association may deregister
+    /// it (RFC 5355, as for a registration): any other association, and any
+    /// datagram, is answered with *Rejected due to Security Considerations*.
+    pub(super) fn on_deregistration(
+        &mut self,
+        source: Source,
+        pool_handle: &[u8],
+        pe_id: PeId,
+    ) -> bool {
+        let dest = reply_to(source);
+        let len = HEADER_LEN + parameter_len(pool_handle.len()) + 8 + 12;
+        if !self.queue.has_room(len) {
+            self.blocked(Blocked::Message(asap_type::DEREGISTRATION));
+            return false;
+        }
+        let Ok(handle) = PoolHandle::new(pool_handle) else {
+            self.stats.malformed += 1;
+            return false;
+        };
+        let found = self.hs.lookup(&handle, pe_id).map(|v| {
+            let allowed = matches!(source, Source::Association(a) if v.assoc() == a);
+            (v.pe_ref(), allowed)
+        });
+        // A deregistration must come over the registration association; one
+        // arriving as a datagram is refused even for an unknown PE.
+        let refused =
+            matches!(found, Some((_, false))) || !matches!(source, Source::Association(_));
+        let causes = [ErrorCause::new(CauseCode::RejectedSecurityConsiderations)];
+        let msg = AsapMessage::DeregistrationResponse {
+            pool_handle,
+            pe_id,
+            error: refused.then(|| OperationError::new(&causes)),
+        };
+        self.push(dest, &msg);
+        if refused {
+            self.stats.deregistrations_refused += 1;
+            return true;
+        }
+        self.stats.deregistrations += 1;
+        if let Some((r, _)) = found {
+            self.remove_owned(r, RemovalReason::Deregistered);
+        }
+        true
+    }
+
+    /// Tells an owned PE that its registration ends here: an unsolicited
+    /// DEREGISTRATION_RESPONSE (as on lifetime expiry), so that a PE that is
+    /// still alive registers again.
+    ///
+    /// Sent on lifetime expiry and when a PE is removed as unreachable: RFC 5352
+    /// §3.5 asks for the removal, not for silence, and a PE that is in fact alive
+    /// then learns it is no longer registered and registers again instead of
+    /// believing it is registered until its next re-registration (to a dead PE
+    /// the message is simply lost). To a PE without association it goes to its
+    /// ASAP transport address ([`Destination::Address`]), best effort.
+    pub(super) fn notify_removed(&mut self, pe: PeRef) {
+        let info = self
+            .hs
+            .get(pe)
+            .map(|v| (*v.pool_handle(), v.pe_id(), Self::pe_destination(&v)));
+        if let Some((handle, pe_id, Some(dest))) = info {
+            let msg = AsapMessage::DeregistrationResponse {
+                pool_handle: handle.as_bytes(),
+                pe_id,
+                error: None,
+            };
+            self.push(dest, &msg);
+        }
+    }
+}
