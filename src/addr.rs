@@ -155,8 +155,7 @@ impl fmt::Display for TransportError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for TransportError {}
+impl core::error::Error for TransportError {}
 
 impl TransportAddress<'_> {
     /// Checks the RFC 5354 rules and this crate's address limit.

@@ -37,8 +37,7 @@ impl fmt::Display for IdError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for IdError {}
+impl core::error::Error for IdError {}
 
 /// The name of a pool: 1 to [`MAX_POOL_HANDLE_SIZE`] opaque bytes, stored inline.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -22,16 +22,104 @@
 //!   pool user share (server hunt, registrar table, cookie).
 //! * [`session`]: the session layer (rsplib's enhanced mode): pool user
 //!   sessions with failover and cookies, pool element sessions.
-//! * `sim` (feature `std`): a deterministic pool simulator that runs those
-//!   machines over a virtual network.
-//! * `transport` and `runtime` (feature `std`): UDP (unicast and multicast)
-//!   and TCP transports, and a runtime that runs a registrar, pool elements
-//!   and pool users over them (`cargo run --release --example demo`).
-//! * `capture` (feature `std`): pcap and pcapng captures of ASAP and ENRP
-//!   traffic, written and read.
+//! * `host` (feature `alloc`): the code that makes a running node of a
+//!   machine and its application (registrar, pool element with a service,
+//!   pool user with an application), written once over an environment
+//!   trait that the simulator and the runtime implement.
+//! * `sim` (feature `sim`): a deterministic pool simulator that runs those
+//!   hosts over a virtual network.
+//! * `transport` and `runtime` (feature `runtime`): UDP (unicast and
+//!   multicast) and TCP transports, and a runtime that runs a registrar,
+//!   pool elements and pool users over them (`cargo run --release --example
+//!   demo`).
+//! * `capture` (feature `capture`): pcap and pcapng captures of ASAP and
+//!   ENRP traffic, written (also by the runtime's nodes, on request) and
+//!   read (`examples/decode.rs`).
 //!
-//! Features: `std` (default, implies `alloc`), `alloc` (growable arenas),
-//! `defmt` or `log` for logging.
+//! # Which layer do I want
+//!
+//! | you are writing | start from | features |
+//! |---|---|---|
+//! | a host program that serves or uses a pool (Linux, sockets, threads) | `runtime` nodes: a registrar, a pool element serving sessions, a pool user with failover; `examples/registrar.rs`, `examples/pool_element.rs`, `examples/pool_user.rs`, `examples/demo.rs` | default |
+//! | firmware, or a host program with its own event loop and SCTP stack | the sans-IO machines: [`session::SessionElement`] / [`session::SessionUser`] for applications, [`pool_element::PoolElement`], [`pool_user::PoolUser`], [`registrar::Registrar`] for ASAP alone; you feed them time, bytes and association events (below) | none (no heap) or `alloc` |
+//! | a tool that reads or writes ASAP/ENRP messages | [`wire`] (zero-copy views, builders into your buffer); `examples/decode.rs` | none |
+//! | a registrar of your own, a selection experiment, a benchmark | [`handlespace`] with a [`storage`] backend and a [`policy`]; `examples/hsbench.rs`, `cargo bench` | none or `alloc` |
+//! | a test of a pool under loss and crashes | the simulator (feature `sim`, `examples/simulate.rs`): the same machines and hosts in virtual time | `sim` |
+//!
+//! # The driving loop on a board
+//!
+//! A machine reads no clock and owns no socket. The firmware's loop hands
+//! it the time, what arrived and what happened to associations, and sends
+//! what it asks for; nothing here allocates. With a pool element (the
+//! other machines take the same calls, [`transmit::Machine`]):
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::pool_element::{OwnedTransport, PoolElement, PoolElementConfig};
+//! use rserpool::transmit::{Connect, Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE};
+//! use rserpool::wire::Protocol;
+//! use rserpool::{AssocId, Instant, PoolHandle};
+//!
+//! /// What the board's SCTP stack and timer offer (the firmware's own code).
+//! trait Board {
+//!     fn now(&self) -> Instant;
+//!     /// A message (with its association and PPID) or an association
+//!     /// event, waiting at most until `deadline`.
+//!     fn wait(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> Input;
+//!     fn send(&mut self, to: Destination, ppid: u32, bytes: &[u8]);
+//!     fn connect(&mut self, to: Connect);
+//! }
+//! enum Input { Message(AssocId, u32, usize), Event(TransportEvent), Timeout }
+//!
+//! fn run(board: &mut impl Board) -> ! {
+//!     let me = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))];
+//!     let user = OwnedTransport::new(TransportProtocol::Sctp, 7000, TransportUse::DataAndControl, &me).unwrap();
+//!     let mut config = PoolElementConfig::rsplib(PoolHandle::new(b"EchoPool").unwrap(), user);
+//!     config.registrars.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 3863)).unwrap();
+//!     let mut pe = PoolElement::new(config).unwrap();
+//!     pe.register(board.now());
+//!     let (mut rx, mut tx) = ([0u8; MAX_MESSAGE_SIZE], [0u8; MAX_MESSAGE_SIZE]);
+//!     loop {
+//!         // 1. What the machine wants done: associations, then messages.
+//!         while let Some(c) = pe.poll_connect() { board.connect(c); }
+//!         while let Ok(Some(t)) = pe.poll_transmit(&mut tx) {
+//!             board.send(t.destination, t.protocol.ppid(), &tx[..t.len]);
+//!         }
+//!         while let Some(event) = pe.poll_event() { let _ = event; /* registered, failed, ... */ }
+//!         // 2. Wait for input or the machine's next deadline.
+//!         let deadline = pe.poll_timeout();
+//!         let now = board.now();
+//!         match board.wait(deadline, &mut rx) {
+//!             Input::Message(assoc, ppid, len) => {
+//!                 if let Some(protocol) = Protocol::from_ppid(ppid) {
+//!                     pe.handle(now, Source::Association(assoc), protocol, &rx[..len]);
+//!                 } // else: the application's data (a session's, see `session`)
+//!             }
+//!             Input::Event(e) => pe.handle_transport_event(now, e),
+//!             Input::Timeout => {}
+//!         }
+//!         // 3. Timers that are due.
+//!         if pe.poll_timeout().is_some_and(|t| t <= board.now()) { pe.handle_timeout(board.now()); }
+//!     }
+//! }
+//! ```
+//!
+//! # Features
+//!
+//! * `alloc`: growable arenas and hash indexes (`handlespace::Growable`),
+//!   no std needed.
+//! * `std` (implies `alloc`): `time::StdClock`, the machines' clock on a
+//!   host.
+//! * `sim`, `runtime` and `capture` (each implies `std`): the simulator,
+//!   the transports with the runtime, and pcap captures.
+//! * `usrsctp` and `sctp-kernel` (imply `runtime`): the SCTP transports.
+//! * `defmt` or `log`, at most one of them: logging.
+//!
+//! The defaults are `std`, `sim`, `runtime` and `capture`. A host program
+//! that drives the machines itself needs only `default-features = false,
+//! features = ["std"]`; a board `default-features = false`, with `alloc`
+//! where it has a heap.
 //!
 //! # A handlespace without heap
 //!
@@ -75,6 +163,8 @@
 //! assert_eq!(hs.purge_expired(Instant::from_secs(31)), 3);
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
+// docs.rs (`--cfg docsrs`) marks what each feature adds.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // No unsafe code anywhere but in the FFI modules of the SCTP transports
 // (`transport::sctp::usrsctp::sys`, `transport::sctp::kernel::sys`), whose
 // features lower the crate-wide `forbid` to a `deny` those modules lift.
@@ -85,6 +175,12 @@
 #![cfg_attr(any(feature = "usrsctp", feature = "sctp-kernel"), deny(unsafe_code))]
 #![warn(missing_docs)]
 
+// One logging backend at a time. Not checked under clippy and rustdoc, so
+// that `cargo clippy --all-features` and `cargo doc --all-features` (as
+// docs.rs builds) still work; there `defmt` is the one used.
+#[cfg(all(feature = "defmt", feature = "log", not(clippy), not(doc)))]
+compile_error!("the features `defmt` and `log` are exclusive: enable at most one of them");
+
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
@@ -93,11 +189,13 @@ mod logging;
 
 pub mod addr;
 pub mod asap_client;
-#[cfg(feature = "std")]
+#[cfg(feature = "capture")]
+#[cfg_attr(docsrs, doc(cfg(feature = "capture")))]
 pub mod capture;
 pub mod cause;
 pub mod handlespace;
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod host;
 pub mod id;
 pub mod policy;
@@ -105,16 +203,19 @@ pub mod pool_element;
 pub mod pool_user;
 pub mod random;
 pub mod registrar;
-#[cfg(feature = "std")]
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod runtime;
 pub mod session;
-#[cfg(feature = "std")]
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
 pub mod storage;
 pub mod time;
 pub mod timer;
 pub mod transmit;
-#[cfg(feature = "std")]
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod transport;
 pub mod wire;
 

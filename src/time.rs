@@ -5,6 +5,8 @@
 //! Nothing in the core reads a clock. Every entry point takes `now: Instant`
 //! from the caller, which may come from a hardware timer on a board, from
 //! [`StdClock`] on a host, or from a simulator's virtual clock.
+//!
+#![cfg_attr(not(feature = "std"), doc = "[`StdClock`]: crate#features")]
 
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub, SubAssign};

@@ -161,8 +161,7 @@ impl fmt::Display for QueueError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for QueueError {}
+impl core::error::Error for QueueError {}
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {

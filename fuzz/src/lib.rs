@@ -1,5 +1,5 @@
 //! The checks the fuzz targets run, shared with the stable corpus replay
-//! test (`tests/it/wire/fuzz_corpus.rs`, through `tests/it/support`, includes this
+//! test (`tests/it/wire/fuzz_corpus.rs`; `tests/it/support` includes this
 //! file by path).
 //!
 //! * [`asap_decode`] / [`enrp_decode`]: parsing arbitrary bytes never

@@ -127,6 +127,16 @@ pub enum HuntError {
     TableFull,
 }
 
+impl core::fmt::Display for HuntError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HuntError::TableFull => f.write_str("the registrar table is full"),
+        }
+    }
+}
+
+impl core::error::Error for HuntError {}
+
 /// The server hunt of one pool element or pool user; `N` registrars at most
 /// (configured plus announced).
 #[derive(Clone, Debug)]

@@ -32,7 +32,7 @@
 //! * [`Fixed`] storage: fixed-capacity arenas (no heap); pools are found in
 //!   the pool tree and PEs in their pool's id order, both O(log n).
 //! * [`Growable`] storage (`alloc`): arenas that grow in chunks of
-//!   [`CHUNK_SLOTS`](crate::storage::arena::CHUNK_SLOTS) records, plus hash
+//!   [`CHUNK_SLOTS`] records, plus hash
 //!   indexes from pool handle to pool and from (pool, PE id) to PE, so that
 //!   registration, re-registration, deregistration and lookup need no tree
 //!   descent to find their PE. About 218 bytes per PE in all at 100,000 PEs.
@@ -66,6 +66,17 @@
 //! (registration, removal, resolution, associations, timers), ownership,
 //! the views and iterators, and the invariant checker
 //! ([`check`](Handlespace::check)) each have a file of their own.
+//!
+#![cfg_attr(
+    feature = "alloc",
+    doc = "[`CHUNK_SLOTS`]: crate::storage::arena::CHUNK_SLOTS"
+)]
+// Without `alloc` the growable storage is not there: the links go to the
+// crate's feature list.
+#![cfg_attr(
+    not(feature = "alloc"),
+    doc = "[`Growable`]: crate#features\n\n[`CHUNK_SLOTS`]: crate#features"
+)]
 
 use core::cmp::Ordering;
 use core::fmt;
@@ -310,8 +321,7 @@ impl fmt::Display for HandlespaceError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for HandlespaceError {}
+impl core::error::Error for HandlespaceError {}
 
 /// A resumable position in one owner's PEs, for paging through them (ENRP
 /// handle table responses) while the handlespace changes between pages. It

@@ -216,8 +216,7 @@ impl fmt::Display for PolicyError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for PolicyError {}
+impl core::error::Error for PolicyError {}
 
 /// Every policy type this crate implements, in table order.
 pub const ALL_POLICY_TYPES: [u32; 18] = [

@@ -331,8 +331,7 @@ impl core::fmt::Display for PoolElementError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for PoolElementError {}
+impl core::error::Error for PoolElementError {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RequestKind {

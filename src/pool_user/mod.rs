@@ -337,8 +337,7 @@ impl core::fmt::Display for PoolUserError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for PoolUserError {}
+impl core::error::Error for PoolUserError {}
 
 /// One cached PE.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -33,8 +33,7 @@ impl fmt::Display for RegistrarError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for RegistrarError {}
+impl core::error::Error for RegistrarError {}
 
 impl From<HandlespaceError> for RegistrarError {
     fn from(e: HandlespaceError) -> Self {

@@ -80,7 +80,7 @@ impl core::fmt::Display for DeregisterError {
     }
 }
 
-impl std::error::Error for DeregisterError {}
+impl core::error::Error for DeregisterError {}
 
 /// Builds the pool element once the node's sockets are open: its user
 /// transport is where they are bound.

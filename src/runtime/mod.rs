@@ -42,6 +42,8 @@
 
 pub mod element;
 pub mod loopback;
+#[cfg(not(feature = "capture"))]
+mod no_capture;
 pub mod registrar;
 mod sctp;
 pub mod user;
@@ -61,6 +63,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::vec::Vec;
 
+#[cfg(feature = "capture")]
 use crate::capture::{Encapsulation, PcapWriter};
 use crate::host::{ppid_of, protocol_of, Env, Node, Tally};
 use crate::session::SessionConnect;
@@ -71,6 +74,8 @@ pub use crate::transport::udp::Multicast;
 use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
 use crate::transport::{Framing, Incoming};
 use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
+#[cfg(not(feature = "capture"))]
+use no_capture::{Encapsulation, PcapWriter};
 
 /// How many inputs (datagrams, commands) wait for a node at most; a
 /// reader blocks beyond that and the kernel drops further datagrams.

@@ -30,7 +30,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::vec::Vec;
 
-use crate::capture::Encapsulation;
+use super::Encapsulation;
 use crate::id::AssocId;
 use crate::transmit::TransportEvent;
 use crate::transport::sctp::{

@@ -125,7 +125,7 @@ impl core::fmt::Display for RequestError {
     }
 }
 
-impl std::error::Error for RequestError {}
+impl core::error::Error for RequestError {}
 
 type Reply = Result<(PeId, Vec<u8>), RequestError>;
 

@@ -245,8 +245,7 @@ impl fmt::Display for Backpressure {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Backpressure {}
+impl core::error::Error for Backpressure {}
 
 /// How messages already handed to the driver are treated at a failover
 /// (see the [module documentation](self)).
@@ -352,8 +351,7 @@ impl fmt::Display for SessionError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for SessionError {}
+impl core::error::Error for SessionError {}
 
 /// Whether `ppid` is ASAP's.
 const fn is_asap(ppid: u32) -> bool {

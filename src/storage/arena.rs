@@ -13,6 +13,8 @@
 //!
 //! Indexing (`arena[id]`) is the hot path; it panics only if `id` names a free
 //! slot, which is a caller bug (a stale handle).
+//!
+#![cfg_attr(not(feature = "alloc"), doc = "[`CHUNK_SLOTS`]: crate#features")]
 
 use core::fmt;
 use core::ops::{Index, IndexMut};
@@ -30,8 +32,7 @@ impl fmt::Display for CapacityError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for CapacityError {}
+impl core::error::Error for CapacityError {}
 
 /// The largest number of slots any arena may have: every [`NodeId`] below
 /// [`NIL`].

@@ -77,6 +77,8 @@ impl fmt::Display for InvariantError {
     }
 }
 
+impl core::error::Error for InvariantError {}
+
 /// One ordered-index algorithm, usable on any order of any arena.
 ///
 /// All operations take the tree's [`Root`](Backend::Root) and a [`Nodes`]

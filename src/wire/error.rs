@@ -245,8 +245,7 @@ impl fmt::Display for Error {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 impl From<TransportError> for Error {
     fn from(e: TransportError) -> Self {

@@ -7,19 +7,26 @@
 //! `tests/it/`), one file per test module, e.g. `handlespace/model.txt` for
 //! `tests/it/handlespace/model.rs`.
 //!
+//! Areas that need an optional subsystem are left out without it: `sim`
+//! (feature `sim`), `net` (`runtime` and `capture`), the Wireshark and
+//! fuzz-corpus checks of `wire` (`capture`).
+//!
 //! Run one area or one file with a name filter: `cargo test --test it sim::`,
 //! `cargo test --test it wire::golden`.
 
 mod support;
 
 mod enrp;
+mod errors;
 mod handlespace;
+#[cfg(all(feature = "runtime", feature = "capture"))]
 mod net;
 mod policy;
 mod pool_element;
 mod pool_user;
 mod registrar;
 mod session;
+#[cfg(feature = "sim")]
 mod sim;
 mod storage;
 mod wire;

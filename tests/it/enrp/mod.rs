@@ -4,6 +4,7 @@ mod init;
 mod pair;
 mod pe_addresses;
 mod presence;
+#[cfg(feature = "sim")]
 mod property;
 mod robustness;
 mod table;

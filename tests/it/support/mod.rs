@@ -15,12 +15,15 @@
 //!   `#[path]` module, by the feature-gated SCTP test binaries).
 
 pub mod enrp;
+#[cfg(feature = "capture")]
 #[allow(dead_code)]
 #[path = "../../../fuzz/src/lib.rs"]
 pub mod fuzz_checks;
 pub mod machine;
+#[cfg(all(feature = "runtime", feature = "capture"))]
 pub mod net;
 pub mod pair;
 pub mod registrar;
 pub mod session;
+#[cfg(feature = "sim")]
 pub mod sim;

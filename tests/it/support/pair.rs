@@ -4,12 +4,13 @@
 //! Side A lives at [`Pair::a_addr`], side B at [`Pair::b_addr`]. A
 //! [`Connect`](rserpool::transmit::Connect) to the other side's address
 //! brings up an association between them (both machines get
-//! [`TransportEvent::Up`], each with the other's address); a connect to any other address is left
-//! unanswered, as on a network where nothing listens there. What a side
-//! transmits over that association, to the other side's address or to the
-//! multicast channel reaches the other side at the same instant (a
-//! datagram with the sender's address as its source); anything else (another association, another address) is dropped. Every message
-//! sent is kept in [`Pair::log`].
+//! [`TransportEvent::Up`], each with the other's address); a connect to any
+//! other address is left unanswered, as on a network where nothing listens
+//! there. What a side transmits over such an association, to the other
+//! side's address or to the multicast channel reaches the other side at the
+//! same instant (a datagram with the sender's address as its source);
+//! anything else (another association, another address) is dropped. Every
+//! message sent is kept in [`Pair::log`].
 //!
 //! [`Pair::step`] moves the pair forward by one round: fire the timeouts
 //! that are due, answer the connects, then deliver what A transmitted to B
