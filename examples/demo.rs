@@ -1,10 +1,10 @@
 //! A whole pool on loopback, failing over: 2 registrars, 3 pool elements
 //! (rsplib's echo service, with COOKIEs) and 1 pool user, all over UDP on
 //! 127.0.0.1 with ephemeral ports. The pool user sends generated messages
-//! of random sizes (`--sizes MIN-MAX` bytes, default 1-1000) on one
-//! session through the session layer and checks every answer byte for
-//! byte. Midway one pool element is killed, later one registrar; the
-//! session fails over (COOKIE_ECHO, unanswered messages sent again) and no
+//! of random sizes (`--sizes MIN-MAX` bytes, default 1-1000) through the
+//! session layer, on one session at a time (a new one every 50 messages) and checks every answer byte for
+//! byte. Midway registrar 1 is killed, later the pool element the session
+//! is on; the session fails over (COOKIE_ECHO, unanswered messages sent again) and no
 //! message is lost. Ends with one line:
 //!
 //! ```text
@@ -33,13 +33,15 @@ use std::time::{Duration, Instant};
 use rserpool::host::services::DelayedEcho;
 use rserpool::host::{LoadConfig, LoadGenerator};
 use rserpool::runtime::{loopback, AppNode, NodeConfig, PoolElementNode, RegistrarNode};
+use rserpool::session::user::SessionState;
 use rserpool::session::{ResendPolicy, SessionUserConfig};
 use rserpool::transport::sctp::{SctpConfig, SctpKind, SCTP_UDP_ENCAPSULATION_PORT};
 use rserpool::{PoolHandle, ServerId};
 
 const RATE_PER_SECOND: u64 = 20;
-const KILL_ELEMENT_AT: Duration = Duration::from_secs(5);
-const KILL_REGISTRAR_AT: Duration = Duration::from_secs(10);
+const KILL_REGISTRAR_AT: Duration = Duration::from_secs(5);
+// In the middle of a session (a new one every 2.5 s).
+const KILL_ELEMENT_AT: Duration = Duration::from_millis(11_250);
 const RUN_FOR: Duration = Duration::from_secs(15);
 const DRAIN_FOR: Duration = Duration::from_secs(5);
 
@@ -213,26 +215,18 @@ fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
         sizes: setup.sizes,
         timeout: rserpool::Duration::from_millis(500),
         window: WINDOW,
-        // One session: a node runs on one socket, and two sessions to one PE
-        // would share its one association.
+        // One session at a time (a node runs on one socket, and two sessions
+        // to one PE would share its one association), a new one every 50
+        // messages (a fresh selection, resolving at the home registrar).
         sessions: 1,
-        session_requests: 0,
+        session_requests: 50,
         retry_interval: rserpool::Duration::from_millis(200),
         ..LoadConfig::new(pool)
     };
     let user = AppNode::start(su, setup.node("user"), LoadGenerator::new(load))?;
     let start = Instant::now();
+    let mut element_killed = false;
     while start.elapsed() < RUN_FOR {
-        if start.elapsed() >= KILL_ELEMENT_AT {
-            if let Some(pe) = elements[0].take() {
-                println!(
-                    "{:>5.1} s: killing pool element {}",
-                    start.elapsed().as_secs_f64(),
-                    pe.pe_id().get()
-                );
-                pe.shutdown();
-            }
-        }
         if start.elapsed() >= KILL_REGISTRAR_AT {
             if let Some(r) = registrars[0].take() {
                 println!(
@@ -240,6 +234,30 @@ fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
                     start.elapsed().as_secs_f64()
                 );
                 r.shutdown();
+            }
+        }
+        if start.elapsed() >= KILL_ELEMENT_AT && !element_killed {
+            // The PE the session is on (its home registrar is gone: the
+            // failover resolves at registrar 2).
+            let on = user
+                .with_app(|app, ctx| {
+                    app.current_sessions().find_map(|s| match ctx.state(s) {
+                        Some(SessionState::Connected { pe, .. }) => Some(pe),
+                        _ => None,
+                    })
+                })
+                .flatten();
+            let slot = elements
+                .iter()
+                .position(|e| e.as_ref().is_some_and(|pe| Some(pe.pe_id()) == on));
+            if let Some(pe) = slot.and_then(|i| elements[i].take()) {
+                println!(
+                    "{:>5.1} s: killing pool element {}, which the session is on",
+                    start.elapsed().as_secs_f64(),
+                    pe.pe_id().get()
+                );
+                pe.shutdown();
+                element_killed = true;
             }
         }
         std::thread::sleep(Duration::from_millis(100));

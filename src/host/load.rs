@@ -192,6 +192,11 @@ impl LoadGenerator {
         self.next_issue.is_none()
     }
 
+    /// The sessions new requests take turns on (open ones only).
+    pub fn current_sessions(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.slots.iter().flatten().copied()
+    }
+
     /// Issues no more requests (those issued still go out).
     pub fn stop(&mut self) {
         self.next_issue = None;
@@ -214,24 +219,37 @@ impl LoadGenerator {
         });
     }
 
-    /// The slot and session the next request goes on, opened if needed.
+    /// The slot and session the next request goes on, opened if needed;
+    /// `None` while the slot's session has a full window, or has had its
+    /// requests and waits for their answers (sessions of one slot never
+    /// overlap: a node with one association per PE could not tell two
+    /// sessions to one PE apart).
     fn session(&mut self, ctx: &mut AppCtx<'_>) -> Option<(usize, SessionId)> {
-        let slot = self.turn % self.slots.len();
+        let n = self.slots.len();
+        (0..n).find_map(|k| self.session_at(ctx, (self.turn + k) % n))
+    }
+
+    /// [`session`](Self::session) for one slot.
+    fn session_at(&mut self, ctx: &mut AppCtx<'_>, slot: usize) -> Option<(usize, SessionId)> {
         if let Some(id) = self.slots[slot] {
-            if let Some(s) = self.sessions.get_mut(&id) {
-                let full = s.in_flight.len() >= self.config.window.max(1);
-                let used =
-                    self.config.session_requests > 0 && s.sent >= self.config.session_requests;
-                if !full && !used {
-                    return Some((slot, id));
-                }
-                s.retiring = true;
-                if s.in_flight.is_empty() {
+            match self.sessions.get_mut(&id) {
+                Some(s) => {
+                    let full = s.in_flight.len() >= self.config.window.max(1);
+                    let used =
+                        self.config.session_requests > 0 && s.sent >= self.config.session_requests;
+                    if !full && !used {
+                        return Some((slot, id));
+                    }
+                    if !used || !s.in_flight.is_empty() {
+                        s.retiring |= used;
+                        return None;
+                    }
                     self.sessions.remove(&id);
                     let _ = ctx.close(id);
+                    self.slots[slot] = None;
                 }
+                None => self.slots[slot] = None,
             }
-            self.slots[slot] = None;
         }
         match ctx.connect(self.config.pool) {
             Ok(id) => {
@@ -261,7 +279,7 @@ impl LoadGenerator {
             match ctx.send(session, self.config.ppid, &self.scratch) {
                 Ok(seq) => {
                     self.waiting.pop_front();
-                    self.turn = self.turn.wrapping_add(1);
+                    self.turn = slot.wrapping_add(1);
                     let now = ctx.now();
                     let timeout = self.config.timeout;
                     if let Some(s) = self.sessions.get_mut(&session) {
@@ -310,6 +328,11 @@ impl LoadGenerator {
         if done {
             self.sessions.remove(&session);
             let _ = ctx.close(session);
+            for slot in self.slots.iter_mut() {
+                if *slot == Some(session) {
+                    *slot = None;
+                }
+            }
         }
     }
 }
