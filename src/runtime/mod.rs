@@ -372,14 +372,26 @@ impl Driver {
             }
             return;
         }
-        let mut events = core::mem::take(&mut self.events);
-        let assoc = self.open(remote, Protocol::Asap, Framing::Tagged, &mut events);
-        events.push(TransportEvent::Up {
-            assoc,
-            remote,
-            protocol: Protocol::Asap,
+        // One socket has one association per remote: a second session to
+        // a PE this node already has a session with is refused (the
+        // session picks another PE), never given the first one's
+        // association.
+        let now = self.std_now();
+        let (assoc, new, ended) = self
+            .udp
+            .open(now, remote, Protocol::Asap, Framing::Tagged, 0);
+        if let Some(gone) = ended {
+            self.events.push(TransportEvent::Down { assoc: gone });
+        }
+        self.events.push(if new {
+            TransportEvent::Up {
+                assoc,
+                remote,
+                protocol: Protocol::Asap,
+            }
+        } else {
+            TransportEvent::ConnectFailed { remote }
         });
-        self.events = events;
     }
 }
 

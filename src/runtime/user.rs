@@ -4,9 +4,10 @@
 //! * [`AppNode`] runs any [`Application`] over a [`SessionUser`]; the
 //!   handle reaches the application in the node's thread with
 //!   [`AppNode::with_app`]. A node has one socket (UDP or SCTP), hence one
-//!   association per PE: two sessions of one node to the same PE would
-//!   share it, so an application keeps one session per PE at a time (one
-//!   session, or sessions to different pools).
+//!   association per PE: while one session of the node is on a PE, a
+//!   second session's connect to that PE fails (the session fails over to
+//!   another PE, or waits for one), so two sessions never share an
+//!   association and never see each other's messages.
 //! * [`PoolUserNode`] is a request/response client on top: each
 //!   [`request`](PoolUserNode::request) opens a session to the pool (a PE
 //!   chosen by the pool's policy), sends the request as one user message
