@@ -32,7 +32,7 @@ use crate::time::{Duration, Instant};
 use crate::transmit::{Source, TransportEvent};
 use crate::wire::PoolElementParam;
 
-use super::{remember, Env, Node, Tally};
+use super::{drain_session, remember, Env, Node, Tally};
 
 /// What a pool element does for its sessions.
 pub trait Service: 'static {
@@ -385,31 +385,7 @@ impl<Svc: Service, const S: usize, const B: usize, const M: usize> ElementHost<S
 
     /// Moves the machine's output into `env`; true if there was any.
     fn drain(&mut self, env: &mut dyn Env, buf: &mut [u8]) -> bool {
-        let mut any = false;
-        // Closes first: a new association to the same remote (a session
-        // that follows a closed one) must not be taken for the old one.
-        while let Some(assoc) = self.machine.poll_close() {
-            env.close(assoc);
-            any = true;
-        }
-        while let Some(c) = self.machine.poll_connect() {
-            env.connect(c);
-            any = true;
-        }
-        loop {
-            match self.machine.poll_transmit(buf) {
-                Ok(Some(t)) => {
-                    env.send(t.destination, t.ppid, buf.get(..t.len).unwrap_or_default());
-                    any = true;
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    env.record(Tally::TransmitError);
-                    break;
-                }
-            }
-        }
-        any
+        drain_session(self.machine.as_mut(), env, buf)
     }
 
     /// Hands the application its events; true if there were any.

@@ -272,3 +272,65 @@ fn remember<T>(history: &mut alloc::collections::VecDeque<(Instant, T)>, now: In
     }
     history.push_back((now, e));
 }
+
+/// What a session machine ([`SessionElement`](crate::session::SessionElement),
+/// [`SessionUser`](crate::session::SessionUser)) asks of the outside world.
+trait SessionOutput {
+    fn poll_close(&mut self) -> Option<AssocId>;
+    fn poll_connect(&mut self) -> Option<SessionConnect>;
+    fn poll_transmit(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<Option<crate::session::SessionTransmit>, crate::transmit::QueueError>;
+}
+
+macro_rules! session_output {
+    ($machine:ident < $(const $c:ident),* >) => {
+        impl<$(const $c: usize),*> SessionOutput for crate::session::$machine<$($c),*> {
+            fn poll_close(&mut self) -> Option<AssocId> {
+                crate::session::$machine::poll_close(self)
+            }
+            fn poll_connect(&mut self) -> Option<SessionConnect> {
+                crate::session::$machine::poll_connect(self)
+            }
+            fn poll_transmit(
+                &mut self,
+                buf: &mut [u8],
+            ) -> Result<Option<crate::session::SessionTransmit>, crate::transmit::QueueError> {
+                crate::session::$machine::poll_transmit(self, buf)
+            }
+        }
+    };
+}
+session_output!(SessionElement<const S, const B, const M>);
+session_output!(SessionUser<const S, const B, const M, const P, const E>);
+
+/// Moves a session machine's output into `env`: closes first (a new
+/// association to the same remote, a session that follows a closed one,
+/// must not be taken for the old one), then connects, then messages; true
+/// if there was any.
+fn drain_session(machine: &mut dyn SessionOutput, env: &mut dyn Env, buf: &mut [u8]) -> bool {
+    let mut any = false;
+    while let Some(assoc) = machine.poll_close() {
+        env.close(assoc);
+        any = true;
+    }
+    while let Some(c) = machine.poll_connect() {
+        env.connect(c);
+        any = true;
+    }
+    loop {
+        match machine.poll_transmit(buf) {
+            Ok(Some(t)) => {
+                env.send(t.destination, t.ppid, buf.get(..t.len).unwrap_or_default());
+                any = true;
+            }
+            Ok(None) => break,
+            Err(_) => {
+                env.record(Tally::TransmitError);
+                break;
+            }
+        }
+    }
+    any
+}
