@@ -177,8 +177,8 @@ pub(crate) struct Driver {
     /// Association events the driver's own calls caused (a connect
     /// answered at once, a failed send): given to the node after its call.
     events: Vec<TransportEvent>,
-    /// The node's random state (splitmix64).
-    rng: u64,
+    /// The node's generator.
+    rng: crate::random::Xoshiro256StarStar,
     /// What the node's host counts.
     pub(crate) counters: Arc<NodeCounters>,
 }
@@ -446,12 +446,7 @@ impl Env for Driver {
     }
 
     fn random_u64(&mut self) -> u64 {
-        // splitmix64
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::random::Rng::next_u64(&mut self.rng)
     }
 
     fn record(&mut self, tally: Tally) {
@@ -762,7 +757,7 @@ impl Runner {
             capture,
             buf: Vec::new(),
             events: Vec::new(),
-            rng: seed_of(local),
+            rng: crate::random::Xoshiro256StarStar::seed_from_u64(seed_of(local)),
             counters: Arc::new(NodeCounters::default()),
         };
         Ok((driver, tx, rx, local, locals))
