@@ -157,6 +157,9 @@ pub const MAX_PEERS: usize = 16;
 /// in flight at once, whatever [`EnrpConfig::max_sessions`] asks.
 pub const MAX_SESSIONS: usize = 8;
 
+/// The most networks in [`EnrpConfig::allowed_peers`].
+pub const MAX_ALLOWED_PEER_NETWORKS: usize = 8;
+
 /// The most PEs one ENRP_HANDLE_TABLE_RESPONSE carries, whatever
 /// [`EnrpConfig::max_handle_table_elements`] asks.
 pub const MAX_HANDLE_TABLE_ELEMENTS: usize = 1024;
@@ -176,8 +179,18 @@ pub struct EnrpConfig {
     /// Statically configured peers (their server ids are learnt). The first
     /// reachable one is the mentor, the others are backups.
     pub static_peers: ArrayVec<SocketAddr, MAX_PEERS>,
+    /// Further hosts accepted as peers without being contacted or asked to
+    /// be a mentor: networks as (address, prefix length in bits). An ENRP
+    /// message is taken only from a trusted host (see the
+    /// [ENRP module documentation](super::enrp), "Trust"): a configured
+    /// peer's address, a host in one of these networks, or a peer learnt
+    /// from a trusted source.
+    pub allowed_peers: ArrayVec<(IpAddr, u8), MAX_ALLOWED_PEER_NETWORKS>,
     /// Whether PRESENCE is also sent on (and taken from) the ENRP multicast
     /// channel ([`Destination::Multicast`](crate::transmit::Destination)).
+    /// A registrar that announces itself there by PRESENCE is trusted as a
+    /// peer: multicast discovery trusts the multicast domain, so enable it
+    /// only where every host that can send to the channel is one.
     pub multicast: bool,
     /// PEER-HEARTBEAT-CYCLE: the interval between group-cast PRESENCEs.
     pub peer_heartbeat_cycle: Duration,
@@ -215,6 +228,7 @@ impl EnrpConfig {
             enabled,
             local_address: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9901),
             static_peers: ArrayVec::new(),
+            allowed_peers: ArrayVec::new(),
             multicast: false,
             peer_heartbeat_cycle: Duration::from_secs(30),
             max_time_last_heard: Duration::from_secs(61),
@@ -262,10 +276,65 @@ impl EnrpConfig {
         let _ = self.static_peers.try_push(peer);
         self
     }
+
+    /// The same configuration with the hosts of network `network`/`prefix`
+    /// accepted as peers (ignored beyond [`MAX_ALLOWED_PEER_NETWORKS`]).
+    pub fn with_allowed_peers(mut self, network: IpAddr, prefix: u8) -> Self {
+        let _ = self.allowed_peers.try_push((network, prefix));
+        self
+    }
+
+    /// Whether `ip` lies in one of [`allowed_peers`](Self::allowed_peers).
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allowed_peers
+            .iter()
+            .any(|&(net, prefix)| in_network(ip, net, prefix))
+    }
 }
 
 impl Default for EnrpConfig {
     fn default() -> Self {
         Self::disabled()
+    }
+}
+
+/// Whether `ip` lies in `net`/`prefix` (an IPv4-mapped IPv6 address counts
+/// as IPv4).
+pub(crate) fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    let canon = |a: IpAddr| match a {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    };
+    match (canon(ip), canon(net)) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let p = u32::from(prefix.min(32));
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let p = u32::from(prefix.min(128));
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(in_network(a("10.9.0.7"), a("10.9.0.0"), 24));
+        assert!(!in_network(a("10.9.1.7"), a("10.9.0.0"), 24));
+        assert!(in_network(a("1.2.3.4"), a("0.0.0.0"), 0));
+        assert!(in_network(a("::ffff:10.9.0.7"), a("10.9.0.0"), 24));
+        assert!(!in_network(a("fe80::1"), a("10.9.0.0"), 0));
+        assert!(in_network(a("fe80::1"), a("fe80::"), 64));
     }
 }
