@@ -28,8 +28,8 @@ pub struct AnnounceTransport {
     pub addresses: ArrayVec<IpAddr, MAX_TRANSPORT_ADDRESSES>,
 }
 
-/// How many ENDPOINT_UNREACHABLE reports one reporter (an association, or a
-/// datagram sender) may make: at most `max_reports` per `window`. Reports
+/// How many ENDPOINT_UNREACHABLE reports one reporter (an association, or
+/// the IP address of a datagram sender, whatever its port) may make: at most `max_reports` per `window`. Reports
 /// beyond that are ignored and counted
 /// ([`Stats::unreachable_rate_limited`](super::Stats)), so that a flood from
 /// one pool user cannot remove a healthy PE (RFC 5355).
@@ -63,9 +63,12 @@ pub struct RegistrarConfig {
     /// How long a PE has to answer a keep-alive with KEEP_ALIVE_ACK before it
     /// is removed.
     pub keep_alive_timeout: Duration,
-    /// MAX-BAD-PE-REPORT: a PE is removed when more ENDPOINT_UNREACHABLE
-    /// reports than this were counted (RFC 5352 §3.5 "exceeds") since it
-    /// last answered a keep-alive (an answer resets the count).
+    /// MAX-BAD-PE-REPORT: a PE whose probe goes unanswered is removed as
+    /// unreachable (and told so) when more ENDPOINT_UNREACHABLE reports than
+    /// this were counted (RFC 5352 §3.5 "exceeds") since it last answered a
+    /// keep-alive (an answer resets the count). Reports alone never remove
+    /// a PE: every report is answered by a probe, and only an unanswered
+    /// probe removes it.
     pub max_bad_pe_reports: u32,
     /// Per-reporter limit on ENDPOINT_UNREACHABLE.
     pub unreachable_rate: ReportRate,
@@ -77,6 +80,21 @@ pub struct RegistrarConfig {
     /// The longest registration life accepted, in milliseconds; `None`
     /// accepts any, including infinite (-1).
     pub max_registration_life_ms: Option<u32>,
+    /// Whether a REGISTRATION may name user transport addresses other than
+    /// the registering association's remote address (false by default).
+    ///
+    /// By default every address of the user transport must be the
+    /// association's remote address as reported by
+    /// [`TransportEvent::Up`](crate::transmit::TransportEvent) (IPv4-mapped
+    /// IPv6 and IPv4 compare equal), else the registration is refused with
+    /// *Rejected due to Security Considerations* (0xA), so that a PE cannot
+    /// point pool users at someone else's host (RFC 5355). An unspecified
+    /// address (0.0.0.0 or ::, a PE registering its wildcard-bound
+    /// address) stands for that remote address and is stored as it. A
+    /// registration over an association whose remote address is unknown
+    /// is refused the same way. Multihomed SCTP PEs (only the primary
+    /// address is known) and PEs behind NAT or a proxy need this set.
+    pub allow_foreign_addresses: bool,
     /// T6-Serverannounce: the interval between ASAP_SERVER_ANNOUNCEs.
     pub announce_interval: Duration,
     /// Whether SERVER_ANNOUNCE is sent at all.
@@ -111,6 +129,7 @@ impl RegistrarConfig {
             max_handle_resolution_items: MAX_RESOLUTION_ITEMS as u32,
             min_registration_life_ms: 0,
             max_registration_life_ms: None,
+            allow_foreign_addresses: false,
             announce_interval: Duration::from_secs(1),
             announce: true,
             announce_transports: ArrayVec::new(),

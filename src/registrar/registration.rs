@@ -8,6 +8,14 @@ pub(super) fn registration_response_len(handle_len: usize, cause_len: usize) -> 
     HEADER_LEN + parameter_len(handle_len) + 8 + 2 * TLV_HEADER_LEN + padded(cause_len)
 }
 
+/// An IPv4-mapped IPv6 address as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 impl<
         B: Backend,
         S: Storage,
@@ -47,6 +55,25 @@ impl<
         }
         let invalid = ErrorCause::invalid_values(pe_tlv);
         self.reject_registration(reply_to(source), handle, pe_id, invalid);
+        true
+    }
+
+    /// The user transport addresses of a registration over `assoc`:
+    /// unspecified ones become the association's remote address; unless
+    /// [`RegistrarConfig::allow_foreign_addresses`], every address must be
+    /// that remote address (false: refuse).
+    pub(super) fn check_addresses(&self, c: &mut Converted, assoc: AssocId) -> bool {
+        let remote = self.assocs.get(&assoc).map(|r| canonical(r.ip()));
+        for a in c.user_addrs[..c.user_len].iter_mut() {
+            if a.is_unspecified() {
+                match remote {
+                    Some(ip) => *a = ip,
+                    None => return self.config.allow_foreign_addresses,
+                }
+            } else if !self.config.allow_foreign_addresses && Some(canonical(*a)) != remote {
+                return false;
+            }
+        }
         true
     }
 
@@ -95,7 +122,10 @@ impl<
     /// over) may be claimed by an association whose remote address is one of the
     /// PE's ASAP transport addresses (the PE moving to this registrar; with no
     /// ASAP transport known, by any association; see `may_claim`). Registrations
-    /// and deregistrations arriving as datagrams are refused the same way. The
+    /// and deregistrations arriving as datagrams are refused the same way.
+    /// The user transport's addresses must be the association's remote
+    /// address unless [`RegistrarConfig::allow_foreign_addresses`] (else
+    /// 0xA); an unspecified address is stored as that remote address. The
     /// ASAP transport recorded is the association's remote address as reported
     /// by [`TransportEvent::Up`]; for an association never reported up, the PE's
     /// own ASAP transport parameter (if SCTP) is kept instead.
@@ -146,10 +176,15 @@ impl<
             self.reject_registration(dest, pool_handle, pe.pe_id, c);
             return true;
         }
-        let Some(c) = Converted::new(pe) else {
+        let Some(mut c) = Converted::new(pe) else {
             self.reject_registration(dest, pool_handle, pe.pe_id, invalid);
             return true;
         };
+        if !self.check_addresses(&mut c, assoc) {
+            let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
         let life = pe.registration_life;
         let life_ok = match self.config.max_registration_life_ms {
             _ if life >= 0 && (life as u32) < self.config.min_registration_life_ms => false,

@@ -1,5 +1,6 @@
 //! The registrar machine against hand-built ASAP sequences.
 
+mod addresses;
 mod checks;
 mod enrp;
 mod model;
