@@ -95,6 +95,21 @@ pub struct RegistrarConfig {
     /// is refused the same way. Multihomed SCTP PEs (only the primary
     /// address is known) and PEs behind NAT or a proxy need this set.
     pub allow_foreign_addresses: bool,
+    /// The most PEs registered over one association (256 by default;
+    /// `None`: no limit but the owned-PE table). A registration of a new PE
+    /// beyond it is refused with *Lack of Resources*; re-registrations of
+    /// PEs already registered are not affected.
+    pub max_registrations_per_association: Option<u32>,
+    /// The most PEs registered over all associations from one host (remote
+    /// IP address; 1,024 by default; `None`: no limit), refused the same
+    /// way, so that one host cannot fill the owned-PE table over many
+    /// associations.
+    pub max_registrations_per_host: Option<u32>,
+    /// The most PEs one pool takes by registration (`None`, the default:
+    /// only the handlespace's capacity); a registration of a new PE into a
+    /// full pool is refused with *Lack of Resources*, and never evicts a
+    /// PE already there.
+    pub max_pool_elements: Option<u32>,
     /// T6-Serverannounce: the interval between ASAP_SERVER_ANNOUNCEs.
     pub announce_interval: Duration,
     /// Whether SERVER_ANNOUNCE is sent at all.
@@ -130,6 +145,9 @@ impl RegistrarConfig {
             min_registration_life_ms: 0,
             max_registration_life_ms: None,
             allow_foreign_addresses: false,
+            max_registrations_per_association: Some(256),
+            max_registrations_per_host: Some(1024),
+            max_pool_elements: None,
             announce_interval: Duration::from_secs(1),
             announce: true,
             announce_transports: ArrayVec::new(),

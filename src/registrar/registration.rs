@@ -37,7 +37,8 @@ impl<
             return false;
         };
         if PoolHandle::new(handle).is_err() {
-            return false;
+            self.refuse_pool_handle(source, bytes);
+            return true;
         }
         let Some(pe_tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolElement)
         else {
@@ -77,6 +78,57 @@ impl<
         true
     }
 
+    /// Whether a new PE may register in `pool` over `assoc`:
+    /// [`RegistrarConfig::max_registrations_per_association`],
+    /// [`max_registrations_per_host`](RegistrarConfig::max_registrations_per_host)
+    /// and [`max_pool_elements`](RegistrarConfig::max_pool_elements).
+    pub(super) fn within_quotas(&self, pool: &PoolHandle, assoc: AssocId) -> bool {
+        let c = &self.config;
+        if let Some(max) = c.max_pool_elements {
+            if self.hs.pool(pool).is_some_and(|p| p.len() >= max as usize) {
+                return false;
+            }
+        }
+        if let Some(max) = c.max_registrations_per_association {
+            if self.hs.by_association(assoc).take(max as usize).count() >= max as usize {
+                return false;
+            }
+        }
+        if let (Some(max), Some(remote)) = (c.max_registrations_per_host, self.assocs.get(&assoc)) {
+            let max = max as usize;
+            let mut n = 0;
+            for (a, r) in self.assocs.iter() {
+                if r.ip() == remote.ip() {
+                    n += self.hs.by_association(*a).take(max - n).count();
+                    if n >= max {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// A REGISTRATION whose pool handle is not one (empty, or longer than
+    /// 32 bytes) cannot be answered with a REGISTRATION_RESPONSE, which
+    /// must echo a valid pool handle: it is answered with an ASAP_ERROR
+    /// carrying Invalid Values and the Pool Handle parameter (RFC 5354)
+    /// instead, and counted as malformed.
+    pub(super) fn refuse_pool_handle(&mut self, source: Source, bytes: &[u8]) {
+        self.stats.malformed += 1;
+        let Some(tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle) else {
+            return;
+        };
+        if !self
+            .queue
+            .has_room(HEADER_LEN + TLV_HEADER_LEN + padded(tlv.len()))
+        {
+            self.blocked(Blocked::Message(asap_type::REGISTRATION));
+            return;
+        }
+        self.send_error(reply_to(source), &[ErrorCause::invalid_values(tlv)]);
+    }
+
     pub(super) fn reject_registration(
         &mut self,
         dest: Destination,
@@ -114,6 +166,10 @@ impl<
     /// Inconsistent Transport Type with a transport TLV of the pool, Inconsistent
     /// Data/Control Configuration, Lack of Resources, Rejected due to Security
     /// Considerations). Registration life is in milliseconds (SPEC §15.1).
+    /// A new PE beyond a quota ([`RegistrarConfig::max_registrations_per_association`],
+    /// [`RegistrarConfig::max_registrations_per_host`],
+    /// [`RegistrarConfig::max_pool_elements`]) is refused with Lack of
+    /// Resources ([`Stats::quota_refused`]); established PEs are never evicted.
     ///
     /// Security (RFC 5355): a PE registered over association A may be
     /// re-registered or deregistered over A only. Any other association is
@@ -142,8 +198,8 @@ impl<
     ) -> bool {
         let dest = reply_to(source);
         let Ok(handle) = PoolHandle::new(pool_handle) else {
-            self.stats.malformed += 1;
-            return false;
+            self.refuse_pool_handle(source, bytes);
+            return true;
         };
         // The largest answer: a rejection carrying the PE (Invalid Values)
         // or the pool's transport (Inconsistent Transport Type).
@@ -196,6 +252,12 @@ impl<
             return true;
         }
         let already_owned = existing.is_some_and(|(r, _)| self.owned.contains_key(&r));
+        if existing.is_none() && !self.within_quotas(&handle, assoc) {
+            self.stats.quota_refused += 1;
+            let c = ErrorCause::new(CauseCode::LackOfResources);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
         if !already_owned && self.owned.len() >= OWNED {
             let c = ErrorCause::new(CauseCode::LackOfResources);
             self.reject_registration(dest, pool_handle, pe.pe_id, c);

@@ -5,6 +5,7 @@ mod checks;
 mod enrp;
 mod model;
 mod owned_capacity;
+mod quotas;
 mod registration;
 mod robustness;
 mod timers;
