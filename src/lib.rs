@@ -32,6 +32,75 @@
 //!   ENRP traffic, written (also by the runtime's nodes, on request) and
 //!   read (`examples/decode.rs`).
 //!
+//! # Which layer do I want
+//!
+//! | you are writing | start from | features |
+//! |---|---|---|
+//! | a host program that serves or uses a pool (Linux, sockets, threads) | `runtime` nodes: a registrar, a pool element serving sessions, a pool user with failover; `examples/registrar.rs`, `examples/pool_element.rs`, `examples/pool_user.rs`, `examples/demo.rs` | default |
+//! | firmware, or a host program with its own event loop and SCTP stack | the sans-IO machines: [`session::SessionElement`] / [`session::SessionUser`] for applications, [`pool_element::PoolElement`], [`pool_user::PoolUser`], [`registrar::Registrar`] for ASAP alone; you feed them time, bytes and association events (below) | none (no heap) or `alloc` |
+//! | a tool that reads or writes ASAP/ENRP messages | [`wire`] (zero-copy views, builders into your buffer); `examples/decode.rs` | none |
+//! | a registrar of your own, a selection experiment, a benchmark | [`handlespace`] with a [`storage`] backend and a [`policy`]; `examples/hsbench.rs`, `cargo bench` | none or `alloc` |
+//! | a test of a pool under loss and crashes | the simulator (feature `sim`, `examples/simulate.rs`): the same machines and hosts in virtual time | `sim` |
+//!
+//! # The driving loop on a board
+//!
+//! A machine reads no clock and owns no socket. The firmware's loop hands
+//! it the time, what arrived and what happened to associations, and sends
+//! what it asks for; nothing here allocates. With a pool element (the
+//! other machines take the same calls, [`transmit::Machine`]):
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use rserpool::addr::{TransportProtocol, TransportUse};
+//! use rserpool::pool_element::{OwnedTransport, PoolElement, PoolElementConfig};
+//! use rserpool::transmit::{Connect, Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE};
+//! use rserpool::wire::Protocol;
+//! use rserpool::{AssocId, Instant, PoolHandle};
+//!
+//! /// What the board's SCTP stack and timer offer (the firmware's own code).
+//! trait Board {
+//!     fn now(&self) -> Instant;
+//!     /// A message (with its association and PPID) or an association
+//!     /// event, waiting at most until `deadline`.
+//!     fn wait(&mut self, deadline: Option<Instant>, buf: &mut [u8]) -> Input;
+//!     fn send(&mut self, to: Destination, ppid: u32, bytes: &[u8]);
+//!     fn connect(&mut self, to: Connect);
+//! }
+//! enum Input { Message(AssocId, u32, usize), Event(TransportEvent), Timeout }
+//!
+//! fn run(board: &mut impl Board) -> ! {
+//!     let me = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))];
+//!     let user = OwnedTransport::new(TransportProtocol::Sctp, 7000, TransportUse::DataAndControl, &me).unwrap();
+//!     let mut config = PoolElementConfig::rsplib(PoolHandle::new(b"EchoPool").unwrap(), user);
+//!     config.registrars.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 3863)).unwrap();
+//!     let mut pe = PoolElement::new(config).unwrap();
+//!     pe.register(board.now());
+//!     let (mut rx, mut tx) = ([0u8; MAX_MESSAGE_SIZE], [0u8; MAX_MESSAGE_SIZE]);
+//!     loop {
+//!         // 1. What the machine wants done: associations, then messages.
+//!         while let Some(c) = pe.poll_connect() { board.connect(c); }
+//!         while let Ok(Some(t)) = pe.poll_transmit(&mut tx) {
+//!             board.send(t.destination, t.protocol.ppid(), &tx[..t.len]);
+//!         }
+//!         while let Some(event) = pe.poll_event() { let _ = event; /* registered, failed, ... */ }
+//!         // 2. Wait for input or the machine's next deadline.
+//!         let deadline = pe.poll_timeout();
+//!         let now = board.now();
+//!         match board.wait(deadline, &mut rx) {
+//!             Input::Message(assoc, ppid, len) => {
+//!                 if let Some(protocol) = Protocol::from_ppid(ppid) {
+//!                     pe.handle(now, Source::Association(assoc), protocol, &rx[..len]);
+//!                 } // else: the application's data (a session's, see `session`)
+//!             }
+//!             Input::Event(e) => pe.handle_transport_event(now, e),
+//!             Input::Timeout => {}
+//!         }
+//!         // 3. Timers that are due.
+//!         if pe.poll_timeout().is_some_and(|t| t <= board.now()) { pe.handle_timeout(board.now()); }
+//!     }
+//! }
+//! ```
+//!
 //! # Features
 //!
 //! * `alloc`: growable arenas and hash indexes (`handlespace::Growable`),
