@@ -83,17 +83,22 @@ pub struct RegistrarConfig {
     /// Whether a REGISTRATION may name user transport addresses other than
     /// the registering association's remote address (false by default).
     ///
-    /// By default every address of the user transport must be the
-    /// association's remote address as reported by
+    /// By default the user transport must point at the registering host,
+    /// the association's remote address as reported by
     /// [`TransportEvent::Up`](crate::transmit::TransportEvent) (IPv4-mapped
     /// IPv6 and IPv4 compare equal), else the registration is refused with
     /// *Rejected due to Security Considerations* (0xA), so that a PE cannot
-    /// point pool users at someone else's host (RFC 5355). An unspecified
-    /// address (0.0.0.0 or ::, a PE registering its wildcard-bound
-    /// address) stands for that remote address and is stored as it. A
-    /// registration over an association whose remote address is unknown
-    /// is refused the same way. Multihomed SCTP PEs (only the primary
-    /// address is known) and PEs behind NAT or a proxy need this set.
+    /// point pool users at someone else's host (RFC 5355): every address of
+    /// a TCP or UDP transport must be that address; an SCTP transport must
+    /// list it, and may list further addresses of a multihomed PE (the
+    /// association reports one remote address only; a pool user's SCTP
+    /// stack verifies every further peer address with a HEARTBEAT before
+    /// it sends data there, RFC 4960 §5.4, and its INIT is answered only by
+    /// the PE). An unspecified address (0.0.0.0 or ::, a PE registering its
+    /// wildcard-bound address) stands for the remote address and is stored
+    /// as it. A registration over an association whose remote address is
+    /// unknown is refused the same way. PEs behind NAT or a proxy need this
+    /// set.
     pub allow_foreign_addresses: bool,
     /// The most PEs registered over one association (256 by default;
     /// `None`: no limit but the owned-PE table). A registration of a new PE

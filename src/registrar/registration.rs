@@ -61,21 +61,27 @@ impl<
 
     /// The user transport addresses of a registration over `assoc`:
     /// unspecified ones become the association's remote address; unless
-    /// [`RegistrarConfig::allow_foreign_addresses`], every address must be
-    /// that remote address (false: refuse).
+    /// [`RegistrarConfig::allow_foreign_addresses`], the addresses must
+    /// belong to that remote host (false: refuse): every one of a TCP or
+    /// UDP transport, at least one of an SCTP transport (see the option).
     pub(super) fn check_addresses(&self, c: &mut Converted, assoc: AssocId) -> bool {
         let remote = self.assocs.get(&assoc).map(|r| canonical(r.ip()));
+        let sctp = c.user_protocol == TransportProtocol::Sctp;
+        let mut own = false;
         for a in c.user_addrs[..c.user_len].iter_mut() {
             if a.is_unspecified() {
                 match remote {
                     Some(ip) => *a = ip,
                     None => return self.config.allow_foreign_addresses,
                 }
-            } else if !self.config.allow_foreign_addresses && Some(canonical(*a)) != remote {
+            }
+            if Some(canonical(*a)) == remote {
+                own = true;
+            } else if !sctp && !self.config.allow_foreign_addresses {
                 return false;
             }
         }
-        true
+        own || self.config.allow_foreign_addresses
     }
 
     /// Whether a new PE may register in `pool` over `assoc`:
@@ -179,9 +185,10 @@ impl<
     /// PE's ASAP transport addresses (the PE moving to this registrar; with no
     /// ASAP transport known, by any association; see `may_claim`). Registrations
     /// and deregistrations arriving as datagrams are refused the same way.
-    /// The user transport's addresses must be the association's remote
-    /// address unless [`RegistrarConfig::allow_foreign_addresses`] (else
-    /// 0xA); an unspecified address is stored as that remote address. The
+    /// The user transport's addresses must belong to the association's
+    /// remote host unless [`RegistrarConfig::allow_foreign_addresses`] (else
+    /// 0xA; see there); an unspecified address is stored as that remote
+    /// address. The
     /// ASAP transport recorded is the association's remote address as reported
     /// by [`TransportEvent::Up`]; for an association never reported up, the PE's
     /// own ASAP transport parameter (if SCTP) is kept instead.

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::support::registrar::*;
+use rserpool::addr::TransportProtocol;
 use rserpool::transmit::{Destination, Machine, TransportEvent};
 use rserpool::wire::{AsapMessage, Protocol};
 use rserpool::{AssocId, CauseCode, Instant, PoolHandle};
@@ -44,9 +45,12 @@ fn a_foreign_user_address_is_refused_by_default() {
     up(&mut r, T0, 1); // from 10.0.0.1
     let own = pe_addr(1).ip();
     let foreign = IpAddr::V4(Ipv4Addr::new(10, 20, 30, 40));
-    for addrs in [vec![foreign], vec![own, foreign]] {
+    for spec in [
+        with_addrs(1, &[foreign]),
+        with_addrs(1, &[foreign]).protocol(TransportProtocol::Tcp),
+    ] {
         assert_eq!(
-            answer(&mut r, 1, &with_addrs(1, &addrs)),
+            answer(&mut r, 1, &spec),
             Some(CauseCode::RejectedSecurityConsiderations)
         );
     }
@@ -87,6 +91,21 @@ fn an_unspecified_address_stands_for_the_source_address() {
     spec.port = 7009;
     assert_eq!(answer(&mut r, 9, &spec), None);
     assert_eq!(user_addrs(&r, 9), Some(vec![v6]));
+}
+
+#[test]
+fn a_multihomed_sctp_pe_lists_its_source_address_among_others() {
+    let mut r = registrar(strict_config());
+    up(&mut r, T0, 1);
+    let own = pe_addr(1).ip();
+    let second = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    assert_eq!(answer(&mut r, 1, &with_addrs(1, &[second, own])), None);
+    assert_eq!(user_addrs(&r, 1), Some(vec![second, own]));
+    // Not without its source address.
+    assert_eq!(
+        answer(&mut r, 1, &with_addrs(2, &[second])),
+        Some(CauseCode::RejectedSecurityConsiderations)
+    );
 }
 
 #[test]
