@@ -1,8 +1,11 @@
 //! A whole pool on loopback, failing over: 2 registrars, 3 pool elements
-//! (an echo service) and 1 pool user, all over UDP on 127.0.0.1 with
-//! ephemeral ports. Midway one pool element is killed, later one
-//! registrar; the pool user's requests fail over and none is lost. Ends
-//! with one line:
+//! (rsplib's echo service, with COOKIEs) and 1 pool user, all over UDP on
+//! 127.0.0.1 with ephemeral ports. The pool user sends generated messages
+//! of random sizes (`--sizes MIN-MAX` bytes, default 1-1000) through the
+//! session layer, on one session at a time (a new one every 50 messages) and checks every answer byte for
+//! byte. Midway registrar 1 is killed, later the pool element the session
+//! is on; the session fails over (COOKIE_ECHO, unanswered messages sent again) and no
+//! message is lost. Ends with one line:
 //!
 //! ```text
 //! demo: requests=R served=S failovers=F lost=0
@@ -22,28 +25,37 @@
 //! 9899); `--transport kernel-sctp` over the kernel's SCTP (`--features
 //! sctp-kernel`, a kernel with SCTP).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::host::services::DelayedEcho;
+use rserpool::host::{LoadConfig, LoadGenerator};
+use rserpool::runtime::{loopback, AppNode, NodeConfig, PoolElementNode, RegistrarNode};
+use rserpool::session::user::SessionState;
+use rserpool::session::{ResendPolicy, SessionUserConfig};
 use rserpool::transport::sctp::{SctpConfig, SctpKind, SCTP_UDP_ENCAPSULATION_PORT};
 use rserpool::{PoolHandle, ServerId};
 
 const RATE_PER_SECOND: u64 = 20;
-const KILL_ELEMENT_AT: Duration = Duration::from_secs(5);
-const KILL_REGISTRAR_AT: Duration = Duration::from_secs(10);
+const KILL_REGISTRAR_AT: Duration = Duration::from_secs(5);
+// In the middle of a session (a new one every 2.5 s).
+const KILL_ELEMENT_AT: Duration = Duration::from_millis(11_250);
 const RUN_FOR: Duration = Duration::from_secs(15);
+const DRAIN_FOR: Duration = Duration::from_secs(5);
 
-const USAGE: &str =
-    "usage: demo [--pcap DIR] [--transport udp|usrsctp|kernel-sctp] [--udp-encaps-port N]";
+const USAGE: &str = "usage: demo [--sizes MIN-MAX] [--pcap DIR] [--transport udp|usrsctp|kernel-sctp] [--udp-encaps-port N]";
+
+/// Unanswered messages per session (and messages sent again after a
+/// failover).
+const WINDOW: usize = 16;
 
 /// How the demo's nodes are set up.
 struct Setup {
     pcap: Option<PathBuf>,
     sctp: Option<(SctpKind, SctpConfig)>,
+    sizes: (usize, usize),
 }
 
 impl Setup {
@@ -67,6 +79,7 @@ fn main() -> ExitCode {
     let mut setup = Setup {
         pcap: None,
         sctp: None,
+        sizes: (1, 1000),
     };
     let mut kind = None;
     let mut port = SCTP_UDP_ENCAPSULATION_PORT;
@@ -74,6 +87,13 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
             ("--pcap", Some(dir)) => setup.pcap = Some(PathBuf::from(dir)),
+            ("--sizes", Some(v)) => match parse_sizes(&v) {
+                Some(sizes) => setup.sizes = sizes,
+                None => {
+                    eprintln!("--sizes: MIN-MAX with 1 <= MIN <= MAX <= 60000, not {v:?}");
+                    return ExitCode::from(2);
+                }
+            },
             ("--transport", Some(t)) => match t.as_str() {
                 "udp" => kind = None,
                 "usrsctp" => kind = Some((SctpKind::Usrsctp, "usrsctp")),
@@ -132,6 +152,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// `MIN-MAX` (or one size).
+fn parse_sizes(v: &str) -> Option<(usize, usize)> {
+    let (a, b) = v.split_once('-').unwrap_or((v, v));
+    let (a, b): (usize, usize) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (1 <= a && a <= b && b <= 60_000).then_some((a, b))
+}
+
 fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
     let pool = PoolHandle::new(b"echo")?;
     let mut registrars: Vec<Option<RegistrarNode>> = Vec::new();
@@ -167,8 +194,8 @@ fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
         let pe = PoolElementNode::start(
             loopback::element(pool, &list, i),
             setup.node(&format!("element{i}")),
-            5,
-            Box::new(|request: &[u8]| request.to_vec()),
+            // rsplib's echo, with a COOKIE every 5 messages of a session.
+            Box::new(DelayedEcho::new(rserpool::Duration::ZERO, 5)),
         )?;
         println!(
             "pool element {} serves on {}",
@@ -177,30 +204,29 @@ fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
         );
         elements.push(Some(pe));
     }
-    let user = PoolUserNode::start(
-        loopback::user(&[a, b], 99),
-        setup.node("user"),
-        rserpool::Duration::from_millis(500),
-    )?;
     // Let the PEs register and the registrars exchange their handlespaces.
     std::thread::sleep(Duration::from_millis(1500));
 
+    let mut su = SessionUserConfig::new(loopback::user(&[a, b], 99));
+    su.resend = ResendPolicy::LastUnacknowledged(WINDOW as u16);
+    su.retry_interval = rserpool::Duration::from_millis(200);
+    let load = LoadConfig {
+        interval: Some(rserpool::Duration::from_millis(1000 / RATE_PER_SECOND)),
+        sizes: setup.sizes,
+        timeout: rserpool::Duration::from_millis(500),
+        window: WINDOW,
+        // One session at a time (a node runs on one socket, and two sessions
+        // to one PE would share its one association), a new one every 50
+        // messages (a fresh selection, resolving at the home registrar).
+        sessions: 1,
+        session_requests: 50,
+        retry_interval: rserpool::Duration::from_millis(200),
+        ..LoadConfig::new(pool)
+    };
+    let user = AppNode::start(su, setup.node("user"), LoadGenerator::new(load))?;
     let start = Instant::now();
-    let interval = Duration::from_millis(1000 / RATE_PER_SECOND);
-    let (mut requests, mut served) = (0u64, 0u64);
-    let mut by_element: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut next = start;
+    let mut element_killed = false;
     while start.elapsed() < RUN_FOR {
-        if start.elapsed() >= KILL_ELEMENT_AT {
-            if let Some(pe) = elements[0].take() {
-                println!(
-                    "{:>5.1} s: killing pool element {}",
-                    start.elapsed().as_secs_f64(),
-                    pe.pe_id().get()
-                );
-                pe.shutdown();
-            }
-        }
         if start.elapsed() >= KILL_REGISTRAR_AT {
             if let Some(r) = registrars[0].take() {
                 println!(
@@ -210,36 +236,67 @@ fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
                 r.shutdown();
             }
         }
-        requests += 1;
-        let body = requests.to_be_bytes();
-        let sent = Instant::now();
-        let answer = user.request(&pool, &body, Duration::from_secs(10));
-        let took = sent.elapsed();
-        if took > Duration::from_millis(200) {
-            println!(
-                "{:>5.1} s: request {requests} took {} ms",
-                start.elapsed().as_secs_f64(),
-                took.as_millis()
-            );
-        }
-        match answer {
-            Ok((pe, reply)) if reply == body => {
-                served += 1;
-                *by_element.entry(pe.get()).or_default() += 1;
+        if start.elapsed() >= KILL_ELEMENT_AT && !element_killed {
+            // The PE the session is on (its home registrar is gone: the
+            // failover resolves at registrar 2).
+            let on = user
+                .with_app(|app, ctx| {
+                    app.current_sessions().find_map(|s| match ctx.state(s) {
+                        Some(SessionState::Connected { pe, .. }) => Some(pe),
+                        _ => None,
+                    })
+                })
+                .flatten();
+            let slot = elements
+                .iter()
+                .position(|e| e.as_ref().is_some_and(|pe| Some(pe.pe_id()) == on));
+            if let Some(pe) = slot.and_then(|i| elements[i].take()) {
+                println!(
+                    "{:>5.1} s: killing pool element {}, which the session is on",
+                    start.elapsed().as_secs_f64(),
+                    pe.pe_id().get()
+                );
+                pe.shutdown();
+                element_killed = true;
             }
-            Ok((pe, _)) => eprintln!("request {requests}: wrong answer from {}", pe.get()),
-            Err(e) => eprintln!("request {requests}: {e}"),
         }
-        next += interval;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        std::thread::sleep(Duration::from_millis(100));
     }
-    for (pe, n) in &by_element {
-        println!("pool element {pe} answered {n} requests");
+    // No new messages; wait (a little) for the answers still on their way.
+    user.with_app(|app, _| app.stop());
+    let drain = Instant::now();
+    while drain.elapsed() < DRAIN_FOR {
+        if user.with_app(|app, _| app.outstanding()) == Some(0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (requests, served, failovers, duplicates, mismatches) = user
+        .with_app(|app, _| {
+            (
+                app.issued,
+                app.served,
+                app.failovers,
+                app.duplicates,
+                app.mismatches,
+            )
+        })
+        .ok_or("the pool user stopped")?;
+    for pe in elements.iter().flatten() {
+        println!(
+            "pool element {} answered {} messages",
+            pe.pe_id().get(),
+            pe.served()
+        );
     }
     let echoes: u64 = elements.iter().flatten().map(|pe| pe.cookie_echoes()).sum();
     println!("COOKIE_ECHOs received by the surviving pool elements: {echoes}");
-    let failovers = user.failovers();
+    println!(
+        "answers checked byte for byte: {served} (sizes {}-{} bytes), wrong: {mismatches}, \
+         unexpected: {duplicates}",
+        setup.sizes.0, setup.sizes.1
+    );
     let lost = requests - served;
     println!("demo: requests={requests} served={served} failovers={failovers} lost={lost}");
-    Ok(lost)
+    Ok(lost + mismatches)
 }

@@ -1,5 +1,9 @@
-//! Runs a pool element with an echo service, registered with a registrar
-//! over UDP (or SCTP: `--transport usrsctp` or `kernel-sctp`).
+//! Runs a pool element with one of rsplib's standard services (echo by
+//! default, discard, daytime), registered with a registrar over UDP (or
+//! SCTP: `--transport usrsctp` or `kernel-sctp`). Like rsplib's
+//! `rspserver -echo`, it takes user messages raw with any PPID and echoes
+//! each one on its session with the same PPID, so rsplib's clients
+//! (`rspterminal`) work with it.
 //!
 //! ```text
 //! cargo run --example pool_element -- --registrar 127.0.0.1:3863 --pool echo --policy wrr:3
@@ -10,7 +14,11 @@ mod args;
 
 use std::net::SocketAddr;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use args::{Args, Profile};
+use rserpool::host::services::{Daytime, DelayedEcho, Discard, Echo};
+use rserpool::host::Service;
 use rserpool::pool_element::{Event, PoolElementConfig};
 use rserpool::runtime::{loopback, NodeConfig, PoolElementNode};
 use rserpool::PoolHandle;
@@ -24,7 +32,8 @@ const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PO
   --pool HANDLE     the pool handle (default echo)
   --policy          rr, wrr:W, rand, wrand:W, prio:P, lu:L, lud:L,D, ... (default rr)
   --listen ADDR     where pool users reach it (default 127.0.0.1:0; [::1]:0 with an IPv6 --announce)
-  --cookie-every N  send a cookie to a pool user every N answers (default 0: never)
+  --service NAME    echo (default), discard or daytime (rsplib's services)
+  --cookie-every N  echo: send a cookie every N messages of a session (default 0: never)
   --pcap FILE       write the ASAP traffic to FILE
   --transport       udp (default), usrsctp or kernel-sctp";
 
@@ -41,6 +50,7 @@ fn main() {
         "--listen",
         "--profile",
         "--cookie-every",
+        "--service",
         "--pcap",
         "--seconds",
         "--transport",
@@ -90,13 +100,18 @@ fn main() {
     node.asap_multicast = announce;
     node.name = "pool element".into();
     args.apply_sctp(&mut node);
-    let pe = PoolElementNode::start(
-        config,
-        node,
-        args.num("--cookie-every", 0),
-        Box::new(|request: &[u8]| request.to_vec()),
-    )
-    .unwrap_or_else(|e| args::fail(&format!("pool element: {e}")));
+    let cookie_every: u32 = args.num("--cookie-every", 0);
+    let service: Box<dyn Service + Send> = match args.get("--service").unwrap_or("echo") {
+        "echo" if cookie_every == 0 => Box::new(Echo),
+        "echo" => Box::new(DelayedEcho::new(rserpool::Duration::ZERO, cookie_every)),
+        "discard" => Box::new(Discard::default()),
+        "daytime" => Box::new(Daytime::new(Box::new(|_| daytime(SystemTime::now())))),
+        other => args::fail(&format!(
+            "--service: echo, discard or daytime, not {other:?}"
+        )),
+    };
+    let pe = PoolElementNode::start(config, node, service)
+        .unwrap_or_else(|e| args::fail(&format!("pool element: {e}")));
     println!(
         "pool element {} of pool {:?} serves on {}",
         pe.pe_id().get(),
@@ -153,4 +168,57 @@ fn report(pe: &PoolElementNode, event: &Event) {
         Event::CookieEcho { .. } => println!("pool element {id}: a pool user failed over to it"),
         _ => {}
     }
+}
+
+/// The time as rsplib's daytime service writes it (`strftime("%A,
+/// %d-%B-%Y %H:%M:%S")` and microseconds), in UTC.
+fn daytime(t: SystemTime) -> String {
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02}-{}-{} {:02}:{:02}:{:02}.{:06}\n",
+        DAYS[(days % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
 }

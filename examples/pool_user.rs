@@ -1,8 +1,19 @@
-//! Sends requests to a pool by its handle and prints which pool element
-//! answered each.
+//! A pool user of a pool by its handle, in one of three ways:
+//!
+//! * lines (the default): every line read from standard input goes as one
+//!   user message (with its newline, as rsplib's `rspterminal` sends it) on
+//!   a session; every message the pool element sends back is printed.
+//! * `--sizes MIN-MAX`: `--requests N` generated messages of random sizes
+//!   on one session, every answer of an echo service checked byte for
+//!   byte; failovers (with the session's cookie) send the unanswered ones
+//!   again. Ends `pool_user: requests=R served=S failovers=F lost=L`.
+//! * `--requests N` alone: N requests, each on a session of its own
+//!   (a PE chosen by the pool's policy), printing which pool element
+//!   answered each.
 //!
 //! ```text
 //! cargo run --example pool_user -- --registrar 127.0.0.1:3863 --pool echo --requests 10
+//! cargo run --example pool_user -- --registrar 127.0.0.1:3863 --pool echo --sizes 1-3000 --requests 500
 //! ```
 
 #[path = "common/args.rs"]
@@ -13,8 +24,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use args::{Args, Profile};
+use rserpool::host::{AppCtx, Application, LoadConfig, LoadGenerator};
 use rserpool::pool_user::PoolUserConfig;
-use rserpool::runtime::{loopback, NodeConfig, PoolUserNode};
+use rserpool::runtime::{loopback, AppNode, NodeConfig, PoolUserNode};
+use rserpool::session::user::Event;
+use rserpool::session::{ResendPolicy, SessionId, SessionUserConfig};
 use rserpool::PoolHandle;
 
 const USAGE: &str =
@@ -27,7 +41,10 @@ const USAGE: &str =
                     (IPv4, e.g. 239.0.0.50:3863, or IPv6, e.g. [ff05::50]:3863)
   --interface IF    the multicast interface: address (IPv4), name or index (IPv6)
   --pool HANDLE     the pool handle (default echo)
-  --requests N      how many requests (default 10)
+  --requests N      how many requests (default 10; without it and --sizes:
+                    lines from standard input)
+  --sizes MIN-MAX   generated messages of MIN to MAX bytes on one session
+  --ppid N          the PPID of lines and generated messages (default 0)
   --interval-ms MS  pause between requests (default 100)
   --timeout-ms MS   give a request up after MS (default 10000)
   --pcap FILE       write the ASAP traffic to FILE";
@@ -42,6 +59,8 @@ fn main() -> ExitCode {
         "--interface",
         "--pool",
         "--requests",
+        "--sizes",
+        "--ppid",
         "--interval-ms",
         "--timeout-ms",
         "--profile",
@@ -78,11 +97,29 @@ fn main() -> ExitCode {
     node.name = "pool user".into();
     node.connect_tcp = args.transport() == args::Transport::Tcp;
     args.apply_sctp(&mut node);
+    let timeout = Duration::from_millis(args.num("--timeout-ms", 10_000));
+    let ppid: u32 = args.num("--ppid", 0);
+    if let Some(sizes) = args.get("--sizes") {
+        let (min, max) = parse_sizes(sizes)
+            .unwrap_or_else(|| args::fail("--sizes: MIN-MAX with 1 <= MIN <= MAX <= 60000"));
+        return generated(
+            config,
+            node,
+            pool,
+            (min, max),
+            ppid,
+            args.num("--requests", 10),
+            args.num("--interval-ms", 100),
+            timeout,
+        );
+    }
+    if args.get("--requests").is_none() {
+        return lines(config, node, pool, ppid);
+    }
     let user = PoolUserNode::start(config, node, rserpool::Duration::from_millis(1000))
         .unwrap_or_else(|e| args::fail(&format!("pool user: {e}")));
     let n: u64 = args.num("--requests", 10);
     let pause = Duration::from_millis(args.num("--interval-ms", 100));
-    let timeout = Duration::from_millis(args.num("--timeout-ms", 10_000));
     let mut lost = 0;
     for i in 1..=n {
         let body = format!("request {i}");
@@ -109,5 +146,196 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `MIN-MAX` (or one size).
+fn parse_sizes(v: &str) -> Option<(usize, usize)> {
+    let (a, b) = v.split_once('-').unwrap_or((v, v));
+    let (a, b): (usize, usize) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (1 <= a && a <= b && b <= 60_000).then_some((a, b))
+}
+
+/// Prints what happens to a session.
+fn print_event(event: &Event) {
+    match event {
+        Event::Connected {
+            session,
+            pe,
+            failover,
+        } => println!(
+            "{session}: connected to pool element {}{}",
+            pe.get(),
+            if *failover { " (failover)" } else { "" }
+        ),
+        Event::Failover {
+            session,
+            from,
+            reason,
+        } => println!(
+            "{session}: failover from pool element {} ({reason:?})",
+            from.get()
+        ),
+        Event::Closed { session, reason } => println!("{session}: closed ({reason:?})"),
+        _ => {}
+    }
+}
+
+/// A [`LoadGenerator`] that prints its sessions' events.
+struct Printing(LoadGenerator);
+
+impl Application for Printing {
+    fn start(&mut self, ctx: &mut AppCtx<'_>) {
+        self.0.start(ctx);
+    }
+    fn on_event(&mut self, ctx: &mut AppCtx<'_>, event: &Event, bytes: &[u8]) {
+        print_event(event);
+        self.0.on_event(ctx, event, bytes);
+    }
+    fn poll_timeout(&self) -> Option<rserpool::Instant> {
+        self.0.poll_timeout()
+    }
+    fn handle_timeout(&mut self, ctx: &mut AppCtx<'_>) {
+        self.0.handle_timeout(ctx);
+    }
+}
+
+/// Generated messages on one session, every answer checked.
+#[allow(clippy::too_many_arguments)]
+fn generated(
+    config: PoolUserConfig,
+    node: NodeConfig,
+    pool: PoolHandle,
+    sizes: (usize, usize),
+    ppid: u32,
+    count: u64,
+    interval_ms: u64,
+    timeout: Duration,
+) -> ExitCode {
+    const WINDOW: usize = 32;
+    let mut su = SessionUserConfig::new(config);
+    su.resend = ResendPolicy::LastUnacknowledged(WINDOW as u16);
+    su.retry_interval = rserpool::Duration::from_millis(500);
+    let load = LoadConfig {
+        interval: Some(rserpool::Duration::from_millis(interval_ms.max(1))),
+        count: Some(count),
+        sizes,
+        ppid,
+        timeout: rserpool::Duration::from_millis(1000),
+        window: WINDOW,
+        sessions: 1,
+        session_requests: 0,
+        retry_interval: rserpool::Duration::from_millis(500),
+        ..LoadConfig::new(pool)
+    };
+    let user = AppNode::start(su, node, Printing(LoadGenerator::new(load)))
+        .unwrap_or_else(|e| args::fail(&format!("pool user: {e}")));
+    // Until every message is issued and answered, or the time is up.
+    let end = std::time::Instant::now()
+        + Duration::from_millis(interval_ms.saturating_mul(count))
+        + timeout;
+    let mut last = 0;
+    while std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        let Some((issued, served, open)) =
+            user.with_app(|a, _| (a.0.issued, a.0.served, a.0.outstanding()))
+        else {
+            break;
+        };
+        if served / 50 != last / 50 {
+            println!("served {served} of {issued}");
+        }
+        last = served;
+        if issued == count && open == 0 {
+            break;
+        }
+    }
+    let (issued, served, failovers, duplicates, mismatches) = user
+        .with_app(|a, _| {
+            let g = &a.0;
+            (g.issued, g.served, g.failovers, g.duplicates, g.mismatches)
+        })
+        .unwrap_or_default();
+    user.shutdown();
+    println!(
+        "answers checked byte for byte: {served} (sizes {}-{} bytes), wrong: {mismatches}, \
+         unexpected: {duplicates}",
+        sizes.0, sizes.1
+    );
+    let lost = count.saturating_sub(served);
+    println!("pool_user: requests={issued} served={served} failovers={failovers} lost={lost}");
+    if lost == 0 && mismatches == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// One session for standard input's lines; answers are printed.
+struct Lines {
+    pool: PoolHandle,
+    ppid: u32,
+    session: Option<SessionId>,
+}
+
+impl Lines {
+    fn session(&mut self, ctx: &mut AppCtx<'_>) -> Option<SessionId> {
+        if self.session.is_none() {
+            self.session = ctx.connect(self.pool).ok();
+        }
+        self.session
+    }
+}
+
+impl Application for Lines {
+    fn start(&mut self, ctx: &mut AppCtx<'_>) {
+        self.session(ctx);
+    }
+    fn on_event(&mut self, _ctx: &mut AppCtx<'_>, event: &Event, bytes: &[u8]) {
+        print_event(event);
+        match event {
+            Event::Message { .. } => {
+                print!("{}", String::from_utf8_lossy(bytes));
+                if !bytes.ends_with(b"\n") {
+                    println!();
+                }
+            }
+            Event::Closed { session, .. } if self.session == Some(*session) => {
+                self.session = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn lines(config: PoolUserConfig, node: NodeConfig, pool: PoolHandle, ppid: u32) -> ExitCode {
+    let app = Lines {
+        pool,
+        ppid,
+        session: None,
+    };
+    let user = AppNode::start(SessionUserConfig::new(config), node, app)
+        .unwrap_or_else(|e| args::fail(&format!("pool user: {e}")));
+    let mut failed = false;
+    for line in std::io::stdin().lines() {
+        let Ok(mut line) = line else { break };
+        line.push('\n');
+        let sent = user.with_app(move |a, ctx| {
+            let ppid = a.ppid;
+            let s = a.session(ctx)?;
+            ctx.send(s, ppid, line.as_bytes()).ok()
+        });
+        if sent.flatten().is_none() {
+            eprintln!("pool_user: the line could not be sent");
+            failed = true;
+        }
+    }
+    // Answers to the last lines.
+    std::thread::sleep(Duration::from_secs(1));
+    user.shutdown();
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -22,8 +22,12 @@
 //!   pool user share (server hunt, registrar table, cookie).
 //! * [`session`]: the session layer (rsplib's enhanced mode): pool user
 //!   sessions with failover and cookies, pool element sessions.
+//! * `host` (feature `alloc`): the code that makes a running node of a
+//!   machine and its application (registrar, pool element with a service,
+//!   pool user with an application), written once over an environment
+//!   trait that the simulator and the runtime implement.
 //! * `sim` (feature `sim`): a deterministic pool simulator that runs those
-//!   machines over a virtual network.
+//!   hosts over a virtual network.
 //! * `transport` and `runtime` (feature `runtime`): UDP (unicast and
 //!   multicast) and TCP transports, and a runtime that runs a registrar,
 //!   pool elements and pool users over them (`cargo run --release --example
@@ -190,6 +194,9 @@ pub mod asap_client;
 pub mod capture;
 pub mod cause;
 pub mod handlespace;
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub mod host;
 pub mod id;
 pub mod policy;
 pub mod pool_element;

@@ -1,10 +1,9 @@
 # A: rsplib's registrar, our pool element, rsplib's terminal as the pool user.
-# The echoes come back, our PE answers the registrar's keep-alives for more than 30 s, and its
-# re-registrations are accepted. The terminal's lines are at least 8 bytes long: our PE's echo
-# service answers only requests that start with an 8-byte request number until the data-plane
-# rework; shorter lines wait for that.
+# Every line comes back (our PE echoes user messages raw, as rsplib's echo service does, lines of
+# 1 to 7 characters included), our PE answers the registrar's keep-alives for more than 30 s, and
+# its re-registrations are accepted.
 TITLE="rspregistrar + our PE + rspterminal"
-TIMEOUT=75
+TIMEOUT=90
 ADDRESSES=3
 
 vm() {
@@ -16,9 +15,15 @@ vm() {
   pe=$(sed -n 's/^pool element \([0-9]*\) .*/\1/p' "$OUT/$S-pe.log")
   hex=$(printf '%08x' "$pe")
   wait_log pr "Successfully registered EchoPool/\\\$$hex" 10
-  terminal pu1 6 "$(a 1):3863" EchoPool "first line from rspterminal" "second line, also long"
+  short="a hi abc abcd abcde abcdef 1234567"
+  # shellcheck disable=SC2086 # one argument per short line
+  terminal pu1 13 "$(a 1):3863" EchoPool "first line from rspterminal" $short "last line, also long"
   has_log pu1 "from PE \\\$$hex> first line from rspterminal" || fail "rspterminal got no echo of its first line"
-  has_log pu1 "second line, also long" || fail "rspterminal got no echo of its second line"
+  for l in $short; do
+    # (the line, then the end of the line or rspterminal's colour reset)
+    has_log pu1 "from PE \\\$$hex> $l([^[:alnum:]]|\$)" || fail "rspterminal got no echo of the ${#l}-character line $l"
+  done
+  has_log pu1 "from PE \\\$$hex> last line, also long" || fail "rspterminal got no echo of its last line"
   # Keep-alives every 3 s for more than 30 s, each answered (no keep-alive timeout at rsplib).
   sleep 28
   has_log pr "Keep-alive timeout expired" && fail "rspregistrar: a keep-alive of our PE timed out"

@@ -4,10 +4,11 @@
 //! [`PoolUserNode`]) is one thread with one event loop: the transport's
 //! reader threads and the node's handle put their input into one bounded
 //! channel, and the loop waits on it with the machine's next deadline
-//! ([`Machine::poll_timeout`]) as the timeout, so nothing busy-waits. The
-//! loop feeds datagrams, association events and timeouts to the machine
-//! and sends what it queues, exactly as the simulator ([`crate::sim`])
-//! does over its virtual network.
+//! ([`Node::poll_timeout`]) as the timeout, so nothing busy-waits. The
+//! loop feeds datagrams, association events and timeouts to the node —
+//! one of the crate's hosts ([`crate::host`]), the very code the
+//! simulator ([`crate::sim`]) runs over its virtual network — and the
+//! node sends through the loop's [`Env`] (the sockets).
 //!
 //! Dropping a handle (or calling its `shutdown`) stops the thread and
 //! joins it and the transport's reader threads.
@@ -18,9 +19,9 @@
 //! second one on [`NodeConfig::enrp_bind`] for a registrar's ENRP. The
 //! machines' connects become SCTP associations (their `Up` or
 //! `ConnectFailed` comes when SCTP answers), every message carries its
-//! PPID (11 ASAP, 12 ENRP, application data on the pool user ↔ pool element
-//! channel with [`PPID_DATA`](crate::transport::PPID_DATA) and no prefix),
-//! and PPIDs are checked on receive: a channel to or from a registrar takes
+//! PPID (11 ASAP, 12 ENRP, user data on a session's association with the
+//! application's PPID and no prefix, as rsplib sends it), and PPIDs are
+//! checked on receive: a channel to or from a registrar takes
 //! its protocol's PPID only, a pool user ↔ pool element channel takes 11 as
 //! ASAP and anything else as data; other messages are dropped and counted
 //! ([`RegistrarStatus::wrong_ppid`]). Multicast announcements and replies
@@ -47,23 +48,27 @@ pub mod registrar;
 mod sctp;
 pub mod user;
 
-pub use element::{DeregisterError, PoolElementNode, Service, EVENT_CHANNEL_LEN};
-pub use registrar::{RegistrarNode, RegistrarStatus};
-pub use user::{PoolUserNode, RequestError};
+pub use element::{DeregisterError, PoolElementNode, RuntimeElement, EVENT_CHANNEL_LEN};
+pub use registrar::{RegistrarNode, RegistrarStatus, RuntimeRegistrar};
+pub use user::{AppNode, PoolUserNode, RequestError, Requests, RuntimeUser};
 
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::string::String;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::vec::Vec;
 
 #[cfg(feature = "capture")]
 use crate::capture::{Encapsulation, PcapWriter};
+use crate::host::{ppid_of, protocol_of, Env, Node, Tally};
+use crate::session::SessionConnect;
 use crate::time::{Instant, StdClock};
-use crate::transmit::{Destination, Machine, TransportEvent, MAX_MESSAGE_SIZE};
+use crate::transmit::{Destination, TransportEvent, MAX_MESSAGE_SIZE};
 use crate::transport::tcp::{self, StreamEvent, TcpTransport};
 pub use crate::transport::udp::Multicast;
 use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
@@ -134,14 +139,16 @@ impl NodeConfig {
     }
 }
 
+/// Something a node's handle asks its thread to do with the node.
+pub(crate) type Command = Box<dyn FnOnce(&mut dyn Node, &mut Driver) + Send>;
+
 /// The node loop's input.
-#[derive(Debug)]
-pub(crate) enum Input<C> {
+pub(crate) enum Input {
     Datagram(Datagram),
     Stream(StreamEvent),
     /// An event of SCTP endpoint `.0`.
     Sctp(usize, crate::transport::sctp::SctpEvent),
-    Command(C),
+    Command(Command),
     Stop,
 }
 
@@ -167,13 +174,16 @@ pub(crate) struct Driver {
     sctp_enrp: Option<usize>,
     capture: Option<PcapWriter<BufWriter<File>>>,
     buf: Vec<u8>,
+    /// Association events the driver's own calls caused (a connect
+    /// answered at once, a failed send): given to the node after its call.
+    events: Vec<TransportEvent>,
+    /// The node's random state (splitmix64).
+    rng: u64,
+    /// What the node's host counts.
+    pub(crate) counters: Arc<NodeCounters>,
 }
 
 impl Driver {
-    pub(crate) fn now(&self) -> Instant {
-        self.clock.now()
-    }
-
     fn std_now(&self) -> std::time::Instant {
         std::time::Instant::now()
     }
@@ -244,23 +254,6 @@ impl Driver {
         self.sctp.as_ref().map_or(0, |s| s.wrong_ppid)
     }
 
-    /// Opens a pool user ↔ pool element data channel to a PE at `remotes`
-    /// (all its addresses; UDP uses the first): usable at once. `None`
-    /// when it cannot even be started.
-    pub(crate) fn open_channel(
-        &mut self,
-        remotes: &[SocketAddr],
-        events: &mut Vec<TransportEvent>,
-    ) -> Option<crate::AssocId> {
-        if let Some(s) = self.sctp.as_mut() {
-            return s
-                .connect(0, remotes, Protocol::Asap, Framing::Tagged, false)
-                .ok();
-        }
-        let remote = *remotes.first()?;
-        Some(self.open(remote, Protocol::Asap, Framing::Tagged, events))
-    }
-
     /// Closes `assoc` (no event follows).
     pub(crate) fn close(&mut self, assoc: crate::AssocId) {
         if crate::transport::sctp::is_sctp(assoc) {
@@ -294,141 +287,186 @@ impl Driver {
         assoc
     }
 
-    /// Sends an ASAP/ENRP message on `assoc`.
-    pub(crate) fn send_message(
-        &mut self,
-        assoc: crate::AssocId,
-        protocol: Protocol,
-        msg: &[u8],
-    ) -> bool {
+    /// Sends a message with `ppid` on `assoc` (ASAP and ENRP are
+    /// captured); `false` when it could not be sent. TCP carries ASAP only.
+    pub(crate) fn send_on(&mut self, assoc: crate::AssocId, ppid: u32, msg: &[u8]) -> bool {
+        let protocol = protocol_of(ppid);
         if crate::transport::sctp::is_sctp(assoc) {
             let Some(s) = self.sctp.as_mut() else {
                 return false;
             };
             let ends = s.addresses(assoc);
-            let sent = s.send(assoc, protocol.ppid(), msg);
-            if let (true, Some((local, remote))) = (sent, ends) {
-                self.capture_sctp(protocol, local, remote, msg);
+            let sent = s.send(assoc, ppid, msg);
+            if let (true, Some((local, remote)), Some(p)) = (sent, ends, protocol) {
+                self.capture_sctp(p, local, remote, msg);
             }
             return sent;
         }
         if tcp::is_tcp(assoc) {
+            if protocol != Some(Protocol::Asap) {
+                return false;
+            }
             if let Some((local, remote)) = self.tcp.addresses(assoc) {
-                self.capture(protocol, local, remote, msg, true);
+                self.capture(Protocol::Asap, local, remote, msg, true);
             }
             return self.tcp.send(assoc, msg);
         }
-        if let (Some(local), Some(remote)) = (self.udp.local_of(assoc), self.udp.remote(assoc)) {
-            self.capture(protocol, local, remote, msg, false);
+        if let (Some(local), Some(remote), Some(p)) =
+            (self.udp.local_of(assoc), self.udp.remote(assoc), protocol)
+        {
+            self.capture(p, local, remote, msg, false);
         }
         let now = self.std_now();
-        self.udp.send(now, assoc, protocol, msg)
+        self.udp.send_with(now, assoc, ppid, msg)
     }
 
-    /// Sends application data on `assoc`.
-    pub(crate) fn send_data(&mut self, assoc: crate::AssocId, msg: &[u8]) -> bool {
-        if crate::transport::sctp::is_sctp(assoc) {
-            return self
-                .sctp
-                .as_mut()
-                .is_some_and(|s| s.send(assoc, crate::transport::PPID_DATA, msg));
+    /// Opens an association to a registrar (or a peer registrar):
+    /// over SCTP, TCP (a pool user's ASAP with `connect_tcp`) or UDP.
+    fn connect_registrar(&mut self, c: crate::transmit::Connect) {
+        let over_tcp = c.protocol == Protocol::Asap && self.tcp_connect.is_some();
+        if let (Some(s), false) = (self.sctp.as_mut(), over_tcp) {
+            let endpoint = match c.protocol {
+                Protocol::Enrp => self.sctp_enrp.unwrap_or(0),
+                Protocol::Asap => 0,
+            };
+            if s.connect(endpoint, &[c.remote], c.protocol, Framing::Plain, true)
+                .is_err()
+            {
+                self.events
+                    .push(TransportEvent::ConnectFailed { remote: c.remote });
+            }
+            return;
         }
-        let now = self.std_now();
-        self.udp.send_data(now, assoc, msg)
-    }
-
-    /// Moves everything `machine` wants done onto the sockets: connects
-    /// (over UDP and TCP answered with `Up` at once, over SCTP when the
-    /// association is up) and then messages.
-    pub(crate) fn drain(&mut self, machine: &mut dyn Machine) {
-        let mut events = Vec::new();
-        while let Some(c) = machine.poll_connect() {
-            let over_tcp = c.protocol == Protocol::Asap && self.tcp_connect.is_some();
-            if let (Some(s), false) = (self.sctp.as_mut(), over_tcp) {
-                let endpoint = match c.protocol {
-                    Protocol::Enrp => self.sctp_enrp.unwrap_or(0),
-                    Protocol::Asap => 0,
+        if over_tcp {
+            if let Some(connect) = self.tcp_connect.as_mut() {
+                let e = match connect(&mut self.tcp, c.remote) {
+                    Ok(assoc) => TransportEvent::Up {
+                        assoc,
+                        remote: c.remote,
+                        protocol: c.protocol,
+                    },
+                    Err(_) => TransportEvent::ConnectFailed { remote: c.remote },
                 };
-                if s.connect(endpoint, &[c.remote], c.protocol, Framing::Plain, true)
-                    .is_err()
-                {
-                    events.push(TransportEvent::ConnectFailed { remote: c.remote });
-                }
-                continue;
+                self.events.push(e);
+                return;
             }
-            if c.protocol == Protocol::Asap {
-                if let Some(connect) = self.tcp_connect.as_mut() {
-                    match connect(&mut self.tcp, c.remote) {
-                        Ok(assoc) => events.push(TransportEvent::Up {
-                            assoc,
-                            remote: c.remote,
-                            protocol: c.protocol,
-                        }),
-                        Err(_) => events.push(TransportEvent::ConnectFailed { remote: c.remote }),
-                    }
-                    continue;
-                }
+        }
+        let mut events = core::mem::take(&mut self.events);
+        let assoc = self.open(c.remote, c.protocol, Framing::Plain, &mut events);
+        events.push(TransportEvent::Up {
+            assoc,
+            remote: c.remote,
+            protocol: c.protocol,
+        });
+        self.events = events;
+    }
+
+    /// Opens a session's association to a PE (user data and ASAP control,
+    /// PPID-tagged over UDP).
+    fn connect_element(&mut self, remote: SocketAddr) {
+        if let Some(s) = self.sctp.as_mut() {
+            if s.connect(0, &[remote], Protocol::Asap, Framing::Tagged, true)
+                .is_err()
+            {
+                self.events.push(TransportEvent::ConnectFailed { remote });
             }
-            let assoc = self.open(c.remote, c.protocol, Framing::Plain, &mut events);
-            events.push(TransportEvent::Up {
+            return;
+        }
+        // One socket has one association per remote: a second session to
+        // a PE this node already has a session with is refused (the
+        // session picks another PE), never given the first one's
+        // association.
+        let now = self.std_now();
+        let (assoc, new, ended) = self
+            .udp
+            .open(now, remote, Protocol::Asap, Framing::Tagged, 0);
+        if let Some(gone) = ended {
+            self.events.push(TransportEvent::Down { assoc: gone });
+        }
+        self.events.push(if new {
+            TransportEvent::Up {
                 assoc,
-                remote: c.remote,
-                protocol: c.protocol,
-            });
-        }
-        let now = self.now();
-        for e in events {
-            machine.handle_transport_event(now, e);
-        }
-        let mut buf = core::mem::take(&mut self.buf);
-        buf.resize(MAX_MESSAGE_SIZE, 0);
-        loop {
-            match machine.poll_transmit(&mut buf) {
-                Ok(Some(t)) => {
-                    let msg = &buf[..t.len];
-                    match t.destination {
-                        Destination::Association(assoc) => {
-                            if !self.send_message(assoc, t.protocol, msg) {
-                                let now = self.now();
-                                machine.handle_transport_event(
-                                    now,
-                                    TransportEvent::SendFailed { assoc },
-                                );
-                            }
-                        }
-                        Destination::Address(remote) => {
-                            let socket = match t.protocol {
-                                Protocol::Enrp => self.enrp_socket.unwrap_or(0),
-                                Protocol::Asap => 0,
-                            };
-                            if let Some(local) = self.udp.local_addr(socket) {
-                                self.capture(t.protocol, local, remote, msg, false);
-                            }
-                            self.udp.send_to(remote, socket, msg);
-                        }
-                        Destination::Multicast => {
-                            let channel = match t.protocol {
-                                Protocol::Asap => self.multicast_asap,
-                                Protocol::Enrp => self.multicast_enrp,
-                            };
-                            // Without a channel, announcements are not sent.
-                            if let Some((group, socket)) = channel {
-                                if let Some(local) = self.udp.local_addr(socket) {
-                                    self.capture(t.protocol, local, group, msg, false);
-                                }
-                                self.udp.send_to(group, socket, msg);
-                            }
-                        }
-                    }
+                remote,
+                protocol: Protocol::Asap,
+            }
+        } else {
+            TransportEvent::ConnectFailed { remote }
+        });
+    }
+}
+
+impl Env for Driver {
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    fn send(&mut self, destination: Destination, ppid: u32, msg: &[u8]) {
+        match destination {
+            Destination::Association(assoc) => {
+                if !self.send_on(assoc, ppid, msg) {
+                    self.events.push(TransportEvent::SendFailed { assoc });
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    net_debug!("transmit error");
-                    let _ = e;
-                    break;
+            }
+            Destination::Address(remote) => {
+                let socket = match protocol_of(ppid) {
+                    Some(Protocol::Enrp) => self.enrp_socket.unwrap_or(0),
+                    _ => 0,
+                };
+                if let (Some(local), Some(p)) = (self.udp.local_addr(socket), protocol_of(ppid)) {
+                    self.capture(p, local, remote, msg, false);
+                }
+                self.udp.send_to(remote, socket, msg);
+            }
+            Destination::Multicast => {
+                let (channel, p) = match protocol_of(ppid) {
+                    Some(Protocol::Asap) => (self.multicast_asap, Protocol::Asap),
+                    Some(Protocol::Enrp) => (self.multicast_enrp, Protocol::Enrp),
+                    None => (None, Protocol::Asap),
+                };
+                // Without a channel, announcements are not sent.
+                if let Some((group, socket)) = channel {
+                    if let Some(local) = self.udp.local_addr(socket) {
+                        self.capture(p, local, group, msg, false);
+                    }
+                    self.udp.send_to(group, socket, msg);
                 }
             }
         }
+    }
+
+    fn connect(&mut self, connect: SessionConnect) {
+        match connect {
+            SessionConnect::Registrar(c) => self.connect_registrar(c),
+            SessionConnect::PoolElement { remote, .. } => self.connect_element(remote),
+        }
+    }
+
+    fn close(&mut self, assoc: crate::AssocId) {
+        Driver::close(self, assoc);
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        // splitmix64
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn record(&mut self, tally: Tally) {
+        self.counters.record(tally);
+    }
+
+    fn take_buffer(&mut self) -> Vec<u8> {
+        let mut b = core::mem::take(&mut self.buf);
+        if b.len() < MAX_MESSAGE_SIZE {
+            b.resize(MAX_MESSAGE_SIZE, 0);
+        }
+        b
+    }
+
+    fn give_buffer(&mut self, buf: Vec<u8>) {
         self.buf = buf;
     }
 }
@@ -443,40 +481,142 @@ pub(crate) fn unspecified_to_loopback(mut a: SocketAddr) -> SocketAddr {
     a
 }
 
-/// What a node's role does with the loop's input.
-pub(crate) trait Host: Send + 'static {
-    type Command: Send + 'static;
-    /// Called once, before the loop.
-    fn start(&mut self, d: &mut Driver);
-    fn message(&mut self, d: &mut Driver, incoming: Incoming);
-    fn transport_event(&mut self, d: &mut Driver, event: TransportEvent);
-    fn command(&mut self, d: &mut Driver, command: Self::Command);
-    fn timeout(&mut self, d: &mut Driver);
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Drains the machine's events and output.
-    fn flush(&mut self, d: &mut Driver);
+/// What a node's host counts ([`Tally`]), shared with its handle.
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    registered: AtomicU64,
+    registration_failures: AtomicU64,
+    cookies_sent: AtomicU64,
+    cookie_echoes: AtomicU64,
+    answers: AtomicU64,
+    sessions_closed: AtomicU64,
+    requests: AtomicU64,
+    served: AtomicU64,
+    failovers: AtomicU64,
+    duplicates: AtomicU64,
+    mismatches: AtomicU64,
+    transmit_errors: AtomicU64,
+    events_dropped: AtomicU64,
 }
+
+impl NodeCounters {
+    /// Counts one [`Tally`].
+    pub fn record(&self, tally: Tally) {
+        let c = match tally {
+            Tally::Registered => &self.registered,
+            Tally::RegistrationFailed => &self.registration_failures,
+            Tally::CookieSent => &self.cookies_sent,
+            Tally::CookieEcho => &self.cookie_echoes,
+            Tally::Answer => &self.answers,
+            Tally::SessionClosed => &self.sessions_closed,
+            Tally::Request => &self.requests,
+            Tally::Served { .. } => &self.served,
+            Tally::Failover => &self.failovers,
+            Tally::Duplicate => &self.duplicates,
+            Tally::Mismatch => &self.mismatches,
+            Tally::TransmitError => &self.transmit_errors,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+    /// Registrations granted.
+    pub fn registered(&self) -> u64 {
+        Self::get(&self.registered)
+    }
+    /// Registrations rejected or not answered.
+    pub fn registration_failures(&self) -> u64 {
+        Self::get(&self.registration_failures)
+    }
+    /// COOKIEs sent.
+    pub fn cookies_sent(&self) -> u64 {
+        Self::get(&self.cookies_sent)
+    }
+    /// COOKIE_ECHOs received.
+    pub fn cookie_echoes(&self) -> u64 {
+        Self::get(&self.cookie_echoes)
+    }
+    /// User messages a pool element's service sent.
+    pub fn answers(&self) -> u64 {
+        Self::get(&self.answers)
+    }
+    /// Sessions a pool element closed, refused or lost.
+    pub fn sessions_closed(&self) -> u64 {
+        Self::get(&self.sessions_closed)
+    }
+    /// Requests a pool user's application issued.
+    pub fn requests(&self) -> u64 {
+        Self::get(&self.requests)
+    }
+    /// Requests answered.
+    pub fn served(&self) -> u64 {
+        Self::get(&self.served)
+    }
+    /// Session failovers.
+    pub fn failovers(&self) -> u64 {
+        Self::get(&self.failovers)
+    }
+    /// Answers no request waited for.
+    pub fn duplicates(&self) -> u64 {
+        Self::get(&self.duplicates)
+    }
+    /// Answers that differed from their request.
+    pub fn mismatches(&self) -> u64 {
+        Self::get(&self.mismatches)
+    }
+    /// Messages a machine could not queue or take.
+    pub fn transmit_errors(&self) -> u64 {
+        Self::get(&self.transmit_errors)
+    }
+    /// Events dropped because the application did not read them.
+    pub fn events_dropped(&self) -> u64 {
+        Self::get(&self.events_dropped)
+    }
+    pub(crate) fn event_dropped(&self) {
+        self.events_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A node to run: built once the sockets are open (the driver tells it its
+/// addresses).
+pub(crate) type Build = Box<dyn FnOnce(&mut Driver) -> io::Result<Box<dyn Node + Send>> + Send>;
+
+/// How many rounds of driver-caused events one input may cause at most.
+const MAX_EVENT_ROUNDS: usize = 64;
 
 /// A running node: its thread and its input.
 #[derive(Debug)]
-pub(crate) struct Runner<C> {
-    input: SyncSender<Input<C>>,
+pub(crate) struct Runner {
+    input: SyncSender<Input>,
     thread: Option<JoinHandle<()>>,
     local: SocketAddr,
     locals: Vec<SocketAddr>,
-    /// The node's clock (shared with its thread).
-    pub(crate) clock: StdClock,
+    /// What the node's host counts.
+    pub(crate) counters: Arc<NodeCounters>,
 }
 
-impl<C: Send + 'static> Runner<C> {
+impl core::fmt::Debug for Input {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Input::Datagram(_) => "Datagram",
+            Input::Stream(_) => "Stream",
+            Input::Sctp(..) => "Sctp",
+            Input::Command(_) => "Command",
+            Input::Stop => "Stop",
+        })
+    }
+}
+
+impl Runner {
     /// `announcer`: a registrar (sends on the ASAP channel, sends and hears
     /// on the ENRP channel); otherwise the node hears the ASAP channel.
-    pub(crate) fn start<H: Host<Command = C>>(
+    pub(crate) fn start(
         config: &NodeConfig,
         protocol: Protocol,
         inbound: Framing,
         announcer: bool,
-        host: H,
+        build: Build,
     ) -> io::Result<Self> {
         // TCP listeners take the UDP sockets' ports; an ephemeral UDP port
         // may already be taken for TCP, so such a node tries other ports.
@@ -485,7 +625,7 @@ impl<C: Send + 'static> Runner<C> {
                 .chain(&config.also_bind)
                 .any(|a| a.port() == 0);
         let mut attempts = 0;
-        let (driver, tx, rx, local, locals) = loop {
+        let (mut driver, tx, rx, local, locals) = loop {
             match Self::open(config, protocol, inbound, announcer) {
                 Err(e) if ephemeral && e.kind() == io::ErrorKind::AddrInUse && attempts < 8 => {
                     attempts += 1;
@@ -493,19 +633,19 @@ impl<C: Send + 'static> Runner<C> {
                 opened => break opened?,
             }
         };
-        let clock = driver.clock;
+        let counters = driver.counters.clone();
+        let node = build(&mut driver)?;
         let thread = std::thread::Builder::new()
             .name(config.name.clone())
-            .spawn(move || run(host, driver, rx))?;
+            .spawn(move || run(node, driver, rx))?;
         Ok(Runner {
             input: tx,
             thread: Some(thread),
             local,
             locals,
-            clock,
+            counters,
         })
     }
-
     /// Opens the node's transports and capture: the driver, the input
     /// channel, and the node's local address(es).
     #[allow(clippy::type_complexity)]
@@ -516,8 +656,8 @@ impl<C: Send + 'static> Runner<C> {
         announcer: bool,
     ) -> io::Result<(
         Driver,
-        SyncSender<Input<C>>,
-        Receiver<Input<C>>,
+        SyncSender<Input>,
+        Receiver<Input>,
         SocketAddr,
         Vec<SocketAddr>,
     )> {
@@ -528,7 +668,7 @@ impl<C: Send + 'static> Runner<C> {
         let mut udp = UdpTransport::new(config.udp);
         let mut tcp = TcpTransport::new();
         let mut sctp: Option<sctp::Sctp> = None;
-        let (tx, rx) = mpsc::sync_channel::<Input<C>>(INPUT_QUEUE);
+        let (tx, rx) = mpsc::sync_channel::<Input>(INPUT_QUEUE);
         udp.bind(config.bind, protocol, inbound, tx.clone(), Input::Datagram)?;
         for &addr in &config.also_bind {
             udp.bind(addr, protocol, inbound, tx.clone(), Input::Datagram)?;
@@ -581,7 +721,7 @@ impl<C: Send + 'static> Runner<C> {
             let s = sctp.insert(sctp::Sctp::new(kind));
             let mut bind = std::vec![config.bind];
             bind.extend(config.also_bind.iter().copied());
-            let sink = |tx: SyncSender<Input<C>>| {
+            let sink = |tx: SyncSender<Input>| {
                 move |endpoint, e| tx.send(Input::Sctp(endpoint, e)).is_ok()
             };
             s.open(
@@ -621,6 +761,9 @@ impl<C: Send + 'static> Runner<C> {
             sctp_enrp,
             capture,
             buf: Vec::new(),
+            events: Vec::new(),
+            rng: seed_of(local),
+            counters: Arc::new(NodeCounters::default()),
         };
         Ok((driver, tx, rx, local, locals))
     }
@@ -633,8 +776,10 @@ impl<C: Send + 'static> Runner<C> {
         &self.locals
     }
 
-    pub(crate) fn send(&self, command: C) -> bool {
-        self.input.send(Input::Command(command)).is_ok()
+    /// Runs `f` on the node in its thread (then the node's output is
+    /// flushed); `false` when the node has stopped.
+    pub(crate) fn call(&self, f: impl FnOnce(&mut dyn Node, &mut Driver) + Send + 'static) -> bool {
+        self.input.send(Input::Command(Box::new(f))).is_ok()
     }
 
     pub(crate) fn shutdown(&mut self) {
@@ -645,7 +790,7 @@ impl<C: Send + 'static> Runner<C> {
     }
 }
 
-impl<C> Drop for Runner<C> {
+impl Drop for Runner {
     fn drop(&mut self) {
         if let Some(t) = self.thread.take() {
             let _ = self.input.send(Input::Stop);
@@ -654,18 +799,48 @@ impl<C> Drop for Runner<C> {
     }
 }
 
-fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
-    host.start(&mut d);
+/// A seed for a node's random state: its address and the time.
+fn seed_of(local: SocketAddr) -> u64 {
+    use core::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    local.hash(&mut h);
+    std::time::SystemTime::now().hash(&mut h);
+    std::process::id().hash(&mut h);
+    h.finish()
+}
+
+/// Gives the node the events the driver's own calls caused, then flushes,
+/// until none are left (at most [`MAX_EVENT_ROUNDS`] rounds).
+fn settle(node: &mut dyn Node, d: &mut Driver) {
+    node.flush(d);
+    for _ in 0..MAX_EVENT_ROUNDS {
+        if d.events.is_empty() {
+            return;
+        }
+        for e in core::mem::take(&mut d.events) {
+            node.handle_transport_event(d, e);
+        }
+        node.flush(d);
+    }
+    // A node that keeps causing events is cut short; what is left goes
+    // with the next input.
+}
+
+fn run(mut node: Box<dyn Node + Send>, mut d: Driver, rx: Receiver<Input>) {
+    node.start(&mut d);
     loop {
-        host.flush(&mut d);
-        let now = d.now();
-        let machine_deadline = host.poll_timeout();
+        settle(node.as_mut(), &mut d);
+        let now = d.clock.now();
+        let machine_deadline = node.poll_timeout();
         let expiry = d.udp.next_expiry();
         let mut wait: Option<core::time::Duration> =
             machine_deadline.map(|t| core::time::Duration::from(t.saturating_duration_since(now)));
         if let Some(e) = expiry {
             let w = e.saturating_duration_since(std::time::Instant::now());
             wait = Some(wait.map_or(w, |x| x.min(w)));
+        }
+        if !d.events.is_empty() {
+            wait = Some(core::time::Duration::ZERO);
         }
         let input = match wait {
             Some(w) => match rx.recv_timeout(w) {
@@ -678,11 +853,12 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
                 Err(_) => break,
             },
         };
+        let node = node.as_mut();
         match input {
             Some(Input::Stop) => break,
-            Some(Input::Command(c)) => host.command(&mut d, c),
-            Some(Input::Stream(event)) => stream_event(&mut host, &mut d, event),
-            Some(Input::Sctp(endpoint, event)) => sctp_event(&mut host, &mut d, endpoint, event),
+            Some(Input::Command(c)) => c(node, &mut d),
+            Some(Input::Stream(event)) => stream_event(node, &mut d, event),
+            Some(Input::Sctp(endpoint, event)) => sctp_event(node, &mut d, endpoint, event),
             Some(Input::Datagram(dg)) => {
                 let mut ended = None;
                 let from = dg.from;
@@ -690,7 +866,7 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
                 let std_now = std::time::Instant::now();
                 if let Some(inc) = d.udp.receive(std_now, dg, &mut ended) {
                     if let Some(assoc) = ended {
-                        host.transport_event(&mut d, TransportEvent::Down { assoc });
+                        node.handle_transport_event(&mut d, TransportEvent::Down { assoc });
                     }
                     if let crate::transport::Payload::Message(p) = inc.payload {
                         if let Some(local) = d.udp.local_addr(socket) {
@@ -702,7 +878,7 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
                             crate::transport::Payload::Message(p) => p,
                             crate::transport::Payload::Data(_) => Protocol::Asap,
                         };
-                        host.transport_event(
+                        node.handle_transport_event(
                             &mut d,
                             TransportEvent::Up {
                                 assoc: inc.assoc,
@@ -711,20 +887,20 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
                             },
                         );
                     }
-                    host.message(&mut d, inc);
+                    deliver(node, &mut d, inc);
                 }
             }
             None => {}
         }
         for assoc in d.udp.expire(std::time::Instant::now()) {
-            host.transport_event(&mut d, TransportEvent::Down { assoc });
+            node.handle_transport_event(&mut d, TransportEvent::Down { assoc });
         }
-        let now = d.now();
-        if host.poll_timeout().is_some_and(|t| t <= now) {
-            host.timeout(&mut d);
+        let now = d.clock.now();
+        if node.poll_timeout().is_some_and(|t| t <= now) {
+            node.handle_timeout(&mut d);
         }
     }
-    host.flush(&mut d);
+    settle(node.as_mut(), &mut d);
     if let Some(w) = d.capture.as_mut() {
         let _ = w.flush();
     }
@@ -738,8 +914,17 @@ fn run<H: Host>(mut host: H, mut d: Driver, rx: Receiver<Input<H::Command>>) {
     }
 }
 
-fn sctp_event<H: Host>(
-    host: &mut H,
+/// Hands a received message to the node with its PPID.
+fn deliver(node: &mut dyn Node, d: &mut Driver, inc: Incoming) {
+    let ppid = match inc.payload {
+        crate::transport::Payload::Message(p) => ppid_of(p),
+        crate::transport::Payload::Data(ppid) => ppid,
+    };
+    node.handle_message(d, inc.source(), ppid, &inc.bytes);
+}
+
+fn sctp_event(
+    node: &mut dyn Node,
     d: &mut Driver,
     endpoint: usize,
     event: crate::transport::sctp::SctpEvent,
@@ -749,21 +934,21 @@ fn sctp_event<H: Host>(
     };
     match s.event(endpoint, event) {
         sctp::Outcome::None => {}
-        sctp::Outcome::Event(e) => host.transport_event(d, e),
+        sctp::Outcome::Event(e) => node.handle_transport_event(d, e),
         sctp::Outcome::Message(inc) => {
             if let crate::transport::Payload::Message(p) = inc.payload {
                 if let Some((local, remote)) = s.addresses(inc.assoc) {
                     d.capture_sctp(p, remote, local, &inc.bytes);
                 }
             }
-            host.message(d, inc);
+            deliver(node, d, inc);
         }
     }
 }
 
-fn stream_event<H: Host>(host: &mut H, d: &mut Driver, event: StreamEvent) {
+fn stream_event(node: &mut dyn Node, d: &mut Driver, event: StreamEvent) {
     match event {
-        StreamEvent::Accepted { assoc, remote } => host.transport_event(
+        StreamEvent::Accepted { assoc, remote } => node.handle_transport_event(
             d,
             TransportEvent::Up {
                 assoc,
@@ -776,7 +961,8 @@ fn stream_event<H: Host>(host: &mut H, d: &mut Driver, event: StreamEvent) {
                 return;
             };
             d.capture(Protocol::Asap, remote, local, &bytes, true);
-            host.message(
+            deliver(
+                node,
                 d,
                 Incoming {
                     assoc,
@@ -790,7 +976,7 @@ fn stream_event<H: Host>(host: &mut H, d: &mut Driver, event: StreamEvent) {
         }
         StreamEvent::Closed { assoc } => {
             d.tcp.forget(assoc);
-            host.transport_event(d, TransportEvent::Down { assoc });
+            node.handle_transport_event(d, TransportEvent::Down { assoc });
         }
     }
 }

@@ -6,15 +6,14 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::vec::Vec;
 
-use super::{Driver, Host, NodeConfig, Runner};
+use super::{Driver, NodeConfig, Runner};
 use crate::addr::TransportProtocol;
 use crate::handlespace::Growable;
+use crate::host::{Node, RegistrarHost};
 use crate::id::{PeId, PoolHandle, ServerId};
-use crate::registrar::{AnnounceTransport, Registrar, RegistrarConfig, Stats};
+use crate::registrar::{AnnounceTransport, RegistrarConfig, Stats};
 use crate::storage::RedBlackTree;
-use crate::time::Instant;
-use crate::transmit::{Machine, TransportEvent};
-use crate::transport::{Framing, Incoming, Payload};
+use crate::transport::Framing;
 use crate::wire::Protocol;
 
 /// The most PEs a [`RegistrarNode`] owns (has registered itself); more
@@ -27,8 +26,6 @@ pub const OWNED_CAPACITY: usize = 1 << 20;
 /// [`UdpConfig::max_associations`](crate::transport::udp::UdpConfig) at or
 /// below this.
 pub const ASSOCIATION_CAPACITY: usize = 4096;
-
-type Machine_ = Registrar<RedBlackTree, Growable, OWNED_CAPACITY, ASSOCIATION_CAPACITY, 65536, 64>;
 
 /// A snapshot of a running registrar.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,123 +49,45 @@ pub struct RegistrarStatus {
     pub wrong_ppid: u64,
 }
 
-/// What a registrar's handle asks of its thread.
-#[derive(Debug)]
-pub enum Command {
-    /// Report a [`RegistrarStatus`].
-    Status(mpsc::Sender<RegistrarStatus>),
-}
+/// The registrar host a [`RegistrarNode`] runs.
+pub type RuntimeRegistrar =
+    RegistrarHost<RedBlackTree, Growable, OWNED_CAPACITY, ASSOCIATION_CAPACITY, 65536, 64>;
 
-struct Host_ {
-    config: Option<RegistrarConfig>,
-    /// Send SERVER_ANNOUNCE (an ASAP channel is configured); also over TCP.
+/// Builds the registrar once the node's sockets are open: the announce
+/// names them, ENRP runs where its socket is bound.
+fn build(
+    mut config: RegistrarConfig,
     announce: Option<bool>,
-    machine: Option<Box<Machine_>>,
-    started: Option<mpsc::Sender<Option<SocketAddr>>>,
-}
-
-impl Host for Host_ {
-    type Command = Command;
-    fn start(&mut self, d: &mut Driver) {
-        let Some(mut config) = self.config.take() else {
-            return;
-        };
-        let asap = d.asap_locals().first().copied();
-        if let (Some(tcp), Some(local)) = (self.announce, asap) {
-            // The announce names the ASAP endpoint (SCTP, or the UDP
-            // socket standing in for it) as the registrar's SCTP transport,
-            // and the TCP listener (on the UDP socket's address) as its TCP
-            // one.
-            config.announce = true;
-            config.announce_transports.clear();
-            let mut transports = std::vec![(TransportProtocol::Sctp, local)];
-            if let (true, Some(udp)) = (tcp, d.udp.local_addr(0)) {
-                transports.push((TransportProtocol::Tcp, udp));
-            }
-            for (protocol, at) in transports {
-                let at = super::unspecified_to_loopback(at);
-                let mut addresses = arrayvec::ArrayVec::new();
-                addresses.push(at.ip());
-                let _ = config.announce_transports.try_push(AnnounceTransport {
-                    protocol,
-                    port: at.port(),
-                    addresses,
-                });
-            }
+    d: &mut Driver,
+) -> (RuntimeRegistrar, Option<SocketAddr>) {
+    let asap = d.asap_locals().first().copied();
+    if let (Some(tcp), Some(local)) = (announce, asap) {
+        // The announce names the ASAP endpoint (SCTP, or the UDP socket
+        // standing in for it) as the registrar's SCTP transport, and the
+        // TCP listener (on the UDP socket's address) as its TCP one.
+        config.announce = true;
+        config.announce_transports.clear();
+        let mut transports = std::vec![(TransportProtocol::Sctp, local)];
+        if let (true, Some(udp)) = (tcp, d.udp.local_addr(0)) {
+            transports.push((TransportProtocol::Tcp, udp));
         }
-        let enrp = d.enrp_local();
-        match enrp {
-            Some(addr) => {
-                let addr = super::unspecified_to_loopback(addr);
-                config.enrp.local_address = addr;
-            }
-            None => config.enrp.enabled = false,
-        }
-        self.machine = Some(Box::new(Registrar::new(config)));
-        if let Some(tx) = self.started.take() {
-            let _ = tx.send(enrp);
+        for (protocol, at) in transports {
+            let at = super::unspecified_to_loopback(at);
+            let mut addresses = arrayvec::ArrayVec::new();
+            addresses.push(at.ip());
+            let _ = config.announce_transports.try_push(AnnounceTransport {
+                protocol,
+                port: at.port(),
+                addresses,
+            });
         }
     }
-    fn message(&mut self, d: &mut Driver, incoming: Incoming) {
-        let Some(machine) = self.machine.as_mut() else {
-            return;
-        };
-        if let Payload::Message(p) = incoming.payload {
-            let now = d.now();
-            machine.handle(now, incoming.source(), p, &incoming.bytes);
-        }
+    let enrp = d.enrp_local();
+    match enrp {
+        Some(addr) => config.enrp.local_address = super::unspecified_to_loopback(addr),
+        None => config.enrp.enabled = false,
     }
-    fn transport_event(&mut self, d: &mut Driver, event: TransportEvent) {
-        if let Some(machine) = self.machine.as_mut() {
-            let now = d.now();
-            machine.handle_transport_event(now, event);
-        }
-    }
-    fn command(&mut self, d: &mut Driver, command: Command) {
-        let Some(machine) = self.machine.as_mut() else {
-            return;
-        };
-        match command {
-            Command::Status(reply) => {
-                let mut elements = Vec::new();
-                for pool in machine.handlespace().pools() {
-                    for pe in pool.elements() {
-                        elements.push((*pe.pool_handle(), pe.pe_id()));
-                    }
-                }
-                let _ = reply.send(RegistrarStatus {
-                    elements,
-                    owned: machine.owned_count(),
-                    stats: *machine.stats(),
-                    peers: machine.peers().iter().filter_map(|p| p.server_id).collect(),
-                    associations: d.udp.association_count(),
-                    tcp_connections: d.tcp.connection_count(),
-                    sctp_associations: d.sctp_association_count(),
-                    wrong_ppid: d.wrong_ppid(),
-                });
-            }
-        }
-    }
-    fn timeout(&mut self, d: &mut Driver) {
-        if let Some(machine) = self.machine.as_mut() {
-            let now = d.now();
-            machine.handle_timeout(now);
-        }
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.machine.as_ref().and_then(|m| m.poll_timeout())
-    }
-    fn flush(&mut self, d: &mut Driver) {
-        let Some(machine) = self.machine.as_mut() else {
-            return;
-        };
-        d.drain(machine.as_mut());
-        while let Some(e) = machine.poll_event() {
-            net_debug!("registrar: event");
-            let _ = e;
-        }
-        d.drain(machine.as_mut());
-    }
+    (RuntimeRegistrar::new(config), enrp)
 }
 
 /// A registrar (ASAP over UDP, or over SCTP with [`NodeConfig::sctp`])
@@ -176,7 +95,7 @@ impl Host for Host_ {
 /// Dropping it stops the registrar.
 #[derive(Debug)]
 pub struct RegistrarNode {
-    runner: Runner<Command>,
+    runner: Runner,
     enrp: Option<SocketAddr>,
 }
 
@@ -201,13 +120,18 @@ impl RegistrarNode {
             node.enrp_bind = None;
         }
         let (tx, rx) = mpsc::channel();
-        let host = Host_ {
-            config: Some(config),
-            announce: node.asap_multicast.map(|_| node.listen_tcp),
-            machine: None,
-            started: Some(tx),
-        };
-        let runner = Runner::start(&node, Protocol::Asap, Framing::Plain, true, host)?;
+        let announce = node.asap_multicast.map(|_| node.listen_tcp);
+        let runner = Runner::start(
+            &node,
+            Protocol::Asap,
+            Framing::Plain,
+            true,
+            Box::new(move |d: &mut Driver| {
+                let (host, enrp) = build(config, announce, d);
+                let _ = tx.send(enrp);
+                Ok(Box::new(host) as Box<dyn Node + Send>)
+            }),
+        )?;
         let enrp = rx
             .recv_timeout(std::time::Duration::from_secs(5))
             .map_err(|_| io::Error::other("registrar did not start"))?;
@@ -232,7 +156,29 @@ impl RegistrarNode {
     /// Its handlespace and counters now (`None` when it has stopped).
     pub fn status(&self) -> Option<RegistrarStatus> {
         let (tx, rx) = mpsc::channel();
-        if !self.runner.send(Command::Status(tx)) {
+        let asked = self.runner.call(move |node, d| {
+            let Some(host) = node.as_any().downcast_ref::<RuntimeRegistrar>() else {
+                return;
+            };
+            let machine = &host.machine;
+            let mut elements = Vec::new();
+            for pool in machine.handlespace().pools() {
+                for pe in pool.elements() {
+                    elements.push((*pe.pool_handle(), pe.pe_id()));
+                }
+            }
+            let _ = tx.send(RegistrarStatus {
+                elements,
+                owned: machine.owned_count(),
+                stats: *machine.stats(),
+                peers: machine.peers().iter().filter_map(|p| p.server_id).collect(),
+                associations: d.udp.association_count(),
+                tcp_connections: d.tcp.connection_count(),
+                sctp_associations: d.sctp_association_count(),
+                wrong_ppid: d.wrong_ppid(),
+            });
+        });
+        if !asked {
             return None;
         }
         rx.recv_timeout(std::time::Duration::from_secs(5)).ok()

@@ -200,6 +200,14 @@ impl Sctp {
             ));
         };
         let inner = ep.transport.connect(&usable)?;
+        if self.by_inner.contains_key(&(endpoint, inner)) {
+            // The peer already has an association with this endpoint (SCTP
+            // allows one per pair of endpoints): it stays its owner's.
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "an association to that peer is open",
+            ));
+        }
         let id = self.new_id();
         self.by_inner.insert((endpoint, inner), id);
         self.assocs.insert(

@@ -1,34 +1,112 @@
-//! A pool user on a socket: requests to a pool by handle, with failover.
+//! Pool users on a socket: the crate's [`UserHost`] (as the simulator runs
+//! it) over the runtime's sockets.
 //!
-//! Each request follows the simulator's user ([`crate::sim`]): the machine
-//! selects a PE ([`PoolUser::select`]); the request goes as application
-//! data to the PE's user transport over a data channel that is also the
-//! session's control channel ([`PoolUser::attach_control_channel`], which
-//! sends the COOKIE_ECHO first after a failover). When no answer comes
-//! within the attempt timeout, or the channel goes down, the PE is reported
-//! ([`PoolUser::report_unreachable`]) and every request waiting on it is
-//! sent again: the first to the failover selection (with the session's
-//! cookie), the others to fresh selections. While no PE can be selected
-//! (resolution running, no registrar) requests wait and are retried when a
-//! resolution answers or after [`RETRY_INTERVAL`].
+//! * [`AppNode`] runs any [`Application`] over a [`SessionUser`]; the
+//!   handle reaches the application in the node's thread with
+//!   [`AppNode::with_app`]. A node has one socket (UDP or SCTP), hence one
+//!   association per PE: while one session of the node is on a PE, a
+//!   second session's connect to that PE fails (the session fails over to
+//!   another PE, or waits for one), so two sessions never share an
+//!   association and never see each other's messages.
+//! * [`PoolUserNode`] is a request/response client on top: each
+//!   [`request`](PoolUserNode::request) opens a session to the pool (a PE
+//!   chosen by the pool's policy), sends the request as one user message
+//!   and takes the session's first message as the answer. Requests run one
+//!   after the other (callers on several threads wait their turn). When no answer
+//!   comes within the attempt timeout the session fails over (the PE is
+//!   reported unreachable, the session's cookie is echoed to the next PE)
+//!   and the request is sent again there; when the session ends without a
+//!   PE the request waits [`RETRY_INTERVAL`] and tries a new session, until
+//!   the request's own timeout.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::vec::Vec;
 
-use super::{Driver, Host, NodeConfig, Runner};
-use crate::id::{AssocId, PeId, PoolHandle};
-use crate::pool_user::{Event, PoolUser, PoolUserConfig, Selection, SendOptions};
+use super::{Driver, NodeConfig, NodeCounters, Runner};
+use crate::host::{AppCtx, Application, Node, UserHost};
+use crate::id::{PeId, PoolHandle};
+use crate::pool_user::PoolUserConfig;
+use crate::session::user::{Event, SessionState};
+use crate::session::{ResendPolicy, SessionId, SessionUser, SessionUserConfig};
 use crate::time::{Duration, Instant};
-use crate::transmit::{Machine, TransportEvent};
-use crate::transport::{Framing, Incoming, Payload};
+use crate::transport::Framing;
 use crate::wire::Protocol;
 
-/// How long a request with no selectable PE waits before trying again.
+/// How long a request whose session ended without a PE waits before it
+/// tries a new session.
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Sessions a runtime pool user keeps open at once.
+pub const SESSIONS: usize = 64;
+
+/// The host an [`AppNode`] runs: up to [`SESSIONS`] sessions, 64 KiB and
+/// 512 messages waiting each way, 8 pools of 32 PEs cached.
+pub type RuntimeUser<A> = UserHost<A, SESSIONS, 65_536, 512, 8, 32>;
+
+/// A pool user running application `A` on its own thread. Dropping it
+/// stops it.
+#[derive(Debug)]
+pub struct AppNode<A> {
+    runner: Runner,
+    _app: core::marker::PhantomData<fn() -> A>,
+}
+
+impl<A: Application + Send> AppNode<A> {
+    /// Starts a pool user with `config` running `app`.
+    pub fn start(config: SessionUserConfig, node: NodeConfig, app: A) -> io::Result<Self> {
+        let runner = Runner::start(
+            &node,
+            Protocol::Asap,
+            Framing::Plain,
+            false,
+            Box::new(move |_d: &mut Driver| {
+                let host = RuntimeUser::new(Box::new(SessionUser::new(config)), app);
+                Ok(Box::new(host) as Box<dyn Node + Send>)
+            }),
+        )?;
+        Ok(AppNode {
+            runner,
+            _app: core::marker::PhantomData,
+        })
+    }
+
+    /// Runs `f` on the application in the node's thread (its output is
+    /// flushed afterwards) and returns the result; `None` when the node
+    /// has stopped.
+    pub fn with_app<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut A, &mut AppCtx<'_>) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = mpsc::channel();
+        let asked = self.runner.call(move |node, d| {
+            if let Some(host) = node.as_any_mut().downcast_mut::<RuntimeUser<A>>() {
+                let _ = tx.send(host.with_app(d, f));
+            }
+        });
+        if !asked {
+            return None;
+        }
+        rx.recv().ok()
+    }
+
+    /// What the node counted: requests, answers, failovers, ...
+    pub fn counters(&self) -> &NodeCounters {
+        &self.runner.counters
+    }
+
+    /// The node's socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.runner.local_addr()
+    }
+
+    /// Stops it and waits for its threads.
+    pub fn shutdown(mut self) {
+        self.runner.shutdown();
+    }
+}
 
 /// Why a request got no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,278 +130,160 @@ impl core::error::Error for RequestError {}
 
 type Reply = Result<(PeId, Vec<u8>), RequestError>;
 
-#[derive(Debug)]
-pub(crate) struct Request {
+/// One request in progress.
+struct Pending {
     pool: PoolHandle,
     body: Vec<u8>,
     deadline: Instant,
     reply: mpsc::Sender<Reply>,
-}
-
-struct Pending {
-    req: Request,
-    pe: Option<PeId>,
-    attempt_deadline: Option<Instant>,
-}
-
-struct Session {
-    pool: PoolHandle,
-    assoc: AssocId,
-    requests: BTreeSet<u64>,
-}
-
-struct Host_ {
-    machine: PoolUser,
-    attempt_timeout: Duration,
-    next_id: u64,
-    pending: HashMap<u64, Pending>,
-    waiting: VecDeque<u64>,
+    session: Option<SessionId>,
+    seq: u64,
+    attempt: Option<Instant>,
     retry_at: Option<Instant>,
-    sessions: HashMap<PeId, Session>,
-    by_assoc: HashMap<AssocId, PeId>,
-    failovers: Arc<AtomicU64>,
 }
 
-impl Host_ {
-    fn dispatch(&mut self, d: &mut Driver, id: u64, selection: Option<Selection>) {
-        let now = d.now();
-        let Some(p) = self.pending.get(&id) else {
-            return;
-        };
-        let pool = p.req.pool;
-        let selection = match selection {
-            Some(s) => s,
-            None => match self.machine.select(now, &pool, SendOptions::DEFAULT) {
-                Ok(s) => s,
-                Err(_) => return self.park(now, id),
-            },
-        };
-        let port = selection.transport.port;
-        let addrs: Vec<SocketAddr> = selection
-            .transport
-            .addresses
-            .iter()
-            .map(|&ip| SocketAddr::new(ip, port))
-            .collect();
-        let Some(&addr) = addrs.first() else {
-            return self.park(now, id);
-        };
-        let pe = selection.pe_id;
-        let assoc = match self.sessions.get(&pe) {
-            Some(s) => s.assoc,
-            None => {
-                let mut events = Vec::new();
-                let Some(assoc) = d.open_channel(&addrs, &mut events) else {
-                    // Not even startable: this PE is out of reach.
-                    let _ = self
-                        .machine
-                        .report_unreachable(now, &pool, pe, SendOptions::DEFAULT);
-                    return self.park(now, id);
-                };
-                events.push(TransportEvent::Up {
-                    assoc,
-                    remote: addr,
-                    protocol: Protocol::Asap,
-                });
-                for e in events {
-                    self.transport_event(d, e);
+/// The request/response application of a [`PoolUserNode`].
+#[derive(Default)]
+pub struct Requests {
+    attempt_timeout: Duration,
+    pending: Vec<Pending>,
+    queue: VecDeque<Pending>,
+}
+
+impl core::fmt::Debug for Requests {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Requests")
+            .field("pending", &self.pending.len())
+            .field("queued", &self.queue.len())
+            .finish()
+    }
+}
+
+/// The PPID of requests and answers.
+pub const REQUEST_PPID: u32 = 0;
+
+impl Requests {
+    fn open(&mut self, ctx: &mut AppCtx<'_>, mut p: Pending) {
+        p.retry_at = None;
+        match ctx.connect(p.pool) {
+            Ok(session) => match ctx.send(session, REQUEST_PPID, &p.body) {
+                Ok(seq) => {
+                    p.session = Some(session);
+                    p.seq = seq;
+                    p.attempt = Some(ctx.now() + self.attempt_timeout);
+                    self.pending.push(p);
                 }
-                self.sessions.insert(
-                    pe,
-                    Session {
-                        pool,
-                        assoc,
-                        requests: BTreeSet::new(),
-                    },
-                );
-                self.by_assoc.insert(assoc, pe);
-                assoc
-            }
-        };
-        if let Some(s) = self.sessions.get_mut(&pe) {
-            s.requests.insert(id);
-        }
-        // This channel is the session's control channel now; a pending
-        // COOKIE_ECHO leaves before the request.
-        let _ = self.machine.attach_control_channel(&pool, pe, assoc);
-        d.drain(&mut self.machine);
-        let Some(p) = self.pending.get_mut(&id) else {
-            return;
-        };
-        p.pe = Some(pe);
-        p.attempt_deadline = Some(now + self.attempt_timeout);
-        let mut frame = Vec::with_capacity(8 + p.req.body.len());
-        frame.extend_from_slice(&id.to_be_bytes());
-        frame.extend_from_slice(&p.req.body);
-        d.send_data(assoc, &frame);
-    }
-
-    fn park(&mut self, now: Instant, id: u64) {
-        if let Some(p) = self.pending.get_mut(&id) {
-            p.pe = None;
-            p.attempt_deadline = None;
-        }
-        if !self.waiting.contains(&id) {
-            self.waiting.push_back(id);
-        }
-        if self.retry_at.is_none() {
-            self.retry_at = Some(now + RETRY_INTERVAL);
+                Err(_) => {
+                    let _ = ctx.close(session);
+                    let _ = p.reply.send(Err(RequestError::Timeout));
+                }
+            },
+            // Every session slot is taken: wait for one.
+            Err(_) => self.queue.push_back(p),
         }
     }
 
-    fn fail(&mut self, d: &mut Driver, pe: PeId) {
-        let Some(session) = self.sessions.remove(&pe) else {
-            return;
-        };
-        self.by_assoc.remove(&session.assoc);
-        d.close(session.assoc);
-        let now = d.now();
-        let failover =
-            self.machine
-                .report_unreachable(now, &session.pool, pe, SendOptions::DEFAULT);
-        net_debug!("pool element {} failed", pe.get());
-        let mut first = failover.unwrap_or_default();
-        for id in session.requests {
-            let Some(p) = self.pending.get_mut(&id) else {
-                continue;
+    fn add(&mut self, ctx: &mut AppCtx<'_>, p: Pending) {
+        self.queue.push_back(p);
+        self.release(ctx);
+    }
+
+    /// Starts the next request when none is in progress: one session at a
+    /// time, since the node's one socket has one association per PE and
+    /// two sessions to one PE would share it.
+    fn release(&mut self, ctx: &mut AppCtx<'_>) {
+        let now = ctx.now();
+        while self.pending.is_empty() {
+            let Some(p) = self.queue.pop_front() else {
+                break;
             };
-            p.pe = None;
-            p.attempt_deadline = None;
-            self.failovers.fetch_add(1, Ordering::Relaxed);
-            self.dispatch(d, id, first.take());
-        }
-    }
-
-    fn retry_waiting(&mut self, d: &mut Driver) {
-        self.retry_at = None;
-        let waiting = core::mem::take(&mut self.waiting);
-        for id in waiting {
-            if self.pending.contains_key(&id) {
-                self.dispatch(d, id, None);
+            if p.deadline <= now {
+                let _ = p.reply.send(Err(RequestError::Timeout));
+                continue;
             }
-        }
-    }
-
-    fn finish(&mut self, id: u64, reply: Reply) {
-        if let Some(p) = self.pending.remove(&id) {
-            if let Some(s) = p.pe.and_then(|pe| self.sessions.get_mut(&pe)) {
-                s.requests.remove(&id);
+            let before = self.queue.len();
+            self.open(ctx, p);
+            if self.queue.len() > before {
+                break;
             }
-            self.waiting.retain(|&w| w != id);
-            let _ = p.req.reply.send(reply);
         }
     }
 }
 
-impl Host for Host_ {
-    type Command = Request;
-    fn start(&mut self, _d: &mut Driver) {}
-    fn message(&mut self, d: &mut Driver, incoming: Incoming) {
-        match incoming.payload {
-            Payload::Message(p) => {
-                let now = d.now();
-                self.machine
-                    .handle(now, incoming.source(), p, &incoming.bytes);
+impl Application for Requests {
+    fn on_event(&mut self, ctx: &mut AppCtx<'_>, event: &Event, bytes: &[u8]) {
+        match *event {
+            Event::Message { session, .. } => {
+                if let Some(i) = self.pending.iter().position(|p| p.session == Some(session)) {
+                    let p = self.pending.swap_remove(i);
+                    let pe = match ctx.state(session) {
+                        Some(SessionState::Connected { pe, .. }) => Some(pe),
+                        _ => None,
+                    };
+                    let _ = ctx.acknowledge(session, p.seq);
+                    let _ = ctx.close(session);
+                    if let Some(pe) = pe {
+                        let _ = p.reply.send(Ok((pe, bytes.to_vec())));
+                    }
+                    self.release(ctx);
+                }
             }
-            Payload::Data(_) => {
-                let Some(pe) = self.by_assoc.get(&incoming.assoc).copied() else {
-                    return;
-                };
-                let Some((number, answer)) = incoming.bytes.split_at_checked(8) else {
-                    return;
-                };
-                let mut raw = [0u8; 8];
-                raw.copy_from_slice(number);
-                let id = u64::from_be_bytes(raw);
-                self.finish(id, Ok((pe, answer.to_vec())));
+            Event::Closed { session, .. } => {
+                if let Some(p) = self.pending.iter_mut().find(|p| p.session == Some(session)) {
+                    p.session = None;
+                    p.attempt = None;
+                    p.retry_at = Some(ctx.now() + RETRY_INTERVAL);
+                }
+                self.release(ctx);
             }
+            _ => {}
         }
     }
-    fn transport_event(&mut self, d: &mut Driver, event: TransportEvent) {
-        let now = d.now();
-        self.machine.handle_transport_event(now, event);
-        if let TransportEvent::Down { assoc } | TransportEvent::SendFailed { assoc } = event {
-            if let Some(pe) = self.by_assoc.get(&assoc).copied() {
-                self.fail(d, pe);
-            }
-        }
-    }
-    fn command(&mut self, d: &mut Driver, req: Request) {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.pending.insert(
-            id,
-            Pending {
-                req,
-                pe: None,
-                attempt_deadline: None,
-            },
-        );
-        self.dispatch(d, id, None);
-    }
-    fn timeout(&mut self, d: &mut Driver) {
-        let now = d.now();
-        if self.machine.poll_timeout().is_some_and(|t| t <= now) {
-            self.machine.handle_timeout(now);
-        }
-        let expired: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.req.deadline <= now)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in expired {
-            self.finish(id, Err(RequestError::Timeout));
-        }
-        let mut failed: Vec<PeId> = self
-            .pending
-            .values()
-            .filter(|p| p.attempt_deadline.is_some_and(|t| t <= now))
-            .filter_map(|p| p.pe)
-            .collect();
-        failed.sort();
-        failed.dedup();
-        for pe in failed {
-            self.fail(d, pe);
-        }
-        if self.retry_at.is_some_and(|t| t <= now) {
-            self.retry_waiting(d);
-        }
-    }
+
     fn poll_timeout(&self) -> Option<Instant> {
-        let requests = self
-            .pending
-            .values()
-            .flat_map(|p| [Some(p.req.deadline), p.attempt_deadline])
-            .flatten()
-            .min();
-        [self.machine.poll_timeout(), requests, self.retry_at]
-            .into_iter()
+        self.pending
+            .iter()
+            .flat_map(|p| [Some(p.deadline), p.attempt, p.retry_at])
             .flatten()
             .min()
     }
-    fn flush(&mut self, d: &mut Driver) {
-        d.drain(&mut self.machine);
-        let mut resolved = false;
-        while let Some(e) = self.machine.poll_event() {
-            net_debug!("pool user: event");
-            if matches!(e, Event::Resolved { .. }) {
-                resolved = true;
+
+    fn handle_timeout(&mut self, ctx: &mut AppCtx<'_>) {
+        let now = ctx.now();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &mut self.pending[i];
+            if p.deadline <= now {
+                let p = self.pending.swap_remove(i);
+                if let Some(s) = p.session {
+                    let _ = ctx.close(s);
+                }
+                let _ = p.reply.send(Err(RequestError::Timeout));
+                continue;
             }
+            if p.attempt.is_some_and(|t| t <= now) {
+                p.attempt = Some(now + self.attempt_timeout);
+                if let Some(s) = p.session {
+                    // Still resolving: nothing to fail over from.
+                    let _ = ctx.failover(s, true);
+                }
+            }
+            if p.retry_at.is_some_and(|t| t <= now) {
+                let p = self.pending.swap_remove(i);
+                self.open(ctx, p);
+                continue;
+            }
+            i += 1;
         }
-        if resolved && !self.waiting.is_empty() {
-            self.retry_waiting(d);
-        }
-        d.drain(&mut self.machine);
+        self.release(ctx);
     }
 }
 
-/// A pool user (ASAP over UDP) on its own thread; see the
+/// A pool user with a request/response client on its own thread; see the
 /// [module](self) documentation. Dropping it stops it.
 #[derive(Debug)]
 pub struct PoolUserNode {
-    runner: Runner<Request>,
-    failovers: Arc<AtomicU64>,
+    node: AppNode<Requests>,
 }
 
 impl PoolUserNode {
@@ -335,20 +295,16 @@ impl PoolUserNode {
         node: NodeConfig,
         attempt_timeout: Duration,
     ) -> io::Result<Self> {
-        let failovers = Arc::new(AtomicU64::new(0));
-        let host = Host_ {
-            machine: PoolUser::new(config),
+        let mut su = SessionUserConfig::new(config);
+        su.resend = ResendPolicy::LastUnacknowledged(1);
+        su.retry_interval = RETRY_INTERVAL;
+        let app = Requests {
             attempt_timeout,
-            next_id: 1,
-            pending: HashMap::new(),
-            waiting: VecDeque::new(),
-            retry_at: None,
-            sessions: HashMap::new(),
-            by_assoc: HashMap::new(),
-            failovers: failovers.clone(),
+            ..Requests::default()
         };
-        let runner = Runner::start(&node, Protocol::Asap, Framing::Plain, false, host)?;
-        Ok(PoolUserNode { runner, failovers })
+        Ok(PoolUserNode {
+            node: AppNode::start(su, node, app)?,
+        })
     }
 
     /// Sends `request` to a PE of `pool` and waits for the answer, failing
@@ -361,43 +317,41 @@ impl PoolUserNode {
         timeout: core::time::Duration,
     ) -> Result<(PeId, Vec<u8>), RequestError> {
         let (tx, rx) = mpsc::channel();
-        let deadline = std::time::Instant::now() + timeout;
-        let req = Request {
-            pool: *pool,
-            body: request.to_vec(),
-            // Converted on the node's clock by the thread (see below).
-            deadline: Instant::ZERO,
-            reply: tx,
-        };
-        let req = Request {
-            deadline: self.deadline_on_node(timeout),
-            ..req
-        };
-        if !self.runner.send(req) {
+        let pool = *pool;
+        let body = request.to_vec();
+        let asked = self.node.with_app(move |app, ctx| {
+            let p = Pending {
+                pool,
+                body,
+                deadline: ctx.now() + Duration::from(timeout),
+                reply: tx,
+                session: None,
+                seq: 0,
+                attempt: None,
+                retry_at: None,
+            };
+            app.add(ctx, p);
+        });
+        if asked.is_none() {
             return Err(RequestError::Stopped);
         }
         // The node answers by the deadline; the extra second covers a busy thread.
-        let wait = deadline.saturating_duration_since(std::time::Instant::now())
-            + core::time::Duration::from_secs(1);
-        rx.recv_timeout(wait).unwrap_or(Err(RequestError::Stopped))
+        rx.recv_timeout(timeout + core::time::Duration::from_secs(1))
+            .unwrap_or(Err(RequestError::Stopped))
     }
 
-    fn deadline_on_node(&self, timeout: core::time::Duration) -> Instant {
-        self.runner.clock.now() + Duration::from(timeout)
-    }
-
-    /// Requests sent again to another PE so far.
+    /// Session failovers so far.
     pub fn failovers(&self) -> u64 {
-        self.failovers.load(Ordering::Relaxed)
+        self.node.counters().failovers()
     }
 
     /// The node's socket address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.runner.local_addr()
+        self.node.local_addr()
     }
 
     /// Stops it and waits for its threads.
-    pub fn shutdown(mut self) {
-        self.runner.shutdown();
+    pub fn shutdown(self) {
+        self.node.shutdown();
     }
 }

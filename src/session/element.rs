@@ -100,6 +100,8 @@ struct Session {
     assoc: AssocId,
     remote: SocketAddr,
     cookie_echo: Option<Cookie>,
+    /// Nothing has been received on it yet.
+    fresh: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -364,7 +366,13 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// On a session's association, PPID 11 carries COOKIE_ECHO and
     /// ASAP_ERROR only; other ASAP messages there are dropped
     /// ([`refused_control`](Self::refused_control)), so a pool user cannot
-    /// pose as a registrar (e.g. take the home role with a keep-alive).
+    /// pose as a registrar (e.g. take the home role with a keep-alive) once
+    /// it has spoken. One exception: an ENDPOINT_KEEP_ALIVE for this PE's
+    /// pool (and PE, when it names one) as the very first message of an
+    /// association is a registrar taking the PE over
+    /// from an address the PE did not know (RFC 5353 §3.5): the session
+    /// ends ([`CloseReason::Registrar`]) and the association goes to the
+    /// pool element machine.
     pub fn handle(
         &mut self,
         now: Instant,
@@ -382,18 +390,39 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                     return Ok(());
                 };
                 self.app.deliver(id, ppid, bytes)?;
-            }
-            (Some(_), true) => match AsapMessage::parse(bytes) {
-                // A pool user's business: COOKIE_ECHO, ASAP_ERROR, and what
-                // does not parse (answered with ASAP_ERROR when its type
-                // asks).
-                Ok(AsapMessage::CookieEcho { .. } | AsapMessage::Error { .. }) | Err(_) => {
-                    self.pe.handle(now, source, Protocol::Asap, bytes)
+                if let Some(s) = self.sessions[i].as_mut() {
+                    s.fresh = false;
                 }
-                // A registrar's (keep-alives, responses): a pool user
-                // cannot pose as one.
-                Ok(_) => self.refused_control = self.refused_control.saturating_add(1),
-            },
+            }
+            (Some(i), true) => {
+                let fresh = self.sessions[i].as_ref().is_some_and(|s| s.fresh);
+                if let Some(s) = self.sessions[i].as_mut() {
+                    s.fresh = false;
+                }
+                match AsapMessage::parse(bytes) {
+                    // A pool user's business: COOKIE_ECHO, ASAP_ERROR, and
+                    // what does not parse (answered with ASAP_ERROR when its
+                    // type asks).
+                    Ok(AsapMessage::CookieEcho { .. } | AsapMessage::Error { .. }) | Err(_) => {
+                        self.pe.handle(now, source, Protocol::Asap, bytes)
+                    }
+                    // A registrar taking the PE over opens an association
+                    // and sends a keep-alive first: the association is the
+                    // machine's from now on.
+                    Ok(AsapMessage::EndpointKeepAlive {
+                        pool_handle, pe_id, ..
+                    }) if fresh
+                        && pool_handle == self.pe.pool_handle().as_bytes()
+                        && pe_id.is_none_or(|id| id == self.pe.pe_id()) =>
+                    {
+                        self.hand_to_registrar(now, i, source, bytes);
+                    }
+                    // Other registrar messages, or a keep-alive after user
+                    // traffic: a pool user cannot pose as a registrar (e.g.
+                    // take the home role in the middle of a session).
+                    Ok(_) => self.refused_control = self.refused_control.saturating_add(1),
+                }
+            }
             (None, true) => self.pe.handle(now, source, Protocol::Asap, bytes),
             (None, false) => self.stray = self.stray.saturating_add(1),
         }
@@ -421,6 +450,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                         assoc,
                         remote,
                         cookie_echo: None,
+                        fresh: true,
                     });
                     self.event(Event::Accepted {
                         session: id,
@@ -461,6 +491,29 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
         }
         self.pe.handle_transport_event(now, event);
         self.pump();
+    }
+
+    /// Session `i`'s association turned out to be a registrar's: the
+    /// session ends ([`CloseReason::Registrar`]) and the association, with
+    /// its first message, goes to the pool element machine.
+    fn hand_to_registrar(&mut self, now: Instant, i: usize, source: Source, bytes: &[u8]) {
+        let Some(s) = self.sessions[i].take() else {
+            return;
+        };
+        self.outbox.remove_where(|m| m.assoc == s.assoc);
+        self.event(Event::Closed {
+            session: s.id,
+            reason: CloseReason::Registrar,
+        });
+        self.pe.handle_transport_event(
+            now,
+            TransportEvent::Up {
+                assoc: s.assoc,
+                remote: s.remote,
+                protocol: Protocol::Asap,
+            },
+        );
+        self.pe.handle(now, source, Protocol::Asap, bytes);
     }
 
     fn forget_connect(&mut self, remote: SocketAddr) -> bool {

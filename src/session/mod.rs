@@ -42,7 +42,9 @@
 //! [`TransportEvent::Up`](crate::transmit::TransportEvent::Up) whose remote
 //! is one the machine asked for belongs to that request; on the element
 //! side, an association from any other remote than a registrar is a pool
-//! user's session.
+//! user's session, unless its first message is a registrar's
+//! ENDPOINT_KEEP_ALIVE (a takeover by a registrar the PE did not know:
+//! the association then goes to the pool element machine).
 //!
 //! # Back-pressure
 //!
@@ -288,6 +290,11 @@ pub enum CloseReason {
     SendFailed,
     /// The application closed it.
     Application,
+    /// The association was a registrar's, not a pool user's: its first
+    /// message was an ENDPOINT_KEEP_ALIVE (a registrar taking the PE over,
+    /// RFC 5353 §3.5, from an address the PE did not know). It now belongs
+    /// to the pool element machine (pool element side).
+    Registrar,
 }
 
 /// Why a session call failed.

@@ -9,15 +9,16 @@
 //!   reordering, failure detection).
 //! * [`stats`]: what a run counts.
 //! * [`options`]: a scenario's parameters and their command-line form.
-//! * [`element`]: a pool element host (machine + request service).
-//! * [`user`]: a pool user host (machine + request generator with failover).
-//! * [`registrar`]: a registrar host and a type-erased view for checks.
 //! * [`scenario`]: a whole pool built from [`Options`], run and checked.
 //! * [`rogue`]: a node that injects arbitrary bytes.
 //!
 //! The same seed gives the same run, event for event: every random choice
 //! comes from generators derived from the seed, and nothing iterates over
 //! an unordered collection.
+//!
+//! The nodes are the crate's own hosts ([`crate::host`]): the registrar,
+//! pool element and pool user hosts the thread runtime runs, over this
+//! world's [`Env`](crate::host::Env) ([`Ctx`]).
 //!
 //! # How a run goes
 //!
@@ -31,13 +32,16 @@
 //! counted as a timer storm ([`Counters::timer_storms`]) and called only
 //! once per second until its timeout moves on.
 //!
-//! On top, the application: pool users issue requests at a fixed rate
-//! ([`user`]), each to a PE chosen by `PoolUser::select`, over a data
-//! association that is also the session's control channel; PEs answer after
-//! a service time and send COOKIEs now and then ([`element`]). A request not
-//! answered in time, or whose association fails, makes the user report the
-//! PE unreachable and fail over (COOKIE_ECHO first when the machine has a
-//! cookie). [`Summary`] counts requests, served, failovers and lost
+//! On top, the application, through the session layer: pool users run a
+//! [`LoadGenerator`](crate::host::LoadGenerator) (requests at a fixed
+//! rate on sessions to the pool, a new session every
+//! [`Options::session_requests`] requests); PEs run a
+//! [`DelayedEcho`](crate::host::services::DelayedEcho) (answers after a
+//! service time, a COOKIE every [`Options::cookie_every`] requests of a
+//! session). A request not answered in time, or whose association fails,
+//! makes the session report the PE unreachable and fail over (COOKIE_ECHO
+//! first when it has a cookie) and send its unanswered requests again.
+//! [`Summary`] counts requests, served, failovers and lost
 //! (requests never served although a PE was alive); the handlespace check
 //! ([`Simulation::consistency`]) compares every live registrar's
 //! handlespace with the PEs that believe they are registered.
@@ -61,24 +65,19 @@
 //! [`Counters::enrp_by_type`] counts ENRP messages by type and
 //! [`Counters::registrations`] the registrations they serve.
 
-pub mod element;
 pub mod net;
 pub mod options;
-pub mod registrar;
 pub mod rogue;
 pub mod scenario;
 pub mod stats;
-pub mod user;
+pub mod types;
 pub mod world;
 
-pub use element::ElementNode;
+pub use crate::host::{MachineNode, Node, RegistrarHost, RegistrarView};
 pub use net::NetConfig;
 pub use options::{NodeAt, Options, PartitionSpec, Profile};
-pub use registrar::{RegistrarNode, RegistrarView};
 pub use rogue::RogueNode;
-pub use scenario::{Consistency, SimRegistrar, Simulation, Summary, Tweaks};
+pub use scenario::{Consistency, SimElement, SimRegistrar, SimUser, Simulation, Summary, Tweaks};
 pub use stats::Counters;
-pub use user::{UserApp, UserNode};
-pub use world::{
-    Ctx, MachineNode, Node, NodeFactory, NodeId, NodeSpawn, Output, Partition, Payload, World,
-};
+pub use types::{NodeId, Payload};
+pub use world::{Ctx, NodeFactory, NodeSpawn, Output, Partition, World};

@@ -71,8 +71,14 @@ pub struct Options {
     pub drain: Duration,
     /// No requests before this (the PEs register meanwhile).
     pub warmup: Duration,
-    /// A PE sends its user a COOKIE every this many requests (0: never).
+    /// A PE sends its user a COOKIE every this many requests of a session
+    /// (0: never).
     pub cookie_every: u32,
+    /// Requests a pool user sends on one session before it opens a new
+    /// one (a fresh PE selection; 0: one session for the whole run).
+    pub session_requests: u32,
+    /// Sessions a pool user's requests take turns on.
+    pub sessions: usize,
     /// The most PEs a registrar can hold (`None`: as many as memory allows).
     pub registrar_capacity: Option<usize>,
     /// PEs and PUs find registrars by SERVER_ANNOUNCE instead of a
@@ -127,6 +133,8 @@ impl Default for Options {
             drain: Duration::from_secs(30),
             warmup: Duration::from_secs(5),
             cookie_every: 5,
+            session_requests: 10,
+            sessions: 3,
             registrar_capacity: None,
             multicast: false,
             enrp: false,
@@ -158,7 +166,9 @@ usage: simulate [FLAGS]
   --service-ms MS         a PE's service time (default 100)
   --timeout-ms MS         a PU's request timeout before failover (default 2000)
   --drain-seconds S       no new requests in the last S seconds (default 30)
-  --cookie-every N        a PE sends a COOKIE every N requests (default 5, 0 = never)
+  --cookie-every N        a PE sends a COOKIE every N requests of a session (default 5, 0 = never)
+  --session-requests N    requests per pool user session (default 10, 0 = one session)
+  --sessions N            sessions a pool user's requests take turns on (default 3)
   --capacity N            PEs a registrar can hold (default unlimited)
   --multicast             find registrars by SERVER_ANNOUNCE, not a configured list
                           (with --enrp: registrars find each other by multicast PRESENCE)
@@ -313,6 +323,8 @@ impl Options {
                 "--timeout-ms" => o.request_timeout = Duration::from_millis(number(flag, v)?),
                 "--drain-seconds" => o.drain = seconds(flag, v)?,
                 "--cookie-every" => o.cookie_every = number(flag, v)?,
+                "--session-requests" => o.session_requests = number(flag, v)?,
+                "--sessions" => o.sessions = number(flag, v)?,
                 "--capacity" => o.registrar_capacity = Some(number(flag, v)?),
                 "--delay-ms" => o.net.delay = Duration::from_millis(number(flag, v)?),
                 "--jitter-ms" => o.net.jitter = Duration::from_millis(number(flag, v)?),
@@ -342,6 +354,9 @@ impl Options {
         }
         if self.elements > 60_000 || self.users > 60_000 {
             return Err("at most 60000 elements and 60000 users".into());
+        }
+        if self.sessions == 0 || self.sessions > 8 {
+            return Err("--sessions: 1 to 8".into());
         }
         for (what, list, n) in [
             ("--kill-element", &self.kill_elements, self.elements),

@@ -6,12 +6,14 @@ use std::any::Any;
 use std::net::SocketAddr;
 use std::vec::Vec;
 
+use crate::host::{Env, Node};
 use crate::id::AssocId;
+use crate::session::SessionConnect;
 use crate::time::Instant;
-use crate::transmit::{Destination, Source, TransportEvent};
+use crate::transmit::{Connect, Destination, Source, TransportEvent};
 use crate::wire::Protocol;
 
-use super::world::{Ctx, Node, Payload};
+use super::types::Payload;
 
 /// One message a rogue node received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,10 +56,10 @@ impl RogueNode {
     ///
     /// # Panics
     /// If that association is not up (a test bug).
-    pub fn send_asap(&self, ctx: &mut Ctx<'_>, index: usize, bytes: &[u8]) {
-        ctx.send(
+    pub fn send_asap(&self, env: &mut dyn Env, index: usize, bytes: &[u8]) {
+        env.send(
             Destination::Association(self.assocs[index]),
-            Payload::Asap,
+            Payload::Asap.ppid(),
             bytes,
         );
     }
@@ -67,13 +69,20 @@ impl RogueNode {
     ///
     /// # Panics
     /// If that association is not up (a test bug).
-    pub fn send_raw(&self, ctx: &mut Ctx<'_>, index: usize, payload: Payload, bytes: &[u8]) {
-        ctx.send(Destination::Association(self.assocs[index]), payload, bytes);
+    pub fn send_raw(&self, env: &mut dyn Env, index: usize, payload: Payload, bytes: &[u8]) {
+        env.send(
+            Destination::Association(self.assocs[index]),
+            payload.ppid(),
+            bytes,
+        );
     }
 
     /// Opens another association to `remote`.
-    pub fn connect(&self, ctx: &mut Ctx<'_>, remote: SocketAddr) {
-        ctx.connect(remote, Protocol::Asap);
+    pub fn connect(&self, env: &mut dyn Env, remote: SocketAddr) {
+        env.connect(SessionConnect::Registrar(Connect {
+            remote,
+            protocol: Protocol::Asap,
+        }));
     }
 
     /// Takes the messages received so far.
@@ -83,38 +92,32 @@ impl RogueNode {
 }
 
 impl Node for RogueNode {
-    fn start(&mut self, ctx: &mut Ctx<'_>) {
+    fn start(&mut self, env: &mut dyn Env) {
         if let Some(t) = self.target {
-            ctx.connect(t, Protocol::Asap);
+            self.connect(env, t);
         }
     }
-    fn handle_message(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        source: Source,
-        payload: Payload,
-        bytes: &[u8],
-    ) {
+    fn handle_message(&mut self, env: &mut dyn Env, source: Source, ppid: u32, bytes: &[u8]) {
         self.received.push(Received {
-            at: ctx.now(),
+            at: env.now(),
             source,
-            payload,
+            payload: Payload::of(ppid),
             bytes: bytes.to_vec(),
         });
     }
-    fn handle_transport_event(&mut self, ctx: &mut Ctx<'_>, event: TransportEvent) {
+    fn handle_transport_event(&mut self, env: &mut dyn Env, event: TransportEvent) {
         match event {
             TransportEvent::Up { assoc, .. } => self.assocs.push(assoc),
             TransportEvent::Down { assoc } => self.assocs.retain(|&a| a != assoc),
             _ => {}
         }
-        self.events.push((ctx.now(), event));
+        self.events.push((env.now(), event));
     }
-    fn handle_timeout(&mut self, _ctx: &mut Ctx<'_>) {}
+    fn handle_timeout(&mut self, _env: &mut dyn Env) {}
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
-    fn flush(&mut self, _ctx: &mut Ctx<'_>) {}
+    fn flush(&mut self, _env: &mut dyn Env) {}
     fn as_any(&self) -> &dyn Any {
         self
     }

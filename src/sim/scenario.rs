@@ -18,27 +18,50 @@ use std::vec::Vec;
 
 use crate::addr::{TransportProtocol, TransportUse};
 use crate::handlespace::Growable;
+use crate::host::services::DelayedEcho;
+use crate::host::{
+    ElementHost, HeldPe, LoadConfig, LoadGenerator, RegistrarHost, RegistrarView, Service, UserHost,
+};
 use crate::id::{PeId, PoolHandle, ServerId};
 use crate::policy::Policy;
-use crate::pool_element::{OwnedTransport, PoolElement, PoolElementConfig};
-use crate::pool_user::{PoolUser, PoolUserConfig};
+use crate::pool_element::{OwnedTransport, PoolElementConfig};
+use crate::pool_user::PoolUserConfig;
 use crate::registrar::{EnrpConfig, RegistrarConfig};
+use crate::session::{
+    ResendPolicy, SessionElement, SessionElementConfig, SessionUser, SessionUserConfig,
+};
 use crate::storage::RedBlackTree;
 use crate::time::{Duration, Instant};
 use crate::wire::{PolicyParam, PoolElementParam, TransportParam, UserTransport};
 use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
 
-use super::element::ElementNode;
 use super::options::{Options, Profile};
-use super::registrar::{HeldPe, RegistrarNode, RegistrarView};
 use super::rogue::RogueNode;
 use super::stats::Counters;
-use super::user::{UserApp, UserNode};
 use super::world::{Node, NodeId, Partition, TraceSink, World};
 
 /// The registrar the scenarios run: red-black tree indexes on growable
 /// storage, up to 4096 owned PEs and 4096 associations.
-pub type SimRegistrar = RegistrarNode<RedBlackTree, Growable, 4096, 4096, 65536, 64>;
+pub type SimRegistrar = RegistrarHost<RedBlackTree, Growable, 4096, 4096, 65536, 64>;
+
+/// Sessions a simulated pool element serves at once.
+pub const ELEMENT_SESSIONS: usize = 64;
+
+/// The pool element the scenarios run: the shipped host with a
+/// [`DelayedEcho`] (or the service [`Tweaks::service`] makes), up to
+/// [`ELEMENT_SESSIONS`] sessions.
+pub type SimElement = ElementHost<Box<dyn Service>, ELEMENT_SESSIONS, 16384, 64>;
+
+/// Sessions a simulated pool user keeps open at once.
+pub const USER_SESSIONS: usize = 16;
+
+/// Unanswered requests per session (and messages a session sends again
+/// after a failover).
+pub const USER_WINDOW: usize = 16;
+
+/// The pool user the scenarios run: the shipped host with a
+/// [`LoadGenerator`].
+pub type SimUser = UserHost<LoadGenerator, USER_SESSIONS, 16384, 64, 8, 16>;
 
 /// The port PEs serve their users on.
 pub const SERVICE_PORT: u16 = 9000;
@@ -68,6 +91,9 @@ pub struct Tweaks {
     /// Builds the registrar node (another registrar type, e.g. with small
     /// capacities) instead of [`SimRegistrar`].
     pub registrar_node: Option<Rc<dyn Fn(RegistrarConfig) -> Box<dyn Node>>>,
+    /// Builds PE `index`'s service instead of the [`DelayedEcho`] (`None`
+    /// from the closure: the default).
+    pub service: Option<Rc<dyn Fn(usize) -> Option<Box<dyn Service>>>>,
 }
 
 impl fmt::Debug for Tweaks {
@@ -396,16 +422,22 @@ impl Simulation {
                 if let Some(t) = &tweaks.element {
                     t(i, &mut config);
                 }
-                let machine = PoolElement::new(config).expect("a valid pool element");
+                let machine = Box::new(
+                    SessionElement::new(SessionElementConfig { element: config })
+                        .expect("a valid pool element"),
+                );
                 pe_ids
                     .borrow_mut()
-                    .insert(machine.pe_id(), (spawn.id, spawn.incarnation));
-                Box::new(ElementNode::new(
-                    machine,
-                    o.service_time,
-                    o.cookie_every,
-                    Duration::from_secs(1),
-                )) as Box<dyn Node>
+                    .insert(machine.element().pe_id(), (spawn.id, spawn.incarnation));
+                let service = tweaks
+                    .service
+                    .as_ref()
+                    .and_then(|f| f(i))
+                    .unwrap_or_else(|| {
+                        Box::new(DelayedEcho::new(o.service_time, o.cookie_every))
+                            as Box<dyn Service>
+                    });
+                Box::new(SimElement::new(machine, service, Duration::from_secs(1))) as Box<dyn Node>
             });
             let id =
                 sim.world
@@ -428,14 +460,24 @@ impl Simulation {
                 if let Some(t) = &tweaks.user {
                     t(i, &mut config);
                 }
-                let app = UserApp {
-                    rate: o.rate,
+                let handle = PoolHandle::new(POOL).expect("a valid pool handle");
+                let load = LoadConfig {
+                    interval: (o.rate > 0.0).then(|| Duration::from_micros((1e6 / o.rate) as u64)),
                     start: Instant::ZERO + o.warmup,
                     stop: Instant::ZERO + o.duration.saturating_sub(o.drain),
-                    request_timeout: o.request_timeout,
+                    sizes: (8, 8),
+                    timeout: o.request_timeout,
+                    window: USER_WINDOW,
+                    session_requests: o.session_requests,
+                    sessions: o.sessions,
+                    ..LoadConfig::new(handle)
                 };
-                let handle = PoolHandle::new(POOL).expect("a valid pool handle");
-                Box::new(UserNode::new(PoolUser::new(config), handle, app)) as Box<dyn Node>
+                let mut su = SessionUserConfig::new(config);
+                su.resend = ResendPolicy::LastUnacknowledged(USER_WINDOW as u16);
+                Box::new(SimUser::new(
+                    Box::new(SessionUser::new(su)),
+                    LoadGenerator::new(load),
+                )) as Box<dyn Node>
             });
             let id = sim.world.add_node(
                 &format!("user {}", i + 1),
@@ -608,8 +650,8 @@ impl Simulation {
         let open: u64 = self
             .users
             .iter()
-            .filter_map(|&u| self.world.node_as::<UserNode>(u))
-            .map(|u| u.outstanding() as u64)
+            .filter_map(|&u| self.world.node_as::<SimUser>(u))
+            .map(|u| u.app.outstanding() as u64)
             .sum();
         let c = self.world.counters_mut();
         c.in_flight += open;
@@ -644,13 +686,13 @@ impl Simulation {
     }
 
     /// Pool element `number` (from 1), if alive.
-    pub fn element(&self, number: usize) -> Option<&ElementNode> {
-        self.world.node_as::<ElementNode>(self.elements[number - 1])
+    pub fn element(&self, number: usize) -> Option<&SimElement> {
+        self.world.node_as::<SimElement>(self.elements[number - 1])
     }
 
     /// Pool user `number` (from 1), if alive.
-    pub fn user(&self, number: usize) -> Option<&UserNode> {
-        self.world.node_as::<UserNode>(self.users[number - 1])
+    pub fn user(&self, number: usize) -> Option<&SimUser> {
+        self.world.node_as::<SimUser>(self.users[number - 1])
     }
 
     /// The node and incarnation that used a PE identifier.
@@ -682,17 +724,17 @@ impl Simulation {
     pub fn registered(&self) -> Vec<(PeId, Option<ServerId>)> {
         let mut v = Vec::new();
         for &e in &self.elements {
-            let Some(el) = self.world.node_as::<ElementNode>(e) else {
+            let Some(el) = self.world.node_as::<SimElement>(e) else {
                 continue;
             };
             if !el.is_registered() {
                 continue;
             }
-            let home = el.machine.home().and_then(|h| {
+            let home = el.pool_element().home().and_then(|h| {
                 h.server_id
                     .or_else(|| h.remote.and_then(|r| self.server_at(r.ip())))
             });
-            v.push((el.machine.pe_id(), home));
+            v.push((el.pe_id(), home));
         }
         v.sort();
         v
@@ -741,8 +783,8 @@ impl Simulation {
         let home_since: BTreeMap<PeId, Instant> = self
             .elements
             .iter()
-            .filter_map(|&e| self.world.node_as::<ElementNode>(e))
-            .filter_map(|el| Some((el.machine.pe_id(), el.home_since?)))
+            .filter_map(|&e| self.world.node_as::<SimElement>(e))
+            .filter_map(|el| Some((el.pe_id(), el.home_since()?)))
             .collect();
         let mut checksums: BTreeMap<ServerId, (u16, ServerId)> = BTreeMap::new();
         // A PE that believes it is registered must be held somewhere (while

@@ -4,7 +4,9 @@ use std::fmt;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::world::{NodeId, Payload};
+use crate::host::Tally;
+
+use super::types::{NodeId, Payload};
 
 /// Everything a run counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,6 +58,8 @@ pub struct Counters {
     pub unserved: u64,
     /// Answers to requests that had already been served.
     pub duplicates: u64,
+    /// Answers that differed from their request.
+    pub mismatches: u64,
     /// Requests still in progress when the run ended.
     pub in_flight: u64,
     /// ENDPOINT_UNREACHABLE reports made by pool users.
@@ -80,6 +84,35 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Counts what a host reports.
+    pub fn record(&mut self, tally: Tally) {
+        match tally {
+            Tally::Registered => self.registrations += 1,
+            Tally::CookieSent => self.cookies_sent += 1,
+            Tally::CookieEcho => self.cookie_echoes += 1,
+            Tally::Request => self.requests += 1,
+            Tally::Served { took, failed_over } => {
+                let took = took.as_micros();
+                self.served += 1;
+                self.service_time_sum_us += took;
+                self.service_time_max_us = self.service_time_max_us.max(took);
+                if failed_over {
+                    self.failed_over_served += 1;
+                    self.failover_time_sum_us += took;
+                    self.failover_time_max_us = self.failover_time_max_us.max(took);
+                }
+            }
+            Tally::Failover => {
+                self.failovers += 1;
+                self.unreachable_reports += 1;
+            }
+            Tally::Duplicate => self.duplicates += 1,
+            Tally::Mismatch => self.mismatches += 1,
+            Tally::TransmitError => self.transmit_errors += 1,
+            Tally::RegistrationFailed | Tally::Answer | Tally::SessionClosed => {}
+        }
+    }
+
     /// Counts one sent message.
     pub fn count_sent(&mut self, payload: Payload, bytes: &[u8]) {
         match payload {
@@ -92,7 +125,7 @@ impl Counters {
                 self.enrp_by_type[t.min(15)] += 1;
                 self.enrp_sent += 1;
             }
-            Payload::Data => self.data_sent += 1,
+            Payload::Data(_) => self.data_sent += 1,
         }
     }
 
@@ -134,7 +167,7 @@ impl fmt::Display for Counters {
         write!(
             f,
             "delivered={} dropped={} duplicated={} reordered={} retransmissions={} \
-             associations={} crashes={} timer_storms={} transmit_errors={} asap={} enrp={} data={} duplicates={} \
+             associations={} crashes={} timer_storms={} transmit_errors={} asap={} enrp={} data={} duplicates={} mismatches={} \
              unserved={} in_flight={} unreachable_reports={} cookies={} cookie_echoes={}",
             self.delivered,
             self.dropped,
@@ -149,6 +182,7 @@ impl fmt::Display for Counters {
             self.enrp_sent,
             self.data_sent,
             self.duplicates,
+            self.mismatches,
             self.unserved,
             self.in_flight,
             self.unreachable_reports,

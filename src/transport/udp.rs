@@ -564,13 +564,16 @@ impl UdpTransport {
         self.send_with(now, assoc, protocol.ppid(), msg)
     }
 
-    /// Sends application data with `ppid` on a tagged association
+    /// Sends application data with [`PPID_DATA`] on a tagged association
     /// (on a plain one, the bytes go as they are).
     pub fn send_data(&mut self, now: Instant, assoc: AssocId, msg: &[u8]) -> bool {
         self.send_with(now, assoc, PPID_DATA, msg)
     }
 
-    fn send_with(&mut self, now: Instant, assoc: AssocId, ppid: u32, msg: &[u8]) -> bool {
+    /// Sends `msg` with `ppid` on `assoc`: on a tagged association the PPID
+    /// goes first, on a plain one the bytes go as they are. Returns `false`
+    /// when the association is unknown.
+    pub fn send_with(&mut self, now: Instant, assoc: AssocId, ppid: u32, msg: &[u8]) -> bool {
         let Some(&remote) = self.by_id.get(&assoc) else {
             return false;
         };

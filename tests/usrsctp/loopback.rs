@@ -323,8 +323,7 @@ fn pool_elements_and_users_find_an_sctp_registrar_by_server_announce() {
     let pe = PoolElementNode::start(
         loopback::element(pool(), &[], 80),
         n.clone(),
-        0,
-        Box::new(|r: &[u8]| r.to_vec()),
+        Box::new(rserpool::host::services::Echo),
     )
     .unwrap();
     assert!(wait_for(Duration::from_secs(8), || registered(&r, 1)));

@@ -269,8 +269,7 @@ fn pool_elements_and_users_find_registrars_by_server_announce() {
     let pe = PoolElementNode::start(
         loopback::element(pool(), &[], 80),
         node.clone(),
-        0,
-        Box::new(|r: &[u8]| r.to_vec()),
+        Box::new(rserpool::host::services::Echo),
     )
     .unwrap();
     assert!(wait_for(Duration::from_secs(8), || registered(&a, 1)
@@ -333,8 +332,7 @@ fn a_refused_pool_element_reports_it_retries_and_gets_in_after_a_graceful_stop()
     let second = PoolElementNode::start(
         config,
         NodeConfig::new(any()),
-        0,
-        Box::new(|req: &[u8]| req.to_vec()),
+        Box::new(rserpool::host::services::Echo),
     )
     .unwrap();
     let refused = |e: &Event| {
@@ -395,4 +393,76 @@ fn deregistering_without_a_registrar_ends_in_an_error() {
         "{result:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// An application that opens two sessions to one pool at once and sends
+/// one message on each as soon as it is connected.
+#[derive(Default)]
+struct TwoSessions {
+    sessions: Vec<rserpool::session::SessionId>,
+    connected: Vec<(rserpool::session::SessionId, rserpool::PeId)>,
+    answers: Vec<(rserpool::session::SessionId, Vec<u8>)>,
+    failovers: usize,
+}
+
+impl rserpool::host::Application for TwoSessions {
+    fn start(&mut self, ctx: &mut rserpool::host::AppCtx<'_>) {
+        for _ in 0..2 {
+            self.sessions.push(ctx.connect(pool()).unwrap());
+        }
+    }
+
+    fn on_event(
+        &mut self,
+        ctx: &mut rserpool::host::AppCtx<'_>,
+        event: &rserpool::session::user::Event,
+        bytes: &[u8],
+    ) {
+        use rserpool::session::user::Event;
+        match *event {
+            Event::Connected { session, pe, .. } => {
+                self.connected.push((session, pe));
+                let i = self.sessions.iter().position(|s| *s == session).unwrap();
+                ctx.send(session, 0x4711, &[b'a' + i as u8; 3]).unwrap();
+            }
+            Event::Message { session, .. } => self.answers.push((session, bytes.to_vec())),
+            Event::Failover { .. } => self.failovers += 1,
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn two_sessions_of_one_node_never_share_a_pe_association() {
+    // One socket has one association per PE: with one PE in the pool, the
+    // second session is refused that association (it fails over, finds no
+    // other PE) and the first session's messages stay its own.
+    let r = registrar(1);
+    let _pe = element(&[r.local_addr()], 21);
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    let su = rserpool::session::SessionUserConfig::new(loopback::user(&[r.local_addr()], 5));
+    let u = rserpool::runtime::AppNode::start(su, NodeConfig::new(any()), TwoSessions::default())
+        .unwrap();
+    let first = |u: &rserpool::runtime::AppNode<TwoSessions>| {
+        u.with_app(|a, _| a.answers.clone()).unwrap_or_default()
+    };
+    assert!(wait_for(Duration::from_secs(5), || !first(&u).is_empty()));
+    std::thread::sleep(Duration::from_millis(500));
+    let (sessions, connected, answers, failovers) = u
+        .with_app(|a, _| {
+            (
+                a.sessions.clone(),
+                a.connected.clone(),
+                a.answers.clone(),
+                a.failovers,
+            )
+        })
+        .unwrap();
+    // Exactly one session reached the PE, and got its own bytes back once.
+    assert_eq!(connected.len(), 1, "{connected:?}");
+    let (on_pe, _) = connected[0];
+    let i = sessions.iter().position(|s| *s == on_pe).unwrap();
+    assert_eq!(answers, vec![(on_pe, vec![b'a' + i as u8; 3])]);
+    assert!(failovers >= 1, "the second session was refused the PE");
+    u.shutdown();
 }

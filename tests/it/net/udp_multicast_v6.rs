@@ -118,8 +118,7 @@ fn ipv6_groups_find_registrars_and_peers() {
     let pe = PoolElementNode::start(
         loopback::element(pool(), &[], 80),
         node.clone(),
-        0,
-        Box::new(|r: &[u8]| r.to_vec()),
+        Box::new(rserpool::host::services::Echo),
     )
     .unwrap();
     // Registered with one, known to both (ENRP over IPv6).

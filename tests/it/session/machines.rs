@@ -650,6 +650,16 @@ fn element_a_pool_user_cannot_pose_as_a_registrar() {
     let (mut se, _ids) = element_with_sessions(1);
     let now = Instant::ZERO;
     let mut buf = vec![0u8; 65536];
+    // The pool user has spoken: its association is a session for good.
+    se.handle(now, src(101), 47, b"hello").unwrap();
+    assert!(matches!(
+        se.poll_event(&mut buf).unwrap(),
+        Some(element::Event::Message {
+            ppid: 47,
+            len: 5,
+            ..
+        })
+    ));
     let n = AsapMessage::EndpointKeepAlive {
         home: true,
         server_id: rserpool::ServerId::new(0x666).unwrap(),
@@ -665,6 +675,64 @@ fn element_a_pool_user_cannot_pose_as_a_registrar() {
     assert_eq!(se.poll_transmit(&mut buf).unwrap(), None);
     assert_eq!(se.element().home(), None);
     assert_eq!(se.poll_event(&mut buf).unwrap(), None);
+}
+
+#[test]
+fn element_a_registrar_taking_over_from_an_unknown_address_is_no_session() {
+    // A registrar the PE does not know (no configured address) takes it
+    // over: it opens an association and sends a home keep-alive first.
+    let (mut se, ids) = element_with_sessions(1);
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    let n = AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: rserpool::ServerId::new(0x777).unwrap(),
+        pool_handle: POOL,
+        pe_id: Some(pe_id(0)),
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let bytes = buf[..n].to_vec();
+    // A keep-alive for another PE on a fresh association: refused.
+    let mut other = vec![0u8; 256];
+    let m = AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: rserpool::ServerId::new(0x777).unwrap(),
+        pool_handle: POOL,
+        pe_id: Some(pe_id(9)),
+    }
+    .emit(&mut other)
+    .unwrap();
+    se.handle_transport_event(now, up(102, user_remote(2)));
+    assert!(matches!(
+        se.poll_event(&mut buf).unwrap(),
+        Some(element::Event::Accepted { .. })
+    ));
+    se.handle(now, src(102), 11, &other[..m]).unwrap();
+    assert_eq!(se.refused_control(), 1);
+    assert_eq!(se.sessions().count(), 2);
+    // The registrar's: the association is no session.
+    se.handle(now, src(101), 11, &bytes).unwrap();
+    assert_eq!(se.refused_control(), 1);
+    // The session ends; the association is the pool element's now.
+    assert_eq!(
+        se.poll_event(&mut buf).unwrap(),
+        Some(element::Event::Closed {
+            session: ids[0],
+            reason: CloseReason::Registrar,
+        })
+    );
+    assert_eq!(se.sessions().count(), 1);
+    // The keep-alive is answered on that association.
+    let t = se.poll_transmit(&mut buf).unwrap().unwrap();
+    assert_eq!(
+        (t.destination, t.ppid),
+        (Destination::Association(AssocId(101)), 11)
+    );
+    assert!(matches!(
+        AsapMessage::parse(&buf[..t.len]).unwrap(),
+        AsapMessage::EndpointKeepAliveAck { .. }
+    ));
 }
 
 #[test]

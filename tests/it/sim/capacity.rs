@@ -8,11 +8,11 @@ use crate::support::sim::*;
 use rserpool::cause::CauseCode;
 use rserpool::handlespace::Fixed;
 use rserpool::pool_element;
-use rserpool::sim::{Node, RegistrarNode, Simulation, Tweaks};
+use rserpool::sim::{Node, RegistrarHost, Simulation, Tweaks};
 use rserpool::storage::Treap;
 use rserpool::time::Duration;
 
-type Small = RegistrarNode<Treap, Fixed<4, 2, 8, 2>, 16, 16, 8192, 16>;
+type Small = RegistrarHost<Treap, Fixed<4, 2, 8, 2>, 16, 16, 8192, 16>;
 
 fn small_registrar() -> Tweaks {
     Tweaks {

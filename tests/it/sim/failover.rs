@@ -135,5 +135,5 @@ fn restarted_pe_registers_afresh_and_the_old_registration_goes() {
     assert_eq!(summary.lost, 0);
     assert!(summary.handlespace_consistent);
     // The restarted PE serves again.
-    assert!(sim.element(4).unwrap().served > 0);
+    assert!(sim.element(4).unwrap().answered() > 0);
 }

@@ -16,5 +16,6 @@ mod registrar_loss;
 mod registration;
 mod restarted_registrar;
 mod rogue;
+mod sessions;
 mod unreachable;
 mod world;

@@ -31,7 +31,7 @@ fn pes_of_a_crashed_registrar_re_register_with_the_other_one() {
     for n in 1..=8 {
         let el = sim.element(n).unwrap();
         assert_eq!(
-            el.machine.home().and_then(|h| h.remote),
+            el.pool_element().home().and_then(|h| h.remote),
             Some(rserpool::sim::scenario::registrar_addr(2))
         );
     }
@@ -94,7 +94,7 @@ fn a_restarted_single_registrar_gets_every_pe_back() {
     sim.world.run_until(at(29));
     assert!(sim.registrar(1).is_none());
     for n in 1..=5 {
-        assert!(sim.element(n).unwrap().machine.home().is_none());
+        assert!(sim.element(n).unwrap().pool_element().home().is_none());
     }
     let summary = sim.run();
     // The PEs' server hunt (T5 doubling) found the restarted registrar.
@@ -155,7 +155,10 @@ fn without_any_registrar_users_go_on_from_their_caches_and_still_fail_over() {
     assert!(sim.registrar(1).is_none());
     // The PEs lost their home and keep hunting.
     for n in [1, 3, 4, 5] {
-        assert!(sim.element(n).unwrap().machine.home().is_none(), "PE {n}");
+        assert!(
+            sim.element(n).unwrap().pool_element().home().is_none(),
+            "PE {n}"
+        );
     }
     // The users served everything from their (stale) caches and failed
     // over from the crashed PE to the others.

@@ -2,7 +2,6 @@
 //! and pool user machines.
 
 use crate::support::sim::*;
-use rserpool::pool_user;
 use rserpool::sim::scenario::server_id;
 use rserpool::sim::Simulation;
 use rserpool::wire::asap_type;
@@ -14,21 +13,25 @@ fn pool_elements_register_and_users_resolve_and_are_served() {
     all_registered_at(&sim, 1);
     assert_eq!(held(&sim, 1).len(), 5);
     for n in 1..=5 {
-        let home = sim.element(n).unwrap().machine.home().unwrap();
+        let home = sim.element(n).unwrap().pool_element().home().unwrap();
         assert_eq!(
             home.remote,
             Some(rserpool::sim::scenario::registrar_addr(1))
         );
         // Round robin spreads the requests over every PE.
-        assert!(sim.element(n).unwrap().served > 0, "PE {n} served nothing");
+        assert!(
+            sim.element(n).unwrap().answered() > 0,
+            "PE {n} served nothing"
+        );
     }
     for n in 1..=3 {
+        // The session layer consumes the resolutions; the user's cache
+        // holds the whole pool.
         let u = sim.user(n).unwrap();
-        assert!(u
-            .events
-            .iter()
-            .any(|(_, e)| matches!(e, pool_user::Event::Resolved { elements: 5, .. })));
-        assert!(u.served > 0);
+        let mut ids = [rserpool::PeId::new(1).unwrap(); 16];
+        let pool = rserpool::PoolHandle::new(b"sim").unwrap();
+        assert_eq!(u.pool_user().cached_elements(&pool, &mut ids), 5);
+        assert!(u.app.served > 0);
     }
     // 3 users × 2/s × 45 s of requests, all served, nothing lost.
     assert!(summary.requests >= 250, "{summary}");
@@ -61,7 +64,7 @@ fn pool_elements_find_the_registrar_by_server_announce() {
     assert!(summary.requests > 0);
     consistent(&sim);
     // The PEs learnt the registrar's server id from the announcements.
-    let home = sim.element(1).unwrap().machine.home().unwrap();
+    let home = sim.element(1).unwrap().pool_element().home().unwrap();
     assert_eq!(home.server_id, Some(server_id(1)));
 }
 

@@ -11,7 +11,8 @@ fn users_of_a_restarted_empty_registrar_resolve_at_another_one() {
     // Once, such users retried the empty registrar every second for ever
     // and their requests were lost.
     let o = small(|o| {
-        o.seed = 1;
+        // A seed whose run sends a user to the empty registrar.
+        o.seed = 6;
         o.registrars = 3;
         o.elements = 15;
         o.users = 8;
@@ -48,7 +49,7 @@ fn users_of_a_restarted_empty_registrar_resolve_at_another_one() {
     let mut sim = Simulation::new(o);
     let summary = sim.run();
     let moves: u32 = (1..=8)
-        .map(|n| sim.user(n).unwrap().machine.registrar_moves())
+        .map(|n| sim.user(n).unwrap().pool_user().registrar_moves())
         .sum();
     assert!(moves > 0, "the scenario sends users to the empty registrar");
     assert!(summary.requests > 2000, "{summary}");

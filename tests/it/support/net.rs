@@ -31,8 +31,11 @@ pub fn element(registrars: &[SocketAddr], seed: u64, node: NodeConfig) -> PoolEl
     PoolElementNode::start(
         loopback::element(pool(), registrars, seed),
         node,
-        2,
-        Box::new(|req: &[u8]| req.to_vec()),
+        // An echo that sends a COOKIE every second message.
+        Box::new(rserpool::host::services::DelayedEcho::new(
+            rserpool::Duration::ZERO,
+            2,
+        )),
     )
     .expect("pool element starts")
 }

@@ -45,7 +45,7 @@ pub fn held(sim: &Simulation, number: usize) -> Vec<PeId> {
 
 /// PE `number`'s current identifier.
 pub fn pe_id(sim: &Simulation, number: usize) -> PeId {
-    sim.element(number).unwrap().machine.pe_id()
+    sim.element(number).unwrap().pe_id()
 }
 
 /// Asserts every live PE is registered at registrar `number` and owned by it.
@@ -55,7 +55,7 @@ pub fn all_registered_at(sim: &Simulation, number: usize) {
     for n in 1..=sim.elements.len() {
         let Some(el) = sim.element(n) else { continue };
         assert!(el.is_registered(), "PE {n} not registered");
-        let id = el.machine.pe_id();
+        let id = el.pe_id();
         let h = held.iter().find(|h| h.pe_id == id);
         assert!(
             h.is_some(),

@@ -1,11 +1,11 @@
 //! A registrar host: the crate's [`Registrar`] machine, its events kept for
-//! inspection, and a type-erased view of its handlespace for the checks.
+//! inspection, and a type-erased view of its handlespace for checks.
 
-use std::any::Any;
-use std::boxed::Box;
-use std::collections::VecDeque;
-use std::string::{String, ToString};
-use std::vec::Vec;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::any::Any;
 
 use crate::handlespace::Storage;
 use crate::id::{PeId, PoolHandle, ServerId};
@@ -14,8 +14,11 @@ use crate::storage::Backend;
 use crate::time::{Duration, Instant};
 use crate::transmit::{Machine, Source, TransportEvent};
 
-use super::element::EVENT_HISTORY;
-use super::world::{Ctx, Node, Payload};
+use super::{drain_machine, protocol_of, remember, Env, Node};
+
+/// How many PE removals a [`RegistrarHost`] keeps; when full, the older
+/// half goes.
+pub const REMOVAL_HISTORY: usize = 1 << 16;
 
 /// One PE as a registrar's handlespace holds it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,7 +58,7 @@ pub trait RegistrarView {
 }
 
 /// See the [module](self) documentation.
-pub struct RegistrarNode<
+pub struct RegistrarHost<
     B: Backend + 'static,
     S: Storage,
     const OWNED: usize,
@@ -67,7 +70,7 @@ pub struct RegistrarNode<
     pub machine: Box<Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>>,
     /// The machine's latest events, oldest first.
     pub events: VecDeque<(Instant, Event)>,
-    /// Every PE removal: when, which, why.
+    /// Every PE removal (the latest [`REMOVAL_HISTORY`]): when, which, why.
     pub removals: Vec<(Instant, PeId, RemovalReason)>,
 }
 
@@ -78,11 +81,11 @@ impl<
         const ASSOCS: usize,
         const QUEUE: usize,
         const EVENTS: usize,
-    > RegistrarNode<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+    > RegistrarHost<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
 {
     /// A host for a new registrar with `config`.
     pub fn new(config: RegistrarConfig) -> Self {
-        RegistrarNode {
+        RegistrarHost {
             machine: Box::new(Registrar::new(config)),
             events: VecDeque::new(),
             removals: Vec::new(),
@@ -97,7 +100,7 @@ impl<
         const ASSOCS: usize,
         const QUEUE: usize,
         const EVENTS: usize,
-    > RegistrarView for RegistrarNode<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+    > RegistrarView for RegistrarHost<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
 {
     fn server_id(&self) -> ServerId {
         self.machine.server_id()
@@ -160,48 +163,42 @@ impl<
         const ASSOCS: usize,
         const QUEUE: usize,
         const EVENTS: usize,
-    > Node for RegistrarNode<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+    > Node for RegistrarHost<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
 {
-    fn start(&mut self, _ctx: &mut Ctx<'_>) {}
-    fn handle_message(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        source: Source,
-        payload: Payload,
-        bytes: &[u8],
-    ) {
-        if let Some(p) = payload.protocol() {
-            self.machine.handle(ctx.now(), source, p, bytes);
+    fn start(&mut self, _env: &mut dyn Env) {}
+    fn handle_message(&mut self, env: &mut dyn Env, source: Source, ppid: u32, bytes: &[u8]) {
+        if let Some(p) = protocol_of(ppid) {
+            self.machine.handle(env.now(), source, p, bytes);
         }
     }
-    fn handle_transport_event(&mut self, ctx: &mut Ctx<'_>, event: TransportEvent) {
-        self.machine.handle_transport_event(ctx.now(), event);
+    fn handle_transport_event(&mut self, env: &mut dyn Env, event: TransportEvent) {
+        self.machine.handle_transport_event(env.now(), event);
     }
-    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        self.machine.handle_timeout(ctx.now());
+    fn handle_timeout(&mut self, env: &mut dyn Env) {
+        self.machine.handle_timeout(env.now());
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.machine.poll_timeout()
     }
-    fn flush(&mut self, ctx: &mut Ctx<'_>) {
+    fn flush(&mut self, env: &mut dyn Env) {
         // Drain the transmit queue first: a full queue holds events back.
-        ctx.drain_machine(self.machine.as_mut());
+        drain_machine(env, self.machine.as_mut());
         while let Some(e) = self.machine.poll_event() {
-            if ctx.tracing() {
-                ctx.log(format_args!(
+            if env.tracing() {
+                env.log(format_args!(
                     "registrar {}: {e:?}",
                     self.machine.server_id().get()
                 ));
             }
             if let Event::PoolElementRemoved { pe, reason } = &e {
-                self.removals.push((ctx.now(), pe.pe_id, *reason));
+                if self.removals.len() >= REMOVAL_HISTORY {
+                    self.removals.drain(..REMOVAL_HISTORY / 2);
+                }
+                self.removals.push((env.now(), pe.pe_id, *reason));
             }
-            if self.events.len() == EVENT_HISTORY {
-                self.events.pop_front();
-            }
-            self.events.push_back((ctx.now(), e));
+            remember(&mut self.events, env.now(), e);
         }
-        ctx.drain_machine(self.machine.as_mut());
+        drain_machine(env, self.machine.as_mut());
     }
     fn registrar(&self) -> Option<&dyn RegistrarView> {
         Some(self)

@@ -7,7 +7,6 @@
 //! seed: one for the network, one per node (for the node's application
 //! logic), none shared with anything else.
 
-use std::any::Any;
 use std::boxed::Box;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,83 +17,19 @@ use std::vec::Vec;
 use crate::id::AssocId;
 use crate::random::{below, Rng, Xoshiro256StarStar};
 use crate::time::{Duration, Instant};
-use crate::transmit::{Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE};
+use crate::transmit::{Destination, Source, TransportEvent, MAX_MESSAGE_SIZE};
 use crate::wire::Protocol;
 
-use super::net::{NetConfig, MAX_RETRANSMISSIONS};
-use super::registrar::RegistrarView;
+pub use crate::host::{MachineNode, Node};
+
+use super::net::NetConfig;
 use super::stats::Counters;
+pub use super::types::{NodeId, Payload};
 
-/// A node's index in the [`World`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeId(pub usize);
+mod ctx;
+mod network;
 
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "n{}", self.0)
-    }
-}
-
-/// What a message on the virtual network carries: ASAP (PPID 11), ENRP
-/// (PPID 12), or application data between a pool user and a pool element.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Payload {
-    /// An ASAP message.
-    Asap,
-    /// An ENRP message.
-    Enrp,
-    /// Application data (not ASAP: never handed to a machine).
-    Data,
-}
-
-impl From<Protocol> for Payload {
-    fn from(p: Protocol) -> Self {
-        match p {
-            Protocol::Asap => Payload::Asap,
-            Protocol::Enrp => Payload::Enrp,
-        }
-    }
-}
-
-impl Payload {
-    /// The protocol a machine is given, or `None` for application data.
-    pub const fn protocol(self) -> Option<Protocol> {
-        match self {
-            Payload::Asap => Some(Protocol::Asap),
-            Payload::Enrp => Some(Protocol::Enrp),
-            Payload::Data => None,
-        }
-    }
-}
-
-/// A simulated host: one protocol machine (or none, for a rogue sender)
-/// plus the application logic around it.
-///
-/// The world calls exactly one input method, then [`flush`](Node::flush)
-/// (which drains the machine's `poll_connect`/`poll_transmit` into the
-/// [`Ctx`]), then [`poll_timeout`](Node::poll_timeout).
-pub trait Node: Any {
-    /// The node has just been created (at start or on a restart).
-    fn start(&mut self, ctx: &mut Ctx<'_>);
-    /// A message arrived.
-    fn handle_message(&mut self, ctx: &mut Ctx<'_>, source: Source, payload: Payload, bytes: &[u8]);
-    /// An association came up, went down or could not be set up.
-    fn handle_transport_event(&mut self, ctx: &mut Ctx<'_>, event: TransportEvent);
-    /// Time has reached [`poll_timeout`](Node::poll_timeout).
-    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>);
-    /// The earliest time the node needs [`handle_timeout`](Node::handle_timeout).
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Moves the machine's pending output into `ctx`.
-    fn flush(&mut self, ctx: &mut Ctx<'_>);
-    /// The node's registrar, if it is one (for the handlespace checks).
-    fn registrar(&self) -> Option<&dyn RegistrarView> {
-        None
-    }
-    /// For downcasting to the concrete node type (checks and tests).
-    fn as_any(&self) -> &dyn Any;
-    /// For downcasting to the concrete node type (checks and tests).
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
+pub use ctx::{Ctx, TraceSink};
 
 /// Something a node asks the network to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,8 +38,8 @@ pub enum Output {
     Send {
         /// Where to.
         destination: Destination,
-        /// What it carries.
-        payload: Payload,
+        /// Its PPID.
+        ppid: u32,
         /// The message.
         bytes: Vec<u8>,
     },
@@ -120,102 +55,6 @@ pub enum Output {
         /// The association.
         assoc: AssocId,
     },
-}
-
-/// A sink for the event log (`--verbose`).
-pub type TraceSink = Box<dyn FnMut(&str)>;
-
-/// What a node sees of the world while it handles one input.
-pub struct Ctx<'a> {
-    now: Instant,
-    node: NodeId,
-    addr: SocketAddr,
-    rng: &'a mut Xoshiro256StarStar,
-    out: &'a mut Vec<Output>,
-    buf: &'a mut [u8],
-    counters: &'a mut Counters,
-    trace: Option<&'a mut TraceSink>,
-}
-
-impl Ctx<'_> {
-    /// The current virtual time.
-    pub fn now(&self) -> Instant {
-        self.now
-    }
-    /// The node being run.
-    pub fn node(&self) -> NodeId {
-        self.node
-    }
-    /// The node's address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    /// The node's own random generator (for application decisions).
-    pub fn rng(&mut self) -> &mut Xoshiro256StarStar {
-        self.rng
-    }
-    /// A uniformly distributed duration in `0..=max`.
-    pub fn random_duration(&mut self, max: Duration) -> Duration {
-        Duration::from_micros(below(self.rng, max.as_micros().saturating_add(1)))
-    }
-    /// The run's counters.
-    pub fn counters(&mut self) -> &mut Counters {
-        self.counters
-    }
-    /// Sends a message.
-    pub fn send(&mut self, destination: Destination, payload: Payload, bytes: &[u8]) {
-        self.out.push(Output::Send {
-            destination,
-            payload,
-            bytes: bytes.to_vec(),
-        });
-    }
-    /// Opens an association.
-    pub fn connect(&mut self, remote: SocketAddr, protocol: Protocol) {
-        self.out.push(Output::Connect { remote, protocol });
-    }
-    /// Closes an association.
-    pub fn close(&mut self, assoc: AssocId) {
-        self.out.push(Output::Close { assoc });
-    }
-    /// Whether the event log is on (to skip formatting when it is not).
-    pub fn tracing(&self) -> bool {
-        self.trace.is_some()
-    }
-    /// Writes a line to the event log (when on).
-    pub fn log(&mut self, args: fmt::Arguments<'_>) {
-        if let Some(sink) = self.trace.as_mut() {
-            let line = format!("{} {} {}", self.now, self.node, args);
-            sink(&line);
-        }
-    }
-    /// Moves everything `machine` wants done (connects, then messages) into
-    /// the output. A transmit queue error is counted, never hidden.
-    pub fn drain_machine<M: Machine + ?Sized>(&mut self, machine: &mut M) {
-        while let Some(c) = machine.poll_connect() {
-            self.out.push(Output::Connect {
-                remote: c.remote,
-                protocol: c.protocol,
-            });
-        }
-        loop {
-            match machine.poll_transmit(self.buf) {
-                Ok(Some(t)) => self.out.push(Output::Send {
-                    destination: t.destination,
-                    payload: t.protocol.into(),
-                    bytes: self.buf[..t.len].to_vec(),
-                }),
-                Ok(None) => break,
-                Err(e) => {
-                    self.counters.transmit_errors += 1;
-                    if let Some(sink) = self.trace.as_mut() {
-                        sink(&format!("{} {} transmit error: {e}", self.now, self.node));
-                    }
-                    break;
-                }
-            }
-        }
-    }
 }
 
 /// Builds a node's machine and application afresh (at start and restart).
@@ -299,7 +138,7 @@ enum Event {
         to: NodeId,
         incarnation: u32,
         source: Source,
-        payload: Payload,
+        ppid: u32,
         bytes: Vec<u8>,
     },
     Transport {
@@ -775,7 +614,7 @@ impl World {
                 to,
                 incarnation,
                 source,
-                payload,
+                ppid,
                 bytes,
             } => {
                 if self.incarnation(to) != incarnation || !self.is_alive(to) {
@@ -792,12 +631,12 @@ impl World {
                     Source::Datagram(_) => u64::MAX,
                 };
                 self.hash(
-                    &[self.now.as_micros(), to.0 as u64, 1, kind, payload as u64],
+                    &[self.now.as_micros(), to.0 as u64, 1, kind, u64::from(ppid)],
                     &bytes,
                 );
                 self.counters.delivered += 1;
                 if self.trace.is_some() {
-                    let what = match payload {
+                    let what = match Payload::of(ppid) {
                         Payload::Asap => bytes
                             .first()
                             .and_then(|&t| crate::wire::asap_type::name(t))
@@ -806,7 +645,7 @@ impl World {
                             .first()
                             .and_then(|&t| crate::wire::enrp_type::name(t))
                             .unwrap_or("ENRP ?"),
-                        Payload::Data => "data",
+                        Payload::Data(_) => "data",
                     };
                     let via = match source {
                         Source::Association(a) => format!("assoc {}", a.0),
@@ -817,7 +656,7 @@ impl World {
                         bytes.len()
                     ));
                 }
-                self.call(to, |n, ctx| n.handle_message(ctx, source, payload, &bytes));
+                self.call(to, |n, ctx| n.handle_message(ctx, source, ppid, &bytes));
             }
             Event::Transport {
                 to,
@@ -903,135 +742,6 @@ impl World {
         }
     }
 
-    fn connect_arrives(
-        &mut self,
-        from: NodeId,
-        incarnation: u32,
-        remote: SocketAddr,
-        protocol: Protocol,
-    ) {
-        if self.incarnation(from) != incarnation || !self.is_alive(from) {
-            return;
-        }
-        let target = self
-            .node_at(remote.ip())
-            .filter(|&t| self.is_alive(t) && self.cut_until(from, t, self.now).is_none());
-        let Some(to) = target else {
-            // Nobody answers: the INIT retransmissions run out.
-            let at = self.now + self.net.connect_timeout;
-            let event = TransportEvent::ConnectFailed { remote };
-            self.push(
-                at,
-                Event::Transport {
-                    to: from,
-                    incarnation,
-                    event,
-                },
-            );
-            return;
-        };
-        let a_from = self.new_assoc_id(from);
-        let a_to = self.new_assoc_id(to);
-        let back = self.now + self.link_delay();
-        self.assocs.insert(
-            (from, a_from),
-            AssocEnd {
-                peer: to,
-                peer_assoc: a_to,
-                last_to_peer: self.now,
-            },
-        );
-        self.assocs.insert(
-            (to, a_to),
-            AssocEnd {
-                peer: from,
-                peer_assoc: a_from,
-                last_to_peer: back,
-            },
-        );
-        self.counters.associations += 1;
-        let from_addr = self.endpoint(from, protocol);
-        let to_incarnation = self.incarnation(to);
-        self.push(
-            back,
-            Event::Transport {
-                to: from,
-                incarnation,
-                event: TransportEvent::Up {
-                    assoc: a_from,
-                    remote,
-                    protocol,
-                },
-            },
-        );
-        // The listener learns of the association now.
-        self.dispatch(Event::Transport {
-            to,
-            incarnation: to_incarnation,
-            event: TransportEvent::Up {
-                assoc: a_to,
-                remote: from_addr,
-                protocol,
-            },
-        });
-    }
-
-    /// A message on an association reached `to` after `to` restarted (its
-    /// end of the association died with the old incarnation): as SCTP
-    /// answers such an out-of-the-blue packet with ABORT, the sender's end
-    /// breaks one delay later instead of after the failure detection.
-    fn abort_stale(&mut self, from: NodeId, to: NodeId, to_assoc: AssocId) {
-        let stale = self
-            .assocs
-            .range((from, AssocId(0))..=(from, AssocId(u32::MAX)))
-            .find(|(_, e)| e.peer == to && e.peer_assoc == to_assoc)
-            .map(|(k, _)| k.1);
-        let Some(assoc) = stale else { return };
-        let at = self.now + self.link_delay();
-        let incarnation = self.incarnation(from);
-        self.push(
-            at,
-            Event::PeerLost {
-                to: from,
-                incarnation,
-                assoc,
-            },
-        );
-    }
-
-    /// A partition has lasted the failure detection delay: the
-    /// associations across it break.
-    fn break_cut_associations(&mut self, index: usize) {
-        let Some(p) = self.partitions.get(index).cloned() else {
-            return;
-        };
-        let cut: Vec<(NodeId, AssocId, NodeId, AssocId)> = self
-            .assocs
-            .iter()
-            .filter(|(k, v)| k.0 < v.peer && p.separates(k.0, v.peer, self.now))
-            .map(|(k, v)| (k.0, k.1, v.peer, v.peer_assoc))
-            .collect();
-        if !cut.is_empty() {
-            self.log(format_args!(
-                "partition {index}: {} associations across it break",
-                cut.len()
-            ));
-        }
-        for (a, a_assoc, b, b_assoc) in cut {
-            for (to, assoc) in [(a, a_assoc), (b, b_assoc)] {
-                let incarnation = self.incarnation(to);
-                self.push(
-                    self.now,
-                    Event::PeerLost {
-                        to,
-                        incarnation,
-                        assoc,
-                    },
-                );
-            }
-        }
-    }
-
     fn new_assoc_id(&mut self, id: NodeId) -> AssocId {
         let slot = &mut self.slots[id.0];
         let a = AssocId(slot.next_assoc);
@@ -1104,214 +814,5 @@ impl World {
                 incarnation,
             },
         );
-    }
-
-    fn output(&mut self, from: NodeId, o: Output) {
-        match o {
-            Output::Connect { remote, protocol } => {
-                self.counters.connects += 1;
-                let at = self.now + self.link_delay();
-                let incarnation = self.incarnation(from);
-                self.push(
-                    at,
-                    Event::ConnectArrive {
-                        from,
-                        incarnation,
-                        remote,
-                        protocol,
-                    },
-                );
-            }
-            Output::Close { assoc } => {
-                if let Some(end) = self.assocs.remove(&(from, assoc)) {
-                    let at = end.last_to_peer.max(self.now + self.link_delay());
-                    let incarnation = self.incarnation(end.peer);
-                    self.push(
-                        at,
-                        Event::PeerLost {
-                            to: end.peer,
-                            incarnation,
-                            assoc: end.peer_assoc,
-                        },
-                    );
-                }
-            }
-            Output::Send {
-                destination,
-                payload,
-                bytes,
-            } => {
-                self.counters.count_sent_by(from, payload, &bytes);
-                match destination {
-                    Destination::Association(assoc) => self.send_on(from, assoc, payload, bytes),
-                    Destination::Address(addr) => {
-                        if let Some(to) = self.node_at(addr.ip()) {
-                            self.send_datagram(from, to, payload, bytes);
-                        } else {
-                            self.counters.dropped += 1;
-                        }
-                    }
-                    Destination::Multicast => {
-                        let Some(channel) = payload.protocol() else {
-                            return;
-                        };
-                        let members: Vec<NodeId> = (0..self.slots.len())
-                            .map(NodeId)
-                            .filter(|&n| {
-                                n != from
-                                    && self.slots[n.0].alive
-                                    && self.slots[n.0].subscriptions.contains(&channel)
-                            })
-                            .collect();
-                        for to in members {
-                            self.send_datagram(from, to, payload, bytes.clone());
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn send_on(&mut self, from: NodeId, assoc: AssocId, payload: Payload, bytes: Vec<u8>) {
-        let Some(end) = self.assocs.get(&(from, assoc)).copied() else {
-            // Unknown or closed association: SEND.FAILURE.
-            self.counters.dropped += 1;
-            let incarnation = self.incarnation(from);
-            self.push(
-                self.now,
-                Event::Transport {
-                    to: from,
-                    incarnation,
-                    event: TransportEvent::SendFailed { assoc },
-                },
-            );
-            return;
-        };
-        if !self.is_alive(end.peer) {
-            // The peer is gone but nobody knows yet: the message vanishes.
-            self.counters.dropped += 1;
-            return;
-        }
-        let mut at = self.now + self.link_delay();
-        if let Some(heal) = self.cut_until(from, end.peer, self.now) {
-            // Retransmitted until the cut heals (or the association breaks).
-            at = at.max(heal + self.net.delay);
-        }
-        let mut retransmissions = 0;
-        while retransmissions < MAX_RETRANSMISSIONS && self.chance(self.net.loss) {
-            retransmissions += 1;
-            at += self.net.retransmission_timeout;
-        }
-        self.counters.retransmissions += u64::from(retransmissions);
-        let at = at.max(end.last_to_peer);
-        if let Some(e) = self.assocs.get_mut(&(from, assoc)) {
-            e.last_to_peer = at;
-        }
-        let incarnation = self.incarnation(end.peer);
-        self.push(
-            at,
-            Event::Deliver {
-                from,
-                to: end.peer,
-                incarnation,
-                source: Source::Association(end.peer_assoc),
-                payload,
-                bytes,
-            },
-        );
-    }
-
-    fn send_datagram(&mut self, from: NodeId, to: NodeId, payload: Payload, bytes: Vec<u8>) {
-        let src = match payload.protocol() {
-            Some(p) => self.endpoint(from, p),
-            None => self.addr(from),
-        };
-        let copies = if self.chance(self.net.duplicate) {
-            self.counters.duplicated += 1;
-            2
-        } else {
-            1
-        };
-        if self.cut_until(from, to, self.now).is_some() {
-            self.counters.dropped += 1;
-            return;
-        }
-        for _ in 0..copies {
-            if self.chance(self.net.loss) {
-                self.counters.dropped += 1;
-                continue;
-            }
-            let mut at = self.now + self.link_delay();
-            if self.chance(self.net.reorder) {
-                self.counters.reordered += 1;
-                at += self.uniform(self.net.reorder_delay);
-            }
-            let incarnation = self.incarnation(to);
-            self.push(
-                at,
-                Event::Deliver {
-                    from,
-                    to,
-                    incarnation,
-                    source: Source::Datagram(src),
-                    payload,
-                    bytes: bytes.clone(),
-                },
-            );
-        }
-    }
-}
-
-/// A node that is just a protocol machine, with no application logic: ASAP
-/// and ENRP messages and transport events go to the machine, application
-/// data is ignored.
-pub struct MachineNode<M: Machine + 'static> {
-    /// The machine.
-    pub machine: M,
-}
-
-impl<M: Machine + 'static> MachineNode<M> {
-    /// Wraps a machine.
-    pub fn new(machine: M) -> Self {
-        MachineNode { machine }
-    }
-}
-
-impl<M: Machine + 'static> fmt::Debug for MachineNode<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MachineNode").finish_non_exhaustive()
-    }
-}
-
-impl<M: Machine + 'static> Node for MachineNode<M> {
-    fn start(&mut self, _ctx: &mut Ctx<'_>) {}
-    fn handle_message(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        source: Source,
-        payload: Payload,
-        bytes: &[u8],
-    ) {
-        if let Some(protocol) = payload.protocol() {
-            self.machine.handle(ctx.now(), source, protocol, bytes);
-        }
-    }
-    fn handle_transport_event(&mut self, ctx: &mut Ctx<'_>, event: TransportEvent) {
-        self.machine.handle_transport_event(ctx.now(), event);
-    }
-    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        self.machine.handle_timeout(ctx.now());
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.machine.poll_timeout()
-    }
-    fn flush(&mut self, ctx: &mut Ctx<'_>) {
-        ctx.drain_machine(&mut self.machine);
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
