@@ -12,8 +12,8 @@
 //! associations, randomness, and a sink for statistics ([`Tally`]).
 //!
 //! Two drivers implement [`Env`] and call the [`Node`] methods: the
-//! simulator ([`crate::sim`], a virtual network with virtual time) and the
-//! thread runtime ([`crate::runtime`], real sockets). The simulator
+//! simulator (`sim`, feature `sim`: a virtual network with virtual time) and the
+//! thread runtime (`runtime`, feature `runtime`: real sockets). The simulator
 //! therefore runs exactly the code that ships.
 //!
 //! # The driver's contract

@@ -7,7 +7,7 @@
 //! ([`Node::poll_timeout`]) as the timeout, so nothing busy-waits. The
 //! loop feeds datagrams, association events and timeouts to the node —
 //! one of the crate's hosts ([`crate::host`]), the very code the
-//! simulator ([`crate::sim`]) runs over its virtual network — and the
+//! simulator (`sim`) runs over its virtual network — and the
 //! node sends through the loop's [`Env`] (the sockets).
 //!
 //! Dropping a handle (or calling its `shutdown`) stops the thread and
@@ -33,7 +33,7 @@
 //! peers' port as the remote one).
 //!
 //! With [`NodeConfig::capture`] set, every ASAP and ENRP message the node
-//! sends or receives is written to a pcap file ([`PcapWriter`]): over UDP
+//! sends or receives is written to a pcap file (feature `capture`, `capture::PcapWriter`): over UDP
 //! and TCP as UDP when one end uses the well-known port ([`ASAP_PORT`],
 //! [`ENRP_PORT`]), else as SCTP over UDP, whose PPID names the protocol
 //! whatever the ports; over SCTP as what is on the wire: SCTP over UDP
