@@ -158,9 +158,6 @@ pub struct ServerHunt<const N: usize> {
     excluded: heapless::Vec<SocketAddr, N>,
     connects: heapless::Deque<Connect, MAX_CONCURRENT_CONNECTS>,
     announces_dropped: u32,
-    /// Associations a known registrar's host opened to this endpoint (a
-    /// registrar taking over): they may claim the home with the H flag.
-    inbound: heapless::Vec<(AssocId, SocketAddr), N>,
 }
 
 impl<const N: usize> ServerHunt<N> {
@@ -178,7 +175,6 @@ impl<const N: usize> ServerHunt<N> {
             excluded: heapless::Vec::new(),
             connects: heapless::Deque::new(),
             announces_dropped: 0,
-            inbound: heapless::Vec::new(),
         }
     }
 
@@ -404,19 +400,9 @@ impl<const N: usize> ServerHunt<N> {
     }
 
     /// An association came up. Returns the new home when the hunt ends with it.
-    ///
-    /// An association from an address the hunt does not know, but from the
-    /// host of a known registrar, is remembered as one that registrar
-    /// opened (see [`trusts`](Self::trusts)); one from any other host is
-    /// not (while the table of such associations is full, neither).
     pub fn on_up(&mut self, now: Instant, assoc: AssocId, remote: SocketAddr) -> Option<Home> {
         let _ = now;
-        let Some(r) = self.registrars.iter_mut().find(|r| r.remote == remote) else {
-            if self.registrars.iter().any(|r| r.remote.ip() == remote.ip()) {
-                let _ = self.inbound.push((assoc, remote));
-            }
-            return None;
-        };
+        let r = self.registrars.iter_mut().find(|r| r.remote == remote)?;
         r.link = Link::Connected(assoc);
         let home = Home {
             assoc,
@@ -471,7 +457,6 @@ impl<const N: usize> ServerHunt<N> {
     /// caller then hunts with [`lose_home`](Self::lose_home) or
     /// [`ensure_home`](Self::ensure_home)).
     pub fn on_down(&mut self, now: Instant, assoc: AssocId) -> bool {
-        self.inbound.retain(|(a, _)| *a != assoc);
         for r in self.registrars.iter_mut() {
             if r.link == Link::Connected(assoc) {
                 r.link = Link::Idle;
@@ -485,31 +470,11 @@ impl<const N: usize> ServerHunt<N> {
         false
     }
 
-    /// Whether the endpoint on `assoc` is a registrar this hunt trusts: one
-    /// it connected to from its table (configured, or announced by
-    /// SERVER_ANNOUNCE), or an association opened to this endpoint from
-    /// the host of such a registrar ([`on_up`](Self::on_up)).
-    pub fn trusts(&self, assoc: AssocId) -> bool {
-        self.registrars
-            .iter()
-            .any(|r| r.link == Link::Connected(assoc))
-            || self.inbound.iter().any(|(a, _)| *a == assoc)
-    }
-
     /// The registrar on `assoc` asks to be the home (keep-alive with the H
-    /// flag): adopt it unless it already is, under this server id, and
-    /// only if the hunt [`trusts`](Self::trusts) it. Returns the new home
-    /// when it changed.
+    /// flag): adopt it unless it already is, under this server id. Returns
+    /// the new home when it changed.
     pub fn adopt(&mut self, assoc: AssocId, server_id: ServerId) -> Option<Home> {
-        if !self.trusts(assoc) {
-            return None;
-        }
-        let remote = self.learn(assoc, server_id).or_else(|| {
-            self.inbound
-                .iter()
-                .find(|(a, _)| *a == assoc)
-                .map(|(_, r)| *r)
-        });
+        let remote = self.learn(assoc, server_id);
         match self.home {
             // The home itself (its server id is now known).
             Some(h) if h.assoc == assoc => None,

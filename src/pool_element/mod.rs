@@ -36,11 +36,7 @@
 //!   discarded; otherwise KEEP_ALIVE_ACK (pool handle + PE identifier) goes
 //!   back on the association it came on. With the H flag from a registrar
 //!   other than the home, that registrar becomes the home
-//!   ([`Event::HomeChanged`]) if the server hunt trusts it
-//!   ([`ServerHunt::trusts`]: configured, announced by SERVER_ANNOUNCE, or
-//!   an association from such a registrar's host); otherwise the claim is
-//!   ignored and counted
-//!   ([`untrusted_home_claims`](PoolElement::untrusted_home_claims)).
+//!   ([`Event::HomeChanged`]).
 //! * **Session layer**: [`send_cookie`](PoolElement::send_cookie) and
 //!   [`send_business_card`](PoolElement::send_business_card) on a pool
 //!   user's control channel; a COOKIE_ECHO from a pool user that failed over
@@ -372,7 +368,6 @@ pub struct PoolElement {
     retry_delay: Duration,
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
     events_lost: u32,
-    untrusted_home_claims: u32,
 }
 
 impl core::fmt::Debug for PoolElement {
@@ -429,7 +424,6 @@ impl PoolElement {
             retry_delay,
             events: heapless::Deque::new(),
             events_lost: 0,
-            untrusted_home_claims: 0,
         })
     }
 
@@ -471,14 +465,6 @@ impl PoolElement {
     /// Application events dropped because the event queue was full.
     pub const fn events_lost(&self) -> u32 {
         self.events_lost
-    }
-
-    /// ENDPOINT_KEEP_ALIVEs with the H flag ignored because they came from
-    /// a registrar the server hunt does not trust (neither configured nor
-    /// announced, nor an association from such a registrar's host): such a
-    /// sender never becomes the home.
-    pub const fn untrusted_home_claims(&self) -> u32 {
-        self.untrusted_home_claims
     }
 
     /// Protocol messages that could not be queued (full transmit queue); the
@@ -817,11 +803,7 @@ impl AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> for PoolElement {
                     pe_id: self.pe_id,
                 };
                 self.client.send(Destination::Association(assoc), &ack);
-                if home && !self.client.hunt.trusts(assoc) {
-                    // Only a registrar the hunt knows may become the home.
-                    net_debug!("pool element: home claim from an unknown registrar ignored");
-                    self.untrusted_home_claims = self.untrusted_home_claims.saturating_add(1);
-                } else if home {
+                if home {
                     if let Some(new_home) = self.client.hunt.adopt(assoc, server_id) {
                         self.home_found(now, new_home);
                     }
