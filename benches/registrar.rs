@@ -52,7 +52,7 @@ fn fresh() -> Box<Bench> {
             TransportEvent::Up {
                 assoc: AssocId(id),
                 remote: SocketAddr::new(
-                    IpAddr::V4(Ipv4Addr::new(10, 2, (id >> 8) as u8, id as u8)),
+                    IpAddr::V4(Ipv4Addr::new(10, 1, (id >> 8) as u8, id as u8)),
                     3863,
                 ),
                 protocol: Protocol::Asap,

@@ -526,6 +526,9 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
     config.keep_alive_timeout = rserpool::Duration::from_secs(5);
     config.max_handle_resolution_items = o.items;
     config.announce = false;
+    // Every load PE registers from this one host.
+    config.max_registrations_per_host = None;
+    config.max_registrations_per_association = None;
     let mut node = NodeConfig::new("127.0.0.1:0".parse().expect("an address"));
     node.name = "registrar".into();
     // One association per load socket, none forgotten while idle.

@@ -38,9 +38,15 @@ use rserpool::ServerId;
 const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enrp ADDR] [--transport udp|tcp|usrsctp|kernel-sctp]
                  [--announce GROUP:PORT] [--enrp-multicast GROUP:PORT] [--interface IF]
                  [--profile rfc|rsplib|loopback] [--id N] [--pcap FILE] [--seconds N]
+                 [--allow-peers NET/LEN]... [--foreign-addresses allow]
   --listen ADDR   ASAP listen address (repeatable; default 0.0.0.0:3863)
   --enrp ADDR     ENRP listen address (default 0.0.0.0:9901 when there are peers)
   --peer ADDR     a peer registrar's ENRP address (repeatable; turns ENRP on)
+  --allow-peers NET/LEN  also take ENRP peers from hosts in this network without
+                  contacting them (repeatable, e.g. 10.0.3.0/24; only configured
+                  peers, these and multicast PRESENCE senders are trusted)
+  --foreign-addresses allow  accept user transport addresses other than the
+                  registering PE's own (NAT, proxies)
   --announce GROUP:PORT        send ASAP_SERVER_ANNOUNCE there (e.g. 239.0.0.50:3863)
   --enrp-multicast GROUP:PORT  send and hear ENRP PRESENCE there (e.g. 239.0.0.51:9901; turns ENRP on)
   --announce and --enrp-multicast take IPv6 groups too, e.g. [ff05::50]:3863 and
@@ -71,6 +77,8 @@ fn main() {
         "--id",
         "--pcap",
         "--seconds",
+        "--allow-peers",
+        "--foreign-addresses",
     ]);
     args.only(&known);
     let mut listen = args.addrs("--listen");
@@ -99,6 +107,18 @@ fn main() {
         for p in &peers {
             config.enrp = config.enrp.clone().with_peer(*p);
         }
+        for net in args.all("--allow-peers") {
+            let (ip, len) = net
+                .split_once('/')
+                .and_then(|(ip, len)| Some((ip.parse().ok()?, len.parse().ok()?)))
+                .unwrap_or_else(|| args::fail(&format!("--allow-peers: bad network {net:?}")));
+            config.enrp = config.enrp.clone().with_allowed_peers(ip, len);
+        }
+    }
+    match args.get("--foreign-addresses") {
+        None => {}
+        Some("allow") => config.allow_foreign_addresses = true,
+        Some(v) => args::fail(&format!("--foreign-addresses: {v:?} (only \"allow\")")),
     }
     let mut node = NodeConfig::new(listen[0]);
     node.enrp_bind = Some(

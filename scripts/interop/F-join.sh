@@ -3,7 +3,8 @@
 #     (.2, with our PE on .5 in OurPool) run; our registrar 0x0f000003 (.3) joins them and
 #     downloads their handle table.
 #  2. Then our second PE (.6, OurPool) registers at ours, and rsplib's 0x0f000007 (.7) joins
-#     ours only (-peer=ours) and gets every PE, ours included.
+#     ours only (-peer=ours) and gets every PE, ours included (ours accepts it as a peer by
+#     --allow-peers: only configured or allowed hosts are trusted).
 TITLE="join: our registrar joins two rspregistrars, an rspregistrar joins ours"
 TIMEOUT=70
 ADDRESSES=7
@@ -24,7 +25,7 @@ vm() {
 
   # 1: ours joins and downloads both PEs.
   our pr3 registrar --profile rsplib --id 251658243 --listen "$(a 3):3863" --enrp "$(a 3):9901" \
-    --peer "$(a 1):9901" --peer "$(a 2):9901"
+    --peer "$(a 1):9901" --peer "$(a 2):9901" --allow-peers "$(a 7)/32"
   wait_log pr3 '^  RsplibPool 251658308$' 15
   wait_log pr3 "^  OurPool $pe1\$" 5
   for p in RsplibPool OurPool; do

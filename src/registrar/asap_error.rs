@@ -60,18 +60,27 @@ impl<
     /// codec refuses for a value (more than [`MAX_TRANSPORT_ADDRESSES`]
     /// addresses, a bad Transport Use, policy or registration life) is rejected
     /// with Invalid Values carrying the Pool Element, so that the PE learns why
-    /// (`reject_invalid_registration`). All other malformed input is dropped
-    /// silently and counted ([`Stats::malformed`]).
+    /// (`reject_invalid_registration`). A REGISTRATION whose pool handle is
+    /// no pool handle (empty, or over 32 bytes) is answered with an
+    /// ASAP_ERROR carrying Invalid Values and the Pool Handle parameter
+    /// (`refuse_pool_handle`: a REGISTRATION_RESPONSE must echo a valid
+    /// handle). A REGISTRATION that cannot be attributed (no pool handle
+    /// parameter, or no readable PE identifier) and all other malformed
+    /// input is dropped silently and counted ([`Stats::malformed`]).
     pub(super) fn parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {
         if let Some(c) = ErrorCause::reporting(&e, bytes) {
             self.send_error(reply_to(source), &[c]);
             return;
         }
-        if is_invalid_value(&e)
-            && MessageHeader::new_unchecked(bytes).asap_type() == AsapType::Registration
-            && self.reject_invalid_registration(source, bytes)
-        {
+        let registration =
+            MessageHeader::new_unchecked(bytes).asap_type() == AsapType::Registration;
+        if is_invalid_value(&e) && registration && self.reject_invalid_registration(source, bytes) {
             net_debug!("registrar: registration refused: {}", e);
+            return;
+        }
+        if registration && matches!(e, wire::Error::PoolHandle(_)) {
+            net_debug!("registrar: registration refused: {}", e);
+            self.refuse_pool_handle(source, bytes);
             return;
         }
         net_debug!("registrar: dropped malformed input: {}", e);

@@ -28,8 +28,8 @@ pub struct AnnounceTransport {
     pub addresses: ArrayVec<IpAddr, MAX_TRANSPORT_ADDRESSES>,
 }
 
-/// How many ENDPOINT_UNREACHABLE reports one reporter (an association, or a
-/// datagram sender) may make: at most `max_reports` per `window`. Reports
+/// How many ENDPOINT_UNREACHABLE reports one reporter (an association, or
+/// the IP address of a datagram sender, whatever its port) may make: at most `max_reports` per `window`. Reports
 /// beyond that are ignored and counted
 /// ([`Stats::unreachable_rate_limited`](super::Stats)), so that a flood from
 /// one pool user cannot remove a healthy PE (RFC 5355).
@@ -63,9 +63,12 @@ pub struct RegistrarConfig {
     /// How long a PE has to answer a keep-alive with KEEP_ALIVE_ACK before it
     /// is removed.
     pub keep_alive_timeout: Duration,
-    /// MAX-BAD-PE-REPORT: a PE is removed when more ENDPOINT_UNREACHABLE
-    /// reports than this were counted (RFC 5352 §3.5 "exceeds") since it
-    /// last answered a keep-alive (an answer resets the count).
+    /// MAX-BAD-PE-REPORT: a PE whose probe goes unanswered is removed as
+    /// unreachable (and told so) when more ENDPOINT_UNREACHABLE reports than
+    /// this were counted (RFC 5352 §3.5 "exceeds") since it last answered a
+    /// keep-alive (an answer resets the count). Reports alone never remove
+    /// a PE: every report is answered by a probe, and only an unanswered
+    /// probe removes it.
     pub max_bad_pe_reports: u32,
     /// Per-reporter limit on ENDPOINT_UNREACHABLE.
     pub unreachable_rate: ReportRate,
@@ -77,6 +80,41 @@ pub struct RegistrarConfig {
     /// The longest registration life accepted, in milliseconds; `None`
     /// accepts any, including infinite (-1).
     pub max_registration_life_ms: Option<u32>,
+    /// Whether a REGISTRATION may name user transport addresses other than
+    /// the registering association's remote address (false by default).
+    ///
+    /// By default the user transport must point at the registering host,
+    /// the association's remote address as reported by
+    /// [`TransportEvent::Up`](crate::transmit::TransportEvent) (IPv4-mapped
+    /// IPv6 and IPv4 compare equal), else the registration is refused with
+    /// *Rejected due to Security Considerations* (0xA), so that a PE cannot
+    /// point pool users at someone else's host (RFC 5355): every address of
+    /// a TCP or UDP transport must be that address; an SCTP transport must
+    /// list it, and may list further addresses of a multihomed PE (the
+    /// association reports one remote address only; a pool user's SCTP
+    /// stack verifies every further peer address with a HEARTBEAT before
+    /// it sends data there, RFC 4960 §5.4, and its INIT is answered only by
+    /// the PE). An unspecified address (0.0.0.0 or ::, a PE registering its
+    /// wildcard-bound address) stands for the remote address and is stored
+    /// as it. A registration over an association whose remote address is
+    /// unknown is refused the same way. PEs behind NAT or a proxy need this
+    /// set.
+    pub allow_foreign_addresses: bool,
+    /// The most PEs registered over one association (256 by default;
+    /// `None`: no limit but the owned-PE table). A registration of a new PE
+    /// beyond it is refused with *Lack of Resources*; re-registrations of
+    /// PEs already registered are not affected.
+    pub max_registrations_per_association: Option<u32>,
+    /// The most PEs registered over all associations from one host (remote
+    /// IP address; 1,024 by default; `None`: no limit), refused the same
+    /// way, so that one host cannot fill the owned-PE table over many
+    /// associations.
+    pub max_registrations_per_host: Option<u32>,
+    /// The most PEs one pool takes by registration (`None`, the default:
+    /// only the handlespace's capacity); a registration of a new PE into a
+    /// full pool is refused with *Lack of Resources*, and never evicts a
+    /// PE already there.
+    pub max_pool_elements: Option<u32>,
     /// T6-Serverannounce: the interval between ASAP_SERVER_ANNOUNCEs.
     pub announce_interval: Duration,
     /// Whether SERVER_ANNOUNCE is sent at all.
@@ -111,6 +149,10 @@ impl RegistrarConfig {
             max_handle_resolution_items: MAX_RESOLUTION_ITEMS as u32,
             min_registration_life_ms: 0,
             max_registration_life_ms: None,
+            allow_foreign_addresses: false,
+            max_registrations_per_association: Some(256),
+            max_registrations_per_host: Some(1024),
+            max_pool_elements: None,
             announce_interval: Duration::from_secs(1),
             announce: true,
             announce_transports: ArrayVec::new(),
@@ -157,6 +199,9 @@ pub const MAX_PEERS: usize = 16;
 /// in flight at once, whatever [`EnrpConfig::max_sessions`] asks.
 pub const MAX_SESSIONS: usize = 8;
 
+/// The most networks in [`EnrpConfig::allowed_peers`].
+pub const MAX_ALLOWED_PEER_NETWORKS: usize = 8;
+
 /// The most PEs one ENRP_HANDLE_TABLE_RESPONSE carries, whatever
 /// [`EnrpConfig::max_handle_table_elements`] asks.
 pub const MAX_HANDLE_TABLE_ELEMENTS: usize = 1024;
@@ -176,8 +221,18 @@ pub struct EnrpConfig {
     /// Statically configured peers (their server ids are learnt). The first
     /// reachable one is the mentor, the others are backups.
     pub static_peers: ArrayVec<SocketAddr, MAX_PEERS>,
+    /// Further hosts accepted as peers without being contacted or asked to
+    /// be a mentor: networks as (address, prefix length in bits). An ENRP
+    /// message is taken only from a trusted host (see the
+    /// [ENRP module documentation](super::enrp), "Trust"): a configured
+    /// peer's address, a host in one of these networks, or a peer learnt
+    /// from a trusted source.
+    pub allowed_peers: ArrayVec<(IpAddr, u8), MAX_ALLOWED_PEER_NETWORKS>,
     /// Whether PRESENCE is also sent on (and taken from) the ENRP multicast
     /// channel ([`Destination::Multicast`](crate::transmit::Destination)).
+    /// A registrar that announces itself there by PRESENCE is trusted as a
+    /// peer: multicast discovery trusts the multicast domain, so enable it
+    /// only where every host that can send to the channel is one.
     pub multicast: bool,
     /// PEER-HEARTBEAT-CYCLE: the interval between group-cast PRESENCEs.
     pub peer_heartbeat_cycle: Duration,
@@ -215,6 +270,7 @@ impl EnrpConfig {
             enabled,
             local_address: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9901),
             static_peers: ArrayVec::new(),
+            allowed_peers: ArrayVec::new(),
             multicast: false,
             peer_heartbeat_cycle: Duration::from_secs(30),
             max_time_last_heard: Duration::from_secs(61),
@@ -262,10 +318,65 @@ impl EnrpConfig {
         let _ = self.static_peers.try_push(peer);
         self
     }
+
+    /// The same configuration with the hosts of network `network`/`prefix`
+    /// accepted as peers (ignored beyond [`MAX_ALLOWED_PEER_NETWORKS`]).
+    pub fn with_allowed_peers(mut self, network: IpAddr, prefix: u8) -> Self {
+        let _ = self.allowed_peers.try_push((network, prefix));
+        self
+    }
+
+    /// Whether `ip` lies in one of [`allowed_peers`](Self::allowed_peers).
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allowed_peers
+            .iter()
+            .any(|&(net, prefix)| in_network(ip, net, prefix))
+    }
 }
 
 impl Default for EnrpConfig {
     fn default() -> Self {
         Self::disabled()
+    }
+}
+
+/// Whether `ip` lies in `net`/`prefix` (an IPv4-mapped IPv6 address counts
+/// as IPv4).
+pub(crate) fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    let canon = |a: IpAddr| match a {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    };
+    match (canon(ip), canon(net)) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let p = u32::from(prefix.min(32));
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let p = u32::from(prefix.min(128));
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(in_network(a("10.9.0.7"), a("10.9.0.0"), 24));
+        assert!(!in_network(a("10.9.1.7"), a("10.9.0.0"), 24));
+        assert!(in_network(a("1.2.3.4"), a("0.0.0.0"), 0));
+        assert!(in_network(a("::ffff:10.9.0.7"), a("10.9.0.0"), 24));
+        assert!(!in_network(a("fe80::1"), a("10.9.0.0"), 0));
+        assert!(in_network(a("fe80::1"), a("fe80::"), 64));
     }
 }

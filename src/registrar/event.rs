@@ -233,6 +233,9 @@ pub struct Stats {
     pub queue_full: u64,
     /// Events dropped because the event queue was full.
     pub events_lost: u64,
+    /// Registrations of new PEs refused with Lack of Resources by a quota
+    /// (per association, per host, per pool; see [`RegistrarConfig`](super::RegistrarConfig)).
+    pub quota_refused: u64,
 }
 
 impl Stats {

@@ -232,30 +232,39 @@ impl<
         self.hs.register(now, &reg).is_ok()
     }
 
-    /// ASAP_ENDPOINT_UNREACHABLE (RFC 5352 §3.5): rate-limited per reporter
-    /// ([`RegistrarConfig::unreachable_rate`]); about an owned PE, it is counted
-    /// and answered with an immediate ENDPOINT_KEEP_ALIVE probe (H=0) under the
-    /// keep-alive timeout. An unanswered probe removes the PE at the keep-alive
-    /// timeout ([`RemovalReason::KeepAliveTimeout`]). The count holds the reports
-    /// since the PE last answered a keep-alive: every accepted KEEP_ALIVE_ACK (to
-    /// the probe or to a periodic keep-alive) resets it to 0, because the answer
-    /// disproves the reports before it. Only when more than MAX-BAD-PE-REPORT
-    /// reports arrive before the PE answers is it removed at once
-    /// ([`RemovalReason::Unreachable`]; several reporters agreeing faster than
-    /// the probe is answered), and sent an unsolicited DEREGISTRATION_RESPONSE
-    /// (`notify_removed`).
+    /// ASAP_ENDPOINT_UNREACHABLE (RFC 5352 §3.5): removal needs evidence.
     ///
-    /// Unlike rsplib, which never resets the count, reports that a live PE
-    /// disproved do not add up over its registration: under message loss, users'
-    /// request timeouts otherwise remove healthy PEs one report at a time.
-    /// Together with the per-reporter limit this keeps RFC 5355's flood
-    /// protection: a reporter counts at most `unreachable_rate.max_reports` times
-    /// per window, so while a PE answers its probes within that window, a flood
-    /// from fewer than MAX-BAD-PE-REPORT / `max_reports` + 1 reporters (with the
-    /// defaults: up to 3) cannot remove it, however long it lasts; a dead PE goes
-    /// at the probe's timeout or as soon as enough reporters agree. Reports about
-    /// PEs owned by other registrars are ignored (only the home registrar can
-    /// probe).
+    /// * **Reporters are hosts**: reports are rate-limited per reporter
+    ///   ([`RegistrarConfig::unreachable_rate`]), and a reporter is the IP
+    ///   address of a datagram's sender (whatever its port) or an SCTP
+    ///   association, so that one host gains nothing by sending from many
+    ///   ports.
+    /// * **Probe first**: a report about an owned PE is counted and answered
+    ///   with an immediate ENDPOINT_KEEP_ALIVE probe (H=0) under the
+    ///   keep-alive timeout. No number of reports removes a PE by itself:
+    ///   the PE goes only when the probe is unanswered at the keep-alive
+    ///   timeout, as [`RemovalReason::Unreachable`] with an unsolicited
+    ///   DEREGISTRATION_RESPONSE (`notify_removed`) when more than
+    ///   MAX-BAD-PE-REPORT reports were counted, else as
+    ///   [`RemovalReason::KeepAliveTimeout`]. The count holds the reports
+    ///   since the PE last answered a keep-alive: every accepted
+    ///   KEEP_ALIVE_ACK (to the probe or to a periodic keep-alive) resets it
+    ///   to 0, because the answer disproves the reports before it.
+    /// * **No squatting**: until the probe times out, the PE stays
+    ///   registered and bound to its association, so that a registration of
+    ///   its PE id over another association from another host is refused
+    ///   (cause 0xA, as for any PE id owned over an association); the PE
+    ///   proves itself by answering the probe (or re-registering) within the
+    ///   keep-alive timeout. Only a PE that left the probe unanswered frees
+    ///   its id.
+    ///
+    /// Unlike rsplib, which never resets the count and removes at
+    /// MAX-BAD-PE-REPORT without a probe, reports that a live PE disproved
+    /// do not add up, and reports alone remove nothing: under message loss
+    /// users' request timeouts would otherwise remove healthy PEs, and any
+    /// few hosts could (RFC 5355). A dead PE goes at its probe's timeout.
+    /// Reports about PEs owned by other registrars are ignored (only the
+    /// home registrar can probe).
     pub(super) fn on_unreachable(
         &mut self,
         now: Instant,
@@ -267,9 +276,15 @@ impl<
             self.blocked(Blocked::Message(asap_type::ENDPOINT_UNREACHABLE));
             return false;
         }
+        // One reporter is one host: over datagrams its IP address (any
+        // port), over SCTP its association.
+        let reporter = match source {
+            Source::Datagram(s) => Source::Datagram(SocketAddr::new(s.ip(), 0)),
+            a => a,
+        };
         if !self
             .limiter
-            .allow(&self.config.unreachable_rate, source, now)
+            .allow(&self.config.unreachable_rate, reporter, now)
         {
             self.stats.unreachable_rate_limited += 1;
             return true;
@@ -290,13 +305,7 @@ impl<
             return true;
         };
         state.reports = state.reports.saturating_add(1);
-        let reports = state.reports;
         self.stats.unreachable_reports += 1;
-        if reports > self.config.max_bad_pe_reports {
-            self.notify_removed(r);
-            self.remove_owned(r, RemovalReason::Unreachable);
-            return true;
-        }
         let sent = matches!(
             self.send_keep_alive(r, false),
             KeepAlive::Sent | KeepAlive::Connecting
@@ -331,8 +340,15 @@ impl<
                 let at = now + self.config.keep_alive_timeout;
                 self.set_owned_timer(pe, PeTimerKind::KeepAliveTimeout, at);
             }
-            (PeTimerKind::KeepAliveTimeout, Some(_)) => {
-                self.remove_owned(pe, RemovalReason::KeepAliveTimeout);
+            (PeTimerKind::KeepAliveTimeout, Some(state)) => {
+                if state.reports > self.config.max_bad_pe_reports {
+                    // Reported by enough reporters, and the probe proved
+                    // them right.
+                    self.notify_removed(pe);
+                    self.remove_owned(pe, RemovalReason::Unreachable);
+                } else {
+                    self.remove_owned(pe, RemovalReason::KeepAliveTimeout);
+                }
             }
             (PeTimerKind::LifetimeExpiry, Some(_)) => {
                 self.notify_removed(pe);

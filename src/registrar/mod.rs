@@ -63,8 +63,9 @@ use heapless::index_map::FnvIndexMap;
 use heapless::Deque;
 
 pub use config::{
-    AnnounceTransport, EnrpConfig, RegistrarConfig, ReportRate, MAX_ANNOUNCE_TRANSPORTS,
-    MAX_HANDLE_TABLE_ELEMENTS, MAX_PEERS, MAX_RESOLUTION_ITEMS, MAX_SESSIONS,
+    AnnounceTransport, EnrpConfig, RegistrarConfig, ReportRate, MAX_ALLOWED_PEER_NETWORKS,
+    MAX_ANNOUNCE_TRANSPORTS, MAX_HANDLE_TABLE_ELEMENTS, MAX_PEERS, MAX_RESOLUTION_ITEMS,
+    MAX_SESSIONS,
 };
 pub use enrp::{EnrpEvent, EnrpStats, Peer, PeerState, MAX_TAKEOVERS};
 pub use error::RegistrarError;

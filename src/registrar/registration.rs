@@ -8,6 +8,14 @@ pub(super) fn registration_response_len(handle_len: usize, cause_len: usize) -> 
     HEADER_LEN + parameter_len(handle_len) + 8 + 2 * TLV_HEADER_LEN + padded(cause_len)
 }
 
+/// An IPv4-mapped IPv6 address as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 impl<
         B: Backend,
         S: Storage,
@@ -29,7 +37,8 @@ impl<
             return false;
         };
         if PoolHandle::new(handle).is_err() {
-            return false;
+            self.refuse_pool_handle(source, bytes);
+            return true;
         }
         let Some(pe_tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolElement)
         else {
@@ -48,6 +57,82 @@ impl<
         let invalid = ErrorCause::invalid_values(pe_tlv);
         self.reject_registration(reply_to(source), handle, pe_id, invalid);
         true
+    }
+
+    /// The user transport addresses of a registration over `assoc`:
+    /// unspecified ones become the association's remote address; unless
+    /// [`RegistrarConfig::allow_foreign_addresses`], the addresses must
+    /// belong to that remote host (false: refuse): every one of a TCP or
+    /// UDP transport, at least one of an SCTP transport (see the option).
+    pub(super) fn check_addresses(&self, c: &mut Converted, assoc: AssocId) -> bool {
+        let remote = self.assocs.get(&assoc).map(|r| canonical(r.ip()));
+        let sctp = c.user_protocol == TransportProtocol::Sctp;
+        let mut own = false;
+        for a in c.user_addrs[..c.user_len].iter_mut() {
+            if a.is_unspecified() {
+                match remote {
+                    Some(ip) => *a = ip,
+                    None => return self.config.allow_foreign_addresses,
+                }
+            }
+            if Some(canonical(*a)) == remote {
+                own = true;
+            } else if !sctp && !self.config.allow_foreign_addresses {
+                return false;
+            }
+        }
+        own || self.config.allow_foreign_addresses
+    }
+
+    /// Whether a new PE may register in `pool` over `assoc`:
+    /// [`RegistrarConfig::max_registrations_per_association`],
+    /// [`max_registrations_per_host`](RegistrarConfig::max_registrations_per_host)
+    /// and [`max_pool_elements`](RegistrarConfig::max_pool_elements).
+    pub(super) fn within_quotas(&self, pool: &PoolHandle, assoc: AssocId) -> bool {
+        let c = &self.config;
+        if let Some(max) = c.max_pool_elements {
+            if self.hs.pool(pool).is_some_and(|p| p.len() >= max as usize) {
+                return false;
+            }
+        }
+        if let Some(max) = c.max_registrations_per_association {
+            if self.hs.by_association(assoc).take(max as usize).count() >= max as usize {
+                return false;
+            }
+        }
+        if let (Some(max), Some(remote)) = (c.max_registrations_per_host, self.assocs.get(&assoc)) {
+            let max = max as usize;
+            let mut n = 0;
+            for (a, r) in self.assocs.iter() {
+                if r.ip() == remote.ip() {
+                    n += self.hs.by_association(*a).take(max - n).count();
+                    if n >= max {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// A REGISTRATION whose pool handle is not one (empty, or longer than
+    /// 32 bytes) cannot be answered with a REGISTRATION_RESPONSE, which
+    /// must echo a valid pool handle: it is answered with an ASAP_ERROR
+    /// carrying Invalid Values and the Pool Handle parameter (RFC 5354)
+    /// instead, and counted as malformed.
+    pub(super) fn refuse_pool_handle(&mut self, source: Source, bytes: &[u8]) {
+        self.stats.malformed += 1;
+        let Some(tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle) else {
+            return;
+        };
+        if !self
+            .queue
+            .has_room(HEADER_LEN + TLV_HEADER_LEN + padded(tlv.len()))
+        {
+            self.blocked(Blocked::Message(asap_type::REGISTRATION));
+            return;
+        }
+        self.send_error(reply_to(source), &[ErrorCause::invalid_values(tlv)]);
     }
 
     pub(super) fn reject_registration(
@@ -87,6 +172,10 @@ impl<
     /// Inconsistent Transport Type with a transport TLV of the pool, Inconsistent
     /// Data/Control Configuration, Lack of Resources, Rejected due to Security
     /// Considerations). Registration life is in milliseconds (SPEC §15.1).
+    /// A new PE beyond a quota ([`RegistrarConfig::max_registrations_per_association`],
+    /// [`RegistrarConfig::max_registrations_per_host`],
+    /// [`RegistrarConfig::max_pool_elements`]) is refused with Lack of
+    /// Resources ([`Stats::quota_refused`]); established PEs are never evicted.
     ///
     /// Security (RFC 5355): a PE registered over association A may be
     /// re-registered or deregistered over A only. Any other association is
@@ -95,7 +184,11 @@ impl<
     /// over) may be claimed by an association whose remote address is one of the
     /// PE's ASAP transport addresses (the PE moving to this registrar; with no
     /// ASAP transport known, by any association; see `may_claim`). Registrations
-    /// and deregistrations arriving as datagrams are refused the same way. The
+    /// and deregistrations arriving as datagrams are refused the same way.
+    /// The user transport's addresses must belong to the association's
+    /// remote host unless [`RegistrarConfig::allow_foreign_addresses`] (else
+    /// 0xA; see there); an unspecified address is stored as that remote
+    /// address. The
     /// ASAP transport recorded is the association's remote address as reported
     /// by [`TransportEvent::Up`]; for an association never reported up, the PE's
     /// own ASAP transport parameter (if SCTP) is kept instead.
@@ -112,8 +205,8 @@ impl<
     ) -> bool {
         let dest = reply_to(source);
         let Ok(handle) = PoolHandle::new(pool_handle) else {
-            self.stats.malformed += 1;
-            return false;
+            self.refuse_pool_handle(source, bytes);
+            return true;
         };
         // The largest answer: a rejection carrying the PE (Invalid Values)
         // or the pool's transport (Inconsistent Transport Type).
@@ -146,10 +239,15 @@ impl<
             self.reject_registration(dest, pool_handle, pe.pe_id, c);
             return true;
         }
-        let Some(c) = Converted::new(pe) else {
+        let Some(mut c) = Converted::new(pe) else {
             self.reject_registration(dest, pool_handle, pe.pe_id, invalid);
             return true;
         };
+        if !self.check_addresses(&mut c, assoc) {
+            let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
         let life = pe.registration_life;
         let life_ok = match self.config.max_registration_life_ms {
             _ if life >= 0 && (life as u32) < self.config.min_registration_life_ms => false,
@@ -161,6 +259,12 @@ impl<
             return true;
         }
         let already_owned = existing.is_some_and(|(r, _)| self.owned.contains_key(&r));
+        if existing.is_none() && !self.within_quotas(&handle, assoc) {
+            self.stats.quota_refused += 1;
+            let c = ErrorCause::new(CauseCode::LackOfResources);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
         if !already_owned && self.owned.len() >= OWNED {
             let c = ErrorCause::new(CauseCode::LackOfResources);
             self.reject_registration(dest, pool_handle, pe.pe_id, c);

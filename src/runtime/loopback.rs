@@ -72,7 +72,8 @@ fn unreachable_transport() -> OwnedTransport {
 /// ENRP for a registrar of [`registrar`]: rsplib's behaviour with a
 /// PRESENCE every second, a peer silent for 2 s asked to answer within
 /// 1 s, 1 s to find a mentor and takeovers that expire after 2 s; the
-/// `peers` are its static peers. The local address is set when the
+/// `peers` are its static peers, and every registrar on the loopback
+/// network (127.0.0.0/8) is accepted as a peer. The local address is set when the
 /// registrar's ENRP socket is bound ([`RegistrarNode::start`](super::RegistrarNode::start)).
 pub fn enrp(peers: &[SocketAddr]) -> crate::registrar::EnrpConfig {
     let mut c = crate::registrar::EnrpConfig::rsplib(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -82,6 +83,7 @@ pub fn enrp(peers: &[SocketAddr]) -> crate::registrar::EnrpConfig {
     c.mentor_discovery_timeout = Duration::from_millis(1000);
     c.takeover_expiry = Duration::from_millis(2000);
     c.session_timeout = Duration::from_secs(3);
+    c = c.with_allowed_peers(core::net::IpAddr::from([127, 0, 0, 0]), 8);
     for p in peers {
         c = c.with_peer(*p);
     }

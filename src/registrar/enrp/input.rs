@@ -44,6 +44,16 @@ impl<
             self.enrp.stats.unexpected += 1;
             return;
         }
+        if !self.enrp_source_trusted(source) {
+            net_debug!("enrp: dropped a message from an untrusted host");
+            self.enrp.stats.untrusted += 1;
+            return;
+        }
+        if !self.enrp_sender_bound(source, msg.sender) {
+            net_debug!("enrp: dropped a message claiming {}", msg.sender);
+            self.enrp.stats.impostors += 1;
+            return;
+        }
         let info = match msg.body {
             EnrpBody::Presence { server_info, .. } => server_info,
             _ => None,
@@ -81,6 +91,12 @@ impl<
                 ..
             } => {
                 let owner = pool_element.home_server.unwrap_or(sender);
+                if owner != sender && !self.acked_takeover(sender, owner) {
+                    // Only a PE's owner speaks for it (or the registrar
+                    // taking its owner over, acknowledged here).
+                    self.enrp.stats.foreign_updates += 1;
+                    return;
+                }
                 match action {
                     UpdateAction::AddPe => {
                         let kept = if owner < me {
@@ -147,6 +163,73 @@ impl<
         if ty != EnrpType::Error {
             self.enrp_report_unrecognized(source, assoc, sender, bytes);
         }
+    }
+
+    /// Whether a message from `source` may be looked at: over an
+    /// association, its remote host must be a trusted peer (see the module
+    /// documentation, "Trust"); a datagram (PRESENCE only) must come from
+    /// one too, or over the multicast channel when
+    /// [`EnrpConfig::multicast`] is on.
+    pub(super) fn enrp_source_trusted(&self, source: Source) -> bool {
+        match source {
+            Source::Association(a) => self
+                .assocs
+                .get(&a)
+                .is_some_and(|r| self.enrp_host_trusted(r.ip())),
+            Source::Datagram(s) => self.config.enrp.multicast || self.enrp_host_trusted(s.ip()),
+        }
+    }
+
+    /// A configured or allowed peer host, or the host of a peer in the
+    /// table (every entry there came from a trusted source).
+    pub(super) fn enrp_host_trusted(&self, ip: core::net::IpAddr) -> bool {
+        self.config.enrp.allows(ip)
+            || self.config.enrp.static_peers.iter().any(|p| p.ip() == ip)
+            || self
+                .enrp
+                .peers
+                .iter()
+                .any(|p| p.address.is_some_and(|a| a.ip() == ip))
+    }
+
+    /// Whether `sender` may speak over `source`: an association bound to
+    /// another server id (at its first message) refuses it, and a server id
+    /// bound to an association refuses other hosts.
+    pub(super) fn enrp_sender_bound(&self, source: Source, sender: ServerId) -> bool {
+        let host = |a: AssocId| self.assocs.get(&a).map(|r| r.ip());
+        match source {
+            Source::Association(a) => {
+                if self
+                    .enrp
+                    .peers
+                    .iter()
+                    .any(|p| p.assoc == Some(a) && p.server_id.is_some_and(|id| id != sender))
+                {
+                    return false;
+                }
+                match self.peer_assoc(sender) {
+                    Some(b) if b != a => host(b).is_some() && host(b) == host(a),
+                    _ => true,
+                }
+            }
+            Source::Datagram(s) => match self.peer_by_id(sender) {
+                Some(i) => {
+                    let p = &self.enrp.peers[i];
+                    let by_assoc = p.assoc.and_then(host);
+                    let by_addr = p.address.map(|a| a.ip());
+                    (by_assoc.is_none() && by_addr.is_none())
+                        || by_assoc == Some(s.ip())
+                        || by_addr == Some(s.ip())
+                }
+                None => true,
+            },
+        }
+    }
+
+    /// Whether this registrar acknowledged `initiator`'s takeover of
+    /// `target` lately.
+    pub(super) fn acked_takeover(&self, initiator: ServerId, target: ServerId) -> bool {
+        self.enrp.acked.iter().any(|&k| k == (initiator, target))
     }
 
     pub(super) fn enrp_parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {

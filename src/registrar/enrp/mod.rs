@@ -10,11 +10,43 @@
 //! bounded: [`MAX_PEERS`] peers, [`MAX_SESSIONS`] handle table sessions,
 //! [`MAX_TAKEOVERS`] takeovers, and the registrar's transmit queue.
 //!
+//! # Trust
+//!
+//! ENRP peers are configured, never assumed. A message is looked at only
+//! when it comes from a trusted host, else it is dropped and counted
+//! ([`EnrpStats::untrusted`]): no answer (no LIST_RESPONSE, no
+//! HANDLE_TABLE_RESPONSE, no PRESENCE), no change of state. The host of an
+//! association is the remote address of its [`TransportEvent::Up`]; it is
+//! trusted when it is the host of a configured peer
+//! ([`EnrpConfig::static_peers`]), lies in [`EnrpConfig::allowed_peers`],
+//! or is the host of a peer in the peer table, which holds only peers
+//! learnt from trusted sources: a trusted peer's messages or its mentor's
+//! LIST_RESPONSE, and, with [`EnrpConfig::multicast`], PRESENCE on the
+//! multicast channel (multicast discovery trusts everyone who can send to
+//! the channel; datagrams are taken from any host then).
+//!
+//! * **Server ids are bound**: the first message over an association binds
+//!   the sender's server id to it; a message over it naming another sender
+//!   is dropped ([`EnrpStats::impostors`]), as is one naming a peer bound to
+//!   an association to another host.
+//! * **Owners speak for their PEs**: a HANDLE_UPDATE must name its sender
+//!   as the PE's owner (home server), or the target of a takeover by the
+//!   sender that this registrar acknowledged; others are dropped
+//!   ([`EnrpStats::foreign_updates`]). A PE this registrar owns over a live
+//!   association is moved by an update only from its rival owner under the
+//!   crossing-registration tie-break below (a higher server id, which
+//!   partition healing needs), never by a third party, and DEL_PE never
+//!   removes it.
+//! * **Takeovers**: TAKEOVER_SERVER is taken only from the registrar whose
+//!   INIT_TAKEOVER for that target this one acknowledged (and not since
+//!   heard the target's PRESENCE), or as the answer to this registrar's own
+//!   INIT_TAKEOVER; others are dropped ([`EnrpStats::takeovers_refused`]).
+//!
 //! # Behaviour
 //!
 //! * **Peers** ([`Peer`]): configured addresses (server id learnt), peers
-//!   named in a LIST_RESPONSE, and any registrar a message comes from (an
-//!   unknown sender is added and sent a reply-required PRESENCE). A peer
+//!   named in a LIST_RESPONSE, and any registrar a trusted message comes
+//!   from (an unknown sender is added and sent a reply-required PRESENCE). A peer
 //!   known by address without an association is connected to (again at
 //!   every heartbeat while it is not up).
 //! * **PRESENCE** every PEER-HEARTBEAT-CYCLE to every peer association
@@ -44,8 +76,9 @@
 //! * **Handle table responses** are paged: at most
 //!   [`EnrpConfig::max_handle_table_elements`] PEs and 65,535 bytes per
 //!   message, fewer when the transmit queue has less room, M=1 while more
-//!   follow. The responder keeps a session per requesting association
-//!   holding a cursor: W=1 walks its own PEs in ownership order, W=0 walks
+//!   follow. The responder keeps one session per requesting peer (a new
+//!   request, over any of its associations, replaces its old one) holding
+//!   a cursor: W=1 walks its own PEs in ownership order, W=0 walks
 //!   every owner's PEs, owner by owner in ascending server id; both resume
 //!   after the last PE sent, so the handlespace may change between pages.
 //! * **Merge rules** (SPEC §9): a received PE is applied with
@@ -207,6 +240,10 @@ pub(super) struct EnrpState {
     /// Registrars this one took over lately (answered with TAKEOVER_SERVER
     /// when a late initiator asks for them).
     won: heapless::Deque<ServerId, RECENT_TAKEOVERS>,
+    /// Takeovers of others this registrar acknowledged lately, as
+    /// (initiator, target): the only TAKEOVER_SERVERs it accepts, and the
+    /// only foreign owners a HANDLE_UPDATE may name.
+    acked: heapless::Deque<(ServerId, ServerId), RECENT_TAKEOVERS>,
     init: Init,
     next_heartbeat: Instant,
     stats: EnrpStats,
@@ -229,6 +266,7 @@ impl EnrpState {
             sessions: Vec::new(),
             takeovers: Vec::new(),
             won: heapless::Deque::new(),
+            acked: heapless::Deque::new(),
             init: Init::NotStarted,
             next_heartbeat: Instant::ZERO,
             stats: EnrpStats::default(),

@@ -173,6 +173,12 @@ impl<
                 }
                 self.enrp.won = rest;
             }
+            // Alive: an acknowledged takeover of it no longer stands.
+            let acked = self.enrp.acked.clone();
+            self.enrp.acked.clear();
+            for k in acked.iter().filter(|k| k.1 != id) {
+                let _ = self.enrp.acked.push_back(*k);
+            }
             // The target shows up: every takeover of it stops.
             let before = self.enrp.takeovers.len();
             self.enrp.takeovers.retain(|t| t.target != id);

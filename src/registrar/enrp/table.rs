@@ -192,15 +192,17 @@ impl<
         let own = own || !matches!(self.enrp.init, Init::Done);
         let existing = self.enrp.sessions.iter().position(|s| {
             s.assoc == assoc
-                && matches!(s.kind, SessionKind::Serve { own_only, .. } if own_only == own)
+                && matches!(s.kind, SessionKind::Serve { own_only, peer: p, .. } if own_only == own && p == peer)
         });
         let idx = match existing {
             Some(i) => i,
             None => {
-                // A new request replaces any other session of this requester.
-                self.enrp
-                    .sessions
-                    .retain(|s| !(s.assoc == assoc && matches!(s.kind, SessionKind::Serve { .. })));
+                // A new request replaces any other session of this requester
+                // (its association, or its server id over another one): one
+                // session per peer, so that no peer holds them all.
+                self.enrp.sessions.retain(|s| {
+                    !matches!(s.kind, SessionKind::Serve { peer: p, .. } if p == peer || s.assoc == assoc)
+                });
                 if self.enrp.sessions.len() >= self.config.enrp.max_sessions.min(MAX_SESSIONS) {
                     self.enrp.stats.sessions_refused += 1;
                     reject(self);
@@ -218,6 +220,7 @@ impl<
                     assoc,
                     deadline: now,
                     kind: SessionKind::Serve {
+                        peer,
                         own_only: own,
                         cursor,
                     },

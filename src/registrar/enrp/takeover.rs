@@ -150,6 +150,12 @@ impl<
                 takeover_at: now + self.config.enrp.takeover_expiry.saturating_mul(2),
             };
         }
+        if !self.acked_takeover(sender, target) {
+            if self.enrp.acked.is_full() {
+                self.enrp.acked.pop_front();
+            }
+            let _ = self.enrp.acked.push_back((sender, target));
+        }
         if let Some(a) = assoc {
             self.simple(
                 Destination::Association(a),
@@ -173,7 +179,16 @@ impl<
             self.presence_groupcast();
             return;
         }
-        if self.enrp.takeovers.iter().any(|t| t.target == target) {
+        // Only from the registrar whose INIT_TAKEOVER for `target` this one
+        // acknowledged, or that answers this one's own INIT_TAKEOVER for
+        // it (it completed first).
+        let own = self.enrp.takeovers.iter().any(|t| t.target == target);
+        if !own && !self.acked_takeover(sender, target) {
+            net_debug!("enrp: TAKEOVER_SERVER of {} by {} refused", target, sender);
+            self.enrp.stats.takeovers_refused += 1;
+            return;
+        }
+        if own {
             self.enrp.takeovers.retain(|t| t.target != target);
             self.enrp.stats.takeovers_lost += 1;
             self.enrp_event(EnrpEvent::TakeoverLost {

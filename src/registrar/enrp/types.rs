@@ -153,8 +153,12 @@ impl PageCursor {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum SessionKind {
-    /// Answering a peer's HANDLE_TABLE_REQUESTs.
-    Serve { own_only: bool, cursor: PageCursor },
+    /// Answering a peer's HANDLE_TABLE_REQUESTs (one session per peer).
+    Serve {
+        peer: ServerId,
+        own_only: bool,
+        cursor: PageCursor,
+    },
     /// Resynchronising a peer's PEs (W=1 request sent): the last PE received
     /// and how many were swept so far.
     Resync {
@@ -330,4 +334,16 @@ pub struct EnrpStats {
     pub sessions_timed_out: u64,
     /// ENRP messages not queued (transmit queue full).
     pub queue_full: u64,
+    /// Messages dropped because they came from a host that is not a
+    /// trusted peer (nothing answered, nothing changed).
+    pub untrusted: u64,
+    /// Messages dropped because their sender id is not the one bound to
+    /// the association (or host) they came over.
+    pub impostors: u64,
+    /// HANDLE_UPDATEs refused because they name another owner than their
+    /// sender outside an acknowledged takeover.
+    pub foreign_updates: u64,
+    /// TAKEOVER_SERVERs refused: the sender did not run an INIT_TAKEOVER
+    /// for that target that this registrar acknowledged.
+    pub takeovers_refused: u64,
 }

@@ -9,4 +9,5 @@ mod property;
 mod robustness;
 mod table;
 mod takeover;
+mod trust;
 mod updates;

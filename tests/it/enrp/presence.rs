@@ -397,10 +397,20 @@ fn skip_and_report_parameter_is_reported_after_processing() {
 
 #[test]
 fn peer_table_is_bounded() {
-    let mut r = registrar(enrp_config(&[]));
+    // Peers announced on the multicast channel (the association table of
+    // the test registrar is smaller than the peer table).
+    let mut c = enrp_config(&[]);
+    c.enrp.multicast = true;
+    let mut r = registrar(c);
     r.handle_timeout(T0);
     for n in 0..(MAX_PEERS as u32 + 5) {
-        deliver(&mut r, T0, 100 + n, 1000 + n, presence_body(0xFFFF, false));
+        let m = rserpool::wire::EnrpMessage {
+            sender: sid(1000 + n),
+            receiver: None,
+            body: presence_body(0xFFFF, false),
+        };
+        let from = std::net::SocketAddr::new(peer_addr(n as u8).ip(), 40_000);
+        r.handle(T0, Source::Datagram(from), Protocol::Enrp, &emit_enrp(&m));
         drain_all(&mut r);
     }
     assert_eq!(r.peers().len(), MAX_PEERS);

@@ -109,7 +109,8 @@ fn peer_updates_are_applied_with_the_registration_checks() {
     let v = r.handlespace().lookup(&h, pe(1)).unwrap();
     assert_eq!(v.home_registrar(), Some(sid(7)));
     assert_eq!(v.assoc(), rserpool::AssocId::NONE);
-    // The PE's home id names the owner (here another registrar than the sender).
+    // The PE's home id names the owner, which must be the sender: an update
+    // for another registrar's PE is refused ...
     update(
         &mut r,
         T0,
@@ -119,6 +120,20 @@ fn peer_updates_are_applied_with_the_registration_checks() {
         "pool",
         &PeerPe::new(2, 8),
     );
+    assert!(r.handlespace().lookup(&h, pe(2)).is_none());
+    assert_eq!(r.enrp_stats().foreign_updates, 1);
+    // ... and taken from that registrar itself.
+    update(
+        &mut r,
+        T0,
+        12,
+        8,
+        UpdateAction::AddPe,
+        "pool",
+        &PeerPe::new(2, 8),
+    );
+    drain_all(&mut r);
+    events(&mut r);
     assert_eq!(
         r.handlespace().lookup(&h, pe(2)).unwrap().home_registrar(),
         Some(sid(8))
@@ -148,6 +163,7 @@ fn peer_updates_are_applied_with_the_registration_checks() {
         &PeerPe::new(5, me().get()),
     );
     assert!(r.handlespace().lookup(&h, pe(5)).is_none());
+    assert_eq!(r.enrp_stats().foreign_updates, 2);
     assert_eq!(r.enrp_stats().updates_applied, 3);
     // DEL_PE for the right owner removes; for another owner or unknown PE it is ignored.
     update(

@@ -15,7 +15,12 @@ type Host = Registrar<RedBlackTree, Growable, OWNED, 16, 65536, 64>;
 
 #[test]
 fn owns_up_to_owned_beyond_an_index_maps_limit() {
-    let mut r: Box<Host> = Box::new(Registrar::new(config()));
+    // One association registers them all: no per-association or per-host
+    // quota here.
+    let mut c = config();
+    c.max_registrations_per_association = None;
+    c.max_registrations_per_host = None;
+    let mut r: Box<Host> = Box::new(Registrar::new(c));
     let now = Instant::from_secs(1);
     r.handle_transport_event(
         now,

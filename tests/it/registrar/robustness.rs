@@ -78,16 +78,21 @@ fn unreachable_probes_then_removes_after_max_bad_pe_reports() {
     assert_eq!(r.unreachable_reports(&h, pe(1)), Some(0));
     assert_eq!(r.handlespace().len(), 1);
 
-    // Reports from other reporters before the PE answers count: 1, 2, 3
-    // (probes), then 4 > 3: removal, and the PE is told.
-    for (i, reporter) in [51u32, 52, 53].into_iter().enumerate() {
+    // Reports from other reporters before the PE answers count: 1, 2, 3, 4,
+    // each with a probe. More than MAX-BAD-PE-REPORT reports remove nothing
+    // by themselves (they did at once before, without evidence): the PE
+    // goes when the probe is left unanswered, and is told.
+    for (i, reporter) in [51u32, 52, 53, 54].into_iter().enumerate() {
         r.handle(T0, src(reporter), Protocol::Asap, &unreachable("u", 1));
         one(&mut r, Destination::Association(a(1)));
         assert_eq!(r.unreachable_reports(&h, pe(1)), Some(1 + i as u32));
     }
-    r.handle(T0, src(54), Protocol::Asap, &unreachable("u", 1));
-    let b = one(&mut r, Destination::Association(a(1)));
-    assert!(matches!(AsapMessage::parse(&b).unwrap(),
+    assert!(r.handlespace().lookup(&h, pe(1)).is_some());
+    assert!(events(&mut r).is_empty());
+    let out = run_until(&mut r, T0 + Duration::from_secs(5));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.destination, Destination::Association(a(1)));
+    assert!(matches!(AsapMessage::parse(&out[0].2).unwrap(),
         AsapMessage::DeregistrationResponse { pool_handle: b"u", pe_id, error: None } if pe_id == pe(1)));
     assert!(r.handlespace().is_empty());
     assert!(matches!(
@@ -183,7 +188,9 @@ fn a_long_flood_from_a_few_reporters_does_not_remove_an_answering_pe() {
 }
 
 #[test]
-fn enough_reporters_before_an_answer_remove_a_dead_pe_at_once() {
+fn enough_reporters_remove_a_dead_pe_when_its_probe_times_out() {
+    // Before, the fourth report removed the PE at once, whether it was
+    // alive or not; now only the unanswered probe does.
     let mut r = registrar(config());
     up(&mut r, T0, 1);
     register_ok(&mut r, T0, 1, "u", &PeSpec::new(1));
@@ -192,11 +199,14 @@ fn enough_reporters_before_an_answer_remove_a_dead_pe_at_once() {
         r.handle(T0, src(reporter), Protocol::Asap, &unreachable("u", 1));
     }
     assert_eq!(drain(&mut r).len(), 3);
-    // The fourth report, before the probe's timeout, removes it.
     r.handle(t, src(53), Protocol::Asap, &unreachable("u", 1));
+    assert_eq!(drain(&mut r).len(), 1, "a probe, not a removal");
+    assert_eq!(r.handlespace().len(), 1);
+    let out = run_until(&mut r, T0 + Duration::from_secs(5));
     assert!(r.handlespace().is_empty());
+    assert_eq!(out.len(), 1);
     assert!(matches!(
-        AsapMessage::parse(&one(&mut r, Destination::Association(a(1)))).unwrap(),
+        AsapMessage::parse(&out[0].2).unwrap(),
         AsapMessage::DeregistrationResponse { error: None, .. }
     ));
     assert!(matches!(
@@ -206,6 +216,58 @@ fn enough_reporters_before_an_answer_remove_a_dead_pe_at_once() {
             ..
         }]
     ));
+}
+
+#[test]
+fn reports_from_many_ports_of_one_host_count_once_and_remove_no_answering_pe() {
+    let mut r = registrar(config());
+    up(&mut r, T0, 1);
+    register_ok(&mut r, T0, 1, "u", &PeSpec::new(1));
+    let h = PoolHandle::new(b"u").unwrap();
+    let host = std::net::Ipv4Addr::new(10, 66, 0, 1);
+    for port in 40_000..40_004u16 {
+        let from = std::net::SocketAddr::from((host, port));
+        r.handle(
+            T0,
+            rserpool::transmit::Source::Datagram(from),
+            Protocol::Asap,
+            &unreachable("u", 1),
+        );
+    }
+    assert_eq!(r.unreachable_reports(&h, pe(1)), Some(1));
+    assert_eq!(r.stats().unreachable_rate_limited, 3);
+    assert_eq!(drain(&mut r).len(), 1);
+    // Many hosts: still only probes, and the PE stays.
+    for reporter in 50..60 {
+        r.handle(T0, src(reporter), Protocol::Asap, &unreachable("u", 1));
+    }
+    assert_eq!(drain(&mut r).len(), 10);
+    assert_eq!(r.handlespace().len(), 1);
+    // Within the probe window another host cannot take the PE id ...
+    up(&mut r, T0, 9);
+    r.handle(
+        T0,
+        src(9),
+        Protocol::Asap,
+        &PeSpec::new(1).registration("u"),
+    );
+    let b = one(&mut r, Destination::Association(a(9)));
+    assert!(matches!(
+        AsapMessage::parse(&b).unwrap(),
+        AsapMessage::RegistrationResponse { rejected: true, .. }
+    ));
+    // ... and the PE proves itself by answering.
+    r.handle(T0, src(1), Protocol::Asap, &keep_alive_ack("u", 1));
+    assert_eq!(r.unreachable_reports(&h, pe(1)), Some(0));
+    assert!(run_until(&mut r, T0 + Duration::from_secs(6))
+        .iter()
+        .all(|(_, _, b)| matches!(
+            AsapMessage::parse(b).unwrap(),
+            AsapMessage::EndpointKeepAlive { .. }
+        )));
+    let v = r.handlespace().lookup(&h, pe(1)).unwrap();
+    assert_eq!(v.assoc(), a(1));
+    assert_eq!(r.stats().removed_unreachable, 0);
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod enrp_download;
 mod enrp_heal;
 mod enrp_loss;
 mod enrp_partition;
+mod enrp_rogue;
 mod enrp_setup;
 mod enrp_steady;
 mod enrp_takeover;

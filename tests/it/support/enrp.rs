@@ -37,7 +37,9 @@ pub fn local_addr() -> SocketAddr {
 /// given static peers.
 pub fn enrp_config(peers: &[SocketAddr]) -> RegistrarConfig {
     let mut c = config();
-    let mut e = EnrpConfig::rsplib(local_addr());
+    // Peers of the tests live in 10.9.0.0/24.
+    let mut e = EnrpConfig::rsplib(local_addr())
+        .with_allowed_peers(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 0)), 24);
     for p in peers {
         e = e.with_peer(*p);
     }
@@ -64,8 +66,14 @@ pub fn emit_enrp(m: &EnrpMessage<'_>) -> Vec<u8> {
     buf
 }
 
-/// Delivers `body` from peer `from` over association `assoc`.
+/// Delivers `body` from peer `from` over association `assoc`; an
+/// association the registrar has not seen comes up first, from peer
+/// `from`'s host (10.9.0.x, trusted by [`enrp_config`]) at an ephemeral port.
 pub fn deliver(r: &mut TestRegistrar, now: Instant, assoc: u32, from: u32, body: EnrpBody<'_>) {
+    if r.association_remote(AssocId(assoc)).is_none() {
+        let remote = SocketAddr::new(peer_addr(from as u8).ip(), 40_000);
+        enrp_up(r, now, assoc, remote);
+    }
     let m = EnrpMessage {
         sender: sid(from),
         receiver: None,

@@ -25,8 +25,19 @@ pub fn server_id() -> ServerId {
     ServerId::new(SERVER).unwrap()
 }
 
-/// rsplib profile, announcing off, seed 7.
+/// rsplib profile, announcing off, seed 7, foreign user addresses
+/// allowed: the fixtures register documentation addresses (192.0.2.x, see
+/// [`PeSpec`]) over associations from 10.0.0.x (as behind NAT); the
+/// address check itself is tested with [`strict_config`].
 pub fn config() -> RegistrarConfig {
+    let mut c = strict_config();
+    c.allow_foreign_addresses = true;
+    c
+}
+
+/// [`config`] with the default address check: user transport addresses
+/// must be the registering association's remote address.
+pub fn strict_config() -> RegistrarConfig {
     let mut c = RegistrarConfig::rsplib(server_id()).with_seed(7);
     c.announce = false;
     c

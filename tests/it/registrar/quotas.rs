@@ -1,0 +1,204 @@
+//! Registration quotas (per association, per pool) answered with Lack of
+//! Resources, and every malformed REGISTRATION answered with its cause.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::support::registrar::*;
+use rserpool::transmit::{Destination, Machine};
+use rserpool::wire::{AsapMessage, Protocol};
+use rserpool::{CauseCode, Instant};
+
+const T0: Instant = Instant::from_secs(10);
+
+/// The answer to `bytes` over association `assoc`: `Some(None)` accepted,
+/// `Some(Some(cause))` rejected, `None` no answer.
+fn answer(r: &mut TestRegistrar, assoc: u32, bytes: &[u8]) -> Option<Option<CauseCode>> {
+    r.handle(T0, src(assoc), Protocol::Asap, bytes);
+    let out = drain(r);
+    assert!(out.len() <= 1, "{} answers", out.len());
+    let (t, b) = out.into_iter().next()?;
+    assert_eq!(t.destination, Destination::Association(a(assoc)));
+    match AsapMessage::parse(&b).unwrap() {
+        AsapMessage::RegistrationResponse {
+            rejected, error, ..
+        } => {
+            assert_eq!(rejected, error.is_some());
+            Some(error.map(|e| e.causes.first().unwrap().code))
+        }
+        // No valid pool handle to echo: an ASAP_ERROR instead.
+        AsapMessage::Error { error } => Some(Some(error.causes.first().unwrap().code)),
+        m => panic!("unexpected {m:?}"),
+    }
+}
+
+/// `bytes` (a REGISTRATION whose first parameter is the pool handle) with
+/// the pool handle replaced by `handle` (which the encoder refuses to emit).
+fn with_handle(bytes: &[u8], handle: &[u8]) -> Vec<u8> {
+    let old_len = u16::from_be_bytes([bytes[6], bytes[7]]) as usize;
+    let rest = &bytes[4 + old_len.div_ceil(4) * 4..];
+    let mut m = bytes[..4].to_vec();
+    m.extend_from_slice(&bytes[4..6]);
+    m.extend_from_slice(&((4 + handle.len()) as u16).to_be_bytes());
+    m.extend_from_slice(handle);
+    while m.len() % 4 != 0 {
+        m.push(0);
+    }
+    m.extend_from_slice(rest);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    m
+}
+
+/// A REGISTRATION of PE `id` with registration life `life` (which the
+/// encoder refuses to emit when below -1).
+fn with_life(id: u32, life: i32) -> Vec<u8> {
+    const MARK: i32 = 0x0A0B_0C0D;
+    let mut m = PeSpec::new(id).life(MARK).registration("p");
+    let at = m.windows(4).position(|w| w == MARK.to_be_bytes()).unwrap();
+    m[at..at + 4].copy_from_slice(&life.to_be_bytes());
+    m
+}
+
+#[test]
+fn malformed_registrations_are_answered_with_invalid_values() {
+    let mut r = registrar(config());
+    up(&mut r, T0, 1);
+    let invalid = Some(Some(CauseCode::InvalidValues));
+    let mut wide = PeSpec::new(1);
+    wide.addrs = (0..17)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(192, 0, 2, i)))
+        .collect();
+    // 17 addresses fit (up to 64 do): answered, and accepted.
+    assert_eq!(answer(&mut r, 1, &wide.registration("p")), Some(None));
+    let long = "x".repeat(33);
+    for (what, bytes) in [
+        (
+            "empty pool handle",
+            with_handle(&PeSpec::new(2).registration("p"), b""),
+        ),
+        (
+            "33-byte pool handle",
+            with_handle(&PeSpec::new(3).registration("p"), long.as_bytes()),
+        ),
+        ("lifetime -2", with_life(4, -2)),
+    ] {
+        assert_eq!(answer(&mut r, 1, &bytes), invalid, "{what}");
+    }
+    assert_eq!(r.handlespace().len(), 1);
+}
+
+#[test]
+fn each_association_has_a_registration_quota() {
+    let mut c = config();
+    c.max_registrations_per_association = Some(3);
+    let mut r = registrar(c);
+    up(&mut r, T0, 1);
+    up(&mut r, T0, 2);
+    let lack = Some(Some(CauseCode::LackOfResources));
+    for id in 1..=3 {
+        assert_eq!(
+            answer(&mut r, 1, &PeSpec::new(id).registration("p")),
+            Some(None)
+        );
+    }
+    // The fourth new PE is refused; the established ones stay, and may
+    // re-register.
+    assert_eq!(answer(&mut r, 1, &PeSpec::new(4).registration("q")), lack);
+    assert_eq!(r.handlespace().len(), 3);
+    assert_eq!(
+        answer(&mut r, 1, &PeSpec::new(2).life(60_000).registration("p")),
+        Some(None)
+    );
+    assert_eq!(r.stats().quota_refused, 1);
+    // Another association has a quota of its own.
+    assert_eq!(
+        answer(&mut r, 2, &PeSpec::new(4).registration("p")),
+        Some(None)
+    );
+    // A deregistration makes room.
+    r.handle(T0, src(1), Protocol::Asap, &deregistration("p", 1));
+    drain(&mut r);
+    assert_eq!(
+        answer(&mut r, 1, &PeSpec::new(5).registration("p")),
+        Some(None)
+    );
+}
+
+#[test]
+fn one_host_has_a_quota_over_all_its_associations() {
+    let mut c = config();
+    c.max_registrations_per_host = Some(4);
+    let mut r = registrar(c);
+    // Associations 1..=3 from one host (10.0.0.7), 4 from another.
+    for assoc in 1..=3u32 {
+        r.handle_transport_event(
+            T0,
+            rserpool::transmit::TransportEvent::Up {
+                assoc: a(assoc),
+                remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
+                protocol: Protocol::Asap,
+            },
+        );
+    }
+    up(&mut r, T0, 4);
+    let lack = Some(Some(CauseCode::LackOfResources));
+    let mut id = 0;
+    let mut accepted = 0;
+    for round in 0..3 {
+        for assoc in 1..=3u32 {
+            id += 1;
+            let got = answer(&mut r, assoc, &PeSpec::new(id).registration("p"));
+            if accepted < 4 {
+                assert_eq!(got, Some(None), "round {round} assoc {assoc}");
+                accepted += 1;
+            } else {
+                assert_eq!(got, lack, "round {round} assoc {assoc}");
+            }
+        }
+    }
+    assert_eq!(r.handlespace().len(), 4);
+    assert_eq!(
+        answer(&mut r, 4, &PeSpec::new(100).registration("p")),
+        Some(None)
+    );
+}
+
+#[test]
+fn a_full_pool_refuses_the_newcomer_and_keeps_its_elements() {
+    let mut c = config();
+    c.max_pool_elements = Some(2);
+    let mut r = registrar(c);
+    for assoc in 1..=4 {
+        up(&mut r, T0, assoc);
+    }
+    assert_eq!(
+        answer(&mut r, 1, &PeSpec::new(1).registration("p")),
+        Some(None)
+    );
+    assert_eq!(
+        answer(&mut r, 2, &PeSpec::new(2).registration("p")),
+        Some(None)
+    );
+    assert_eq!(
+        answer(&mut r, 3, &PeSpec::new(3).registration("p")),
+        Some(Some(CauseCode::LackOfResources))
+    );
+    let h = rserpool::PoolHandle::new(b"p").unwrap();
+    assert!(r.handlespace().lookup(&h, pe(1)).is_some());
+    assert!(r.handlespace().lookup(&h, pe(2)).is_some());
+    assert!(r.handlespace().lookup(&h, pe(3)).is_none());
+    // Other pools are not affected.
+    assert_eq!(
+        answer(&mut r, 4, &PeSpec::new(4).registration("q")),
+        Some(None)
+    );
+}
+
+#[test]
+fn the_quotas_have_explicit_defaults() {
+    let c = rserpool::registrar::RegistrarConfig::default();
+    assert_eq!(c.max_registrations_per_association, Some(256));
+    assert_eq!(c.max_registrations_per_host, Some(1024));
+    assert_eq!(c.max_pool_elements, None);
+    assert!(!c.allow_foreign_addresses);
+}
