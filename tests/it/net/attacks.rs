@@ -687,31 +687,32 @@ fn asap_unreachable_reports_and_a_reregistration_cannot_hijack_a_pe() {
             _ => None,
         });
     assert_eq!(learnt, Some(pe.pe_id()));
-    // Four reporters on four ports, known to the registrar first (each
-    // resolves once), then their reports back to back, so that they arrive
-    // before the PE answers the registrar's probe; a few bursts.
-    let reporters: Vec<_> = (0..4).map(|_| socket(host)).collect();
+    // Each burst: four reporters on four new ports, known to the registrar
+    // first (each resolves once), then their reports back to back, so that
+    // they arrive before the PE answers the registrar's probe, and at once
+    // the registration of the PE id with the attacker's address, before a
+    // removed PE can register again. A few bursts, as a report may lose
+    // the race with the PE's answer.
     let resolution = emit_asap(&AsapMessage::HandleResolution {
         subscribe: false,
         pool_handle: pool().as_bytes(),
         items: None,
     });
-    for s in &reporters {
-        s.send_to(&resolution, r.local_addr()).unwrap();
-        received(s, Duration::from_millis(100));
-    }
     let report = emit_asap(&AsapMessage::EndpointUnreachable {
         pool_handle: pool().as_bytes(),
         pe_id: pe.pe_id(),
     });
-    // The registration of the PE id with the attacker's address follows
-    // each burst at once, before the removed PE can register again.
     let sink = Sink::start(host, true);
     let attacker = socket(host);
     let hijack = registration(pool().as_bytes(), pe.pe_id().get(), 60_000, sink.addr);
     let mut taken = None;
     let mut bursts = 0;
-    while bursts < 5 && taken != Some(Answer::Accepted) {
+    while bursts < 8 && taken != Some(Answer::Accepted) {
+        let reporters: Vec<_> = (0..4).map(|_| socket(host)).collect();
+        for s in &reporters {
+            s.send_to(&resolution, r.local_addr()).unwrap();
+            received(s, Duration::from_millis(50));
+        }
         for s in &reporters {
             s.send_to(&report, r.local_addr()).unwrap();
         }
