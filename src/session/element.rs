@@ -463,6 +463,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                     self.event(Event::Refused { remote, assoc });
                 }
             }
+            TransportEvent::PeerAddress { .. } => {}
             TransportEvent::ConnectFailed { remote } => {
                 self.forget_connect(remote);
                 self.pe.handle_transport_event(now, event);
