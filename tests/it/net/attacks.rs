@@ -909,3 +909,69 @@ fn registrations_from_one_source_or_host_are_bounded_and_always_answered() {
     assert!(registered);
     assert_eq!(s.real, u64::from(REQUESTS), "{s:?}");
 }
+
+// ------------------------------------------------- pool element's home
+
+/// Finding 4: an ENDPOINT_KEEP_ALIVE with the H flag from a host that is
+/// no registrar of the PE's (not configured, not announced) does not make
+/// the sender its home: its re-registrations keep going to its registrar,
+/// none to the attacker, and it stays registered past its registration
+/// life (10 s).
+#[test]
+fn a_pool_element_takes_no_home_from_an_unknown_registrar() {
+    let r = RegistrarNode::start(
+        loopback::registrar(sid(1)),
+        NodeConfig::new(on(ip(0, 0, 1))),
+    )
+    .unwrap();
+    let pe = PoolElementNode::start(
+        loopback::element(pool(), &[r.local_addr()], 400),
+        NodeConfig::new(on(ip(0, 0, 1))),
+        Box::new(rserpool::host::services::Echo),
+    )
+    .unwrap();
+    assert!(wait_for(Duration::from_secs(5), || pe.registrations() >= 1));
+    let attacker = socket(ip(0, 0, 44));
+    // From an unknown host the PE's socket takes the pool user framing:
+    // the PPID (11, ASAP) first.
+    let mut claim = 11u32.to_be_bytes().to_vec();
+    claim.extend(emit_asap(&AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: sid(HIGHER),
+        pool_handle: pool().as_bytes(),
+        pe_id: Some(pe.pe_id()),
+    }));
+    let before = r.status().unwrap().stats.reregistrations;
+    let end = Instant::now() + Duration::from_secs(13);
+    let (mut to_attacker, mut missing, mut checks) = (0, 0, 0);
+    let mut buf = vec![0u8; 65_536];
+    while Instant::now() < end {
+        // Claimed again and again, as an attacker would.
+        attacker.send_to(&claim, pe.local_addr()).unwrap();
+        while let Ok((n, _)) = attacker.recv_from(&mut buf) {
+            let d = &buf[..n];
+            let registration =
+                |b: &[u8]| matches!(AsapMessage::parse(b), Ok(AsapMessage::Registration { .. }));
+            if registration(d) || (n > 4 && registration(&d[4..])) {
+                to_attacker += 1;
+            }
+        }
+        checks += 1;
+        if !held(&r).contains(&pe.pe_id()) {
+            missing += 1;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = r.status().unwrap().stats.reregistrations;
+    let u = user(&[r.local_addr()]);
+    let s = serve(&u, &[&pe], &[]);
+    println!(
+        "figure: home claim: {to_attacker} re-registrations sent to the attacker, {} to the registrar in 13 s; PE missing from the registrar in {missing}/{checks} checks; {}/{REQUESTS} requests answered by the PE",
+        after - before,
+        s.real
+    );
+    assert_eq!(to_attacker, 0);
+    assert!(after >= before + 4, "re-registrations reach the registrar");
+    assert_eq!(missing, 0);
+    assert_eq!(s.real, u64::from(REQUESTS), "{s:?}");
+}
