@@ -177,6 +177,40 @@ fn register(s: &UdpSocket, to: SocketAddr, bytes: &[u8]) -> Option<Answer> {
     None
 }
 
+/// The PEs a HANDLE_RESOLUTION from `s` gets for `pool_handle`; a
+/// registrar's ASAP_COOKIE challenge (an answer larger than allowed to a
+/// source that has not proved its address) is echoed, as any host that
+/// receives at its address can, and the resolution sent again.
+fn resolve(s: &UdpSocket, to: SocketAddr, pool_handle: &[u8]) -> Vec<PeId> {
+    let request = emit_asap(&AsapMessage::HandleResolution {
+        subscribe: false,
+        pool_handle,
+        items: None,
+    });
+    s.send_to(&request, to).unwrap();
+    for _ in 0..2 {
+        let mut challenged = false;
+        for d in received(s, Duration::from_millis(300)) {
+            match AsapMessage::parse(&d) {
+                Ok(AsapMessage::HandleResolutionResponse { elements, .. }) => {
+                    return elements.iter().map(|e| e.pe_id).collect();
+                }
+                Ok(AsapMessage::Cookie { cookie }) => {
+                    s.send_to(&emit_asap(&AsapMessage::CookieEcho { cookie }), to)
+                        .unwrap();
+                    challenged = true;
+                }
+                _ => {}
+            }
+        }
+        if !challenged {
+            break;
+        }
+        s.send_to(&request, to).unwrap();
+    }
+    Vec::new()
+}
+
 /// An attacker's fake pool element on a socket of `host`: it counts the
 /// user data (PPID 0) sent to it and, with `echo`, answers it as an echo
 /// PE would (what a hijacker does to stay unnoticed).
@@ -668,24 +702,9 @@ fn asap_unreachable_reports_and_a_reregistration_cannot_hijack_a_pe() {
     let host = ip(0, 0, 77);
     // The PE id, as any pool user learns it.
     let resolver = socket(host);
-    resolver
-        .send_to(
-            &emit_asap(&AsapMessage::HandleResolution {
-                subscribe: false,
-                pool_handle: pool().as_bytes(),
-                items: None,
-            }),
-            r.local_addr(),
-        )
-        .unwrap();
-    let learnt = received(&resolver, Duration::from_millis(300))
-        .iter()
-        .find_map(|d| match AsapMessage::parse(d) {
-            Ok(AsapMessage::HandleResolutionResponse { elements, .. }) => {
-                elements.iter().next().map(|e| e.pe_id)
-            }
-            _ => None,
-        });
+    let learnt = resolve(&resolver, r.local_addr(), pool().as_bytes())
+        .first()
+        .copied();
     assert_eq!(learnt, Some(pe.pe_id()));
     // Each burst: four reporters on four new ports, known to the registrar
     // first (each resolves once), then their reports back to back, so that
