@@ -87,7 +87,7 @@ fn emit_enrp(sender: u32, body: EnrpBody<'_>) -> Vec<u8> {
 }
 
 /// A PE parameter: PE `id` of home `home` (`0`: none), life `life` ms,
-/// reached by UDP at `at` (whose address `ips` holds), round robin.
+/// reached by UDP on `port` of `ips`, round robin.
 fn pe_param(id: u32, home: u32, life: i32, ips: &[IpAddr], port: u16) -> PoolElementParam<'_> {
     PoolElementParam {
         pe_id: PeId::new(id).unwrap(),
@@ -135,7 +135,7 @@ fn registration(pool_handle: &[u8], id: u32, life: i32, at: SocketAddr) -> Vec<u
     })
 }
 
-/// What a REGISTRATION got back: accepted (`None`) or its cause.
+/// What a REGISTRATION got back: accepted, or refused with its cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Answer {
     Accepted,
@@ -385,10 +385,11 @@ fn enrp_registrar(id: u32, host: IpAddr, enrp: EnrpConfig) -> RegistrarNode {
     RegistrarNode::start(config, NodeConfig::new(on(host))).expect("registrar starts")
 }
 
-/// An ENRP group on loopback: registrar 1 on 127.0.0.1 (the target),
-/// registrar 2 on 127.0.0.2 (its configured peer) and the hosts 127.0.0.0/30
-/// trusted by 1 (a third registrar may join from 127.0.0.3); PE 1 of the
-/// test pool registered with registrar 1, PE 2 with registrar 2, both known
+/// An ENRP group on loopback: registrar 1 on 127.0.0.1 (the target), which
+/// trusts the hosts of 127.0.0.0/30 (`--allow-peers`; a third registrar may
+/// join from 127.0.0.3), and registrar 2 on 127.0.0.2, which names 1 as
+/// its peer; the attacker's 127.0.0.66 is none of them. PE 1 of the test
+/// pool is registered with registrar 1, PE 2 with registrar 2, both known
 /// to both. `tweak` adjusts registrar 1's configuration.
 struct Group {
     a: RegistrarNode,
