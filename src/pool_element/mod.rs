@@ -72,7 +72,7 @@
 //! // The transport opens the association the hunt asks for ...
 //! let connect = pe.poll_connect().unwrap();
 //! pe.handle_transport_event(now, TransportEvent::Up {
-//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap, verified: true,
 //! });
 //! // ... and sends the REGISTRATION it queued.
 //! let mut buf = [0u8; 1024];
@@ -467,6 +467,13 @@ impl PoolElement {
         self.events_lost
     }
 
+    /// Registrar challenges (ASAP_COOKIE on a registrar association)
+    /// answered with ASAP_COOKIE_ECHO (see [`asap_client`](crate::asap_client),
+    /// "A registrar's challenge").
+    pub const fn challenges_answered(&self) -> u32 {
+        self.client.challenges_answered
+    }
+
     /// Protocol messages that could not be queued (full transmit queue); the
     /// request timers resend them.
     pub const fn send_failures(&self) -> u32 {
@@ -712,6 +719,23 @@ impl AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> for PoolElement {
             }
             None => {}
         }
+    }
+
+    /// The home registrar's challenge was answered: a registration or
+    /// deregistration waiting for its answer is sent again at once (its
+    /// timer restarts; the challenge stood in for the answer, so no
+    /// registration attempt is counted for it).
+    fn challenged(&mut self, now: Instant, assoc: AssocId) {
+        if self.client.hunt.home().map(|h| h.assoc) != Some(assoc) {
+            return;
+        }
+        let Some(req) = self.request.filter(|r| r.deadline.is_some()) else {
+            return;
+        };
+        if req.kind == RequestKind::Register {
+            self.attempts = self.attempts.saturating_sub(1);
+        }
+        self.send_request(now);
     }
 
     fn on_message(&mut self, now: Instant, source: Source, message: &AsapMessage<'_>) {

@@ -85,7 +85,7 @@
 //! assert_eq!(pu.select(now, &pool, SendOptions::DEFAULT), Err(PoolUserError::WouldBlock));
 //! let connect = pu.poll_connect().unwrap();
 //! pu.handle_transport_event(now, TransportEvent::Up {
-//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap, verified: true,
 //! });
 //! let mut buf = [0u8; 1024];
 //! let t = pu.poll_transmit(&mut buf)?.unwrap();
@@ -501,6 +501,13 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         self.events_lost
     }
 
+    /// Registrar challenges (ASAP_COOKIE on a registrar association)
+    /// answered with ASAP_COOKIE_ECHO (see [`asap_client`](crate::asap_client),
+    /// "A registrar's challenge").
+    pub const fn challenges_answered(&self) -> u32 {
+        self.client.challenges_answered
+    }
+
     /// Protocol messages that could not be queued (full transmit queue).
     pub const fn send_failures(&self) -> u32 {
         self.client.send_failures
@@ -723,6 +730,20 @@ impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSM
         for p in self.pools.iter_mut() {
             if let Some(r) = p.request.as_mut() {
                 r.deadline = None;
+            }
+        }
+    }
+
+    /// The home registrar's challenge was answered: every resolution
+    /// waiting for its answer is sent again at once (its timer restarts;
+    /// not counted as a retransmission).
+    fn challenged(&mut self, now: Instant, assoc: AssocId) {
+        if self.client.hunt.home().map(|h| h.assoc) != Some(assoc) {
+            return;
+        }
+        for i in 0..self.pools.len() {
+            if matches!(self.pools[i].request, Some(r) if r.deadline.is_some()) {
+                self.send_resolution(now, i);
             }
         }
     }

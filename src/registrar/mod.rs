@@ -55,6 +55,7 @@ mod machine;
 mod owned;
 mod registration;
 mod resolution;
+mod routability;
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -71,6 +72,7 @@ pub use enrp::{EnrpEvent, EnrpStats, Peer, PeerState, MAX_TAKEOVERS};
 pub use error::RegistrarError;
 pub use event::{Blocked, Event, PeRecord, RemovalReason, Stats, TransportRecord};
 pub use limiter::MAX_REPORTERS;
+pub use routability::{AMPLIFICATION_LIMIT, CHALLENGE_LEN, MIN_CHALLENGE_LEN};
 
 use crate::addr::{TransportAddress, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES};
 use crate::cause::CauseCode;
@@ -94,6 +96,7 @@ use crate::wire::{
 
 use convert::{to_param, with_pe_param, Converted, UNSPECIFIED};
 use limiter::ReportLimiter;
+use routability::Answer;
 
 /// The most messages the transmit queue holds at once.
 pub const QUEUE_MESSAGES: usize = 256;
@@ -170,7 +173,10 @@ pub struct Registrar<
     config: RegistrarConfig,
     hs: Handlespace<B, S>,
     owned: owned::OwnedTable<PeRef, OwnedPe, OWNED>,
-    assocs: FnvIndexMap<AssocId, SocketAddr, ASSOCS>,
+    assocs: FnvIndexMap<AssocId, routability::AssocEntry, ASSOCS>,
+    /// The answer budget of the ASAP message being handled, when it came
+    /// from an unverified source.
+    gate: Option<routability::Gate>,
     /// Keyed by PE; PEs sharing an ASAP address share one connect.
     connects: FnvIndexMap<PeRef, PeConnect, MAX_PE_CONNECTS>,
     limiter: ReportLimiter,
@@ -220,6 +226,7 @@ impl<
             hs: Handlespace::new(),
             owned: owned::OwnedTable::new(),
             assocs: FnvIndexMap::new(),
+            gate: None,
             connects: FnvIndexMap::new(),
             limiter: ReportLimiter::default(),
             queue: TransmitQueue::new(),
@@ -261,7 +268,14 @@ impl<
     }
     /// The remote address of a known association.
     pub fn association_remote(&self, assoc: AssocId) -> Option<SocketAddr> {
-        self.assocs.get(&assoc).copied()
+        self.assocs.get(&assoc).map(|a| a.remote)
+    }
+    /// Whether a known association's return path is verified: reported so
+    /// by the transport ([`TransportEvent::Up`]), or proven by an
+    /// ASAP_COOKIE_ECHO of this registrar's challenge (see the
+    /// [module documentation](self), "Return routability").
+    pub fn association_verified(&self, assoc: AssocId) -> Option<bool> {
+        self.assocs.get(&assoc).map(|a| a.path.is_verified())
     }
     /// ENDPOINT_UNREACHABLE reports counted against an owned PE since it
     /// last answered a keep-alive.
@@ -314,7 +328,7 @@ impl<
         if view.assoc() == assoc {
             return true;
         }
-        let Some(remote) = self.assocs.get(&assoc) else {
+        let Some(remote) = self.assocs.get(&assoc).map(|a| a.remote) else {
             return false;
         };
         if view.assoc() != AssocId::NONE {
@@ -325,7 +339,7 @@ impl<
             return self
                 .assocs
                 .get(&view.assoc())
-                .is_some_and(|old| old.ip() == remote.ip());
+                .is_some_and(|old| old.remote.ip() == remote.ip());
         }
         let mut any = false;
         for a in view.asap_addresses() {

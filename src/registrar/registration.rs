@@ -65,7 +65,7 @@ impl<
     /// belong to that remote host (false: refuse): every one of a TCP or
     /// UDP transport, at least one of an SCTP transport (see the option).
     pub(super) fn check_addresses(&self, c: &mut Converted, assoc: AssocId) -> bool {
-        let remote = self.assocs.get(&assoc).map(|r| canonical(r.ip()));
+        let remote = self.assocs.get(&assoc).map(|r| canonical(r.remote.ip()));
         let sctp = c.user_protocol == TransportProtocol::Sctp;
         let mut own = false;
         for a in c.user_addrs[..c.user_len].iter_mut() {
@@ -104,7 +104,7 @@ impl<
             let max = max as usize;
             let mut n = 0;
             for (a, r) in self.assocs.iter() {
-                if r.ip() == remote.ip() {
+                if r.remote.ip() == remote.remote.ip() {
                     n += self.hs.by_association(*a).take(max - n).count();
                     if n >= max {
                         return false;
@@ -150,7 +150,7 @@ impl<
             pe_id,
             error: Some(OperationError::new(&causes)),
         };
-        if self.push(dest, &msg) {
+        if self.answer(dest, &msg) == Answer::Queued {
             if let Some(c) = self.stats.rejections.get_mut(usize::from(code.code())) {
                 *c += 1;
             }
@@ -270,7 +270,7 @@ impl<
             self.reject_registration(dest, pool_handle, pe.pe_id, c);
             return true;
         }
-        let remote = self.assocs.get(&assoc).copied();
+        let remote = self.assocs.get(&assoc).map(|a| a.remote);
         let remote_ip = remote.map(|r| [r.ip()]);
         let asap = match (&remote, &remote_ip) {
             (Some(r), Some(ip)) => Some(TransportAddress {
@@ -314,7 +314,7 @@ impl<
                     pe_id: pe.pe_id,
                     error: None,
                 };
-                self.push(dest, &msg);
+                self.answer(dest, &msg);
                 let new = matches!(outcome, RegisterOutcome::Added(_));
                 if new {
                     self.stats.registrations += 1;
@@ -401,7 +401,7 @@ impl<
             pe_id,
             error: refused.then(|| OperationError::new(&causes)),
         };
-        self.push(dest, &msg);
+        self.answer(dest, &msg);
         if refused {
             self.stats.deregistrations_refused += 1;
             return true;

@@ -298,6 +298,8 @@ impl Sctp {
                             assoc: id,
                             remote: a.remote,
                             protocol: a.protocol,
+                            // SCTP's handshake echoed our State Cookie.
+                            verified: true,
                         }),
                         State::Opening => {
                             let waiting = core::mem::take(&mut a.waiting);
@@ -343,6 +345,8 @@ impl Sctp {
                         assoc: id,
                         remote,
                         protocol,
+                        // The peer's COOKIE ECHO proved it receives there.
+                        verified: true,
                     })
                 }
             }
@@ -571,7 +575,7 @@ mod tests {
         let inner = s.assocs[&m].inner;
         assert!(matches!(
             s.event(1, up(inner, peer(1))),
-            Outcome::Event(TransportEvent::Up { assoc, remote, protocol: Protocol::Enrp })
+            Outcome::Event(TransportEvent::Up { assoc, remote, protocol: Protocol::Enrp, verified: true })
                 if assoc == m && remote == peer(9901)
         ));
         let f = s

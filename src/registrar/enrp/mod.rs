@@ -403,6 +403,7 @@ impl<
                 assoc,
                 remote,
                 protocol: Protocol::Enrp,
+                ..
             } => {
                 let i = self
                     .enrp

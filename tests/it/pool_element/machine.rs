@@ -78,6 +78,7 @@ fn connected_with(now: Instant, config: PoolElementConfig) -> PoolElement {
             assoc: AssocId(1),
             remote: registrar(1),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     pe
@@ -167,6 +168,7 @@ fn up(pe: &mut PoolElement, now: Instant, assoc: u32, remote: SocketAddr) {
             assoc: AssocId(assoc),
             remote,
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
 }

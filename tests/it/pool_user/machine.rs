@@ -56,6 +56,7 @@ fn with_home(now: Instant, config: PoolUserConfig) -> Pu {
             assoc: HOME,
             remote: registrar(1),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     pu
@@ -695,6 +696,7 @@ fn lost_home_resends_the_request_to_the_next() {
             assoc: HOME,
             remote: registrar(1),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     expect_resolution(&drain(&mut pu), b"echo");
@@ -705,6 +707,7 @@ fn lost_home_resends_the_request_to_the_next() {
             assoc: AssocId(2),
             remote: registrar(2),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let sent = drain(&mut pu);
@@ -733,6 +736,7 @@ fn lost_home_resends_the_request_to_the_next() {
             assoc: AssocId(3),
             remote: c.remote,
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let sent = drain(&mut pu);
@@ -752,6 +756,7 @@ fn up_assoc<const P: usize, const E: usize>(
             assoc,
             remote,
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
 }

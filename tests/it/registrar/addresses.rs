@@ -85,6 +85,7 @@ fn an_unspecified_address_stands_for_the_source_address() {
             assoc: AssocId(9),
             remote: SocketAddr::new(v6, 5000),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let mut spec = with_addrs(9, &[IpAddr::V6(Ipv6Addr::UNSPECIFIED)]);

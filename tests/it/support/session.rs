@@ -324,6 +324,7 @@ impl Net {
                         assoc,
                         remote,
                         protocol: Protocol::Asap,
+                        verified: true,
                     },
                 );
                 self.transport_event(
@@ -332,6 +333,7 @@ impl Net {
                         assoc,
                         remote: from_addr,
                         protocol: Protocol::Asap,
+                        verified: true,
                     },
                 );
             }

@@ -1,0 +1,258 @@
+//! The return-routability check on ASAP: no answer larger than
+//! [`AMPLIFICATION_LIMIT`] times its request goes to a source that has not
+//! proven it receives at its address.
+//!
+//! A source's return path is verified when the transport says so
+//! ([`TransportEvent::Up`]'s `verified`: SCTP and TCP handshakes), or when
+//! the peer echoed this registrar's challenge: an ASAP_COOKIE with 8 to 16
+//! random bytes, answered by an ASAP_COOKIE_ECHO with the same bytes on
+//! the same association. Only the host at the association's address sees
+//! the challenge, so a sender with a forged address cannot echo it.
+//!
+//! While a source is unverified, every answer to one of its messages is
+//! charged to a budget of [`AMPLIFICATION_LIMIT`] times the message's
+//! length; an answer that does not fit is withheld
+//! ([`Stats::answers_withheld`]) and the challenge is sent instead, if it
+//! fits what is left ([`Stats::challenges_sent`]). The peer echoes it and
+//! sends its request again, which is then answered in full.
+
+use super::*;
+use crate::random::Rng;
+
+/// An answer to a source whose return path is unverified is at most this
+/// many times the length of the message it answers (all answers to that
+/// message together, the challenge included).
+pub const AMPLIFICATION_LIMIT: usize = 3;
+
+/// The length of a challenge when the budget allows (a 24-byte
+/// ASAP_COOKIE, which fits the budget of the smallest HANDLE_RESOLUTION,
+/// 12 bytes).
+pub const CHALLENGE_LEN: usize = 16;
+
+/// The shortest challenge sent; below that no challenge is sent at all.
+pub const MIN_CHALLENGE_LEN: usize = 8;
+
+/// A challenge: `len` random bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Challenge {
+    bytes: [u8; CHALLENGE_LEN],
+    len: u8,
+}
+
+impl Challenge {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Whether `echo` is this challenge (compared in time independent of
+    /// where the bytes differ).
+    fn matches(&self, echo: &[u8]) -> bool {
+        let mine = self.as_bytes();
+        mine.len() == echo.len() && mine.iter().zip(echo).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+    }
+}
+
+/// What the registrar knows of an association's return path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Path {
+    /// The transport verified it, or the peer echoed the challenge.
+    Verified,
+    /// Not verified; the challenge sent last, if any.
+    Unverified(Option<Challenge>),
+}
+
+impl Path {
+    pub(super) fn is_verified(&self) -> bool {
+        matches!(self, Path::Verified)
+    }
+}
+
+/// An association the registrar knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct AssocEntry {
+    /// The peer's address ([`TransportEvent::Up`]).
+    pub(super) remote: SocketAddr,
+    /// Its return path.
+    pub(super) path: Path,
+}
+
+impl AssocEntry {
+    pub(super) fn new(remote: SocketAddr, verified: bool) -> Self {
+        AssocEntry {
+            remote,
+            path: if verified {
+                Path::Verified
+            } else {
+                Path::Unverified(None)
+            },
+        }
+    }
+}
+
+/// The answer budget of one message from an unverified source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Gate {
+    source: Source,
+    /// Where answers to the message go.
+    dest: Destination,
+    /// Bytes still allowed.
+    budget: usize,
+    /// Whether the challenge was considered already (once per message).
+    challenged: bool,
+}
+
+/// What became of an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// Queued.
+    Queued,
+    /// Too large for an unverified source: not sent.
+    Withheld,
+    /// No room in the transmit queue (counted).
+    Full,
+}
+
+impl<
+        B: Backend,
+        S: Storage,
+        const OWNED: usize,
+        const ASSOCS: usize,
+        const QUEUE: usize,
+        const EVENTS: usize,
+    > Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+{
+    /// Opens the answer budget of a message of `len` bytes from `source`:
+    /// none for a verified association.
+    pub(super) fn open_gate(&mut self, source: Source, len: usize) {
+        let verified = match source {
+            Source::Association(a) => self.assocs.get(&a).is_some_and(|e| e.path.is_verified()),
+            Source::Datagram(_) => false,
+        };
+        self.gate = (!verified).then(|| Gate {
+            source,
+            dest: reply_to(source),
+            budget: len.saturating_mul(AMPLIFICATION_LIMIT),
+            challenged: false,
+        });
+    }
+
+    /// Closes the budget once the message is handled.
+    pub(super) fn close_gate(&mut self) {
+        self.gate = None;
+    }
+
+    /// Whether an answer of `len` bytes to `dest` fits the budget
+    /// (always, without one), without charging it.
+    pub(super) fn answer_fits(&self, dest: Destination, len: usize) -> bool {
+        match self.gate {
+            Some(g) if g.dest == dest => len <= g.budget,
+            _ => true,
+        }
+    }
+
+    /// Charges an answer of `len` bytes to `dest` to the budget; when it
+    /// does not fit, it is withheld (counted) and the challenge goes out
+    /// instead.
+    pub(super) fn may_answer(&mut self, dest: Destination, len: usize) -> bool {
+        match self.gate.as_mut() {
+            Some(g) if g.dest == dest => {
+                if len <= g.budget {
+                    g.budget -= len;
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+        self.withhold();
+        false
+    }
+
+    /// Counts a withheld answer and sends the challenge.
+    pub(super) fn withhold(&mut self) {
+        self.stats.answers_withheld += 1;
+        net_debug!("registrar: answer to an unverified source withheld");
+        self.challenge();
+    }
+
+    /// Queues an answer `message` to `dest` within the budget.
+    pub(super) fn answer(&mut self, dest: Destination, message: &AsapMessage<'_>) -> Answer {
+        if !self.may_answer(dest, message.buffer_len()) {
+            return Answer::Withheld;
+        }
+        if self.push(dest, message) {
+            Answer::Queued
+        } else {
+            Answer::Full
+        }
+    }
+
+    /// Sends the challenge to the source of the message being handled, at
+    /// most once per message and only within its budget: the association's
+    /// current challenge when it fits, else a fresh one (which replaces
+    /// it). A datagram source, or an association the table does not hold,
+    /// has nowhere to keep a challenge and gets none.
+    fn challenge(&mut self) {
+        let Some(g) = self.gate.as_mut() else { return };
+        if g.challenged {
+            return;
+        }
+        g.challenged = true;
+        let Source::Association(assoc) = g.source else {
+            return;
+        };
+        // A multiple of four: the Cookie parameter needs no padding.
+        let room = g.budget.saturating_sub(HEADER_LEN + TLV_HEADER_LEN);
+        let len = room.min(CHALLENGE_LEN) & !3;
+        if len < MIN_CHALLENGE_LEN {
+            return;
+        }
+        let Some(entry) = self.assocs.get_mut(&assoc) else {
+            return;
+        };
+        let current = match entry.path {
+            Path::Verified => return,
+            Path::Unverified(c) => c,
+        };
+        let challenge = match current {
+            Some(c) if usize::from(c.len) <= len => c,
+            _ => {
+                let mut c = Challenge {
+                    bytes: [0; CHALLENGE_LEN],
+                    len: len as u8,
+                };
+                self.rng.fill_bytes(&mut c.bytes[..len]);
+                c
+            }
+        };
+        entry.path = Path::Unverified(Some(challenge));
+        let msg = AsapMessage::Cookie {
+            cookie: challenge.as_bytes(),
+        };
+        let size = msg.buffer_len();
+        if let Some(g) = self.gate.as_mut() {
+            g.budget = g.budget.saturating_sub(size);
+        }
+        if self.push(Destination::Association(assoc), &msg) {
+            self.stats.challenges_sent += 1;
+        }
+    }
+
+    /// ASAP_COOKIE_ECHO: the association's current challenge verifies its
+    /// return path ([`Stats::paths_verified`]); anything else (another
+    /// value, no challenge outstanding, a datagram) is dropped and counted
+    /// ([`Stats::echoes_rejected`]).
+    pub(super) fn on_cookie_echo(&mut self, source: Source, cookie: &[u8]) {
+        let entry = match source {
+            Source::Association(a) => self.assocs.get_mut(&a),
+            Source::Datagram(_) => None,
+        };
+        match entry {
+            Some(e) if matches!(e.path, Path::Unverified(Some(c)) if c.matches(cookie)) => {
+                e.path = Path::Verified;
+                self.stats.paths_verified += 1;
+                net_debug!("registrar: return path verified");
+            }
+            _ => self.stats.echoes_rejected += 1,
+        }
+    }
+}
