@@ -1183,3 +1183,62 @@ fn pes_with_many_addresses_are_cached_and_selected() {
     assert!(bytes <= CACHED_ADDRESS_BYTES);
     assert_eq!(kept.len(), 25);
 }
+
+#[test]
+fn a_registrar_challenge_is_echoed_and_the_resolution_sent_again_at_once() {
+    let t0 = Instant::from_secs(10);
+    let mut pu = with_home(t0, config());
+    let sent = drain(&mut pu);
+    assert_eq!(sent.len(), 1);
+    let request = sent[0].1.clone();
+    assert!(matches!(
+        AsapMessage::parse(&request).unwrap(),
+        AsapMessage::HandleResolution { .. }
+    ));
+    let t1 = t0 + Duration::from_millis(3);
+    feed(&mut pu, t1, HOME, &AsapMessage::Cookie { cookie: &[9; 16] });
+    let sent = drain(&mut pu);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].0, Destination::Association(HOME));
+    assert_eq!(
+        AsapMessage::parse(&sent[0].1).unwrap(),
+        AsapMessage::CookieEcho { cookie: &[9; 16] }
+    );
+    // The same request, now, not after T1.
+    assert_eq!(sent[1], (Destination::Association(HOME), request));
+    assert_eq!(pu.challenges_answered(), 1);
+    assert_eq!(pu.poll_timeout(), Some(t1 + config().t1_enrp_request));
+    // The answer completes the resolution.
+    answer(
+        &mut pu,
+        t1,
+        b"echo",
+        None,
+        &[element(1, Policy::RoundRobin)],
+    );
+    assert!(pu.select(t1, &pool(), SendOptions::DEFAULT).is_ok());
+}
+
+#[test]
+fn a_cookie_on_an_association_that_is_no_registrars_is_not_echoed() {
+    let t0 = Instant::from_secs(10);
+    let mut pu = with_home(t0, config());
+    drain(&mut pu);
+    pu.handle_transport_event(
+        t0,
+        TransportEvent::Up {
+            assoc: AssocId(9),
+            remote: SocketAddr::new(ip(50), 7000),
+            protocol: Protocol::Asap,
+            verified: false,
+        },
+    );
+    feed(
+        &mut pu,
+        t0,
+        AssocId(9),
+        &AsapMessage::Cookie { cookie: &[1; 8] },
+    );
+    assert!(drain(&mut pu).is_empty());
+    assert_eq!(pu.challenges_answered(), 0);
+}
