@@ -40,6 +40,56 @@
 //! Events never block protocol work: when the event queue is full, an event
 //! is dropped and counted in [`Stats::events_lost`] (an ENRP layer then
 //! repairs peers through the checksum audit, RFC 5353 §3.6).
+//!
+//! # Return routability
+//!
+//! A registrar must not be an amplifier: over UDP, a 12-byte
+//! HANDLE_RESOLUTION with a forged source address would otherwise send
+//! thousands of bytes (128 PEs) to the victim at that address. So no ASAP
+//! answer larger than [`AMPLIFICATION_LIMIT`] (3) times its request goes to
+//! a source whose return path is not verified (`routability.rs`):
+//!
+//! * **Verified paths**: an association the transport reported with
+//!   [`TransportEvent::Up`]'s `verified` set (SCTP's and TCP's handshakes
+//!   prove that the peer receives at its address), or one whose peer
+//!   echoed this registrar's challenge. A UDP peer, an association never
+//!   reported up, and every [`Source::Datagram`] are unverified.
+//! * **The budget**: all answers to one message from an unverified source
+//!   together (HANDLE_RESOLUTION_RESPONSE, REGISTRATION_RESPONSE,
+//!   DEREGISTRATION_RESPONSE, ASAP_ERROR, the challenge itself) are at most
+//!   three times the message's length. An answer that does not fit is
+//!   withheld, never cut: a pool user would take a shortened list for the
+//!   pool ([`Stats::answers_withheld`]). Small answers (Unknown Pool
+//!   Handle, a REGISTRATION_RESPONSE, which is shorter than its
+//!   registration) go out as usual. Messages that are no answers to the
+//!   source (keep-alives and probes to PEs) are not charged.
+//! * **The challenge**: in place of a withheld answer, the registrar sends
+//!   an ASAP_COOKIE with a random challenge of [`MIN_CHALLENGE_LEN`] to
+//!   [`CHALLENGE_LEN`] bytes from its seeded generator
+//!   ([`RegistrarConfig::seed`]), as long as the budget allows (so at most
+//!   once per message, and never more than three times its length:
+//!   24 bytes for the smallest, 12-byte, HANDLE_RESOLUTION;
+//!   [`Stats::challenges_sent`]). The association keeps one challenge in
+//!   its entry of the bounded association table (`ASSOCS` entries, 16
+//!   bytes each at most): later challenges on it repeat the same bytes, so
+//!   that several outstanding requests are verified by any one echo; a
+//!   shorter budget gets a fresh, shorter challenge, which replaces it. A
+//!   datagram source, or an association the full table does not hold, has
+//!   nowhere to keep a challenge: its large answers are withheld only.
+//! * **The echo**: an ASAP_COOKIE_ECHO with the association's current
+//!   challenge marks it verified ([`Stats::paths_verified`]); from then on
+//!   its answers are unrestricted. Any other echo is dropped and counted
+//!   ([`Stats::echoes_rejected`]). An off-path sender with a forged address
+//!   never sees the challenge, so it cannot echo it.
+//! * **The clients** ([`asap_client`](crate::asap_client)): pool users and
+//!   pool elements answer a challenge from their registrar at once and send
+//!   the withheld request again, one round trip later than over a verified
+//!   path. The ASAP_COOKIE a pool element sends a pool user (the session
+//!   layer's cookie) is unrelated: a client treats only a cookie from a
+//!   registrar association as a challenge.
+//!
+//! ENRP is not covered: it is answered only to trusted peers (see
+//! [`enrp`], "Trust").
 
 mod announce;
 mod asap_error;
@@ -183,6 +233,8 @@ pub struct Registrar<
     queue: TransmitQueue<QUEUE, QUEUE_MESSAGES>,
     events: Deque<Event, EVENTS>,
     rng: Xoshiro256StarStar,
+    /// Where return-routability challenges come from.
+    challenge_key: routability::ChallengeKey,
     next_announce: Instant,
     stats: Stats,
     enrp: enrp::EnrpState,
@@ -220,8 +272,15 @@ impl<
     /// enabled) is due at once: `poll_timeout` returns [`Instant::ZERO`].
     pub fn new(config: RegistrarConfig) -> Self {
         let enrp = enrp::EnrpState::new(&config.enrp);
+        // The challenge key from a generator of its own (seeded with the
+        // same seed), so that the selections' sequence stays that of the
+        // seed.
+        let challenge_key = routability::ChallengeKey::from_rng(
+            &mut Xoshiro256StarStar::seed_from_u64(config.seed ^ routability::KEY_SEED_MASK),
+        );
         Registrar {
             rng: Xoshiro256StarStar::seed_from_u64(config.seed),
+            challenge_key,
             config,
             hs: Handlespace::new(),
             owned: owned::OwnedTable::new(),

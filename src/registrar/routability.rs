@@ -7,7 +7,11 @@
 //! the peer echoed this registrar's challenge: an ASAP_COOKIE with 8 to 16
 //! random bytes, answered by an ASAP_COOKIE_ECHO with the same bytes on
 //! the same association. Only the host at the association's address sees
-//! the challenge, so a sender with a forged address cannot echo it.
+//! the challenge, so a sender with a forged address cannot echo it. Each
+//! challenge is SipHash-2-4 of a counter under a 128-bit key, so that the
+//! challenges a client sees on its own associations tell nothing of the
+//! ones sent to others (the registrar's generator, xoshiro256**, is not
+//! made for secrets: its state shows in its outputs).
 //!
 //! While a source is unverified, every answer to one of its messages is
 //! charged to a budget of [`AMPLIFICATION_LIMIT`] times the message's
@@ -18,6 +22,20 @@
 
 use super::*;
 use crate::random::Rng;
+
+#[cfg(test)]
+mod tests {
+    use super::siphash24;
+
+    #[test]
+    fn siphash24_matches_the_reference_vector() {
+        // The paper's key 00..0f and the 16-byte message 00..0f: output 16
+        // of the reference implementation's vectors (vectors.h).
+        let key = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
+        let block = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
+        assert_eq!(siphash24(key, block), 0x3f2a_cc7f_57c2_9bdb);
+    }
+}
 
 /// An answer to a source whose return path is unverified is at most this
 /// many times the length of the message it answers (all answers to that
@@ -32,7 +50,79 @@ pub const CHALLENGE_LEN: usize = 16;
 /// The shortest challenge sent; below that no challenge is sent at all.
 pub const MIN_CHALLENGE_LEN: usize = 8;
 
-/// A challenge: `len` random bytes.
+/// SipHash-2-4 of one 16-byte block under `key` (Aumasson and Bernstein):
+/// a keyed pseudo-random function, so that challenges seen by a client
+/// reveal nothing of the key or of other challenges.
+fn siphash24(key: [u64; 2], block: [u64; 2]) -> u64 {
+    let mut v = [
+        key[0] ^ 0x736f_6d65_7073_6575,
+        key[1] ^ 0x646f_7261_6e64_6f6d,
+        key[0] ^ 0x6c79_6765_6e65_7261,
+        key[1] ^ 0x7465_6462_7974_6573,
+    ];
+    fn round(v: &mut [u64; 4]) {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    }
+    // Two message words, then the length word (16 bytes).
+    for m in [block[0], block[1], 16u64 << 56] {
+        v[3] ^= m;
+        round(&mut v);
+        round(&mut v);
+        v[0] ^= m;
+    }
+    v[2] ^= 0xff;
+    for _ in 0..4 {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
+}
+
+/// Mixed into [`RegistrarConfig::seed`] for the generator the default
+/// challenge key is drawn from.
+pub(super) const KEY_SEED_MASK: u64 = 0xC4A1_1E46_E5EE_D000;
+
+/// Where challenges come from: a secret key and a counter. Each fresh
+/// challenge is SipHash-2-4 of the counter under the key; the key comes
+/// from the registrar's seeded generator, or from the host
+/// ([`Registrar::set_challenge_key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ChallengeKey {
+    key: [u64; 2],
+    counter: u64,
+}
+
+impl ChallengeKey {
+    pub(super) fn from_rng(rng: &mut impl Rng) -> Self {
+        ChallengeKey {
+            key: [rng.next_u64(), rng.next_u64()],
+            counter: 0,
+        }
+    }
+
+    fn fresh(&mut self, len: usize) -> Challenge {
+        let mut c = Challenge {
+            bytes: [0; CHALLENGE_LEN],
+            len: len.min(CHALLENGE_LEN) as u8,
+        };
+        self.counter = self.counter.wrapping_add(1);
+        for (half, chunk) in c.bytes[..usize::from(c.len)].chunks_mut(8).enumerate() {
+            let word = siphash24(self.key, [self.counter, half as u64]).to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        c
+    }
+}
+
+/// A challenge: `len` pseudo-random bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Challenge {
     bytes: [u8; CHALLENGE_LEN],
@@ -215,14 +305,7 @@ impl<
         };
         let challenge = match current {
             Some(c) if usize::from(c.len) <= len => c,
-            _ => {
-                let mut c = Challenge {
-                    bytes: [0; CHALLENGE_LEN],
-                    len: len as u8,
-                };
-                self.rng.fill_bytes(&mut c.bytes[..len]);
-                c
-            }
+            _ => self.challenge_key.fresh(len),
         };
         entry.path = Path::Unverified(Some(challenge));
         let msg = AsapMessage::Cookie {
@@ -235,6 +318,23 @@ impl<
         if self.push(Destination::Association(assoc), &msg) {
             self.stats.challenges_sent += 1;
         }
+    }
+
+    /// Keys the return-routability challenges with `key` (see the
+    /// [module documentation](super), "Return routability"). By default the
+    /// key comes from the generator seeded with [`RegistrarConfig::seed`],
+    /// so a run repeats; a registrar that serves UDP peers is given a key
+    /// from its host's randomness instead (the runtime does this), so that
+    /// no one who knows or guesses the seed can predict a challenge. Every
+    /// challenge outstanding stays valid.
+    pub fn set_challenge_key(&mut self, key: [u8; 16]) {
+        let mut k = [0u64; 2];
+        for (word, bytes) in k.iter_mut().zip(key.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(bytes);
+            *word = u64::from_le_bytes(b);
+        }
+        self.challenge_key = ChallengeKey { key: k, counter: 0 };
     }
 
     /// ASAP_COOKIE_ECHO: the association's current challenge verifies its

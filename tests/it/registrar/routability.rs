@@ -251,3 +251,26 @@ fn every_answer_to_an_unverified_association_stays_within_three_times_its_reques
         );
     }
 }
+
+#[test]
+fn challenges_repeat_with_the_seed_differ_per_association_and_follow_the_key() {
+    let challenge = |r: &mut Big, n: u32| {
+        report_up(r, n, false);
+        r.handle(T0, src(n), Protocol::Asap, &resolution(POOL, None));
+        cookie_of(&out(r)[0].1)
+    };
+    let mut r1 = with_128_pes();
+    let mut r2 = with_128_pes();
+    let a1 = challenge(&mut r1, 2);
+    let b1 = challenge(&mut r1, 3);
+    assert_ne!(a1, b1);
+    // The same seed, the same challenges (a run repeats)...
+    assert_eq!(challenge(&mut r2, 2), a1);
+    // ... unless the host keys them.
+    let mut r3 = with_128_pes();
+    r3.set_challenge_key([0x5A; 16]);
+    let c = challenge(&mut r3, 2);
+    assert_ne!(c, a1);
+    r3.handle(T0, src(2), Protocol::Asap, &echo(&c));
+    assert_eq!(r3.association_verified(a(2)), Some(true));
+}
