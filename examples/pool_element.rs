@@ -26,6 +26,9 @@ use rserpool::PoolHandle;
 const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PORT [--pool HANDLE] [--policy NAME[:P,..]]
                     [--listen ADDR] [--profile rfc|rsplib|loopback] [--pcap FILE] [--seconds N]
   --registrar ADDR  a registrar's ASAP address (repeatable)
+  --trust-registrar IP  a further registrar host that may take this PE over
+                    (keep-alive with the H flag) without being asked (repeatable;
+                    configured and announced registrars are trusted already)
   --announce GROUP:PORT  find registrars by their SERVER_ANNOUNCE there
                     (IPv4, e.g. 239.0.0.50:3863, or IPv6, e.g. [ff05::50]:3863)
   --interface IF    the multicast interface: address (IPv4), name or index (IPv6)
@@ -43,6 +46,7 @@ fn main() {
     let mut known = args::SCTP_FLAGS.to_vec();
     known.extend([
         "--registrar",
+        "--trust-registrar",
         "--announce",
         "--interface",
         "--pool",
@@ -60,6 +64,10 @@ fn main() {
         args::fail("--transport tcp: only pool users reach registrars over TCP");
     }
     let registrars = args.addrs("--registrar");
+    let trusted = args.ips("--trust-registrar");
+    if trusted.len() > rserpool::asap_client::MAX_REGISTRARS {
+        args::fail("--trust-registrar: too many");
+    }
     let announce = args.multicast("--announce");
     if registrars.is_empty() && announce.is_none() {
         args::fail(USAGE);
@@ -87,6 +95,7 @@ fn main() {
             };
         }
     }
+    config.trusted_registrars.extend(trusted);
     config.policy = args.policy();
     let listen: SocketAddr = args
         .get("--listen")

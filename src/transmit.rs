@@ -22,7 +22,7 @@
 //! never dropped silently.
 
 use core::fmt;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use crate::id::AssocId;
 use crate::time::Instant;
@@ -125,6 +125,17 @@ pub enum TransportEvent {
         /// registrar's return-routability check, see
         /// [`registrar`](crate::registrar)).
         verified: bool,
+    },
+    /// A further address of the peer of `assoc` (SCTP multihoming: the
+    /// addresses the peer listed in its INIT or INIT-ACK, or added later),
+    /// reported after [`Up`](Self::Up), which names the primary one. A
+    /// registrar accepts a PE's user transport addresses only among its
+    /// association's peer addresses (RFC 5355).
+    PeerAddress {
+        /// The association.
+        assoc: AssocId,
+        /// The peer's further address.
+        address: IpAddr,
     },
     /// The association is gone (shut down, aborted, timed out): RFC 5352's
     /// transport failure.

@@ -765,7 +765,8 @@ mod pool {
         }
     }
 
-    /// Three registrars; the PEs know only the first. When it dies, one of
+    /// Three registrars; the PEs register with the first (and trust the
+    /// others' hosts to take them over). When it dies, one of
     /// the others takes its PEs over by ENRP (INIT_TAKEOVER, its ACK,
     /// TAKEOVER_SERVER), reaches them by ASAP keep-alives, and they
     /// register again with it.
@@ -787,7 +788,11 @@ mod pool {
             Some("enrp-takeover-c.pcap"),
         );
         let pes: Vec<_> = (0..2)
-            .map(|i| element(&[a.local_addr()], 95 + i, node("127.0.0.1:0", &[], None)))
+            .map(|i| {
+                let trusted = [b.local_addr().ip(), c.local_addr().ip()];
+                let node = node("127.0.0.1:0", &[], None);
+                net_support::element_trusting(&[a.local_addr()], &trusted, 95 + i, node)
+            })
             .collect();
         assert!(wait_for(Duration::from_secs(15), || {
             [&a, &b, &c].iter().all(|r| registered(r, 2))

@@ -71,6 +71,17 @@ impl Args {
             .collect()
     }
 
+    /// Every value of `flag` as IP addresses.
+    pub fn ips(&self, flag: &str) -> Vec<std::net::IpAddr> {
+        self.all(flag)
+            .iter()
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| fail(&format!("{flag}: bad IP address {v:?}")))
+            })
+            .collect()
+    }
+
     /// `flag` parsed, or `default`.
     pub fn num<T: std::str::FromStr>(&self, flag: &str, default: T) -> T {
         match self.get(flag) {

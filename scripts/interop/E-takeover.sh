@@ -25,8 +25,9 @@ vm() {
   rspregistrar_start pr7 "$(a 7)" 0x0e000007 -peer="$(a 5):9901" -peer="$(a 6):9901" \
     -peermaxtimelastheard=9000
   for r in pr2 pr3 pr6 pr7; do wait_log $r 'registrar is ready' 15; done
+  # Our PE registers with ours and trusts the other registrars of its set to take it over.
   our pe pool_element --profile rsplib --registrar "$(a 1):3863" --listen "$(a 4):7000" \
-    --pool TakeOurs
+    --pool TakeOurs --trust-registrar "$(a 2)" --trust-registrar "$(a 3)"
   start rs rspserver -echo -registrar="$(a 6):3863" -poolhandle=TakeRsplib -local="$(a 8):5000" \
     -identifier=0x0e000088 -loglevel=3 -logcolor=off
   wait_log pe 'serves on' 10

@@ -192,6 +192,9 @@ pub(crate) trait AsapRole<const B: usize, const E: usize> {
                     self.home_found(now, home);
                 }
             }
+            // A client registers and resolves over its association's primary
+            // address; further peer addresses change nothing.
+            TransportEvent::PeerAddress { .. } => {}
             TransportEvent::ConnectFailed { remote } => {
                 if let Some(home) = self.client().hunt.on_connect_failed(now, remote) {
                     self.home_found(now, home);

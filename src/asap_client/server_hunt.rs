@@ -21,9 +21,9 @@
 //!   the set is given up and the hunt goes on as usual (a registrar that
 //!   knows nothing is still better than none).
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
-use crate::addr::TransportProtocol;
+use crate::addr::{canonical_ip, TransportProtocol};
 use crate::id::{AssocId, ServerId};
 use crate::time::{Duration, Instant};
 use crate::transmit::Connect;
@@ -158,6 +158,12 @@ pub struct ServerHunt<const N: usize> {
     excluded: heapless::Vec<SocketAddr, N>,
     connects: heapless::Deque<Connect, MAX_CONCURRENT_CONNECTS>,
     announces_dropped: u32,
+    /// Associations a known registrar's host opened to this endpoint (a
+    /// registrar taking over): they may claim the home with the H flag.
+    inbound: heapless::Vec<(AssocId, SocketAddr), N>,
+    /// Hosts of further registrars that may take this endpoint over
+    /// without being in the table ([`trust_host`](Self::trust_host)).
+    trusted_hosts: heapless::Vec<IpAddr, N>,
 }
 
 impl<const N: usize> ServerHunt<N> {
@@ -175,6 +181,8 @@ impl<const N: usize> ServerHunt<N> {
             excluded: heapless::Vec::new(),
             connects: heapless::Deque::new(),
             announces_dropped: 0,
+            inbound: heapless::Vec::new(),
+            trusted_hosts: heapless::Vec::new(),
         }
     }
 
@@ -196,6 +204,31 @@ impl<const N: usize> ServerHunt<N> {
                 link: Link::Idle,
             })
             .map_err(|_| HuntError::TableFull)
+    }
+
+    /// Trusts the registrars on host `ip` to take this endpoint over
+    /// (ENDPOINT_KEEP_ALIVE with the H flag on an association they open)
+    /// without hunting them: registrars of the same set as the configured
+    /// ones that may become the home after a takeover.
+    pub fn trust_host(&mut self, ip: IpAddr) -> Result<(), HuntError> {
+        let ip = canonical_ip(ip);
+        if self.trusted_hosts.contains(&ip) {
+            return Ok(());
+        }
+        self.trusted_hosts
+            .push(ip)
+            .map_err(|_| HuntError::TableFull)
+    }
+
+    /// Whether registrars on host `ip` are trusted to become the home: the
+    /// host of a registrar in the table (configured, or announced by
+    /// SERVER_ANNOUNCE) or one given to [`trust_host`](Self::trust_host).
+    pub fn trusts_host(&self, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        self.registrars
+            .iter()
+            .any(|r| canonical_ip(r.remote.ip()) == ip)
+            || self.trusted_hosts.contains(&ip)
     }
 
     /// The home registrar, if one is chosen.
@@ -400,9 +433,19 @@ impl<const N: usize> ServerHunt<N> {
     }
 
     /// An association came up. Returns the new home when the hunt ends with it.
+    ///
+    /// An association from an address the hunt does not know, but from a
+    /// trusted host ([`trusts_host`](Self::trusts_host)), is remembered as
+    /// one a registrar there opened (see [`trusts`](Self::trusts)); one from any other host is
+    /// not (while the table of such associations is full, neither).
     pub fn on_up(&mut self, now: Instant, assoc: AssocId, remote: SocketAddr) -> Option<Home> {
         let _ = now;
-        let r = self.registrars.iter_mut().find(|r| r.remote == remote)?;
+        let Some(r) = self.registrars.iter_mut().find(|r| r.remote == remote) else {
+            if self.trusts_host(remote.ip()) {
+                let _ = self.inbound.push((assoc, remote));
+            }
+            return None;
+        };
         r.link = Link::Connected(assoc);
         let home = Home {
             assoc,
@@ -457,6 +500,7 @@ impl<const N: usize> ServerHunt<N> {
     /// caller then hunts with [`lose_home`](Self::lose_home) or
     /// [`ensure_home`](Self::ensure_home)).
     pub fn on_down(&mut self, now: Instant, assoc: AssocId) -> bool {
+        self.inbound.retain(|(a, _)| *a != assoc);
         for r in self.registrars.iter_mut() {
             if r.link == Link::Connected(assoc) {
                 r.link = Link::Idle;
@@ -470,11 +514,31 @@ impl<const N: usize> ServerHunt<N> {
         false
     }
 
+    /// Whether the endpoint on `assoc` is a registrar this hunt trusts: one
+    /// it connected to from its table (configured, or announced by
+    /// SERVER_ANNOUNCE), or an association opened to this endpoint from a
+    /// trusted host ([`trusts_host`](Self::trusts_host), [`on_up`](Self::on_up)).
+    pub fn trusts(&self, assoc: AssocId) -> bool {
+        self.registrars
+            .iter()
+            .any(|r| r.link == Link::Connected(assoc))
+            || self.inbound.iter().any(|(a, _)| *a == assoc)
+    }
+
     /// The registrar on `assoc` asks to be the home (keep-alive with the H
-    /// flag): adopt it unless it already is, under this server id. Returns
-    /// the new home when it changed.
+    /// flag): adopt it unless it already is, under this server id, and
+    /// only if the hunt [`trusts`](Self::trusts) it. Returns the new home
+    /// when it changed.
     pub fn adopt(&mut self, assoc: AssocId, server_id: ServerId) -> Option<Home> {
-        let remote = self.learn(assoc, server_id);
+        if !self.trusts(assoc) {
+            return None;
+        }
+        let remote = self.learn(assoc, server_id).or_else(|| {
+            self.inbound
+                .iter()
+                .find(|(a, _)| *a == assoc)
+                .map(|(_, r)| *r)
+        });
         match self.home {
             // The home itself (its server id is now known).
             Some(h) if h.assoc == assoc => None,

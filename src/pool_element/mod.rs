@@ -36,7 +36,11 @@
 //!   discarded; otherwise KEEP_ALIVE_ACK (pool handle + PE identifier) goes
 //!   back on the association it came on. With the H flag from a registrar
 //!   other than the home, that registrar becomes the home
-//!   ([`Event::HomeChanged`]).
+//!   ([`Event::HomeChanged`]) if the server hunt trusts it
+//!   ([`ServerHunt::trusts`]: configured, announced by SERVER_ANNOUNCE, or
+//!   an association from such a registrar's host); otherwise the claim is
+//!   ignored and counted
+//!   ([`untrusted_home_claims`](PoolElement::untrusted_home_claims)).
 //! * **Session layer**: [`send_cookie`](PoolElement::send_cookie) and
 //!   [`send_business_card`](PoolElement::send_business_card) on a pool
 //!   user's control channel; a COOKIE_ECHO from a pool user that failed over
@@ -92,7 +96,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use crate::addr::TransportError;
 use crate::asap_client::{asap_error, source_assoc, AsapClient, AsapRole, HomeLoss};
@@ -153,6 +157,13 @@ pub struct PoolElementConfig {
     pub registration_life: Duration,
     /// Configured registrars (ASAP over SCTP).
     pub registrars: heapless::Vec<SocketAddr, MAX_REGISTRARS>,
+    /// Hosts of further registrars that may take this PE over (an
+    /// ENDPOINT_KEEP_ALIVE with the H flag) although it does not hunt them:
+    /// typically the other registrars of the configured ones' ENRP set. A
+    /// registrar becomes the home by the H flag only from a configured or
+    /// announced registrar's host or one of these
+    /// ([`ServerHunt::trust_host`]).
+    pub trusted_registrars: heapless::Vec<IpAddr, MAX_REGISTRARS>,
     /// Server hunt timers (T5, RETRAN-MAX, T7).
     pub hunt: HuntConfig,
     /// T2-registration.
@@ -189,6 +200,7 @@ impl PoolElementConfig {
             user_transport,
             registration_life: Duration::from_secs(300),
             registrars: heapless::Vec::new(),
+            trusted_registrars: heapless::Vec::new(),
             hunt: HuntConfig::rfc(),
             t2_registration: Duration::from_secs(30),
             t3_deregistration: Duration::from_secs(30),
@@ -368,6 +380,7 @@ pub struct PoolElement {
     retry_delay: Duration,
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
     events_lost: u32,
+    untrusted_home_claims: u32,
 }
 
 impl core::fmt::Debug for PoolElement {
@@ -408,7 +421,11 @@ impl PoolElement {
         let retry_delay = config
             .registration_retry
             .map_or(Duration::ZERO, |b| b.initial);
-        let client = AsapClient::new(config.hunt, &config.registrars);
+        let mut client = AsapClient::new(config.hunt, &config.registrars);
+        for ip in &config.trusted_registrars {
+            // The list has the table's capacity.
+            let _ = client.hunt.trust_host(*ip);
+        }
         Ok(PoolElement {
             config,
             pe_id,
@@ -424,6 +441,7 @@ impl PoolElement {
             retry_delay,
             events: heapless::Deque::new(),
             events_lost: 0,
+            untrusted_home_claims: 0,
         })
     }
 
@@ -472,6 +490,14 @@ impl PoolElement {
     /// "A registrar's challenge").
     pub const fn challenges_answered(&self) -> u32 {
         self.client.challenges_answered
+    }
+
+    /// ENDPOINT_KEEP_ALIVEs with the H flag ignored because they came from
+    /// a registrar the server hunt does not trust (neither configured nor
+    /// announced, nor an association from such a registrar's host): such a
+    /// sender never becomes the home.
+    pub const fn untrusted_home_claims(&self) -> u32 {
+        self.untrusted_home_claims
     }
 
     /// Protocol messages that could not be queued (full transmit queue); the
@@ -827,7 +853,11 @@ impl AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> for PoolElement {
                     pe_id: self.pe_id,
                 };
                 self.client.send(Destination::Association(assoc), &ack);
-                if home {
+                if home && !self.client.hunt.trusts(assoc) {
+                    // Only a registrar the hunt knows may become the home.
+                    net_debug!("pool element: home claim from an unknown registrar ignored");
+                    self.untrusted_home_claims = self.untrusted_home_claims.saturating_add(1);
+                } else if home {
                     if let Some(new_home) = self.client.hunt.adopt(assoc, server_id) {
                         self.home_found(now, new_home);
                     }

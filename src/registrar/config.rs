@@ -5,7 +5,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arrayvec::ArrayVec;
 
-use crate::addr::{TransportProtocol, MAX_TRANSPORT_ADDRESSES};
+use crate::addr::{canonical_ip, TransportProtocol, MAX_TRANSPORT_ADDRESSES};
 use crate::id::ServerId;
 use crate::time::Duration;
 
@@ -95,17 +95,19 @@ pub struct RegistrarConfig {
     /// the registering association's remote address (false by default).
     ///
     /// By default the user transport must point at the registering host,
-    /// the association's remote address as reported by
-    /// [`TransportEvent::Up`](crate::transmit::TransportEvent) (IPv4-mapped
-    /// IPv6 and IPv4 compare equal), else the registration is refused with
-    /// *Rejected due to Security Considerations* (0xA), so that a PE cannot
-    /// point pool users at someone else's host (RFC 5355): every address of
-    /// a TCP or UDP transport must be that address; an SCTP transport must
-    /// list it, and may list further addresses of a multihomed PE (the
-    /// association reports one remote address only; a pool user's SCTP
-    /// stack verifies every further peer address with a HEARTBEAT before
-    /// it sends data there, RFC 4960 §5.4, and its INIT is answered only by
-    /// the PE). An unspecified address (0.0.0.0 or ::, a PE registering its
+    /// else the registration is refused with *Rejected due to Security
+    /// Considerations* (0xA), so that a PE cannot point pool users at
+    /// someone else's host (RFC 5355): every address of a TCP or UDP
+    /// transport must be the association's remote address as reported by
+    /// [`TransportEvent::Up`](crate::transmit::TransportEvent); every
+    /// address of an SCTP transport must be one of the registering
+    /// association's peer addresses, that remote address or a further one
+    /// reported by
+    /// [`TransportEvent::PeerAddress`](crate::transmit::TransportEvent) (the
+    /// addresses a multihomed PE's SCTP stack listed in its INIT; a pool
+    /// user's SCTP stack verifies every further address with a HEARTBEAT
+    /// before it sends data there, RFC 4960 §5.4). IPv4-mapped IPv6 and
+    /// IPv4 compare equal. An unspecified address (0.0.0.0 or ::, a PE registering its
     /// wildcard-bound address) stands for the remote address and is stored
     /// as it. A registration over an association whose remote address is
     /// unknown is refused the same way. PEs behind NAT or a proxy need this
@@ -357,14 +359,7 @@ impl Default for EnrpConfig {
 /// Whether `ip` lies in `net`/`prefix` (an IPv4-mapped IPv6 address counts
 /// as IPv4).
 pub(crate) fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
-    let canon = |a: IpAddr| match a {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    };
-    match (canon(ip), canon(net)) {
+    match (canonical_ip(ip), canonical_ip(net)) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let p = u32::from(prefix.min(32));
             let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };

@@ -251,6 +251,11 @@ pub struct Stats {
     /// Registrations of new PEs refused with Lack of Resources by a quota
     /// (per association, per host, per pool; see [`RegistrarConfig`](super::RegistrarConfig)).
     pub quota_refused: u64,
+    /// Further peer addresses of associations not kept, the table being
+    /// full ([`MAX_FURTHER_PEER_ADDRESSES`](super::MAX_FURTHER_PEER_ADDRESSES)
+    /// per association, the association table's capacity in all): a
+    /// registration naming one of them is refused.
+    pub peer_addresses_dropped: u64,
 }
 
 impl Stats {

@@ -73,8 +73,10 @@ impl<
                 }
                 if matches!(event, TransportEvent::Down { .. }) {
                     self.assocs.swap_remove(&assoc);
+                    self.forget_peer_addresses(assoc);
                 }
             }
+            TransportEvent::PeerAddress { assoc, address } => self.add_peer_address(assoc, address),
             TransportEvent::ConnectFailed { remote } => self.pe_connect_failed(remote),
         }
         self.enrp_transport_event(now, event);

@@ -111,6 +111,7 @@ use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use heapless::index_map::FnvIndexMap;
+use heapless::index_set::FnvIndexSet;
 use heapless::Deque;
 
 pub use config::{
@@ -124,7 +125,9 @@ pub use event::{Blocked, Event, PeRecord, RemovalReason, Stats, TransportRecord}
 pub use limiter::MAX_REPORTERS;
 pub use routability::{AMPLIFICATION_LIMIT, CHALLENGE_LEN, MIN_CHALLENGE_LEN};
 
-use crate::addr::{TransportAddress, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES};
+use crate::addr::{
+    canonical_ip, TransportAddress, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES,
+};
 use crate::cause::CauseCode;
 use crate::handlespace::{
     Handlespace, HandlespaceError, OwnershipCursor, PeRef, PeTimerKind, PeView, RegisterOutcome,
@@ -205,6 +208,14 @@ fn reply_to(source: Source) -> Destination {
     }
 }
 
+/// The most further peer addresses (besides the primary one) a registrar
+/// keeps of one association
+/// ([`TransportEvent::PeerAddress`](crate::transmit::TransportEvent)); the
+/// table of all of them is as large as the association table, and an
+/// address that finds it full is not kept
+/// ([`Stats::peer_addresses_dropped`]).
+pub const MAX_FURTHER_PEER_ADDRESSES: usize = 32;
+
 /// The registrar's ASAP side; see the [module documentation](self).
 ///
 /// `B` and `S` choose the handlespace's index backend and storage; `OWNED`
@@ -227,6 +238,10 @@ pub struct Registrar<
     /// The answer budget of the ASAP message being handled, when it came
     /// from an unverified source.
     gate: Option<routability::Gate>,
+    /// Further peer addresses of associations (SCTP multihoming), at most
+    /// [`MAX_FURTHER_PEER_ADDRESSES`] each, in one table as large as the
+    /// association table.
+    peer_addresses: FnvIndexSet<(AssocId, IpAddr), ASSOCS>,
     /// Keyed by PE; PEs sharing an ASAP address share one connect.
     connects: FnvIndexMap<PeRef, PeConnect, MAX_PE_CONNECTS>,
     limiter: ReportLimiter,
@@ -286,6 +301,7 @@ impl<
             owned: owned::OwnedTable::new(),
             assocs: FnvIndexMap::new(),
             gate: None,
+            peer_addresses: FnvIndexSet::new(),
             connects: FnvIndexMap::new(),
             limiter: ReportLimiter::default(),
             queue: TransmitQueue::new(),
@@ -335,6 +351,41 @@ impl<
     /// [module documentation](self), "Return routability").
     pub fn association_verified(&self, assoc: AssocId) -> Option<bool> {
         self.assocs.get(&assoc).map(|a| a.path.is_verified())
+    }
+    /// Whether `ip` is a peer address of a known association: its remote
+    /// address or one of the further ones the transport reported
+    /// ([`TransportEvent::PeerAddress`]). An IPv4-mapped IPv6 address and
+    /// its IPv4 address are the same.
+    pub fn is_peer_address(&self, assoc: AssocId, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        self.assocs
+            .get(&assoc)
+            .is_some_and(|r| canonical_ip(r.remote.ip()) == ip)
+            || self.peer_addresses.contains(&(assoc, ip))
+    }
+
+    /// Records a further peer address of a known association (ignored for
+    /// an unknown one, or when it is the remote address).
+    fn add_peer_address(&mut self, assoc: AssocId, ip: IpAddr) {
+        if !self.assocs.contains_key(&assoc) || self.is_peer_address(assoc, ip) {
+            return;
+        }
+        let ip = canonical_ip(ip);
+        let kept = self
+            .peer_addresses
+            .iter()
+            .filter(|(a, _)| *a == assoc)
+            .count();
+        if kept >= MAX_FURTHER_PEER_ADDRESSES || self.peer_addresses.insert((assoc, ip)).is_err() {
+            self.stats.peer_addresses_dropped += 1;
+        }
+    }
+
+    /// Forgets the further peer addresses of an association that is gone.
+    fn forget_peer_addresses(&mut self, assoc: AssocId) {
+        if self.peer_addresses.iter().any(|(a, _)| *a == assoc) {
+            self.peer_addresses.retain(|(a, _)| *a != assoc);
+        }
     }
     /// ENDPOINT_UNREACHABLE reports counted against an owned PE since it
     /// last answered a keep-alive.

@@ -8,14 +8,6 @@ pub(super) fn registration_response_len(handle_len: usize, cause_len: usize) -> 
     HEADER_LEN + parameter_len(handle_len) + 8 + 2 * TLV_HEADER_LEN + padded(cause_len)
 }
 
-/// An IPv4-mapped IPv6 address as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 impl<
         B: Backend,
         S: Storage,
@@ -61,27 +53,31 @@ impl<
 
     /// The user transport addresses of a registration over `assoc`:
     /// unspecified ones become the association's remote address; unless
-    /// [`RegistrarConfig::allow_foreign_addresses`], the addresses must
-    /// belong to that remote host (false: refuse): every one of a TCP or
-    /// UDP transport, at least one of an SCTP transport (see the option).
+    /// [`RegistrarConfig::allow_foreign_addresses`], every address must be
+    /// one of the association's peer addresses (false: refuse): its remote
+    /// address for a TCP or UDP transport, any of the SCTP peer's
+    /// addresses ([`Registrar::is_peer_address`]) for an SCTP transport.
     pub(super) fn check_addresses(&self, c: &mut Converted, assoc: AssocId) -> bool {
-        let remote = self.assocs.get(&assoc).map(|r| canonical(r.remote.ip()));
+        let remote = self.assocs.get(&assoc).map(|r| canonical_ip(r.remote.ip()));
         let sctp = c.user_protocol == TransportProtocol::Sctp;
-        let mut own = false;
+        let foreign_ok = self.config.allow_foreign_addresses;
         for a in c.user_addrs[..c.user_len].iter_mut() {
             if a.is_unspecified() {
                 match remote {
                     Some(ip) => *a = ip,
-                    None => return self.config.allow_foreign_addresses,
+                    None => return foreign_ok,
                 }
             }
-            if Some(canonical(*a)) == remote {
-                own = true;
-            } else if !sctp && !self.config.allow_foreign_addresses {
+            let own = if sctp {
+                self.is_peer_address(assoc, *a)
+            } else {
+                Some(canonical_ip(*a)) == remote
+            };
+            if !own && !foreign_ok {
                 return false;
             }
         }
-        own || self.config.allow_foreign_addresses
+        true
     }
 
     /// Whether a new PE may register in `pool` over `assoc`:

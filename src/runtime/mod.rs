@@ -936,7 +936,13 @@ fn sctp_event(
     };
     match s.event(endpoint, event) {
         sctp::Outcome::None => {}
-        sctp::Outcome::Event(e) => node.handle_transport_event(d, e),
+        sctp::Outcome::Event(e) => {
+            let further = s.take_peer_addresses();
+            node.handle_transport_event(d, e);
+            for e in further {
+                node.handle_transport_event(d, e);
+            }
+        }
         sctp::Outcome::Message(inc) => {
             if let crate::transport::Payload::Message(p) = inc.payload {
                 if let Some((local, remote)) = s.addresses(inc.assoc) {

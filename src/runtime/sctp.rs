@@ -94,6 +94,9 @@ pub(crate) struct Sctp {
     next_id: u32,
     /// Messages dropped for a PPID their association does not take.
     pub(crate) wrong_ppid: u64,
+    /// Further peer addresses of associations just reported up, for the
+    /// machine after the Up ([`take_peer_addresses`](Self::take_peer_addresses)).
+    peer_addresses: Vec<TransportEvent>,
 }
 
 impl Sctp {
@@ -104,6 +107,7 @@ impl Sctp {
             assocs: HashMap::new(),
             by_inner: HashMap::new(),
             next_id: 1,
+            peer_addresses: Vec::new(),
             wrong_ppid: 0,
         }
     }
@@ -279,13 +283,32 @@ impl Sctp {
         Some((id, a))
     }
 
+    /// Keeps the peer addresses of `assoc` other than `remote` as
+    /// [`TransportEvent::PeerAddress`] for the machine.
+    fn further_addresses(&mut self, assoc: AssocId, remote: SocketAddr, remotes: &[SocketAddr]) {
+        for r in remotes {
+            let address = r.ip();
+            let known = |e: &TransportEvent| matches!(e, TransportEvent::PeerAddress { assoc: a, address: x } if *a == assoc && *x == address);
+            if address != remote.ip() && !self.peer_addresses.iter().any(known) {
+                self.peer_addresses
+                    .push(TransportEvent::PeerAddress { assoc, address });
+            }
+        }
+    }
+
+    /// The further peer addresses of the associations reported up since
+    /// the last call, to be reported after their Up.
+    pub(crate) fn take_peer_addresses(&mut self) -> Vec<TransportEvent> {
+        core::mem::take(&mut self.peer_addresses)
+    }
+
     /// What `event` of endpoint `endpoint` means for the machine.
     pub(crate) fn event(&mut self, endpoint: usize, event: SctpEvent) -> Outcome {
         match event {
             SctpEvent::Up {
                 assoc: inner,
                 remote,
-                ..
+                remotes,
             } => {
                 if let Some(&id) = self.by_inner.get(&(endpoint, inner)) {
                     let Some(a) = self.assocs.get_mut(&id) else {
@@ -294,13 +317,18 @@ impl Sctp {
                     let was = a.state;
                     a.state = State::Up;
                     match was {
-                        State::Connecting => Outcome::Event(TransportEvent::Up {
-                            assoc: id,
-                            remote: a.remote,
-                            protocol: a.protocol,
-                            // SCTP's handshake echoed our State Cookie.
-                            verified: true,
-                        }),
+                        State::Connecting => {
+                            let remote = a.remote;
+                            let up = TransportEvent::Up {
+                                assoc: id,
+                                remote,
+                                protocol: a.protocol,
+                                // SCTP's handshake echoed our State Cookie.
+                                verified: true,
+                            };
+                            self.further_addresses(id, remote, &remotes);
+                            Outcome::Event(up)
+                        }
                         State::Opening => {
                             let waiting = core::mem::take(&mut a.waiting);
                             for (ppid, msg) in waiting {
@@ -341,6 +369,7 @@ impl Sctp {
                             waiting: Vec::new(),
                         },
                     );
+                    self.further_addresses(id, remote, &remotes);
                     Outcome::Event(TransportEvent::Up {
                         assoc: id,
                         remote,
@@ -495,6 +524,30 @@ mod tests {
             },
             bytes: std::vec![1, 2, 3, 4],
         }
+    }
+
+    #[test]
+    fn further_peer_addresses_follow_the_up() {
+        let (mut s, _) = two_endpoints();
+        let inner = AssocId(SCTP_ASSOC_BIT | 3);
+        let second: SocketAddr = "10.9.0.2:5000".parse().unwrap();
+        let third: SocketAddr = "[fd00::3]:5000".parse().unwrap();
+        let event = SctpEvent::Up {
+            assoc: inner,
+            remote: peer(1),
+            remotes: std::vec![peer(1), second, third, second],
+        };
+        let Outcome::Event(TransportEvent::Up { assoc, .. }) = s.event(0, event) else {
+            panic!("an association opened by a peer is reported");
+        };
+        assert_eq!(
+            s.take_peer_addresses(),
+            [second, third].map(|r| TransportEvent::PeerAddress {
+                assoc,
+                address: r.ip()
+            })
+        );
+        assert!(s.take_peer_addresses().is_empty());
     }
 
     #[test]

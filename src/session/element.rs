@@ -371,10 +371,13 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// pose as a registrar (e.g. take the home role with a keep-alive) once
     /// it has spoken. One exception: an ENDPOINT_KEEP_ALIVE for this PE's
     /// pool (and PE, when it names one) as the very first message of an
-    /// association is a registrar taking the PE over
-    /// from an address the PE did not know (RFC 5353 §3.5): the session
-    /// ends ([`CloseReason::Registrar`]) and the association goes to the
-    /// pool element machine.
+    /// association from a host whose registrars the PE trusts (a
+    /// configured or announced registrar's, or one of
+    /// [`PoolElementConfig::trusted_registrars`](crate::pool_element::PoolElementConfig))
+    /// is a registrar taking the PE over from an address the PE did not
+    /// know (RFC 5353 §3.5): the session ends ([`CloseReason::Registrar`])
+    /// and the association goes to the pool element machine. From any
+    /// other host it is refused like other registrar messages.
     pub fn handle(
         &mut self,
         now: Instant,
@@ -414,6 +417,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                     Ok(AsapMessage::EndpointKeepAlive {
                         pool_handle, pe_id, ..
                     }) if fresh
+                        && self.session_from_trusted_registrar_host(i)
                         && pool_handle == self.pe.pool_handle().as_bytes()
                         && pe_id.is_none_or(|id| id == self.pe.pe_id()) =>
                     {
@@ -471,6 +475,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                     self.event(Event::Refused { remote, assoc });
                 }
             }
+            TransportEvent::PeerAddress { .. } => {}
             TransportEvent::ConnectFailed { remote } => {
                 self.forget_connect(remote);
                 self.pe.handle_transport_event(now, event);
@@ -504,6 +509,14 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// Session `i`'s association turned out to be a registrar's: the
     /// session ends ([`CloseReason::Registrar`]) and the association, with
     /// its first message, goes to the pool element machine.
+    /// Whether session `i`'s peer is on a host whose registrars the PE's
+    /// server hunt trusts ([`ServerHunt::trusts_host`](crate::asap_client::ServerHunt::trusts_host)).
+    fn session_from_trusted_registrar_host(&self, i: usize) -> bool {
+        self.sessions[i]
+            .as_ref()
+            .is_some_and(|s| self.pe.server_hunt().trusts_host(s.remote.ip()))
+    }
+
     fn hand_to_registrar(&mut self, now: Instant, i: usize, source: Source, bytes: &[u8]) {
         let Some(s) = self.sessions[i].take() else {
             return;

@@ -260,7 +260,12 @@ fn a_multi_homed_pool_element_registers_all_its_addresses() {
     use rserpool::capture::PcapReader;
     use rserpool::wire::{AsapMessage, Protocol, UserTransport};
     let dir = scratch("multihomed");
-    let r = registrar(1, None, captured(&dir, "registrar"));
+    // The registrar is multihomed too: an IPv4-only endpoint would not
+    // take the PE's IPv6 address as a peer address of the association,
+    // and the PE may register only its association's peer addresses.
+    let mut rn = captured(&dir, "registrar");
+    rn.also_bind = vec!["[::1]:0".parse().unwrap()];
+    let r = registrar(1, None, rn);
     let mut n = node();
     n.also_bind = vec!["[::1]:0".parse().unwrap()];
     let pe = element(&[r.local_addr()], 60, n);

@@ -461,6 +461,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                     self.pu.handle_transport_event(now, event);
                 }
             }
+            TransportEvent::PeerAddress { .. } => {}
             TransportEvent::ConnectFailed { remote } => {
                 if let Some(i) = self.by_pending_connect(remote) {
                     self.start_failover(now, i, FailoverReason::ConnectFailed, true);

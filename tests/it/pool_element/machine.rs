@@ -571,7 +571,10 @@ fn h_flag_from_another_registrar_changes_home() {
     // The home's own H flag changes nothing.
     feed(&mut pe, t0, 1, &ka(true, 10));
     events(&mut pe);
-    // Another registrar (over an association it opened) takes over.
+    // Another registrar, announced, takes over over an association it
+    // opened (from its host, another port).
+    announce(&mut pe, t0, 2, 20);
+    up(&mut pe, t0, 5, SocketAddr::new(ip(2), 40_000));
     feed(&mut pe, t0, 5, &ka(true, 20));
     let sent = drain(&mut pe);
     assert_eq!(sent.len(), 3);
@@ -588,6 +591,96 @@ fn h_flag_from_another_registrar_changes_home() {
     assert!(events(&mut pe).is_empty());
     // Registration stays in force: no new REGISTRATION.
     assert!(sent_types(&drain(&mut pe)).iter().all(|(_, t)| *t == 0x08));
+}
+
+/// A SERVER_ANNOUNCE from registrar `n` (server id `server`), at its own
+/// address and port.
+fn announce(pe: &mut PoolElement, now: Instant, n: u8, server: u32) {
+    let addrs = [ip(n)];
+    let transports = [TransportParam::new(
+        TransportProtocol::Sctp,
+        3863,
+        TransportUse::DataOnly,
+        &addrs,
+    )];
+    let m = AsapMessage::ServerAnnounce {
+        server_id: ServerId::new(server).unwrap(),
+        transports: (&transports).into(),
+    };
+    let mut buf = vec![0u8; 512];
+    let len = m.emit(&mut buf).unwrap();
+    pe.handle(
+        now,
+        Source::Datagram(SocketAddr::new(ip(n), 40_000)),
+        Protocol::Asap,
+        &buf[..len],
+    );
+}
+
+#[test]
+fn h_flag_from_an_unknown_registrar_is_ignored_and_counted() {
+    let t0 = Instant::from_secs(0);
+    let mut pe = connected(t0);
+    drain(&mut pe);
+    accept(&mut pe, t0, 1);
+    events(&mut pe);
+    let ka = |server: u32| AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: ServerId::new(server).unwrap(),
+        pool_handle: b"echo",
+        pe_id: None,
+    };
+    // An association from a host the hunt does not know, and one never
+    // reported up, both claiming the home with a higher server id.
+    up(&mut pe, t0, 6, SocketAddr::new(ip(66), 3863));
+    feed(&mut pe, t0, 6, &ka(0x7000_0000));
+    feed(&mut pe, t0, 7, &ka(0x7000_0001));
+    assert_eq!(pe.untrusted_home_claims(), 2);
+    assert_eq!(pe.home().unwrap().assoc, AssocId(1));
+    assert!(events(&mut pe).is_empty());
+    // The next re-registration still goes to the home.
+    drain(&mut pe);
+    pe.set_policy(t0, rserpool::Policy::RoundRobin);
+    let sent = drain(&mut pe);
+    assert!(sent
+        .iter()
+        .all(|(d, _)| *d == Destination::Association(AssocId(1))));
+    assert!(sent_types(&sent).iter().any(|(_, t)| *t == REG));
+}
+
+#[test]
+fn h_flag_from_a_trusted_registrar_host_moves_the_home() {
+    let t0 = Instant::from_secs(0);
+    let mut c = config(&[registrar(1)]);
+    c.trusted_registrars.push(ip(7)).unwrap();
+    let mut pe = connected_with(t0, c);
+    drain(&mut pe);
+    accept(&mut pe, t0, 1);
+    events(&mut pe);
+    assert!(pe.server_hunt().trusts_host(ip(7)));
+    assert!(!pe.server_hunt().trusts_host(ip(8)));
+    let ka = AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: ServerId::new(0x77).unwrap(),
+        pool_handle: b"echo",
+        pe_id: None,
+    };
+    // The same claim from an untrusted host changes nothing.
+    up(&mut pe, t0, 8, SocketAddr::new(ip(8), 3863));
+    feed(&mut pe, t0, 8, &ka);
+    assert_eq!(pe.untrusted_home_claims(), 1);
+    assert_eq!(pe.home().unwrap().assoc, AssocId(1));
+    // A registrar on the trusted host (a port the PE never heard of)
+    // takes it over: it is the home, and its keep-alive is answered there.
+    up(&mut pe, t0, 7, SocketAddr::new(ip(7), 40_123));
+    feed(&mut pe, t0, 7, &ka);
+    assert_eq!(pe.untrusted_home_claims(), 1);
+    let home = pe.home().unwrap();
+    assert_eq!(home.assoc, AssocId(7));
+    assert_eq!(events(&mut pe), [Event::HomeChanged { home }]);
+    assert!(drain(&mut pe)
+        .iter()
+        .any(|(d, _)| *d == Destination::Association(AssocId(7))));
 }
 
 #[test]

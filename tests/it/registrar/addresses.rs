@@ -5,6 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::support::registrar::*;
 use rserpool::addr::TransportProtocol;
+use rserpool::handlespace::Fixed;
+use rserpool::registrar::Registrar;
+use rserpool::storage::RedBlackTree;
 use rserpool::transmit::{Destination, Machine, TransportEvent};
 use rserpool::wire::{AsapMessage, Protocol};
 use rserpool::{AssocId, CauseCode, Instant, PoolHandle};
@@ -94,19 +97,115 @@ fn an_unspecified_address_stands_for_the_source_address() {
     assert_eq!(user_addrs(&r, 9), Some(vec![v6]));
 }
 
+fn peer_address(r: &mut TestRegistrar, assoc: u32, address: IpAddr) {
+    r.handle_transport_event(
+        T0,
+        TransportEvent::PeerAddress {
+            assoc: a(assoc),
+            address,
+        },
+    );
+}
+
 #[test]
-fn a_multihomed_sctp_pe_lists_its_source_address_among_others() {
+fn a_multihomed_sctp_pe_lists_only_its_association_s_peer_addresses() {
     let mut r = registrar(strict_config());
     up(&mut r, T0, 1);
     let own = pe_addr(1).ip();
     let second = IpAddr::V6(Ipv6Addr::LOCALHOST);
-    assert_eq!(answer(&mut r, 1, &with_addrs(1, &[second, own])), None);
-    assert_eq!(user_addrs(&r, 1), Some(vec![second, own]));
-    // Not without its source address.
+    let third = IpAddr::V4(Ipv4Addr::new(10, 7, 0, 1));
+    // A further address the transport never reported is foreign.
     assert_eq!(
-        answer(&mut r, 1, &with_addrs(2, &[second])),
+        answer(&mut r, 1, &with_addrs(1, &[second, own])),
         Some(CauseCode::RejectedSecurityConsiderations)
     );
+    peer_address(&mut r, 1, second);
+    peer_address(&mut r, 1, third);
+    assert!(r.is_peer_address(a(1), second) && r.is_peer_address(a(1), third));
+    assert_eq!(answer(&mut r, 1, &with_addrs(1, &[second, own])), None);
+    assert_eq!(user_addrs(&r, 1), Some(vec![second, own]));
+    // Without the primary address too (rsplib's PEs register the address
+    // of their data socket, which need not be the one their ASAP
+    // association runs on), in IPv4-mapped form as well.
+    let mapped = IpAddr::V6(Ipv4Addr::new(10, 7, 0, 1).to_ipv6_mapped());
+    assert_eq!(answer(&mut r, 1, &with_addrs(2, &[mapped])), None);
+    // Over TCP or UDP only the source address counts.
+    assert_eq!(
+        answer(
+            &mut r,
+            1,
+            &with_addrs(3, &[third]).protocol(TransportProtocol::Tcp)
+        ),
+        Some(CauseCode::RejectedSecurityConsiderations)
+    );
+    // Another association cannot use them.
+    up(&mut r, T0, 4);
+    assert!(!r.is_peer_address(a(4), third));
+    assert_eq!(
+        answer(&mut r, 4, &with_addrs(4, &[third])),
+        Some(CauseCode::RejectedSecurityConsiderations)
+    );
+}
+
+#[test]
+fn peer_addresses_are_bounded_per_association() {
+    type Wide = Registrar<RedBlackTree, Fixed<64, 16, 64, 4>, 64, 64, 16384, 64>;
+    let mut r = Box::new(Wide::new(strict_config()));
+    r.handle_transport_event(
+        T0,
+        TransportEvent::Up {
+            assoc: a(1),
+            remote: pe_addr(1),
+            protocol: Protocol::Asap,
+            verified: true,
+        },
+    );
+    let further = |i: u32| IpAddr::V4(Ipv4Addr::from(0x0a10_0000 + i));
+    let max = rserpool::registrar::MAX_FURTHER_PEER_ADDRESSES as u32;
+    for i in 0..max + 5 {
+        let address = further(i);
+        r.handle_transport_event(
+            T0,
+            TransportEvent::PeerAddress {
+                assoc: a(1),
+                address,
+            },
+        );
+    }
+    assert!(r.is_peer_address(a(1), further(max - 1)));
+    assert!(!r.is_peer_address(a(1), further(max)));
+    assert_eq!(r.stats().peer_addresses_dropped, 5);
+}
+
+#[test]
+fn peer_addresses_are_forgotten_with_their_association_and_a_full_table_keeps_none_more() {
+    // TestRegistrar knows 16 associations: 16 further addresses in all.
+    let mut r = registrar(strict_config());
+    up(&mut r, T0, 1);
+    up(&mut r, T0, 2);
+    let further = |i: u32| IpAddr::V4(Ipv4Addr::from(0x0a10_0000 + i));
+    for i in 0..16 {
+        peer_address(&mut r, 1, further(i));
+    }
+    peer_address(&mut r, 2, further(100));
+    assert!(r.is_peer_address(a(1), further(15)));
+    assert!(!r.is_peer_address(a(2), further(100)));
+    assert_eq!(r.stats().peer_addresses_dropped, 1);
+    // The same address again is kept once.
+    peer_address(&mut r, 1, further(3));
+    assert_eq!(r.stats().peer_addresses_dropped, 1);
+    // An address of an unknown association is not kept.
+    peer_address(&mut r, 7, further(0));
+    assert!(!r.is_peer_address(a(7), further(0)));
+    r.handle_transport_event(T0, TransportEvent::Down { assoc: a(1) });
+    assert!(!r.is_peer_address(a(1), further(0)));
+    // Its room is free for others.
+    peer_address(&mut r, 2, further(100));
+    assert!(r.is_peer_address(a(2), further(100)));
+    // The same association id, up again, starts with no further address.
+    up(&mut r, T0, 1);
+    assert!(!r.is_peer_address(a(1), further(0)));
+    assert!(r.is_peer_address(a(1), pe_addr(1).ip()));
 }
 
 #[test]

@@ -679,12 +679,21 @@ fn element_a_pool_user_cannot_pose_as_a_registrar() {
 }
 
 #[test]
-fn element_a_registrar_taking_over_from_an_unknown_address_is_no_session() {
-    // A registrar the PE does not know (no configured address) takes it
-    // over: it opens an association and sends a home keep-alive first.
-    let (mut se, ids) = element_with_sessions(1);
+fn element_a_registrar_taking_over_from_an_unknown_address_of_a_trusted_host_is_no_session() {
+    // A registrar the PE does not know by address, on a host it trusts,
+    // takes it over: it opens an association and sends a home keep-alive
+    // first.
+    let mut se = element_machine_trusting(0, &[user_remote(1).ip()]);
     let now = Instant::ZERO;
     let mut buf = vec![0u8; 65536];
+    let mut ids = Vec::new();
+    for k in 1..=3u8 {
+        se.handle_transport_event(now, up(100 + u32::from(k), user_remote(k)));
+        match se.poll_event(&mut buf).unwrap() {
+            Some(element::Event::Accepted { session, .. }) => ids.push(session),
+            e => panic!("unexpected {e:?}"),
+        }
+    }
     let n = AsapMessage::EndpointKeepAlive {
         home: true,
         server_id: rserpool::ServerId::new(0x777).unwrap(),
@@ -704,17 +713,18 @@ fn element_a_registrar_taking_over_from_an_unknown_address_is_no_session() {
     }
     .emit(&mut other)
     .unwrap();
-    se.handle_transport_event(now, up(102, user_remote(2)));
-    assert!(matches!(
-        se.poll_event(&mut buf).unwrap(),
-        Some(element::Event::Accepted { .. })
-    ));
     se.handle(now, src(102), 11, &other[..m]).unwrap();
     assert_eq!(se.refused_control(), 1);
-    assert_eq!(se.sessions().count(), 2);
-    // The registrar's: the association is no session.
+    assert_eq!(se.sessions().count(), 3);
+    // The right keep-alive from a host the PE does not trust: refused, the
+    // session stays, the sender does not become the home.
+    se.handle(now, src(103), 11, &bytes).unwrap();
+    assert_eq!(se.refused_control(), 2);
+    assert_eq!(se.sessions().count(), 3);
+    assert!(se.poll_transmit(&mut buf).unwrap().is_none());
+    // The trusted host's: the association is no session.
     se.handle(now, src(101), 11, &bytes).unwrap();
-    assert_eq!(se.refused_control(), 1);
+    assert_eq!(se.refused_control(), 2);
     // The session ends; the association is the pool element's now.
     assert_eq!(
         se.poll_event(&mut buf).unwrap(),
@@ -723,7 +733,7 @@ fn element_a_registrar_taking_over_from_an_unknown_address_is_no_session() {
             reason: CloseReason::Registrar,
         })
     );
-    assert_eq!(se.sessions().count(), 1);
+    assert_eq!(se.sessions().count(), 2);
     // The keep-alive is answered on that association.
     let t = se.poll_transmit(&mut buf).unwrap().unwrap();
     assert_eq!(
@@ -734,6 +744,8 @@ fn element_a_registrar_taking_over_from_an_unknown_address_is_no_session() {
         AsapMessage::parse(&buf[..t.len]).unwrap(),
         AsapMessage::EndpointKeepAliveAck { .. }
     ));
+    // And that registrar is the home now.
+    assert_eq!(se.element().home().map(|h| h.assoc), Some(AssocId(101)));
 }
 
 #[test]

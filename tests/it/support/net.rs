@@ -28,8 +28,21 @@ pub fn registrar(id: u32, peers: Option<&[SocketAddr]>, node: NodeConfig) -> Reg
 /// A pool element of [`pool`] serving an echo, registering with
 /// `registrars`.
 pub fn element(registrars: &[SocketAddr], seed: u64, node: NodeConfig) -> PoolElementNode {
+    element_trusting(registrars, &[], seed, node)
+}
+
+/// [`element`] that also lets registrars on the `trusted` hosts take it
+/// over.
+pub fn element_trusting(
+    registrars: &[SocketAddr],
+    trusted: &[std::net::IpAddr],
+    seed: u64,
+    node: NodeConfig,
+) -> PoolElementNode {
+    let mut config = loopback::element(pool(), registrars, seed);
+    config.trusted_registrars.extend(trusted.iter().copied());
     PoolElementNode::start(
-        loopback::element(pool(), registrars, seed),
+        config,
         node,
         // An echo that sends a COOKIE every second message.
         Box::new(rserpool::host::services::DelayedEcho::new(

@@ -63,6 +63,11 @@ pub fn user_config(resend: ResendPolicy) -> SessionUserConfig {
 }
 
 pub fn element_machine(n: usize) -> Box<Se> {
+    element_machine_trusting(n, &[])
+}
+
+/// [`element_machine`] trusting registrars on the `trusted` hosts too.
+pub fn element_machine_trusting(n: usize, trusted: &[std::net::IpAddr]) -> Box<Se> {
     let a = element_addr(n);
     let t = OwnedTransport::new(
         TransportProtocol::Sctp,
@@ -73,6 +78,7 @@ pub fn element_machine(n: usize) -> Box<Se> {
     .unwrap();
     let mut c = PoolElementConfig::rsplib(pool(), t);
     c.registrars.push(registrar_addr()).unwrap();
+    c.trusted_registrars.extend(trusted.iter().copied());
     c.pe_id = Some(pe_id(n));
     c.seed = n as u64 + 11;
     Box::new(SessionElement::new(SessionElementConfig { element: c }).unwrap())
