@@ -65,13 +65,17 @@
 //!   source (keep-alives and probes to PEs) are not charged.
 //! * **The challenge**: in place of a withheld answer, the registrar sends
 //!   an ASAP_COOKIE with a random challenge of [`MIN_CHALLENGE_LEN`] to
-//!   [`CHALLENGE_LEN`] bytes from its seeded generator
-//!   ([`RegistrarConfig::seed`]), as long as the budget allows (so at most
+//!   [`CHALLENGE_LEN`] bytes, as long as the budget allows (so at most
 //!   once per message, and never more than three times its length:
 //!   24 bytes for the smallest, 12-byte, HANDLE_RESOLUTION;
-//!   [`Stats::challenges_sent`]). The association keeps one challenge in
-//!   its entry of the bounded association table (`ASSOCS` entries, 16
-//!   bytes each at most): later challenges on it repeat the same bytes, so
+//!   [`Stats::challenges_sent`]). The bytes are SipHash-2-4 of a counter
+//!   under a 128-bit key drawn from the registrar's seeded generator
+//!   ([`RegistrarConfig::seed`]) or given by the host
+//!   ([`Registrar::set_challenge_key`]; the runtime keys it with the
+//!   host's randomness). The association keeps one challenge, as its
+//!   number and length (8 bytes with its verified flag), in its entry of
+//!   the bounded association table (`ASSOCS` entries); the bytes are
+//!   computed again to check an echo. Later challenges on it repeat the same bytes, so
 //!   that several outstanding requests are verified by any one echo; a
 //!   shorter budget gets a fresh, shorter challenge, which replaces it. A
 //!   datagram source, or an association the full table does not hold, has

@@ -90,14 +90,18 @@ fn siphash24(key: [u64; 2], block: [u64; 2]) -> u64 {
 /// challenge key is drawn from.
 pub(super) const KEY_SEED_MASK: u64 = 0xC4A1_1E46_E5EE_D000;
 
-/// Where challenges come from: a secret key and a counter. Each fresh
-/// challenge is SipHash-2-4 of the counter under the key; the key comes
-/// from the registrar's seeded generator, or from the host
-/// ([`Registrar::set_challenge_key`]).
+/// Where challenges come from: a secret key and a counter. Challenge
+/// number `n` of length `len` is SipHash-2-4 of `n` (and of the 8-byte
+/// half) under the key, so an association keeps only its number and
+/// length, and the bytes are computed again to compare an echo. The key
+/// comes from the registrar's seeded generator, or from the host
+/// ([`Registrar::set_challenge_key`]); when the 32-bit counter wraps, the
+/// key is replaced by one derived from it, so that no number is used
+/// twice under one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct ChallengeKey {
     key: [u64; 2],
-    counter: u64,
+    counter: u32,
 }
 
 impl ChallengeKey {
@@ -108,52 +112,58 @@ impl ChallengeKey {
         }
     }
 
-    fn fresh(&mut self, len: usize) -> Challenge {
-        let mut c = Challenge {
-            bytes: [0; CHALLENGE_LEN],
-            len: len.min(CHALLENGE_LEN) as u8,
-        };
-        self.counter = self.counter.wrapping_add(1);
-        for (half, chunk) in c.bytes[..usize::from(c.len)].chunks_mut(8).enumerate() {
-            let word = siphash24(self.key, [self.counter, half as u64]).to_le_bytes();
+    fn from_bytes(key: [u8; 16]) -> Self {
+        let mut k = [0u64; 2];
+        for (word, bytes) in k.iter_mut().zip(key.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(bytes);
+            *word = u64::from_le_bytes(b);
+        }
+        ChallengeKey { key: k, counter: 0 }
+    }
+
+    /// The number of a fresh challenge.
+    fn next(&mut self) -> u32 {
+        if self.counter == u32::MAX {
+            let k = self.key;
+            self.key = [siphash24(k, [u64::MAX, 0]), siphash24(k, [u64::MAX, 1])];
+            self.counter = 0;
+        }
+        self.counter += 1;
+        self.counter
+    }
+
+    /// The bytes of challenge `number` of `len` bytes (at most
+    /// [`CHALLENGE_LEN`]) into `out`; returns them.
+    fn bytes<'a>(&self, number: u32, len: u8, out: &'a mut [u8; CHALLENGE_LEN]) -> &'a [u8] {
+        let out = &mut out[..usize::from(len).min(CHALLENGE_LEN)];
+        for (half, chunk) in out.chunks_mut(8).enumerate() {
+            let word = siphash24(self.key, [u64::from(number), half as u64]).to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
-        c
+        out
     }
 }
 
-/// A challenge: `len` pseudo-random bytes.
+/// Whether `a` and `b` are equal (compared in time independent of where
+/// the bytes differ).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// What the registrar knows of an association's return path, in 8 bytes:
+/// verified, or not with the number and length of the challenge sent last
+/// (length 0: none yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Challenge {
-    bytes: [u8; CHALLENGE_LEN],
+pub(super) struct Path {
+    verified: bool,
     len: u8,
-}
-
-impl Challenge {
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-
-    /// Whether `echo` is this challenge (compared in time independent of
-    /// where the bytes differ).
-    fn matches(&self, echo: &[u8]) -> bool {
-        let mine = self.as_bytes();
-        mine.len() == echo.len() && mine.iter().zip(echo).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
-    }
-}
-
-/// What the registrar knows of an association's return path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Path {
-    /// The transport verified it, or the peer echoed the challenge.
-    Verified,
-    /// Not verified; the challenge sent last, if any.
-    Unverified(Option<Challenge>),
+    number: u32,
 }
 
 impl Path {
     pub(super) fn is_verified(&self) -> bool {
-        matches!(self, Path::Verified)
+        self.verified
     }
 }
 
@@ -170,10 +180,10 @@ impl AssocEntry {
     pub(super) fn new(remote: SocketAddr, verified: bool) -> Self {
         AssocEntry {
             remote,
-            path: if verified {
-                Path::Verified
-            } else {
-                Path::Unverified(None)
+            path: Path {
+                verified,
+                len: 0,
+                number: 0,
             },
         }
     }
@@ -299,17 +309,17 @@ impl<
         let Some(entry) = self.assocs.get_mut(&assoc) else {
             return;
         };
-        let current = match entry.path {
-            Path::Verified => return,
-            Path::Unverified(c) => c,
-        };
-        let challenge = match current {
-            Some(c) if usize::from(c.len) <= len => c,
-            _ => self.challenge_key.fresh(len),
-        };
-        entry.path = Path::Unverified(Some(challenge));
+        if entry.path.verified {
+            return;
+        }
+        if entry.path.len == 0 || usize::from(entry.path.len) > len {
+            entry.path.number = self.challenge_key.next();
+            entry.path.len = len as u8;
+        }
+        let path = entry.path;
+        let mut buf = [0u8; CHALLENGE_LEN];
         let msg = AsapMessage::Cookie {
-            cookie: challenge.as_bytes(),
+            cookie: self.challenge_key.bytes(path.number, path.len, &mut buf),
         };
         let size = msg.buffer_len();
         if let Some(g) = self.gate.as_mut() {
@@ -325,16 +335,14 @@ impl<
     /// key comes from the generator seeded with [`RegistrarConfig::seed`],
     /// so a run repeats; a registrar that serves UDP peers is given a key
     /// from its host's randomness instead (the runtime does this), so that
-    /// no one who knows or guesses the seed can predict a challenge. Every
-    /// challenge outstanding stays valid.
+    /// no one who knows or guesses the seed can predict a challenge. A
+    /// challenge outstanding under the old key is no longer accepted: the
+    /// next request of that association is challenged anew.
     pub fn set_challenge_key(&mut self, key: [u8; 16]) {
-        let mut k = [0u64; 2];
-        for (word, bytes) in k.iter_mut().zip(key.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(bytes);
-            *word = u64::from_le_bytes(b);
+        self.challenge_key = ChallengeKey::from_bytes(key);
+        for e in self.assocs.values_mut() {
+            e.path.len = 0;
         }
-        self.challenge_key = ChallengeKey { key: k, counter: 0 };
     }
 
     /// ASAP_COOKIE_ECHO: the association's current challenge verifies its
@@ -346,9 +354,16 @@ impl<
             Source::Association(a) => self.assocs.get_mut(&a),
             Source::Datagram(_) => None,
         };
+        let key = &self.challenge_key;
+        let mut buf = [0u8; CHALLENGE_LEN];
         match entry {
-            Some(e) if matches!(e.path, Path::Unverified(Some(c)) if c.matches(cookie)) => {
-                e.path = Path::Verified;
+            Some(e)
+                if !e.path.verified
+                    && e.path.len > 0
+                    && same(key.bytes(e.path.number, e.path.len, &mut buf), cookie) =>
+            {
+                e.path.verified = true;
+                e.path.len = 0;
                 self.stats.paths_verified += 1;
                 net_debug!("registrar: return path verified");
             }
