@@ -436,7 +436,8 @@ impl<const N: usize> ServerHunt<N> {
     ///
     /// An association from an address the hunt does not know, but from a
     /// trusted host ([`trusts_host`](Self::trusts_host)), is remembered as
-    /// one a registrar there opened (see [`trusts`](Self::trusts)); one from any other host is
+    /// one a registrar there opened, and so is an earlier association to a
+    /// registrar in the table that a new one replaces in the table (see [`trusts`](Self::trusts)); one from any other host is
     /// not (while the table of such associations is full, neither).
     pub fn on_up(&mut self, now: Instant, assoc: AssocId, remote: SocketAddr) -> Option<Home> {
         let _ = now;
@@ -446,6 +447,14 @@ impl<const N: usize> ServerHunt<N> {
             }
             return None;
         };
+        if let Link::Connected(old) = r.link {
+            if old != assoc {
+                // A second association to the same registrar: the first
+                // (still up, perhaps the home's) stays one to a trusted
+                // registrar.
+                let _ = self.inbound.push((old, remote));
+            }
+        }
         r.link = Link::Connected(assoc);
         let home = Home {
             assoc,

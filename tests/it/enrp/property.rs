@@ -147,3 +147,32 @@ proptest! {
         }
     }
 }
+
+/// A case the property found: registrar 1, cut off from the others, takes
+/// over their PEs and claims a PE (home keep-alive) that registrar 3 keeps
+/// when the partition heals. Registrar 3's claim (a keep-alive with the H
+/// flag) comes over the PE's first association to it, which a second one
+/// to the same registrar had replaced in the server hunt's table: the PE
+/// must still trust it and follow, else the PE's home and its owner differ
+/// for good.
+#[test]
+fn a_pe_follows_the_owner_that_keeps_it_after_a_partition() {
+    let net = Net {
+        loss: 0.08,
+        duplicate: 0.0,
+        partition: Some((1, 23_148, 6_000)),
+    };
+    let steps = vec![
+        (11_341, Step::KillRegistrar(4)),
+        (19_721, Step::RestartElement(9)),
+    ];
+    let mut sim = Simulation::new(options(714_974, false, &net, &steps));
+    let end = sim.end();
+    sim.world.run_until(end);
+    strictly_consistent(&sim);
+    let untrusted: u32 = (1..=ELEMENTS)
+        .filter_map(|n| sim.element(n))
+        .map(|e| e.pool_element().untrusted_home_claims())
+        .sum();
+    assert_eq!(untrusted, 0, "a registrar of the set was not trusted");
+}

@@ -684,6 +684,34 @@ fn h_flag_from_a_trusted_registrar_host_moves_the_home() {
 }
 
 #[test]
+fn a_registrar_s_earlier_association_stays_trusted_after_a_second_one() {
+    let t0 = Instant::from_secs(0);
+    let mut pe = PoolElement::new(config(&[registrar(1), registrar(2)])).unwrap();
+    pe.register(t0);
+    while pe.poll_connect().is_some() {}
+    up(&mut pe, t0, 1, registrar(1));
+    accept(&mut pe, t0, 1);
+    up(&mut pe, t0, 2, registrar(2));
+    // A second association to registrar 2 takes its place in the table.
+    up(&mut pe, t0, 3, registrar(2));
+    events(&mut pe);
+    assert!(pe.server_hunt().trusts(AssocId(2)) && pe.server_hunt().trusts(AssocId(3)));
+    let ka = AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: ServerId::new(0x22).unwrap(),
+        pool_handle: b"echo",
+        pe_id: None,
+    };
+    // Registrar 2 claims the PE over the first one: it becomes the home.
+    feed(&mut pe, t0, 2, &ka);
+    assert_eq!(pe.untrusted_home_claims(), 0);
+    assert_eq!(pe.home().unwrap().assoc, AssocId(2));
+    // Once that association is down, it is trusted no more.
+    pe.handle_transport_event(t0, TransportEvent::Down { assoc: AssocId(2) });
+    assert!(!pe.server_hunt().trusts(AssocId(2)));
+}
+
+#[test]
 fn lost_home_hunts_and_reregisters() {
     let t0 = Instant::from_secs(0);
     let mut pe = PoolElement::new(config(&[registrar(1), registrar(2)])).unwrap();
