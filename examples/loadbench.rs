@@ -403,6 +403,7 @@ fn user_window(
         flight.push(i);
     }
     let deadline = Instant::now() + o.timeout;
+    let mut echoed = false;
     while !flight.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -414,14 +415,17 @@ fn user_window(
         };
         if let Ok(AsapMessage::Cookie { cookie }) = AsapMessage::parse(&buf[..n]) {
             // The registrar's challenge to a socket it does not know yet
-            // (once per socket): echoed, and what is in flight sent again,
-            // as a pool user does.
-            let echo = emit(&AsapMessage::CookieEcho { cookie });
-            let _ = socket.send_to(&echo, registrar);
-            for &i in &flight {
-                let _ = socket.send_to(&requests[i], registrar);
+            // (one for each request it withheld): echoed, and what is in
+            // flight sent again once, as a pool user does.
+            if !echoed {
+                let echo = emit(&AsapMessage::CookieEcho { cookie });
+                let _ = socket.send_to(&echo, registrar);
+                for &i in &flight {
+                    let _ = socket.send_to(&requests[i], registrar);
+                }
+                echoed = true;
+                c.challenges += 1;
             }
-            c.challenges += 1;
             continue;
         }
         let Ok(AsapMessage::HandleResolutionResponse {

@@ -357,6 +357,8 @@ enum RequestKind {
 struct Request {
     kind: RequestKind,
     deadline: Option<Instant>,
+    /// Sent again for a registrar's challenge since its last regular send.
+    resent_for_challenge: bool,
 }
 
 /// A pool element (see the [module documentation](self)).
@@ -605,6 +607,7 @@ impl PoolElement {
         self.request = Some(Request {
             kind,
             deadline: None,
+            resent_for_challenge: false,
         });
         if self.client.hunt.home().is_some() {
             self.send_request(now);
@@ -686,6 +689,7 @@ impl PoolElement {
         self.request = Some(Request {
             kind: req.kind,
             deadline: Some(now + timer),
+            resent_for_challenge: false,
         });
     }
 
@@ -741,6 +745,7 @@ impl AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> for PoolElement {
                 self.request = Some(Request {
                     kind: RequestKind::Register,
                     deadline: None,
+                    resent_for_challenge: false,
                 });
             }
             None => {}
@@ -755,13 +760,19 @@ impl AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> for PoolElement {
         if self.client.hunt.home().map(|h| h.assoc) != Some(assoc) {
             return;
         }
-        let Some(req) = self.request.filter(|r| r.deadline.is_some()) else {
+        let Some(req) = self
+            .request
+            .filter(|r| r.deadline.is_some() && !r.resent_for_challenge)
+        else {
             return;
         };
         if req.kind == RequestKind::Register {
             self.attempts = self.attempts.saturating_sub(1);
         }
         self.send_request(now);
+        if let Some(r) = self.request.as_mut() {
+            r.resent_for_challenge = true;
+        }
     }
 
     fn on_message(&mut self, now: Instant, source: Source, message: &AsapMessage<'_>) {

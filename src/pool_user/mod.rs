@@ -373,6 +373,10 @@ struct Request {
     asked: [Option<SocketAddr>; MAX_REGISTRARS],
     /// How many registrars answered Unknown Pool Handle in this attempt.
     unknown: u32,
+    /// Sent again for a registrar's challenge since its last regular
+    /// send: further challenges (one comes for every request the registrar
+    /// withheld) send it no more.
+    resent_for_challenge: bool,
 }
 
 impl Request {
@@ -381,6 +385,7 @@ impl Request {
             deadline: None,
             retransmits: 0,
             asked: [None; MAX_REGISTRARS],
+            resent_for_challenge: false,
             unknown: 0,
         }
     }
@@ -736,14 +741,21 @@ impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSM
 
     /// The home registrar's challenge was answered: every resolution
     /// waiting for its answer is sent again at once (its timer restarts;
-    /// not counted as a retransmission).
+    /// not counted as a retransmission), once per regular send: the
+    /// challenges the registrar sent for the other withheld requests find
+    /// them resent already.
     fn challenged(&mut self, now: Instant, assoc: AssocId) {
         if self.client.hunt.home().map(|h| h.assoc) != Some(assoc) {
             return;
         }
         for i in 0..self.pools.len() {
-            if matches!(self.pools[i].request, Some(r) if r.deadline.is_some()) {
+            if matches!(self.pools[i].request,
+                Some(r) if r.deadline.is_some() && !r.resent_for_challenge)
+            {
                 self.send_resolution(now, i);
+                if let Some(r) = self.pools[i].request.as_mut() {
+                    r.resent_for_challenge = true;
+                }
             }
         }
     }

@@ -1242,3 +1242,41 @@ fn a_cookie_on_an_association_that_is_no_registrars_is_not_echoed() {
     assert!(drain(&mut pu).is_empty());
     assert_eq!(pu.challenges_answered(), 0);
 }
+
+#[test]
+fn challenges_for_several_withheld_resolutions_resend_each_once() {
+    let t0 = Instant::from_secs(10);
+    let mut pu = with_home(t0, config());
+    let other = PoolHandle::new(b"other").unwrap();
+    assert_eq!(
+        pu.select(t0, &other, SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    assert_eq!(drain(&mut pu).len(), 2);
+    // The registrar withheld both answers and challenged each request.
+    for _ in 0..2 {
+        feed(&mut pu, t0, HOME, &AsapMessage::Cookie { cookie: &[4; 16] });
+    }
+    let sent = drain(&mut pu);
+    let resolutions = sent
+        .iter()
+        .filter(|(_, b)| {
+            matches!(
+                AsapMessage::parse(b).unwrap(),
+                AsapMessage::HandleResolution { .. }
+            )
+        })
+        .count();
+    let echoes = sent.len() - resolutions;
+    assert_eq!((echoes, resolutions), (2, 2), "{sent:?}");
+    // A challenge after the next regular send resends again.
+    pu.handle_timeout(t0 + config().t1_enrp_request);
+    drain(&mut pu);
+    feed(
+        &mut pu,
+        t0 + config().t1_enrp_request,
+        HOME,
+        &AsapMessage::Cookie { cookie: &[4; 16] },
+    );
+    assert_eq!(drain(&mut pu).len(), 3);
+}
