@@ -176,3 +176,25 @@ fn reg_resolutions(world: &World) -> u64 {
         .stats()
         .resolutions
 }
+
+#[test]
+fn a_pool_of_udp_users_is_served_after_one_challenge_each() {
+    use crate::support::sim::small;
+    use rserpool::sim::Simulation;
+    let mut sim = Simulation::new(small(|o| o.udp_users = true));
+    let summary = sim.run();
+    assert!(summary.requests >= 250, "{summary}");
+    assert_eq!(summary.served, summary.requests);
+    assert_eq!((summary.lost, summary.failovers), (0, 0));
+    assert!(summary.handlespace_consistent);
+    for n in 1..=3 {
+        let u = sim.user(n).unwrap();
+        assert!(u.pool_user().challenges_answered() >= 1, "user {n}");
+    }
+    let stats = sim.registrar(1).unwrap().stats();
+    // Each user's registrar association was verified once, and each
+    // challenge answered a withheld request.
+    assert_eq!(stats.paths_verified, 3, "{stats:?}");
+    assert!(stats.challenges_sent >= 3);
+    assert_eq!(stats.echoes_rejected, 0);
+}
