@@ -5,7 +5,7 @@
 //! A source's return path is verified when the transport says so
 //! ([`TransportEvent::Up`]'s `verified`: SCTP and TCP handshakes), or when
 //! the peer echoed this registrar's challenge: an ASAP_COOKIE with 8 to 16
-//! random bytes, answered by an ASAP_COOKIE_ECHO with the same bytes on
+//! pseudo-random bytes, answered by an ASAP_COOKIE_ECHO with the same bytes on
 //! the same association. Only the host at the association's address sees
 //! the challenge, so a sender with a forged address cannot echo it. Each
 //! challenge is SipHash-2-4 of a counter under a 128-bit key, so that the
@@ -22,20 +22,6 @@
 
 use super::*;
 use crate::random::Rng;
-
-#[cfg(test)]
-mod tests {
-    use super::siphash24;
-
-    #[test]
-    fn siphash24_matches_the_reference_vector() {
-        // The paper's key 00..0f and the 16-byte message 00..0f: output 16
-        // of the reference implementation's vectors (vectors.h).
-        let key = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
-        let block = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
-        assert_eq!(siphash24(key, block), 0x3f2a_cc7f_57c2_9bdb);
-    }
-}
 
 /// An answer to a source whose return path is unverified is at most this
 /// many times the length of the message it answers (all answers to that
@@ -369,5 +355,19 @@ impl<
             }
             _ => self.stats.echoes_rejected += 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::siphash24;
+
+    #[test]
+    fn siphash24_matches_the_reference_vector() {
+        // The paper's key 00..0f and the 16-byte message 00..0f: output 16
+        // of the reference implementation's vectors (vectors.h).
+        let key = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
+        let block = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
+        assert_eq!(siphash24(key, block), 0x3f2a_cc7f_57c2_9bdb);
     }
 }
