@@ -176,3 +176,27 @@ fn a_pe_follows_the_owner_that_keeps_it_after_a_partition() {
         .sum();
     assert_eq!(untrusted, 0, "a registrar of the set was not trusted");
 }
+
+/// A case the property found: registrar 3 dies, and registrar 4 restarts
+/// before the others notice; its mentor's peer list and handle table still
+/// name registrar 3, which it never reaches. It must declare that peer
+/// dead like a silent one and take its PEs over (or hear who did), else it
+/// keeps a dead owner's dead PE for good.
+#[test]
+fn a_restarted_registrar_takes_over_a_peer_it_never_reached() {
+    let net = Net {
+        loss: 0.02,
+        duplicate: 0.0,
+        partition: Some((2, 17_072, 7_312)),
+    };
+    let steps = vec![
+        (12_067, Step::KillRegistrar(3)),
+        (0, Step::RestartRegistrar(4)),
+        (7_067, Step::KillElement(17)),
+        (14_618, Step::RestartRegistrar(4)),
+    ];
+    let mut sim = Simulation::new(options(177_757, false, &net, &steps));
+    let end = sim.end();
+    sim.world.run_until(end);
+    strictly_consistent(&sim);
+}
