@@ -1,4 +1,5 @@
 //! The runtime over real UDP sockets.
 
+mod amplification;
 mod udp_loopback;
 mod udp_multicast_v6;
