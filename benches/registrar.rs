@@ -56,6 +56,7 @@ fn fresh() -> Box<Bench> {
                     3863,
                 ),
                 protocol: Protocol::Asap,
+                verified: true,
             },
         );
     }

@@ -15,7 +15,9 @@
 //! A socket sends a window of requests, then reads their answers (a request
 //! unanswered within the timeout is counted and sent again, a bounded
 //! number of times); the threads overlap, so the registrar always has work
-//! queued.
+//! queued. A pool-user socket the registrar does not know yet gets its
+//! challenge (ASAP_COOKIE) instead of its first answers, echoes it and
+//! sends what is in flight again, as a pool user does (once per socket).
 //!
 //! The registrar's CPU time is read per thread from
 //! `/proc/self/task/TID/schedstat` (nanoseconds on a CPU) for its own
@@ -244,6 +246,8 @@ struct Count {
     stray: u64,
     /// ENDPOINT_KEEP_ALIVEs answered.
     keep_alives: u64,
+    /// Registrar challenges (ASAP_COOKIE) echoed.
+    challenges: u64,
 }
 
 impl Count {
@@ -254,6 +258,7 @@ impl Count {
         self.lost += o.lost;
         self.stray += o.stray;
         self.keep_alives += o.keep_alives;
+        self.challenges += o.challenges;
     }
 }
 
@@ -398,6 +403,7 @@ fn user_window(
         flight.push(i);
     }
     let deadline = Instant::now() + o.timeout;
+    let mut echoed = false;
     while !flight.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -407,6 +413,21 @@ fn user_window(
         let Ok((n, _)) = socket.recv_from(buf) else {
             continue;
         };
+        if let Ok(AsapMessage::Cookie { cookie }) = AsapMessage::parse(&buf[..n]) {
+            // The registrar's challenge to a socket it does not know yet
+            // (one for each request it withheld): echoed, and what is in
+            // flight sent again once, as a pool user does.
+            if !echoed {
+                let echo = emit(&AsapMessage::CookieEcho { cookie });
+                let _ = socket.send_to(&echo, registrar);
+                for &i in &flight {
+                    let _ = socket.send_to(&requests[i], registrar);
+                }
+                echoed = true;
+                c.challenges += 1;
+            }
+            continue;
+        }
         let Ok(AsapMessage::HandleResolutionResponse {
             pool_handle,
             elements,
@@ -704,7 +725,7 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
     let status = r.status().expect("the registrar runs");
     let st = &status.stats;
     eprintln!(
-        "run {run}: registrar: registrations={} deregistrations={} resolutions={} keep_alives_sent={} keep_alive_acks={} removed_keep_alive={} removed_lifetime={} queue_full={} malformed={} associations={}",
+        "run {run}: registrar: registrations={} deregistrations={} resolutions={} keep_alives_sent={} keep_alive_acks={} removed_keep_alive={} removed_lifetime={} queue_full={} malformed={} associations={} challenges_sent={} paths_verified={} answers_withheld={}",
         st.registrations,
         st.deregistrations,
         st.resolutions,
@@ -714,7 +735,10 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
         st.removed_lifetime,
         st.queue_full,
         st.malformed,
-        status.associations
+        status.associations,
+        st.challenges_sent,
+        st.paths_verified,
+        st.answers_withheld
     );
     r.shutdown();
     phases

@@ -61,7 +61,8 @@ pub enum Source {
     /// the transport numbers as an association.
     Association(AssocId),
     /// A connectionless datagram, e.g. a multicast SERVER_ANNOUNCE or
-    /// PRESENCE, with its sender's address.
+    /// PRESENCE, with its sender's address. Its return path is never
+    /// verified: the address is only what the datagram says.
     Datagram(SocketAddr),
 }
 
@@ -113,6 +114,17 @@ pub enum TransportEvent {
         remote: SocketAddr,
         /// The protocol that runs over it.
         protocol: Protocol,
+        /// Whether the transport has verified that the peer receives at
+        /// `remote` (its return path): SCTP's four-way handshake (the
+        /// peer echoes the State Cookie sent to its address) and TCP's
+        /// three-way handshake (the peer acknowledges our initial sequence
+        /// number) do; a UDP peer known only from the datagrams it sent
+        /// has not, since their source address may be forged. A machine
+        /// that answers on an unverified association keeps its answers
+        /// small until the peer has proven it receives there (the
+        /// registrar's return-routability check, see
+        /// [`registrar`](crate::registrar)).
+        verified: bool,
     },
     /// A further address of the peer of `assoc` (SCTP multihoming: the
     /// addresses the peer listed in its INIT or INIT-ACK, or added later),

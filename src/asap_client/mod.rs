@@ -11,6 +11,21 @@
 //!   and the dispatch of received messages and transport events, which
 //!   hands each role only what is its own (a home found or lost, a message
 //!   other than SERVER_ANNOUNCE).
+//!
+//! # A registrar's challenge
+//!
+//! A registrar answers a source whose return path it has not verified (a
+//! UDP peer) with at most three times the bytes of the request; a larger
+//! answer is replaced by an ASAP_COOKIE carrying a challenge (see the
+//! [registrar](crate::registrar)'s "Return routability"). An ASAP_COOKIE
+//! that arrives on an association to a registrar (one the server hunt
+//! holds) is that challenge: the client answers it at once with an
+//! ASAP_COOKIE_ECHO carrying the same bytes, and the role sends its
+//! outstanding requests to that registrar again at once (a pool user's
+//! handle resolutions, a pool element's registration or deregistration)
+//! instead of waiting for their timers. An ASAP_COOKIE on any other
+//! association (a pool element's, on a session's data or control channel)
+//! is the session layer's cookie and goes to the role as before.
 
 pub mod server_hunt;
 pub mod transport;
@@ -44,6 +59,8 @@ pub(crate) struct AsapClient<const B: usize, const E: usize> {
     pub(crate) tx: TransmitQueue<B, E>,
     /// Protocol messages that could not be queued.
     pub(crate) send_failures: u32,
+    /// Registrar challenges answered with ASAP_COOKIE_ECHO.
+    pub(crate) challenges_answered: u32,
 }
 
 impl<const B: usize, const E: usize> AsapClient<B, E> {
@@ -58,6 +75,7 @@ impl<const B: usize, const E: usize> AsapClient<B, E> {
             hunt,
             tx: TransmitQueue::new(),
             send_failures: 0,
+            challenges_answered: 0,
         }
     }
 
@@ -66,6 +84,25 @@ impl<const B: usize, const E: usize> AsapClient<B, E> {
         if self.tx.push_asap(destination, message).is_err() {
             self.send_failed();
         }
+    }
+
+    /// An ASAP_COOKIE on `assoc`: when `assoc` leads to a registrar, it is
+    /// that registrar's challenge, answered with an ASAP_COOKIE_ECHO of
+    /// the same bytes (`Some(true)`). Cookies on other associations are
+    /// not the client's (`None`). A challenge longer than
+    /// [`MAX_COOKIE_SIZE`] is no registrar's and is dropped unanswered
+    /// (`Some(false)`).
+    pub(crate) fn answer_challenge(&mut self, assoc: AssocId, cookie: &[u8]) -> Option<bool> {
+        self.hunt.remote_of(assoc)?;
+        if cookie.len() > MAX_COOKIE_SIZE {
+            return Some(false);
+        }
+        self.send(
+            Destination::Association(assoc),
+            &AsapMessage::CookieEcho { cookie },
+        );
+        self.challenges_answered = self.challenges_answered.saturating_add(1);
+        Some(true)
     }
 
     /// Counts a message that could not be queued.
@@ -108,8 +145,14 @@ pub(crate) trait AsapRole<const B: usize, const E: usize> {
     /// An association went down (before the hunt hears of it).
     fn association_down(&mut self, _assoc: AssocId) {}
 
-    /// A received ASAP message (SERVER_ANNOUNCE is the hunt's own).
+    /// A received ASAP message (SERVER_ANNOUNCE and a registrar's
+    /// challenge are the client's own).
     fn on_message(&mut self, now: Instant, source: Source, message: &AsapMessage<'_>);
+
+    /// The registrar on `assoc` challenged this client and the echo is
+    /// queued: requests waiting for that registrar's answer are sent again
+    /// at once.
+    fn challenged(&mut self, now: Instant, assoc: AssocId);
 
     /// Received bytes: ASAP ones are parsed, answered with ASAP_ERROR where
     /// the codec's rules call for it, and handed on.
@@ -128,6 +171,14 @@ pub(crate) trait AsapRole<const B: usize, const E: usize> {
                 self.client().hunt.on_announce(now, sender, &message);
             }
             return;
+        }
+        if let (AsapMessage::Cookie { cookie }, Source::Association(assoc)) = (message, source) {
+            if let Some(answered) = self.client().answer_challenge(assoc, cookie) {
+                if answered {
+                    self.challenged(now, assoc);
+                }
+                return;
+            }
         }
         self.on_message(now, source, &message)
     }

@@ -76,7 +76,7 @@
 //! // The transport opens the association the hunt asks for ...
 //! let connect = pe.poll_connect().unwrap();
 //! pe.handle_transport_event(now, TransportEvent::Up {
-//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap, verified: true,
 //! });
 //! // ... and sends the REGISTRATION it queued.
 //! let mut buf = [0u8; 1024];
@@ -357,6 +357,8 @@ enum RequestKind {
 struct Request {
     kind: RequestKind,
     deadline: Option<Instant>,
+    /// Sent again for a registrar's challenge since its last regular send.
+    resent_for_challenge: bool,
 }
 
 /// A pool element (see the [module documentation](self)).
@@ -485,6 +487,13 @@ impl PoolElement {
         self.events_lost
     }
 
+    /// Registrar challenges (ASAP_COOKIE on a registrar association)
+    /// answered with ASAP_COOKIE_ECHO (see [`asap_client`](crate::asap_client),
+    /// "A registrar's challenge").
+    pub const fn challenges_answered(&self) -> u32 {
+        self.client.challenges_answered
+    }
+
     /// ENDPOINT_KEEP_ALIVEs with the H flag ignored because they came from
     /// a registrar the server hunt does not trust (neither configured nor
     /// announced, nor an association from such a registrar's host): such a
@@ -598,6 +607,7 @@ impl PoolElement {
         self.request = Some(Request {
             kind,
             deadline: None,
+            resent_for_challenge: false,
         });
         if self.client.hunt.home().is_some() {
             self.send_request(now);
@@ -679,6 +689,7 @@ impl PoolElement {
         self.request = Some(Request {
             kind: req.kind,
             deadline: Some(now + timer),
+            resent_for_challenge: false,
         });
     }
 
@@ -734,9 +745,33 @@ impl AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> for PoolElement {
                 self.request = Some(Request {
                     kind: RequestKind::Register,
                     deadline: None,
+                    resent_for_challenge: false,
                 });
             }
             None => {}
+        }
+    }
+
+    /// The home registrar's challenge was answered: a registration or
+    /// deregistration waiting for its answer is sent again at once (its
+    /// timer restarts; the challenge stood in for the answer, so no
+    /// registration attempt is counted for it).
+    fn challenged(&mut self, now: Instant, assoc: AssocId) {
+        if self.client.hunt.home().map(|h| h.assoc) != Some(assoc) {
+            return;
+        }
+        let Some(req) = self
+            .request
+            .filter(|r| r.deadline.is_some() && !r.resent_for_challenge)
+        else {
+            return;
+        };
+        if req.kind == RequestKind::Register {
+            self.attempts = self.attempts.saturating_sub(1);
+        }
+        self.send_request(now);
+        if let Some(r) = self.request.as_mut() {
+            r.resent_for_challenge = true;
         }
     }
 

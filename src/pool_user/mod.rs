@@ -85,7 +85,7 @@
 //! assert_eq!(pu.select(now, &pool, SendOptions::DEFAULT), Err(PoolUserError::WouldBlock));
 //! let connect = pu.poll_connect().unwrap();
 //! pu.handle_transport_event(now, TransportEvent::Up {
-//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap,
+//!     assoc: AssocId(1), remote: connect.remote, protocol: Protocol::Asap, verified: true,
 //! });
 //! let mut buf = [0u8; 1024];
 //! let t = pu.poll_transmit(&mut buf)?.unwrap();
@@ -373,6 +373,10 @@ struct Request {
     asked: [Option<SocketAddr>; MAX_REGISTRARS],
     /// How many registrars answered Unknown Pool Handle in this attempt.
     unknown: u32,
+    /// Sent again for a registrar's challenge since its last regular
+    /// send: further challenges (one comes for every request the registrar
+    /// withheld) send it no more.
+    resent_for_challenge: bool,
 }
 
 impl Request {
@@ -381,6 +385,7 @@ impl Request {
             deadline: None,
             retransmits: 0,
             asked: [None; MAX_REGISTRARS],
+            resent_for_challenge: false,
             unknown: 0,
         }
     }
@@ -499,6 +504,13 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     /// Application events dropped because the event queue was full.
     pub const fn events_lost(&self) -> u32 {
         self.events_lost
+    }
+
+    /// Registrar challenges (ASAP_COOKIE on a registrar association)
+    /// answered with ASAP_COOKIE_ECHO (see [`asap_client`](crate::asap_client),
+    /// "A registrar's challenge").
+    pub const fn challenges_answered(&self) -> u32 {
+        self.client.challenges_answered
     }
 
     /// Protocol messages that could not be queued (full transmit queue).
@@ -723,6 +735,27 @@ impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSM
         for p in self.pools.iter_mut() {
             if let Some(r) = p.request.as_mut() {
                 r.deadline = None;
+            }
+        }
+    }
+
+    /// The home registrar's challenge was answered: every resolution
+    /// waiting for its answer is sent again at once (its timer restarts;
+    /// not counted as a retransmission), once per regular send: the
+    /// challenges the registrar sent for the other withheld requests find
+    /// them resent already.
+    fn challenged(&mut self, now: Instant, assoc: AssocId) {
+        if self.client.hunt.home().map(|h| h.assoc) != Some(assoc) {
+            return;
+        }
+        for i in 0..self.pools.len() {
+            if matches!(self.pools[i].request,
+                Some(r) if r.deadline.is_some() && !r.resent_for_challenge)
+            {
+                self.send_resolution(now, i);
+                if let Some(r) = self.pools[i].request.as_mut() {
+                    r.resent_for_challenge = true;
+                }
             }
         }
     }

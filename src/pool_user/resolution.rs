@@ -28,6 +28,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         self.client.send(Destination::Association(home.assoc), &m);
         if let Some(r) = self.pools[i].request.as_mut() {
             r.deadline = Some(now + self.config.t1_enrp_request);
+            r.resent_for_challenge = false;
         }
     }
 

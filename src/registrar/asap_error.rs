@@ -47,10 +47,10 @@ impl<
         let msg = AsapMessage::Error {
             error: OperationError::new(causes),
         };
-        if self.push(dest, &msg) {
-            self.stats.errors_sent += 1;
-        } else {
-            self.event(Event::QueueFull(Blocked::Message(asap_type::ERROR)));
+        match self.answer(dest, &msg) {
+            Answer::Queued => self.stats.errors_sent += 1,
+            Answer::Withheld => {}
+            Answer::Full => self.event(Event::QueueFull(Blocked::Message(asap_type::ERROR))),
         }
     }
 

@@ -53,6 +53,14 @@ pub struct ReportRate {
 /// PE re-registers before, on T4). Without keep-alive, the slot holds the
 /// lifetime expiry only. PEs owned by peer registrars always run the
 /// lifetime expiry only (their home registrar keeps them alive).
+///
+/// Answers to unverified sources are not configurable: whatever these
+/// settings allow (up to [`MAX_RESOLUTION_ITEMS`] PEs per resolution, say),
+/// a source whose return path is not verified (a UDP peer, a datagram) gets
+/// no ASAP answer larger than
+/// [`AMPLIFICATION_LIMIT`](super::AMPLIFICATION_LIMIT) times its request
+/// until it has echoed the registrar's ASAP_COOKIE challenge (see the
+/// [registrar module](super), "Return routability").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistrarConfig {
     /// This registrar's identifier (random, non-zero, fixed for its lifetime).
@@ -74,6 +82,9 @@ pub struct RegistrarConfig {
     pub unreachable_rate: ReportRate,
     /// The most PEs a HANDLE_RESOLUTION_RESPONSE carries (also capped by the
     /// request's Handle Resolution Option and by [`MAX_RESOLUTION_ITEMS`]).
+    /// A source whose return path is not verified gets the answer only
+    /// after it echoed the registrar's challenge, whenever the answer is
+    /// longer than three times the request.
     pub max_handle_resolution_items: u32,
     /// The shortest registration life accepted, in milliseconds.
     pub min_registration_life_ms: u32,
@@ -125,7 +136,10 @@ pub struct RegistrarConfig {
     /// address and port 3863).
     pub announce_transports: ArrayVec<AnnounceTransport, MAX_ANNOUNCE_TRANSPORTS>,
     /// Seed of the registrar's random generator (keep-alive spread, random
-    /// selection policies), so that a run repeats.
+    /// selection policies, the return-routability challenges), so that a
+    /// run repeats. A registrar reachable over UDP should get a seed no
+    /// one can guess (from the host's random source): its challenges are
+    /// only as unpredictable as the seed.
     pub seed: u64,
     /// ENRP (peers, timers, limits); [`EnrpConfig::disabled`] by default.
     pub enrp: EnrpConfig,

@@ -233,6 +233,21 @@ pub struct Stats {
     pub queue_full: u64,
     /// Events dropped because the event queue was full.
     pub events_lost: u64,
+    /// ASAP_COOKIE challenges sent to sources whose return path is not
+    /// verified, in place of an answer larger than
+    /// [`AMPLIFICATION_LIMIT`](super::AMPLIFICATION_LIMIT) times its request
+    /// (see the [registrar module](super), "Return routability").
+    pub challenges_sent: u64,
+    /// Associations whose return path an ASAP_COOKIE_ECHO of the current
+    /// challenge verified; they are answered in full from then on.
+    pub paths_verified: u64,
+    /// Answers not sent because they were larger than the budget of an
+    /// unverified source ([`AMPLIFICATION_LIMIT`](super::AMPLIFICATION_LIMIT)
+    /// times the request, less what was already answered to it).
+    pub answers_withheld: u64,
+    /// ASAP_COOKIE_ECHOs dropped: not the association's current challenge,
+    /// no challenge outstanding, or not on an association.
+    pub echoes_rejected: u64,
     /// Registrations of new PEs refused with Lack of Resources by a quota
     /// (per association, per host, per pool; see [`RegistrarConfig`](super::RegistrarConfig)).
     pub quota_refused: u64,

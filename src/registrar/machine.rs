@@ -27,50 +27,9 @@ impl<
             self.enrp_handle(now, source, bytes);
             return;
         }
-        if source == Source::Association(AssocId::NONE) {
-            // AssocId::NONE marks PEs without association; it names none.
-            self.stats.unexpected += 1;
-            return;
-        }
-        let msg = match AsapMessage::parse(bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                self.parse_failed(source, bytes, e);
-                return;
-            }
-        };
-        let processed = match msg {
-            AsapMessage::Registration {
-                pool_handle,
-                pool_element,
-            } => self.on_registration(now, source, bytes, pool_handle, &pool_element),
-            AsapMessage::Deregistration { pool_handle, pe_id } => {
-                self.on_deregistration(source, pool_handle, pe_id)
-            }
-            AsapMessage::HandleResolution {
-                pool_handle, items, ..
-            } => self.on_handle_resolution(source, pool_handle, items),
-            AsapMessage::EndpointKeepAliveAck { pool_handle, pe_id } => {
-                self.on_keep_alive_ack(now, source, pool_handle, pe_id);
-                true
-            }
-            AsapMessage::EndpointUnreachable { pool_handle, pe_id } => {
-                self.on_unreachable(now, source, pool_handle, pe_id)
-            }
-            AsapMessage::Error { error } => {
-                // Logged only; never answered (no ERROR about an ERROR).
-                net_debug!("registrar: ASAP_ERROR received: {:?}", error.code());
-                let _ = error;
-                false
-            }
-            _ => {
-                self.stats.unexpected += 1;
-                true
-            }
-        };
-        if processed {
-            self.report_unrecognized(reply_to(source), bytes);
-        }
+        self.open_gate(source, bytes.len());
+        self.handle_asap(now, source, bytes);
+        self.close_gate();
     }
 
     /// Transport failure ([`TransportEvent::Down`] or
@@ -81,14 +40,20 @@ impl<
     /// that is still alive re-registers (it notices the failure and hunts a
     /// registrar, §3.7). No other association can deregister them in the
     /// meantime, because they are gone.
+    ///
+    /// [`TransportEvent::Up`] records the association's remote address and
+    /// whether its return path is verified (see the
+    /// [module documentation](super), "Return routability").
     fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
         match event {
             TransportEvent::Up {
                 assoc,
                 remote,
                 protocol,
+                verified,
             } => {
-                if self.assocs.insert(assoc, remote).is_err() {
+                let entry = routability::AssocEntry::new(remote, verified);
+                if self.assocs.insert(assoc, entry).is_err() {
                     net_warn!("registrar: association table full");
                 }
                 if protocol == Protocol::Asap {
@@ -116,7 +81,6 @@ impl<
         }
         self.enrp_transport_event(now, event);
     }
-
     fn handle_timeout(&mut self, now: Instant) {
         self.enrp_timeout(now);
         if self.config.announce && self.next_announce <= now {
@@ -167,5 +131,68 @@ impl<
             remote,
             protocol: Protocol::Asap,
         })
+    }
+}
+
+/// ASAP input, dispatched to its procedure.
+impl<
+        B: Backend,
+        S: Storage,
+        const OWNED: usize,
+        const ASSOCS: usize,
+        const QUEUE: usize,
+        const EVENTS: usize,
+    > Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
+{
+    /// An ASAP message, with the answer budget of its source open.
+    fn handle_asap(&mut self, now: Instant, source: Source, bytes: &[u8]) {
+        if source == Source::Association(AssocId::NONE) {
+            // AssocId::NONE marks PEs without association; it names none.
+            self.stats.unexpected += 1;
+            return;
+        }
+        let msg = match AsapMessage::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.parse_failed(source, bytes, e);
+                return;
+            }
+        };
+        let processed = match msg {
+            AsapMessage::Registration {
+                pool_handle,
+                pool_element,
+            } => self.on_registration(now, source, bytes, pool_handle, &pool_element),
+            AsapMessage::Deregistration { pool_handle, pe_id } => {
+                self.on_deregistration(source, pool_handle, pe_id)
+            }
+            AsapMessage::HandleResolution {
+                pool_handle, items, ..
+            } => self.on_handle_resolution(source, pool_handle, items),
+            AsapMessage::EndpointKeepAliveAck { pool_handle, pe_id } => {
+                self.on_keep_alive_ack(now, source, pool_handle, pe_id);
+                true
+            }
+            AsapMessage::EndpointUnreachable { pool_handle, pe_id } => {
+                self.on_unreachable(now, source, pool_handle, pe_id)
+            }
+            AsapMessage::CookieEcho { cookie } => {
+                self.on_cookie_echo(source, cookie);
+                true
+            }
+            AsapMessage::Error { error } => {
+                // Logged only; never answered (no ERROR about an ERROR).
+                net_debug!("registrar: ASAP_ERROR received: {:?}", error.code());
+                let _ = error;
+                false
+            }
+            _ => {
+                self.stats.unexpected += 1;
+                true
+            }
+        };
+        if processed {
+            self.report_unrecognized(reply_to(source), bytes);
+        }
     }
 }

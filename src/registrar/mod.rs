@@ -40,6 +40,60 @@
 //! Events never block protocol work: when the event queue is full, an event
 //! is dropped and counted in [`Stats::events_lost`] (an ENRP layer then
 //! repairs peers through the checksum audit, RFC 5353 §3.6).
+//!
+//! # Return routability
+//!
+//! A registrar must not be an amplifier: over UDP, a 12-byte
+//! HANDLE_RESOLUTION with a forged source address would otherwise send
+//! thousands of bytes (128 PEs) to the victim at that address. So no ASAP
+//! answer larger than [`AMPLIFICATION_LIMIT`] (3) times its request goes to
+//! a source whose return path is not verified (`routability.rs`):
+//!
+//! * **Verified paths**: an association the transport reported with
+//!   [`TransportEvent::Up`]'s `verified` set (SCTP's and TCP's handshakes
+//!   prove that the peer receives at its address), or one whose peer
+//!   echoed this registrar's challenge. A UDP peer, an association never
+//!   reported up, and every [`Source::Datagram`] are unverified.
+//! * **The budget**: all answers to one message from an unverified source
+//!   together (HANDLE_RESOLUTION_RESPONSE, REGISTRATION_RESPONSE,
+//!   DEREGISTRATION_RESPONSE, ASAP_ERROR, the challenge itself) are at most
+//!   three times the message's length. An answer that does not fit is
+//!   withheld, never cut: a pool user would take a shortened list for the
+//!   pool ([`Stats::answers_withheld`]). Small answers (Unknown Pool
+//!   Handle, a REGISTRATION_RESPONSE, which is shorter than its
+//!   registration) go out as usual. Messages that are no answers to the
+//!   source (keep-alives and probes to PEs) are not charged.
+//! * **The challenge**: in place of a withheld answer, the registrar sends
+//!   an ASAP_COOKIE with a random challenge of [`MIN_CHALLENGE_LEN`] to
+//!   [`CHALLENGE_LEN`] bytes, as long as the budget allows (so at most
+//!   once per message, and never more than three times its length:
+//!   24 bytes for the smallest, 12-byte, HANDLE_RESOLUTION;
+//!   [`Stats::challenges_sent`]). The bytes are SipHash-2-4 of a counter
+//!   under a 128-bit key drawn from the registrar's seeded generator
+//!   ([`RegistrarConfig::seed`]) or given by the host
+//!   ([`Registrar::set_challenge_key`]; the runtime keys it with the
+//!   host's randomness). The association keeps one challenge, as its
+//!   number and length (8 bytes with its verified flag), in its entry of
+//!   the bounded association table (`ASSOCS` entries); the bytes are
+//!   computed again to check an echo. Later challenges on it repeat the same bytes, so
+//!   that several outstanding requests are verified by any one echo; a
+//!   shorter budget gets a fresh, shorter challenge, which replaces it. A
+//!   datagram source, or an association the full table does not hold, has
+//!   nowhere to keep a challenge: its large answers are withheld only.
+//! * **The echo**: an ASAP_COOKIE_ECHO with the association's current
+//!   challenge marks it verified ([`Stats::paths_verified`]); from then on
+//!   its answers are unrestricted. Any other echo is dropped and counted
+//!   ([`Stats::echoes_rejected`]). An off-path sender with a forged address
+//!   never sees the challenge, so it cannot echo it.
+//! * **The clients** ([`asap_client`](crate::asap_client)): pool users and
+//!   pool elements answer a challenge from their registrar at once and send
+//!   the withheld request again, one round trip later than over a verified
+//!   path. The ASAP_COOKIE a pool element sends a pool user (the session
+//!   layer's cookie) is unrelated: a client treats only a cookie from a
+//!   registrar association as a challenge.
+//!
+//! ENRP is not covered: it is answered only to trusted peers (see
+//! [`enrp`], "Trust").
 
 mod announce;
 mod asap_error;
@@ -55,6 +109,7 @@ mod machine;
 mod owned;
 mod registration;
 mod resolution;
+mod routability;
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -72,6 +127,7 @@ pub use enrp::{EnrpEvent, EnrpStats, Peer, PeerState, MAX_TAKEOVERS};
 pub use error::RegistrarError;
 pub use event::{Blocked, Event, PeRecord, RemovalReason, Stats, TransportRecord};
 pub use limiter::MAX_REPORTERS;
+pub use routability::{AMPLIFICATION_LIMIT, CHALLENGE_LEN, MIN_CHALLENGE_LEN};
 
 use crate::addr::{
     canonical_ip, TransportAddress, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES,
@@ -97,6 +153,7 @@ use crate::wire::{
 
 use convert::{to_param, with_pe_param, Converted, UNSPECIFIED};
 use limiter::ReportLimiter;
+use routability::Answer;
 
 /// The most messages the transmit queue holds at once.
 pub const QUEUE_MESSAGES: usize = 256;
@@ -181,7 +238,10 @@ pub struct Registrar<
     config: RegistrarConfig,
     hs: Handlespace<B, S>,
     owned: owned::OwnedTable<PeRef, OwnedPe, OWNED>,
-    assocs: FnvIndexMap<AssocId, SocketAddr, ASSOCS>,
+    assocs: FnvIndexMap<AssocId, routability::AssocEntry, ASSOCS>,
+    /// The answer budget of the ASAP message being handled, when it came
+    /// from an unverified source.
+    gate: Option<routability::Gate>,
     /// Further peer addresses of associations (SCTP multihoming), at most
     /// [`MAX_FURTHER_PEER_ADDRESSES`] each, in one table as large as the
     /// association table.
@@ -192,6 +252,8 @@ pub struct Registrar<
     queue: TransmitQueue<QUEUE, QUEUE_MESSAGES>,
     events: Deque<Event, EVENTS>,
     rng: Xoshiro256StarStar,
+    /// Where return-routability challenges come from.
+    challenge_key: routability::ChallengeKey,
     next_announce: Instant,
     stats: Stats,
     enrp: enrp::EnrpState,
@@ -229,12 +291,20 @@ impl<
     /// enabled) is due at once: `poll_timeout` returns [`Instant::ZERO`].
     pub fn new(config: RegistrarConfig) -> Self {
         let enrp = enrp::EnrpState::new(&config.enrp);
+        // The challenge key from a generator of its own (seeded with the
+        // same seed), so that the selections' sequence stays that of the
+        // seed.
+        let challenge_key = routability::ChallengeKey::from_rng(
+            &mut Xoshiro256StarStar::seed_from_u64(config.seed ^ routability::KEY_SEED_MASK),
+        );
         Registrar {
             rng: Xoshiro256StarStar::seed_from_u64(config.seed),
+            challenge_key,
             config,
             hs: Handlespace::new(),
             owned: owned::OwnedTable::new(),
             assocs: FnvIndexMap::new(),
+            gate: None,
             peer_addresses: FnvIndexSet::new(),
             connects: FnvIndexMap::new(),
             limiter: ReportLimiter::default(),
@@ -277,7 +347,14 @@ impl<
     }
     /// The remote address of a known association.
     pub fn association_remote(&self, assoc: AssocId) -> Option<SocketAddr> {
-        self.assocs.get(&assoc).copied()
+        self.assocs.get(&assoc).map(|a| a.remote)
+    }
+    /// Whether a known association's return path is verified: reported so
+    /// by the transport ([`TransportEvent::Up`]), or proven by an
+    /// ASAP_COOKIE_ECHO of this registrar's challenge (see the
+    /// [module documentation](self), "Return routability").
+    pub fn association_verified(&self, assoc: AssocId) -> Option<bool> {
+        self.assocs.get(&assoc).map(|a| a.path.is_verified())
     }
     /// Whether `ip` is a peer address of a known association: its remote
     /// address or one of the further ones the transport reported
@@ -287,7 +364,7 @@ impl<
         let ip = canonical_ip(ip);
         self.assocs
             .get(&assoc)
-            .is_some_and(|r| canonical_ip(r.ip()) == ip)
+            .is_some_and(|r| canonical_ip(r.remote.ip()) == ip)
             || self.peer_addresses.contains(&(assoc, ip))
     }
 
@@ -365,7 +442,7 @@ impl<
         if view.assoc() == assoc {
             return true;
         }
-        let Some(remote) = self.assocs.get(&assoc) else {
+        let Some(remote) = self.assocs.get(&assoc).map(|a| a.remote) else {
             return false;
         };
         if view.assoc() != AssocId::NONE {
@@ -376,7 +453,7 @@ impl<
             return self
                 .assocs
                 .get(&view.assoc())
-                .is_some_and(|old| old.ip() == remote.ip());
+                .is_some_and(|old| old.remote.ip() == remote.ip());
         }
         let mut any = false;
         for a in view.asap_addresses() {

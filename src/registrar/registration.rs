@@ -58,7 +58,7 @@ impl<
     /// address for a TCP or UDP transport, any of the SCTP peer's
     /// addresses ([`Registrar::is_peer_address`]) for an SCTP transport.
     pub(super) fn check_addresses(&self, c: &mut Converted, assoc: AssocId) -> bool {
-        let remote = self.assocs.get(&assoc).map(|r| canonical_ip(r.ip()));
+        let remote = self.assocs.get(&assoc).map(|r| canonical_ip(r.remote.ip()));
         let sctp = c.user_protocol == TransportProtocol::Sctp;
         let foreign_ok = self.config.allow_foreign_addresses;
         for a in c.user_addrs[..c.user_len].iter_mut() {
@@ -100,7 +100,7 @@ impl<
             let max = max as usize;
             let mut n = 0;
             for (a, r) in self.assocs.iter() {
-                if r.ip() == remote.ip() {
+                if r.remote.ip() == remote.remote.ip() {
                     n += self.hs.by_association(*a).take(max - n).count();
                     if n >= max {
                         return false;
@@ -146,7 +146,7 @@ impl<
             pe_id,
             error: Some(OperationError::new(&causes)),
         };
-        if self.push(dest, &msg) {
+        if self.answer(dest, &msg) == Answer::Queued {
             if let Some(c) = self.stats.rejections.get_mut(usize::from(code.code())) {
                 *c += 1;
             }
@@ -266,7 +266,7 @@ impl<
             self.reject_registration(dest, pool_handle, pe.pe_id, c);
             return true;
         }
-        let remote = self.assocs.get(&assoc).copied();
+        let remote = self.assocs.get(&assoc).map(|a| a.remote);
         let remote_ip = remote.map(|r| [r.ip()]);
         let asap = match (&remote, &remote_ip) {
             (Some(r), Some(ip)) => Some(TransportAddress {
@@ -310,7 +310,7 @@ impl<
                     pe_id: pe.pe_id,
                     error: None,
                 };
-                self.push(dest, &msg);
+                self.answer(dest, &msg);
                 let new = matches!(outcome, RegisterOutcome::Added(_));
                 if new {
                     self.stats.registrations += 1;
@@ -397,7 +397,7 @@ impl<
             pe_id,
             error: refused.then(|| OperationError::new(&causes)),
         };
-        self.push(dest, &msg);
+        self.answer(dest, &msg);
         if refused {
             self.stats.deregistrations_refused += 1;
             return true;

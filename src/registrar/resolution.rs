@@ -16,6 +16,11 @@ pub(super) const fn pe_param_len(addresses: usize) -> usize {
     16 + 2 * transport_len(addresses) + MAX_POLICY_LEN
 }
 
+/// Lower bound of an answer's overall policy and one Pool Element
+/// parameter: policy (8), and the PE (16) with a user transport of one
+/// IPv4 address (16) and its policy (8).
+pub(super) const MIN_ANSWER_PES_LEN: usize = 8 + 16 + 16 + 8;
+
 /// Upper bound of a Pool Element parameter with the most addresses.
 pub(super) const MAX_PE_PARAM_LEN: usize = pe_param_len(MAX_TRANSPORT_ADDRESSES);
 
@@ -58,14 +63,19 @@ impl<
                 elements: List::empty(),
                 error: Some(OperationError::new(&causes)),
             };
-            if self.push(dest, &msg) {
-                self.stats.resolutions_unknown_pool += 1;
-                return true;
-            }
-            self.event(Event::QueueFull(Blocked::Message(
-                asap_type::HANDLE_RESOLUTION,
-            )));
-            return false;
+            return match self.answer(dest, &msg) {
+                Answer::Queued => {
+                    self.stats.resolutions_unknown_pool += 1;
+                    true
+                }
+                Answer::Withheld => true,
+                Answer::Full => {
+                    self.event(Event::QueueFull(Blocked::Message(
+                        asap_type::HANDLE_RESOLUTION,
+                    )));
+                    false
+                }
+            };
         };
         let asked = match items {
             None | Some(0) => u32::MAX,
@@ -79,6 +89,13 @@ impl<
         // before anything changes; the answer then carries as many of the
         // selected PEs as the queue takes (at least that one).
         let head = HEADER_LEN + parameter_len(pool_handle.len()) + MAX_POLICY_LEN;
+        // An unverified source whose budget cannot take even the smallest
+        // answer with one PE is challenged before anything is selected.
+        let smallest = HEADER_LEN + parameter_len(pool_handle.len()) + MIN_ANSWER_PES_LEN;
+        if !self.answer_fits(dest, smallest) {
+            self.withhold();
+            return true;
+        }
         let largest = pe_param_len(self.hs.widest_transport()).min(MAX_PE_PARAM_LEN);
         if !self.queue.has_room(head + largest) {
             self.blocked(Blocked::Message(asap_type::HANDLE_RESOLUTION));
@@ -111,6 +128,11 @@ impl<
         while count > 1 && !self.queue.has_room(len) {
             count -= 1;
             len -= usize::from(sizes[count]);
+        }
+        // Complete or not at all: a source that cannot have the whole
+        // answer yet is challenged, not given a part it would take for all.
+        if !self.may_answer(dest, len) {
+            return true;
         }
         let hs = &self.hs;
         let refs = &refs[..count];

@@ -344,6 +344,8 @@ impl Driver {
                         assoc,
                         remote: c.remote,
                         protocol: c.protocol,
+                        // TCP's handshake completed.
+                        verified: true,
                     },
                     Err(_) => TransportEvent::ConnectFailed { remote: c.remote },
                 };
@@ -357,6 +359,8 @@ impl Driver {
             assoc,
             remote: c.remote,
             protocol: c.protocol,
+            // UDP: nothing has come back from the peer yet.
+            verified: false,
         });
         self.events = events;
     }
@@ -388,6 +392,7 @@ impl Driver {
                 assoc,
                 remote,
                 protocol: Protocol::Asap,
+                verified: false,
             }
         } else {
             TransportEvent::ConnectFailed { remote }
@@ -879,6 +884,8 @@ fn run(mut node: Box<dyn Node + Send>, mut d: Driver, rx: Receiver<Input>) {
                                 assoc: inc.assoc,
                                 remote: inc.remote,
                                 protocol,
+                                // A datagram's source address may be forged.
+                                verified: false,
                             },
                         );
                     }
@@ -955,6 +962,8 @@ fn stream_event(node: &mut dyn Node, d: &mut Driver, event: StreamEvent) {
                 assoc,
                 remote,
                 protocol: Protocol::Asap,
+                // TCP's handshake completed.
+                verified: true,
             },
         ),
         StreamEvent::Message { assoc, bytes } => {

@@ -87,7 +87,26 @@ fn build(
         Some(addr) => config.enrp.local_address = super::unspecified_to_loopback(addr),
         None => config.enrp.enabled = false,
     }
-    (RuntimeRegistrar::new(config), enrp)
+    let mut registrar = RuntimeRegistrar::new(config);
+    // UDP peers are challenged: the challenges are keyed with the host's
+    // randomness, not with the (reproducible) seed.
+    registrar.machine.set_challenge_key(host_key());
+    (registrar, enrp)
+}
+
+/// 128 bits from the operating system's randomness, as the standard
+/// library's hash maps key themselves with it ([`RandomState`]).
+///
+/// [`RandomState`]: std::collections::hash_map::RandomState
+fn host_key() -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut key = [0u8; 16];
+    for (i, chunk) in key.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    key
 }
 
 /// A registrar (ASAP over UDP, or over SCTP with [`NodeConfig::sctp`])

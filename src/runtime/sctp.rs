@@ -323,6 +323,8 @@ impl Sctp {
                                 assoc: id,
                                 remote,
                                 protocol: a.protocol,
+                                // SCTP's handshake echoed our State Cookie.
+                                verified: true,
                             };
                             self.further_addresses(id, remote, &remotes);
                             Outcome::Event(up)
@@ -372,6 +374,8 @@ impl Sctp {
                         assoc: id,
                         remote,
                         protocol,
+                        // The peer's COOKIE ECHO proved it receives there.
+                        verified: true,
                     })
                 }
             }
@@ -624,7 +628,7 @@ mod tests {
         let inner = s.assocs[&m].inner;
         assert!(matches!(
             s.event(1, up(inner, peer(1))),
-            Outcome::Event(TransportEvent::Up { assoc, remote, protocol: Protocol::Enrp })
+            Outcome::Event(TransportEvent::Up { assoc, remote, protocol: Protocol::Enrp, verified: true })
                 if assoc == m && remote == peer(9901)
         ));
         let f = s

@@ -99,6 +99,8 @@ struct Session {
     id: SessionId,
     assoc: AssocId,
     remote: SocketAddr,
+    /// The transport verified the peer's return path ([`TransportEvent::Up`]).
+    verified: bool,
     cookie_echo: Option<Cookie>,
     /// Nothing has been received on it yet.
     fresh: bool,
@@ -443,7 +445,12 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// Reports association life.
     pub fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
         match event {
-            TransportEvent::Up { assoc, remote, .. } => {
+            TransportEvent::Up {
+                assoc,
+                remote,
+                verified,
+                ..
+            } => {
                 let asked = self.forget_connect(remote);
                 if asked || self.pe.server_hunt().knows(remote) {
                     self.pe.handle_transport_event(now, event);
@@ -453,6 +460,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                         id,
                         assoc,
                         remote,
+                        verified,
                         cookie_echo: None,
                         fresh: true,
                     });
@@ -524,6 +532,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                 assoc: s.assoc,
                 remote: s.remote,
                 protocol: Protocol::Asap,
+                verified: s.verified,
             },
         );
         self.pe.handle(now, source, Protocol::Asap, bytes);

@@ -102,7 +102,7 @@
 //! su.send(now, session, 47, b"hello")?;
 //! let Some(SessionConnect::Registrar(c)) = su.poll_connect() else { panic!() };
 //! su.handle_transport_event(now, TransportEvent::Up {
-//!     assoc: AssocId(1), remote: c.remote, protocol: Protocol::Asap,
+//!     assoc: AssocId(1), remote: c.remote, protocol: Protocol::Asap, verified: true,
 //! });
 //! let t = su.poll_transmit(&mut buf)?.unwrap();
 //! assert_eq!((t.destination, t.ppid), (Destination::Association(AssocId(1)), 11));
@@ -124,7 +124,7 @@
 //! let Some(SessionConnect::PoolElement { remote, .. }) = su.poll_connect() else { panic!() };
 //! assert_eq!(remote, SocketAddr::new(addr[0], 7000));
 //! su.handle_transport_event(now, TransportEvent::Up {
-//!     assoc: AssocId(2), remote, protocol: Protocol::Asap,
+//!     assoc: AssocId(2), remote, protocol: Protocol::Asap, verified: true,
 //! });
 //! assert!(matches!(su.poll_event(&mut buf)?, Some(user::Event::PoolUser(_)))); // home registrar
 //! assert_eq!(su.poll_event(&mut buf)?, Some(user::Event::Connected {

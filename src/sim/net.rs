@@ -24,6 +24,11 @@
 //!   message on an old association that reaches a node restarted since
 //!   breaks the sender's end one `delay` later (SCTP answers such an
 //!   out-of-the-blue packet with ABORT).
+//! * **Unverified paths** ([`World::set_unverified`](super::World::set_unverified),
+//!   [`Options::udp_users`](super::Options::udp_users)): a node's
+//!   associations can be reported as a UDP transport reports its peers,
+//!   unverified (`TransportEvent::Up`'s `verified` false on both ends);
+//!   delivery stays as above, only what the machines are told changes.
 //! * **Partitions** ([`Partition`](super::world::Partition)): datagrams
 //!   across the cut are lost, association messages wait until it heals, a
 //!   connect across it fails after `connect_timeout`, and an association

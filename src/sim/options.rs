@@ -89,6 +89,12 @@ pub struct Options {
     /// the others as static peers, or finds them by multicast) and the
     /// handlespace check demands that they share one handlespace.
     pub enrp: bool,
+    /// The pool users reach registrars and PEs as over UDP: their
+    /// associations are reported unverified
+    /// ([`World::set_unverified`](super::World::set_unverified)), so a
+    /// registrar challenges them before a large answer (see the
+    /// [registrar](crate::registrar)'s "Return routability").
+    pub udp_users: bool,
     /// PE crashes.
     pub kill_elements: Vec<NodeAt>,
     /// PE restarts.
@@ -137,6 +143,7 @@ impl Default for Options {
             sessions: 3,
             registrar_capacity: None,
             multicast: false,
+            udp_users: false,
             enrp: false,
             kill_elements: Vec::new(),
             restart_elements: Vec::new(),
@@ -172,6 +179,7 @@ usage: simulate [FLAGS]
   --capacity N            PEs a registrar can hold (default unlimited)
   --multicast             find registrars by SERVER_ANNOUNCE, not a configured list
                           (with --enrp: registrars find each other by multicast PRESENCE)
+  --udp-users             pool users' associations are unverified, as over UDP
   --enrp                  registrars share the handlespace by ENRP (static peers)
   --delay-ms MS           one-way delay (default 5)
   --jitter-ms MS          extra random delay up to MS (default 1)
@@ -286,6 +294,10 @@ impl Options {
                 }
                 "--enrp" => {
                     o.enrp = true;
+                    continue;
+                }
+                "--udp-users" => {
+                    o.udp_users = true;
                     continue;
                 }
                 "--help" | "-h" => return Err(USAGE.into()),

@@ -485,6 +485,8 @@ impl Simulation {
                 subscriptions,
                 factory,
             );
+            // Before its first connect reaches anyone.
+            sim.world.set_unverified(id, options.udp_users);
             sim.users.push(id);
         }
         for k in &options.kill_elements {

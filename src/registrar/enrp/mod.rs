@@ -25,6 +25,11 @@
 //! multicast channel (multicast discovery trusts everyone who can send to
 //! the channel; datagrams are taken from any host then).
 //!
+//! The registrar's return-routability check (see the
+//! [registrar module](super), "Return routability") covers ASAP only: an
+//! ENRP answer goes to trusted hosts alone, whose addresses are
+//! configured, so ENRP is not used to reflect traffic at a forged source.
+//!
 //! * **Server ids are bound**: the first message over an association binds
 //!   the sender's server id to it; a message over it naming another sender
 //!   is dropped ([`EnrpStats::impostors`]), as is one naming a peer bound to
@@ -403,6 +408,7 @@ impl<
                 assoc,
                 remote,
                 protocol: Protocol::Enrp,
+                ..
             } => {
                 let i = self
                     .enrp

@@ -84,7 +84,7 @@ impl<
             let ip = if ip.is_unspecified() {
                 match source {
                     Source::Datagram(s) => s.ip(),
-                    Source::Association(a) => self.assocs.get(&a)?.ip(),
+                    Source::Association(a) => self.assocs.get(&a)?.remote.ip(),
                 }
             } else {
                 ip
@@ -308,6 +308,9 @@ impl<
             if let Some(p) = self.enrp.peers.iter_mut().find(|p| p.address == Some(addr)) {
                 if p.server_id.is_none() {
                     p.server_id = Some(s.server_id);
+                    // MAX-TIME-LAST-HEARD counts from now for a peer known
+                    // by id and not reached yet.
+                    p.last_heard = now;
                 }
                 continue;
             }

@@ -127,6 +127,13 @@ impl<
                 PeerState::Probing { since } if now >= since.saturating_add(mtnr) => {
                     let _ = dead.push(id);
                 }
+                // Known by id (from a peer list) but never reached: dead
+                // like a silent peer, so that the PEs the handle table
+                // gave it are taken over (its association may never come
+                // up: it died before this registrar started).
+                PeerState::Connecting if now >= p.last_heard.saturating_add(mtlh) => {
+                    let _ = dead.push(id);
+                }
                 PeerState::Dead { takeover_at } if now >= takeover_at => {
                     let _ = due.push(id);
                 }

@@ -16,7 +16,9 @@ pub const MAX_TAKEOVERS: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PeerState {
-    /// Known by address (or by id from a peer list) and not heard yet.
+    /// Known by address (or by id from a peer list) and not heard yet. A
+    /// peer known by id that stays so for MAX-TIME-LAST-HEARD is declared
+    /// dead (and its PEs taken over).
     Connecting,
     /// Heard within MAX-TIME-LAST-HEARD.
     Alive,

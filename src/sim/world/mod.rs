@@ -130,6 +130,9 @@ struct Slot {
     /// In a timer storm: timeouts in the past are called every
     /// [`STORM_BACKOFF`] only.
     storming: bool,
+    /// Its associations are reported unverified
+    /// ([`World::set_unverified`]).
+    unverified: bool,
 }
 
 enum Event {
@@ -323,6 +326,7 @@ impl World {
                 crash_times: Vec::new(),
                 last_timeout: (Instant::MAX, 0),
                 storming: false,
+                unverified: false,
             });
             self.log(format_args!("{id} {name} at {addr} starts at {at}"));
             self.push(at, Event::Restart(id));
@@ -353,10 +357,22 @@ impl World {
             crash_times: Vec::new(),
             last_timeout: (Instant::MAX, 0),
             storming: false,
+            unverified: false,
         });
         self.log(format_args!("{id} {name} at {addr} starts"));
         self.call(id, |n, ctx| n.start(ctx));
         id
+    }
+
+    /// Makes node `id` reach the others as over UDP (or not, with
+    /// `false`): the associations it opens or accepts from now on are
+    /// reported with [`TransportEvent::Up`]'s `verified` false on both
+    /// ends, as a transport reports a peer known only from its datagrams.
+    /// Delivery is unchanged. The setting outlives restarts.
+    pub fn set_unverified(&mut self, id: NodeId, unverified: bool) {
+        if let Some(s) = self.slots.get_mut(id.0) {
+            s.unverified = unverified;
+        }
     }
 
     /// The number of nodes.

@@ -60,6 +60,9 @@ impl World {
         );
         self.counters.associations += 1;
         let from_addr = self.endpoint(from, protocol);
+        // As over UDP: an unverified node's associations are reported
+        // unverified on both ends.
+        let verified = !(self.slots[from.0].unverified || self.slots[to.0].unverified);
         let to_incarnation = self.incarnation(to);
         self.push(
             back,
@@ -70,6 +73,7 @@ impl World {
                     assoc: a_from,
                     remote,
                     protocol,
+                    verified,
                 },
             },
         );
@@ -81,6 +85,7 @@ impl World {
                 assoc: a_to,
                 remote: from_addr,
                 protocol,
+                verified,
             },
         });
     }

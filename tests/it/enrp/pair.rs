@@ -63,6 +63,7 @@ impl Mesh {
                             assoc: ai,
                             remote: c.remote,
                             protocol: Protocol::Enrp,
+                            verified: true,
                         },
                     );
                     let back = SocketAddr::new(self.addr[i].ip(), 40000);
@@ -72,6 +73,7 @@ impl Mesh {
                             assoc: aj,
                             remote: back,
                             protocol: Protocol::Enrp,
+                            verified: true,
                         },
                     );
                 }

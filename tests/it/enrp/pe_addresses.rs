@@ -81,6 +81,7 @@ fn resolved(b: &[u8]) -> Vec<Vec<IpAddr>> {
 }
 
 fn resolve(r: &mut TestRegistrar, pool: &str) -> Vec<Vec<IpAddr>> {
+    up(r, T0, 40);
     r.handle(T0, src(40), Protocol::Asap, &resolution(pool, None));
     resolved(&one(r, Destination::Association(a(40))))
 }

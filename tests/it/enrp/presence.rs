@@ -167,6 +167,7 @@ fn silent_peer_is_probed_then_declared_dead_and_taken_over() {
             assoc: rserpool::AssocId(77),
             remote: pe_addr(9),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let ka: Vec<_> = drain_all(&mut r)

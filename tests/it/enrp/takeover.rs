@@ -141,6 +141,7 @@ fn asap_up(assoc: u32, remote: std::net::SocketAddr) -> TransportEvent {
         assoc: AssocId(assoc),
         remote,
         protocol: Protocol::Asap,
+        verified: true,
     }
 }
 

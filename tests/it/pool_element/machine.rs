@@ -78,6 +78,7 @@ fn connected_with(now: Instant, config: PoolElementConfig) -> PoolElement {
             assoc: AssocId(1),
             remote: registrar(1),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     pe
@@ -167,6 +168,7 @@ fn up(pe: &mut PoolElement, now: Instant, assoc: u32, remote: SocketAddr) {
             assoc: AssocId(assoc),
             remote,
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
 }
@@ -1071,4 +1073,40 @@ fn a_real_registrar_keeps_the_pe_registered_until_it_deregisters() {
     assert_eq!(events(&mut *net.a), [Event::Deregistered]);
     assert!(net.b.handlespace().lookup(&handle(), me()).is_none());
     assert_eq!(net.b.stats().removed_deregistered, 1);
+}
+
+#[test]
+fn a_registrar_challenge_is_echoed_and_the_registration_sent_again_uncounted() {
+    let t0 = Instant::from_secs(100);
+    let mut pe = connected(t0);
+    let sent = drain(&mut pe);
+    assert_eq!(sent.len(), 1);
+    let registration = sent[0].1.clone();
+    assert_eq!(pe.registration_attempts(), 1);
+    let t1 = t0 + Duration::from_millis(2);
+    feed(&mut pe, t1, 1, &AsapMessage::Cookie { cookie: &[5; 12] });
+    let sent = drain(&mut pe);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(
+        AsapMessage::parse(&sent[0].1).unwrap(),
+        AsapMessage::CookieEcho { cookie: &[5; 12] }
+    );
+    assert_eq!(
+        sent[1],
+        (Destination::Association(AssocId(1)), registration)
+    );
+    assert_eq!(pe.registration_attempts(), 1);
+    assert_eq!(pe.challenges_answered(), 1);
+    // T2 restarts with the new transmission.
+    assert_eq!(pe.poll_timeout(), Some(t1 + Duration::from_secs(30)));
+    accept(&mut pe, t1, 1);
+    assert!(pe.is_registered());
+    // Once registered, a challenge has nothing to resend.
+    feed(&mut pe, t1, 1, &AsapMessage::Cookie { cookie: &[6; 8] });
+    let sent = drain(&mut pe);
+    assert_eq!(sent.len(), 1);
+    assert!(matches!(
+        AsapMessage::parse(&sent[0].1).unwrap(),
+        AsapMessage::CookieEcho { .. }
+    ));
 }

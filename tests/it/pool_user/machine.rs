@@ -56,6 +56,7 @@ fn with_home(now: Instant, config: PoolUserConfig) -> Pu {
             assoc: HOME,
             remote: registrar(1),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     pu
@@ -695,6 +696,7 @@ fn lost_home_resends_the_request_to_the_next() {
             assoc: HOME,
             remote: registrar(1),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     expect_resolution(&drain(&mut pu), b"echo");
@@ -705,6 +707,7 @@ fn lost_home_resends_the_request_to_the_next() {
             assoc: AssocId(2),
             remote: registrar(2),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let sent = drain(&mut pu);
@@ -733,6 +736,7 @@ fn lost_home_resends_the_request_to_the_next() {
             assoc: AssocId(3),
             remote: c.remote,
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let sent = drain(&mut pu);
@@ -752,6 +756,7 @@ fn up_assoc<const P: usize, const E: usize>(
             assoc,
             remote,
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
 }
@@ -1177,4 +1182,101 @@ fn pes_with_many_addresses_are_cached_and_selected() {
     let bytes: usize = kept.iter().map(|a| if a.is_ipv4() { 4 } else { 16 }).sum();
     assert!(bytes <= CACHED_ADDRESS_BYTES);
     assert_eq!(kept.len(), 25);
+}
+
+#[test]
+fn a_registrar_challenge_is_echoed_and_the_resolution_sent_again_at_once() {
+    let t0 = Instant::from_secs(10);
+    let mut pu = with_home(t0, config());
+    let sent = drain(&mut pu);
+    assert_eq!(sent.len(), 1);
+    let request = sent[0].1.clone();
+    assert!(matches!(
+        AsapMessage::parse(&request).unwrap(),
+        AsapMessage::HandleResolution { .. }
+    ));
+    let t1 = t0 + Duration::from_millis(3);
+    feed(&mut pu, t1, HOME, &AsapMessage::Cookie { cookie: &[9; 16] });
+    let sent = drain(&mut pu);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].0, Destination::Association(HOME));
+    assert_eq!(
+        AsapMessage::parse(&sent[0].1).unwrap(),
+        AsapMessage::CookieEcho { cookie: &[9; 16] }
+    );
+    // The same request, now, not after T1.
+    assert_eq!(sent[1], (Destination::Association(HOME), request));
+    assert_eq!(pu.challenges_answered(), 1);
+    assert_eq!(pu.poll_timeout(), Some(t1 + config().t1_enrp_request));
+    // The answer completes the resolution.
+    answer(
+        &mut pu,
+        t1,
+        b"echo",
+        None,
+        &[element(1, Policy::RoundRobin)],
+    );
+    assert!(pu.select(t1, &pool(), SendOptions::DEFAULT).is_ok());
+}
+
+#[test]
+fn a_cookie_on_an_association_that_is_no_registrars_is_not_echoed() {
+    let t0 = Instant::from_secs(10);
+    let mut pu = with_home(t0, config());
+    drain(&mut pu);
+    pu.handle_transport_event(
+        t0,
+        TransportEvent::Up {
+            assoc: AssocId(9),
+            remote: SocketAddr::new(ip(50), 7000),
+            protocol: Protocol::Asap,
+            verified: false,
+        },
+    );
+    feed(
+        &mut pu,
+        t0,
+        AssocId(9),
+        &AsapMessage::Cookie { cookie: &[1; 8] },
+    );
+    assert!(drain(&mut pu).is_empty());
+    assert_eq!(pu.challenges_answered(), 0);
+}
+
+#[test]
+fn challenges_for_several_withheld_resolutions_resend_each_once() {
+    let t0 = Instant::from_secs(10);
+    let mut pu = with_home(t0, config());
+    let other = PoolHandle::new(b"other").unwrap();
+    assert_eq!(
+        pu.select(t0, &other, SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    assert_eq!(drain(&mut pu).len(), 2);
+    // The registrar withheld both answers and challenged each request.
+    for _ in 0..2 {
+        feed(&mut pu, t0, HOME, &AsapMessage::Cookie { cookie: &[4; 16] });
+    }
+    let sent = drain(&mut pu);
+    let resolutions = sent
+        .iter()
+        .filter(|(_, b)| {
+            matches!(
+                AsapMessage::parse(b).unwrap(),
+                AsapMessage::HandleResolution { .. }
+            )
+        })
+        .count();
+    let echoes = sent.len() - resolutions;
+    assert_eq!((echoes, resolutions), (2, 2), "{sent:?}");
+    // A challenge after the next regular send resends again.
+    pu.handle_timeout(t0 + config().t1_enrp_request);
+    drain(&mut pu);
+    feed(
+        &mut pu,
+        t0 + config().t1_enrp_request,
+        HOME,
+        &AsapMessage::Cookie { cookie: &[4; 16] },
+    );
+    assert_eq!(drain(&mut pu).len(), 3);
 }

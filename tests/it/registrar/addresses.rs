@@ -88,6 +88,7 @@ fn an_unspecified_address_stands_for_the_source_address() {
             assoc: AssocId(9),
             remote: SocketAddr::new(v6, 5000),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let mut spec = with_addrs(9, &[IpAddr::V6(Ipv6Addr::UNSPECIFIED)]);
@@ -156,6 +157,7 @@ fn peer_addresses_are_bounded_per_association() {
             assoc: a(1),
             remote: pe_addr(1),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let further = |i: u32| IpAddr::V4(Ipv4Addr::from(0x0a10_0000 + i));

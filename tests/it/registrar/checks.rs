@@ -192,6 +192,7 @@ fn lack_of_resources_when_the_handlespace_is_full() {
                 assoc: AssocId(i),
                 remote: pe_addr(i as u8),
                 protocol: Protocol::Asap,
+                verified: true,
             },
         );
         r.handle(
@@ -378,6 +379,7 @@ fn the_same_host_may_reregister_over_a_second_association() {
             assoc: a(9),
             remote: second,
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     register_ok(&mut r, T0, 9, "p", &PeSpec::new(7));

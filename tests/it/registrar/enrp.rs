@@ -98,6 +98,7 @@ fn peer_updates_are_applied_without_events_and_expire_silently() {
         Err(RegistrarError::OwnServerId)
     );
     // Resolvable.
+    up(&mut r, T0, 30);
     r.handle(T0, src(30), Protocol::Asap, &resolution("p", None));
     let b = one(&mut r, Destination::Association(a(30)));
     assert!(
@@ -290,6 +291,7 @@ fn takeover_connects_are_bounded_and_the_rest_wait() {
                 assoc: a(100 + id),
                 remote: pe_addr(id as u8),
                 protocol: Protocol::Asap,
+                verified: true,
             },
         );
     }

@@ -8,4 +8,5 @@ mod owned_capacity;
 mod quotas;
 mod registration;
 mod robustness;
+mod routability;
 mod timers;

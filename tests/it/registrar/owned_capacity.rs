@@ -28,6 +28,7 @@ fn owns_up_to_owned_beyond_an_index_maps_limit() {
             assoc: AssocId(1),
             remote: "10.0.0.1:5000".parse().unwrap(),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     let mut buf = vec![0u8; rserpool::transmit::MAX_MESSAGE_SIZE];

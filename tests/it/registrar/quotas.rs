@@ -137,6 +137,7 @@ fn one_host_has_a_quota_over_all_its_associations() {
                 assoc: a(assoc),
                 remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
                 protocol: Protocol::Asap,
+                verified: true,
             },
         );
     }

@@ -87,6 +87,7 @@ fn resolution_honours_item_count_and_maximum() {
         up(&mut r, t0, i);
         register_ok(&mut r, t0, i, "pool", &PeSpec::new(i));
     }
+    up(&mut r, t0, 40);
     let count = |r: &mut TestRegistrar, items| {
         r.handle(t0, src(40), Protocol::Asap, &resolution("pool", items));
         let b = one(r, Destination::Association(a(40)));
@@ -107,6 +108,7 @@ fn resolution_honours_item_count_and_maximum() {
         up(&mut r2, t0, i);
         register_ok(&mut r2, t0, i, "pool", &PeSpec::new(i));
     }
+    up(&mut r2, t0, 40);
     assert_eq!(count(&mut r2, None), 6);
     assert_eq!(count(&mut r2, Some(4)), 4);
 }
@@ -122,6 +124,7 @@ fn round_robin_resolution_rotates() {
         register_ok(&mut r, t0, i, "rr", &PeSpec::new(i));
     }
     let mut seen = Vec::new();
+    up(&mut r, t0, 50);
     for _ in 0..6 {
         r.handle(t0, src(50), Protocol::Asap, &resolution("rr", None));
         let b = one(&mut r, Destination::Association(a(50)));
@@ -163,13 +166,31 @@ fn resolution_from_a_datagram_is_answered_to_its_address() {
     up(&mut r, t0, 1);
     register_ok(&mut r, t0, 1, "p", &PeSpec::new(1));
     let from = pe_addr(77);
+    // An answer within three times the request goes to the address...
+    let request = resolution("q", None);
+    r.handle(
+        t0,
+        rserpool::transmit::Source::Datagram(from),
+        Protocol::Asap,
+        &request,
+    );
+    let b = one(&mut r, Destination::Address(from));
+    assert!(b.len() <= 3 * request.len());
+    assert!(matches!(
+        AsapMessage::parse(&b).unwrap(),
+        AsapMessage::HandleResolutionResponse { error: Some(_), .. }
+    ));
+    // ... a larger one is withheld: a datagram's source address is never
+    // verified, and there is no association to hold a challenge.
     r.handle(
         t0,
         rserpool::transmit::Source::Datagram(from),
         Protocol::Asap,
         &resolution("p", None),
     );
-    one(&mut r, Destination::Address(from));
+    assert!(drain(&mut r).is_empty());
+    assert_eq!(r.stats().answers_withheld, 1);
+    assert_eq!(r.stats().challenges_sent, 0);
 }
 
 #[test]
@@ -266,6 +287,15 @@ fn large_resolutions_are_cut_to_the_queue_room() {
         ));
     }
     while r.poll_event().is_some() {}
+    r.handle_transport_event(
+        t0,
+        rserpool::transmit::TransportEvent::Up {
+            assoc: a(99),
+            remote: pe_addr(99),
+            protocol: Protocol::Asap,
+            verified: true,
+        },
+    );
     r.handle(t0, src(99), Protocol::Asap, &resolution("wide", None));
     let t = r.poll_transmit(&mut buf).unwrap().unwrap();
     assert!(t.len <= 16384);

@@ -464,6 +464,7 @@ fn a_full_transmit_queue_refuses_input_without_applying_it() {
             assoc: AssocId(1),
             remote: pe_addr(1),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
     // Fill the queue with unknown-pool answers.

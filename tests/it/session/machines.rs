@@ -21,6 +21,7 @@ fn up(assoc: u32, remote: SocketAddr) -> TransportEvent {
         assoc: AssocId(assoc),
         remote,
         protocol: Protocol::Asap,
+        verified: true,
     }
 }
 

@@ -19,4 +19,5 @@ mod restarted_registrar;
 mod rogue;
 mod sessions;
 mod unreachable;
+mod unverified;
 mod world;

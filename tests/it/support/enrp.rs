@@ -55,6 +55,7 @@ pub fn enrp_up(r: &mut TestRegistrar, now: Instant, assoc: u32, remote: SocketAd
             assoc: AssocId(assoc),
             remote,
             protocol: Protocol::Enrp,
+            verified: true,
         },
     );
 }

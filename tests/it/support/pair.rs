@@ -231,6 +231,7 @@ impl<A: Machine, B: Machine> Pair<A, B> {
                 assoc,
                 remote,
                 protocol: c.protocol,
+                verified: true,
             };
             self.a.handle_transport_event(now, up(a_assoc, self.b_addr));
             self.b.handle_transport_event(now, up(b_assoc, self.a_addr));

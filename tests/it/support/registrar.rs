@@ -67,6 +67,7 @@ pub fn up(r: &mut TestRegistrar, now: Instant, n: u32) {
             assoc: AssocId(n),
             remote: pe_addr(n as u8),
             protocol: Protocol::Asap,
+            verified: true,
         },
     );
 }

@@ -330,6 +330,7 @@ impl Net {
                         assoc,
                         remote,
                         protocol: Protocol::Asap,
+                        verified: true,
                     },
                 );
                 self.transport_event(
@@ -338,6 +339,7 @@ impl Net {
                         assoc,
                         remote: from_addr,
                         protocol: Protocol::Asap,
+                        verified: true,
                     },
                 );
             }
