@@ -995,3 +995,48 @@ fn a_pool_element_takes_no_home_from_an_unknown_registrar() {
     assert_eq!(missing, 0);
     assert_eq!(s.real, u64::from(REQUESTS), "{s:?}");
 }
+
+// ---------------------------------------------------------- amplification
+
+/// Finding 5: a 12-byte HANDLE_RESOLUTION of a pool of 128 PEs (rfc
+/// profile, all of them in an answer) from a source that has not proved
+/// its address is answered with at most 3 times its size; a real pool
+/// user still gets its answers.
+#[test]
+fn a_handle_resolution_from_an_unverified_source_is_not_amplified() {
+    let r = RegistrarNode::start(
+        RegistrarConfig::rfc(sid(1)),
+        NodeConfig::new(on(ip(0, 0, 1))),
+    )
+    .unwrap();
+    let big = b"big0";
+    let owner = socket(ip(0, 0, 1));
+    let at = owner.local_addr().unwrap();
+    for id in 1..=128 {
+        let a = register(&owner, r.local_addr(), &registration(big, id, 600_000, at));
+        assert_eq!(a, Some(Answer::Accepted));
+    }
+    let pe = element(&[r.local_addr()], ip(0, 0, 1), 500);
+    assert!(wait_for(Duration::from_secs(5), || held(&r).len() == 129));
+    let attacker = socket(ip(0, 0, 55));
+    let request = emit_asap(&AsapMessage::HandleResolution {
+        subscribe: false,
+        pool_handle: big,
+        items: None,
+    });
+    assert_eq!(request.len(), 12);
+    attacker.send_to(&request, r.local_addr()).unwrap();
+    let answers = received(&attacker, Duration::from_secs(1));
+    let bytes: usize = answers.iter().map(Vec::len).sum();
+    let u = user(&[r.local_addr()]);
+    let s = serve(&u, &[&pe], &[]);
+    println!(
+        "figure: amplification: {} bytes sent, {bytes} bytes answered in {} datagrams ({:.1}x); real pool user served {}/{REQUESTS}",
+        request.len(),
+        answers.len(),
+        bytes as f64 / request.len() as f64,
+        s.real
+    );
+    assert!(bytes <= 3 * request.len(), "{bytes} bytes answered");
+    assert_eq!(s.real, u64::from(REQUESTS), "{s:?}");
+}
