@@ -81,6 +81,21 @@ fn malformed_registrations_are_answered_with_invalid_values() {
             with_handle(&PeSpec::new(3).registration("p"), long.as_bytes()),
         ),
         ("lifetime -2", with_life(4, -2)),
+        ("a truncated last parameter", {
+            let mut m = PeSpec::new(5).registration("p");
+            m.extend_from_slice(&[0x80, 0x77, 0x00, 0x40]);
+            let len = m.len() as u16;
+            m[2..4].copy_from_slice(&len.to_be_bytes());
+            m
+        }),
+        ("a garbled pool element", {
+            // The Pool Element parameter (after the 4-byte header and the
+            // padded "p" handle) claims more than the message holds.
+            let mut m = PeSpec::new(6).registration("p");
+            m[14..16].copy_from_slice(&0x0fffu16.to_be_bytes());
+            m
+        }),
+        ("no parameters at all", vec![0x01, 0x00, 0x00, 0x04]),
     ] {
         assert_eq!(answer(&mut r, 1, &bytes), invalid, "{what}");
     }
