@@ -122,17 +122,9 @@ impl<
     /// instead, and counted as malformed.
     pub(super) fn refuse_pool_handle(&mut self, source: Source, bytes: &[u8]) {
         self.stats.malformed += 1;
-        let Some(tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle) else {
-            return;
-        };
-        if !self
-            .queue
-            .has_room(HEADER_LEN + TLV_HEADER_LEN + padded(tlv.len()))
-        {
-            self.blocked(Blocked::Message(asap_type::REGISTRATION));
-            return;
+        if let Some(tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle) {
+            self.refuse_registration_with(source, tlv);
         }
-        self.send_error(reply_to(source), &[ErrorCause::invalid_values(tlv)]);
     }
 
     /// A REGISTRATION that cannot be parsed and has no readable pool handle
@@ -143,6 +135,12 @@ impl<
         let what = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolElement)
             .or_else(|| wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle))
             .unwrap_or(&bytes[..bytes.len().min(UNATTRIBUTABLE_ECHO)]);
+        self.refuse_registration_with(source, what);
+    }
+
+    /// An ASAP_ERROR with Invalid Values carrying `what`, in answer to a
+    /// REGISTRATION that no REGISTRATION_RESPONSE can answer.
+    fn refuse_registration_with(&mut self, source: Source, what: &[u8]) {
         if !self
             .queue
             .has_room(HEADER_LEN + TLV_HEADER_LEN + padded(what.len()))

@@ -19,13 +19,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::support::net::{pool, wait_for};
+use crate::support::registrar::with_handle;
 
 use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::registrar::{EnrpConfig, RegistrarConfig};
 use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
 use rserpool::wire::{
-    AsapMessage, EnrpBody, EnrpMessage, PolicyParam, PoolElementParam, TransportParam,
-    UpdateAction, UserTransport,
+    AsapMessage, EnrpBody, PolicyParam, PoolElementParam, TransportParam, UpdateAction,
+    UserTransport,
 };
 use rserpool::{CauseCode, PeId, Policy, ServerId};
 
@@ -75,15 +76,7 @@ fn emit_asap(m: &AsapMessage<'_>) -> Vec<u8> {
 }
 
 fn emit_enrp(sender: u32, body: EnrpBody<'_>) -> Vec<u8> {
-    let m = EnrpMessage {
-        sender: sid(sender),
-        receiver: None,
-        body,
-    };
-    let mut buf = vec![0; m.buffer_len()];
-    let n = m.emit(&mut buf).unwrap();
-    buf.truncate(n);
-    buf
+    crate::support::enrp::enrp_from(sid(sender), body)
 }
 
 /// A PE parameter: PE `id` of home `home` (`0`: none), life `life` ms,
@@ -795,23 +788,6 @@ fn a_registration_cannot_point_users_at_another_host() {
     );
     assert_eq!(held(&r), [pe.pe_id()].into_iter().collect());
     assert_eq!((s.real, s.attacker), (u64::from(REQUESTS), 0), "{s:?}");
-}
-
-/// `bytes` (a REGISTRATION whose first parameter is the pool handle) with
-/// the pool handle replaced by `handle` (which the encoder refuses).
-fn with_handle(bytes: &[u8], handle: &[u8]) -> Vec<u8> {
-    let old_len = u16::from_be_bytes([bytes[6], bytes[7]]) as usize;
-    let rest = &bytes[4 + old_len.div_ceil(4) * 4..];
-    let mut m = bytes[..6].to_vec();
-    m.extend_from_slice(&((4 + handle.len()) as u16).to_be_bytes());
-    m.extend_from_slice(handle);
-    while m.len() % 4 != 0 {
-        m.push(0);
-    }
-    m.extend_from_slice(rest);
-    let len = m.len() as u16;
-    m[2..4].copy_from_slice(&len.to_be_bytes());
-    m
 }
 
 /// A REGISTRATION of PE `id` reached at `at` with registration life
