@@ -67,7 +67,9 @@ pub fn emit_enrp(m: &EnrpMessage<'_>) -> Vec<u8> {
     buf
 }
 
-/// The bytes of an ENRP message from `sender` to no one in particular.
+/// The bytes of an ENRP message from `sender` to no one in particular
+/// (for the simulator's and the runtime's areas).
+#[allow(dead_code)]
 pub fn enrp_from(sender: ServerId, body: EnrpBody<'_>) -> Vec<u8> {
     emit_enrp(&EnrpMessage {
         sender,
