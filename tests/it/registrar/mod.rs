@@ -9,3 +9,5 @@ mod quotas;
 mod registration;
 mod robustness;
 mod timers;
+#[cfg(feature = "capture")]
+mod fuzz_steps;
