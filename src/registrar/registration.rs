@@ -195,7 +195,9 @@ impl<
     /// A new PE beyond a quota ([`RegistrarConfig::max_registrations_per_association`],
     /// [`RegistrarConfig::max_registrations_per_host`],
     /// [`RegistrarConfig::max_pool_elements`]) is refused with Lack of
-    /// Resources ([`Stats::quota_refused`]); established PEs are never evicted.
+    /// Resources ([`Stats::quota_refused`]), and so is a PE moving to this
+    /// association from another one (or claimed from a peer) beyond the
+    /// association's or host's quota; established PEs are never evicted.
     ///
     /// Security (RFC 5355): a PE registered over association A may be
     /// re-registered or deregistered over A only. Any other association is
