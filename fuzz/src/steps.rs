@@ -28,9 +28,7 @@ use rserpool::registrar::{
     EnrpConfig, Event, PeRecord, Registrar, RegistrarConfig, RemovalReason, ReportRate,
 };
 use rserpool::storage::RedBlackTree;
-use rserpool::transmit::{
-    Connect, Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE,
-};
+use rserpool::transmit::{Connect, Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE};
 use rserpool::wire::{
     AsapMessage, EnrpBody, EnrpMessage, ErrorCause, List, Message, OperationError, PolicyParam,
     PoolElementParam, PoolEntry, Protocol, ServerInfoParam, TransportParam, UpdateAction,
@@ -1015,7 +1013,8 @@ impl RegHarness {
                 continue;
             }
             let may = match cause {
-                Cause::Asap(Source::Association(a)) | Cause::Raw(Source::Association(a), Protocol::Asap, _) => {
+                Cause::Asap(Source::Association(a))
+                | Cause::Raw(Source::Association(a), Protocol::Asap, _) => {
                     a == old.assoc
                         || (self.host(a).is_some() && self.host(a) == self.host(old.assoc))
                 }
@@ -1029,21 +1028,19 @@ impl RegHarness {
                     new.is_none()
                         && (self.deadlines.get(key).is_some_and(|at| *at <= self.now)
                             || self.removed.iter().any(|(k, why)| {
-                            k == key
-                                && matches!(
-                                    why,
-                                    RemovalReason::LifetimeExpired
-                                        | RemovalReason::KeepAliveTimeout
-                                        | RemovalReason::Unreachable
-                                )
-                        }))
+                                k == key
+                                    && matches!(
+                                        why,
+                                        RemovalReason::LifetimeExpired
+                                            | RemovalReason::KeepAliveTimeout
+                                            | RemovalReason::Unreachable
+                                    )
+                            }))
                 }
-                Cause::Enrp { trusted: true } | Cause::Raw(_, Protocol::Enrp, true) => {
-                    new.is_some_and(|n| {
-                        n.assoc == AssocId::NONE
-                            && n.record.home_registrar.is_some_and(|h| h > me)
-                    })
-                }
+                Cause::Enrp { trusted: true } | Cause::Raw(_, Protocol::Enrp, true) => new
+                    .is_some_and(|n| {
+                        n.assoc == AssocId::NONE && n.record.home_registrar.is_some_and(|h| h > me)
+                    }),
                 _ => false,
             };
             assert!(
@@ -1094,7 +1091,9 @@ impl RegHarness {
             _ => {}
         }
         let now = self.now;
-        self.checked(Cause::Transport(ev), |h| h.r.handle_transport_event(now, ev));
+        self.checked(Cause::Transport(ev), |h| {
+            h.r.handle_transport_event(now, ev)
+        });
         self.advance(0);
     }
 
@@ -1147,7 +1146,12 @@ impl RegHarness {
                 };
                 let bytes = inp.bytes(usize::from(p >> 1)).to_vec();
                 let trusted = protocol == Protocol::Enrp && self.enrp_trusted(source);
-                self.deliver(source, protocol, &bytes, Cause::Raw(source, protocol, trusted));
+                self.deliver(
+                    source,
+                    protocol,
+                    &bytes,
+                    Cause::Raw(source, protocol, trusted),
+                );
             }
             11 | 12 => {
                 let (_, src) = self.source(inp.u8());
@@ -1359,7 +1363,11 @@ impl PeHarness {
             }
         }
         while let Some(c) = self.pe.poll_connect() {
-            assert_eq!(c.protocol, Protocol::Asap, "a pool element connects for ASAP");
+            assert_eq!(
+                c.protocol,
+                Protocol::Asap,
+                "a pool element connects for ASAP"
+            );
             if self.connects.len() >= 8 {
                 self.connects.remove(0);
             }
@@ -1502,7 +1510,9 @@ impl PeHarness {
                     2 => {
                         let _ = self.pe.deregister(now);
                     }
-                    _ => self.pe.set_policy(now, samples::policy(usize::from(a >> 2))),
+                    _ => self
+                        .pe
+                        .set_policy(now, samples::policy(usize::from(a >> 2))),
                 }
             }
             11 => {

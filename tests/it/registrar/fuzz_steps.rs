@@ -80,7 +80,10 @@ fn stateful_corpus_replays_cleanly() {
             replayed += 1;
         }
     }
-    assert!(replayed >= steps::seeds().len(), "only {replayed} files replayed");
+    assert!(
+        replayed >= steps::seeds().len(),
+        "only {replayed} files replayed"
+    );
 }
 
 /// Replays one file (a crash the fuzzer wrote) given by

@@ -3,11 +3,11 @@
 mod addresses;
 mod checks;
 mod enrp;
+#[cfg(feature = "capture")]
+mod fuzz_steps;
 mod model;
 mod owned_capacity;
 mod quotas;
 mod registration;
 mod robustness;
 mod timers;
-#[cfg(feature = "capture")]
-mod fuzz_steps;
