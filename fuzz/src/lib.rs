@@ -9,6 +9,10 @@
 //! * [`roundtrip`]: the first byte picks the protocol; a parsed message
 //!   emits (into a buffer of exactly [`buffer_len`] bytes) and parses back to
 //!   an equal message, and emitting that again gives the same bytes.
+//! * [`steps`]: the stateful targets `registrar_steps` and
+//!   `pool_element_steps` (a machine driven by a sequence of messages,
+//!   transport events and time steps, checked after every step), replayed
+//!   by `tests/it/registrar/fuzz_steps.rs`.
 //!
 //! [`buffer_len`]: rserpool::wire::Message::buffer_len
 
@@ -23,6 +27,7 @@ use rserpool::wire::{
 };
 
 pub mod samples;
+pub mod steps;
 
 /// Reads `data` as a pcap/pcapng capture: never panics, never yields more
 /// messages than the capture could hold, and every message found decodes

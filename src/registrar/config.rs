@@ -116,12 +116,15 @@ pub struct RegistrarConfig {
     /// The most PEs registered over one association (256 by default;
     /// `None`: no limit but the owned-PE table). A registration of a new PE
     /// beyond it is refused with *Lack of Resources*; re-registrations of
-    /// PEs already registered are not affected.
+    /// PEs already registered over that association are not affected, but
+    /// a PE moving to it (re-registering over a second association of its
+    /// host, or claimed from a peer) counts as a new one.
     pub max_registrations_per_association: Option<u32>,
     /// The most PEs registered over all associations from one host (remote
     /// IP address; 1,024 by default; `None`: no limit), refused the same
     /// way, so that one host cannot fill the owned-PE table over many
-    /// associations.
+    /// associations (a PE moving between two associations of the same host
+    /// is not counted twice).
     pub max_registrations_per_host: Option<u32>,
     /// The most PEs one pool takes by registration (`None`, the default:
     /// only the handlespace's capacity); a registration of a new PE into a

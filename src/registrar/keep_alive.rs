@@ -123,8 +123,11 @@ impl<
     /// PE id; see [`RegistrarConfig`] for how keep-alive and lifetime share the
     /// PE's timer. Every accepted ACK resets the PE's ENDPOINT_UNREACHABLE count
     /// to 0 (the answer disproves the reports before it) and re-arms its
-    /// periodic timer; a PE without association is bound to the association the
-    /// ACK came over.
+    /// periodic timer; a PE without association (or with another association
+    /// of the same host) is bound to the association the ACK came over, if
+    /// that association's quotas have room (as for a registration moving
+    /// there, see [`RegistrarConfig::max_registrations_per_association`]),
+    /// else the ACK is ignored.
     pub(super) fn on_keep_alive_ack(
         &mut self,
         now: Instant,
@@ -153,7 +156,14 @@ impl<
             self.stats.keep_alive_acks_ignored += 1;
             return;
         }
-        if pe_assoc != assoc && !self.reassociate(now, r, assoc) {
+        // Binding the PE to this association counts against its quotas
+        // like a registration moving there (else acknowledgements over a
+        // second association of the host would gather PEs on it beyond
+        // `max_registrations_per_association`).
+        if pe_assoc != assoc
+            && (!self.within_quotas(&handle, assoc, Some(pe_assoc))
+                || !self.reassociate(now, r, assoc))
+        {
             self.stats.keep_alive_acks_ignored += 1;
             return;
         }

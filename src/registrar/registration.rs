@@ -84,14 +84,24 @@ impl<
         true
     }
 
-    /// Whether a new PE may register in `pool` over `assoc`:
-    /// [`RegistrarConfig::max_registrations_per_association`],
+    /// Whether a PE may register in `pool` over `assoc`, where it is not
+    /// registered yet: [`RegistrarConfig::max_registrations_per_association`],
     /// [`max_registrations_per_host`](RegistrarConfig::max_registrations_per_host)
     /// and [`max_pool_elements`](RegistrarConfig::max_pool_elements).
-    pub(super) fn within_quotas(&self, pool: &PoolHandle, assoc: AssocId) -> bool {
+    /// `from` is the association of a PE already in the handlespace
+    /// ([`AssocId::NONE`] for one learnt from a peer or taken over), `None`
+    /// for a new PE: the pool limit counts new PEs only, and the host limit
+    /// does not count a PE again that moves between two associations of
+    /// the same host.
+    pub(super) fn within_quotas(
+        &self,
+        pool: &PoolHandle,
+        assoc: AssocId,
+        from: Option<AssocId>,
+    ) -> bool {
         let c = &self.config;
         if let Some(max) = c.max_pool_elements {
-            if self.hs.pool(pool).is_some_and(|p| p.len() >= max as usize) {
+            if from.is_none() && self.hs.pool(pool).is_some_and(|p| p.len() >= max as usize) {
                 return false;
             }
         }
@@ -99,6 +109,16 @@ impl<
             if self.hs.by_association(assoc).take(max as usize).count() >= max as usize {
                 return false;
             }
+        }
+        let same_host = |a: AssocId| {
+            a != AssocId::NONE
+                && matches!(
+                    (self.assocs.get(&a), self.assocs.get(&assoc)),
+                    (Some(x), Some(y)) if x.ip() == y.ip()
+                )
+        };
+        if from.is_some_and(same_host) {
+            return true;
         }
         if let (Some(max), Some(remote)) = (c.max_registrations_per_host, self.assocs.get(&assoc)) {
             let max = max as usize;
@@ -191,7 +211,9 @@ impl<
     /// A new PE beyond a quota ([`RegistrarConfig::max_registrations_per_association`],
     /// [`RegistrarConfig::max_registrations_per_host`],
     /// [`RegistrarConfig::max_pool_elements`]) is refused with Lack of
-    /// Resources ([`Stats::quota_refused`]); established PEs are never evicted.
+    /// Resources ([`Stats::quota_refused`]), and so is a PE moving to this
+    /// association from another one (or claimed from a peer) beyond the
+    /// association's or host's quota; established PEs are never evicted.
     ///
     /// Security (RFC 5355): a PE registered over association A may be
     /// re-registered or deregistered over A only. Any other association is
@@ -248,9 +270,9 @@ impl<
         };
         let existing = self.hs.lookup(&handle, pe.pe_id).map(|v| {
             let ok = self.may_claim(&v, assoc);
-            (v.pe_ref(), ok)
+            (v.pe_ref(), ok, v.assoc())
         });
-        if let Some((_, false)) = existing {
+        if let Some((_, false, _)) = existing {
             let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
             self.reject_registration(dest, pool_handle, pe.pe_id, c);
             return true;
@@ -274,8 +296,13 @@ impl<
             self.reject_registration(dest, pool_handle, pe.pe_id, invalid);
             return true;
         }
-        let already_owned = existing.is_some_and(|(r, _)| self.owned.contains_key(&r));
-        if existing.is_none() && !self.within_quotas(&handle, assoc) {
+        let already_owned = existing.is_some_and(|(r, _, _)| self.owned.contains_key(&r));
+        // A re-registration over its own association is never refused for
+        // a quota; a PE new here, or moving to this association (from
+        // another one of its host, or claimed from a peer), counts against
+        // this association's and host's quotas like a new one.
+        let from = existing.map(|(_, _, a)| a);
+        if from != Some(assoc) && !self.within_quotas(&handle, assoc, from) {
             self.stats.quota_refused += 1;
             let c = ErrorCause::new(CauseCode::LackOfResources);
             self.reject_registration(dest, pool_handle, pe.pe_id, c);

@@ -3,6 +3,8 @@
 mod addresses;
 mod checks;
 mod enrp;
+#[cfg(feature = "capture")]
+mod fuzz_steps;
 mod model;
 mod owned_capacity;
 mod quotas;

@@ -121,6 +121,126 @@ fn each_association_has_a_registration_quota() {
     );
 }
 
+/// Found by the `registrar_steps` fuzz target: a PE re-registering over a
+/// second association of its host moved there even when that association
+/// had used up its quota (re-registrations skipped the quota), so that one
+/// association held more PEs than `max_registrations_per_association`.
+#[test]
+fn a_pe_moving_to_a_full_association_of_its_host_is_refused() {
+    let mut c = config();
+    c.max_registrations_per_association = Some(2);
+    c.max_registrations_per_host = Some(8);
+    let mut r = registrar(c);
+    // Associations 1 and 2 from one host (10.0.0.7), different ports.
+    for assoc in 1..=2u32 {
+        r.handle_transport_event(
+            T0,
+            rserpool::transmit::TransportEvent::Up {
+                assoc: a(assoc),
+                remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
+                protocol: Protocol::Asap,
+            },
+        );
+    }
+    for (assoc, id) in [(1, 1), (1, 2), (2, 3), (2, 4)] {
+        assert_eq!(
+            answer(&mut r, assoc, &PeSpec::new(id).registration("p")),
+            Some(None)
+        );
+    }
+    // PE 1 re-registers over association 2, which is full: refused, and it
+    // stays where it was.
+    assert_eq!(
+        answer(&mut r, 2, &PeSpec::new(1).registration("p")),
+        Some(Some(CauseCode::LackOfResources))
+    );
+    let h = rserpool::PoolHandle::new(b"p").unwrap();
+    assert_eq!(r.handlespace().lookup(&h, pe(1)).unwrap().assoc(), a(1));
+    assert_eq!(r.handlespace().by_association(a(2)).count(), 2);
+    // With room there (PE 3 deregistered), it moves.
+    r.handle(T0, src(2), Protocol::Asap, &deregistration("p", 3));
+    drain(&mut r);
+    assert_eq!(
+        answer(&mut r, 2, &PeSpec::new(1).registration("p")),
+        Some(None)
+    );
+    assert_eq!(r.handlespace().lookup(&h, pe(1)).unwrap().assoc(), a(2));
+    // Re-registering over its own (full) association is never refused.
+    assert_eq!(
+        answer(&mut r, 2, &PeSpec::new(1).life(60_000).registration("p")),
+        Some(None)
+    );
+    // Moving between associations of one host does not count against the
+    // host twice: with a host quota of 3 and three PEs, PE 2 still moves.
+    let mut c = config();
+    c.max_registrations_per_host = Some(3);
+    let mut r = registrar(c);
+    for assoc in 1..=2u32 {
+        r.handle_transport_event(
+            T0,
+            rserpool::transmit::TransportEvent::Up {
+                assoc: a(assoc),
+                remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
+                protocol: Protocol::Asap,
+            },
+        );
+    }
+    for id in 1..=3 {
+        assert_eq!(
+            answer(&mut r, 1, &PeSpec::new(id).registration("p")),
+            Some(None)
+        );
+    }
+    assert_eq!(
+        answer(&mut r, 2, &PeSpec::new(2).registration("p")),
+        Some(None)
+    );
+    assert_eq!(r.handlespace().lookup(&h, pe(2)).unwrap().assoc(), a(2));
+}
+
+/// Found by the `registrar_steps` fuzz target: an ENDPOINT_KEEP_ALIVE_ACK
+/// over a second association of the PE's host binds the PE to that
+/// association, which skipped the quota, so that one association gathered
+/// more PEs than `max_registrations_per_association`.
+#[test]
+fn a_keep_alive_ack_does_not_move_a_pe_to_a_full_association() {
+    let mut c = config();
+    c.max_registrations_per_association = Some(2);
+    let mut r = registrar(c);
+    for assoc in 1..=2u32 {
+        r.handle_transport_event(
+            T0,
+            rserpool::transmit::TransportEvent::Up {
+                assoc: a(assoc),
+                remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
+                protocol: Protocol::Asap,
+            },
+        );
+    }
+    for (assoc, id) in [(1, 1), (2, 2), (2, 3)] {
+        assert_eq!(
+            answer(&mut r, assoc, &PeSpec::new(id).registration("p")),
+            Some(None)
+        );
+    }
+    let h = rserpool::PoolHandle::new(b"p").unwrap();
+    let ack = emit(&AsapMessage::EndpointKeepAliveAck {
+        pool_handle: b"p",
+        pe_id: pe(1),
+    });
+    r.handle(T0, src(2), Protocol::Asap, &ack);
+    assert!(drain(&mut r).is_empty());
+    assert_eq!(r.handlespace().lookup(&h, pe(1)).unwrap().assoc(), a(1));
+    assert_eq!(r.handlespace().by_association(a(2)).count(), 2);
+    assert_eq!(r.stats().keep_alive_acks_ignored, 1);
+    // With room there, the ACK moves it (the PE answers over either).
+    r.handle(T0, src(2), Protocol::Asap, &deregistration("p", 3));
+    drain(&mut r);
+    r.handle(T0, src(2), Protocol::Asap, &ack);
+    assert_eq!(r.handlespace().lookup(&h, pe(1)).unwrap().assoc(), a(2));
+    assert_eq!(r.stats().keep_alive_acks, 1);
+}
+
 #[test]
 fn one_host_has_a_quota_over_all_its_associations() {
     let mut c = config();

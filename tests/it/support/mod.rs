@@ -9,8 +9,9 @@
 //!   registrar;
 //! * [`sim`]: simulated pools (one registrar, or ENRP registrars) and checks
 //!   of what their registrars hold;
-//! * [`fuzz_checks`]: the fuzz targets' checks (`fuzz/src/lib.rs`), for the
-//!   corpus replay and the Wireshark comparison;
+//! * [`fuzz_checks`]: the fuzz targets' checks (`fuzz/src/lib.rs`, with the
+//!   stateful step harness `fuzz/src/steps.rs`), for the corpus replays and
+//!   the Wireshark comparison;
 //! * [`net`]: nodes of the runtime over real sockets (also used, through a
 //!   `#[path]` module, by the feature-gated SCTP test binaries).
 

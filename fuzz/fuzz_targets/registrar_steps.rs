@@ -1,0 +1,7 @@
+//! Fuzz target `registrar_steps`: see `rserpool_fuzz::steps::registrar_steps` for the input
+//! layout and the checks.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| rserpool_fuzz::steps::registrar_steps(data));
