@@ -1169,6 +1169,9 @@ impl RegHarness {
                         } else {
                             src.protocol
                         },
+                        // Some paths unverified (UDP), so that answers are
+                        // held to the return-routability limit.
+                        verified: e & 8 == 0,
                     },
                     2 => TransportEvent::Down { assoc },
                     _ => TransportEvent::SendFailed { assoc },
@@ -1207,6 +1210,7 @@ impl RegHarness {
                         assoc,
                         remote: c.remote,
                         protocol: c.protocol,
+                        verified: true,
                     });
                 }
             }
@@ -1485,6 +1489,7 @@ impl PeHarness {
                             assoc: a,
                             remote: c.remote,
                             protocol: c.protocol,
+                            verified: true,
                         }
                     };
                     self.pe.handle_transport_event(now, ev);
@@ -1496,6 +1501,7 @@ impl PeHarness {
                             assoc,
                             remote: s.remote,
                             protocol: s.protocol,
+                            verified: e & 8 == 0,
                         },
                         (Some(assoc), 2) => TransportEvent::Down { assoc },
                         (Some(assoc), _) => TransportEvent::SendFailed { assoc },

@@ -114,7 +114,7 @@ impl<
             a != AssocId::NONE
                 && matches!(
                     (self.assocs.get(&a), self.assocs.get(&assoc)),
-                    (Some(x), Some(y)) if x.ip() == y.ip()
+                    (Some(x), Some(y)) if x.remote.ip() == y.remote.ip()
                 )
         };
         if from.is_some_and(same_host) {

@@ -139,6 +139,7 @@ fn a_pe_moving_to_a_full_association_of_its_host_is_refused() {
                 assoc: a(assoc),
                 remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
                 protocol: Protocol::Asap,
+                verified: true,
             },
         );
     }
@@ -182,6 +183,7 @@ fn a_pe_moving_to_a_full_association_of_its_host_is_refused() {
                 assoc: a(assoc),
                 remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
                 protocol: Protocol::Asap,
+                verified: true,
             },
         );
     }
@@ -214,6 +216,7 @@ fn a_keep_alive_ack_does_not_move_a_pe_to_a_full_association() {
                 assoc: a(assoc),
                 remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
                 protocol: Protocol::Asap,
+                verified: true,
             },
         );
     }
