@@ -214,8 +214,8 @@ pub mod storage;
 pub mod time;
 pub mod timer;
 pub mod transmit;
-#[cfg(feature = "runtime")]
-#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+#[cfg(any(feature = "runtime", feature = "tokio"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "runtime", feature = "tokio"))))]
 pub mod transport;
 pub mod wire;
 

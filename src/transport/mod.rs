@@ -14,9 +14,21 @@
 //!   SCTP) behind one interface; real association events instead of the
 //!   UDP transport's idle and no-answer rules, and the PPID on every message.
 
+mod multicast;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod sctp;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod tcp;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod udp;
+
+pub use multicast::{Multicast, ASAP_GROUP_V4, ASAP_GROUP_V6, ENRP_GROUP_V4, ENRP_GROUP_V6};
 
 use crate::id::AssocId;
 use crate::wire::Protocol;
