@@ -1,5 +1,7 @@
-//! The runtime over real UDP sockets.
+//! The runtime and the transports over real sockets.
 
 mod amplification;
+#[cfg(feature = "tokio")]
+mod tokio_udp;
 mod udp_loopback;
 mod udp_multicast_v6;
