@@ -2,6 +2,8 @@
 
 mod amplification;
 #[cfg(feature = "tokio")]
+mod tokio_tcp;
+#[cfg(feature = "tokio")]
 mod tokio_udp;
 mod udp_loopback;
 mod udp_multicast_v6;
