@@ -13,6 +13,11 @@
 //! * [`sctp`]: SCTP (usrsctp over UDP encapsulation, or the Linux kernel's
 //!   SCTP) behind one interface; real association events instead of the
 //!   UDP transport's idle and no-answer rules, and the PPID on every message.
+//! * `tokio` (feature `tokio`): non-blocking, bounded UDP and TCP
+//!   transports on tokio, for a node run as one task: associations per
+//!   (local socket, remote), a UDP table that refuses new peers when full,
+//!   a bounded send buffer and a cap on connections for TCP, no thread per
+//!   connection.
 
 mod multicast;
 #[cfg(feature = "runtime")]
