@@ -64,23 +64,39 @@ impl<
     /// no pool handle (empty, or over 32 bytes) is answered with an
     /// ASAP_ERROR carrying Invalid Values and the Pool Handle parameter
     /// (`refuse_pool_handle`: a REGISTRATION_RESPONSE must echo a valid
-    /// handle). A REGISTRATION that cannot be attributed (no pool handle
-    /// parameter, or no readable PE identifier) and all other malformed
-    /// input is dropped silently and counted ([`Stats::malformed`]).
+    /// handle). Any other REGISTRATION the codec refuses (a garbled
+    /// parameter, say) is rejected the same way when its pool handle and PE
+    /// identifier can be read, else answered with an ASAP_ERROR carrying
+    /// Invalid Values and what it can point at (the Pool Element
+    /// parameter, the Pool Handle parameter, or the message's first bytes):
+    /// a REGISTRATION is always answered (RFC 5352 §3.3), unless an unknown
+    /// parameter's upper bits ask to discard it silently (RFC 5354). All other
+    /// malformed input is dropped silently and counted
+    /// ([`Stats::malformed`]).
     pub(super) fn parse_failed(&mut self, source: Source, bytes: &[u8], e: wire::Error) {
         if let Some(c) = ErrorCause::reporting(&e, bytes) {
             self.send_error(reply_to(source), &[c]);
             return;
         }
-        let registration =
-            MessageHeader::new_unchecked(bytes).asap_type() == AsapType::Registration;
-        if is_invalid_value(&e) && registration && self.reject_invalid_registration(source, bytes) {
-            net_debug!("registrar: registration refused: {}", e);
-            return;
-        }
+        // A REGISTRATION: a whole common header naming the type. An unknown
+        // parameter whose upper bits say "stop, discard" (00) is discarded
+        // silently, as RFC 5354 §2.2 asks.
+        let registration = bytes.len() >= HEADER_LEN
+            && MessageHeader::new_unchecked(bytes).asap_type() == AsapType::Registration
+            && !matches!(e, wire::Error::UnrecognizedParameter { .. });
         if registration && matches!(e, wire::Error::PoolHandle(_)) {
             net_debug!("registrar: registration refused: {}", e);
             self.refuse_pool_handle(source, bytes);
+            return;
+        }
+        if registration {
+            net_debug!("registrar: registration refused: {}", e);
+            if !is_invalid_value(&e) {
+                self.stats.malformed += 1;
+            }
+            if !self.reject_invalid_registration(source, bytes) {
+                self.refuse_unattributable(source, bytes);
+            }
             return;
         }
         net_debug!("registrar: dropped malformed input: {}", e);

@@ -8,6 +8,10 @@ pub(super) fn registration_response_len(handle_len: usize, cause_len: usize) -> 
     HEADER_LEN + parameter_len(handle_len) + 8 + 2 * TLV_HEADER_LEN + padded(cause_len)
 }
 
+/// The most bytes of an unparsable REGISTRATION an ASAP_ERROR echoes when
+/// it finds no parameter to point at.
+pub(super) const UNATTRIBUTABLE_ECHO: usize = 64;
+
 impl<
         B: Backend,
         S: Storage,
@@ -118,17 +122,33 @@ impl<
     /// instead, and counted as malformed.
     pub(super) fn refuse_pool_handle(&mut self, source: Source, bytes: &[u8]) {
         self.stats.malformed += 1;
-        let Some(tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle) else {
-            return;
-        };
+        if let Some(tlv) = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle) {
+            self.refuse_registration_with(source, tlv);
+        }
+    }
+
+    /// A REGISTRATION that cannot be parsed and has no readable pool handle
+    /// or PE identifier: an ASAP_ERROR with Invalid Values carrying the
+    /// Pool Element parameter, else the Pool Handle parameter, else the
+    /// message's first [`UNATTRIBUTABLE_ECHO`] bytes.
+    pub(super) fn refuse_unattributable(&mut self, source: Source, bytes: &[u8]) {
+        let what = wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolElement)
+            .or_else(|| wire::find_parameter(Protocol::Asap, bytes, ParamType::PoolHandle))
+            .unwrap_or(&bytes[..bytes.len().min(UNATTRIBUTABLE_ECHO)]);
+        self.refuse_registration_with(source, what);
+    }
+
+    /// An ASAP_ERROR with Invalid Values carrying `what`, in answer to a
+    /// REGISTRATION that no REGISTRATION_RESPONSE can answer.
+    fn refuse_registration_with(&mut self, source: Source, what: &[u8]) {
         if !self
             .queue
-            .has_room(HEADER_LEN + TLV_HEADER_LEN + padded(tlv.len()))
+            .has_room(HEADER_LEN + TLV_HEADER_LEN + padded(what.len()))
         {
             self.blocked(Blocked::Message(asap_type::REGISTRATION));
             return;
         }
-        self.send_error(reply_to(source), &[ErrorCause::invalid_values(tlv)]);
+        self.send_error(reply_to(source), &[ErrorCause::invalid_values(what)]);
     }
 
     pub(super) fn reject_registration(

@@ -1,6 +1,7 @@
 //! The runtime and the transports over real sockets.
 
 mod amplification;
+mod attacks;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]

@@ -31,24 +31,6 @@ fn answer(r: &mut TestRegistrar, assoc: u32, bytes: &[u8]) -> Option<Option<Caus
     }
 }
 
-/// `bytes` (a REGISTRATION whose first parameter is the pool handle) with
-/// the pool handle replaced by `handle` (which the encoder refuses to emit).
-fn with_handle(bytes: &[u8], handle: &[u8]) -> Vec<u8> {
-    let old_len = u16::from_be_bytes([bytes[6], bytes[7]]) as usize;
-    let rest = &bytes[4 + old_len.div_ceil(4) * 4..];
-    let mut m = bytes[..4].to_vec();
-    m.extend_from_slice(&bytes[4..6]);
-    m.extend_from_slice(&((4 + handle.len()) as u16).to_be_bytes());
-    m.extend_from_slice(handle);
-    while m.len() % 4 != 0 {
-        m.push(0);
-    }
-    m.extend_from_slice(rest);
-    let len = m.len() as u16;
-    m[2..4].copy_from_slice(&len.to_be_bytes());
-    m
-}
-
 /// A REGISTRATION of PE `id` with registration life `life` (which the
 /// encoder refuses to emit when below -1).
 fn with_life(id: u32, life: i32) -> Vec<u8> {
@@ -81,6 +63,21 @@ fn malformed_registrations_are_answered_with_invalid_values() {
             with_handle(&PeSpec::new(3).registration("p"), long.as_bytes()),
         ),
         ("lifetime -2", with_life(4, -2)),
+        ("a truncated last parameter", {
+            let mut m = PeSpec::new(5).registration("p");
+            m.extend_from_slice(&[0x80, 0x77, 0x00, 0x40]);
+            let len = m.len() as u16;
+            m[2..4].copy_from_slice(&len.to_be_bytes());
+            m
+        }),
+        ("a garbled pool element", {
+            // The Pool Element parameter (after the 4-byte header and the
+            // padded "p" handle) claims more than the message holds.
+            let mut m = PeSpec::new(6).registration("p");
+            m[14..16].copy_from_slice(&0x0fffu16.to_be_bytes());
+            m
+        }),
+        ("no parameters at all", vec![0x01, 0x00, 0x00, 0x04]),
     ] {
         assert_eq!(answer(&mut r, 1, &bytes), invalid, "{what}");
     }

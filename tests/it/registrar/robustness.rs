@@ -357,29 +357,49 @@ fn unknown_parameters_follow_their_upper_bits() {
 }
 
 #[test]
-fn malformed_input_is_dropped_silently() {
+fn malformed_input_is_dropped_silently_but_a_registration_is_answered() {
     let mut r = registrar(config());
     up(&mut r, T0, 1);
     let reg = PeSpec::new(1).registration("p");
-    let mut bad_len = reg.clone();
-    bad_len[3] = bad_len[3].wrapping_add(8);
     let mut zero_pe = deregistration("p", 1);
     let n = zero_pe.len();
     zero_pe[n - 4..].fill(0);
-    let inputs: Vec<Vec<u8>> = vec![
-        vec![],
-        vec![1],
-        reg[..reg.len() - 4].to_vec(),
-        bad_len,
-        zero_pe,
-        [reg.clone(), vec![0; 8]].concat(),
-        vec![asap_type::REGISTRATION, 0, 0, 4],
-    ];
-    for i in &inputs {
+    // No message, or none that asks for an answer: silence.
+    let silent: Vec<Vec<u8>> = vec![vec![], vec![1], vec![1, 0, 0], zero_pe];
+    for i in &silent {
         r.handle(T0, src(1), Protocol::Asap, i);
     }
     assert!(drain(&mut r).is_empty());
-    assert_eq!(r.stats().malformed, inputs.len() as u64);
+    assert_eq!(r.stats().malformed, silent.len() as u64);
+    // A REGISTRATION (a whole header naming it), however broken, is
+    // answered with Invalid Values (RFC 5352 §3.3) and counted.
+    let mut bad_len = reg.clone();
+    bad_len[3] = bad_len[3].wrapping_add(8);
+    let registrations: Vec<Vec<u8>> = vec![
+        reg[..reg.len() - 4].to_vec(),
+        bad_len,
+        [reg.clone(), vec![0; 8]].concat(),
+        vec![asap_type::REGISTRATION, 0, 0, 4],
+    ];
+    for i in &registrations {
+        r.handle(T0, src(1), Protocol::Asap, i);
+        let out = drain(&mut r);
+        assert_eq!(out.len(), 1, "{i:02x?}");
+        let cause = match AsapMessage::parse(&out[0].1).unwrap() {
+            AsapMessage::RegistrationResponse {
+                rejected: true,
+                error: Some(e),
+                ..
+            } => e.causes.first().unwrap().code,
+            AsapMessage::Error { error } => error.causes.first().unwrap().code,
+            m => panic!("unexpected {m:?}"),
+        };
+        assert_eq!(cause, CauseCode::InvalidValues, "{i:02x?}");
+    }
+    assert_eq!(
+        r.stats().malformed,
+        (silent.len() + registrations.len()) as u64
+    );
     assert!(r.handlespace().is_empty());
     // Messages a registrar does not take, and ENRP: dropped, counted.
     r.handle(

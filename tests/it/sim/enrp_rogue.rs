@@ -3,28 +3,16 @@
 //! peer list and the handle table get no answer and change nothing; the
 //! pool keeps being served.
 
+use crate::support::enrp::enrp_from as enrp;
 use crate::support::sim::*;
 use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::sim::scenario::{registrar_addr, rogue_addr};
 use rserpool::sim::{Payload, RogueNode, Simulation};
 use rserpool::time::Duration;
 use rserpool::wire::{
-    EnrpBody, EnrpMessage, PolicyParam, PoolElementParam, TransportParam, UpdateAction,
-    UserTransport,
+    EnrpBody, PolicyParam, PoolElementParam, TransportParam, UpdateAction, UserTransport,
 };
 use rserpool::ServerId;
-
-fn enrp(sender: ServerId, body: EnrpBody<'_>) -> Vec<u8> {
-    let m = EnrpMessage {
-        sender,
-        receiver: None,
-        body,
-    };
-    let mut buf = vec![0; m.buffer_len()];
-    let n = m.emit(&mut buf).unwrap();
-    buf.truncate(n);
-    buf
-}
 
 #[test]
 fn an_outsider_cannot_take_a_pe_or_a_peer_or_read_the_group() {

@@ -67,6 +67,17 @@ pub fn emit_enrp(m: &EnrpMessage<'_>) -> Vec<u8> {
     buf
 }
 
+/// The bytes of an ENRP message from `sender` to no one in particular
+/// (for the simulator's and the runtime's areas).
+#[allow(dead_code)]
+pub fn enrp_from(sender: ServerId, body: EnrpBody<'_>) -> Vec<u8> {
+    emit_enrp(&EnrpMessage {
+        sender,
+        receiver: None,
+        body,
+    })
+}
+
 /// Delivers `body` from peer `from` over association `assoc`; an
 /// association the registrar has not seen comes up first, from peer
 /// `from`'s host (10.9.0.x, trusted by [`enrp_config`]) at an ephemeral port.

@@ -259,3 +259,21 @@ pub fn run_answering(r: &mut TestRegistrar, end: Instant) -> Vec<(Instant, Trans
     }
     out
 }
+
+/// `bytes` (a REGISTRATION whose first parameter is the pool handle) with
+/// the pool handle replaced by `handle` (which the encoder refuses to emit).
+pub fn with_handle(bytes: &[u8], handle: &[u8]) -> Vec<u8> {
+    let old_len = u16::from_be_bytes([bytes[6], bytes[7]]) as usize;
+    let rest = &bytes[4 + old_len.div_ceil(4) * 4..];
+    let mut m = bytes[..4].to_vec();
+    m.extend_from_slice(&bytes[4..6]);
+    m.extend_from_slice(&((4 + handle.len()) as u16).to_be_bytes());
+    m.extend_from_slice(handle);
+    while m.len() % 4 != 0 {
+        m.push(0);
+    }
+    m.extend_from_slice(rest);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    m
+}
