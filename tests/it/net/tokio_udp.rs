@@ -409,3 +409,50 @@ fn udp_receive_cost() {
         eprintln!("udp_receive_cost: {N} datagrams of 64 bytes, {ns} ns each through UdpEndpoints::next_input");
     });
 }
+
+/// IPv6 groups on the loopback interface, in a network namespace of the
+/// test's own (see `udp_multicast_v6`): a registrar's announcement on the
+/// IPv6 ASAP channel reaches a listener of the group as a connectionless
+/// datagram.
+#[test]
+fn ipv6_multicast_announcements() {
+    let name = "net::tokio_udp::ipv6_multicast_announcements";
+    if !super::udp_multicast_v6::in_network_namespace(name) {
+        return;
+    }
+    runtime().block_on(async {
+        // The loopback interface's index (1 in every network namespace).
+        let channel = Multicast::asap_v6(1);
+        let mut listener = UdpEndpoints::new(UdpConfig::default());
+        let g = listener.join_multicast(channel, Protocol::Asap).unwrap();
+        let mut announcer = UdpEndpoints::new(UdpConfig::default());
+        let v4 = announcer
+            .bind(local(), Protocol::Asap, Framing::Plain)
+            .unwrap();
+        assert!(announcer.enable_multicast_send(v4, channel).is_err());
+        let s = announcer
+            .bind("[::1]:0".parse().unwrap(), Protocol::Asap, Framing::Plain)
+            .unwrap();
+        announcer.enable_multicast_send(s, channel).unwrap();
+        announcer
+            .send_to(s, channel.group(), &cookie(b'6'))
+            .unwrap();
+        match tokio::time::timeout(Duration::from_secs(5), listener.next_input())
+            .await
+            .expect("the announcement within 5 s")
+        {
+            Input::Message {
+                endpoint, incoming, ..
+            } => {
+                assert_eq!(endpoint, Endpoint::Udp(g));
+                assert!(incoming.connectionless);
+                assert_eq!(
+                    incoming.remote.port(),
+                    announcer.local_addr(s).unwrap().port()
+                );
+                assert_eq!(incoming.bytes, cookie(b'6'));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    });
+}
