@@ -714,3 +714,44 @@ async fn write_loop<W: ::tokio::io::AsyncWrite + Unpin>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn association_numbers_carry_the_tcp_bit_and_never_none() {
+        let mut t = TcpEndpoints::new(TcpConfig::default());
+        t.next_id = !TCP_ASSOC_BIT - 1;
+        let a = t.new_id();
+        let b = t.new_id();
+        assert_eq!((a, b), (AssocId(u32::MAX - 1), AssocId(TCP_ASSOC_BIT | 1)));
+        for id in [a, b] {
+            assert!(is_tcp(id));
+        }
+        assert!(!is_tcp(AssocId::NONE));
+    }
+
+    #[test]
+    fn a_send_that_does_not_fit_closes_the_connection() {
+        let mut t = TcpEndpoints::new(TcpConfig {
+            send_buffer: 100 + ENTRY_OVERHEAD,
+            ..TcpConfig::default()
+        });
+        let remote = SocketAddr::from(([127, 0, 0, 1], 9));
+        let (a, _channels) = t.register(Endpoint::TcpConnect, Protocol::Asap, remote, None);
+        assert_eq!(t.send(a, &[0; 60]), Ok(()));
+        assert_eq!(t.queued(a), Some(60 + ENTRY_OVERHEAD));
+        assert_eq!(t.send(a, &[0; 60]), Err(SendError::SendBufferFull));
+        assert_eq!(t.counters().closed_slow_readers, 1);
+        assert_eq!(t.connection_count(), 0);
+        match t.pending.pop_front() {
+            Some(Input::Down { assoc, reason }) => {
+                assert_eq!((assoc, reason), (a, DownReason::SendBufferFull))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(t.send(a, &[0; 4]), Err(SendError::UnknownAssociation));
+        assert_eq!(t.send(a, &[0; MAX_MESSAGE + 1]), Err(SendError::TooLarge));
+    }
+}

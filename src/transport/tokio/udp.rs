@@ -689,3 +689,59 @@ impl UdpEndpoints {
         Some(message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn association_numbers_stay_below_the_sctp_bit() {
+        let mut t = UdpEndpoints::new(UdpConfig::default());
+        t.next_id = UDP_ID_LIMIT - 1;
+        let a = t.new_id();
+        let b = t.new_id();
+        assert_eq!((a, b), (AssocId(UDP_ID_LIMIT - 1), AssocId(1)));
+        for id in [a, b] {
+            assert_eq!(id.0 & 0x4000_0000, 0, "not the SCTP bit");
+            assert!(!super::super::tcp::is_tcp(id));
+        }
+    }
+
+    #[test]
+    fn the_earlier_of_idle_and_no_answer_names_the_reason() {
+        let c = UdpConfig {
+            no_answer_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(10),
+            ..UdpConfig::default()
+        };
+        let t0 = Instant::now();
+        let mut p = Peer {
+            id: AssocId(1),
+            framing: Framing::Plain,
+            last_heard: t0,
+            unanswered_since: None,
+            heard: false,
+        };
+        let s = Duration::from_secs;
+        assert_eq!(
+            UdpEndpoints::expiry_of(&c, &p),
+            Some((t0 + s(10), DownReason::Idle))
+        );
+        p.unanswered_since = Some(t0 + s(2));
+        assert_eq!(
+            UdpEndpoints::expiry_of(&c, &p),
+            Some((t0 + s(3), DownReason::NoAnswer))
+        );
+        p.unanswered_since = Some(t0 + s(9) + Duration::from_millis(500));
+        assert_eq!(
+            UdpEndpoints::expiry_of(&c, &p),
+            Some((t0 + s(10), DownReason::Idle))
+        );
+        let never = UdpConfig {
+            no_answer_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            ..c
+        };
+        assert_eq!(UdpEndpoints::expiry_of(&never, &p), None);
+    }
+}

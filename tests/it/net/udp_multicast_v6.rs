@@ -57,7 +57,7 @@ pub(super) fn in_network_namespace(test: &str) -> bool {
             .args(flags)
             .args(["--", "sh", "-c", SETUP])
             .arg(&exe)
-            .args([&test, "--exact", "--nocapture", "--test-threads=1"])
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
             .env(IN_NAMESPACE, "1")
             .output()
             .expect("unshare (util-linux) is installed");
