@@ -323,6 +323,12 @@ fn tagged_datagrams_and_short_ones() {
             Err(SendError::UnknownAssociation)
         );
         assert_eq!(t.send_to(9, addr, &[1]), Err(SendError::NoSuchSocket));
+        // A datagram the kernel refuses (here: to an IPv6 address from an
+        // IPv4 socket) is dropped and counted, never queued.
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        assert!(matches!(t.send_to(s, v6, &[1]), Err(SendError::Dropped(_))));
+        assert_eq!(t.counters().dropped_sends, 1);
+        assert_eq!(t.send_to(s, addr, &[0; 65_508]), Err(SendError::TooLarge));
     });
 }
 
