@@ -74,6 +74,10 @@ pub const ENTRY_OVERHEAD: usize = 64;
 /// The largest message (the Message Length field's range).
 pub const MAX_MESSAGE: usize = 65_535;
 
+/// Messages queued together are written with one call, up to about this
+/// many bytes.
+const WRITE_BATCH: usize = 64 << 10;
+
 /// The backlog of each listener.
 pub const LISTEN_BACKLOG: i32 = 1024;
 
@@ -238,10 +242,9 @@ impl TcpEndpoints {
         use socket2::{Domain, Socket, Type};
         super::runtime()?;
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        // As std's `TcpListener::bind`: address reuse (a restarted node
+        // binds its port again at once), the system's dual-stack default.
         socket.set_reuse_address(true)?;
-        if addr.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
         socket.bind(&addr.into())?;
         socket.listen(LISTEN_BACKLOG)?;
         socket.set_nonblocking(true)?;
@@ -708,9 +711,30 @@ async fn write_loop<W: ::tokio::io::AsyncWrite + Unpin>(
     out: &mut mpsc::UnboundedReceiver<Vec<u8>>,
     queued: &AtomicUsize,
 ) -> Result<(), io::ErrorKind> {
+    let mut batch = Vec::new();
     while let Some(msg) = out.recv().await {
-        w.write_all(&msg).await.map_err(|e| e.kind())?;
-        queued.fetch_sub(msg.len() + ENTRY_OVERHEAD, Ordering::AcqRel);
+        let mut cost = msg.len() + ENTRY_OVERHEAD;
+        match out.try_recv() {
+            // More is queued: one write for up to WRITE_BATCH bytes.
+            Ok(more) => {
+                batch.clear();
+                batch.extend_from_slice(&msg);
+                let mut next = Some(more);
+                while let Some(m) = next.take() {
+                    cost += m.len() + ENTRY_OVERHEAD;
+                    batch.extend_from_slice(&m);
+                    if batch.len() < WRITE_BATCH {
+                        next = out.try_recv().ok();
+                    }
+                }
+                w.write_all(&batch).await.map_err(|e| e.kind())?;
+                if batch.capacity() > 2 * WRITE_BATCH {
+                    batch = Vec::new();
+                }
+            }
+            Err(_) => w.write_all(&msg).await.map_err(|e| e.kind())?,
+        }
+        queued.fetch_sub(cost, Ordering::AcqRel);
     }
     Ok(())
 }

@@ -364,11 +364,16 @@ fn connects_succeed_fail_and_time_out() {
         let server_addr = server.local_addr().unwrap();
         let (a, new) = net.open(server_addr, Via::Tcp(Protocol::Asap)).unwrap();
         assert!(new);
-        net.send(a, 11, &frame(8, 3)).unwrap();
+        // Queued while connecting, written together once connected: still
+        // three frames.
+        let queued = [frame(8, 3), frame(12, 5), frame(16, 6)];
+        for f in &queued {
+            net.send(a, 11, f).unwrap();
+        }
         let peer = std::thread::spawn(move || {
             let (mut s, _) = server.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let first = read_frame(&mut s).unwrap();
+            let first: Vec<_> = (0..3).map(|_| read_frame(&mut s).unwrap()).collect();
             s.write_all(&frame(12, 4)).unwrap();
             (s, first)
         });
@@ -404,7 +409,7 @@ fn connects_succeed_fail_and_time_out() {
             other => panic!("unexpected {other:?}"),
         }
         let (mut s, first) = join(peer).await;
-        assert_eq!(first, frame(8, 3), "what was queued while connecting");
+        assert_eq!(first, queued, "what was queued while connecting");
         // Refused: a port nobody listens on.
         let closed = TcpListener::bind(local()).unwrap().local_addr().unwrap();
         let (b, _) = net.open(closed, Via::Tcp(Protocol::Asap)).unwrap();
