@@ -601,3 +601,79 @@ fn a_full_input_queue_slows_readers_and_drops_no_message() {
         assert!(next_seq.values().all(|&n| n as usize == MESSAGES));
     });
 }
+
+#[test]
+fn one_net_carries_udp_and_tcp_side_by_side() {
+    runtime().block_on(async {
+        let mut net = Net::new(UdpConfig::default(), TcpConfig::default());
+        let u = net
+            .udp
+            .bind(local(), Protocol::Asap, rserpool::transport::Framing::Plain)
+            .unwrap();
+        let uaddr = net.udp.local_addr(u).unwrap();
+        let l = net.tcp.listen(uaddr, Protocol::Asap).unwrap();
+        assert_eq!(net.tcp.local_addr(l), Some(uaddr), "one port for both");
+        let udp_peer = std::net::UdpSocket::bind(local()).unwrap();
+        udp_peer
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        udp_peer.send_to(&frame(8, 1), uaddr).unwrap();
+        let mut tcp_peer = TcpStream::connect(uaddr).unwrap();
+        tcp_peer.write_all(&frame(8, 2)).unwrap();
+        let (mut udp_assoc, mut tcp_assoc) = (None, None);
+        let mut messages = 0;
+        while messages < 2 {
+            let input = tokio::time::timeout(Duration::from_secs(5), net.next_input())
+                .await
+                .expect("an input within 5 s");
+            match input {
+                Input::Up {
+                    assoc,
+                    endpoint,
+                    verified,
+                    ..
+                } => match endpoint {
+                    Endpoint::Udp(i) => {
+                        assert_eq!((i, verified), (u, false));
+                        udp_assoc = Some(assoc);
+                    }
+                    Endpoint::TcpListener(i) => {
+                        assert_eq!((i, verified), (l, true));
+                        tcp_assoc = Some(assoc);
+                    }
+                    Endpoint::TcpConnect => panic!("no connect was asked for"),
+                },
+                Input::Message { incoming, .. } => {
+                    let expected = if Some(incoming.assoc) == udp_assoc {
+                        1
+                    } else {
+                        2
+                    };
+                    assert_eq!(incoming.bytes, frame(8, expected));
+                    messages += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let (ua, ta) = (udp_assoc.unwrap(), tcp_assoc.unwrap());
+        assert_ne!(ua, ta);
+        assert!(net.counters() == Default::default());
+        // Net::send goes by the association's number.
+        net.send(ua, 11, &frame(12, 3)).unwrap();
+        net.send(ta, 11, &frame(12, 4)).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let (n, _) = udp_peer.recv_from(&mut buf).unwrap();
+            tcp_peer
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            (buf[..n].to_vec(), read_frame(&mut tcp_peer).unwrap())
+        });
+        assert_eq!(join(reader).await, (frame(12, 3), frame(12, 4)));
+        assert_eq!(net.next_deadline(), net.udp.next_expiry());
+        assert!(
+            net.next_deadline().is_some(),
+            "the UDP association's idle timer"
+        );
+    });
+}
