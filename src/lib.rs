@@ -32,6 +32,9 @@
 //!   multicast) and TCP transports, and a runtime that runs a registrar,
 //!   pool elements and pool users over them (`cargo run --release --example
 //!   demo`).
+//! * `transport::tokio` (feature `tokio`): non-blocking, bounded UDP and
+//!   TCP transports on tokio that one task per node drives (tests over
+//!   loopback in `tests/it/net/tokio_*.rs`).
 //! * `capture` (feature `capture`): pcap and pcapng captures of ASAP and
 //!   ENRP traffic, written (also by the runtime's nodes, on request) and
 //!   read (`examples/decode.rs`).
@@ -214,8 +217,8 @@ pub mod storage;
 pub mod time;
 pub mod timer;
 pub mod transmit;
-#[cfg(feature = "runtime")]
-#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+#[cfg(any(feature = "runtime", feature = "tokio"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "runtime", feature = "tokio"))))]
 pub mod transport;
 pub mod wire;
 

@@ -13,10 +13,27 @@
 //! * [`sctp`]: SCTP (usrsctp over UDP encapsulation, or the Linux kernel's
 //!   SCTP) behind one interface; real association events instead of the
 //!   UDP transport's idle and no-answer rules, and the PPID on every message.
+//! * `tokio` (feature `tokio`): non-blocking, bounded UDP and TCP
+//!   transports on tokio, for a node run as one task: associations per
+//!   (local socket, remote), a UDP table that refuses new peers when full,
+//!   a bounded send buffer and a cap on connections for TCP, no thread per
+//!   connection.
 
+mod multicast;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod sctp;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod tcp;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod udp;
+
+pub use multicast::{Multicast, ASAP_GROUP_V4, ASAP_GROUP_V6, ENRP_GROUP_V4, ENRP_GROUP_V6};
 
 use crate::id::AssocId;
 use crate::wire::Protocol;

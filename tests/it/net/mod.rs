@@ -1,6 +1,10 @@
-//! The runtime over real UDP sockets.
+//! The runtime and the transports over real sockets.
 
 mod amplification;
 mod attacks;
+#[cfg(feature = "tokio")]
+mod tokio_tcp;
+#[cfg(feature = "tokio")]
+mod tokio_udp;
 mod udp_loopback;
 mod udp_multicast_v6;

@@ -37,12 +37,17 @@ const SETUP: &str =
 /// inside a new network namespace; `true` when this is that run (the
 /// caller then does the work).
 fn in_own_network_namespace(test: &str) -> bool {
+    // The test's full name in the binary: its module path without the crate.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    in_network_namespace(&format!("{module}::{test}"))
+}
+
+/// [`in_own_network_namespace`] for a test of any module, by its full name
+/// in the binary (its module path without the crate, then its name).
+pub(super) fn in_network_namespace(test: &str) -> bool {
     if std::env::var_os(IN_NAMESPACE).is_some() {
         return true;
     }
-    // The test's full name in the binary: its module path without the crate.
-    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
-    let test = format!("{module}::{test}");
     let exe = std::env::current_exe().unwrap();
     // Unprivileged: a user namespace maps this user to root in it. Root
     // (CI) can do without one where user namespaces are disallowed.
@@ -52,7 +57,7 @@ fn in_own_network_namespace(test: &str) -> bool {
             .args(flags)
             .args(["--", "sh", "-c", SETUP])
             .arg(&exe)
-            .args([&test, "--exact", "--nocapture", "--test-threads=1"])
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
             .env(IN_NAMESPACE, "1")
             .output()
             .expect("unshare (util-linux) is installed");
