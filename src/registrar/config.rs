@@ -110,8 +110,8 @@ pub struct RegistrarConfig {
     /// IPv4 compare equal. An unspecified address (0.0.0.0 or ::, a PE registering its
     /// wildcard-bound address) stands for the remote address and is stored
     /// as it. A registration over an association whose remote address is
-    /// unknown is refused the same way. PEs behind NAT or a proxy need this
-    /// set.
+    /// unknown (never reported up) is refused the same way, whatever this
+    /// option says. PEs behind NAT or a proxy need this set.
     pub allow_foreign_addresses: bool,
     /// The most PEs registered over one association (256 by default;
     /// `None`: no limit but the owned-PE table). A registration of a new PE

@@ -62,20 +62,22 @@ impl<
     /// address for a TCP or UDP transport, any of the SCTP peer's
     /// addresses ([`Registrar::is_peer_address`]) for an SCTP transport.
     pub(super) fn check_addresses(&self, c: &mut Converted, assoc: AssocId) -> bool {
-        let remote = self.assocs.get(&assoc).map(|r| canonical_ip(r.remote.ip()));
+        // An association never reported up vouches for nothing, and has
+        // no host to count a quota against: refused even where foreign
+        // addresses are allowed.
+        let Some(remote) = self.assocs.get(&assoc).map(|r| canonical_ip(r.remote.ip())) else {
+            return false;
+        };
         let sctp = c.user_protocol == TransportProtocol::Sctp;
         let foreign_ok = self.config.allow_foreign_addresses;
         for a in c.user_addrs[..c.user_len].iter_mut() {
             if a.is_unspecified() {
-                match remote {
-                    Some(ip) => *a = ip,
-                    None => return foreign_ok,
-                }
+                *a = remote;
             }
             let own = if sctp {
                 self.is_peer_address(assoc, *a)
             } else {
-                Some(canonical_ip(*a)) == remote
+                canonical_ip(*a) == remote
             };
             if !own && !foreign_ok {
                 return false;

@@ -313,6 +313,7 @@ fn table_request_while_initialising_gets_the_owned_pes() {
     enrp_up(&mut r, T0, 11, peer_addr(2));
     drain_all(&mut r);
     for id in [5, 6] {
+        up(&mut r, T0, id);
         register_enrp(&mut r, T0, id, "pool", &PeSpec::new(id));
     }
     assert!(!r.is_initialised());

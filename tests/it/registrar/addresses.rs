@@ -210,12 +210,17 @@ fn peer_addresses_are_forgotten_with_their_association_and_a_full_table_keeps_no
 
 #[test]
 fn an_association_never_reported_up_cannot_vouch_for_any_address() {
-    let mut r = registrar(strict_config());
-    assert_eq!(
-        answer(&mut r, 5, &with_addrs(5, &[pe_addr(5).ip()])),
-        Some(CauseCode::RejectedSecurityConsiderations)
-    );
-    assert!(r.handlespace().is_empty());
+    for foreign in [false, true] {
+        let mut c = strict_config();
+        c.allow_foreign_addresses = foreign;
+        let mut r = registrar(c);
+        assert_eq!(
+            answer(&mut r, 5, &with_addrs(5, &[pe_addr(5).ip()])),
+            Some(CauseCode::RejectedSecurityConsiderations),
+            "foreign addresses allowed: {foreign}"
+        );
+        assert!(r.handlespace().is_empty());
+    }
 }
 
 #[test]

@@ -203,6 +203,7 @@ fn lack_of_resources_when_the_handlespace_is_full() {
         );
     }
     // A third pool, then a fifth PE.
+    up_any(&mut *r, T0, 5);
     r.handle(
         T0,
         src(5),
@@ -261,6 +262,7 @@ fn lack_of_resources_when_the_owned_table_is_full() {
     let mut buf = vec![0u8; 70_000];
     let mut rejected_count = 0;
     for i in 1..=3u32 {
+        up_any(&mut *r, T0, i);
         r.handle(
             T0,
             src(i),

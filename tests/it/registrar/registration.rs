@@ -276,6 +276,7 @@ fn large_resolutions_are_cut_to_the_queue_room() {
         spec.addrs = (0..16u16)
             .map(|k| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, i as u16, k)))
             .collect();
+        up_any(&mut *r, t0, i);
         r.handle(t0, src(i), Protocol::Asap, &spec.registration("wide"));
         let t = r.poll_transmit(&mut buf).unwrap().unwrap();
         assert!(matches!(

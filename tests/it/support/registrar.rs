@@ -61,6 +61,11 @@ pub fn src(n: u32) -> Source {
 
 /// Reports association `n` up, from `pe_addr(n)`.
 pub fn up(r: &mut TestRegistrar, now: Instant, n: u32) {
+    up_any(r, now, n);
+}
+
+/// [`up`] for a registrar of any type.
+pub fn up_any(r: &mut impl Machine, now: Instant, n: u32) {
     r.handle_transport_event(
         now,
         TransportEvent::Up {
