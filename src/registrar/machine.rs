@@ -53,8 +53,14 @@ impl<
                 verified,
             } => {
                 let entry = routability::AssocEntry::new(remote, verified);
-                if self.assocs.insert(assoc, entry).is_err() {
-                    net_warn!("registrar: association table full");
+                match self.assocs.insert(assoc, entry) {
+                    Ok(old) => {
+                        if let Some(old) = old {
+                            self.count_host(old.remote.ip(), -1);
+                        }
+                        self.count_host(remote.ip(), 1);
+                    }
+                    Err(_) => net_warn!("registrar: association table full"),
                 }
                 if protocol == Protocol::Asap {
                     self.pe_connected(now, assoc, remote);
@@ -72,7 +78,9 @@ impl<
                     }
                 }
                 if matches!(event, TransportEvent::Down { .. }) {
-                    self.assocs.swap_remove(&assoc);
+                    if let Some(old) = self.assocs.swap_remove(&assoc) {
+                        self.count_host(old.remote.ip(), -1);
+                    }
                     self.forget_peer_addresses(assoc);
                 }
             }

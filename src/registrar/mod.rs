@@ -239,6 +239,10 @@ pub struct Registrar<
     hs: Handlespace<B, S>,
     owned: owned::OwnedTable<PeRef, OwnedPe, OWNED>,
     assocs: FnvIndexMap<AssocId, routability::AssocEntry, ASSOCS>,
+    /// How many of `assocs` each remote host (IPv4-mapped as IPv4) has, so
+    /// that the per-host quota walks the association table only for a host
+    /// with several (never more entries than `assocs`).
+    hosts: FnvIndexMap<IpAddr, u32, ASSOCS>,
     /// The answer budget of the ASAP message being handled, when it came
     /// from an unverified source.
     gate: Option<routability::Gate>,
@@ -304,6 +308,7 @@ impl<
             hs: Handlespace::new(),
             owned: owned::OwnedTable::new(),
             assocs: FnvIndexMap::new(),
+            hosts: FnvIndexMap::new(),
             gate: None,
             peer_addresses: FnvIndexSet::new(),
             connects: FnvIndexMap::new(),
@@ -366,6 +371,24 @@ impl<
             .get(&assoc)
             .is_some_and(|r| canonical_ip(r.remote.ip()) == ip)
             || self.peer_addresses.contains(&(assoc, ip))
+    }
+
+    /// Counts an association of `ip`'s host (`by` = 1) or forgets one
+    /// (`by` = -1).
+    fn count_host(&mut self, ip: IpAddr, by: i8) {
+        let ip = canonical_ip(ip);
+        match (self.hosts.get_mut(&ip), by) {
+            (Some(n), 1) => *n += 1,
+            (Some(n), _) if *n > 1 => *n -= 1,
+            (Some(_), _) => {
+                self.hosts.swap_remove(&ip);
+            }
+            // As many entries as associations: never full here.
+            (None, 1) => {
+                let _ = self.hosts.insert(ip, 1);
+            }
+            (None, _) => {}
+        }
     }
 
     /// Records a further peer address of a known association (ignored for

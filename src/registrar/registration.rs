@@ -107,8 +107,14 @@ impl<
                 return false;
             }
         }
+        // The PEs of this association, counted up to the larger quota.
+        let bound = c
+            .max_registrations_per_association
+            .max(c.max_registrations_per_host)
+            .map_or(0, |m| m as usize);
+        let own = self.hs.by_association(assoc).take(bound).count();
         if let Some(max) = c.max_registrations_per_association {
-            if self.hs.by_association(assoc).take(max as usize).count() >= max as usize {
+            if own >= max as usize {
                 return false;
             }
         }
@@ -124,6 +130,10 @@ impl<
         }
         if let (Some(max), Some(remote)) = (c.max_registrations_per_host, self.assocs.get(&assoc)) {
             let max = max as usize;
+            if self.hosts.get(&canonical_ip(remote.remote.ip())) == Some(&1) {
+                // The host's only association.
+                return own < max;
+            }
             let mut n = 0;
             for (a, r) in self.assocs.iter() {
                 if r.remote.ip() == remote.remote.ip() {

@@ -285,6 +285,54 @@ fn one_host_has_a_quota_over_all_its_associations() {
 }
 
 #[test]
+fn the_host_quota_follows_its_associations_coming_and_going() {
+    let mut c = config();
+    c.max_registrations_per_host = Some(3);
+    c.max_registrations_per_association = None;
+    let mut r = registrar(c);
+    let from = |port: u16| std::net::SocketAddr::new(pe_addr(7).ip(), port);
+    let up_from = |r: &mut TestRegistrar, assoc: u32, remote| {
+        r.handle_transport_event(
+            T0,
+            rserpool::transmit::TransportEvent::Up {
+                assoc: a(assoc),
+                remote,
+                protocol: Protocol::Asap,
+                verified: true,
+            },
+        )
+    };
+    let lack = Some(Some(CauseCode::LackOfResources));
+    up_from(&mut r, 1, from(6001));
+    up_from(&mut r, 2, from(6002));
+    for (assoc, id) in [(1, 1), (1, 2), (2, 3)] {
+        assert_eq!(
+            answer(&mut r, assoc, &PeSpec::new(id).registration("p")),
+            Some(None)
+        );
+    }
+    assert_eq!(answer(&mut r, 1, &PeSpec::new(4).registration("p")), lack);
+    // Association 2 goes (with its PE): the host has one association and
+    // two PEs left, room for one more.
+    r.handle_transport_event(T0, rserpool::transmit::TransportEvent::Down { assoc: a(2) });
+    assert_eq!(
+        answer(&mut r, 1, &PeSpec::new(4).registration("p")),
+        Some(None)
+    );
+    assert_eq!(answer(&mut r, 1, &PeSpec::new(5).registration("p")), lack);
+    // An association id reported up again from another host counts there:
+    // the first host still has association 1 only, and is full.
+    up_from(&mut r, 2, from(6002));
+    up_from(&mut r, 2, std::net::SocketAddr::new(pe_addr(8).ip(), 6002));
+    assert_eq!(answer(&mut r, 1, &PeSpec::new(6).registration("p")), lack);
+    assert_eq!(
+        answer(&mut r, 2, &PeSpec::new(7).registration("p")),
+        Some(None)
+    );
+    assert_eq!(r.handlespace().len(), 4);
+}
+
+#[test]
 fn a_full_pool_refuses_the_newcomer_and_keeps_its_elements() {
     let mut c = config();
     c.max_pool_elements = Some(2);
