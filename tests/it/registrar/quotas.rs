@@ -10,6 +10,24 @@ use rserpool::{CauseCode, Instant};
 
 const T0: Instant = Instant::from_secs(10);
 
+/// Association `assoc` reported up from `remote`.
+fn up_from(r: &mut TestRegistrar, assoc: u32, remote: std::net::SocketAddr) {
+    r.handle_transport_event(
+        T0,
+        rserpool::transmit::TransportEvent::Up {
+            assoc: a(assoc),
+            remote,
+            protocol: Protocol::Asap,
+            verified: true,
+        },
+    );
+}
+
+/// Port `port` of one PE host, 10.0.0.7.
+fn host7(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::new(pe_addr(7).ip(), port)
+}
+
 /// The answer to `bytes` over association `assoc`: `Some(None)` accepted,
 /// `Some(Some(cause))` rejected, `None` no answer.
 fn answer(r: &mut TestRegistrar, assoc: u32, bytes: &[u8]) -> Option<Option<CauseCode>> {
@@ -133,15 +151,7 @@ fn a_pe_moving_to_a_full_association_of_its_host_is_refused() {
     let mut r = registrar(c);
     // Associations 1 and 2 from one host (10.0.0.7), different ports.
     for assoc in 1..=2u32 {
-        r.handle_transport_event(
-            T0,
-            rserpool::transmit::TransportEvent::Up {
-                assoc: a(assoc),
-                remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
-                protocol: Protocol::Asap,
-                verified: true,
-            },
-        );
+        up_from(&mut r, assoc, host7(6000 + assoc as u16));
     }
     for (assoc, id) in [(1, 1), (1, 2), (2, 3), (2, 4)] {
         assert_eq!(
@@ -177,15 +187,7 @@ fn a_pe_moving_to_a_full_association_of_its_host_is_refused() {
     c.max_registrations_per_host = Some(3);
     let mut r = registrar(c);
     for assoc in 1..=2u32 {
-        r.handle_transport_event(
-            T0,
-            rserpool::transmit::TransportEvent::Up {
-                assoc: a(assoc),
-                remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
-                protocol: Protocol::Asap,
-                verified: true,
-            },
-        );
+        up_from(&mut r, assoc, host7(6000 + assoc as u16));
     }
     for id in 1..=3 {
         assert_eq!(
@@ -210,15 +212,7 @@ fn a_keep_alive_ack_does_not_move_a_pe_to_a_full_association() {
     c.max_registrations_per_association = Some(2);
     let mut r = registrar(c);
     for assoc in 1..=2u32 {
-        r.handle_transport_event(
-            T0,
-            rserpool::transmit::TransportEvent::Up {
-                assoc: a(assoc),
-                remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
-                protocol: Protocol::Asap,
-                verified: true,
-            },
-        );
+        up_from(&mut r, assoc, host7(6000 + assoc as u16));
     }
     for (assoc, id) in [(1, 1), (2, 2), (2, 3)] {
         assert_eq!(
@@ -251,15 +245,7 @@ fn one_host_has_a_quota_over_all_its_associations() {
     let mut r = registrar(c);
     // Associations 1..=3 from one host (10.0.0.7), 4 from another.
     for assoc in 1..=3u32 {
-        r.handle_transport_event(
-            T0,
-            rserpool::transmit::TransportEvent::Up {
-                assoc: a(assoc),
-                remote: std::net::SocketAddr::new(pe_addr(7).ip(), 6000 + assoc as u16),
-                protocol: Protocol::Asap,
-                verified: true,
-            },
-        );
+        up_from(&mut r, assoc, host7(6000 + assoc as u16));
     }
     up(&mut r, T0, 4);
     let lack = Some(Some(CauseCode::LackOfResources));
@@ -290,21 +276,9 @@ fn the_host_quota_follows_its_associations_coming_and_going() {
     c.max_registrations_per_host = Some(3);
     c.max_registrations_per_association = None;
     let mut r = registrar(c);
-    let from = |port: u16| std::net::SocketAddr::new(pe_addr(7).ip(), port);
-    let up_from = |r: &mut TestRegistrar, assoc: u32, remote| {
-        r.handle_transport_event(
-            T0,
-            rserpool::transmit::TransportEvent::Up {
-                assoc: a(assoc),
-                remote,
-                protocol: Protocol::Asap,
-                verified: true,
-            },
-        )
-    };
     let lack = Some(Some(CauseCode::LackOfResources));
-    up_from(&mut r, 1, from(6001));
-    up_from(&mut r, 2, from(6002));
+    up_from(&mut r, 1, host7(6001));
+    up_from(&mut r, 2, host7(6002));
     for (assoc, id) in [(1, 1), (1, 2), (2, 3)] {
         assert_eq!(
             answer(&mut r, assoc, &PeSpec::new(id).registration("p")),
@@ -322,7 +296,7 @@ fn the_host_quota_follows_its_associations_coming_and_going() {
     assert_eq!(answer(&mut r, 1, &PeSpec::new(5).registration("p")), lack);
     // An association id reported up again from another host counts there:
     // the first host still has association 1 only, and is full.
-    up_from(&mut r, 2, from(6002));
+    up_from(&mut r, 2, host7(6002));
     up_from(&mut r, 2, std::net::SocketAddr::new(pe_addr(8).ip(), 6002));
     assert_eq!(answer(&mut r, 1, &PeSpec::new(6).registration("p")), lack);
     assert_eq!(
