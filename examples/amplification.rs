@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::registrar::RegistrarConfig;
-use rserpool::runtime::{NodeConfig, RegistrarNode};
+use rserpool::runtime::blocking::RegistrarNode;
+use rserpool::runtime::NodeConfig;
 use rserpool::wire::{AsapMessage, PolicyParam, PoolElementParam, TransportParam, UserTransport};
 use rserpool::{PeId, Policy, ServerId};
 

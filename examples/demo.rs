@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use rserpool::host::services::DelayedEcho;
 use rserpool::host::{LoadConfig, LoadGenerator};
-use rserpool::runtime::{loopback, AppNode, NodeConfig, PoolElementNode, RegistrarNode};
+use rserpool::runtime::blocking::{AppNode, PoolElementNode, RegistrarNode};
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::session::user::SessionState;
 use rserpool::session::{ResendPolicy, SessionUserConfig};
 use rserpool::transport::sctp::{SctpConfig, SctpKind, SCTP_UDP_ENCAPSULATION_PORT};
@@ -256,7 +257,7 @@ fn run(setup: &Setup) -> Result<u64, Box<dyn std::error::Error>> {
                     start.elapsed().as_secs_f64(),
                     pe.pe_id().get()
                 );
-                pe.shutdown();
+                pe.stop();
                 element_killed = true;
             }
         }

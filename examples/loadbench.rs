@@ -40,9 +40,10 @@ use std::time::{Duration, Instant};
 
 use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::registrar::RegistrarConfig;
+use rserpool::runtime::blocking::RegistrarNode;
 use rserpool::runtime::registrar::ASSOCIATION_CAPACITY;
-use rserpool::runtime::{NodeConfig, RegistrarNode};
-use rserpool::transport::udp::UdpConfig;
+use rserpool::runtime::NodeConfig;
+use rserpool::runtime::UdpConfig;
 use rserpool::wire::{AsapMessage, PolicyParam, PoolElementParam, TransportParam, UserTransport};
 use rserpool::{PeId, Policy, ServerId};
 

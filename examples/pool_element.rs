@@ -20,7 +20,8 @@ use args::{Args, Profile};
 use rserpool::host::services::{Daytime, DelayedEcho, Discard, Echo};
 use rserpool::host::Service;
 use rserpool::pool_element::{Event, PoolElementConfig};
-use rserpool::runtime::{loopback, NodeConfig, PoolElementNode};
+use rserpool::runtime::blocking::PoolElementNode;
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::PoolHandle;
 
 const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PORT [--pool HANDLE] [--policy NAME[:P,..]]
@@ -119,7 +120,7 @@ fn main() {
             "--service: echo, discard or daytime, not {other:?}"
         )),
     };
-    let pe = PoolElementNode::start(config, node, service)
+    let mut pe = PoolElementNode::start(config, node, service)
         .unwrap_or_else(|e| args::fail(&format!("pool element: {e}")));
     println!(
         "pool element {} of pool {:?} serves on {}",
@@ -129,7 +130,7 @@ fn main() {
     );
     let mut last = (0, 0);
     args::run_for(&args, |_| {
-        for event in pe.events().try_iter() {
+        while let Some(event) = pe.try_event() {
             report(&pe, &event);
         }
         let now = (pe.registrations(), pe.served());
@@ -138,12 +139,12 @@ fn main() {
             last = now;
         }
     });
-    for event in pe.events().try_iter() {
+    while let Some(event) = pe.try_event() {
         report(&pe, &event);
     }
     // The graceful stop (end of --seconds, SIGINT, SIGTERM): deregister.
     let id = pe.pe_id().get();
-    match pe.deregister(std::time::Duration::from_secs(5)) {
+    match pe.shutdown(std::time::Duration::from_secs(5)) {
         Ok(()) => println!("pool element {id}: deregistered"),
         Err(e) => println!("pool element {id}: {e}"),
     }

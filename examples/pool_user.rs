@@ -26,7 +26,8 @@ use std::time::Duration;
 use args::{Args, Profile};
 use rserpool::host::{AppCtx, Application, LoadConfig, LoadGenerator};
 use rserpool::pool_user::PoolUserConfig;
-use rserpool::runtime::{loopback, AppNode, NodeConfig, PoolUserNode};
+use rserpool::runtime::blocking::{AppNode, PoolUserNode};
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::session::user::Event;
 use rserpool::session::{ResendPolicy, SessionId, SessionUserConfig};
 use rserpool::PoolHandle;
@@ -116,7 +117,7 @@ fn main() -> ExitCode {
     if args.get("--requests").is_none() {
         return lines(config, node, pool, ppid);
     }
-    let user = PoolUserNode::start(config, node, rserpool::Duration::from_millis(1000))
+    let user = PoolUserNode::start(config, node, Duration::from_millis(1000))
         .unwrap_or_else(|e| args::fail(&format!("pool user: {e}")));
     let n: u64 = args.num("--requests", 10);
     let pause = Duration::from_millis(args.num("--interval-ms", 100));

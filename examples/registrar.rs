@@ -32,7 +32,8 @@ use std::net::SocketAddr;
 
 use args::{Args, Profile, Transport};
 use rserpool::registrar::{EnrpConfig, RegistrarConfig};
-use rserpool::runtime::{loopback, NodeConfig, RegistrarNode};
+use rserpool::runtime::blocking::RegistrarNode;
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::ServerId;
 
 const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enrp ADDR] [--transport udp|tcp|usrsctp|kernel-sctp]

@@ -604,7 +604,8 @@ mod pool {
     use super::{capture_dir, WireCapture};
     use crate::net_support::{self, element, pool, registered, wait_for};
     use rserpool::capture::{CapturedMessage, Encapsulation, PcapReader};
-    use rserpool::runtime::{NodeConfig, PoolUserNode, RegistrarNode};
+    use rserpool::runtime::blocking::{PoolUserNode, RegistrarNode};
+    use rserpool::runtime::NodeConfig;
     use rserpool::transport::sctp::SctpKind;
     use rserpool::wire::{AsapMessage, Protocol};
     use rserpool::ServerId;

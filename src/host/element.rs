@@ -326,6 +326,12 @@ impl<Svc: Service, const S: usize, const B: usize, const M: usize> ElementHost<S
         self.machine.deregister(env.now())
     }
 
+    /// Changes the PE's selection policy (and its load, for the load
+    /// policies) at once: the PE re-registers with it.
+    pub fn set_policy(&mut self, env: &mut dyn Env, policy: crate::Policy) {
+        self.machine.set_policy(env.now(), policy);
+    }
+
     /// Calls `sink` once when the deregistration ends.
     pub fn on_deregistered(&mut self, sink: DeregisterSink) {
         self.deregistered = Some(sink);

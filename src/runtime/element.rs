@@ -18,18 +18,22 @@
 //! such field (data only).
 //!
 //! The machine's [`Event`]s reach the application through
-//! [`PoolElementNode::events`]: a rejected registration is reported there
-//! (and tried again after the configured back-off,
-//! [`PoolElementConfig::registration_retry`]).
-//! [`PoolElementNode::deregister`] is the graceful stop: ASAP_DEREGISTRATION,
-//! then the node stops.
+//! [`PoolElementNode::next_event`]: a rejected registration is reported
+//! there with its cause (and tried again after the configured back-off,
+//! [`PoolElementConfig::registration_retry`]), as are registrations, home
+//! changes and cookie echoes. [`PoolElementNode::set_policy`] changes the
+//! policy and load at run time. [`PoolElementNode::shutdown`] is the
+//! graceful stop (ASAP_DEREGISTRATION, then the node stops);
+//! [`PoolElementNode::stop`] and dropping the handle stop it as a crash
+//! would (the registrar notices by its keep-alives).
 
 use std::boxed::Box;
-use std::format;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
+
 use std::vec::Vec;
+use tokio::sync::mpsc;
 
 use super::{Driver, NodeConfig, NodeCounters, Runner};
 use crate::addr::{TransportProtocol, TransportUse};
@@ -41,6 +45,7 @@ use crate::session::{SessionElement, SessionElementConfig};
 use crate::time::Duration;
 use crate::transport::Framing;
 use crate::wire::Protocol;
+use crate::Policy;
 
 /// Sessions a [`PoolElementNode`] serves at once; more are refused.
 pub const SESSIONS: usize = 128;
@@ -50,7 +55,8 @@ pub const SESSIONS: usize = 128;
 pub type RuntimeElement = ElementHost<Box<dyn Service + Send>, SESSIONS, 65_536, 512>;
 
 /// How many machine events wait for the application at most; more are
-/// dropped (and counted, [`PoolElementNode::events_dropped`]).
+/// dropped (and counted, [`PoolElementNode::events_dropped`]): a program
+/// that does not read them loses old events, never registrations.
 pub const EVENT_CHANNEL_LEN: usize = 256;
 
 /// Why [`PoolElementNode::deregister`] did not end in a confirmed
@@ -64,7 +70,7 @@ pub enum DeregisterError {
     Failed(Option<CauseCode>),
     /// No answer within the caller's timeout.
     Timeout,
-    /// The node's thread was gone.
+    /// The node had stopped.
     Stopped,
 }
 
@@ -87,7 +93,7 @@ impl core::error::Error for DeregisterError {}
 fn build(
     mut config: PoolElementConfig,
     service: Box<dyn Service + Send>,
-    events: mpsc::SyncSender<Event>,
+    events: mpsc::Sender<Event>,
     counters: Arc<NodeCounters>,
     d: &mut Driver,
 ) -> io::Result<RuntimeElement> {
@@ -119,10 +125,10 @@ fn build(
         _ => TransportUse::DataOnly,
     };
     config.user_transport = OwnedTransport::new(protocol, local.port(), transport_use, &ips)
-        .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let machine = SessionElement::new(SessionElementConfig { element: config })
         .map(Box::new)
-        .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let sink = Box::new(move |e: &Event| {
         if events.try_send(e.clone()).is_err() {
             counters.event_dropped();
@@ -131,10 +137,36 @@ fn build(
     Ok(RuntimeElement::new(machine, service, Duration::ZERO).with_event_sink(sink))
 }
 
-/// A pool element (ASAP over UDP or SCTP) serving requests on its own
-/// thread; see the [module](self) documentation. Dropping it stops it
-/// (without deregistering, like a crash); [`shutdown`](Self::shutdown)
-/// too; [`deregister`](Self::deregister) deregisters first.
+/// A pool element (ASAP over UDP or SCTP) serving sessions as a tokio
+/// task; see the [module](self) documentation. Dropping it stops it
+/// without deregistering (as a crash would); [`shutdown`](Self::shutdown)
+/// deregisters first.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use rserpool::host::services::Echo;
+/// use rserpool::id::PoolHandle;
+/// use rserpool::pool_element::Event;
+/// use rserpool::runtime::{loopback, NodeConfig, PoolElementNode};
+///
+/// let pool = PoolHandle::new(b"echo").expect("a handle");
+/// let registrar = "127.0.0.1:3863".parse().expect("an address");
+/// let mut pe = PoolElementNode::start(
+///     loopback::element(pool, &[registrar], 1),
+///     NodeConfig::new("127.0.0.1:0".parse().expect("an address")),
+///     Box::new(Echo),
+/// )?;
+/// while let Some(event) = pe.next_event().await {
+///     match event {
+///         Event::Registered { .. } => break,
+///         Event::RegistrationFailed { cause, .. } => eprintln!("refused: {cause:?}"),
+///         _ => {}
+///     }
+/// }
+/// pe.shutdown().await.expect("deregistered");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PoolElementNode {
     runner: Runner,
@@ -146,34 +178,27 @@ impl PoolElementNode {
     /// Starts a pool element with `config` (its `user_transport` is
     /// replaced by the node's socket, bound at `node.bind`, UDP or SCTP)
     /// that registers at once and serves its sessions with `service`
-    /// (e.g. [`Echo`](crate::host::services::Echo)).
+    /// (e.g. [`Echo`](crate::host::services::Echo)). Returns once the
+    /// sockets are bound; runs on the caller's tokio runtime, else on the
+    /// [shared one](super::shared_runtime).
     pub fn start(
         config: PoolElementConfig,
         node: NodeConfig,
         service: Box<dyn Service + Send>,
     ) -> io::Result<Self> {
-        let (events_tx, events) = mpsc::sync_channel(EVENT_CHANNEL_LEN);
-        let mut pe_id = None;
-        let runner = {
-            let (tx, rx) = mpsc::channel();
-            let runner = Runner::start(
-                &node,
-                Protocol::Asap,
-                Framing::Tagged,
-                false,
-                Box::new(move |d: &mut Driver| {
-                    let counters = d.counters.clone();
-                    let host = build(config, service, events_tx, counters, d)?;
-                    let _ = tx.send(host.pe_id());
-                    Ok(Box::new(host) as Box<dyn Node + Send>)
-                }),
-            )?;
-            if let Ok(id) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
-                pe_id = Some(id);
-            }
-            runner
-        };
-        let pe_id = pe_id.ok_or_else(|| io::Error::other("pool element did not start"))?;
+        let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_LEN);
+        let (runner, pe_id) = Runner::start(
+            &node,
+            Protocol::Asap,
+            Framing::Tagged,
+            false,
+            move |d: &mut Driver| {
+                let counters = d.counters.clone();
+                let host = build(config, service, events_tx, counters, d)?;
+                let pe_id = host.pe_id();
+                Ok((Box::new(host) as Box<dyn Node + Send>, pe_id))
+            },
+        )?;
         Ok(PoolElementNode {
             runner,
             pe_id,
@@ -186,15 +211,22 @@ impl PoolElementNode {
         &self.runner.counters
     }
 
-    /// The machine's events, in order: registrations, rejections (with the
-    /// cause and when the registration is tried again), home changes,
-    /// cookie echoes. At most [`EVENT_CHANNEL_LEN`] wait; later ones are
-    /// dropped while the channel is full ([`events_dropped`](Self::events_dropped)).
-    pub fn events(&self) -> &mpsc::Receiver<Event> {
-        &self.events
+    /// The machine's next event, in order: registrations, rejections (with
+    /// the cause and when the registration is tried again), home changes,
+    /// cookie echoes, deregistration. At most [`EVENT_CHANNEL_LEN`] wait;
+    /// later ones are dropped while the channel is full
+    /// ([`events_dropped`](Self::events_dropped)). `None` once the node
+    /// has stopped and every event was taken.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
     }
 
-    /// Events dropped because nobody read [`events`](Self::events).
+    /// The next event if one is waiting (never waits).
+    pub fn try_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Events dropped because nobody read them.
     pub fn events_dropped(&self) -> u64 {
         self.runner.counters.events_dropped()
     }
@@ -204,37 +236,64 @@ impl PoolElementNode {
         self.runner.counters.registration_failures()
     }
 
-    /// The graceful stop: sends ASAP_DEREGISTRATION to the home registrar,
-    /// waits for its answer (at most `timeout`), then stops the node.
-    pub fn deregister(mut self, timeout: std::time::Duration) -> Result<(), DeregisterError> {
-        let (tx, rx) = mpsc::channel::<Result<(), DeregisterError>>();
-        let asked = self.runner.call(move |node, d| {
-            let Some(host) = node.as_any_mut().downcast_mut::<RuntimeElement>() else {
-                return;
-            };
-            let r = match host.deregister(d) {
-                Ok(()) => {
-                    host.on_deregistered(Box::new(move |r| {
-                        let _ = tx.send(r.map_err(DeregisterError::Failed));
-                    }));
-                    return;
+    /// Changes the PE's policy (and the load it reports, for the load
+    /// policies) at run time: it re-registers with it at once. `false`
+    /// when the node has stopped.
+    pub async fn set_policy(&self, policy: Policy) -> bool {
+        self.runner
+            .call(move |node, d| {
+                if let Some(host) = node.as_any_mut().downcast_mut::<RuntimeElement>() {
+                    host.set_policy(d, policy);
                 }
-                Err(PoolElementError::NotRegistered) => Err(DeregisterError::NotRegistered),
-                Err(_) => Err(DeregisterError::Failed(None)),
-            };
-            let _ = tx.send(r);
-        });
-        let result = if asked {
-            match rx.recv_timeout(timeout) {
-                Ok(r) => r,
-                Err(mpsc::RecvTimeoutError::Timeout) => Err(DeregisterError::Timeout),
-                Err(mpsc::RecvTimeoutError::Disconnected) => Err(DeregisterError::Stopped),
-            }
-        } else {
-            Err(DeregisterError::Stopped)
-        };
-        self.runner.shutdown();
-        result
+            })
+            .await
+    }
+
+    /// Deregisters the PE (ASAP_DEREGISTRATION to its home registrar) and
+    /// waits for the registrar's answer; the node keeps serving its
+    /// sessions but no longer registers. Fails with the registrar's cause,
+    /// or when no registrar answered within T3-deregistration ×
+    /// (MAX-REQUEST-RETRANSMIT + 1).
+    pub async fn deregister(&self) -> Result<(), DeregisterError> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<(), DeregisterError>>();
+        let asked = self
+            .runner
+            .call(move |node, d| {
+                let Some(host) = node.as_any_mut().downcast_mut::<RuntimeElement>() else {
+                    return;
+                };
+                let r = match host.deregister(d) {
+                    Ok(()) => {
+                        host.on_deregistered(Box::new(move |r| {
+                            let _ = tx.send(r.map_err(DeregisterError::Failed));
+                        }));
+                        return;
+                    }
+                    Err(PoolElementError::NotRegistered) => Err(DeregisterError::NotRegistered),
+                    Err(_) => Err(DeregisterError::Failed(None)),
+                };
+                let _ = tx.send(r);
+            })
+            .await;
+        if !asked {
+            return Err(DeregisterError::Stopped);
+        }
+        rx.await.unwrap_or(Err(DeregisterError::Stopped))
+    }
+
+    /// The graceful stop: deregisters (as [`deregister`](Self::deregister)),
+    /// then stops the node and waits until its sockets are closed. The
+    /// node is stopped whatever the deregistration's outcome.
+    pub async fn shutdown(mut self) -> Result<(), DeregisterError> {
+        let r = self.deregister().await;
+        self.runner.stop().await;
+        r
+    }
+
+    /// Stops the node without deregistering (as a crash would) and waits
+    /// until its sockets are closed.
+    pub async fn stop(mut self) {
+        self.runner.stop().await;
     }
 
     /// Its PE identifier.
@@ -260,10 +319,5 @@ impl PoolElementNode {
     /// COOKIE_ECHOs received from pool users that failed over to it.
     pub fn cookie_echoes(&self) -> u64 {
         self.runner.counters.cookie_echoes()
-    }
-
-    /// Stops it (no deregistration) and waits for its threads.
-    pub fn shutdown(mut self) {
-        self.runner.shutdown();
     }
 }

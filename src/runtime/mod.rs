@@ -1,17 +1,38 @@
 //! Runs the sans-IO machines over real sockets (`std` only).
 //!
 //! Each node (a [`RegistrarNode`], a [`PoolElementNode`], a
-//! [`PoolUserNode`]) is one thread with one event loop: the transport's
-//! reader threads and the node's handle put their input into one bounded
-//! channel, and the loop waits on it with the machine's next deadline
-//! ([`Node::poll_timeout`]) as the timeout, so nothing busy-waits. The
+//! [`PoolUserNode`], an [`AppNode`]) is one tokio task with one event
+//! loop: it waits in one `select!` on its sockets (the non-blocking,
+//! bounded transports of [`transport::tokio`](crate::transport::tokio)),
+//! on its handle's commands (a bounded channel, [`INPUT_QUEUE`]) and on the
+//! machine's next deadline ([`Node::poll_timeout`]), so nothing
+//! busy-waits and no thread is started per node or per connection. The
 //! loop feeds datagrams, association events and timeouts to the node —
 //! one of the crate's hosts ([`crate::host`]), the very code the
-//! simulator (`sim`) runs over its virtual network — and the
-//! node sends through the loop's [`Env`] (the sockets).
+//! simulator (`sim`) runs over its virtual network — and the node sends
+//! through the loop's [`Env`] (the sockets), which never waits: a UDP
+//! datagram the kernel does not take at once is dropped (the machines
+//! resend), a TCP peer that does not read loses its connection when its
+//! send buffer is full, and neither stalls anyone else.
 //!
-//! Dropping a handle (or calling its `shutdown`) stops the thread and
-//! joins it and the transport's reader threads.
+//! # Where the task runs
+//!
+//! A node started from within a tokio runtime (a `#[tokio::main]`
+//! program, a task) is spawned on that runtime. A node started outside
+//! any runtime runs on the crate's own shared runtime ([`shared_runtime`]:
+//! two worker threads for the whole process, however many nodes), so a
+//! program without async code can use the blocking methods as before.
+//!
+//! Every handle has async methods (`status`, `request`, `deregister`,
+//! `stop`, ...) for async code, and blocking ones for other code. A
+//! blocking method must not be called from within an async task (it would
+//! block that task's worker thread): it panics there, naming the async
+//! method to call instead.
+//!
+//! Dropping a handle stops its node; outside a runtime, the drop also
+//! waits (at most [`STOP_WAIT`]) until the node's sockets are closed.
+//! [`stop`](RegistrarNode::stop) (async) and `shutdown` (blocking) stop it
+//! and wait.
 //!
 //! With [`NodeConfig::sctp`] set, ASAP (and a registrar's ENRP) runs over
 //! SCTP instead: one endpoint on [`NodeConfig::bind`] and
@@ -40,6 +61,7 @@
 //! port 9899 with usrsctp (with the real SCTP ports and PPID), plain SCTP
 //! (IP protocol 132) with the kernel's SCTP.
 
+pub mod blocking;
 pub mod element;
 pub mod loopback;
 #[cfg(not(feature = "capture"))]
@@ -49,19 +71,21 @@ mod sctp;
 pub mod user;
 
 pub use element::{DeregisterError, PoolElementNode, RuntimeElement, EVENT_CHANNEL_LEN};
-pub use registrar::{RegistrarNode, RegistrarStatus, RuntimeRegistrar};
+pub use registrar::{RegistrarNode, RegistrarStatus, RuntimeRegistrar, STATUS_ELEMENTS};
 pub use user::{AppNode, PoolUserNode, RequestError, Requests, RuntimeUser};
 
+use std::boxed::Box;
 use std::fs::File;
+use std::future::Future;
 use std::io::{self, BufWriter};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::string::String;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock};
 use std::vec::Vec;
+
+use tokio::sync::{mpsc, oneshot};
 
 #[cfg(feature = "capture")]
 use crate::capture::{Encapsulation, PcapWriter};
@@ -69,17 +93,21 @@ use crate::host::{ppid_of, protocol_of, Env, Node, Tally};
 use crate::session::SessionConnect;
 use crate::time::{Instant, StdClock};
 use crate::transmit::{Destination, TransportEvent, MAX_MESSAGE_SIZE};
-use crate::transport::tcp::{self, StreamEvent, TcpTransport};
-pub use crate::transport::udp::Multicast;
-use crate::transport::udp::{Datagram, UdpConfig, UdpTransport};
-use crate::transport::{Framing, Incoming};
+use crate::transport::tokio::{tcp::is_tcp, Input as NetInput, Net, OpenError, SendError, Via};
+pub use crate::transport::tokio::{TcpConfig, UdpConfig};
+pub use crate::transport::Multicast;
+use crate::transport::{Framing, Incoming, Payload};
 use crate::wire::{Protocol, ASAP_PORT, ENRP_PORT};
 #[cfg(not(feature = "capture"))]
 use no_capture::{Encapsulation, PcapWriter};
 
-/// How many inputs (datagrams, commands) wait for a node at most; a
-/// reader blocks beyond that and the kernel drops further datagrams.
+/// How many commands from a node's handle (and SCTP events) wait for the
+/// node at most; a blocking caller waits for room beyond that, an async
+/// one yields.
 pub const INPUT_QUEUE: usize = 1024;
+
+/// How long dropping a handle outside a runtime waits for its node to stop.
+pub const STOP_WAIT: core::time::Duration = core::time::Duration::from_secs(5);
 
 /// What every node needs besides its role's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,8 +117,12 @@ pub struct NodeConfig {
     /// Further addresses to listen on (a registrar on several interfaces);
     /// associations this node opens leave from `bind`.
     pub also_bind: Vec<SocketAddr>,
-    /// The UDP transport's timers and limits.
+    /// The UDP transport's timers and limits (see the table of bounds in
+    /// [`transport::tokio`](crate::transport::tokio)).
     pub udp: UdpConfig,
+    /// The TCP transport's limits: connection cap, send buffer per
+    /// connection, idle and connect timeouts.
+    pub tcp: TcpConfig,
     /// Where a registrar with ENRP enabled listens for ENRP over UDP (port
     /// [`ENRP_PORT`] by default; port 0: an ephemeral port). `None`: the
     /// address of `bind` with an ephemeral port.
@@ -115,7 +147,7 @@ pub struct NodeConfig {
     pub sctp_config: crate::transport::sctp::SctpConfig,
     /// Write the ASAP/ENRP traffic to this pcap file.
     pub capture: Option<PathBuf>,
-    /// A name for the node's thread and log lines.
+    /// A name for the node's log lines.
     pub name: String,
 }
 
@@ -131,6 +163,7 @@ impl NodeConfig {
             listen_tcp: false,
             connect_tcp: false,
             udp: UdpConfig::default(),
+            tcp: TcpConfig::default(),
             sctp: None,
             sctp_config: crate::transport::sctp::SctpConfig::default(),
             capture: None,
@@ -139,35 +172,64 @@ impl NodeConfig {
     }
 }
 
-/// Something a node's handle asks its thread to do with the node.
-pub(crate) type Command = Box<dyn FnOnce(&mut dyn Node, &mut Driver) + Send>;
-
-/// The node loop's input.
-pub(crate) enum Input {
-    Datagram(Datagram),
-    Stream(StreamEvent),
-    /// An event of SCTP endpoint `.0`.
-    Sctp(usize, crate::transport::sctp::SctpEvent),
-    Command(Command),
-    Stop,
+/// The runtime nodes started outside a tokio runtime run on: a
+/// multi-threaded tokio runtime with two worker threads named
+/// `rserpool`, made on first use and kept for the life of the process.
+///
+/// # Panics
+///
+/// When the operating system refuses the runtime's threads.
+pub fn shared_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rserpool")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("rserpool: cannot start the shared tokio runtime: {e}"))
+    })
 }
 
-/// Opens a TCP connection whose reader feeds the node's input.
-type TcpConnect =
-    Box<dyn FnMut(&mut TcpTransport, SocketAddr) -> io::Result<crate::AssocId> + Send>;
+/// The runtime to start a node on: the caller's, else the shared one.
+fn runtime_handle() -> tokio::runtime::Handle {
+    tokio::runtime::Handle::try_current().unwrap_or_else(|_| shared_runtime().handle().clone())
+}
+
+/// Waits for `future` from blocking code.
+///
+/// # Panics
+///
+/// When called from within an async task: `method` names the async
+/// method to use there.
+pub(crate) fn block_on<F: Future>(method: &str, future: F) -> F::Output {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        panic!(
+            "rserpool: a blocking method was called from within an async task; \
+             call `{method}(..).await` instead"
+        );
+    }
+    shared_runtime().block_on(future)
+}
+
+/// Something a node's handle asks its task to do with the node.
+pub(crate) type Command = Box<dyn FnOnce(&mut dyn Node, &mut Driver) + Send>;
+
+/// An SCTP endpoint's event, from the SCTP stack's own thread.
+type SctpInput = (usize, crate::transport::sctp::SctpEvent);
 
 /// The sockets, clock and capture of one node.
 pub(crate) struct Driver {
     pub(crate) clock: StdClock,
-    pub(crate) udp: UdpTransport,
-    pub(crate) tcp: TcpTransport,
+    pub(crate) net: Net,
     /// The ENRP socket's index, if the node speaks ENRP.
     pub(crate) enrp_socket: Option<usize>,
     /// Where `Destination::Multicast` goes, per protocol: group and the
     /// socket it leaves from.
     multicast_asap: Option<(SocketAddr, usize)>,
     multicast_enrp: Option<(SocketAddr, usize)>,
-    tcp_connect: Option<TcpConnect>,
+    /// Open the machine's ASAP associations over TCP.
+    connect_tcp: bool,
     /// The SCTP endpoints (ASAP at index 0), when the node runs on SCTP.
     pub(crate) sctp: Option<sctp::Sctp>,
     /// The ENRP SCTP endpoint's index.
@@ -184,10 +246,6 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    fn std_now(&self) -> std::time::Instant {
-        std::time::Instant::now()
-    }
-
     pub(crate) fn capture(
         &mut self,
         protocol: Protocol,
@@ -225,12 +283,19 @@ impl Driver {
         let _ = w.write(protocol, src, dst, std::time::SystemTime::now(), msg, e);
     }
 
+    /// Writes what the capture holds to its file.
+    fn flush_capture(&mut self) {
+        if let Some(w) = self.capture.as_mut() {
+            let _ = w.flush();
+        }
+    }
+
     /// The addresses pool users and registrars reach the node's ASAP at:
     /// its SCTP endpoint's, else its first UDP socket's.
     pub(crate) fn asap_locals(&self) -> Vec<SocketAddr> {
         match self.sctp.as_ref() {
             Some(s) => s.locals(0).to_vec(),
-            None => self.udp.local_addr(0).into_iter().collect(),
+            None => self.net.udp.local_addr(0).into_iter().collect(),
         }
     }
 
@@ -240,7 +305,7 @@ impl Driver {
         match (self.sctp.as_ref(), self.sctp_enrp) {
             (Some(s), Some(i)) => s.locals(i).first().copied(),
             (Some(_), None) => None,
-            (None, _) => self.enrp_socket.and_then(|i| self.udp.local_addr(i)),
+            (None, _) => self.enrp_socket.and_then(|i| self.net.udp.local_addr(i)),
         }
     }
 
@@ -260,70 +325,82 @@ impl Driver {
             if let Some(s) = self.sctp.as_mut() {
                 s.close(assoc);
             }
-        } else if tcp::is_tcp(assoc) {
-            self.tcp.forget(assoc);
         } else {
-            self.udp.close(assoc);
+            self.net.close(assoc);
         }
-    }
-
-    /// Opens an association to `remote` on the node's socket.
-    pub(crate) fn open(
-        &mut self,
-        remote: SocketAddr,
-        protocol: Protocol,
-        framing: Framing,
-        events: &mut Vec<TransportEvent>,
-    ) -> crate::AssocId {
-        let now = self.std_now();
-        let socket = match protocol {
-            Protocol::Enrp => self.enrp_socket.unwrap_or(0),
-            Protocol::Asap => 0,
-        };
-        let (assoc, _, ended) = self.udp.open(now, remote, protocol, framing, socket);
-        if let Some(gone) = ended {
-            events.push(TransportEvent::Down { assoc: gone });
-        }
-        assoc
     }
 
     /// Sends a message with `ppid` on `assoc` (ASAP and ENRP are
-    /// captured); `false` when it could not be sent. TCP carries ASAP only.
-    pub(crate) fn send_on(&mut self, assoc: crate::AssocId, ppid: u32, msg: &[u8]) -> bool {
+    /// captured); never waits. A failure that ends the association for the
+    /// machine is reported as [`TransportEvent::SendFailed`]; a datagram the
+    /// kernel did not take is loss (the machines resend), and a TCP
+    /// connection closed for a full send buffer reports its own `Down`.
+    pub(crate) fn send_on(&mut self, assoc: crate::AssocId, ppid: u32, msg: &[u8]) {
         let protocol = protocol_of(ppid);
         if crate::transport::sctp::is_sctp(assoc) {
-            let Some(s) = self.sctp.as_mut() else {
-                return false;
+            let sent = match self.sctp.as_mut() {
+                Some(s) => {
+                    let ends = s.addresses(assoc);
+                    s.send(assoc, ppid, msg).then_some(ends)
+                }
+                None => None,
             };
-            let ends = s.addresses(assoc);
-            let sent = s.send(assoc, ppid, msg);
-            if let (true, Some((local, remote)), Some(p)) = (sent, ends, protocol) {
-                self.capture_sctp(p, local, remote, msg);
+            match sent {
+                Some(ends) => {
+                    if let (Some((local, remote)), Some(p)) = (ends, protocol) {
+                        self.capture_sctp(p, local, remote, msg);
+                    }
+                }
+                None => self.events.push(TransportEvent::SendFailed { assoc }),
             }
-            return sent;
+            return;
         }
-        if tcp::is_tcp(assoc) {
-            if protocol != Some(Protocol::Asap) {
-                return false;
+        let tcp = is_tcp(assoc);
+        if let Some(p) = protocol.filter(|_| self.capture.is_some()) {
+            let ends = if tcp {
+                self.net
+                    .tcp
+                    .addresses(assoc)
+                    .and_then(|(l, r)| Some((l?, r)))
+            } else {
+                self.net
+                    .udp
+                    .association(assoc)
+                    .and_then(|(socket, r)| Some((self.net.udp.local_addr(socket)?, r)))
+            };
+            if let Some((local, remote)) = ends {
+                self.capture(p, local, remote, msg, tcp);
             }
-            if let Some((local, remote)) = self.tcp.addresses(assoc) {
-                self.capture(Protocol::Asap, local, remote, msg, true);
+        }
+        match self.net.send(assoc, ppid, msg) {
+            Ok(()) | Err(SendError::Dropped(_)) | Err(SendError::SendBufferFull) => {}
+            Err(SendError::UnknownAssociation | SendError::NoSuchSocket | SendError::TooLarge) => {
+                self.events.push(TransportEvent::SendFailed { assoc })
             }
-            return self.tcp.send(assoc, msg);
         }
-        if let (Some(local), Some(remote), Some(p)) =
-            (self.udp.local_of(assoc), self.udp.remote(assoc), protocol)
-        {
-            self.capture(p, local, remote, msg, false);
+    }
+
+    /// Sends a plain datagram from UDP socket `socket` (captured).
+    fn send_datagram(&mut self, socket: usize, remote: SocketAddr, protocol: Protocol, msg: &[u8]) {
+        if let Some(local) = self.net.udp.local_addr(socket) {
+            self.capture(protocol, local, remote, msg, false);
         }
-        let now = self.std_now();
-        self.udp.send_with(now, assoc, ppid, msg)
+        // A datagram the kernel does not take is loss.
+        let _ = self.net.send_to(socket, remote, msg);
+    }
+
+    /// The UDP socket a protocol's associations and datagrams leave from.
+    fn socket_of(&self, protocol: Protocol) -> usize {
+        match protocol {
+            Protocol::Enrp => self.enrp_socket.unwrap_or(0),
+            Protocol::Asap => 0,
+        }
     }
 
     /// Opens an association to a registrar (or a peer registrar):
     /// over SCTP, TCP (a pool user's ASAP with `connect_tcp`) or UDP.
     fn connect_registrar(&mut self, c: crate::transmit::Connect) {
-        let over_tcp = c.protocol == Protocol::Asap && self.tcp_connect.is_some();
+        let over_tcp = c.protocol == Protocol::Asap && self.connect_tcp;
         if let (Some(s), false) = (self.sctp.as_mut(), over_tcp) {
             let endpoint = match c.protocol {
                 Protocol::Enrp => self.sctp_enrp.unwrap_or(0),
@@ -338,31 +415,27 @@ impl Driver {
             return;
         }
         if over_tcp {
-            if let Some(connect) = self.tcp_connect.as_mut() {
-                let e = match connect(&mut self.tcp, c.remote) {
-                    Ok(assoc) => TransportEvent::Up {
-                        assoc,
-                        remote: c.remote,
-                        protocol: c.protocol,
-                        // TCP's handshake completed.
-                        verified: true,
-                    },
-                    Err(_) => TransportEvent::ConnectFailed { remote: c.remote },
-                };
-                self.events.push(e);
-                return;
+            // The connection's Up (or ConnectFailed) comes as an input.
+            if self.net.open(c.remote, Via::Tcp(c.protocol)).is_err() {
+                self.events
+                    .push(TransportEvent::ConnectFailed { remote: c.remote });
             }
+            return;
         }
-        let mut events = core::mem::take(&mut self.events);
-        let assoc = self.open(c.remote, c.protocol, Framing::Plain, &mut events);
-        events.push(TransportEvent::Up {
-            assoc,
-            remote: c.remote,
-            protocol: c.protocol,
-            // UDP: nothing has come back from the peer yet.
-            verified: false,
-        });
-        self.events = events;
+        let socket = self.socket_of(c.protocol);
+        let event = match self.net.open(c.remote, Via::Udp(socket, Framing::Plain)) {
+            Ok((assoc, _)) => TransportEvent::Up {
+                assoc,
+                remote: c.remote,
+                protocol: c.protocol,
+                // UDP: nothing has come back from the peer yet.
+                verified: false,
+            },
+            Err(OpenError::Full | OpenError::NoSuchSocket | OpenError::NoRuntime) => {
+                TransportEvent::ConnectFailed { remote: c.remote }
+            }
+        };
+        self.events.push(event);
     }
 
     /// Opens a session's association to a PE (user data and ASAP control,
@@ -380,23 +453,16 @@ impl Driver {
         // a PE this node already has a session with is refused (the
         // session picks another PE), never given the first one's
         // association.
-        let now = self.std_now();
-        let (assoc, new, ended) = self
-            .udp
-            .open(now, remote, Protocol::Asap, Framing::Tagged, 0);
-        if let Some(gone) = ended {
-            self.events.push(TransportEvent::Down { assoc: gone });
-        }
-        self.events.push(if new {
-            TransportEvent::Up {
-                assoc,
-                remote,
-                protocol: Protocol::Asap,
-                verified: false,
-            }
-        } else {
-            TransportEvent::ConnectFailed { remote }
-        });
+        self.events
+            .push(match self.net.open(remote, Via::Udp(0, Framing::Tagged)) {
+                Ok((assoc, true)) => TransportEvent::Up {
+                    assoc,
+                    remote,
+                    protocol: Protocol::Asap,
+                    verified: false,
+                },
+                Ok((_, false)) | Err(_) => TransportEvent::ConnectFailed { remote },
+            });
     }
 }
 
@@ -407,20 +473,11 @@ impl Env for Driver {
 
     fn send(&mut self, destination: Destination, ppid: u32, msg: &[u8]) {
         match destination {
-            Destination::Association(assoc) => {
-                if !self.send_on(assoc, ppid, msg) {
-                    self.events.push(TransportEvent::SendFailed { assoc });
-                }
-            }
+            Destination::Association(assoc) => self.send_on(assoc, ppid, msg),
             Destination::Address(remote) => {
-                let socket = match protocol_of(ppid) {
-                    Some(Protocol::Enrp) => self.enrp_socket.unwrap_or(0),
-                    _ => 0,
-                };
-                if let (Some(local), Some(p)) = (self.udp.local_addr(socket), protocol_of(ppid)) {
-                    self.capture(p, local, remote, msg, false);
-                }
-                self.udp.send_to(remote, socket, msg);
+                let protocol = protocol_of(ppid).unwrap_or(Protocol::Asap);
+                let socket = self.socket_of(protocol);
+                self.send_datagram(socket, remote, protocol, msg);
             }
             Destination::Multicast => {
                 let (channel, p) = match protocol_of(ppid) {
@@ -430,10 +487,7 @@ impl Env for Driver {
                 };
                 // Without a channel, announcements are not sent.
                 if let Some((group, socket)) = channel {
-                    if let Some(local) = self.udp.local_addr(socket) {
-                        self.capture(p, local, group, msg, false);
-                    }
-                    self.udp.send_to(group, socket, msg);
+                    self.send_datagram(socket, group, p, msg);
                 }
             }
         }
@@ -480,7 +534,6 @@ pub(crate) fn unspecified_to_loopback(mut a: SocketAddr) -> SocketAddr {
     }
     a
 }
-
 /// What a node's host counts ([`Tally`]), shared with its handle.
 #[derive(Debug, Default)]
 pub struct NodeCounters {
@@ -578,46 +631,51 @@ impl NodeCounters {
     }
 }
 
-/// A node to run: built once the sockets are open (the driver tells it its
-/// addresses).
-pub(crate) type Build = Box<dyn FnOnce(&mut Driver) -> io::Result<Box<dyn Node + Send>> + Send>;
-
 /// How many rounds of driver-caused events one input may cause at most.
 const MAX_EVENT_ROUNDS: usize = 64;
 
-/// A running node: its thread and its input.
+/// How many inputs a node takes from its sockets in a row before it
+/// looks at its commands and timers again.
+const INPUT_BATCH: usize = 64;
+
+/// A running node: its task's input and what it told at start.
 #[derive(Debug)]
 pub(crate) struct Runner {
-    input: SyncSender<Input>,
-    thread: Option<JoinHandle<()>>,
+    /// The node's commands; `None` once it was told to stop.
+    commands: Option<mpsc::Sender<Command>>,
+    /// Disconnected when the node's task has ended (its sockets closed).
+    done: Option<std::sync::mpsc::Receiver<()>>,
     local: SocketAddr,
     locals: Vec<SocketAddr>,
     /// What the node's host counts.
     pub(crate) counters: Arc<NodeCounters>,
 }
 
-impl core::fmt::Debug for Input {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Input::Datagram(_) => "Datagram",
-            Input::Stream(_) => "Stream",
-            Input::Sctp(..) => "Sctp",
-            Input::Command(_) => "Command",
-            Input::Stop => "Stop",
-        })
-    }
+/// What the node's task owns.
+struct Task {
+    node: Box<dyn Node + Send>,
+    driver: Driver,
+    commands: mpsc::Receiver<Command>,
+    sctp: Option<mpsc::Receiver<SctpInput>>,
+    /// Dropped when the task ends.
+    _done: std::sync::mpsc::Sender<()>,
 }
 
 impl Runner {
-    /// `announcer`: a registrar (sends on the ASAP channel, sends and hears
-    /// on the ENRP channel); otherwise the node hears the ASAP channel.
-    pub(crate) fn start(
+    /// Opens the node's sockets, builds its node with `build` (which may
+    /// also return something for the handle) and spawns its task: on the
+    /// caller's tokio runtime, else on [`shared_runtime`]. `announcer`: a
+    /// registrar (sends on the ASAP channel, sends and hears on the ENRP
+    /// channel); otherwise the node hears the ASAP channel.
+    pub(crate) fn start<T>(
         config: &NodeConfig,
         protocol: Protocol,
         inbound: Framing,
         announcer: bool,
-        build: Build,
-    ) -> io::Result<Self> {
+        build: impl FnOnce(&mut Driver) -> io::Result<(Box<dyn Node + Send>, T)>,
+    ) -> io::Result<(Self, T)> {
+        let handle = runtime_handle();
+        let _entered = handle.enter();
         // TCP listeners take the UDP sockets' ports; an ephemeral UDP port
         // may already be taken for TCP, so such a node tries other ports.
         let ephemeral = config.listen_tcp
@@ -625,7 +683,7 @@ impl Runner {
                 .chain(&config.also_bind)
                 .any(|a| a.port() == 0);
         let mut attempts = 0;
-        let (mut driver, tx, rx, local, locals) = loop {
+        let (mut driver, sctp) = loop {
             match Self::open(config, protocol, inbound, announcer) {
                 Err(e) if ephemeral && e.kind() == io::ErrorKind::AddrInUse && attempts < 8 => {
                     attempts += 1;
@@ -633,103 +691,94 @@ impl Runner {
                 opened => break opened?,
             }
         };
+        let local_addrs = driver.asap_locals();
+        let local = local_addrs.first().copied().unwrap_or(config.bind);
         let counters = driver.counters.clone();
-        let node = build(&mut driver)?;
-        let thread = std::thread::Builder::new()
-            .name(config.name.clone())
-            .spawn(move || run(node, driver, rx))?;
-        Ok(Runner {
-            input: tx,
-            thread: Some(thread),
-            local,
-            locals,
-            counters,
-        })
+        let (node, extra) = match build(&mut driver) {
+            Ok(built) => built,
+            Err(e) => {
+                driver.shutdown();
+                return Err(e);
+            }
+        };
+        let (tx, commands) = mpsc::channel(INPUT_QUEUE);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let task = Task {
+            node,
+            driver,
+            commands,
+            sctp,
+            _done: done_tx,
+        };
+        handle.spawn(task.run());
+        Ok((
+            Runner {
+                commands: Some(tx),
+                done: Some(done),
+                local,
+                locals: local_addrs,
+                counters,
+            },
+            extra,
+        ))
     }
-    /// Opens the node's transports and capture: the driver, the input
-    /// channel, and the node's local address(es).
-    #[allow(clippy::type_complexity)]
+
+    /// Opens the node's transports and capture: the driver and, on SCTP,
+    /// the channel its events come by.
     fn open(
         config: &NodeConfig,
         protocol: Protocol,
         inbound: Framing,
         announcer: bool,
-    ) -> io::Result<(
-        Driver,
-        SyncSender<Input>,
-        Receiver<Input>,
-        SocketAddr,
-        Vec<SocketAddr>,
-    )> {
-        // The transports are declared before the input channel, so that on
-        // an error below the receiver is dropped first: a reader blocked on
-        // the full queue then returns, and dropping its transport (which
-        // joins it) cannot wait for ever.
-        let mut udp = UdpTransport::new(config.udp);
-        let mut tcp = TcpTransport::new();
-        let mut sctp: Option<sctp::Sctp> = None;
-        let (tx, rx) = mpsc::sync_channel::<Input>(INPUT_QUEUE);
-        udp.bind(config.bind, protocol, inbound, tx.clone(), Input::Datagram)?;
+    ) -> io::Result<(Driver, Option<mpsc::Receiver<SctpInput>>)> {
+        let mut net = Net::new(config.udp, config.tcp);
+        net.udp.bind(config.bind, protocol, inbound)?;
         for &addr in &config.also_bind {
-            udp.bind(addr, protocol, inbound, tx.clone(), Input::Datagram)?;
+            net.udp.bind(addr, protocol, inbound)?;
         }
-        let mut local = udp.local_addr(0).unwrap_or(config.bind);
-        let mut locals: Vec<SocketAddr> = (0..=config.also_bind.len())
-            .filter_map(|i| udp.local_addr(i))
+        let locals: Vec<SocketAddr> = (0..=config.also_bind.len())
+            .filter_map(|i| net.udp.local_addr(i))
             .collect();
         let enrp_socket = match config.enrp_bind {
-            Some(addr) => Some(udp.bind(
-                addr,
-                Protocol::Enrp,
-                Framing::Plain,
-                tx.clone(),
-                Input::Datagram,
-            )?),
+            Some(addr) => Some(net.udp.bind(addr, Protocol::Enrp, Framing::Plain)?),
             None => None,
         };
         let mut multicast_asap = None;
         let mut multicast_enrp = None;
         if let Some(channel) = config.asap_multicast {
             if announcer {
-                udp.enable_multicast_send(0, channel)?;
+                net.udp.enable_multicast_send(0, channel)?;
                 multicast_asap = Some((channel.group(), 0));
             } else {
-                udp.join_multicast(channel, Protocol::Asap, tx.clone(), Input::Datagram)?;
+                net.udp.join_multicast(channel, Protocol::Asap)?;
             }
         }
         if let (Some(channel), Some(socket), true) = (config.enrp_multicast, enrp_socket, announcer)
         {
-            udp.enable_multicast_send(socket, channel)?;
-            udp.join_multicast(channel, Protocol::Enrp, tx.clone(), Input::Datagram)?;
+            net.udp.enable_multicast_send(socket, channel)?;
+            net.udp.join_multicast(channel, Protocol::Enrp)?;
             multicast_enrp = Some((channel.group(), socket));
         }
         if config.listen_tcp {
             for &addr in &locals {
-                tcp.listen(addr, tx.clone(), Input::Stream)?;
+                net.tcp.listen(addr, protocol)?;
             }
         }
-        let tcp_connect: Option<TcpConnect> = if config.connect_tcp {
-            let input = tx.clone();
-            Some(Box::new(move |t: &mut TcpTransport, remote| {
-                t.connect(remote, input.clone(), Input::Stream)
-            }))
-        } else {
-            None
-        };
+        let mut sctp = None;
+        let mut sctp_rx = None;
         let mut sctp_enrp = None;
         if let Some(kind) = config.sctp {
             let s = sctp.insert(sctp::Sctp::new(kind));
+            let (tx, rx) = mpsc::channel::<SctpInput>(INPUT_QUEUE);
+            sctp_rx = Some(rx);
             let mut bind = std::vec![config.bind];
             bind.extend(config.also_bind.iter().copied());
-            let sink = |tx: SyncSender<Input>| {
-                move |endpoint, e| tx.send(Input::Sctp(endpoint, e)).is_ok()
-            };
             s.open(
                 &config.sctp_config,
                 &bind,
                 protocol,
                 inbound,
-                sink(tx.clone()),
+                sctp_sink(tx.clone()),
             )?;
             if let Some(addr) = config.enrp_bind {
                 let i = s.open(
@@ -737,35 +786,32 @@ impl Runner {
                     &[addr],
                     Protocol::Enrp,
                     Framing::Plain,
-                    sink(tx.clone()),
+                    sctp_sink(tx),
                 )?;
                 sctp_enrp = Some(i);
             }
-            locals = s.locals(0).to_vec();
-            local = locals.first().copied().unwrap_or(config.bind);
         }
         let capture = match &config.capture {
             Some(path) => Some(PcapWriter::new(BufWriter::new(File::create(path)?))?),
             None => None,
         };
-        let clock = StdClock::new();
+        let seed = seed_of(locals.first().copied().unwrap_or(config.bind));
         let driver = Driver {
-            clock,
-            udp,
-            tcp,
+            clock: StdClock::new(),
+            net,
             enrp_socket,
             multicast_asap,
             multicast_enrp,
-            tcp_connect,
+            connect_tcp: config.connect_tcp,
             sctp,
             sctp_enrp,
             capture,
             buf: Vec::new(),
             events: Vec::new(),
-            rng: crate::random::Xoshiro256StarStar::seed_from_u64(seed_of(local)),
+            rng: crate::random::Xoshiro256StarStar::seed_from_u64(seed),
             counters: Arc::new(NodeCounters::default()),
         };
-        Ok((driver, tx, rx, local, locals))
+        Ok((driver, sctp_rx))
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
@@ -776,26 +822,87 @@ impl Runner {
         &self.locals
     }
 
-    /// Runs `f` on the node in its thread (then the node's output is
+    /// Runs `f` on the node in its task (then the node's output is
     /// flushed); `false` when the node has stopped.
-    pub(crate) fn call(&self, f: impl FnOnce(&mut dyn Node, &mut Driver) + Send + 'static) -> bool {
-        self.input.send(Input::Command(Box::new(f))).is_ok()
+    pub(crate) async fn call(
+        &self,
+        f: impl FnOnce(&mut dyn Node, &mut Driver) + Send + 'static,
+    ) -> bool {
+        match self.commands.as_ref() {
+            Some(tx) => tx.send(Box::new(f)).await.is_ok(),
+            None => false,
+        }
     }
 
-    pub(crate) fn shutdown(&mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = self.input.send(Input::Stop);
-            let _ = t.join();
+    /// Runs `f` on the node in its task and waits for what it returns;
+    /// `None` when the node has stopped (or `f` returned nothing).
+    pub(crate) async fn ask<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Node, &mut Driver) -> Option<R> + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let asked = self
+            .call(move |node, d| {
+                if let Some(r) = f(node, d) {
+                    let _ = tx.send(r);
+                }
+            })
+            .await;
+        if !asked {
+            return None;
+        }
+        rx.await.ok()
+    }
+
+    /// Tells the node to stop and waits until its task has ended.
+    pub(crate) async fn stop(&mut self) {
+        let Some(tx) = self.commands.take() else {
+            return;
+        };
+        drop(tx);
+        let done = self.done.take();
+        // The task drops its end when it ends; waiting for that on a
+        // blocking thread keeps this future from blocking its executor.
+        if let Some(done) = done {
+            let _ = tokio::task::spawn_blocking(move || done.recv_timeout(STOP_WAIT)).await;
+        }
+    }
+
+    /// Tells the node to stop; outside a runtime, waits (at most
+    /// [`STOP_WAIT`]) until its task has ended.
+    fn stop_from_drop(&mut self) {
+        let Some(tx) = self.commands.take() else {
+            return;
+        };
+        drop(tx);
+        if let (Some(done), Err(_)) = (self.done.take(), tokio::runtime::Handle::try_current()) {
+            let _ = done.recv_timeout(STOP_WAIT);
         }
     }
 }
 
 impl Drop for Runner {
     fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = self.input.send(Input::Stop);
-            let _ = t.join();
+        self.stop_from_drop();
+    }
+}
+
+/// The SCTP stack's events (from its own threads) into the node's channel:
+/// without waiting where possible, else waiting for room (never on a
+/// runtime thread: there the event is dropped, as a lost packet).
+fn sctp_sink(
+    tx: mpsc::Sender<SctpInput>,
+) -> impl FnMut(usize, crate::transport::sctp::SctpEvent) -> bool + Send + 'static {
+    move |endpoint, e| match tx.try_send((endpoint, e)) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(input)) => {
+            if tokio::runtime::Handle::try_current().is_err() {
+                tx.blocking_send(input).is_ok()
+            } else {
+                true
+            }
         }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 
@@ -826,101 +933,137 @@ fn settle(node: &mut dyn Node, d: &mut Driver) {
     // with the next input.
 }
 
-fn run(mut node: Box<dyn Node + Send>, mut d: Driver, rx: Receiver<Input>) {
-    node.start(&mut d);
-    loop {
-        settle(node.as_mut(), &mut d);
-        let now = d.clock.now();
-        let machine_deadline = node.poll_timeout();
-        let expiry = d.udp.next_expiry();
-        let mut wait: Option<core::time::Duration> =
-            machine_deadline.map(|t| core::time::Duration::from(t.saturating_duration_since(now)));
-        if let Some(e) = expiry {
-            let w = e.saturating_duration_since(std::time::Instant::now());
-            wait = Some(wait.map_or(w, |x| x.min(w)));
-        }
-        if !d.events.is_empty() {
-            wait = Some(core::time::Duration::ZERO);
-        }
-        let input = match wait {
-            Some(w) => match rx.recv_timeout(w) {
-                Ok(i) => Some(i),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            },
-            None => match rx.recv() {
-                Ok(i) => Some(i),
-                Err(_) => break,
-            },
-        };
+/// What woke the node's task.
+enum Wake {
+    Command(Command),
+    Stop,
+    Net(NetInput),
+    Sctp(SctpInput),
+    Timer,
+}
+
+/// The next SCTP input (never, without SCTP).
+async fn next_sctp(rx: &mut Option<mpsc::Receiver<SctpInput>>) -> Option<SctpInput> {
+    match rx.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => core::future::pending().await,
+    }
+}
+
+impl Task {
+    async fn run(mut self) {
+        let Task {
+            node,
+            driver: d,
+            commands,
+            sctp,
+            _done,
+        } = &mut self;
         let node = node.as_mut();
-        match input {
-            Some(Input::Stop) => break,
-            Some(Input::Command(c)) => c(node, &mut d),
-            Some(Input::Stream(event)) => stream_event(node, &mut d, event),
-            Some(Input::Sctp(endpoint, event)) => sctp_event(node, &mut d, endpoint, event),
-            Some(Input::Datagram(dg)) => {
-                let mut ended = None;
-                let from = dg.from;
-                let socket = dg.socket;
-                let std_now = std::time::Instant::now();
-                if let Some(inc) = d.udp.receive(std_now, dg, &mut ended) {
-                    if let Some(assoc) = ended {
-                        node.handle_transport_event(&mut d, TransportEvent::Down { assoc });
+        node.start(d);
+        loop {
+            settle(node, d);
+            let deadline = node
+                .poll_timeout()
+                .map(|t| tokio::time::Instant::from_std(d.clock.std_instant(t)));
+            let pending_events = !d.events.is_empty();
+            let wake = tokio::select! {
+                biased;
+                c = commands.recv() => match c {
+                    Some(c) => Wake::Command(c),
+                    None => Wake::Stop,
+                },
+                () = tokio::task::yield_now(), if pending_events => Wake::Timer,
+                () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
+                i = d.net.next_input() => Wake::Net(i),
+                s = next_sctp(sctp) => match s {
+                    Some(s) => Wake::Sctp(s),
+                    None => Wake::Stop,
+                },
+            };
+            match wake {
+                Wake::Stop => break,
+                Wake::Command(c) => c(node, d),
+                Wake::Net(i) => {
+                    net_input(node, d, i);
+                    // Take what else is ready without waiting, then flush
+                    // once: the output of a burst leaves together.
+                    for _ in 1..INPUT_BATCH {
+                        let Some(i) = ready(d) else { break };
+                        node.flush(d);
+                        net_input(node, d, i);
                     }
-                    if let crate::transport::Payload::Message(p) = inc.payload {
-                        if let Some(local) = d.udp.local_addr(socket) {
-                            d.capture(p, from, local, &inc.bytes, false);
-                        }
-                    }
-                    if inc.new {
-                        let protocol = match inc.payload {
-                            crate::transport::Payload::Message(p) => p,
-                            crate::transport::Payload::Data(_) => Protocol::Asap,
-                        };
-                        node.handle_transport_event(
-                            &mut d,
-                            TransportEvent::Up {
-                                assoc: inc.assoc,
-                                remote: inc.remote,
-                                protocol,
-                                // A datagram's source address may be forged.
-                                verified: false,
-                            },
-                        );
-                    }
-                    deliver(node, &mut d, inc);
                 }
+                Wake::Sctp((endpoint, event)) => sctp_event(node, d, endpoint, event),
+                Wake::Timer => {}
             }
-            None => {}
+            let now = d.clock.now();
+            if node.poll_timeout().is_some_and(|t| t <= now) {
+                node.handle_timeout(d);
+            }
         }
-        for assoc in d.udp.expire(std::time::Instant::now()) {
-            node.handle_transport_event(&mut d, TransportEvent::Down { assoc });
-        }
-        let now = d.clock.now();
-        if node.poll_timeout().is_some_and(|t| t <= now) {
-            node.handle_timeout(&mut d);
-        }
+        settle(node, d);
+        d.shutdown();
     }
-    settle(node.as_mut(), &mut d);
-    if let Some(w) = d.capture.as_mut() {
-        let _ = w.flush();
+}
+
+/// An input the transports have ready now, if any.
+fn ready(d: &mut Driver) -> Option<NetInput> {
+    // A waker that does nothing: this only looks; the task's next
+    // `select!` registers its own waker.
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    match d.net.poll_input(&mut cx) {
+        core::task::Poll::Ready(i) => Some(i),
+        core::task::Poll::Pending => None,
     }
-    // Dropping the receiver first lets a reader blocked on a full queue go.
-    drop(rx);
-    d.tcp_connect = None;
-    d.udp.shutdown();
-    d.tcp.shutdown();
-    if let Some(s) = d.sctp.as_mut() {
-        s.shutdown();
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => core::future::pending().await,
+    }
+}
+
+impl Driver {
+    /// Flushes the capture and closes every socket.
+    fn shutdown(&mut self) {
+        self.flush_capture();
+        if let Some(s) = self.sctp.as_mut() {
+            s.shutdown();
+        }
+        // The UDP sockets and TCP listeners close when the driver is
+        // dropped; the connections' tasks end when their channels close.
+    }
+}
+
+/// Hands a transport input to the node.
+fn net_input(node: &mut dyn Node, d: &mut Driver, input: NetInput) {
+    match input {
+        NetInput::Message {
+            endpoint,
+            local,
+            incoming,
+        } => {
+            if let Payload::Message(p) = incoming.payload {
+                let tcp = !matches!(endpoint, crate::transport::tokio::Endpoint::Udp(_));
+                d.capture(p, incoming.remote, local, &incoming.bytes, tcp);
+            }
+            deliver(node, d, incoming);
+        }
+        other => {
+            if let Some(e) = other.event() {
+                node.handle_transport_event(d, e);
+            }
+        }
     }
 }
 
 /// Hands a received message to the node with its PPID.
 fn deliver(node: &mut dyn Node, d: &mut Driver, inc: Incoming) {
     let ppid = match inc.payload {
-        crate::transport::Payload::Message(p) => ppid_of(p),
-        crate::transport::Payload::Data(ppid) => ppid,
+        Payload::Message(p) => ppid_of(p),
+        Payload::Data(ppid) => ppid,
     };
     node.handle_message(d, inc.source(), ppid, &inc.bytes);
 }
@@ -944,49 +1087,12 @@ fn sctp_event(
             }
         }
         sctp::Outcome::Message(inc) => {
-            if let crate::transport::Payload::Message(p) = inc.payload {
+            if let Payload::Message(p) = inc.payload {
                 if let Some((local, remote)) = s.addresses(inc.assoc) {
                     d.capture_sctp(p, remote, local, &inc.bytes);
                 }
             }
             deliver(node, d, inc);
-        }
-    }
-}
-
-fn stream_event(node: &mut dyn Node, d: &mut Driver, event: StreamEvent) {
-    match event {
-        StreamEvent::Accepted { assoc, remote } => node.handle_transport_event(
-            d,
-            TransportEvent::Up {
-                assoc,
-                remote,
-                protocol: Protocol::Asap,
-                // TCP's handshake completed.
-                verified: true,
-            },
-        ),
-        StreamEvent::Message { assoc, bytes } => {
-            let Some((local, remote)) = d.tcp.addresses(assoc) else {
-                return;
-            };
-            d.capture(Protocol::Asap, remote, local, &bytes, true);
-            deliver(
-                node,
-                d,
-                Incoming {
-                    assoc,
-                    remote,
-                    new: false,
-                    connectionless: false,
-                    payload: crate::transport::Payload::Message(Protocol::Asap),
-                    bytes,
-                },
-            );
-        }
-        StreamEvent::Closed { assoc } => {
-            d.tcp.forget(assoc);
-            node.handle_transport_event(d, TransportEvent::Down { assoc });
         }
     }
 }

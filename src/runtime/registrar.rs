@@ -3,7 +3,6 @@
 use std::boxed::Box;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc;
 use std::vec::Vec;
 
 use super::{Driver, NodeConfig, Runner};
@@ -23,15 +22,25 @@ pub const OWNED_CAPACITY: usize = 1 << 20;
 
 /// The most associations a [`RegistrarNode`]'s registrar keeps the remote
 /// address of (a PE's ASAP transport is taken from it); keep
-/// [`UdpConfig::max_associations`](crate::transport::udp::UdpConfig) at or
+/// [`UdpConfig::max_associations`](crate::transport::tokio::UdpConfig) at or
 /// below this.
 pub const ASSOCIATION_CAPACITY: usize = 4096;
 
-/// A snapshot of a running registrar.
+/// The most PEs a [`RegistrarStatus`] lists; [`RegistrarNode::elements`]
+/// pages through the rest.
+pub const STATUS_ELEMENTS: usize = 1024;
+
+/// A snapshot of a running registrar, taken in its task at the cost of at
+/// most [`STATUS_ELEMENTS`] PEs walked (never the whole handlespace).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistrarStatus {
-    /// Every PE its handlespace holds: pool, PE.
+    /// The first [`STATUS_ELEMENTS`] PEs its handlespace holds (pools in
+    /// handle byte order, PEs in id order): pool, PE.
     pub elements: Vec<(PoolHandle, PeId)>,
+    /// How many PEs its handlespace holds.
+    pub element_count: usize,
+    /// How many pools its handlespace holds.
+    pub pool_count: usize,
     /// How many of them it owns (is the home registrar of).
     pub owned: usize,
     /// Its counters.
@@ -47,6 +56,9 @@ pub struct RegistrarStatus {
     /// SCTP messages dropped because their PPID was not the one of the
     /// endpoint's protocol (11 on the ASAP endpoint, 12 on the ENRP one).
     pub wrong_ppid: u64,
+    /// What its transports counted (refused peers and connections,
+    /// dropped datagrams, slow readers closed).
+    pub transport: crate::transport::tokio::Counters,
 }
 
 /// The registrar host a [`RegistrarNode`] runs.
@@ -68,7 +80,7 @@ fn build(
         config.announce = true;
         config.announce_transports.clear();
         let mut transports = std::vec![(TransportProtocol::Sctp, local)];
-        if let (true, Some(udp)) = (tcp, d.udp.local_addr(0)) {
+        if let (true, Some(udp)) = (tcp, d.net.udp.local_addr(0)) {
             transports.push((TransportProtocol::Tcp, udp));
         }
         for (protocol, at) in transports {
@@ -109,9 +121,59 @@ fn host_key() -> [u8; 16] {
     key
 }
 
+/// Up to `limit` PEs of `host`'s handlespace after `after` (from the
+/// first with `None`), in the handlespace's order: pools in handle byte
+/// order, PEs in id order.
+fn page(
+    host: &RuntimeRegistrar,
+    after: Option<(PoolHandle, PeId)>,
+    limit: usize,
+) -> Vec<(PoolHandle, PeId)> {
+    let mut out = Vec::new();
+    for pool in host.machine.handlespace().pools() {
+        if out.len() >= limit {
+            break;
+        }
+        let handle = *pool.handle();
+        let same_pool = match after {
+            Some((h, _)) if handle.as_bytes() < h.as_bytes() => continue,
+            Some((h, _)) => handle == h,
+            None => false,
+        };
+        for pe in pool.elements() {
+            let key = (handle, pe.pe_id());
+            if same_pool && after.is_some_and(|(_, id)| key.1 <= id) {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            out.push(key);
+        }
+    }
+    out
+}
+
 /// A registrar (ASAP over UDP, or over SCTP with [`NodeConfig::sctp`])
-/// running on its own thread; see the [module](super) documentation.
+/// running as a tokio task; see the [module](super) documentation.
 /// Dropping it stops the registrar.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use rserpool::id::ServerId;
+/// use rserpool::runtime::{loopback, NodeConfig, RegistrarNode};
+///
+/// let id = ServerId::new(1).expect("not zero");
+/// let registrar = RegistrarNode::start(
+///     loopback::registrar(id),
+///     NodeConfig::new("127.0.0.1:0".parse().expect("an address")),
+/// )?;
+/// let status = registrar.status().await.expect("running");
+/// println!("{} PEs in {} pools", status.element_count, status.pool_count);
+/// registrar.stop().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct RegistrarNode {
     runner: Runner,
@@ -126,7 +188,9 @@ impl RegistrarNode {
     /// when `node.enrp_multicast` does. With `config.enrp` enabled it also listens for
     /// ENRP on `node.enrp_bind` (default: the ASAP address with an
     /// ephemeral port), and `config.enrp.local_address` is set to where
-    /// that socket is bound.
+    /// that socket is bound. Returns once the sockets are bound; runs on
+    /// the caller's tokio runtime, else on the
+    /// [shared one](super::shared_runtime).
     pub fn start(config: RegistrarConfig, node: NodeConfig) -> io::Result<Self> {
         let mut config = config;
         // Without a channel, announcing would only fill the queue.
@@ -138,22 +202,17 @@ impl RegistrarNode {
         } else if !config.enrp.enabled {
             node.enrp_bind = None;
         }
-        let (tx, rx) = mpsc::channel();
         let announce = node.asap_multicast.map(|_| node.listen_tcp);
-        let runner = Runner::start(
+        let (runner, enrp) = Runner::start(
             &node,
             Protocol::Asap,
             Framing::Plain,
             true,
-            Box::new(move |d: &mut Driver| {
+            move |d: &mut Driver| {
                 let (host, enrp) = build(config, announce, d);
-                let _ = tx.send(enrp);
-                Ok(Box::new(host) as Box<dyn Node + Send>)
-            }),
+                Ok((Box::new(host) as Box<dyn Node + Send>, enrp))
+            },
         )?;
-        let enrp = rx
-            .recv_timeout(std::time::Duration::from_secs(5))
-            .map_err(|_| io::Error::other("registrar did not start"))?;
         Ok(RegistrarNode { runner, enrp })
     }
 
@@ -172,39 +231,50 @@ impl RegistrarNode {
         self.runner.local_addrs()
     }
 
-    /// Its handlespace and counters now (`None` when it has stopped).
-    pub fn status(&self) -> Option<RegistrarStatus> {
-        let (tx, rx) = mpsc::channel();
-        let asked = self.runner.call(move |node, d| {
-            let Some(host) = node.as_any().downcast_ref::<RuntimeRegistrar>() else {
-                return;
-            };
-            let machine = &host.machine;
-            let mut elements = Vec::new();
-            for pool in machine.handlespace().pools() {
-                for pe in pool.elements() {
-                    elements.push((*pe.pool_handle(), pe.pe_id()));
-                }
-            }
-            let _ = tx.send(RegistrarStatus {
-                elements,
-                owned: machine.owned_count(),
-                stats: *machine.stats(),
-                peers: machine.peers().iter().filter_map(|p| p.server_id).collect(),
-                associations: d.udp.association_count(),
-                tcp_connections: d.tcp.connection_count(),
-                sctp_associations: d.sctp_association_count(),
-                wrong_ppid: d.wrong_ppid(),
-            });
-        });
-        if !asked {
-            return None;
-        }
-        rx.recv_timeout(std::time::Duration::from_secs(5)).ok()
+    /// Its counters, its peers and the first PEs of its handlespace now
+    /// (`None` when it has stopped).
+    pub async fn status(&self) -> Option<RegistrarStatus> {
+        self.runner
+            .ask(move |node, d| {
+                let host = node.as_any().downcast_ref::<RuntimeRegistrar>()?;
+                let machine = &host.machine;
+                let hs = machine.handlespace();
+                Some(RegistrarStatus {
+                    elements: page(host, None, STATUS_ELEMENTS),
+                    element_count: hs.len(),
+                    pool_count: hs.pool_count(),
+                    owned: machine.owned_count(),
+                    stats: *machine.stats(),
+                    peers: machine.peers().iter().filter_map(|p| p.server_id).collect(),
+                    associations: d.net.udp.association_count(),
+                    tcp_connections: d.net.tcp.connection_count(),
+                    sctp_associations: d.sctp_association_count(),
+                    wrong_ppid: d.wrong_ppid(),
+                    transport: d.net.counters(),
+                })
+            })
+            .await
     }
 
-    /// Stops the registrar and waits for its threads.
-    pub fn shutdown(mut self) {
-        self.runner.shutdown();
+    /// Up to `limit` PEs of its handlespace after `after` (from the first
+    /// with `None`; pools in handle byte order, PEs in id order): a page of a large
+    /// handlespace, walked in the registrar's task at the cost of that
+    /// page. `None` when it has stopped.
+    pub async fn elements(
+        &self,
+        after: Option<(PoolHandle, PeId)>,
+        limit: usize,
+    ) -> Option<Vec<(PoolHandle, PeId)>> {
+        self.runner
+            .ask(move |node, _| {
+                let host = node.as_any().downcast_ref::<RuntimeRegistrar>()?;
+                Some(page(host, after, limit))
+            })
+            .await
+    }
+
+    /// Stops the registrar and waits until its sockets are closed.
+    pub async fn stop(mut self) {
+        self.runner.stop().await;
     }
 }

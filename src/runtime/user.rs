@@ -22,8 +22,9 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc;
 use std::vec::Vec;
+
+use tokio::sync::oneshot;
 
 use super::{Driver, NodeConfig, NodeCounters, Runner};
 use crate::host::{AppCtx, Application, Node, UserHost};
@@ -46,7 +47,7 @@ pub const SESSIONS: usize = 64;
 /// 512 messages waiting each way, 8 pools of 32 PEs cached.
 pub type RuntimeUser<A> = UserHost<A, SESSIONS, 65_536, 512, 8, 32>;
 
-/// A pool user running application `A` on its own thread. Dropping it
+/// A pool user running application `A` as a tokio task. Dropping it
 /// stops it.
 #[derive(Debug)]
 pub struct AppNode<A> {
@@ -55,17 +56,19 @@ pub struct AppNode<A> {
 }
 
 impl<A: Application + Send> AppNode<A> {
-    /// Starts a pool user with `config` running `app`.
+    /// Starts a pool user with `config` running `app`. Returns once the
+    /// sockets are bound; runs on the caller's tokio runtime, else on the
+    /// [shared one](super::shared_runtime).
     pub fn start(config: SessionUserConfig, node: NodeConfig, app: A) -> io::Result<Self> {
-        let runner = Runner::start(
+        let (runner, ()) = Runner::start(
             &node,
             Protocol::Asap,
             Framing::Plain,
             false,
-            Box::new(move |_d: &mut Driver| {
+            move |_d: &mut Driver| {
                 let host = RuntimeUser::new(Box::new(SessionUser::new(config)), app);
-                Ok(Box::new(host) as Box<dyn Node + Send>)
-            }),
+                Ok((Box::new(host) as Box<dyn Node + Send>, ()))
+            },
         )?;
         Ok(AppNode {
             runner,
@@ -73,23 +76,19 @@ impl<A: Application + Send> AppNode<A> {
         })
     }
 
-    /// Runs `f` on the application in the node's thread (its output is
+    /// Runs `f` on the application in the node's task (its output is
     /// flushed afterwards) and returns the result; `None` when the node
     /// has stopped.
-    pub fn with_app<R: Send + 'static>(
+    pub async fn with_app<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut A, &mut AppCtx<'_>) -> R + Send + 'static,
     ) -> Option<R> {
-        let (tx, rx) = mpsc::channel();
-        let asked = self.runner.call(move |node, d| {
-            if let Some(host) = node.as_any_mut().downcast_mut::<RuntimeUser<A>>() {
-                let _ = tx.send(host.with_app(d, f));
-            }
-        });
-        if !asked {
-            return None;
-        }
-        rx.recv().ok()
+        self.runner
+            .ask(move |node, d| {
+                let host = node.as_any_mut().downcast_mut::<RuntimeUser<A>>()?;
+                Some(host.with_app(d, f))
+            })
+            .await
     }
 
     /// What the node counted: requests, answers, failovers, ...
@@ -102,9 +101,9 @@ impl<A: Application + Send> AppNode<A> {
         self.runner.local_addr()
     }
 
-    /// Stops it and waits for its threads.
-    pub fn shutdown(mut self) {
-        self.runner.shutdown();
+    /// Stops it and waits until its sockets are closed.
+    pub async fn stop(mut self) {
+        self.runner.stop().await;
     }
 }
 
@@ -135,7 +134,7 @@ struct Pending {
     pool: PoolHandle,
     body: Vec<u8>,
     deadline: Instant,
-    reply: mpsc::Sender<Reply>,
+    reply: oneshot::Sender<Reply>,
     session: Option<SessionId>,
     seq: u64,
     attempt: Option<Instant>,
@@ -279,8 +278,29 @@ impl Application for Requests {
     }
 }
 
-/// A pool user with a request/response client on its own thread; see the
+/// A pool user with a request/response client as a tokio task; see the
 /// [module](self) documentation. Dropping it stops it.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use core::time::Duration;
+/// use rserpool::id::PoolHandle;
+/// use rserpool::runtime::{loopback, NodeConfig, PoolUserNode};
+///
+/// let registrar = "127.0.0.1:3863".parse().expect("an address");
+/// let pu = PoolUserNode::start(
+///     loopback::user(&[registrar], 1),
+///     NodeConfig::new("127.0.0.1:0".parse().expect("an address")),
+///     Duration::from_millis(500),
+/// )?;
+/// let pool = PoolHandle::new(b"echo").expect("a handle");
+/// match pu.request(&pool, b"hello", Duration::from_secs(5)).await {
+///     Ok((pe, answer)) => println!("{pe:?} answered {answer:?}"),
+///     Err(e) => eprintln!("no answer: {e}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PoolUserNode {
     node: AppNode<Requests>,
@@ -293,13 +313,13 @@ impl PoolUserNode {
     pub fn start(
         config: PoolUserConfig,
         node: NodeConfig,
-        attempt_timeout: Duration,
+        attempt_timeout: core::time::Duration,
     ) -> io::Result<Self> {
         let mut su = SessionUserConfig::new(config);
         su.resend = ResendPolicy::LastUnacknowledged(1);
         su.retry_interval = RETRY_INTERVAL;
         let app = Requests {
-            attempt_timeout,
+            attempt_timeout: Duration::from(attempt_timeout),
             ..Requests::default()
         };
         Ok(PoolUserNode {
@@ -310,34 +330,36 @@ impl PoolUserNode {
     /// Sends `request` to a PE of `pool` and waits for the answer, failing
     /// over to other PEs as needed, for at most `timeout`. Returns the PE
     /// that answered and its answer.
-    pub fn request(
+    pub async fn request(
         &self,
         pool: &PoolHandle,
         request: &[u8],
         timeout: core::time::Duration,
     ) -> Result<(PeId, Vec<u8>), RequestError> {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = oneshot::channel();
         let pool = *pool;
         let body = request.to_vec();
-        let asked = self.node.with_app(move |app, ctx| {
-            let p = Pending {
-                pool,
-                body,
-                deadline: ctx.now() + Duration::from(timeout),
-                reply: tx,
-                session: None,
-                seq: 0,
-                attempt: None,
-                retry_at: None,
-            };
-            app.add(ctx, p);
-        });
+        let asked = self
+            .node
+            .with_app(move |app, ctx| {
+                let p = Pending {
+                    pool,
+                    body,
+                    deadline: ctx.now() + Duration::from(timeout),
+                    reply: tx,
+                    session: None,
+                    seq: 0,
+                    attempt: None,
+                    retry_at: None,
+                };
+                app.add(ctx, p);
+            })
+            .await;
         if asked.is_none() {
             return Err(RequestError::Stopped);
         }
-        // The node answers by the deadline; the extra second covers a busy thread.
-        rx.recv_timeout(timeout + core::time::Duration::from_secs(1))
-            .unwrap_or(Err(RequestError::Stopped))
+        // The node answers by the deadline.
+        rx.await.unwrap_or(Err(RequestError::Stopped))
     }
 
     /// Session failovers so far.
@@ -345,13 +367,18 @@ impl PoolUserNode {
         self.node.counters().failovers()
     }
 
+    /// What the node counted: requests, answers, failovers, ...
+    pub fn counters(&self) -> &NodeCounters {
+        self.node.counters()
+    }
+
     /// The node's socket address.
     pub fn local_addr(&self) -> SocketAddr {
         self.node.local_addr()
     }
 
-    /// Stops it and waits for its threads.
-    pub fn shutdown(self) {
-        self.node.shutdown();
+    /// Stops it and waits until its sockets are closed.
+    pub async fn stop(self) {
+        self.node.stop().await;
     }
 }

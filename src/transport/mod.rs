@@ -5,33 +5,22 @@
 //! events and whole messages tagged with their [`Protocol`]. The
 //! [`runtime`](crate::runtime) drives the machines over it.
 //!
-//! * [`udp`]: ASAP over UDP (port [`ASAP_PORT`]) and ENRP over UDP (port
-//!   [`ENRP_PORT`]); each remote socket address is one association.
-//! * [`tcp`]: ASAP over TCP between pool users and registrars; each
-//!   connection is one association.
-//!
+//! * `tokio` (feature `tokio`): ASAP and ENRP over UDP (ports [`ASAP_PORT`],
+//!   [`ENRP_PORT`]) and TCP, non-blocking and bounded, for a node run as
+//!   one tokio task: one association per (local socket, remote address), a
+//!   UDP table that refuses new peers when full, a bounded send buffer and
+//!   a cap on connections for TCP, no thread per connection.
 //! * [`sctp`]: SCTP (usrsctp over UDP encapsulation, or the Linux kernel's
 //!   SCTP) behind one interface; real association events instead of the
 //!   UDP transport's idle and no-answer rules, and the PPID on every message.
-//! * `tokio` (feature `tokio`): non-blocking, bounded UDP and TCP
-//!   transports on tokio, for a node run as one task: associations per
-//!   (local socket, remote), a UDP table that refuses new peers when full,
-//!   a bounded send buffer and a cap on connections for TCP, no thread per
-//!   connection.
 
 mod multicast;
 #[cfg(feature = "runtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod sctp;
-#[cfg(feature = "runtime")]
-#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
-pub mod tcp;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
-#[cfg(feature = "runtime")]
-#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
-pub mod udp;
 
 pub use multicast::{Multicast, ASAP_GROUP_V4, ASAP_GROUP_V6, ENRP_GROUP_V4, ENRP_GROUP_V6};
 

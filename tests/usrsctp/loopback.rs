@@ -9,7 +9,8 @@ use crate::net_support::{
     self, element, encapsulation_port, pool, registered, registrar, user, wait_for,
 };
 
-use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode};
+use rserpool::runtime::blocking::{PoolElementNode, PoolUserNode};
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::transport::sctp::{SctpConfig, SctpKind};
 use rserpool::ServerId;
 
@@ -337,7 +338,7 @@ fn pool_elements_and_users_find_an_sctp_registrar_by_server_announce() {
     let u = PoolUserNode::start(
         loopback::user(&[], 9),
         n,
-        rserpool::Duration::from_millis(500),
+        core::time::Duration::from_millis(500),
     )
     .unwrap();
     let (id, reply) = u.request(&pool(), b"mc", Duration::from_secs(8)).unwrap();

@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::support::net::{self, pool, registered, wait_for};
 
 use rserpool::addr::{TransportProtocol, TransportUse};
-use rserpool::runtime::{loopback, NodeConfig, RegistrarNode};
+use rserpool::runtime::blocking::RegistrarNode;
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::wire::{AsapMessage, PolicyParam, PoolElementParam, TransportParam, UserTransport};
 use rserpool::{PeId, Policy, ServerId};
 

@@ -23,7 +23,8 @@ use crate::support::registrar::with_handle;
 
 use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::registrar::{EnrpConfig, RegistrarConfig};
-use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::runtime::blocking::{PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::wire::{
     AsapMessage, EnrpBody, PolicyParam, PoolElementParam, TransportParam, UpdateAction,
     UserTransport,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::support::net::{self, pool, registered, wait_for};
 
-use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::runtime::blocking::{PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::ServerId;
 
 fn any() -> SocketAddr {
@@ -193,7 +194,7 @@ fn pool_user_over_tcp_resolves_and_survives_its_registrar() {
     let u = PoolUserNode::start(
         loopback::user(&both, 8),
         node,
-        rserpool::Duration::from_millis(500),
+        core::time::Duration::from_millis(500),
     )
     .unwrap();
     let (_, reply) = u.request(&pool(), b"tcp", Duration::from_secs(5)).unwrap();
@@ -278,7 +279,7 @@ fn pool_elements_and_users_find_registrars_by_server_announce() {
     let u = PoolUserNode::start(
         loopback::user(&[], 9),
         node,
-        rserpool::Duration::from_millis(500),
+        core::time::Duration::from_millis(500),
     )
     .unwrap();
     let (id, reply) = u.request(&pool(), b"mc", Duration::from_secs(8)).unwrap();
@@ -329,7 +330,7 @@ fn a_refused_pool_element_reports_it_retries_and_gets_in_after_a_graceful_stop()
         initial: rserpool::Duration::from_millis(200),
         max: rserpool::Duration::from_millis(400),
     });
-    let second = PoolElementNode::start(
+    let mut second = PoolElementNode::start(
         config,
         NodeConfig::new(any()),
         Box::new(rserpool::host::services::Echo),
@@ -347,7 +348,7 @@ fn a_refused_pool_element_reports_it_retries_and_gets_in_after_a_graceful_stop()
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while seen.iter().filter(|e| refused(e)).count() < 3 && std::time::Instant::now() < deadline {
-        if let Ok(e) = second.events().recv_timeout(Duration::from_millis(100)) {
+        if let Some(e) = second.next_event(Duration::from_millis(100)) {
             seen.push(e);
         }
     }
@@ -360,18 +361,27 @@ fn a_refused_pool_element_reports_it_retries_and_gets_in_after_a_graceful_stop()
     assert_eq!(r.status().unwrap().elements, vec![(pool(), first.pe_id())]);
     // The graceful stop: the registrar drops the PE at once (no keep-alive
     // timeout), and the refused PE gets in at its next try.
-    first.deregister(Duration::from_secs(3)).unwrap();
+    first.shutdown(Duration::from_secs(3)).unwrap();
     assert!(wait_for(Duration::from_secs(5), || r
         .status()
         .is_some_and(|s| s.elements == vec![(pool(), second.pe_id())])));
     assert!(wait_for(Duration::from_secs(2), || second.registrations() >= 1));
-    assert!(second
-        .events()
-        .try_iter()
-        .any(|e| matches!(e, Event::Registered { .. })));
-    // The second one stops gracefully too: the pool is empty.
+    assert!(
+        std::iter::from_fn(|| second.try_event()).any(|e| matches!(e, Event::Registered { .. }))
+    );
+    // The second one deregisters too, and keeps running: the pool is
+    // empty, and it does not register again.
     second.deregister(Duration::from_secs(3)).unwrap();
     assert!(wait_for(Duration::from_secs(5), || registered(&r, 0)));
+    let registrations = second.registrations();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        second.registrations(),
+        registrations,
+        "no registration after the deregistration"
+    );
+    assert!(registered(&r, 0));
+    second.stop();
 }
 
 /// Deregistering a PE whose registrar is gone ends in a typed error within
@@ -383,7 +393,7 @@ fn deregistering_without_a_registrar_ends_in_an_error() {
     assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
     r.shutdown();
     let started = std::time::Instant::now();
-    let result = pe.deregister(Duration::from_millis(1500));
+    let result = pe.shutdown(Duration::from_millis(1500));
     assert!(
         matches!(
             result,
@@ -441,9 +451,13 @@ fn two_sessions_of_one_node_never_share_a_pe_association() {
     let _pe = element(&[r.local_addr()], 21);
     assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
     let su = rserpool::session::SessionUserConfig::new(loopback::user(&[r.local_addr()], 5));
-    let u = rserpool::runtime::AppNode::start(su, NodeConfig::new(any()), TwoSessions::default())
-        .unwrap();
-    let first = |u: &rserpool::runtime::AppNode<TwoSessions>| {
+    let u = rserpool::runtime::blocking::AppNode::start(
+        su,
+        NodeConfig::new(any()),
+        TwoSessions::default(),
+    )
+    .unwrap();
+    let first = |u: &rserpool::runtime::blocking::AppNode<TwoSessions>| {
         u.with_app(|a, _| a.answers.clone()).unwrap_or_default()
     };
     assert!(wait_for(Duration::from_secs(5), || !first(&u).is_empty()));

@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use crate::support::net::{registered, wait_for};
 
-use rserpool::runtime::RegistrarNode;
-use rserpool::runtime::{loopback, Multicast, NodeConfig, PoolElementNode, PoolUserNode};
+use rserpool::runtime::blocking::RegistrarNode;
+use rserpool::runtime::blocking::{PoolElementNode, PoolUserNode};
+use rserpool::runtime::{loopback, Multicast, NodeConfig};
 use rserpool::{PoolHandle, ServerId};
 
 /// Set in the re-run inside the namespace.
@@ -134,7 +135,7 @@ fn ipv6_groups_find_registrars_and_peers() {
     let u = PoolUserNode::start(
         loopback::user(&[], 9),
         node,
-        rserpool::Duration::from_millis(500),
+        core::time::Duration::from_millis(500),
     )
     .unwrap();
     let (id, reply) = u.request(&pool(), b"mc6", Duration::from_secs(8)).unwrap();

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use rserpool::runtime::{loopback, NodeConfig, PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::runtime::blocking::{PoolElementNode, PoolUserNode, RegistrarNode};
+use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::{PoolHandle, ServerId};
 
 /// The pool every test uses.
@@ -58,7 +59,7 @@ pub fn user(registrars: &[SocketAddr], node: NodeConfig) -> PoolUserNode {
     PoolUserNode::start(
         loopback::user(registrars, 7),
         node,
-        rserpool::Duration::from_millis(500),
+        core::time::Duration::from_millis(500),
     )
     .expect("pool user starts")
 }
@@ -138,7 +139,7 @@ pub fn killed_element_fails_over_without_loss(
     }
     let dead = pes.remove(0);
     let dead_id = dead.pe_id();
-    dead.shutdown();
+    dead.stop();
     for i in 0..12u8 {
         let (pe, reply) = u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();
         assert_eq!(reply, vec![i]);

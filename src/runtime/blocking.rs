@@ -1,0 +1,306 @@
+//! The nodes for programs without async code: the same nodes as the
+//! [`runtime`](super) ones, with methods that block the calling thread
+//! until they have their answer.
+//!
+//! A node started here runs on the caller's tokio runtime when there is
+//! one, else on the crate's [shared runtime](super::shared_runtime) (two
+//! worker threads for the whole process). The blocking methods must not
+//! be called from within an async task: they panic there, naming the
+//! async method to call instead. [`into_async`](RegistrarNode::into_async)
+//! gives the async handle of the same node.
+//!
+//! ```no_run
+//! use core::time::Duration;
+//! use rserpool::host::services::Echo;
+//! use rserpool::id::{PoolHandle, ServerId};
+//! use rserpool::runtime::blocking::{PoolElementNode, PoolUserNode, RegistrarNode};
+//! use rserpool::runtime::{loopback, NodeConfig};
+//!
+//! let any = || NodeConfig::new("127.0.0.1:0".parse().expect("an address"));
+//! let pool = PoolHandle::new(b"echo").expect("a handle");
+//! let registrar =
+//!     RegistrarNode::start(loopback::registrar(ServerId::new(1).expect("not zero")), any())?;
+//! let at = [registrar.local_addr()];
+//! let pe = PoolElementNode::start(loopback::element(pool, &at, 1), any(), Box::new(Echo))?;
+//! let pu = PoolUserNode::start(loopback::user(&at, 2), any(), Duration::from_millis(500))?;
+//! let (by, answer) = pu.request(&pool, b"hello", Duration::from_secs(5)).expect("an answer");
+//! assert_eq!((by, &answer[..]), (pe.pe_id(), &b"hello"[..]));
+//! pe.shutdown(Duration::from_secs(3)).expect("deregistered");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use core::time::Duration;
+use std::boxed::Box;
+use std::io;
+use std::net::SocketAddr;
+use std::vec::Vec;
+
+use super::{block_on, NodeConfig, NodeCounters, RegistrarStatus};
+use crate::host::{AppCtx, Application, Service};
+use crate::id::{PeId, PoolHandle};
+use crate::pool_element::{Event, PoolElementConfig};
+use crate::pool_user::PoolUserConfig;
+use crate::registrar::RegistrarConfig;
+use crate::session::SessionUserConfig;
+use crate::Policy;
+
+pub use super::{DeregisterError, RequestError};
+
+/// A registrar; see [`runtime::RegistrarNode`](super::RegistrarNode).
+/// Dropping it stops it.
+#[derive(Debug)]
+pub struct RegistrarNode(super::RegistrarNode);
+
+impl RegistrarNode {
+    /// Starts a registrar (see
+    /// [`runtime::RegistrarNode::start`](super::RegistrarNode::start)).
+    pub fn start(config: RegistrarConfig, node: NodeConfig) -> io::Result<Self> {
+        super::RegistrarNode::start(config, node).map(RegistrarNode)
+    }
+
+    /// Where it listens for ENRP, when ENRP is enabled.
+    pub fn enrp_addr(&self) -> Option<SocketAddr> {
+        self.0.enrp_addr()
+    }
+
+    /// Where it listens for ASAP (the first address).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.local_addr()
+    }
+
+    /// Every address it listens on for ASAP.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        self.0.local_addrs()
+    }
+
+    /// Its status now (`None` when it has stopped); see
+    /// [`runtime::RegistrarNode::status`](super::RegistrarNode::status).
+    pub fn status(&self) -> Option<RegistrarStatus> {
+        block_on("RegistrarNode::status", self.0.status())
+    }
+
+    /// A page of its handlespace; see
+    /// [`runtime::RegistrarNode::elements`](super::RegistrarNode::elements).
+    pub fn elements(
+        &self,
+        after: Option<(PoolHandle, PeId)>,
+        limit: usize,
+    ) -> Option<Vec<(PoolHandle, PeId)>> {
+        block_on("RegistrarNode::elements", self.0.elements(after, limit))
+    }
+
+    /// Stops the registrar and waits until its sockets are closed.
+    pub fn shutdown(self) {
+        block_on("RegistrarNode::stop", self.0.stop());
+    }
+
+    /// The async handle of the same node.
+    pub fn into_async(self) -> super::RegistrarNode {
+        self.0
+    }
+}
+
+/// A pool element; see [`runtime::PoolElementNode`](super::PoolElementNode).
+/// Dropping it stops it without deregistering (as a crash would).
+#[derive(Debug)]
+pub struct PoolElementNode(super::PoolElementNode);
+
+impl PoolElementNode {
+    /// Starts a pool element (see
+    /// [`runtime::PoolElementNode::start`](super::PoolElementNode::start)).
+    pub fn start(
+        config: PoolElementConfig,
+        node: NodeConfig,
+        service: Box<dyn Service + Send>,
+    ) -> io::Result<Self> {
+        super::PoolElementNode::start(config, node, service).map(PoolElementNode)
+    }
+
+    /// What the node counted: answers, cookies, registrations, ...
+    pub fn counters(&self) -> &NodeCounters {
+        self.0.counters()
+    }
+
+    /// The machine's next event, waiting at most `timeout` for it (see
+    /// [`runtime::PoolElementNode::next_event`](super::PoolElementNode::next_event)).
+    pub fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        let next = self.0.next_event();
+        block_on("PoolElementNode::next_event", async {
+            tokio::time::timeout(timeout, next).await.ok().flatten()
+        })
+    }
+
+    /// The next event if one is waiting (never waits).
+    pub fn try_event(&mut self) -> Option<Event> {
+        self.0.try_event()
+    }
+
+    /// Events dropped because nobody read them.
+    pub fn events_dropped(&self) -> u64 {
+        self.0.events_dropped()
+    }
+
+    /// Registrations rejected or left unanswered so far.
+    pub fn registration_failures(&self) -> u64 {
+        self.0.registration_failures()
+    }
+
+    /// Changes the PE's policy and load at run time (see
+    /// [`runtime::PoolElementNode::set_policy`](super::PoolElementNode::set_policy)).
+    pub fn set_policy(&self, policy: Policy) -> bool {
+        block_on("PoolElementNode::set_policy", self.0.set_policy(policy))
+    }
+
+    /// Deregisters the PE and waits (at most `timeout`) for the
+    /// registrar's answer; the node keeps serving its sessions (see
+    /// [`runtime::PoolElementNode::deregister`](super::PoolElementNode::deregister)).
+    pub fn deregister(&self, timeout: Duration) -> Result<(), DeregisterError> {
+        block_on("PoolElementNode::deregister", async {
+            tokio::time::timeout(timeout, self.0.deregister())
+                .await
+                .unwrap_or(Err(DeregisterError::Timeout))
+        })
+    }
+
+    /// The graceful stop: deregisters (waiting at most `timeout` for the
+    /// answer), then stops the node and waits until its sockets are
+    /// closed. The node is stopped whatever the deregistration's outcome.
+    pub fn shutdown(self, timeout: Duration) -> Result<(), DeregisterError> {
+        let r = self.deregister(timeout);
+        self.stop();
+        r
+    }
+
+    /// Stops the node without deregistering (as a crash would) and waits
+    /// until its sockets are closed.
+    pub fn stop(self) {
+        block_on("PoolElementNode::stop", self.0.stop());
+    }
+
+    /// Its PE identifier.
+    pub fn pe_id(&self) -> PeId {
+        self.0.pe_id()
+    }
+
+    /// Its user transport (where pool users reach it).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.local_addr()
+    }
+
+    /// User messages its service sent so far (an echo: messages served).
+    pub fn served(&self) -> u64 {
+        self.0.served()
+    }
+
+    /// Registrations (and re-registrations) accepted so far.
+    pub fn registrations(&self) -> u64 {
+        self.0.registrations()
+    }
+
+    /// COOKIE_ECHOs received from pool users that failed over to it.
+    pub fn cookie_echoes(&self) -> u64 {
+        self.0.cookie_echoes()
+    }
+
+    /// The async handle of the same node.
+    pub fn into_async(self) -> super::PoolElementNode {
+        self.0
+    }
+}
+
+/// A pool user running an [`Application`]; see
+/// [`runtime::AppNode`](super::AppNode). Dropping it stops it.
+#[derive(Debug)]
+pub struct AppNode<A>(super::AppNode<A>);
+
+impl<A: Application + Send> AppNode<A> {
+    /// Starts a pool user with `config` running `app`.
+    pub fn start(config: SessionUserConfig, node: NodeConfig, app: A) -> io::Result<Self> {
+        super::AppNode::start(config, node, app).map(AppNode)
+    }
+
+    /// Runs `f` on the application in the node's task and returns the
+    /// result; `None` when the node has stopped.
+    pub fn with_app<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut A, &mut AppCtx<'_>) -> R + Send + 'static,
+    ) -> Option<R> {
+        block_on("AppNode::with_app", self.0.with_app(f))
+    }
+
+    /// What the node counted: requests, answers, failovers, ...
+    pub fn counters(&self) -> &NodeCounters {
+        self.0.counters()
+    }
+
+    /// The node's socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.local_addr()
+    }
+
+    /// Stops it and waits until its sockets are closed.
+    pub fn shutdown(self) {
+        block_on("AppNode::stop", self.0.stop());
+    }
+
+    /// The async handle of the same node.
+    pub fn into_async(self) -> super::AppNode<A> {
+        self.0
+    }
+}
+
+/// A request/response pool user; see
+/// [`runtime::PoolUserNode`](super::PoolUserNode). Dropping it stops it.
+#[derive(Debug)]
+pub struct PoolUserNode(super::PoolUserNode);
+
+impl PoolUserNode {
+    /// Starts a pool user (see
+    /// [`runtime::PoolUserNode::start`](super::PoolUserNode::start)).
+    pub fn start(
+        config: PoolUserConfig,
+        node: NodeConfig,
+        attempt_timeout: Duration,
+    ) -> io::Result<Self> {
+        super::PoolUserNode::start(config, node, attempt_timeout).map(PoolUserNode)
+    }
+
+    /// Sends `request` to a PE of `pool` and waits for the answer (see
+    /// [`runtime::PoolUserNode::request`](super::PoolUserNode::request)).
+    pub fn request(
+        &self,
+        pool: &PoolHandle,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<(PeId, Vec<u8>), RequestError> {
+        block_on(
+            "PoolUserNode::request",
+            self.0.request(pool, request, timeout),
+        )
+    }
+
+    /// Session failovers so far.
+    pub fn failovers(&self) -> u64 {
+        self.0.failovers()
+    }
+
+    /// What the node counted: requests, answers, failovers, ...
+    pub fn counters(&self) -> &NodeCounters {
+        self.0.counters()
+    }
+
+    /// The node's socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.local_addr()
+    }
+
+    /// Stops it and waits until its sockets are closed.
+    pub fn shutdown(self) {
+        block_on("PoolUserNode::stop", self.0.stop());
+    }
+
+    /// The async handle of the same node.
+    pub fn into_async(self) -> super::PoolUserNode {
+        self.0
+    }
+}
