@@ -3,6 +3,7 @@
 mod amplification;
 mod attacks;
 mod element_api;
+mod registrar_api;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
