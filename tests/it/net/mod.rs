@@ -4,6 +4,8 @@ mod amplification;
 mod attacks;
 mod element_api;
 mod registrar_api;
+#[cfg(feature = "http")]
+mod status_http;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
