@@ -7,7 +7,7 @@
 //! The server runs on the same tokio runtime as the node, as tasks of its
 //! own, and reaches the registrar only through a [`StatusHandle`]: each
 //! snapshot is taken in the registrar's task and walks one page of PEs
-//! (at most [`MAX_PAGE`](super::snapshot::MAX_PAGE)), never the whole
+//! (at most [`MAX_PAGE`]), never the whole
 //! handlespace. Snapshots are taken at a bounded rate: an unpaged one (the
 //! metrics, the page's first view) is reused for [`CACHE_FOR`], and
 //! snapshots are taken one at a time, at least [`MIN_GAP`] apart, so that
