@@ -144,9 +144,13 @@ fn main() {
     }
     // The graceful stop (end of --seconds, SIGINT, SIGTERM): deregister.
     let id = pe.pe_id().get();
+    let lost = args::capture_lost(pe.counters());
     match pe.shutdown(std::time::Duration::from_secs(5)) {
         Ok(()) => println!("pool element {id}: deregistered"),
         Err(e) => println!("pool element {id}: {e}"),
+    }
+    if lost {
+        std::process::exit(1);
     }
 }
 

@@ -142,8 +142,9 @@ fn main() -> ExitCode {
         n - lost,
         user.failovers()
     );
+    let capture_lost = args::capture_lost(user.counters());
     user.shutdown();
-    if lost == 0 {
+    if lost == 0 && !capture_lost {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -257,6 +258,7 @@ fn generated(
             (g.issued, g.served, g.failovers, g.duplicates, g.mismatches)
         })
         .unwrap_or_default();
+    let capture_lost = args::capture_lost(user.counters());
     user.shutdown();
     println!(
         "answers checked byte for byte: {served} (sizes {}-{} bytes), wrong: {mismatches}, \
@@ -265,7 +267,7 @@ fn generated(
     );
     let lost = count.saturating_sub(served);
     println!("pool_user: requests={issued} served={served} failovers={failovers} lost={lost}");
-    if lost == 0 && mismatches == 0 {
+    if lost == 0 && mismatches == 0 && !capture_lost {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -333,8 +335,9 @@ fn lines(config: PoolUserConfig, node: NodeConfig, pool: PoolHandle, ppid: u32) 
     }
     // Answers to the last lines.
     std::thread::sleep(Duration::from_secs(1));
+    let capture_lost = args::capture_lost(user.counters());
     user.shutdown();
-    if failed {
+    if failed || capture_lost {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -301,3 +301,14 @@ pub fn run_for(args: &Args, mut every_second: impl FnMut(u64)) {
         }
     }
 }
+
+/// Whether the node's capture lost writes (`--pcap` on a full disk, say):
+/// said on stderr; the example then exits with a failure once the node
+/// has stopped gracefully.
+pub fn capture_lost(counters: &rserpool::runtime::NodeCounters) -> bool {
+    let n = counters.capture_errors();
+    if n > 0 {
+        eprintln!("capture: writing it failed; the capture is incomplete");
+    }
+    n > 0
+}
