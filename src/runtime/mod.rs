@@ -1069,8 +1069,10 @@ impl Task {
                     // Take what else is ready without waiting, then flush
                     // once: the output of a burst leaves together.
                     for _ in 1..INPUT_BATCH {
+                        // The output first: a close it holds must reach
+                        // the transport before the next input is read.
+                        settle(node, d);
                         let Some(i) = ready(d) else { break };
-                        node.flush(d);
                         net_input(node, d, i);
                     }
                 }

@@ -4,6 +4,7 @@ mod amplification;
 mod attacks;
 mod element_api;
 mod registrar_api;
+mod services;
 #[cfg(feature = "http")]
 mod status_http;
 #[cfg(feature = "tokio")]
