@@ -1,8 +1,10 @@
 //! A pool user of a pool by its handle, in one of three ways:
 //!
-//! * lines (the default): every line read from standard input goes as one
-//!   user message (with its newline, as rsplib's `rspterminal` sends it) on
-//!   a session; every message the pool element sends back is printed.
+//! * lines (the default, rspterminal's way): every line read from standard
+//!   input goes as one user message (with its newline, as rsplib's
+//!   `rspterminal` sends it) on a session; every message the pool element
+//!   sends back is printed after the id of the PE that sent it, and the
+//!   session's connects and failovers are shown.
 //! * `--sizes MIN-MAX`: `--requests N` generated messages of random sizes
 //!   on one session, every answer of an echo service checked byte for
 //!   byte; failovers (with the session's cookie) send the unanswered ones
@@ -28,7 +30,7 @@ use rserpool::host::{AppCtx, Application, LoadConfig, LoadGenerator};
 use rserpool::pool_user::PoolUserConfig;
 use rserpool::runtime::blocking::{AppNode, PoolUserNode};
 use rserpool::runtime::{loopback, NodeConfig};
-use rserpool::session::user::Event;
+use rserpool::session::user::{Event, SessionState};
 use rserpool::session::{ResendPolicy, SessionId, SessionUserConfig};
 use rserpool::PoolHandle;
 
@@ -294,10 +296,14 @@ impl Application for Lines {
     fn start(&mut self, ctx: &mut AppCtx<'_>) {
         self.session(ctx);
     }
-    fn on_event(&mut self, _ctx: &mut AppCtx<'_>, event: &Event, bytes: &[u8]) {
+    fn on_event(&mut self, ctx: &mut AppCtx<'_>, event: &Event, bytes: &[u8]) {
         print_event(event);
         match event {
-            Event::Message { .. } => {
+            Event::Message { session, .. } => {
+                // Which PE answered, as rspterminal shows it.
+                if let Some(SessionState::Connected { pe, .. }) = ctx.state(*session) {
+                    print!("[{}] ", pe.get());
+                }
                 print!("{}", String::from_utf8_lossy(bytes));
                 if !bytes.ends_with(b"\n") {
                     println!();
