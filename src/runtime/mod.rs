@@ -555,6 +555,17 @@ impl Env for Driver {
         self.counters.record(tally);
     }
 
+    /// The node's state changes (registrations, removals with their
+    /// reason, home changes, sessions, ENRP peers and takeovers) are
+    /// logged at info level, with target `rserpool::node`.
+    fn tracing(&self) -> bool {
+        log::log_enabled!(target: "rserpool::node", log::Level::Info)
+    }
+
+    fn log(&mut self, args: core::fmt::Arguments<'_>) {
+        log::info!(target: "rserpool::node", "{args}");
+    }
+
     fn take_buffer(&mut self) -> Vec<u8> {
         let mut b = core::mem::take(&mut self.buf);
         if b.len() < MAX_MESSAGE_SIZE {
