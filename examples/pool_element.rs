@@ -42,9 +42,10 @@ const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PO
   --transport       udp (default), usrsctp or kernel-sctp";
 
 fn main() {
-    let usage = format!("{USAGE}\n{}", args::SCTP_USAGE);
+    let usage = format!("{USAGE}\n{}\n{}", args::SCTP_USAGE, args::NODE_USAGE);
     let args = Args::parse(&usage);
     let mut known = args::SCTP_FLAGS.to_vec();
+    known.extend(args::NODE_FLAGS);
     known.extend([
         "--registrar",
         "--trust-registrar",
@@ -110,6 +111,7 @@ fn main() {
     node.asap_multicast = announce;
     node.name = "pool element".into();
     args.apply_sctp(&mut node);
+    args.apply_csp(&mut node);
     let cookie_every: u32 = args.num("--cookie-every", 0);
     let service: Box<dyn Service + Send> = match args.get("--service").unwrap_or("echo") {
         "echo" if cookie_every == 0 => Box::new(Echo),

@@ -53,9 +53,10 @@ const USAGE: &str =
   --pcap FILE       write the ASAP traffic to FILE";
 
 fn main() -> ExitCode {
-    let usage = format!("{USAGE}\n{}", args::SCTP_USAGE);
+    let usage = format!("{USAGE}\n{}\n{}", args::SCTP_USAGE, args::NODE_USAGE);
     let args = Args::parse(&usage);
     let mut known = args::SCTP_FLAGS.to_vec();
+    known.extend(args::NODE_FLAGS);
     known.extend([
         "--registrar",
         "--announce",
@@ -100,6 +101,7 @@ fn main() -> ExitCode {
     node.name = "pool user".into();
     node.connect_tcp = args.transport() == args::Transport::Tcp;
     args.apply_sctp(&mut node);
+    args.apply_csp(&mut node);
     let timeout = Duration::from_millis(args.num("--timeout-ms", 10_000));
     let ppid: u32 = args.num("--ppid", 0);
     if let Some(sizes) = args.get("--sizes") {

@@ -66,9 +66,10 @@ const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enr
   --seconds N     stop after N seconds (default: run until killed)";
 
 fn main() {
-    let usage = format!("{USAGE}\n{}", args::SCTP_USAGE);
+    let usage = format!("{USAGE}\n{}\n{}", args::SCTP_USAGE, args::NODE_USAGE);
     let args = Args::parse(&usage);
     let mut known = args::SCTP_FLAGS.to_vec();
+    known.extend(args::NODE_FLAGS);
     known.extend([
         "--listen",
         "--peer",
@@ -141,6 +142,7 @@ fn main() {
     // PEs always use UDP; TCP is for pool users.
     node.listen_tcp = args.transport() == Transport::Tcp;
     args.apply_sctp(&mut node);
+    args.apply_csp(&mut node);
     let r = RegistrarNode::start(config, node)
         .unwrap_or_else(|e| args::fail(&format!("registrar: {e}")));
     match r.enrp_addr() {

@@ -178,6 +178,21 @@ impl Args {
         }
     }
 
+    /// Makes the node report to `--csp ADDR` every `--csp-interval MS`.
+    pub fn apply_csp(&self, node: &mut rserpool::runtime::NodeConfig) {
+        let interval = std::time::Duration::from_millis(self.num("--csp-interval", 1000));
+        match self.get("--csp") {
+            Some(v) => {
+                let to = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(&format!("--csp: bad address {v:?}")));
+                node.csp = Some(rserpool::runtime::csp::CspConfig { to, interval });
+            }
+            None if self.get("--csp-interval").is_some() => fail("--csp-interval: only with --csp"),
+            None => {}
+        }
+    }
+
     /// Puts the node on SCTP when `--transport` names an SCTP kind (with
     /// `--udp-encaps-port` and `--remote-udp-encaps-port` for usrsctp);
     /// fails clearly when this build lacks it.
@@ -272,6 +287,16 @@ pub const SCTP_USAGE: &str =
   --udp-encaps-port N      usrsctp: this process's UDP encapsulation port (default 9899;
                            processes on one host need one each)
   --remote-udp-encaps-port N  usrsctp: the peers' UDP encapsulation port (default 9899)";
+
+/// The usage lines of the flags every node takes, shared by the examples.
+pub const NODE_USAGE: &str =
+    "  --csp ADDR               report to rsplib's component status monitor (cspmonitor) there
+  --csp-interval MS        the time between two reports (default 1000)
+  -v, -vv, -q              more log detail (state changes, then inputs), or errors only
+                           (RUST_LOG overrides)";
+
+/// The flags [`Args::apply_csp`] reads.
+pub const NODE_FLAGS: [&str; 2] = ["--csp", "--csp-interval"];
 
 /// The flags [`Args::apply_sctp`] reads.
 pub const SCTP_FLAGS: [&str; 2] = ["--udp-encaps-port", "--remote-udp-encaps-port"];

@@ -272,6 +272,34 @@ fn node_transport(d: &Driver) -> io::Result<OwnedTransport> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
+/// What a pool element tells a CSP monitor: its pool, whether it is
+/// registered, its sessions, and its association to its home registrar.
+fn csp_status(node: &mut dyn Node, d: &mut Driver) -> Option<super::csp::CspStatus> {
+    use super::csp::{component_id, to_registrar, ComponentGroup, CspStatus};
+    let host = node.as_any().downcast_ref::<RuntimeElement>()?;
+    let pe = host.pool_element();
+    let pool = super::snapshot::handle_text(pe.pool_handle());
+    let sessions = host.session_element().sessions().count();
+    let home = pe.home().and_then(|h| h.server_id);
+    let status = match (pe.is_registered(), home) {
+        (true, Some(id)) => std::format!(
+            "{pool}: registered at {:#010x}, {sessions} sessions",
+            id.get()
+        ),
+        (true, None) => std::format!("{pool}: registered, {sessions} sessions"),
+        (false, _) => std::format!("{pool}: not registered, {sessions} sessions"),
+    };
+    Some(CspStatus {
+        id: component_id(ComponentGroup::PoolElement, u64::from(pe.pe_id().get())),
+        status,
+        workload: None,
+        associations: home
+            .map(|id| to_registrar(id.get(), false, d.sctp.is_some()))
+            .into_iter()
+            .collect(),
+    })
+}
+
 /// A pool element (ASAP over UDP or SCTP) serving sessions as a tokio
 /// task; see the [module](self) documentation. Dropping it stops it
 /// without deregistering (as a crash would); [`shutdown`](Self::shutdown)
@@ -417,7 +445,7 @@ impl PoolElementNode {
         service: impl FnOnce(&mut Driver) -> Box<dyn Service + Send>,
     ) -> io::Result<Self> {
         let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_LEN);
-        let (runner, pe_id) = Runner::start(
+        let (mut runner, pe_id) = Runner::start(
             &node,
             Protocol::Asap,
             Framing::Tagged,
@@ -428,6 +456,7 @@ impl PoolElementNode {
                 Ok((Box::new(host) as Box<dyn Node + Send>, pe_id))
             },
         )?;
+        runner.report_csp(&node, std::sync::Arc::new(csp_status))?;
         Ok(PoolElementNode {
             runner,
             pe_id,

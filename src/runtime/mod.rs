@@ -62,6 +62,7 @@
 //! (IP protocol 132) with the kernel's SCTP.
 
 pub mod blocking;
+pub mod csp;
 pub mod element;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
@@ -158,6 +159,8 @@ pub struct NodeConfig {
     pub sctp_config: crate::transport::sctp::SctpConfig,
     /// Write the ASAP/ENRP traffic to this pcap file.
     pub capture: Option<PathBuf>,
+    /// Report the node's status to a CSP monitor (rsplib's `cspmonitor`).
+    pub csp: Option<csp::CspConfig>,
     /// A name for the node's log lines.
     pub name: String,
 }
@@ -178,6 +181,7 @@ impl NodeConfig {
             sctp: None,
             sctp_config: crate::transport::sctp::SctpConfig::default(),
             capture: None,
+            csp: None,
             name: String::from("node"),
         }
     }
@@ -721,7 +725,13 @@ pub(crate) struct Runner {
     locals: Vec<SocketAddr>,
     /// What the node's host counts.
     pub(crate) counters: Arc<NodeCounters>,
+    /// Dropped with the runner: the CSP reporter sends its last report.
+    csp_stop: Option<oneshot::Sender<()>>,
 }
+
+/// What a node reports to a CSP monitor, asked in its task.
+pub(crate) type CspSource =
+    Arc<dyn Fn(&mut dyn Node, &mut Driver) -> Option<csp::CspStatus> + Send + Sync>;
 
 /// What the node's task owns.
 struct Task {
@@ -791,6 +801,7 @@ impl Runner {
                 local,
                 locals: local_addrs,
                 counters,
+                csp_stop: None,
             },
             extra,
         ))
@@ -937,6 +948,35 @@ impl Runner {
         rx.await.ok()
     }
 
+    /// Reports the node's status to `config.csp`'s monitor (if set) every
+    /// interval, with what `source` says in the node's task; the last
+    /// report (flagged final) goes when the node stops.
+    pub(crate) fn report_csp(&mut self, config: &NodeConfig, source: CspSource) -> io::Result<()> {
+        let (Some(csp), Some(commands)) = (config.csp, self.weak()) else {
+            return Ok(());
+        };
+        let handle = runtime_handle();
+        let _entered = handle.enter();
+        let any: SocketAddr = match csp.to {
+            SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = std::net::UdpSocket::bind(any)?;
+        socket.set_nonblocking(true)?;
+        let socket = tokio::net::UdpSocket::from_std(socket)?;
+        let mut location = csp::host_name();
+        for (i, a) in self.locals.iter().enumerate() {
+            location.push_str(if i == 0 { ": " } else { ", " });
+            location.push_str(&unspecified_to_loopback(*a).to_string());
+        }
+        let (stop, stopped) = oneshot::channel();
+        self.csp_stop = Some(stop);
+        handle.spawn(csp_reporter(
+            socket, csp, commands, source, location, stopped,
+        ));
+        Ok(())
+    }
+
     /// The node's command channel, without keeping the node running.
     pub(crate) fn weak(&self) -> Option<mpsc::WeakSender<Command>> {
         self.commands.as_ref().map(mpsc::Sender::downgrade)
@@ -944,6 +984,7 @@ impl Runner {
 
     /// Tells the node to stop and waits until its task has ended.
     pub(crate) async fn stop(&mut self) {
+        drop(self.csp_stop.take());
         let Some(tx) = self.commands.take() else {
             return;
         };
@@ -959,6 +1000,7 @@ impl Runner {
     /// Tells the node to stop; outside a runtime, waits (at most
     /// [`STOP_WAIT`]) until its task has ended.
     fn stop_from_drop(&mut self) {
+        drop(self.csp_stop.take());
         let Some(tx) = self.commands.take() else {
             return;
         };
@@ -972,6 +1014,61 @@ impl Runner {
 impl Drop for Runner {
     fn drop(&mut self) {
         self.stop_from_drop();
+    }
+}
+
+/// Sends a CSP report every interval until the node stops, then a last one.
+async fn csp_reporter(
+    socket: tokio::net::UdpSocket,
+    config: csp::CspConfig,
+    commands: mpsc::WeakSender<Command>,
+    source: CspSource,
+    location: String,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let started = std::time::Instant::now();
+    let interval = config.interval.max(core::time::Duration::from_millis(100));
+    let interval_us = u32::try_from(interval.as_micros()).unwrap_or(u32::MAX);
+    let report = |status: csp::CspStatus, last: bool| csp::CspReport {
+        status,
+        location: location.clone(),
+        uptime_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        interval_us,
+        last,
+    };
+    let mut latest: Option<csp::CspStatus> = None;
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = tick.tick() => {}
+        }
+        let Some(tx) = commands.upgrade() else { break };
+        let (answer, status) = oneshot::channel();
+        let source = source.clone();
+        let asked = tx
+            .send(Box::new(move |node, d| {
+                let _ = answer.send(source(node, d));
+            }))
+            .await;
+        drop(tx);
+        if asked.is_err() {
+            break;
+        }
+        match status.await {
+            Ok(Some(s)) => {
+                // A monitor that is not there is no error of the node's.
+                let _ = socket
+                    .send_to(&report(s.clone(), false).encode(), config.to)
+                    .await;
+                latest = Some(s);
+            }
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
+    if let Some(s) = latest {
+        let _ = socket.send_to(&report(s, true).encode(), config.to).await;
     }
 }
 

@@ -173,6 +173,35 @@ pub fn udp_idle_floor(config: &RegistrarConfig) -> core::time::Duration {
     }
 }
 
+/// What a registrar tells a CSP monitor: its PEs, pools and peers, and an
+/// association per live ENRP peer.
+fn csp_status(node: &mut dyn Node, d: &mut Driver) -> Option<super::csp::CspStatus> {
+    use super::csp::{component_id, to_registrar, ComponentGroup, CspStatus};
+    let host = node.as_any().downcast_ref::<RuntimeRegistrar>()?;
+    let m = &host.machine;
+    let hs = m.handlespace();
+    let sctp = d.sctp.is_some();
+    let associations = m
+        .peers()
+        .iter()
+        .filter(|p| p.state == crate::registrar::PeerState::Alive)
+        .filter_map(|p| p.server_id)
+        .map(|id| to_registrar(id.get(), true, sctp))
+        .collect();
+    Some(CspStatus {
+        id: component_id(ComponentGroup::Registrar, u64::from(m.server_id().get())),
+        status: std::format!(
+            "{} PEs ({} owned) in {} pools, {} ENRP peers",
+            hs.len(),
+            m.owned_count(),
+            hs.pool_count(),
+            m.peers().len()
+        ),
+        workload: None,
+        associations,
+    })
+}
+
 /// Takes snapshots of a running registrar ([`RegistrarNode::status_handle`]);
 /// it does not keep the registrar running: once it has stopped, every
 /// snapshot is `None`.
@@ -257,7 +286,7 @@ impl RegistrarNode {
         // answers its keep-alives never idles out.
         node.udp.idle_timeout = node.udp.idle_timeout.max(udp_idle_floor(&config));
         let announce = node.asap_multicast.map(|_| node.listen_tcp);
-        let (runner, enrp) = Runner::start(
+        let (mut runner, enrp) = Runner::start(
             &node,
             Protocol::Asap,
             Framing::Plain,
@@ -267,6 +296,7 @@ impl RegistrarNode {
                 Ok((Box::new(host) as Box<dyn Node + Send>, enrp))
             },
         )?;
+        runner.report_csp(&node, std::sync::Arc::new(csp_status))?;
         Ok(RegistrarNode { runner, enrp })
     }
 

@@ -60,15 +60,30 @@ impl<A: Application + Send> AppNode<A> {
     /// sockets are bound; runs on the caller's tokio runtime, else on the
     /// [shared one](super::shared_runtime).
     pub fn start(config: SessionUserConfig, node: NodeConfig, app: A) -> io::Result<Self> {
-        let (runner, ()) = Runner::start(
+        let (mut runner, object) = Runner::start(
             &node,
             Protocol::Asap,
             Framing::Plain,
             false,
-            move |_d: &mut Driver| {
+            move |d: &mut Driver| {
                 let host = RuntimeUser::new(Box::new(SessionUser::new(config)), app);
-                Ok((Box::new(host) as Box<dyn Node + Send>, ()))
+                // A pool user has no id of its own: a random one for CSP.
+                let object = crate::host::Env::random_u64(d);
+                Ok((Box::new(host) as Box<dyn Node + Send>, object))
             },
+        )?;
+        runner.report_csp(
+            &node,
+            std::sync::Arc::new(move |node: &mut dyn Node, _d: &mut Driver| {
+                use super::csp::{component_id, ComponentGroup, CspStatus};
+                let host = node.as_any().downcast_ref::<RuntimeUser<A>>()?;
+                Some(CspStatus {
+                    id: component_id(ComponentGroup::PoolUser, object),
+                    status: std::format!("{} sessions", host.session_user().sessions().count()),
+                    workload: None,
+                    associations: Vec::new(),
+                })
+            }),
         )?;
         Ok(AppNode {
             runner,

@@ -2,6 +2,7 @@
 
 mod amplification;
 mod attacks;
+mod csp;
 mod element_api;
 mod registrar_api;
 mod services;
