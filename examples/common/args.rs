@@ -46,16 +46,76 @@ impl Args {
             }
         }
         init_logging(verbosity);
+        let config: Vec<String> = pairs
+            .iter()
+            .filter(|(f, _)| f == "--config")
+            .map(|(_, v)| v.clone())
+            .collect();
+        pairs.retain(|(f, _)| f != "--config");
+        if let Some(path) = config.last() {
+            // The file first; a flag given on the command line replaces
+            // every value the file gives it.
+            let mut merged: Vec<(String, String)> = read_config(path)
+                .into_iter()
+                .filter(|(f, _)| !pairs.iter().any(|(g, _)| g == f))
+                .collect();
+            merged.append(&mut pairs);
+            pairs = merged;
+        }
         Args { pairs }
     }
 
-    /// Fails on a flag not in `known`.
+    /// Fails on a flag not in `known` (or a `--seconds` that is no number
+    /// of seconds), before anything is bound; with `--dump-config FILE`
+    /// (`-`: standard output) writes the flags in effect as a `--config`
+    /// file and exits.
     pub fn only(&self, known: &[&str]) {
         for (f, _) in &self.pairs {
-            if !known.contains(&f.as_str()) {
+            if f != "--dump-config" && !known.contains(&f.as_str()) {
                 fail(&format!("unknown flag {f}"));
             }
         }
+        let _: u64 = self.num("--seconds", 0);
+        if let Some(to) = self.get("--dump-config") {
+            let text = self.config_text();
+            let written = if to == "-" {
+                print!("{text}");
+                Ok(())
+            } else {
+                std::fs::write(to, text)
+            };
+            match written {
+                Ok(()) => std::process::exit(0),
+                Err(e) => fail(&format!("--dump-config {to}: {e}")),
+            }
+        }
+    }
+
+    /// The flags in effect as TOML: `flag = value`, a repeated flag as an
+    /// array, numbers as numbers.
+    fn config_text(&self) -> String {
+        let mut table = toml::Table::new();
+        for (f, v) in &self.pairs {
+            if f == "--dump-config" {
+                continue;
+            }
+            let key = f.trim_start_matches("--").to_string();
+            let value = match v.parse::<i64>() {
+                Ok(n) => toml::Value::Integer(n),
+                Err(_) => toml::Value::String(v.clone()),
+            };
+            match table.get_mut(&key) {
+                Some(toml::Value::Array(a)) => a.push(value),
+                Some(old) => {
+                    let first = old.clone();
+                    *old = toml::Value::Array(vec![first, value]);
+                }
+                None => {
+                    table.insert(key, value);
+                }
+            }
+        }
+        table.to_string()
     }
 
     /// Every value of `flag`.
@@ -290,7 +350,10 @@ pub const SCTP_USAGE: &str =
 
 /// The usage lines of the flags every node takes, shared by the examples.
 pub const NODE_USAGE: &str =
-    "  --csp ADDR               report to rsplib's component status monitor (cspmonitor) there
+    "  --config FILE            flags from a TOML file (`listen = \"127.0.0.1:3863\"`, `peer = [..]`
+                           for a repeated flag); flags given here replace the file's
+  --dump-config FILE|-     write the flags in effect as such a file and exit
+  --csp ADDR               report to rsplib's component status monitor (cspmonitor) there
   --csp-interval MS        the time between two reports (default 1000)
   -v, -vv, -q              more log detail (state changes, then inputs), or errors only
                            (RUST_LOG overrides)";
@@ -368,4 +431,45 @@ fn init_logging(verbosity: i32) {
         builder.parse_filters(&spec);
     }
     let _ = builder.try_init();
+}
+
+/// The flags a `--config` file gives: TOML, each key a flag without its
+/// `--`, each value a string, a number, a boolean or an array of them (a
+/// repeated flag). A file that cannot be read or parsed fails the program
+/// before anything is bound.
+fn read_config(path: &str) -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| fail(&format!("--config {path}: {e}")));
+    let table: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| fail(&format!("--config {path}: {e}")));
+    let scalar = |key: &str, v: &toml::Value| -> String {
+        match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(x) => x.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => fail(&format!(
+                "--config {path}: {key}: a string, number or boolean"
+            )),
+        }
+    };
+    let mut pairs = Vec::new();
+    for (key, value) in &table {
+        if key == "config" || key == "dump-config" {
+            fail(&format!(
+                "--config {path}: {key} cannot be set in a config file"
+            ));
+        }
+        let flag = format!("--{key}");
+        match value {
+            toml::Value::Array(items) => {
+                for item in items {
+                    pairs.push((flag.clone(), scalar(key, item)));
+                }
+            }
+            v => pairs.push((flag, scalar(key, v))),
+        }
+    }
+    pairs
 }
