@@ -16,10 +16,17 @@
 //!   by a counting global allocator; the boxed handlespace itself included).
 //!
 //! ```text
-//! cargo run --release --example hsbench -- [--quick] [--csv]
+//! cargo run --release --example hsbench -- [--quick] [--csv] [--plot FILE.svg]
 //!     [--wall] [--backend rbtree,treap,list] [--policy RR,WRAND,LU]
 //!     [--config 1x1000,1x10000,1x100000,1000x100] [--reps N] [--resolutions N]
 //! ```
+//!
+//! For each configuration and policy it prints one row per operation, a
+//! column of ops/s per backend and the ratio of each backend to the first
+//! one (`treap/rbtree 1.21`: the treap is 21 % faster); a figure whose
+//! spread is above 10 % is marked `~` (re-run it on a quieter machine).
+//! `--plot FILE.svg` draws ops/s against the number of PEs, per backend
+//! and operation (single-pool configurations, first policy).
 //!
 //! Time is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so that a
 //! shared machine's other work does not count against the handlespace;
@@ -47,6 +54,7 @@ const ASAP_ADDR: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))];
 const LIFE_MS: i32 = 30_000;
 
 struct Options {
+    plot: Option<String>,
     backends: Vec<String>,
     policies: Vec<String>,
     configs: Vec<(usize, usize)>,
@@ -59,6 +67,7 @@ struct Options {
 
 fn parse_args() -> Options {
     let mut o = Options {
+        plot: None,
         backends: vec!["rbtree".into(), "treap".into(), "list".into()],
         policies: vec!["RR".into(), "WRAND".into(), "LU".into()],
         configs: vec![(1, 1_000), (1, 10_000), (1, 100_000), (1_000, 100)],
@@ -80,29 +89,51 @@ fn parse_args() -> Options {
             .collect()
     };
     while let Some(a) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .unwrap_or_else(|| usage_error(&format!("{flag} needs a value")))
+        };
         match a.as_str() {
             "--quick" => quick = true,
             "--csv" => o.csv = true,
             "--wall" => USE_WALL.store(true, std::sync::atomic::Ordering::Relaxed),
-            "--backend" => o.backends = list(args.next()),
-            "--policy" => o.policies = list(args.next()),
+            "--plot" => o.plot = Some(value("--plot")),
+            "--backend" => o.backends = list(Some(value("--backend"))),
+            "--policy" => o.policies = list(Some(value("--policy"))),
             "--config" => {
-                o.configs = list(args.next())
+                o.configs = list(Some(value("--config")))
                     .iter()
                     .map(|c| {
-                        let (p, n) = c.split_once('x').expect("config is POOLSxPES");
-                        (p.parse().expect("pools"), n.parse().expect("PEs per pool"))
+                        c.split_once('x')
+                            .and_then(|(p, n)| Some((p.parse().ok()?, n.parse().ok()?)))
+                            .filter(|&(p, n): &(usize, usize)| p > 0 && n > 0)
+                            .unwrap_or_else(|| {
+                                usage_error(&format!("--config: POOLSxPES, not {c:?}"))
+                            })
                     })
                     .collect()
             }
-            "--reps" => reps = args.next().and_then(|s| s.parse().ok()),
-            "--resolutions" => resolutions = args.next().and_then(|s| s.parse().ok()),
+            "--reps" => reps = Some(number(&value("--reps"), "--reps")),
+            "--resolutions" => resolutions = Some(number(&value("--resolutions"), "--resolutions")),
             "-h" | "--help" => {
-                println!("usage: hsbench [--quick] [--csv] [--wall] [--backend rbtree,treap,list] [--policy RR,WRAND,LU] [--config 1x1000,1000x100] [--reps N] [--resolutions N]");
+                println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => panic!("unknown option {other}"),
+            other => usage_error(&format!("unknown option {other}")),
         }
+    }
+    for b in &o.backends {
+        if !["rbtree", "treap", "list"].contains(&b.as_str()) {
+            usage_error(&format!("unknown backend {b} (rbtree, treap, list)"));
+        }
+    }
+    for p in &o.policies {
+        if !POLICIES.contains(&p.as_str()) {
+            usage_error(&format!("unknown policy {p} ({})", POLICIES.join(", ")));
+        }
+    }
+    if o.backends.is_empty() || o.policies.is_empty() || o.configs.is_empty() {
+        usage_error("--backend, --policy and --config need at least one value");
     }
     if quick {
         o.reps = 3;
@@ -112,6 +143,23 @@ fn parse_args() -> Options {
     o.reps = reps.unwrap_or(o.reps).max(1);
     o.resolutions = resolutions.unwrap_or(o.resolutions).max(1);
     o
+}
+
+const USAGE: &str = "usage: hsbench [--quick] [--csv] [--plot FILE.svg] [--wall] [--backend rbtree,treap,list]
+               [--policy RR,WRAND,LU,RAND,PRIO] [--config 1x1000,1000x100] [--reps N] [--resolutions N]";
+
+/// The policies the workload knows.
+const POLICIES: [&str; 5] = ["RR", "WRAND", "LU", "RAND", "PRIO"];
+
+/// Prints `message` and the usage, exits with status 2.
+fn usage_error(message: &str) -> ! {
+    eprintln!("hsbench: {message}\n{USAGE}");
+    std::process::exit(2);
+}
+
+fn number(v: &str, flag: &str) -> usize {
+    v.parse()
+        .unwrap_or_else(|_| usage_error(&format!("{flag}: a number, not {v:?}")))
 }
 
 fn policy_for(name: &str, rng: &mut Xoshiro256StarStar) -> Policy {
@@ -127,7 +175,7 @@ fn policy_for(name: &str, rng: &mut Xoshiro256StarStar) -> Policy {
         "PRIO" => Policy::Priority {
             priority: below(rng, 16) as u32,
         },
-        other => panic!("unknown policy {other} (RR, WRAND, LU, RAND, PRIO)"),
+        other => usage_error(&format!("unknown policy {other}")),
     }
 }
 
@@ -331,7 +379,25 @@ fn median_spread(v: &mut [f64]) -> (f64, f64) {
     (m, spread)
 }
 
-fn bench<B: Backend>(o: &Options, pools: usize, per_pool: usize, policy: &str) {
+/// The operations, in the order they are printed.
+const OPERATIONS: [&str; 6] = [
+    "register",
+    "reregister",
+    "resolve1",
+    "resolve3",
+    "deregister",
+    "expire_all",
+];
+
+/// One backend's figures for one configuration and policy: (median ops/s,
+/// spread) per operation, in [`OPERATIONS`] order, and bytes per PE.
+struct Figures {
+    backend: &'static str,
+    ops: Vec<(f64, f64)>,
+    bytes_per_pe: f64,
+}
+
+fn bench<B: Backend>(o: &Options, pools: usize, per_pool: usize, policy: &str) -> Figures {
     let w = workload(pools, per_pool, policy, 0x5EED ^ (pools * per_pool) as u64);
     let mut s = Samples::default();
     // The list selects in linear time: fewer resolutions keep its runs short.
@@ -344,41 +410,175 @@ fn bench<B: Backend>(o: &Options, pools: usize, per_pool: usize, policy: &str) {
         run_once::<B>(&w, resolutions, 1000 + rep as u64, &mut s);
     }
     let (bytes, _) = median_spread(&mut s.bytes_per_pe);
-    let rows: [(&str, &mut Vec<f64>); 6] = [
-        ("register", &mut s.register),
-        ("reregister", &mut s.reregister),
-        ("resolve1", &mut s.resolve1),
-        ("resolve3", &mut s.resolve3),
-        ("deregister", &mut s.deregister),
-        ("expire_all", &mut s.expire_all),
-    ];
-    for (op, v) in rows {
-        let (m, spread) = median_spread(v);
-        if o.csv {
+    let ops = [
+        &mut s.register,
+        &mut s.reregister,
+        &mut s.resolve1,
+        &mut s.resolve3,
+        &mut s.deregister,
+        &mut s.expire_all,
+    ]
+    .into_iter()
+    .map(|v| median_spread(v))
+    .collect();
+    Figures {
+        backend: B::NAME,
+        ops,
+        bytes_per_pe: bytes,
+    }
+}
+
+/// A spread above this marks a figure as unsteady.
+const HIGH_SPREAD: f64 = 0.10;
+
+fn print_table(
+    pools: usize,
+    per_pool: usize,
+    policy: &str,
+    figures: &[Figures],
+    skipped: &[String],
+) {
+    println!();
+    println!("{pools} x {per_pool} PEs, {policy}:");
+    let base = figures[0].backend;
+    let mut head = format!("  {:<11}", "operation");
+    for f in figures {
+        head.push_str(&format!(" {:>14}", format!("{} ops/s", f.backend)));
+    }
+    for f in &figures[1..] {
+        head.push_str(&format!(" {:>14}", format!("{}/{base}", f.backend)));
+    }
+    println!("{head}");
+    let mut unsteady = false;
+    for (i, op) in OPERATIONS.iter().enumerate() {
+        let mut row = format!("  {op:<11}");
+        for f in figures {
+            let (m, spread) = f.ops[i];
+            let mark = if spread > HIGH_SPREAD {
+                unsteady = true;
+                "~"
+            } else {
+                " "
+            };
+            row.push_str(&format!(" {:>13.0}{mark}", m));
+        }
+        for f in &figures[1..] {
+            row.push_str(&format!(" {:>14.2}", f.ops[i].0 / figures[0].ops[i].0));
+        }
+        println!("{row}");
+    }
+    let mut row = format!("  {:<11}", "bytes/PE");
+    for f in figures {
+        row.push_str(&format!(" {:>13.1} ", f.bytes_per_pe));
+    }
+    for f in &figures[1..] {
+        row.push_str(&format!(
+            " {:>14.2}",
+            f.bytes_per_pe / figures[0].bytes_per_pe
+        ));
+    }
+    println!("{row}");
+    if unsteady {
+        println!(
+            "  ~ spread above {:.0} %: the machine was busy; run again",
+            HIGH_SPREAD * 100.0
+        );
+    }
+    for s in skipped {
+        println!("  {s}");
+    }
+}
+
+fn print_csv(pools: usize, per_pool: usize, policy: &str, figures: &[Figures]) {
+    for f in figures {
+        for (i, op) in OPERATIONS.iter().enumerate() {
             println!(
                 "{},{},{},{},{},{:.0},{:.1}",
-                B::NAME,
-                pools,
-                per_pool,
-                policy,
-                op,
-                m,
-                bytes
-            );
-        } else {
-            println!(
-                "{:<7} {:>5}x{:<7} {:<6} {:<11} {:>14.0} {:>7.1}% {:>9.1}",
-                B::NAME,
-                pools,
-                per_pool,
-                policy,
-                op,
-                m,
-                spread * 100.0,
-                bytes
+                f.backend, pools, per_pool, policy, op, f.ops[i].0, f.bytes_per_pe
             );
         }
     }
+}
+
+/// Draws ops/s against PEs, one chart per operation, one line per backend.
+fn plot(path: &str, series: &[(usize, Vec<Figures>)], policy: &str) -> Result<(), String> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (1200, 800)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let root = root
+        .titled(
+            &format!("rserpool handlespace: ops/s against PEs in one pool ({policy})"),
+            ("sans-serif", 22),
+        )
+        .map_err(|e| e.to_string())?;
+    let areas = root.split_evenly((2, 3));
+    let colours = [RED, BLUE, GREEN];
+    let x_max = series.iter().map(|s| s.0).max().unwrap_or(1) as f64;
+    let x_min = series.iter().map(|s| s.0).min().unwrap_or(1) as f64;
+    for (i, (area, op)) in areas.iter().zip(OPERATIONS).enumerate() {
+        let values = series
+            .iter()
+            .flat_map(|s| s.1.iter().map(move |f| f.ops[i].0));
+        let y_max = values.clone().fold(1.0f64, f64::max) * 1.5;
+        let y_min = values.fold(f64::MAX, f64::min).max(1.0) / 1.5;
+        let mut chart = ChartBuilder::on(area)
+            .caption(op, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(
+                (x_min * 0.8..x_max * 1.25).log_scale(),
+                (y_min..y_max).log_scale(),
+            )
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(5)
+            .y_labels(6)
+            .light_line_style(WHITE)
+            .x_desc("PEs")
+            .y_desc("ops/s")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0e}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let backends: Vec<&str> = series
+            .iter()
+            .flat_map(|s| s.1.iter().map(|f| f.backend))
+            .fold(Vec::new(), |mut v, b| {
+                if !v.contains(&b) {
+                    v.push(b);
+                }
+                v
+            });
+        for (b, colour) in backends.iter().zip(colours.iter().cycle()) {
+            let points: Vec<(f64, f64)> = series
+                .iter()
+                .filter_map(|(n, figs)| {
+                    figs.iter()
+                        .find(|f| f.backend == *b)
+                        .map(|f| (*n as f64, f.ops[i].0))
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(*b)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2))
+                });
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
 }
 
 fn main() {
@@ -392,24 +592,55 @@ fn main() {
             o.resolutions,
             clock_name()
         );
-        println!(
-            "{:<7} {:>13} {:<6} {:<11} {:>14} {:>8} {:>9}",
-            "backend", "pools x PEs", "policy", "operation", "ops/s", "spread", "bytes/PE"
-        );
     }
+    // Single-pool figures of the first policy, for the plot.
+    let mut series: Vec<(usize, Vec<Figures>)> = Vec::new();
     for &(pools, per_pool) in &o.configs {
         for policy in &o.policies {
+            let mut figures = Vec::new();
+            let mut skipped = Vec::new();
             for backend in &o.backends {
                 match backend.as_str() {
-                    "rbtree" => bench::<RedBlackTree>(&o, pools, per_pool, policy),
-                    "treap" => bench::<Treap>(&o, pools, per_pool, policy),
+                    "rbtree" => figures.push(bench::<RedBlackTree>(&o, pools, per_pool, policy)),
+                    "treap" => figures.push(bench::<Treap>(&o, pools, per_pool, policy)),
                     "list" if pools * per_pool <= o.list_max => {
-                        bench::<SortedList>(&o, pools, per_pool, policy)
+                        figures.push(bench::<SortedList>(&o, pools, per_pool, policy))
                     }
-                    "list" => {}
-                    other => panic!("unknown backend {other} (rbtree, treap, list)"),
+                    _ => skipped.push(format!(
+                        "list: skipped above {} PEs (it selects in linear time{})",
+                        o.list_max,
+                        if o.list_max < 10_000 { "; --quick" } else { "" }
+                    )),
                 }
             }
+            if figures.is_empty() {
+                for s in &skipped {
+                    println!("{pools} x {per_pool} PEs, {policy}: {s}");
+                }
+                continue;
+            }
+            if o.csv {
+                print_csv(pools, per_pool, policy, &figures);
+            } else {
+                print_table(pools, per_pool, policy, &figures, &skipped);
+            }
+            if pools == 1 && *policy == o.policies[0] {
+                series.push((per_pool, figures));
+            }
+        }
+    }
+    if let Some(path) = &o.plot {
+        series.sort_by_key(|s| s.0);
+        if series.is_empty() {
+            eprintln!("hsbench: --plot needs single-pool configurations (1xN)");
+            std::process::exit(2);
+        }
+        if let Err(e) = plot(path, &series, &o.policies[0]) {
+            eprintln!("hsbench: --plot {path}: {e}");
+            std::process::exit(1);
+        }
+        if !o.csv {
+            println!("\nplot: {path}");
         }
     }
 }
