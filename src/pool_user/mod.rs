@@ -12,7 +12,10 @@
 //! # Procedures
 //!
 //! * **Server hunt**: the same as the pool element's
-//!   ([`ServerHunt`]); requests wait for a home registrar.
+//!   ([`ServerHunt`]); requests wait for a home registrar, each try at
+//!   most T1-ENRPrequest as if sent: a resolution no registrar can be
+//!   found for fails as an unanswered one ([`Event::ResolutionFailed`]
+//!   with no cause), rather than waiting for the hunt forever.
 //! * **Handle resolution**: [`select`](PoolUser::select) on a pool with no
 //!   cached PE sends HANDLE_RESOLUTION (with the Handle Resolution Option
 //!   item count) and answers [`PoolUserError::WouldBlock`]; try again after
@@ -364,10 +367,12 @@ impl CachedPe {
 }
 
 /// An outstanding resolution: `deadline` is the running T1, `None` while it
-/// waits for a home registrar.
+/// waits for a home registrar; `home_wait` bounds that wait by T1 as well
+/// (a request no registrar can be found for fails as an unanswered one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Request {
     deadline: Option<Instant>,
+    home_wait: Option<Instant>,
     retransmits: u32,
     /// The registrars that answered Unknown Pool Handle in this attempt.
     asked: [Option<SocketAddr>; MAX_REGISTRARS],
@@ -383,11 +388,23 @@ impl Request {
     const fn new() -> Self {
         Request {
             deadline: None,
+            home_wait: None,
             retransmits: 0,
             asked: [None; MAX_REGISTRARS],
             resent_for_challenge: false,
             unknown: 0,
         }
+    }
+
+    /// When the request is due: its T1, else the end of its wait for a home.
+    fn due(&self) -> Option<Instant> {
+        self.deadline.or(self.home_wait)
+    }
+
+    /// Waits for a home registrar from `now`, at most `t1`.
+    fn wait_for_home(&mut self, now: Instant, t1: Duration) {
+        self.deadline = None;
+        self.home_wait = Some(now + t1);
     }
 }
 
@@ -730,11 +747,12 @@ impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSM
         }
     }
 
-    fn home_lost(&mut self, _now: Instant, assoc: AssocId, _how: HomeLoss) {
+    fn home_lost(&mut self, now: Instant, assoc: AssocId, _how: HomeLoss) {
         self.event(Event::HomeLost { assoc });
+        let t1 = self.config.t1_enrp_request;
         for p in self.pools.iter_mut() {
             if let Some(r) = p.request.as_mut() {
-                r.deadline = None;
+                r.wait_for_home(now, t1);
             }
         }
     }
@@ -820,7 +838,10 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
             self.home_found(now, home);
         }
         for i in 0..self.pools.len() {
-            if matches!(self.pools[i].request, Some(Request { deadline: Some(d), .. }) if now >= d)
+            if self.pools[i]
+                .request
+                .and_then(|r| r.due())
+                .is_some_and(|d| now >= d)
             {
                 self.request_timed_out(now, i);
             }
@@ -830,7 +851,7 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
     fn poll_timeout(&self) -> Option<Instant> {
         self.pools
             .iter()
-            .filter_map(|p| p.request.and_then(|r| r.deadline))
+            .filter_map(|p| p.request.and_then(|r| r.due()))
             .chain(self.client.hunt.poll_timeout())
             .min()
     }

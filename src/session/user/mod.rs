@@ -7,9 +7,12 @@
 //!   ([`PoolUser::select`] answers `WouldBlock`) and the session waits for
 //!   the answer. An answer with a cause (e.g. Unknown Pool Handle) closes a
 //!   session that never had a PE ([`CloseReason::NoPoolElement`]); an
-//!   unanswered resolution, or any failure during a failover, counts one
-//!   attempt and tries again after
-//!   [`retry_interval`](SessionUserConfig::retry_interval).
+//!   unanswered resolution (no registrar answered, none could be reached),
+//!   or any failure during a failover, counts one attempt and tries again
+//!   after [`retry_interval`](SessionUserConfig::retry_interval). A failed
+//!   resolution the session survives is told as
+//!   [`Event::ResolutionFailed`] (with the registrar's cause, `None` when
+//!   no registrar answered), so that an application can give up at once.
 //! * **Connecting**: the PE is chosen; [`SessionUser::poll_connect`] asks
 //!   for an association to its user transport.
 //! * **Connected**: [`Event::Connected`]; messages flow. After a failover,
@@ -871,6 +874,8 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             self.end(i, Some(CloseReason::NoPoolElement { cause: Some(cause) }));
             return;
         }
+        let session = s.id;
+        self.event(Event::ResolutionFailed { session, cause });
         self.retry_later(now, i);
     }
 

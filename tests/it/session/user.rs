@@ -103,6 +103,38 @@ fn an_unknown_pool_closes_the_session_with_the_registrars_cause() {
     );
 }
 
+/// Without a registrar, each failed resolution is told to the
+/// application (no cause: nobody answered) while the session goes on
+/// trying.
+#[test]
+fn a_session_without_registrar_reports_each_failed_resolution() {
+    let mut net = ready(1, ResendPolicy::None);
+    net.crash(REGISTRAR);
+    let now = net.now;
+    let s = net.user().connect(now, pool()).unwrap();
+    // rsplib: T1 3 s, one try; then the retry interval (1 s).
+    net.run(secs(5));
+    let failed: Vec<&Event> = net
+        .user_events
+        .iter()
+        .filter(|e| matches!(e, Event::ResolutionFailed { .. }))
+        .collect();
+    assert!(!failed.is_empty(), "{:?}", net.user_events);
+    assert!(failed.iter().all(|e| **e
+        == Event::ResolutionFailed {
+            session: s,
+            cause: None
+        }));
+    assert_eq!(net.user().state(s), Some(SessionState::Resolving));
+    // The registrar comes back: the session gets its PE.
+    net.restart(REGISTRAR);
+    net.run(secs(10));
+    assert!(matches!(
+        net.user().state(s),
+        Some(SessionState::Connected { .. })
+    ));
+}
+
 #[test]
 fn a_full_session_table_refuses_the_newcomer() {
     let mut net = ready(1, ResendPolicy::None);
