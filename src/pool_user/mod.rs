@@ -242,6 +242,18 @@ pub struct Selection {
     pub failover: bool,
 }
 
+/// A cached pool element as [`PoolUser::elements`] gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedElement {
+    /// The PE.
+    pub pe_id: PeId,
+    /// Its user transport (protocol, port, use, as many addresses as the
+    /// cache keeps: [`CACHED_ADDRESS_BYTES`]).
+    pub transport: OwnedTransport,
+    /// Its policy parameters (`None`: a policy this crate does not know).
+    pub policy: Option<Policy>,
+}
+
 /// What the pool user tells its application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -549,6 +561,37 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     /// The number of pools cached.
     pub fn cached_pools(&self) -> usize {
         self.pools.len()
+    }
+
+    /// The PEs of `pool` from the cache, starting a resolution when none
+    /// is cached or the answer is stale (as [`select`](Self::select)
+    /// does): how many are cached, or [`PoolUserError::WouldBlock`] while
+    /// none is and a resolution runs (try again after [`Event::Resolved`],
+    /// give up on [`Event::ResolutionFailed`]). Read them with
+    /// [`elements`](Self::elements); a stale answer is given while it is
+    /// resolved again.
+    pub fn resolve(&mut self, now: Instant, pool: &PoolHandle) -> Result<usize, PoolUserError> {
+        let i = self.entry(pool)?;
+        self.refresh(now, i);
+        match self.pools[i].elements.len() {
+            0 => Err(PoolUserError::WouldBlock),
+            n => Ok(n),
+        }
+    }
+
+    /// The cached PEs of `pool` in list order (the registrar's order, less
+    /// those reported unreachable since): identifier, user transport and
+    /// policy parameters.
+    pub fn elements(&self, pool: &PoolHandle) -> impl Iterator<Item = CachedElement> + '_ {
+        self.find(pool)
+            .map(|i| &self.pools[i].elements[..])
+            .unwrap_or_default()
+            .iter()
+            .map(|e| CachedElement {
+                pe_id: e.pe_id,
+                transport: e.transport.to_owned_transport(),
+                policy: e.policy,
+            })
     }
 
     /// The cached PEs of `pool`, in list order, written to `out`; returns

@@ -72,7 +72,9 @@ pub mod user;
 
 pub use element::{DeregisterError, PoolElementNode, RuntimeElement, EVENT_CHANNEL_LEN};
 pub use registrar::{RegistrarNode, RegistrarStatus, RuntimeRegistrar, STATUS_ELEMENTS};
-pub use user::{AppNode, PoolUserNode, RequestError, Requests, RuntimeUser};
+pub use user::{
+    AppNode, PoolUserNode, RequestError, Requests, Resolved, RuntimeUser, SessionEvent, UserSession,
+};
 
 use std::boxed::Box;
 use std::fs::File;
@@ -820,6 +822,12 @@ impl Runner {
 
     pub(crate) fn local_addrs(&self) -> &[SocketAddr] {
         &self.locals
+    }
+
+    /// The node's command channel without keeping the node running (the
+    /// node stops when its handle does, whoever holds these).
+    pub(crate) fn weak_commands(&self) -> Option<mpsc::WeakSender<Command>> {
+        self.commands.as_ref().map(mpsc::Sender::downgrade)
     }
 
     /// Runs `f` on the node in its task (then the node's output is

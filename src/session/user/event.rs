@@ -109,8 +109,9 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
-    /// Something the inner pool user reported (home registrar changed or
-    /// lost, an ASAP_ERROR received).
+    /// Something the inner pool user reported: a resolution's end
+    /// (resolved or failed: before the events of the sessions it concerns),
+    /// home registrar changed or lost, an ASAP_ERROR received.
     PoolUser(pool_user::Event),
 }
 

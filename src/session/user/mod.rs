@@ -222,6 +222,18 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             .ok_or(SessionError::UnknownSession)
     }
 
+    /// The PEs of `pool` from the inner pool user's cache, resolving when
+    /// needed ([`PoolUser::resolve`]): how many are cached (read them
+    /// with [`PoolUser::elements`] through [`pool_user`](Self::pool_user)),
+    /// or [`PoolUserError::WouldBlock`] while a resolution runs; its end
+    /// comes as [`Event::PoolUser`] with [`pool_user::Event::Resolved`] or
+    /// [`pool_user::Event::ResolutionFailed`].
+    pub fn resolve(&mut self, now: Instant, pool: &PoolHandle) -> Result<usize, PoolUserError> {
+        let r = self.pu.resolve(now, pool);
+        self.pump(now);
+        r
+    }
+
     /// Where `session` is.
     pub fn state(&self, session: SessionId) -> Option<SessionState> {
         let s = self.session(session).ok()?;
@@ -884,6 +896,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
         while let Some(e) = self.pu.poll_event() {
             match e {
                 pool_user::Event::Resolved { pool, .. } => {
+                    self.event(Event::PoolUser(e.clone()));
                     for i in 0..S {
                         if self.resolving(i, &pool) {
                             self.select_for(now, i);
@@ -891,6 +904,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                     }
                 }
                 pool_user::Event::ResolutionFailed { pool, cause } => {
+                    self.event(Event::PoolUser(e.clone()));
                     for i in 0..S {
                         if self.resolving(i, &pool) {
                             self.on_resolution_failed(now, i, cause);
