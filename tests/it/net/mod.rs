@@ -2,6 +2,7 @@
 
 mod amplification;
 mod attacks;
+mod pool_user_api;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
