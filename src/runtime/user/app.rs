@@ -436,13 +436,10 @@ impl Requests {
         }
     }
 
-    /// Ends slot `i`: its caller of `connect` gets `error` (or, once
-    /// connected, its handle the close).
-    fn end_slot(&mut self, ctx: &mut AppCtx<'_>, i: usize, reason: CloseReason, close: bool) {
+    /// Slot `i`'s session ended: its caller of `connect` gets why (or,
+    /// once connected, its handle the close).
+    fn end_slot(&mut self, i: usize, reason: CloseReason) {
         let slot = self.sessions.swap_remove(i);
-        if close {
-            let _ = ctx.close(slot.id);
-        }
         self.drop_sends(slot.id);
         match slot.connect {
             Some(c) => {
@@ -508,7 +505,7 @@ impl Requests {
                     let _ = c.send(Err(e));
                 }
             }
-            Event::Closed { reason, .. } => self.end_slot(ctx, i, reason, false),
+            Event::Closed { reason, .. } => self.end_slot(i, reason),
             _ => {}
         }
     }
@@ -655,7 +652,7 @@ impl Application for Requests {
         if self.sweep_at.is_some_and(|t| t <= now) {
             self.sweep(ctx);
         }
-        if self.queue_retry.is_some_and(|t| t <= now) || self.pending.is_empty() {
+        if self.queue_retry.is_some_and(|t| t <= now) {
             self.release(ctx);
         }
     }

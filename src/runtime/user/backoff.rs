@@ -99,10 +99,10 @@ mod tests {
             u.unknown(p, now);
             let mut wait = Duration::ZERO;
             while u.blocked(&p, now + wait) {
-                wait = wait + Duration::from_millis(100);
+                wait += Duration::from_millis(100);
             }
             waits.push(wait.as_millis());
-            now = now + wait;
+            now += wait;
         }
         assert_eq!(waits, [200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
         assert!(!u.blocked(&pool(2), Instant::ZERO));
