@@ -2,7 +2,9 @@
 
 mod amplification;
 mod attacks;
+mod element_api;
 mod pool_user_api;
+mod registrar_api;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
