@@ -41,7 +41,11 @@
 //! the pool has no other), so two sessions never share an association and
 //! never see each other's messages. Requests run one after the other for
 //! that reason (callers wait their turn); a program that needs several
-//! sessions on one PE starts a node for each.
+//! sessions on one PE starts a node for each. The refused connect is a
+//! failed connect to the session layer: the PE is reported unreachable to
+//! the registrar (which drops a PE after several such reports), so a
+//! program that keeps sessions open and also sends requests to the same
+//! pool is better served by a second node for the requests.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
