@@ -424,6 +424,12 @@ impl UserSession {
         self.0.dropped()
     }
 
+    /// Events other than messages dropped because the handle's queue was
+    /// full.
+    pub fn events_dropped(&self) -> u64 {
+        self.0.events_dropped()
+    }
+
     /// Sends `bytes` with PPID `ppid` (see
     /// [`runtime::UserSession::send`](super::UserSession::send)).
     pub fn send(&mut self, ppid: u32, bytes: &[u8]) -> Result<(), RequestError> {

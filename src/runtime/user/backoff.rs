@@ -8,10 +8,14 @@ use crate::id::PoolHandle;
 use crate::time::{Duration, Instant};
 
 /// The first back-off after an Unknown Pool Handle answer.
-pub const UNKNOWN_POOL_BACKOFF: Duration = Duration::from_millis(200);
+pub const UNKNOWN_POOL_BACKOFF: core::time::Duration = core::time::Duration::from_millis(200);
 
 /// The longest back-off (it doubles after each further answer).
-pub const UNKNOWN_POOL_BACKOFF_MAX: Duration = Duration::from_secs(5);
+pub const UNKNOWN_POOL_BACKOFF_MAX: core::time::Duration = core::time::Duration::from_secs(5);
+
+/// The back-offs in the machines' time.
+const FIRST: Duration = Duration::from_micros(UNKNOWN_POOL_BACKOFF.as_micros() as u64);
+const MAX: Duration = Duration::from_micros(UNKNOWN_POOL_BACKOFF_MAX.as_micros() as u64);
 
 /// Pools remembered as unknown at most; beyond, the one whose back-off
 /// ends first is forgotten.
@@ -45,7 +49,7 @@ impl UnknownPools {
     pub(crate) fn unknown(&mut self, pool: PoolHandle, now: Instant) {
         if let Some(e) = self.entries.iter_mut().find(|e| e.pool == pool) {
             e.until = now + e.next;
-            e.next = e.next.saturating_mul(2).min(UNKNOWN_POOL_BACKOFF_MAX);
+            e.next = e.next.saturating_mul(2).min(MAX);
             return;
         }
         if self.entries.len() >= UNKNOWN_POOLS {
@@ -61,10 +65,8 @@ impl UnknownPools {
         }
         self.entries.push(Entry {
             pool,
-            until: now + UNKNOWN_POOL_BACKOFF,
-            next: UNKNOWN_POOL_BACKOFF
-                .saturating_mul(2)
-                .min(UNKNOWN_POOL_BACKOFF_MAX),
+            until: now + FIRST,
+            next: FIRST.saturating_mul(2).min(MAX),
         });
     }
 

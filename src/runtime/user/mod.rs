@@ -103,7 +103,7 @@ pub use session::{SessionEvent, UserSession, SESSION_BYTES, SESSION_EVENTS, SESS
 
 /// How long a session whose resolution failed waits before it resolves
 /// again (the [`SessionUserConfig::retry_interval`] of a [`PoolUserNode`]).
-pub const RETRY_INTERVAL: Duration = Duration::from_millis(200);
+pub const RETRY_INTERVAL: core::time::Duration = core::time::Duration::from_millis(200);
 
 /// Sessions a runtime pool user keeps open at once.
 pub const SESSIONS: usize = 64;
@@ -371,7 +371,7 @@ impl PoolUserNode {
         let resolve_timeout = config.t1_enrp_request.saturating_mul(tries);
         let mut su = SessionUserConfig::new(config);
         su.resend = ResendPolicy::LastUnacknowledged(1);
-        su.retry_interval = RETRY_INTERVAL;
+        su.retry_interval = Duration::from(RETRY_INTERVAL);
         let app = Requests::new(Duration::from(attempt_timeout), resolve_timeout, limit);
         Ok(PoolUserNode {
             node: AppNode::start(su, node, app)?,
