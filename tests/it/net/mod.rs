@@ -5,6 +5,8 @@ mod attacks;
 mod element_api;
 mod pool_user_api;
 mod registrar_api;
+#[cfg(feature = "http")]
+mod status_http;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
