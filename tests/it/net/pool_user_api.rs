@@ -399,3 +399,32 @@ async fn the_async_api_from_a_tokio_program() {
     pe.stop().await;
     r.stop().await;
 }
+
+/// A session whose application does not read: its queue takes
+/// `SESSION_MESSAGES` messages, the next are dropped and counted, and what
+/// was kept comes in order once the application reads.
+#[test]
+fn an_unread_session_keeps_its_bound_and_counts_what_it_drops() {
+    use rserpool::runtime::user::SESSION_MESSAGES;
+    let r = registrar(1);
+    let _pe = element_with(&r, 70, Box::new(Echo));
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
+    let u = user(&[r.local_addr()]);
+    let mut s = u.connect(&pool()).unwrap();
+    let sent = SESSION_MESSAGES + 44;
+    for i in 0..sent {
+        s.send(5, &(i as u32).to_be_bytes()).unwrap();
+    }
+    assert!(wait_for(Duration::from_secs(5), || s.dropped() == 44));
+    let mut got = Vec::new();
+    while let Some((ppid, bytes)) = s.recv(Duration::from_millis(300)) {
+        assert_eq!(ppid, 5);
+        got.push(u32::from_be_bytes(bytes.try_into().unwrap()));
+    }
+    let first: Vec<u32> = (0..SESSION_MESSAGES as u32).collect();
+    assert_eq!(got, first, "the first ones, in order");
+    assert_eq!(s.dropped(), 44);
+    // Read again, the session takes messages again.
+    s.send(5, b"more").unwrap();
+    assert_eq!(s.recv(Duration::from_secs(5)), Some((5, b"more".to_vec())));
+}
