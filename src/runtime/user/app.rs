@@ -106,10 +106,10 @@ impl core::fmt::Debug for Requests {
 
 /// Why a resolution failed, as the caller sees it: `cause` is the
 /// registrar's (`None`: nobody answered), `failed_over` whether PEs of
-/// the pool failed before.
+/// the pool failed before (the pool the registrar no longer knows had
+/// PEs: they all failed).
 fn failure(cause: Option<CauseCode>, failed_over: bool) -> RequestError {
     match cause {
-        None if failed_over => RequestError::AllFailed,
         None => RequestError::NoRegistrar,
         Some(CauseCode::UnknownPoolHandle) if failed_over => RequestError::AllFailed,
         Some(CauseCode::UnknownPoolHandle) => RequestError::UnknownPool,
@@ -122,6 +122,8 @@ fn failure(cause: Option<CauseCode>, failed_over: bool) -> RequestError {
 fn closed(reason: CloseReason, failed_over: bool) -> Option<RequestError> {
     match reason {
         CloseReason::Application => None,
+        // Out of attempts after failovers: no PE was left to take.
+        CloseReason::NoPoolElement { cause: None } if failed_over => Some(RequestError::AllFailed),
         CloseReason::NoPoolElement { cause } => Some(failure(cause, failed_over)),
         _ => Some(RequestError::AllFailed),
     }
