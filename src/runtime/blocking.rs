@@ -64,6 +64,11 @@ impl RegistrarNode {
         self.0.enrp_addr()
     }
 
+    /// What the node counted (capture errors, dropped events).
+    pub fn counters(&self) -> &NodeCounters {
+        self.0.counters()
+    }
+
     /// Where it listens for ASAP (the first address).
     pub fn local_addr(&self) -> SocketAddr {
         self.0.local_addr()

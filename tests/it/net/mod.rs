@@ -5,6 +5,7 @@ mod attacks;
 mod element_api;
 mod pool_user_api;
 mod registrar_api;
+mod services;
 #[cfg(feature = "http")]
 mod status_http;
 #[cfg(feature = "tokio")]
