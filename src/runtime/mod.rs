@@ -84,7 +84,9 @@ pub use registrar::{
 };
 pub use serve::{Message, ServeError, Session};
 pub use snapshot::RegistrarSnapshot;
-pub use user::{AppNode, PoolUserNode, RequestError, Requests, RuntimeUser};
+pub use user::{
+    AppNode, PoolUserNode, RequestError, Requests, Resolved, RuntimeUser, SessionEvent, UserSession,
+};
 
 use std::boxed::Box;
 use std::fs::File;
@@ -977,7 +979,8 @@ impl Runner {
         Ok(())
     }
 
-    /// The node's command channel, without keeping the node running.
+    /// The node's command channel without keeping the node running (the
+    /// node stops when its handle does, whoever holds these).
     pub(crate) fn weak(&self) -> Option<mpsc::WeakSender<Command>> {
         self.commands.as_ref().map(mpsc::Sender::downgrade)
     }

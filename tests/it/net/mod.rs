@@ -4,6 +4,7 @@ mod amplification;
 mod attacks;
 mod csp;
 mod element_api;
+mod pool_user_api;
 mod registrar_api;
 mod services;
 #[cfg(feature = "http")]
