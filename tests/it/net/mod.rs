@@ -3,6 +3,8 @@
 mod amplification;
 mod attacks;
 #[cfg(feature = "tokio")]
+mod node_bounds;
+#[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
 mod tokio_udp;
