@@ -324,7 +324,9 @@ fn drain_keep_alives(socket: &UdpSocket, buf: &mut [u8], c: &mut Count) {
     }
 }
 
-/// Registers (or deregisters) `pes` over `socket`, `window` at a time.
+/// Registers (or deregisters) `pes` over `socket`, `window` at a time;
+/// calls `between` after each window.
+#[allow(clippy::too_many_arguments)]
 fn pe_phase(
     socket: &UdpSocket,
     registrar: SocketAddr,
@@ -333,6 +335,7 @@ fn pe_phase(
     register: bool,
     give_up: Instant,
     c: &mut Count,
+    between: &mut dyn FnMut(&mut Count),
 ) {
     let mut buf = vec![0u8; 65_536];
     // (PE, tries so far)
@@ -394,6 +397,7 @@ fn pe_phase(
                 None => c.stray += 1,
             }
         }
+        between(c);
         for (pe, tries) in flight.drain(..) {
             c.timeouts += 1;
             if tries < MAX_TRIES {
@@ -941,7 +945,24 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
                     .spawn(move || {
                         let mut c = Count::default();
                         let give_up = t0 + o.phase_limit;
+                        // The sockets done with: their PEs answer
+                        // keep-alives every 100 ms while the others
+                        // register.
+                        let mut done: Vec<usize> = Vec::new();
+                        let mut last = Instant::now();
+                        let mut buf = vec![0u8; 65_536];
                         for s in (t..sockets.len()).step_by(o.threads) {
+                            let mut between = |c: &mut Count| {
+                                if last.elapsed() < Duration::from_millis(100) {
+                                    return;
+                                }
+                                last = Instant::now();
+                                for &d in &done {
+                                    let _ = sockets[d].set_nonblocking(true);
+                                    drain_keep_alives(&sockets[d], &mut buf, c);
+                                    let _ = sockets[d].set_nonblocking(false);
+                                }
+                            };
                             pe_phase(
                                 &sockets[s],
                                 registrar,
@@ -950,7 +971,9 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
                                 register,
                                 give_up,
                                 &mut c,
+                                &mut between,
                             );
+                            done.push(s);
                         }
                         c
                     })
