@@ -68,10 +68,14 @@ pub mod loopback;
 mod no_capture;
 pub mod registrar;
 mod sctp;
+pub mod serve;
 pub mod user;
 
-pub use element::{DeregisterError, PoolElementNode, RuntimeElement, EVENT_CHANNEL_LEN};
+pub use element::{
+    DeregisterError, ElementEvent, PoolElementNode, RuntimeElement, EVENT_CHANNEL_LEN,
+};
 pub use registrar::{RegistrarNode, RegistrarStatus, RuntimeRegistrar, STATUS_ELEMENTS};
+pub use serve::{Message, ServeError, Session};
 pub use user::{AppNode, PoolUserNode, RequestError, Requests, RuntimeUser};
 
 use std::boxed::Box;
@@ -243,6 +247,11 @@ pub(crate) struct Driver {
     rng: crate::random::Xoshiro256StarStar,
     /// What the node's host counts.
     pub(crate) counters: Arc<NodeCounters>,
+    /// The node's own command channel, for handles the node gives out
+    /// (they do not keep the node running).
+    pub(crate) commands: Option<mpsc::WeakSender<Command>>,
+    /// The runtime the node's task runs on.
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl Driver {
@@ -550,6 +559,7 @@ pub struct NodeCounters {
     mismatches: AtomicU64,
     transmit_errors: AtomicU64,
     events_dropped: AtomicU64,
+    sessions_overrun: AtomicU64,
 }
 
 impl NodeCounters {
@@ -629,6 +639,14 @@ impl NodeCounters {
     pub(crate) fn event_dropped(&self) {
         self.events_dropped.fetch_add(1, Ordering::Relaxed);
     }
+    /// Sessions closed because their handler fell
+    /// [`SESSION_QUEUE`](serve::SESSION_QUEUE) messages behind.
+    pub fn sessions_overrun(&self) -> u64 {
+        Self::get(&self.sessions_overrun)
+    }
+    pub(crate) fn session_overrun(&self) {
+        self.sessions_overrun.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// How many rounds of driver-caused events one input may cause at most.
@@ -684,7 +702,7 @@ impl Runner {
                 .any(|a| a.port() == 0);
         let mut attempts = 0;
         let (mut driver, sctp) = loop {
-            match Self::open(config, protocol, inbound, announcer) {
+            match Self::open(config, protocol, inbound, announcer, handle.clone()) {
                 Err(e) if ephemeral && e.kind() == io::ErrorKind::AddrInUse && attempts < 8 => {
                     attempts += 1;
                 }
@@ -694,6 +712,8 @@ impl Runner {
         let local_addrs = driver.asap_locals();
         let local = local_addrs.first().copied().unwrap_or(config.bind);
         let counters = driver.counters.clone();
+        let (tx, commands) = mpsc::channel(INPUT_QUEUE);
+        driver.commands = Some(tx.downgrade());
         let (node, extra) = match build(&mut driver) {
             Ok(built) => built,
             Err(e) => {
@@ -701,7 +721,6 @@ impl Runner {
                 return Err(e);
             }
         };
-        let (tx, commands) = mpsc::channel(INPUT_QUEUE);
         let (done_tx, done) = std::sync::mpsc::channel();
         let task = Task {
             node,
@@ -730,6 +749,7 @@ impl Runner {
         protocol: Protocol,
         inbound: Framing,
         announcer: bool,
+        runtime: tokio::runtime::Handle,
     ) -> io::Result<(Driver, Option<mpsc::Receiver<SctpInput>>)> {
         let mut net = Net::new(config.udp, config.tcp);
         net.udp.bind(config.bind, protocol, inbound)?;
@@ -810,6 +830,8 @@ impl Runner {
             events: Vec::new(),
             rng: crate::random::Xoshiro256StarStar::seed_from_u64(seed),
             counters: Arc::new(NodeCounters::default()),
+            commands: None,
+            runtime,
         };
         Ok((driver, sctp_rx))
     }

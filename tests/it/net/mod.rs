@@ -2,6 +2,8 @@
 
 mod amplification;
 mod attacks;
+mod element_api;
+mod registrar_api;
 #[cfg(feature = "tokio")]
 mod node_bounds;
 #[cfg(feature = "tokio")]
