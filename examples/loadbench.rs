@@ -855,10 +855,8 @@ fn run_once(o: &Opts, run: usize) -> Vec<Phase> {
 
     let mut phases = Vec::new();
     for register in [true, false] {
-        if !register {
-            if o.idle > 0.0 {
-                phases.push(keep_alive_phase(o, &pe_sockets, &registrar_cpu));
-            }
+        if !register && o.idle > 0.0 {
+            phases.push(keep_alive_phase(o, &pe_sockets, &registrar_cpu));
         }
         if !register && o.rounds > 0 {
             // The echo server answers as the registrar does.

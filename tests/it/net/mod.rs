@@ -3,9 +3,9 @@
 mod amplification;
 mod attacks;
 mod element_api;
-mod registrar_api;
 #[cfg(feature = "tokio")]
 mod node_bounds;
+mod registrar_api;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
