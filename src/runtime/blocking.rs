@@ -63,6 +63,11 @@ impl RegistrarNode {
         self.0.enrp_addr()
     }
 
+    /// What the node counted (capture errors, dropped events).
+    pub fn counters(&self) -> &NodeCounters {
+        self.0.counters()
+    }
+
     /// Where it listens for ASAP (the first address).
     pub fn local_addr(&self) -> SocketAddr {
         self.0.local_addr()
@@ -87,6 +92,22 @@ impl RegistrarNode {
         limit: usize,
     ) -> Option<Vec<(PoolHandle, PeId)>> {
         block_on("RegistrarNode::elements", self.0.elements(after, limit))
+    }
+
+    /// A snapshot for operators (see
+    /// [`runtime::RegistrarNode::snapshot`](super::RegistrarNode::snapshot)).
+    pub fn snapshot(
+        &self,
+        after: Option<(PoolHandle, PeId)>,
+        limit: usize,
+    ) -> Option<super::RegistrarSnapshot> {
+        block_on("RegistrarNode::snapshot", self.0.snapshot(after, limit))
+    }
+
+    /// A handle that takes snapshots without keeping the registrar running
+    /// (for a status server).
+    pub fn status_handle(&self) -> super::StatusHandle {
+        self.0.status_handle()
     }
 
     /// Stops the registrar and waits until its sockets are closed.

@@ -6,6 +6,9 @@ mod element_api;
 #[cfg(feature = "tokio")]
 mod node_bounds;
 mod registrar_api;
+mod services;
+#[cfg(feature = "http")]
+mod status_http;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
