@@ -1149,6 +1149,10 @@ impl Task {
         } = &mut self;
         let node = node.as_mut();
         node.start(d);
+        // One timer for the task's life, moved only when the machine's
+        // deadline moves (not registered anew at every wake-up).
+        let mut timer = Box::pin(tokio::time::sleep_until(tokio::time::Instant::now()));
+        let mut armed: Option<tokio::time::Instant> = None;
         loop {
             settle(node, d);
             // What the last input caused is in the capture file before the
@@ -1157,6 +1161,12 @@ impl Task {
             let deadline = node
                 .poll_timeout()
                 .map(|t| tokio::time::Instant::from_std(d.clock.std_instant(t)));
+            if let Some(t) = deadline {
+                if armed != Some(t) {
+                    timer.as_mut().reset(t);
+                    armed = Some(t);
+                }
+            }
             let pending_events = !d.events.is_empty();
             let wake = tokio::select! {
                 biased;
@@ -1165,7 +1175,11 @@ impl Task {
                     None => Wake::Stop,
                 },
                 () = tokio::task::yield_now(), if pending_events => Wake::Timer,
-                () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
+                () = &mut timer, if deadline.is_some() => {
+                    // Elapsed: the next deadline re-arms it.
+                    armed = None;
+                    Wake::Timer
+                }
                 i = d.net.next_input() => Wake::Net(i),
                 s = next_sctp(sctp) => match s {
                     Some(s) => Wake::Sctp(s),
@@ -1208,13 +1222,6 @@ fn ready(d: &mut Driver) -> Option<NetInput> {
     match d.net.poll_input(&mut cx) {
         core::task::Poll::Ready(i) => Some(i),
         core::task::Poll::Pending => None,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => core::future::pending().await,
     }
 }
 

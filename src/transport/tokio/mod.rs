@@ -29,7 +29,7 @@
 //! | TCP read/idle ([`TcpConfig::idle_timeout`]) | 120 s | a connection that sends no whole message that long is closed and reported down ([`DownReason::Idle`]) |
 //! | TCP connect ([`TcpConfig::connect_timeout`]) | 5 s | [`Input::ConnectFailed`] |
 //! | TCP frames | 65,535 bytes (the Message Length field) | a reader holds at most one message; a Message Length below 4 ends the connection ([`DownReason::Garbage`]) |
-//! | connection tasks → node ([`TcpConfig::event_queue`]) | 1,024 inputs | a connection task waits for room before it reads on: a full queue slows the peers down, no message of an established connection is dropped |
+//! | connection tasks → node ([`TcpConfig::event_queue`]) | 1,024 inputs, at most [`tcp::CONNECTION_QUEUE`] (1) message of one connection | a connection task waits for room before it reads on: a full queue, or a connection's full share, slows that peer down, no message of an established connection is dropped; a message waits behind at most one of each other connection |
 //! | inputs the transport holds for the node | at most one per association (its Up, Down) plus one message | — |
 //!
 //! So the memory the peers can make a node hold is bounded: the UDP table

@@ -19,9 +19,14 @@
 //! Everything between them is bounded:
 //!
 //! * **to the node**: one channel of [`TcpConfig::event_queue`] inputs for
-//!   all connections. A connection task that finds it full waits before it
-//!   reads on (TCP then slows its peer down); no message of an established
-//!   connection is dropped.
+//!   all connections, of which one connection holds at most
+//!   [`CONNECTION_QUEUE`] message (it reads the next one meanwhile). A
+//!   connection task that finds the channel full, or its own share taken,
+//!   waits before it reads on (TCP then slows its peer down); no message
+//!   of an established connection is dropped. So a message waits behind at
+//!   most one message of each other connection, however fast the others
+//!   send: a peer that floods the node delays the others by one message,
+//!   not by a full queue.
 //! * **from the node**: per connection, at most [`TcpConfig::send_buffer`]
 //!   bytes queued (each message counts its length plus
 //!   [`ENTRY_OVERHEAD`]). [`TcpEndpoints::send`] never waits: a message
@@ -55,7 +60,7 @@ use std::vec::Vec;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use ::tokio::net::{TcpListener, TcpStream};
-use ::tokio::sync::{mpsc, oneshot};
+use ::tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use ::tokio::time::Sleep;
 
 use super::{DownReason, Endpoint, Input, OpenError, SendError, POLL_BUDGET};
@@ -85,6 +90,11 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// descriptors, say), so that a listener that stays readable does not
 /// spin.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+
+/// The most messages of one connection waiting for the node at once (see
+/// the [module](self) documentation): the node takes the connections'
+/// messages in turn rather than a flooding peer's backlog first.
+pub const CONNECTION_QUEUE: usize = 1;
 
 /// Whether `assoc` is a TCP association.
 pub fn is_tcp(assoc: AssocId) -> bool {
@@ -167,6 +177,9 @@ enum Event {
     Message {
         assoc: AssocId,
         bytes: Vec<u8>,
+        /// The connection's share of the queue, given back when the node
+        /// takes the message.
+        _share: OwnedSemaphorePermit,
     },
     Closed {
         assoc: AssocId,
@@ -331,6 +344,7 @@ impl TcpEndpoints {
             stop_rx,
             queued,
             events: self.events_tx.clone(),
+            share: Arc::new(Semaphore::new(CONNECTION_QUEUE)),
             idle: self.config.idle_timeout,
         };
         (assoc, channels)
@@ -415,7 +429,7 @@ impl TcpEndpoints {
     /// any (events of connections the node closed are dropped).
     fn event(&mut self, e: Event) -> Option<Input> {
         match e {
-            Event::Message { assoc, bytes } => {
+            Event::Message { assoc, bytes, .. } => {
                 let c = self.conns.get(&assoc)?;
                 Some(Input::Message {
                     endpoint: c.endpoint,
@@ -589,6 +603,8 @@ struct Channels {
     stop_rx: oneshot::Receiver<Stop>,
     queued: Arc<AtomicUsize>,
     events: mpsc::Sender<Event>,
+    /// The connection's share of the queue to the node.
+    share: Arc<Semaphore>,
     idle: Duration,
 }
 
@@ -617,7 +633,7 @@ impl Channels {
     async fn run(mut self, mut stream: TcpStream) {
         let end = {
             let (r, w) = stream.split();
-            let read = read_loop(r, self.assoc, &self.events, self.idle);
+            let read = read_loop(r, self.assoc, &self.events, &self.share, self.idle);
             let write = write_loop(w, &mut self.out_rx, &self.queued);
             let mut read = core::pin::pin!(read);
             let mut write = core::pin::pin!(write);
@@ -670,6 +686,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut r: R,
     assoc: AssocId,
     events: &mpsc::Sender<Event>,
+    share: &Arc<Semaphore>,
     idle: Duration,
 ) -> DownReason {
     loop {
@@ -678,8 +695,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(Err(reason)) => return reason,
             Ok(Ok(bytes)) => bytes,
         };
-        // Waits for room: a full queue slows this peer down.
-        if events.send(Event::Message { assoc, bytes }).await.is_err() {
+        // Waits for room, first in this connection's share, then in the
+        // queue: a full one slows this peer down.
+        let Ok(share) = share.clone().acquire_owned().await else {
+            return DownReason::Closed;
+        };
+        let message = Event::Message {
+            assoc,
+            bytes,
+            _share: share,
+        };
+        if events.send(message).await.is_err() {
             return DownReason::Closed;
         }
     }

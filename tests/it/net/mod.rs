@@ -4,6 +4,8 @@ mod amplification;
 mod attacks;
 mod csp;
 mod element_api;
+#[cfg(feature = "tokio")]
+mod node_bounds;
 mod pool_user_api;
 mod registrar_api;
 mod services;

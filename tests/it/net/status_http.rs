@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::net::{element, pool, registrar, user, wait_for};
+use crate::support::net::{element, pool, registered, registrar, user, wait_for};
 
 use rserpool::runtime::blocking::RegistrarNode;
 use rserpool::runtime::http::HttpServer;
@@ -104,6 +104,7 @@ fn metrics_parse_as_prometheus_text_and_move_with_the_traffic() {
     );
 
     let pe = element(&[r.local_addr()], 70, NodeConfig::new(any()));
+    assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
     let u = user(&[r.local_addr()], NodeConfig::new(any()));
     for i in 0..3u8 {
         u.request(&pool(), &[i], Duration::from_secs(5)).unwrap();

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rserpool::transport::tokio::{
-    DownReason, Endpoint, Input, Net, OpenError, SendError, TcpConfig, TcpEndpoints, UdpConfig, Via,
+    tcp, DownReason, Endpoint, Input, Net, OpenError, SendError, TcpConfig, TcpEndpoints,
+    UdpConfig, Via,
 };
 use rserpool::transport::Payload;
 use rserpool::wire::Protocol;
@@ -599,6 +600,65 @@ fn a_full_input_queue_slows_readers_and_drops_no_message() {
             drop(w.join().unwrap());
         }
         assert!(next_seq.values().all(|&n| n as usize == MESSAGES));
+    });
+}
+
+#[test]
+fn a_flooding_connection_holds_one_message_of_the_queue_and_the_others_come_next() {
+    const FLOOD: usize = 200;
+    runtime().block_on(async {
+        let mut t = TcpEndpoints::new(TcpConfig::default());
+        assert!(TcpConfig::default().event_queue > FLOOD);
+        let l = t.listen(local(), Protocol::Asap).unwrap();
+        let addr = t.local_addr(l).unwrap();
+        let mut flood = TcpStream::connect(addr).unwrap();
+        let flood_assoc = match next(&mut t).await {
+            Input::Up { assoc, .. } => assoc,
+            other => panic!("unexpected {other:?}"),
+        };
+        let mut honest = TcpStream::connect(addr).unwrap();
+        let honest_assoc = match next(&mut t).await {
+            Input::Up { assoc, .. } => assoc,
+            other => panic!("unexpected {other:?}"),
+        };
+        // The flood is all in the kernel, and its task has had time to
+        // read what it may, before the honest message comes.
+        let burst: Vec<u8> = (0..FLOOD).flat_map(|i| frame(8, i as u8)).collect();
+        flood.write_all(&burst).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        honest.write_all(&frame(8, 0xAA)).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The node takes one of the flood, then the honest message.
+        let mut before = 0;
+        loop {
+            match next(&mut t).await {
+                Input::Message { incoming, .. } if incoming.assoc == flood_assoc => {
+                    assert_eq!(incoming.bytes, frame(8, before as u8), "in order");
+                    before += 1;
+                }
+                Input::Message { incoming, .. } => {
+                    assert_eq!(incoming.assoc, honest_assoc);
+                    assert_eq!(incoming.bytes, frame(8, 0xAA));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        eprintln!("figure: the honest message came after {before} of the flood's {FLOOD}");
+        // A message waits behind at most one of each other connection.
+        assert_eq!(tcp::CONNECTION_QUEUE, 1);
+        assert!(before <= 1, "at most one of the flood before it ({before})");
+        // The rest of the flood follows, in order, none lost.
+        while before < FLOOD {
+            match next(&mut t).await {
+                Input::Message { incoming, .. } => {
+                    assert_eq!(incoming.assoc, flood_assoc);
+                    assert_eq!(incoming.bytes, frame(8, before as u8), "in order");
+                    before += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     });
 }
 
