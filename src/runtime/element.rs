@@ -496,6 +496,14 @@ impl PoolElementNode {
     /// Changes the PE's policy (and the load it reports, for the load
     /// policies) at run time: it re-registers with it at once. `false`
     /// when the node has stopped.
+    ///
+    /// ```no_run
+    /// # async fn run(pe: rserpool::runtime::PoolElementNode) {
+    /// use rserpool::Policy;
+    /// // Busy: pool users of a least-used pool go elsewhere.
+    /// pe.set_policy(Policy::LeastUsed { load: 0x00c0_0000 }).await;
+    /// # }
+    /// ```
     pub async fn set_policy(&self, policy: Policy) -> bool {
         self.runner
             .call(move |node, d| {
@@ -511,6 +519,15 @@ impl PoolElementNode {
     /// sessions but no longer registers. Fails with the registrar's cause,
     /// or when no registrar answered within T3-deregistration ×
     /// (MAX-REQUEST-RETRANSMIT + 1).
+    ///
+    /// ```no_run
+    /// # async fn run(pe: rserpool::runtime::PoolElementNode) {
+    /// match pe.deregister().await {
+    ///     Ok(()) => println!("out of the pool; sessions still served"),
+    ///     Err(e) => eprintln!("deregistration: {e}"),
+    /// }
+    /// # }
+    /// ```
     pub async fn deregister(&self) -> Result<(), DeregisterError> {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<(), DeregisterError>>();
         let asked = self

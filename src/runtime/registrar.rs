@@ -365,6 +365,21 @@ impl RegistrarNode {
     /// A snapshot for operators: counters, ENRP peers, pools and up to
     /// `limit` PEs after `after` (see [`RegistrarSnapshot`]). `None` when it
     /// has stopped.
+    ///
+    /// ```no_run
+    /// # async fn run(registrar: rserpool::runtime::RegistrarNode) {
+    /// // Page through every PE, 500 at a time.
+    /// let mut after = None;
+    /// while let Some(page) = registrar.elements(after, 500).await {
+    ///     let Some(&last) = page.last() else { break };
+    ///     after = Some(last);
+    /// }
+    /// let s = registrar.snapshot(None, 10).await.expect("running");
+    /// for peer in &s.peers {
+    ///     println!("{:?} {}", peer.server_id, peer.state);
+    /// }
+    /// # }
+    /// ```
     pub async fn snapshot(
         &self,
         after: Option<(PoolHandle, PeId)>,
