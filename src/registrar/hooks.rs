@@ -12,6 +12,18 @@ impl<
         const EVENTS: usize,
     > Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
 {
+    /// A registrar's last word before a graceful stop: an ENRP_PRESENCE to
+    /// every peer (and the multicast channel, when on) with its final
+    /// checksum. RFC 5353 has no departure message; a last PRESENCE is what
+    /// it allows, so that the peers audit their copy of this registrar's
+    /// PEs against its final state before they notice its silence and take
+    /// its PEs over. Nothing is sent with ENRP off.
+    pub fn send_last_presence(&mut self) {
+        if self.config.enrp.enabled {
+            self.presence_groupcast();
+        }
+    }
+
     /// The PE checksum over the PEs this registrar owns (RFC 5353 §3.6.2).
     pub fn own_checksum(&self) -> u16 {
         self.hs.owner_checksum(self.config.server_id)

@@ -396,8 +396,17 @@ impl RegistrarNode {
         }
     }
 
-    /// Stops the registrar and waits until its sockets are closed.
+    /// Stops the registrar gracefully: its last ENRP_PRESENCE goes to its
+    /// peers (see [`Registrar::send_last_presence`](crate::registrar::Registrar::send_last_presence)),
+    /// then it stops and waits until its sockets are closed.
     pub async fn stop(mut self) {
+        self.runner
+            .call(|node, _| {
+                if let Some(host) = node.as_any_mut().downcast_mut::<RuntimeRegistrar>() {
+                    host.machine.send_last_presence();
+                }
+            })
+            .await;
         self.runner.stop().await;
     }
 }

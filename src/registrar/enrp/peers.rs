@@ -42,7 +42,7 @@ impl<
         }
     }
 
-    pub(super) fn presence_groupcast(&mut self) {
+    pub(in crate::registrar) fn presence_groupcast(&mut self) {
         for i in 0..self.enrp.peers.len() {
             if let Some(a) = self.enrp.peers[i].assoc {
                 self.presence_to(Destination::Association(a), None, false);

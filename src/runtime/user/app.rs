@@ -104,6 +104,17 @@ impl core::fmt::Debug for Requests {
     }
 }
 
+/// What a call that reached its deadline failed with: no registrar, when
+/// the node never knew one (none configured, none announced), else the
+/// timeout.
+fn timed_out(ctx: &AppCtx<'_>) -> RequestError {
+    if ctx.known_registrars() == 0 {
+        RequestError::NoRegistrar
+    } else {
+        RequestError::Timeout
+    }
+}
+
 /// Why a resolution failed, as the caller sees it: `cause` is the
 /// registrar's (`None`: nobody answered), `failed_over` whether PEs of
 /// the pool failed before (the pool the registrar no longer knows had
@@ -277,7 +288,7 @@ impl Requests {
                     let r = self.resolves.swap_remove(i);
                     let _ = r.reply.send(Ok(resolved(ctx, &pool)));
                 }
-                Err(None) if unanswered + 1 < known => {
+                Err(None) if unanswered + 1 < known || ctx.known_registrars() == 0 => {
                     // The next registrar may answer: ask again.
                     self.resolves[i].unanswered += 1;
                     match ctx.resolve(&pool) {
@@ -495,6 +506,10 @@ impl Requests {
                     // On its way to another PE: the session tries again.
                     return;
                 }
+                if cause.is_none() && ctx.known_registrars() == 0 {
+                    // No registrar known yet: the session asks again.
+                    return;
+                }
                 let known = ctx.known_registrars().max(1);
                 slot.unanswered += 1;
                 if cause.is_none() && (slot.unanswered as usize) < known {
@@ -528,6 +543,12 @@ impl Requests {
             }
             Event::Failover { .. } => p.failovers += 1,
             Event::ResolutionFailed { cause, .. } => {
+                if cause.is_none() && ctx.known_registrars() == 0 {
+                    // No registrar known yet (it may come by a
+                    // SERVER_ANNOUNCE): the session asks again, the
+                    // request's deadline decides.
+                    return;
+                }
                 p.unanswered += 1;
                 let known = ctx.known_registrars().max(1);
                 if cause.is_none() && (p.unanswered as usize) < known {
@@ -626,7 +647,8 @@ impl Application for Requests {
         while i < self.pending.len() {
             let p = &mut self.pending[i];
             if p.deadline <= now || p.reply.is_closed() {
-                self.finish(ctx, i, Err(RequestError::Timeout));
+                let e = timed_out(ctx);
+                self.finish(ctx, i, Err(e));
                 continue;
             }
             if p.attempt.is_some_and(|t| t <= now) {
@@ -642,7 +664,7 @@ impl Application for Requests {
         while i < self.resolves.len() {
             if self.resolves[i].deadline <= now || self.resolves[i].reply.is_closed() {
                 let r = self.resolves.swap_remove(i);
-                let _ = r.reply.send(Err(RequestError::Timeout));
+                let _ = r.reply.send(Err(timed_out(ctx)));
             } else {
                 i += 1;
             }

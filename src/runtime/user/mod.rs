@@ -18,7 +18,8 @@
 //!   is known: the registrar's Unknown Pool Handle
 //!   ([`UnknownPool`](RequestError::UnknownPool)), no registrar answering
 //!   ([`NoRegistrar`](RequestError::NoRegistrar), once every known
-//!   registrar had its T1), a message larger than the transport carries
+//!   registrar had its T1; a node that knows none yet waits for a
+//!   SERVER_ANNOUNCE until the call's deadline), a message larger than the transport carries
 //!   ([`TooLarge`](RequestError::TooLarge), before anything is sent),
 //!   every PE of the pool failing ([`AllFailed`](RequestError::AllFailed));
 //!   a request's own bound is [`Timeout`](RequestError::Timeout).
@@ -511,11 +512,7 @@ impl PoolUserNode {
             .with_app(move |app, ctx| app.session_open(ctx, pool, tx))
             .await
             .ok_or(RequestError::Stopped)??;
-        let commands = self
-            .node
-            .runner
-            .weak()
-            .ok_or(RequestError::Stopped)?;
+        let commands = self.node.runner.weak().ok_or(RequestError::Stopped)?;
         let mut session = UserSession {
             id,
             pool,

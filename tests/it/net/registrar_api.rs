@@ -127,3 +127,41 @@ fn a_pe_that_answers_its_keep_alives_is_never_removed_for_an_idle_association() 
     assert!(status.stats.keep_alive_acks >= 2, "{:?}", status.stats);
     pe.stop();
 }
+
+/// The ENRP_PRESENCEs `r` has received, by its snapshot's counters.
+fn presences_received(r: &RegistrarNode) -> u64 {
+    r.snapshot(None, 0)
+        .unwrap()
+        .counters
+        .iter()
+        .find(|c| c.name == "enrp_received" && c.labels.iter().any(|(_, v)| v == "ENRP_PRESENCE"))
+        .map_or(0, |c| c.value)
+}
+
+/// A registrar that stops gracefully sends its peers a last PRESENCE (with
+/// its final checksum) at once, not at its next heartbeat.
+#[test]
+fn a_graceful_stop_sends_a_last_presence_to_the_peers() {
+    let start = |id: u32, peers: &[SocketAddr]| {
+        let mut config = loopback::registrar(ServerId::new(id).unwrap());
+        config.enrp = loopback::enrp(peers);
+        // Heartbeats far apart: a PRESENCE within the test is the last one.
+        config.enrp.peer_heartbeat_cycle = rserpool::Duration::from_secs(60);
+        config.enrp.max_time_last_heard = rserpool::Duration::from_secs(120);
+        RegistrarNode::start(config, NodeConfig::new(any())).unwrap()
+    };
+    let a = start(1, &[]);
+    let b = start(2, &[a.enrp_addr().unwrap()]);
+    assert!(wait_for(Duration::from_secs(5), || {
+        a.status().is_some_and(|s| s.peers.len() == 1)
+            && b.status().is_some_and(|s| s.peers.len() == 1)
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = presences_received(&b);
+    a.shutdown();
+    assert!(
+        wait_for(Duration::from_millis(500), || presences_received(&b)
+            > before),
+        "no last PRESENCE ({before} before)"
+    );
+}
