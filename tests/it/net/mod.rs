@@ -2,6 +2,8 @@
 
 mod amplification;
 mod attacks;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]
