@@ -119,7 +119,7 @@ pub struct RegistrarConfig {
     /// others are refused with *Rejected due to Security Considerations*
     /// (0xA) and counted ([`Stats::unauthenticated_registrations`](super::Stats)).
     /// Off by default; the runtime turns it on for a registrar with TLS
-    /// ([`NodeConfig::tls`](crate::runtime::NodeConfig), feature `tls`), so
+    /// (`runtime::NodeConfig::tls`, feature `tls`), so
     /// that pool users may resolve without a certificate but only pool
     /// elements with one register.
     pub require_authentication: bool,

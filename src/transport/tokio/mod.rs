@@ -30,7 +30,7 @@
 //! | TCP send buffer ([`TcpConfig::send_buffer`]) | 256 KiB per connection | a send that does not fit closes the connection (reset) and reports it down ([`DownReason::SendBufferFull`], counted in [`TcpCounters::closed_slow_readers`]) |
 //! | TCP read/idle ([`TcpConfig::idle_timeout`]) | 120 s | a connection that sends no whole message that long is closed and reported down ([`DownReason::Idle`]) |
 //! | TCP connect ([`TcpConfig::connect_timeout`]) | 5 s | [`Input::ConnectFailed`] |
-//! | TLS handshake (feature `tls`, [`tls::TlsConfig::handshake_timeout`]) | 10 s | the connection is closed and counted ([`TcpCounters::tls_handshake_failures`]); a connect fails ([`Input::ConnectFailed`]) |
+//! | TLS handshake (feature `tls`, `tls::TlsConfig::handshake_timeout`) | 10 s | the connection is closed and counted ([`TcpCounters::tls_handshake_failures`]); a connect fails ([`Input::ConnectFailed`]) |
 //! | TCP frames | 65,535 bytes (the Message Length field) | a reader holds at most one message; a Message Length below 4 ends the connection ([`DownReason::Garbage`]) |
 //! | connection tasks → node ([`TcpConfig::event_queue`]) | 1,024 inputs | a connection task waits for room before it reads on: a full queue slows the peers down, no message of an established connection is dropped |
 //! | inputs the transport holds for the node | at most one per association (its Up, Down) plus one message | — |

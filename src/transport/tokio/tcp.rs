@@ -44,10 +44,10 @@
 //!
 //! # TLS
 //!
-//! With feature `tls`, [`TcpEndpoints::listen_tls`] and
-//! [`TcpEndpoints::connect_tls`] run the same connections inside TLS 1.3
-//! ([`tls`](super::tls)): the connection's task does the handshake (within
-//! [`TlsConfig::handshake_timeout`](super::tls::TlsConfig::handshake_timeout)),
+//! With feature `tls`, `TcpEndpoints::listen_tls` and
+//! `TcpEndpoints::connect_tls` run the same connections inside TLS 1.3
+//! (module `transport::tokio::tls`): the connection's task does the
+//! handshake (within `TlsConfig::handshake_timeout`),
 //! and only then is the connection up. An accepted connection whose
 //! handshake fails or times out is closed without the node ever hearing of
 //! it; a connect's fails with [`Input::ConnectFailed`]; both are counted
