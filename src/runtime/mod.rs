@@ -154,10 +154,13 @@ pub struct NodeConfig {
     /// there (so that peers find each other without static peers).
     pub enrp_multicast: Option<Multicast>,
     /// Also listen for ASAP over TCP, on the same addresses and ports as
-    /// the UDP sockets (pool users may reach a registrar over TCP).
+    /// the UDP sockets (pool users may reach a registrar over TCP). A
+    /// registrar with `tls` (feature `tls`) listens there over TLS
+    /// instead, whatever this says.
     pub listen_tcp: bool,
     /// Open the associations the machine asks for over TCP instead of UDP
-    /// (a pool user reaching its registrars over TCP).
+    /// (a pool user reaching its registrars over TCP). With `tls` (feature
+    /// `tls`) they are opened over TLS on TCP, whatever this says.
     pub connect_tcp: bool,
     /// Carry ASAP (and ENRP) associations over SCTP of this kind instead
     /// of UDP; multicast announcements stay on UDP. `None`: UDP.
