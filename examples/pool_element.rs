@@ -29,7 +29,7 @@ use rserpool::host::services::{Daytime, DelayedEcho, Discard, Echo};
 use rserpool::host::Service;
 use rserpool::pool_element::{Event, PoolElementConfig};
 use rserpool::runtime::blocking::PoolElementNode;
-use rserpool::runtime::{loopback, NodeConfig};
+use rserpool::runtime::{loopback, ElementEvent, NodeConfig};
 use rserpool::PoolHandle;
 
 const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PORT [--pool HANDLE] [--policy NAME[:P,..]]
@@ -161,9 +161,22 @@ fn main() {
     }
 }
 
-/// Prints what the application should know of the machine's events.
-fn report(pe: &PoolElementNode, event: &Event) {
+/// Prints what the application should know of the node's events.
+fn report(pe: &PoolElementNode, event: &ElementEvent) {
     let id = pe.pe_id().get();
+    let event = match event {
+        ElementEvent::Element(e) => e,
+        ElementEvent::SessionOpened { session, remote } => {
+            return println!("pool element {id}: session {session:?} opened by {remote}");
+        }
+        ElementEvent::SessionClosed { session, reason } => {
+            return println!("pool element {id}: session {session:?} closed: {reason:?}");
+        }
+        ElementEvent::SessionRefused { remote } => {
+            return println!("pool element {id}: session from {remote} refused (all slots taken)");
+        }
+        _ => return,
+    };
     match event {
         Event::Registered { home } => println!(
             "pool element {id}: registered at {}",
@@ -187,6 +200,7 @@ fn report(pe: &PoolElementNode, event: &Event) {
         ),
         Event::HomeLost { .. } => println!("pool element {id}: home registrar lost"),
         Event::CookieEcho { .. } => println!("pool element {id}: a pool user failed over to it"),
+        Event::Deregistered => println!("pool element {id}: deregistered"),
         _ => {}
     }
 }

@@ -35,10 +35,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::vec::Vec;
 
-use super::{block_on, NodeConfig, NodeCounters, RegistrarStatus};
+use super::{block_on, ElementEvent, NodeConfig, NodeCounters, RegistrarStatus};
 use crate::host::{AppCtx, Application, Service};
 use crate::id::{PeId, PoolHandle};
-use crate::pool_element::{Event, PoolElementConfig};
+use crate::pool_element::PoolElementConfig;
 use crate::pool_user::PoolUserConfig;
 use crate::registrar::RegistrarConfig;
 use crate::session::SessionUserConfig;
@@ -100,6 +100,13 @@ impl RegistrarNode {
     }
 }
 
+impl From<super::RegistrarNode> for RegistrarNode {
+    /// The blocking handle of a node started with the async API.
+    fn from(node: super::RegistrarNode) -> Self {
+        RegistrarNode(node)
+    }
+}
+
 /// A pool element; see [`runtime::PoolElementNode`](super::PoolElementNode).
 /// Dropping it stops it without deregistering (as a crash would).
 #[derive(Debug)]
@@ -116,6 +123,14 @@ impl PoolElementNode {
         super::PoolElementNode::start(config, node, service).map(PoolElementNode)
     }
 
+    /// Starts a pool element in "ASAP only" mode (see
+    /// [`runtime::PoolElementNode::register`](super::PoolElementNode::register)):
+    /// it registers the program's own `config.user_transport` and keeps
+    /// the registration alive.
+    pub fn register(config: PoolElementConfig, node: NodeConfig) -> io::Result<Self> {
+        super::PoolElementNode::register(config, node).map(PoolElementNode)
+    }
+
     /// What the node counted: answers, cookies, registrations, ...
     pub fn counters(&self) -> &NodeCounters {
         self.0.counters()
@@ -123,7 +138,7 @@ impl PoolElementNode {
 
     /// The machine's next event, waiting at most `timeout` for it (see
     /// [`runtime::PoolElementNode::next_event`](super::PoolElementNode::next_event)).
-    pub fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+    pub fn next_event(&mut self, timeout: Duration) -> Option<ElementEvent> {
         let next = self.0.next_event();
         block_on("PoolElementNode::next_event", async {
             tokio::time::timeout(timeout, next).await.ok().flatten()
@@ -131,7 +146,7 @@ impl PoolElementNode {
     }
 
     /// The next event if one is waiting (never waits).
-    pub fn try_event(&mut self) -> Option<Event> {
+    pub fn try_event(&mut self) -> Option<ElementEvent> {
         self.0.try_event()
     }
 
@@ -208,6 +223,13 @@ impl PoolElementNode {
     }
 }
 
+impl From<super::PoolElementNode> for PoolElementNode {
+    /// The blocking handle of a node started with the async API.
+    fn from(node: super::PoolElementNode) -> Self {
+        PoolElementNode(node)
+    }
+}
+
 /// A pool user running an [`Application`]; see
 /// [`runtime::AppNode`](super::AppNode). Dropping it stops it.
 #[derive(Debug)]
@@ -246,6 +268,13 @@ impl<A: Application + Send> AppNode<A> {
     /// The async handle of the same node.
     pub fn into_async(self) -> super::AppNode<A> {
         self.0
+    }
+}
+
+impl<A> From<super::AppNode<A>> for AppNode<A> {
+    /// The blocking handle of a node started with the async API.
+    fn from(node: super::AppNode<A>) -> Self {
+        AppNode(node)
     }
 }
 
@@ -302,5 +331,12 @@ impl PoolUserNode {
     /// The async handle of the same node.
     pub fn into_async(self) -> super::PoolUserNode {
         self.0
+    }
+}
+
+impl From<super::PoolUserNode> for PoolUserNode {
+    /// The blocking handle of a node started with the async API.
+    fn from(node: super::PoolUserNode) -> Self {
+        PoolUserNode(node)
     }
 }

@@ -17,11 +17,23 @@
 //! needs one value for all its PEs. The UDP transport parameter has no
 //! such field (data only).
 //!
-//! The machine's [`Event`]s reach the application through
-//! [`PoolElementNode::next_event`]: a rejected registration is reported
-//! there with its cause (and tried again after the configured back-off,
-//! [`PoolElementConfig::registration_retry`]), as are registrations, home
-//! changes and cookie echoes. [`PoolElementNode::set_policy`] changes the
+//! Three ways to run one:
+//!
+//! * [`PoolElementNode::start`] with a [`Service`] (called on the node's
+//!   task; [`crate::host::services`] has rsplib's echo, discard and
+//!   daytime);
+//! * [`PoolElementNode::serve`] with an async handler that gets each
+//!   session's messages in order and answers through its
+//!   [`Session`](super::Session) (see [`serve`](super::serve));
+//! * [`PoolElementNode::register`], the "ASAP only" mode: the program keeps
+//!   its own server socket and protocol, and the node only registers that
+//!   transport and answers the registrar's keep-alives.
+//!
+//! What happens reaches the application as [`ElementEvent`]s
+//! ([`PoolElementNode::next_event`]): registrations, a rejected
+//! registration with its cause (tried again after the configured back-off,
+//! [`PoolElementConfig::registration_retry`]), home changes, sessions
+//! opened and closed, cookie echoes. [`PoolElementNode::set_policy`] changes the
 //! policy and load at run time. [`PoolElementNode::shutdown`] is the
 //! graceful stop (ASAP_DEREGISTRATION, then the node stops);
 //! [`PoolElementNode::stop`] and dropping the handle stop it as a crash
@@ -35,13 +47,16 @@ use std::sync::Arc;
 use std::vec::Vec;
 use tokio::sync::mpsc;
 
+use super::serve::{Dispatch, Message, Session};
 use super::{Driver, NodeConfig, NodeCounters, Runner};
 use crate::addr::{TransportProtocol, TransportUse};
 use crate::cause::CauseCode;
+use crate::host::ServiceCtx;
 use crate::host::{ElementHost, Node, Service};
 use crate::id::PeId;
 use crate::pool_element::{Event, OwnedTransport, PoolElementConfig, PoolElementError};
-use crate::session::{SessionElement, SessionElementConfig};
+use crate::session::element::Event as SessionEvent;
+use crate::session::{SessionElement, SessionElementConfig, SessionId};
 use crate::time::Duration;
 use crate::transport::Framing;
 use crate::wire::Protocol;
@@ -53,6 +68,47 @@ pub const SESSIONS: usize = 128;
 /// The host a [`PoolElementNode`] runs: up to [`SESSIONS`] sessions, 64 KiB
 /// and 512 messages waiting each way.
 pub type RuntimeElement = ElementHost<Box<dyn Service + Send>, SESSIONS, 65_536, 512>;
+
+/// What a [`PoolElementNode`] tells its application, in order.
+// The machine's event holds its cookie by value (no heap), as
+// `pool_element::Event` does.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ElementEvent {
+    /// The pool element machine's: registered (and with which home),
+    /// registration failed (with the registrar's cause, and when it is
+    /// tried again), home registrar changed, registration lost,
+    /// deregistered.
+    Element(Event),
+    /// A pool user opened a session.
+    SessionOpened {
+        /// The session.
+        session: SessionId,
+        /// The user's address.
+        remote: SocketAddr,
+    },
+    /// A pool user's association was refused: every session slot is taken.
+    SessionRefused {
+        /// The user's address.
+        remote: SocketAddr,
+    },
+    /// A session ended.
+    SessionClosed {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        reason: crate::session::CloseReason,
+    },
+    /// A pool user that failed over to this PE echoed the cookie a
+    /// previous PE sent it.
+    CookieEcho {
+        /// The session.
+        session: SessionId,
+        /// The cookie.
+        cookie: Vec<u8>,
+    },
+}
 
 /// How many machine events wait for the application at most; more are
 /// dropped (and counted, [`PoolElementNode::events_dropped`]): a program
@@ -88,15 +144,103 @@ impl core::fmt::Display for DeregisterError {
 
 impl core::error::Error for DeregisterError {}
 
+/// Hands every session event to the application's event channel, then
+/// to the service.
+struct Reporting {
+    inner: Box<dyn Service + Send>,
+    events: mpsc::Sender<ElementEvent>,
+    counters: Arc<NodeCounters>,
+}
+
+impl Reporting {
+    fn report(&self, e: ElementEvent) {
+        if self.events.try_send(e).is_err() {
+            self.counters.event_dropped();
+        }
+    }
+}
+
+impl Service for Reporting {
+    fn start(&mut self, ctx: &mut ServiceCtx<'_>) {
+        self.inner.start(ctx);
+    }
+    fn on_event(&mut self, ctx: &mut ServiceCtx<'_>, event: &SessionEvent, bytes: &[u8]) {
+        match *event {
+            SessionEvent::Accepted {
+                session, remote, ..
+            } => self.report(ElementEvent::SessionOpened { session, remote }),
+            SessionEvent::Refused { remote, .. } => {
+                self.report(ElementEvent::SessionRefused { remote })
+            }
+            SessionEvent::Closed { session, reason } => {
+                self.report(ElementEvent::SessionClosed { session, reason })
+            }
+            SessionEvent::CookieEcho { session } => {
+                let cookie = ctx.cookie_echo(session).unwrap_or_default().to_vec();
+                self.report(ElementEvent::CookieEcho { session, cookie });
+            }
+            _ => {}
+        }
+        self.inner.on_event(ctx, event, bytes);
+    }
+    fn poll_timeout(&self) -> Option<crate::time::Instant> {
+        self.inner.poll_timeout()
+    }
+    fn handle_timeout(&mut self, ctx: &mut ServiceCtx<'_>) {
+        self.inner.handle_timeout(ctx);
+    }
+}
+
+/// The service of a PE in "ASAP only" mode: its node's socket is not
+/// where users go, so a session opened to it is closed at once.
+struct NoSessions;
+
+impl Service for NoSessions {
+    fn on_event(&mut self, ctx: &mut ServiceCtx<'_>, event: &SessionEvent, _bytes: &[u8]) {
+        if let SessionEvent::Accepted { session, .. } = *event {
+            let _ = ctx.close(session);
+        }
+    }
+}
+
 /// Builds the pool element once the node's sockets are open: its user
-/// transport is where they are bound.
+/// transport is where they are bound, unless `keep_transport` (the
+/// program's own server).
 fn build(
     mut config: PoolElementConfig,
-    service: Box<dyn Service + Send>,
-    events: mpsc::Sender<Event>,
-    counters: Arc<NodeCounters>,
+    service: impl FnOnce(&mut Driver) -> Box<dyn Service + Send>,
+    keep_transport: bool,
+    events: mpsc::Sender<ElementEvent>,
     d: &mut Driver,
 ) -> io::Result<RuntimeElement> {
+    let counters = d.counters.clone();
+    if !keep_transport {
+        config.user_transport = node_transport(d)?;
+    }
+    let machine = SessionElement::new(SessionElementConfig { element: config })
+        .map(Box::new)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let element_events = events.clone();
+    let element_counters = counters.clone();
+    let sink = Box::new(move |e: &Event| {
+        if element_events
+            .try_send(ElementEvent::Element(e.clone()))
+            .is_err()
+        {
+            element_counters.event_dropped();
+        }
+    });
+    let service = Box::new(Reporting {
+        inner: service(d),
+        events,
+        counters,
+    });
+    Ok(RuntimeElement::new(machine, service, Duration::ZERO).with_event_sink(sink))
+}
+
+/// The node's own socket as a user transport: SCTP (data and control, as
+/// rsplib's PEs register) or UDP, on every local address.
+fn node_transport(d: &Driver) -> io::Result<OwnedTransport> {
     let locals = d.asap_locals();
     let protocol = if d.sctp.is_some() {
         TransportProtocol::Sctp
@@ -118,23 +262,14 @@ fn build(
             ips.push(ip);
         }
     }
-    // SCTP: data plus control (COOKIE_ECHO arrives on this channel), as
-    // rsplib's PEs register; UDP's parameter is data only.
+    // SCTP: data plus control (COOKIE_ECHO arrives on this channel); UDP's
+    // parameter is data only.
     let transport_use = match protocol {
         TransportProtocol::Sctp => TransportUse::DataAndControl,
         _ => TransportUse::DataOnly,
     };
-    config.user_transport = OwnedTransport::new(protocol, local.port(), transport_use, &ips)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let machine = SessionElement::new(SessionElementConfig { element: config })
-        .map(Box::new)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let sink = Box::new(move |e: &Event| {
-        if events.try_send(e.clone()).is_err() {
-            counters.event_dropped();
-        }
-    });
-    Ok(RuntimeElement::new(machine, service, Duration::ZERO).with_event_sink(sink))
+    OwnedTransport::new(protocol, local.port(), transport_use, &ips)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 /// A pool element (ASAP over UDP or SCTP) serving sessions as a tokio
@@ -147,7 +282,7 @@ fn build(
 /// use rserpool::host::services::Echo;
 /// use rserpool::id::PoolHandle;
 /// use rserpool::pool_element::Event;
-/// use rserpool::runtime::{loopback, NodeConfig, PoolElementNode};
+/// use rserpool::runtime::{loopback, ElementEvent, NodeConfig, PoolElementNode};
 ///
 /// let pool = PoolHandle::new(b"echo").expect("a handle");
 /// let registrar = "127.0.0.1:3863".parse().expect("an address");
@@ -158,8 +293,10 @@ fn build(
 /// )?;
 /// while let Some(event) = pe.next_event().await {
 ///     match event {
-///         Event::Registered { .. } => break,
-///         Event::RegistrationFailed { cause, .. } => eprintln!("refused: {cause:?}"),
+///         ElementEvent::Element(Event::Registered { .. }) => break,
+///         ElementEvent::Element(Event::RegistrationFailed { cause, .. }) => {
+///             eprintln!("refused: {cause:?}")
+///         }
 ///         _ => {}
 ///     }
 /// }
@@ -171,20 +308,113 @@ fn build(
 pub struct PoolElementNode {
     runner: Runner,
     pe_id: PeId,
-    events: mpsc::Receiver<Event>,
+    events: mpsc::Receiver<ElementEvent>,
 }
 
 impl PoolElementNode {
     /// Starts a pool element with `config` (its `user_transport` is
     /// replaced by the node's socket, bound at `node.bind`, UDP or SCTP)
     /// that registers at once and serves its sessions with `service`
-    /// (e.g. [`Echo`](crate::host::services::Echo)). Returns once the
-    /// sockets are bound; runs on the caller's tokio runtime, else on the
-    /// [shared one](super::shared_runtime).
+    /// (e.g. [`Echo`](crate::host::services::Echo)), which runs on the
+    /// node's task. Returns once the sockets are bound; runs on the
+    /// caller's tokio runtime, else on the [shared one](super::shared_runtime).
     pub fn start(
         config: PoolElementConfig,
         node: NodeConfig,
         service: Box<dyn Service + Send>,
+    ) -> io::Result<Self> {
+        Self::launch(config, node, false, move |_| service)
+    }
+
+    /// Starts a pool element (as [`start`](Self::start)) whose sessions
+    /// are served by `handler`, an async function called with the
+    /// session and each of its messages in order (see
+    /// [`serve`](super::serve)): it answers through the
+    /// [`Session`](super::Session), any number of times.
+    ///
+    /// ```no_run
+    /// # fn run() -> std::io::Result<()> {
+    /// use rserpool::id::PoolHandle;
+    /// use rserpool::runtime::{loopback, Message, NodeConfig, PoolElementNode, Session};
+    ///
+    /// let pool = PoolHandle::new(b"upper").expect("a handle");
+    /// let registrar = "127.0.0.1:3863".parse().expect("an address");
+    /// let pe = PoolElementNode::serve(
+    ///     loopback::element(pool, &[registrar], 1),
+    ///     NodeConfig::new("127.0.0.1:0".parse().expect("an address")),
+    ///     |session: Session, message: Message| async move {
+    ///         let answer = message.bytes.to_ascii_uppercase();
+    ///         let _ = session.send(message.ppid, &answer).await;
+    ///     },
+    /// )?;
+    /// # drop(pe);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn serve<H, F>(config: PoolElementConfig, node: NodeConfig, handler: H) -> io::Result<Self>
+    where
+        H: Fn(Session, Message) -> F + Send + Sync + 'static,
+        F: core::future::Future<Output = ()> + Send + 'static,
+    {
+        Self::launch(config, node, false, move |d| {
+            let commands = d.commands.clone().unwrap_or_else(|| {
+                // Never reached: the runner sets the channel before the
+                // build; a closed one makes every send fail as Stopped.
+                tokio::sync::mpsc::channel(1).0.downgrade()
+            });
+            Box::new(Dispatch::new(
+                handler,
+                d.runtime.clone(),
+                commands,
+                d.counters.clone(),
+            ))
+        })
+    }
+
+    /// The "ASAP only" mode: registers `config.user_transport` as it is —
+    /// the program's own server socket, which keeps its own protocol — and
+    /// only keeps the registration alive (registration, re-registration,
+    /// keep-alive answers, home changes) over the node's socket at
+    /// `node.bind`. Pool users that resolve the pool reach the program's
+    /// server directly; an ASAP session opened to the node's socket is
+    /// refused.
+    ///
+    /// A registrar checks the transport's addresses against the node's
+    /// (see the registrar's address rules): bind the node on the server's
+    /// address.
+    ///
+    /// ```no_run
+    /// # fn run() -> std::io::Result<()> {
+    /// use rserpool::addr::{TransportProtocol, TransportUse};
+    /// use rserpool::id::PoolHandle;
+    /// use rserpool::pool_element::OwnedTransport;
+    /// use rserpool::runtime::{loopback, NodeConfig, PoolElementNode};
+    ///
+    /// // The program's own HTTP server listens on 127.0.0.1:8080.
+    /// let server = std::net::TcpListener::bind("127.0.0.1:8080")?;
+    /// let pool = PoolHandle::new(b"web").expect("a handle");
+    /// let mut config = loopback::element(pool, &["127.0.0.1:3863".parse().expect("an address")], 1);
+    /// config.user_transport = OwnedTransport::new(
+    ///     TransportProtocol::Tcp,
+    ///     server.local_addr()?.port(),
+    ///     TransportUse::DataOnly,
+    ///     &[server.local_addr()?.ip()],
+    /// )
+    /// .expect("a transport");
+    /// let pe = PoolElementNode::register(config, NodeConfig::new("127.0.0.1:0".parse().expect("an address")))?;
+    /// # drop(pe);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn register(config: PoolElementConfig, node: NodeConfig) -> io::Result<Self> {
+        Self::launch(config, node, true, |_| Box::new(NoSessions))
+    }
+
+    fn launch(
+        config: PoolElementConfig,
+        node: NodeConfig,
+        keep_transport: bool,
+        service: impl FnOnce(&mut Driver) -> Box<dyn Service + Send>,
     ) -> io::Result<Self> {
         let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_LEN);
         let (runner, pe_id) = Runner::start(
@@ -193,8 +423,7 @@ impl PoolElementNode {
             Framing::Tagged,
             false,
             move |d: &mut Driver| {
-                let counters = d.counters.clone();
-                let host = build(config, service, events_tx, counters, d)?;
+                let host = build(config, service, keep_transport, events_tx, d)?;
                 let pe_id = host.pe_id();
                 Ok((Box::new(host) as Box<dyn Node + Send>, pe_id))
             },
@@ -205,24 +434,23 @@ impl PoolElementNode {
             events,
         })
     }
-
     /// What the node counted: answers, cookies, registrations, ...
     pub fn counters(&self) -> &NodeCounters {
         &self.runner.counters
     }
 
-    /// The machine's next event, in order: registrations, rejections (with
-    /// the cause and when the registration is tried again), home changes,
-    /// cookie echoes, deregistration. At most [`EVENT_CHANNEL_LEN`] wait;
+    /// The next event, in order: registrations, rejections (with the cause
+    /// and when the registration is tried again), home changes, sessions
+    /// opened and closed, cookie echoes, deregistration. At most [`EVENT_CHANNEL_LEN`] wait;
     /// later ones are dropped while the channel is full
     /// ([`events_dropped`](Self::events_dropped)). `None` once the node
     /// has stopped and every event was taken.
-    pub async fn next_event(&mut self) -> Option<Event> {
+    pub async fn next_event(&mut self) -> Option<ElementEvent> {
         self.events.recv().await
     }
 
     /// The next event if one is waiting (never waits).
-    pub fn try_event(&mut self) -> Option<Event> {
+    pub fn try_event(&mut self) -> Option<ElementEvent> {
         self.events.try_recv().ok()
     }
 

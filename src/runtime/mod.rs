@@ -87,10 +87,14 @@ pub mod loopback;
 mod no_capture;
 pub mod registrar;
 mod sctp;
+pub mod serve;
 pub mod user;
 
-pub use element::{DeregisterError, PoolElementNode, RuntimeElement, EVENT_CHANNEL_LEN};
+pub use element::{
+    DeregisterError, ElementEvent, PoolElementNode, RuntimeElement, EVENT_CHANNEL_LEN,
+};
 pub use registrar::{RegistrarNode, RegistrarStatus, RuntimeRegistrar, STATUS_ELEMENTS};
+pub use serve::{Message, ServeError, Session};
 pub use user::{AppNode, PoolUserNode, RequestError, Requests, RuntimeUser};
 
 use std::boxed::Box;
@@ -281,6 +285,11 @@ pub(crate) struct Driver {
     refuse_plain: bool,
     /// Datagrams and UDP associations refused for it.
     pub(crate) plain_refused: u64,
+    /// The node's own command channel, for handles the node gives out
+    /// (they do not keep the node running).
+    pub(crate) commands: Option<mpsc::WeakSender<Command>>,
+    /// The runtime the node's task runs on.
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl Driver {
@@ -597,6 +606,7 @@ pub struct NodeCounters {
     mismatches: AtomicU64,
     transmit_errors: AtomicU64,
     events_dropped: AtomicU64,
+    sessions_overrun: AtomicU64,
 }
 
 impl NodeCounters {
@@ -676,6 +686,14 @@ impl NodeCounters {
     pub(crate) fn event_dropped(&self) {
         self.events_dropped.fetch_add(1, Ordering::Relaxed);
     }
+    /// Sessions closed because their handler fell
+    /// [`SESSION_QUEUE`](serve::SESSION_QUEUE) messages behind.
+    pub fn sessions_overrun(&self) -> u64 {
+        Self::get(&self.sessions_overrun)
+    }
+    pub(crate) fn session_overrun(&self) {
+        self.sessions_overrun.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// How many rounds of driver-caused events one input may cause at most.
@@ -731,7 +749,7 @@ impl Runner {
                 .any(|a| a.port() == 0);
         let mut attempts = 0;
         let (mut driver, sctp) = loop {
-            match Self::open(config, protocol, inbound, announcer) {
+            match Self::open(config, protocol, inbound, announcer, handle.clone()) {
                 Err(e) if ephemeral && e.kind() == io::ErrorKind::AddrInUse && attempts < 8 => {
                     attempts += 1;
                 }
@@ -741,6 +759,8 @@ impl Runner {
         let local_addrs = driver.asap_locals();
         let local = local_addrs.first().copied().unwrap_or(config.bind);
         let counters = driver.counters.clone();
+        let (tx, commands) = mpsc::channel(INPUT_QUEUE);
+        driver.commands = Some(tx.downgrade());
         let (node, extra) = match build(&mut driver) {
             Ok(built) => built,
             Err(e) => {
@@ -748,7 +768,6 @@ impl Runner {
                 return Err(e);
             }
         };
-        let (tx, commands) = mpsc::channel(INPUT_QUEUE);
         let (done_tx, done) = std::sync::mpsc::channel();
         let task = Task {
             node,
@@ -777,6 +796,7 @@ impl Runner {
         protocol: Protocol,
         inbound: Framing,
         announcer: bool,
+        runtime: tokio::runtime::Handle,
     ) -> io::Result<(Driver, Option<mpsc::Receiver<SctpInput>>)> {
         let mut net = Net::new(config.udp, config.tcp);
         net.udp.bind(config.bind, protocol, inbound)?;
@@ -881,6 +901,8 @@ impl Runner {
             tls: config.tls.clone(),
             refuse_plain: tls_listens(config, announcer),
             plain_refused: 0,
+            commands: None,
+            runtime,
         };
         Ok((driver, sctp_rx))
     }

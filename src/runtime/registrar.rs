@@ -158,6 +158,23 @@ fn page(
     out
 }
 
+/// The shortest UDP idle timeout for a registrar of `config`: twice its
+/// longest keep-alive cycle (the interval varied by up to +50 %, then the
+/// time to answer), so that an association whose PE answers its
+/// keep-alives always hears from it in time. Without periodic keep-alives,
+/// [`NodeConfig::udp`]'s idle timeout must be set above the PEs'
+/// re-registration interval.
+pub fn udp_idle_floor(config: &RegistrarConfig) -> core::time::Duration {
+    match config.keep_alive_interval {
+        Some(interval) => {
+            let interval = core::time::Duration::from(interval);
+            let timeout = core::time::Duration::from(config.keep_alive_timeout);
+            (interval * 3 / 2 + timeout) * 2
+        }
+        None => core::time::Duration::ZERO,
+    }
+}
+
 /// A registrar (ASAP over UDP, or over SCTP with [`NodeConfig::sctp`])
 /// running as a tokio task; see the [module](super) documentation.
 /// Dropping it stops the registrar.
@@ -212,6 +229,10 @@ impl RegistrarNode {
         let tls = false;
         // With TLS, only pool elements that authenticated register.
         config.require_authentication |= tls;
+        // A PE over UDP lives by its keep-alives and its lifetime, not by
+        // its association's idle timer: the association of a PE that
+        // answers its keep-alives never idles out.
+        node.udp.idle_timeout = node.udp.idle_timeout.max(udp_idle_floor(&config));
         let announce = node.asap_multicast.map(|_| node.listen_tcp || tls);
         let (runner, enrp) = Runner::start(
             &node,

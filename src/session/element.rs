@@ -330,27 +330,28 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     }
 
     /// Closes `session`: its association is shut down
-    /// ([`poll_close`](Self::poll_close)) and its unsent messages dropped.
+    /// ([`poll_close`](Self::poll_close)), its unsent messages dropped, and
+    /// [`Event::Closed`] with [`CloseReason::Application`] follows (so that
+    /// whoever watches the sessions, not only the code that closed it,
+    /// sees it end).
     pub fn close(&mut self, session: SessionId) -> Result<(), SessionError> {
         let i = self.index(session).ok_or(SessionError::UnknownSession)?;
-        self.end(i, None);
+        self.end(i, CloseReason::Application);
         Ok(())
     }
 
-    fn end(&mut self, i: usize, reason: Option<CloseReason>) {
+    fn end(&mut self, i: usize, reason: CloseReason) {
         let Some(s) = self.sessions[i].take() else {
             return;
         };
-        if !matches!(reason, Some(CloseReason::AssociationDown)) {
+        if reason != CloseReason::AssociationDown {
             self.close_assoc(s.assoc);
         }
         self.outbox.remove_where(|m| m.assoc == s.assoc);
-        if let Some(reason) = reason {
-            self.event(Event::Closed {
-                session: s.id,
-                reason,
-            });
-        }
+        self.event(Event::Closed {
+            session: s.id,
+            reason,
+        });
     }
 
     fn close_assoc(&mut self, assoc: AssocId) {
@@ -488,11 +489,11 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                 self.pe.handle_transport_event(now, event);
             }
             TransportEvent::Down { assoc } => match self.by_assoc(assoc) {
-                Some(i) => self.end(i, Some(CloseReason::AssociationDown)),
+                Some(i) => self.end(i, CloseReason::AssociationDown),
                 None => self.pe.handle_transport_event(now, event),
             },
             TransportEvent::SendFailed { assoc } => match self.by_assoc(assoc) {
-                Some(i) => self.end(i, Some(CloseReason::SendFailed)),
+                Some(i) => self.end(i, CloseReason::SendFailed),
                 None => self.pe.handle_transport_event(now, event),
             },
         }

@@ -2,6 +2,8 @@
 
 mod amplification;
 mod attacks;
+mod element_api;
+mod registrar_api;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tokio")]

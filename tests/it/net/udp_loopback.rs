@@ -348,7 +348,9 @@ fn a_refused_pool_element_reports_it_retries_and_gets_in_after_a_graceful_stop()
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while seen.iter().filter(|e| refused(e)).count() < 3 && std::time::Instant::now() < deadline {
-        if let Some(e) = second.next_event(Duration::from_millis(100)) {
+        if let Some(rserpool::runtime::ElementEvent::Element(e)) =
+            second.next_event(Duration::from_millis(100))
+        {
             seen.push(e);
         }
     }
@@ -366,9 +368,12 @@ fn a_refused_pool_element_reports_it_retries_and_gets_in_after_a_graceful_stop()
         .status()
         .is_some_and(|s| s.elements == vec![(pool(), second.pe_id())])));
     assert!(wait_for(Duration::from_secs(2), || second.registrations() >= 1));
-    assert!(
-        std::iter::from_fn(|| second.try_event()).any(|e| matches!(e, Event::Registered { .. }))
-    );
+    assert!(std::iter::from_fn(|| second.try_event()).any(|e| {
+        matches!(
+            e,
+            rserpool::runtime::ElementEvent::Element(Event::Registered { .. })
+        )
+    }));
     // The second one deregisters too, and keeps running: the pool is
     // empty, and it does not register again.
     second.deregister(Duration::from_secs(3)).unwrap();
