@@ -1,8 +1,10 @@
 //! TLS (feature `tls`) over real sockets on loopback: a pool element and a
 //! pool user reach a registrar over TLS, two registrars sync over ENRP
 //! over TLS trusting each other's certificates, peers with certificates of
-//! another CA (or none, where one is required) are refused, and the TCP
-//! transport's bounds hold for TLS connections. Every certificate is made
+//! another CA (or none, where one is required) are refused, pool elements
+//! of a stopped registrar register with its peer, a registrar with TLS
+//! answers nothing over UDP, and the TCP transport's bounds hold for TLS
+//! connections. Every certificate is made
 //! by the test (rcgen) in a directory of its own.
 
 use std::io::{Read, Write};
@@ -242,7 +244,7 @@ fn a_pool_element_does_not_register_with_a_registrar_whose_certificate_is_wrong(
     for r in [&from_other_ca, &wrong_name] {
         let s = r.status().unwrap();
         assert_eq!(s.element_count, 0);
-        assert_eq!(s.tcp_connections, 0);
+        assert_eq!(s.stats.registrations, 0);
     }
     for pe in &pes {
         assert_eq!(pe.registrations(), 0);
@@ -296,6 +298,44 @@ fn two_registrars_sync_over_enrp_over_tls_trusting_the_certificate() {
     // Nothing over UDP.
     assert_eq!(sa.associations, 0);
     assert_eq!(sb.associations, 0);
+}
+
+#[test]
+fn pool_elements_of_a_stopped_registrar_register_with_its_peer_over_tls() {
+    let mut pki = Pki::new("h");
+    let a = registrar(1, pki.node(), |c| c.enrp = enrp(&[]));
+    let b = registrar(2, pki.node(), |c| c.enrp = enrp(&[a.enrp_addr().unwrap()]));
+    let both = [a.local_addr(), b.local_addr()];
+    let pes: Vec<_> = (0..2)
+        .map(|i| element(&both, 50 + i, with_tls(pki.node())))
+        .collect();
+    let owned = |r: &RegistrarNode| r.status().map_or(0, |s| s.owned);
+    assert!(
+        wait_for(Duration::from_secs(10), || registered(&a, 2)
+            && registered(&b, 2)
+            && owned(&a) + owned(&b) == 2),
+        "both PEs registered, known to both registrars"
+    );
+    // Stop a registrar that is home to at least one PE.
+    let (stopped, other) = if owned(&a) > 0 { (a, b) } else { (b, a) };
+    stopped.shutdown();
+    // The other's takeover cannot reach the PEs over TLS (they do not
+    // listen for it); each PE sees its TLS connection to its home end and
+    // registers with the other registrar itself.
+    assert!(
+        wait_for(Duration::from_secs(15), || other
+            .status()
+            .is_some_and(|s| s.owned == 2 && s.element_count == 2)),
+        "the remaining registrar owns both PEs"
+    );
+    let u = user(&both, with_tls(pki.anonymous()));
+    for i in 0..4u8 {
+        let (_, reply) = u
+            .request(&pool(), &[i], Duration::from_secs(8))
+            .expect("served after the failover");
+        assert_eq!(reply, vec![i]);
+    }
+    assert!(pes.iter().map(|p| p.registrations()).sum::<u64>() >= 3);
 }
 
 #[test]
