@@ -41,13 +41,14 @@ use std::net::SocketAddr;
 use args::{Args, Profile, Transport};
 use rserpool::registrar::{EnrpConfig, RegistrarConfig};
 use rserpool::runtime::blocking::RegistrarNode;
+use rserpool::runtime::http::HttpServer;
 use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::ServerId;
 
 const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enrp ADDR] [--transport udp|tcp|usrsctp|kernel-sctp]
                  [--announce GROUP:PORT] [--enrp-multicast GROUP:PORT] [--interface IF]
                  [--profile rfc|rsplib|loopback] [--id N] [--pcap FILE] [--seconds N]
-                 [--allow-peers NET/LEN]... [--foreign-addresses allow]
+                 [--allow-peers NET/LEN]... [--foreign-addresses allow] [--http ADDR]
   --listen ADDR   ASAP listen address (repeatable; default 0.0.0.0:3863)
   --enrp ADDR     ENRP listen address (default 0.0.0.0:9901 when there are peers)
   --peer ADDR     a peer registrar's ENRP address (repeatable; turns ENRP on)
@@ -65,6 +66,8 @@ const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enr
   --transport     udp (default), tcp: also accept pool users over TCP,
                   usrsctp or kernel-sctp: ASAP and ENRP over SCTP (all --listen
                   addresses form one multi-homed endpoint)
+  --http ADDR     serve the status page (/), /status.json and Prometheus
+                  /metrics there (e.g. 127.0.0.1:8080)
   --profile       timer profile (default rsplib)
   --id N          server identifier (default: random)
   --pcap FILE     write the ASAP traffic to FILE
@@ -89,6 +92,7 @@ fn main() {
         "--seconds",
         "--allow-peers",
         "--foreign-addresses",
+        "--http",
     ]);
     args.only(&known);
     // Over TLS, the RFCs' TLS ports.
@@ -136,6 +140,10 @@ fn main() {
         Some("allow") => config.allow_foreign_addresses = true,
         Some(v) => args::fail(&format!("--foreign-addresses: {v:?} (only \"allow\")")),
     }
+    let http: Option<SocketAddr> = args.get("--http").map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| args::fail(&format!("--http: bad address {v:?}")))
+    });
     let mut node = NodeConfig::new(listen[0]);
     node.enrp_bind = Some(enrp_bind.unwrap_or_else(|| SocketAddr::new(listen[0].ip(), enrp_port)));
     node.also_bind = listen[1..].to_vec();
@@ -157,24 +165,43 @@ fn main() {
         ),
         None => println!("registrar {} listens on {:?}", id.get(), r.local_addrs()),
     }
+    let http = http.map(|at| {
+        let server = HttpServer::start(at, r.status_handle())
+            .unwrap_or_else(|e| args::fail(&format!("--http {at}: {e}")));
+        println!(
+            "registrar {}: status on http://{}/",
+            id.get(),
+            server.local_addr()
+        );
+        server
+    });
     let mut last = None;
     args::run_for(&args, |_| {
         if let Some(s) = r.status() {
-            if last.as_ref() != Some(&s.elements) {
-                println!("registrar {}: {} pool elements", id.get(), s.elements.len());
-                for (pool, pe) in &s.elements {
-                    println!(
-                        "  {} {}",
-                        String::from_utf8_lossy(pool.as_bytes()),
-                        pe.get()
-                    );
+            let now = (s.element_count, s.elements);
+            if last.as_ref() != Some(&now) {
+                println!("registrar {}: {} pool elements", id.get(), now.0);
+                // The list only while it is short: a large handlespace is
+                // seen on the status page.
+                if now.0 <= LIST_UP_TO {
+                    for (pool, pe) in &now.1 {
+                        println!(
+                            "  {} {}",
+                            String::from_utf8_lossy(pool.as_bytes()),
+                            pe.get()
+                        );
+                    }
                 }
-                last = Some(s.elements);
+                last = Some(now);
             }
         }
     });
+    drop(http);
     r.shutdown();
 }
+
+/// The most PEs the registrar lists when its handlespace changes.
+const LIST_UP_TO: usize = 64;
 
 fn random_id() -> u32 {
     let t = std::time::SystemTime::now()

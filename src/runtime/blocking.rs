@@ -89,6 +89,22 @@ impl RegistrarNode {
         block_on("RegistrarNode::elements", self.0.elements(after, limit))
     }
 
+    /// A snapshot for operators (see
+    /// [`runtime::RegistrarNode::snapshot`](super::RegistrarNode::snapshot)).
+    pub fn snapshot(
+        &self,
+        after: Option<(PoolHandle, PeId)>,
+        limit: usize,
+    ) -> Option<super::RegistrarSnapshot> {
+        block_on("RegistrarNode::snapshot", self.0.snapshot(after, limit))
+    }
+
+    /// A handle that takes snapshots without keeping the registrar running
+    /// (for a status server).
+    pub fn status_handle(&self) -> super::StatusHandle {
+        self.0.status_handle()
+    }
+
     /// Stops the registrar and waits until its sockets are closed.
     pub fn shutdown(self) {
         block_on("RegistrarNode::stop", self.0.stop());

@@ -24,7 +24,7 @@
 //!   daytime);
 //! * [`PoolElementNode::serve`] with an async handler that gets each
 //!   session's messages in order and answers through its
-//!   [`Session`](super::Session) (see [`serve`](super::serve));
+//!   [`Session`] (see [`serve`](super::serve));
 //! * [`PoolElementNode::register`], the "ASAP only" mode: the program keeps
 //!   its own server socket and protocol, and the node only registers that
 //!   transport and answers the registrar's keep-alives.
@@ -330,7 +330,7 @@ impl PoolElementNode {
     /// are served by `handler`, an async function called with the
     /// session and each of its messages in order (see
     /// [`serve`](super::serve)): it answers through the
-    /// [`Session`](super::Session), any number of times.
+    /// [`Session`], any number of times.
     ///
     /// ```no_run
     /// # fn run() -> std::io::Result<()> {

@@ -82,19 +82,26 @@
 
 pub mod blocking;
 pub mod element;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 pub mod loopback;
 #[cfg(not(feature = "capture"))]
 mod no_capture;
 pub mod registrar;
 mod sctp;
 pub mod serve;
+pub mod snapshot;
 pub mod user;
 
 pub use element::{
     DeregisterError, ElementEvent, PoolElementNode, RuntimeElement, EVENT_CHANNEL_LEN,
 };
-pub use registrar::{RegistrarNode, RegistrarStatus, RuntimeRegistrar, STATUS_ELEMENTS};
+pub use registrar::{
+    RegistrarNode, RegistrarStatus, RuntimeRegistrar, StatusHandle, STATUS_ELEMENTS,
+};
 pub use serve::{Message, ServeError, Session};
+pub use snapshot::RegistrarSnapshot;
 pub use user::{AppNode, PoolUserNode, RequestError, Requests, RuntimeUser};
 
 use std::boxed::Box;
@@ -945,6 +952,11 @@ impl Runner {
             return None;
         }
         rx.await.ok()
+    }
+
+    /// The node's command channel, without keeping the node running.
+    pub(crate) fn weak(&self) -> Option<mpsc::WeakSender<Command>> {
+        self.commands.as_ref().map(mpsc::Sender::downgrade)
     }
 
     /// Tells the node to stop and waits until its task has ended.

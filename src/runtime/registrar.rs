@@ -15,6 +15,8 @@ use crate::storage::RedBlackTree;
 use crate::transport::Framing;
 use crate::wire::Protocol;
 
+use super::snapshot::RegistrarSnapshot;
+
 /// The most PEs a [`RegistrarNode`] owns (has registered itself); more
 /// registrations are refused with Lack of Resources. The table grows with
 /// the PEs actually owned.
@@ -128,7 +130,7 @@ fn host_key() -> [u8; 16] {
 /// Up to `limit` PEs of `host`'s handlespace after `after` (from the
 /// first with `None`), in the handlespace's order: pools in handle byte
 /// order, PEs in id order.
-fn page(
+pub(crate) fn page(
     host: &RuntimeRegistrar,
     after: Option<(PoolHandle, PeId)>,
     limit: usize,
@@ -172,6 +174,37 @@ pub fn udp_idle_floor(config: &RegistrarConfig) -> core::time::Duration {
             (interval * 3 / 2 + timeout) * 2
         }
         None => core::time::Duration::ZERO,
+    }
+}
+
+/// Takes snapshots of a running registrar ([`RegistrarNode::status_handle`]);
+/// it does not keep the registrar running: once it has stopped, every
+/// snapshot is `None`.
+#[derive(Clone, Debug)]
+pub struct StatusHandle {
+    commands: Option<tokio::sync::mpsc::WeakSender<super::Command>>,
+}
+
+impl StatusHandle {
+    /// A snapshot with up to `limit` PEs (at most
+    /// [`snapshot::MAX_PAGE`](super::snapshot::MAX_PAGE)) after `after`;
+    /// `None` when the registrar has stopped.
+    pub async fn snapshot(
+        &self,
+        after: Option<(PoolHandle, PeId)>,
+        limit: usize,
+    ) -> Option<RegistrarSnapshot> {
+        let commands = self.commands.as_ref()?.upgrade()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let command: super::Command = Box::new(move |node, d| {
+            if let Some(host) = node.as_any().downcast_ref::<RuntimeRegistrar>() {
+                let now = crate::host::Env::now(&*d);
+                let _ = tx.send(super::snapshot::take(host, d, now, after, limit));
+            }
+        });
+        commands.send(command).await.ok()?;
+        drop(commands);
+        rx.await.ok()
     }
 }
 
@@ -303,6 +336,25 @@ impl RegistrarNode {
                 Some(page(host, after, limit))
             })
             .await
+    }
+
+    /// A snapshot for operators: counters, ENRP peers, pools and up to
+    /// `limit` PEs after `after` (see [`RegistrarSnapshot`]). `None` when it
+    /// has stopped.
+    pub async fn snapshot(
+        &self,
+        after: Option<(PoolHandle, PeId)>,
+        limit: usize,
+    ) -> Option<RegistrarSnapshot> {
+        self.status_handle().snapshot(after, limit).await
+    }
+
+    /// A cheap, clonable handle that takes snapshots of this registrar
+    /// (for a status server) without keeping it running.
+    pub fn status_handle(&self) -> StatusHandle {
+        StatusHandle {
+            commands: self.runner.weak(),
+        }
     }
 
     /// Stops the registrar and waits until its sockets are closed.

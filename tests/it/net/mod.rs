@@ -4,6 +4,8 @@ mod amplification;
 mod attacks;
 mod element_api;
 mod registrar_api;
+#[cfg(feature = "http")]
+mod status_http;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tokio")]
