@@ -1,5 +1,5 @@
 //! Runs a pool element with one of rsplib's standard services (echo by
-//! default, discard, daytime), registered with a registrar over UDP (or
+//! default, discard, daytime, chargen, pingpong), registered with a registrar over UDP (or
 //! SCTP: `--transport usrsctp` or `kernel-sctp`). Like rsplib's
 //! `rspserver -echo`, it takes user messages raw with any PPID and echoes
 //! each one on its session with the same PPID, so rsplib's clients
@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use args::{Args, Profile};
-use rserpool::host::services::{Daytime, DelayedEcho, Discard, Echo};
+use rserpool::host::services::{CharGen, Daytime, DelayedEcho, Discard, Echo, PingPong};
 use rserpool::host::Service;
 use rserpool::pool_element::{Event, PoolElementConfig};
 use rserpool::runtime::blocking::PoolElementNode;
@@ -44,7 +44,7 @@ const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PO
   --pool HANDLE     the pool handle (default echo)
   --policy          rr, wrr:W, rand, wrand:W, prio:P, lu:L, lud:L,D, ... (default rr)
   --listen ADDR     where pool users reach it (default 127.0.0.1:0; [::1]:0 with an IPv6 --announce)
-  --service NAME    echo (default), discard or daytime (rsplib's services)
+  --service NAME    echo (default), discard, daytime, chargen or pingpong (rsplib's services)
   --cookie-every N  echo: send a cookie every N messages of a session (default 0: never)
   --pcap FILE       write the ASAP traffic to FILE
   --transport       udp (default), usrsctp or kernel-sctp";
@@ -126,9 +126,11 @@ fn main() {
         "echo" if cookie_every == 0 => Box::new(Echo),
         "echo" => Box::new(DelayedEcho::new(rserpool::Duration::ZERO, cookie_every)),
         "discard" => Box::new(Discard::default()),
+        "chargen" => Box::new(CharGen::default()),
+        "pingpong" => Box::new(PingPong::default()),
         "daytime" => Box::new(Daytime::new(Box::new(|_| daytime(SystemTime::now())))),
         other => args::fail(&format!(
-            "--service: echo, discard or daytime, not {other:?}"
+            "--service: echo, discard, daytime, chargen or pingpong, not {other:?}"
         )),
     };
     let mut pe = PoolElementNode::start(config, node, service)
@@ -155,9 +157,13 @@ fn main() {
     }
     // The graceful stop (end of --seconds, SIGINT, SIGTERM): deregister.
     let id = pe.pe_id().get();
+    let lost = args::capture_lost(pe.counters());
     match pe.shutdown(std::time::Duration::from_secs(5)) {
         Ok(()) => println!("pool element {id}: deregistered"),
         Err(e) => println!("pool element {id}: {e}"),
+    }
+    if lost {
+        std::process::exit(1);
     }
 }
 

@@ -1,8 +1,10 @@
 //! A pool user of a pool by its handle, in one of three ways:
 //!
-//! * lines (the default): every line read from standard input goes as one
-//!   user message (with its newline, as rsplib's `rspterminal` sends it) on
-//!   a session; every message the pool element sends back is printed.
+//! * lines (the default, rspterminal's way): every line read from standard
+//!   input goes as one user message (with its newline, as rsplib's
+//!   `rspterminal` sends it) on a session; every message the pool element
+//!   sends back is printed after the id of the PE that sent it, and the
+//!   session's connects and failovers are shown.
 //! * `--sizes MIN-MAX`: `--requests N` generated messages of random sizes
 //!   on one session, every answer of an echo service checked byte for
 //!   byte; failovers (with the session's cookie) send the unanswered ones
@@ -35,7 +37,7 @@ use rserpool::host::{AppCtx, Application, LoadConfig, LoadGenerator};
 use rserpool::pool_user::PoolUserConfig;
 use rserpool::runtime::blocking::{AppNode, PoolUserNode};
 use rserpool::runtime::{loopback, NodeConfig};
-use rserpool::session::user::Event;
+use rserpool::session::user::{Event, SessionState};
 use rserpool::session::{ResendPolicy, SessionId, SessionUserConfig};
 use rserpool::PoolHandle;
 
@@ -153,8 +155,9 @@ fn main() -> ExitCode {
         n - lost,
         user.failovers()
     );
+    let capture_lost = args::capture_lost(user.counters());
     user.shutdown();
-    if lost == 0 {
+    if lost == 0 && !capture_lost {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -268,6 +271,7 @@ fn generated(
             (g.issued, g.served, g.failovers, g.duplicates, g.mismatches)
         })
         .unwrap_or_default();
+    let capture_lost = args::capture_lost(user.counters());
     user.shutdown();
     println!(
         "answers checked byte for byte: {served} (sizes {}-{} bytes), wrong: {mismatches}, \
@@ -276,7 +280,7 @@ fn generated(
     );
     let lost = count.saturating_sub(served);
     println!("pool_user: requests={issued} served={served} failovers={failovers} lost={lost}");
-    if lost == 0 && mismatches == 0 {
+    if lost == 0 && mismatches == 0 && !capture_lost {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -303,10 +307,14 @@ impl Application for Lines {
     fn start(&mut self, ctx: &mut AppCtx<'_>) {
         self.session(ctx);
     }
-    fn on_event(&mut self, _ctx: &mut AppCtx<'_>, event: &Event, bytes: &[u8]) {
+    fn on_event(&mut self, ctx: &mut AppCtx<'_>, event: &Event, bytes: &[u8]) {
         print_event(event);
         match event {
-            Event::Message { .. } => {
+            Event::Message { session, .. } => {
+                // Which PE answered, as rspterminal shows it.
+                if let Some(SessionState::Connected { pe, .. }) = ctx.state(*session) {
+                    print!("[{}] ", pe.get());
+                }
                 print!("{}", String::from_utf8_lossy(bytes));
                 if !bytes.ends_with(b"\n") {
                     println!();
@@ -344,8 +352,9 @@ fn lines(config: PoolUserConfig, node: NodeConfig, pool: PoolHandle, ppid: u32) 
     }
     // Answers to the last lines.
     std::thread::sleep(Duration::from_secs(1));
+    let capture_lost = args::capture_lost(user.counters());
     user.shutdown();
-    if failed {
+    if failed || capture_lost {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

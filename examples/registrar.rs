@@ -197,7 +197,11 @@ fn main() {
         }
     });
     drop(http);
+    let lost = args::capture_lost(r.counters());
     r.shutdown();
+    if lost {
+        std::process::exit(1);
+    }
 }
 
 /// The most PEs the registrar lists when its handlespace changes.

@@ -15,12 +15,23 @@ pub struct Args {
 }
 
 impl Args {
-    /// Reads the process arguments; every flag takes one value, `--help`
-    /// none. Prints `usage` and exits on `--help` or a dangling flag.
+    /// Reads the process arguments; every flag takes one value, `--help`,
+    /// `-v` (more log detail, repeatable: `-vv`) and `-q` (errors only)
+    /// none. Prints `usage` and exits on `--help` or a dangling flag. Installs
+    /// the logger (`RUST_LOG` overrides `-v`/`-q`).
     pub fn parse(usage: &str) -> Args {
         let mut pairs = Vec::new();
+        let mut verbosity: i32 = 0;
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
+            if flag == "-q" {
+                verbosity = -1;
+                continue;
+            }
+            if flag.len() > 1 && flag.starts_with('-') && flag[1..].bytes().all(|b| b == b'v') {
+                verbosity += (flag.len() - 1) as i32;
+                continue;
+            }
             if flag == "--help" || flag == "-h" || !flag.starts_with("--") {
                 eprintln!("{usage}");
                 std::process::exit(if flag.starts_with("--h") || flag == "-h" {
@@ -34,6 +45,7 @@ impl Args {
                 None => fail(&format!("{flag} needs a value")),
             }
         }
+        init_logging(verbosity);
         Args { pairs }
     }
 
@@ -349,4 +361,35 @@ pub fn run_for(args: &Args, mut every_second: impl FnMut(u64)) {
             return;
         }
     }
+}
+
+/// Whether the node's capture lost writes (`--pcap` on a full disk, say):
+/// said on stderr; the example then exits with a failure once the node
+/// has stopped gracefully.
+pub fn capture_lost(counters: &rserpool::runtime::NodeCounters) -> bool {
+    let n = counters.capture_errors();
+    if n > 0 {
+        eprintln!("capture: writing it failed; the capture is incomplete");
+    }
+    n > 0
+}
+
+/// Logs to stderr: warnings and errors by default (the nodes' state
+/// changes at info with `-v`, their inputs at debug with `-vv`, trace with
+/// `-vvv`), errors only with `-q`; `RUST_LOG` (env_logger's syntax, e.g.
+/// `RUST_LOG=rserpool=debug`) overrides.
+fn init_logging(verbosity: i32) {
+    let level = match verbosity {
+        i32::MIN..=-1 => log::LevelFilter::Error,
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    let _ = builder.try_init();
 }

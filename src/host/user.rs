@@ -10,11 +10,12 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::any::Any;
 use core::fmt;
 
 use crate::id::PoolHandle;
-use crate::pool_user::{self, PoolUser};
+use crate::pool_user::{self, CachedElement, PoolUser, PoolUserError};
 use crate::session::user::{Event, SessionState};
 use crate::session::{
     SessionError, SessionId, SessionUser, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES,
@@ -47,6 +48,8 @@ pub trait Application: 'static {
 /// What an [`Application`] may do with a [`SessionUser`] of any capacity.
 trait Sessions {
     fn connect(&mut self, now: Instant, pool: PoolHandle) -> Result<SessionId, SessionError>;
+    fn resolve(&mut self, now: Instant, pool: &PoolHandle) -> Result<usize, PoolUserError>;
+    fn elements(&self, pool: &PoolHandle, out: &mut Vec<CachedElement>);
     fn send(
         &mut self,
         now: Instant,
@@ -66,6 +69,7 @@ trait Sessions {
     fn state(&self, session: SessionId) -> Option<SessionState>;
     fn cookie(&self, session: SessionId) -> Option<&[u8]>;
     fn sessions_open(&self) -> usize;
+    fn known_registrars(&self) -> usize;
 }
 
 impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: usize> Sessions
@@ -73,6 +77,12 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
 {
     fn connect(&mut self, now: Instant, pool: PoolHandle) -> Result<SessionId, SessionError> {
         SessionUser::connect(self, now, pool)
+    }
+    fn resolve(&mut self, now: Instant, pool: &PoolHandle) -> Result<usize, PoolUserError> {
+        SessionUser::resolve(self, now, pool)
+    }
+    fn elements(&self, pool: &PoolHandle, out: &mut Vec<CachedElement>) {
+        out.extend(self.pool_user().elements(pool));
     }
     fn send(
         &mut self,
@@ -109,6 +119,9 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     fn sessions_open(&self) -> usize {
         self.sessions().count()
     }
+    fn known_registrars(&self) -> usize {
+        self.pool_user().server_hunt().known()
+    }
 }
 
 /// An [`Application`]'s view of its session user and the world.
@@ -134,6 +147,18 @@ impl AppCtx<'_> {
     pub fn connect(&mut self, pool: PoolHandle) -> Result<SessionId, SessionError> {
         let now = self.env.now();
         self.sessions.connect(now, pool)
+    }
+    /// The PEs of `pool`, resolving when needed ([`SessionUser::resolve`]):
+    /// how many are cached (read them with [`elements`](Self::elements)),
+    /// or [`PoolUserError::WouldBlock`] while a resolution runs (its end
+    /// comes as an [`Event::PoolUser`]).
+    pub fn resolve(&mut self, pool: &PoolHandle) -> Result<usize, PoolUserError> {
+        let now = self.env.now();
+        self.sessions.resolve(now, pool)
+    }
+    /// Appends the cached PEs of `pool` to `out`, in list order.
+    pub fn elements(&self, pool: &PoolHandle, out: &mut Vec<CachedElement>) {
+        self.sessions.elements(pool, out);
     }
     /// Queues a user message on `session` ([`SessionUser::send`]): its
     /// sequence number.
@@ -176,6 +201,12 @@ impl AppCtx<'_> {
     /// How many sessions are open.
     pub fn sessions_open(&self) -> usize {
         self.sessions.sessions_open()
+    }
+    /// How many registrars the pool user knows (configured and
+    /// announced): how many a resolution may try before no registrar is
+    /// left.
+    pub fn known_registrars(&self) -> usize {
+        self.sessions.known_registrars()
     }
     /// A uniformly distributed random value.
     pub fn random_u64(&mut self) -> u64 {

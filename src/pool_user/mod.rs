@@ -12,7 +12,10 @@
 //! # Procedures
 //!
 //! * **Server hunt**: the same as the pool element's
-//!   ([`ServerHunt`]); requests wait for a home registrar.
+//!   ([`ServerHunt`]); requests wait for a home registrar, each try at
+//!   most T1-ENRPrequest as if sent: a resolution no registrar can be
+//!   found for fails as an unanswered one ([`Event::ResolutionFailed`]
+//!   with no cause), rather than waiting for the hunt forever.
 //! * **Handle resolution**: [`select`](PoolUser::select) on a pool with no
 //!   cached PE sends HANDLE_RESOLUTION (with the Handle Resolution Option
 //!   item count) and answers [`PoolUserError::WouldBlock`]; try again after
@@ -239,6 +242,18 @@ pub struct Selection {
     pub failover: bool,
 }
 
+/// A cached pool element as [`PoolUser::elements`] gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedElement {
+    /// The PE.
+    pub pe_id: PeId,
+    /// Its user transport (protocol, port, use, as many addresses as the
+    /// cache keeps: [`CACHED_ADDRESS_BYTES`]).
+    pub transport: OwnedTransport,
+    /// Its policy parameters (`None`: a policy this crate does not know).
+    pub policy: Option<Policy>,
+}
+
 /// What the pool user tells its application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -364,10 +379,12 @@ impl CachedPe {
 }
 
 /// An outstanding resolution: `deadline` is the running T1, `None` while it
-/// waits for a home registrar.
+/// waits for a home registrar; `home_wait` bounds that wait by T1 as well
+/// (a request no registrar can be found for fails as an unanswered one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Request {
     deadline: Option<Instant>,
+    home_wait: Option<Instant>,
     retransmits: u32,
     /// The registrars that answered Unknown Pool Handle in this attempt.
     asked: [Option<SocketAddr>; MAX_REGISTRARS],
@@ -383,11 +400,23 @@ impl Request {
     const fn new() -> Self {
         Request {
             deadline: None,
+            home_wait: None,
             retransmits: 0,
             asked: [None; MAX_REGISTRARS],
             resent_for_challenge: false,
             unknown: 0,
         }
+    }
+
+    /// When the request is due: its T1, else the end of its wait for a home.
+    fn due(&self) -> Option<Instant> {
+        self.deadline.or(self.home_wait)
+    }
+
+    /// Waits for a home registrar from `now`, at most `t1`.
+    fn wait_for_home(&mut self, now: Instant, t1: Duration) {
+        self.deadline = None;
+        self.home_wait = Some(now + t1);
     }
 }
 
@@ -532,6 +561,37 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     /// The number of pools cached.
     pub fn cached_pools(&self) -> usize {
         self.pools.len()
+    }
+
+    /// The PEs of `pool` from the cache, starting a resolution when none
+    /// is cached or the answer is stale (as [`select`](Self::select)
+    /// does): how many are cached, or [`PoolUserError::WouldBlock`] while
+    /// none is and a resolution runs (try again after [`Event::Resolved`],
+    /// give up on [`Event::ResolutionFailed`]). Read them with
+    /// [`elements`](Self::elements); a stale answer is given while it is
+    /// resolved again.
+    pub fn resolve(&mut self, now: Instant, pool: &PoolHandle) -> Result<usize, PoolUserError> {
+        let i = self.entry(pool)?;
+        self.refresh(now, i);
+        match self.pools[i].elements.len() {
+            0 => Err(PoolUserError::WouldBlock),
+            n => Ok(n),
+        }
+    }
+
+    /// The cached PEs of `pool` in list order (the registrar's order, less
+    /// those reported unreachable since): identifier, user transport and
+    /// policy parameters.
+    pub fn elements(&self, pool: &PoolHandle) -> impl Iterator<Item = CachedElement> + '_ {
+        self.find(pool)
+            .map(|i| &self.pools[i].elements[..])
+            .unwrap_or_default()
+            .iter()
+            .map(|e| CachedElement {
+                pe_id: e.pe_id,
+                transport: e.transport.to_owned_transport(),
+                policy: e.policy,
+            })
     }
 
     /// The cached PEs of `pool`, in list order, written to `out`; returns
@@ -730,11 +790,12 @@ impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSM
         }
     }
 
-    fn home_lost(&mut self, _now: Instant, assoc: AssocId, _how: HomeLoss) {
+    fn home_lost(&mut self, now: Instant, assoc: AssocId, _how: HomeLoss) {
         self.event(Event::HomeLost { assoc });
+        let t1 = self.config.t1_enrp_request;
         for p in self.pools.iter_mut() {
             if let Some(r) = p.request.as_mut() {
-                r.deadline = None;
+                r.wait_for_home(now, t1);
             }
         }
     }
@@ -820,7 +881,10 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
             self.home_found(now, home);
         }
         for i in 0..self.pools.len() {
-            if matches!(self.pools[i].request, Some(Request { deadline: Some(d), .. }) if now >= d)
+            if self.pools[i]
+                .request
+                .and_then(|r| r.due())
+                .is_some_and(|d| now >= d)
             {
                 self.request_timed_out(now, i);
             }
@@ -830,7 +894,7 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
     fn poll_timeout(&self) -> Option<Instant> {
         self.pools
             .iter()
-            .filter_map(|p| p.request.and_then(|r| r.deadline))
+            .filter_map(|p| p.request.and_then(|r| r.due()))
             .chain(self.client.hunt.poll_timeout())
             .min()
     }

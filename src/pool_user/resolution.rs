@@ -7,7 +7,9 @@ use super::*;
 
 impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     pub(super) fn start_resolution(&mut self, now: Instant, i: usize) {
-        self.pools[i].request = Some(Request::new());
+        let mut r = Request::new();
+        r.wait_for_home(now, self.config.t1_enrp_request);
+        self.pools[i].request = Some(r);
         if self.client.hunt.home().is_some() {
             self.send_resolution(now, i);
         } else if let Some(home) = self.client.hunt.ensure_home(now) {
@@ -48,11 +50,12 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             }
             return;
         }
-        self.pools[i].request = Some(Request {
-            deadline: None,
+        let mut next = Request {
             retransmits: r.retransmits + 1,
             ..r
-        });
+        };
+        next.wait_for_home(now, self.config.t1_enrp_request);
+        self.pools[i].request = Some(next);
         // RFC 5352 §3.7: server hunt in parallel; a registrar connected
         // already takes over as the home and gets the resend.
         if self.client.hunt.home().is_some() && self.client.hunt.alternative(now) {
@@ -109,7 +112,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             self.pools[i].request = Some(r);
             return true;
         }
-        r.deadline = None;
+        r.wait_for_home(now, self.config.t1_enrp_request);
         self.pools[i].request = Some(r);
         let mut excluded = [SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0); MAX_REGISTRARS];
         let mut n = 0;

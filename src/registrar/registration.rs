@@ -202,7 +202,7 @@ impl<
             if let Some(c) = self.stats.rejections.get_mut(usize::from(code.code())) {
                 *c += 1;
             }
-            net_debug!(
+            net_info!(
                 "registrar: registration of {} refused: {}",
                 pe_id,
                 code.name()

@@ -44,6 +44,7 @@ use crate::registrar::RegistrarConfig;
 use crate::session::SessionUserConfig;
 use crate::Policy;
 
+pub use super::user::{Resolved, SessionEvent};
 pub use super::{DeregisterError, RequestError};
 
 /// A registrar; see [`runtime::RegistrarNode`](super::RegistrarNode).
@@ -61,6 +62,11 @@ impl RegistrarNode {
     /// Where it listens for ENRP, when ENRP is enabled.
     pub fn enrp_addr(&self) -> Option<SocketAddr> {
         self.0.enrp_addr()
+    }
+
+    /// What the node counted (capture errors, dropped events).
+    pub fn counters(&self) -> &NodeCounters {
+        self.0.counters()
     }
 
     /// Where it listens for ASAP (the first address).
@@ -324,6 +330,51 @@ impl PoolUserNode {
         )
     }
 
+    /// The PEs of `pool` with their user transports and policies (rsplib's
+    /// `rsp_getaddrinfo`; see
+    /// [`runtime::PoolUserNode::resolve`](super::PoolUserNode::resolve)).
+    ///
+    /// ```no_run
+    /// # fn run(pu: &rserpool::runtime::blocking::PoolUserNode) -> Result<(), rserpool::runtime::RequestError> {
+    /// let pool = rserpool::PoolHandle::new(b"echo").expect("a handle");
+    /// for pe in pu.resolve(&pool)? {
+    ///     println!("{:?} at {:?}", pe.pe, pe.addresses);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn resolve(&self, pool: &PoolHandle) -> Result<Vec<Resolved>, RequestError> {
+        block_on("PoolUserNode::resolve", self.0.resolve(pool))
+    }
+
+    /// Opens a session to `pool` and waits until it is on a PE (see
+    /// [`runtime::PoolUserNode::connect`](super::PoolUserNode::connect)).
+    ///
+    /// ```no_run
+    /// # fn run(pu: &rserpool::runtime::blocking::PoolUserNode) -> Result<(), rserpool::runtime::RequestError> {
+    /// use core::time::Duration;
+    /// let pool = rserpool::PoolHandle::new(b"echo").expect("a handle");
+    /// let mut session = pu.connect(&pool)?;
+    /// session.send(0, b"ping")?;
+    /// match session.recv(Duration::from_secs(1)) {
+    ///     Some((ppid, answer)) => println!("{ppid}: {answer:?}"),
+    ///     None if session.is_closed() => println!("the session ended"),
+    ///     None => session.failover()?, // the PE is late: the next one
+    /// }
+    /// session.close();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connect(&self, pool: &PoolHandle) -> Result<UserSession, RequestError> {
+        block_on("PoolUserNode::connect", self.0.connect(pool)).map(UserSession)
+    }
+
+    /// The largest user message the node sends (see
+    /// [`runtime::PoolUserNode::max_message_size`](super::PoolUserNode::max_message_size)).
+    pub fn max_message_size(&self) -> usize {
+        self.0.max_message_size()
+    }
+
     /// Session failovers so far.
     pub fn failovers(&self) -> u64 {
         self.0.failovers()
@@ -354,5 +405,96 @@ impl From<super::PoolUserNode> for PoolUserNode {
     /// The blocking handle of a node started with the async API.
     fn from(node: super::PoolUserNode) -> Self {
         PoolUserNode(node)
+    }
+}
+
+/// A session of a pool user; see
+/// [`runtime::UserSession`](super::UserSession). Dropping it closes the
+/// session.
+#[derive(Debug)]
+pub struct UserSession(super::UserSession);
+
+impl UserSession {
+    /// The session's number in its node.
+    pub fn id(&self) -> crate::session::SessionId {
+        self.0.id()
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PoolHandle {
+        self.0.pool()
+    }
+
+    /// The PE the session is on, as of the latest event taken.
+    pub fn pe(&self) -> Option<PeId> {
+        self.0.pe()
+    }
+
+    /// Failovers taken so far.
+    pub fn failovers(&self) -> u64 {
+        self.0.failovers()
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    /// Messages dropped because the handle's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.0.dropped()
+    }
+
+    /// Events other than messages dropped because the handle's queue was
+    /// full.
+    pub fn events_dropped(&self) -> u64 {
+        self.0.events_dropped()
+    }
+
+    /// Sends `bytes` with PPID `ppid` (see
+    /// [`runtime::UserSession::send`](super::UserSession::send)).
+    pub fn send(&mut self, ppid: u32, bytes: &[u8]) -> Result<(), RequestError> {
+        block_on("UserSession::send", self.0.send(ppid, bytes))
+    }
+
+    /// The next user message, waiting at most `timeout`; `None` when none
+    /// came in time or the session has ended ([`is_closed`](Self::is_closed)).
+    pub fn recv(&mut self, timeout: Duration) -> Option<(u32, Vec<u8>)> {
+        let s = &mut self.0;
+        block_on("UserSession::recv", async {
+            tokio::time::timeout(timeout, s.recv()).await.ok().flatten()
+        })
+    }
+
+    /// The next event (messages included), waiting at most `timeout`.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<SessionEvent> {
+        let s = &mut self.0;
+        block_on("UserSession::next_event", async {
+            tokio::time::timeout(timeout, s.next_event())
+                .await
+                .ok()
+                .flatten()
+        })
+    }
+
+    /// The next event if one is waiting (never waits).
+    pub fn try_event(&mut self) -> Option<SessionEvent> {
+        self.0.try_event()
+    }
+
+    /// Moves the session to another PE (see
+    /// [`runtime::UserSession::failover`](super::UserSession::failover)).
+    pub fn failover(&mut self) -> Result<(), RequestError> {
+        block_on("UserSession::failover", self.0.failover())
+    }
+
+    /// Closes the session and waits until the node has done so.
+    pub fn close(self) {
+        block_on("UserSession::close", self.0.close());
+    }
+
+    /// The async handle of the same session.
+    pub fn into_async(self) -> super::UserSession {
+        self.0
     }
 }

@@ -102,7 +102,9 @@ pub use registrar::{
 };
 pub use serve::{Message, ServeError, Session};
 pub use snapshot::RegistrarSnapshot;
-pub use user::{AppNode, PoolUserNode, RequestError, Requests, RuntimeUser};
+pub use user::{
+    AppNode, PoolUserNode, RequestError, Requests, Resolved, RuntimeUser, SessionEvent, UserSession,
+};
 
 use std::boxed::Box;
 use std::fs::File;
@@ -276,6 +278,8 @@ pub(crate) struct Driver {
     /// The ENRP SCTP endpoint's index.
     sctp_enrp: Option<usize>,
     capture: Option<PcapWriter<BufWriter<File>>>,
+    /// Something was captured since the last flush.
+    capture_dirty: bool,
     buf: Vec<u8>,
     /// Association events the driver's own calls caused (a connect
     /// answered at once, a failed send): given to the node after its call.
@@ -323,7 +327,22 @@ impl Driver {
         };
         let src = unspecified_to_loopback(src);
         let dst = unspecified_to_loopback(dst);
-        let _ = w.write(protocol, src, dst, std::time::SystemTime::now(), msg, e);
+        let r = w.write(protocol, src, dst, std::time::SystemTime::now(), msg, e);
+        self.captured(r);
+    }
+
+    /// Notes the outcome of a capture write: the capture has something to
+    /// flush, or it failed and is given up (counted,
+    /// [`NodeCounters::capture_errors`]).
+    fn captured(&mut self, r: io::Result<()>) {
+        match r {
+            Ok(()) => self.capture_dirty = true,
+            Err(_) => {
+                self.capture = None;
+                self.capture_dirty = false;
+                self.counters.capture_error();
+            }
+        }
     }
 
     /// Captures a message on an SCTP association as what is on the wire.
@@ -334,13 +353,23 @@ impl Driver {
         let src = unspecified_to_loopback(src);
         let dst = unspecified_to_loopback(dst);
         let e = s.encapsulation();
-        let _ = w.write(protocol, src, dst, std::time::SystemTime::now(), msg, e);
+        let r = w.write(protocol, src, dst, std::time::SystemTime::now(), msg, e);
+        self.captured(r);
     }
 
-    /// Writes what the capture holds to its file.
+    /// Writes what the capture holds to its file (so that a running node's
+    /// capture can be followed); a failure gives the capture up and is
+    /// counted.
     fn flush_capture(&mut self) {
+        if !self.capture_dirty {
+            return;
+        }
+        self.capture_dirty = false;
         if let Some(w) = self.capture.as_mut() {
-            let _ = w.flush();
+            let r = w.flush();
+            if r.is_err() {
+                self.captured(r);
+            }
         }
     }
 
@@ -575,6 +604,17 @@ impl Env for Driver {
         self.counters.record(tally);
     }
 
+    /// The node's state changes (registrations, removals with their
+    /// reason, home changes, sessions, ENRP peers and takeovers) are
+    /// logged at info level, with target `rserpool::node`.
+    fn tracing(&self) -> bool {
+        log::log_enabled!(target: "rserpool::node", log::Level::Info)
+    }
+
+    fn log(&mut self, args: core::fmt::Arguments<'_>) {
+        log::info!(target: "rserpool::node", "{args}");
+    }
+
     fn take_buffer(&mut self) -> Vec<u8> {
         let mut b = core::mem::take(&mut self.buf);
         if b.len() < MAX_MESSAGE_SIZE {
@@ -614,6 +654,7 @@ pub struct NodeCounters {
     transmit_errors: AtomicU64,
     events_dropped: AtomicU64,
     sessions_overrun: AtomicU64,
+    capture_errors: AtomicU64,
 }
 
 impl NodeCounters {
@@ -697,6 +738,14 @@ impl NodeCounters {
     /// [`SESSION_QUEUE`](serve::SESSION_QUEUE) messages behind.
     pub fn sessions_overrun(&self) -> u64 {
         Self::get(&self.sessions_overrun)
+    }
+    /// Capture writes that failed ([`NodeConfig::capture`]); after the
+    /// first, the node captures nothing more.
+    pub fn capture_errors(&self) -> u64 {
+        Self::get(&self.capture_errors)
+    }
+    pub(crate) fn capture_error(&self) {
+        self.capture_errors.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn session_overrun(&self) {
         self.sessions_overrun.fetch_add(1, Ordering::Relaxed);
@@ -886,7 +935,13 @@ impl Runner {
             }
         }
         let capture = match &config.capture {
-            Some(path) => Some(PcapWriter::new(BufWriter::new(File::create(path)?))?),
+            Some(path) => {
+                let mut w = PcapWriter::new(BufWriter::new(File::create(path)?))?;
+                // A file that cannot take the header is an error now, not
+                // a capture lost later.
+                w.flush()?;
+                Some(w)
+            }
             None => None,
         };
         let seed = seed_of(locals.first().copied().unwrap_or(config.bind));
@@ -900,6 +955,7 @@ impl Runner {
             sctp,
             sctp_enrp,
             capture,
+            capture_dirty: false,
             buf: Vec::new(),
             events: Vec::new(),
             rng: crate::random::Xoshiro256StarStar::seed_from_u64(seed),
@@ -920,6 +976,12 @@ impl Runner {
 
     pub(crate) fn local_addrs(&self) -> &[SocketAddr] {
         &self.locals
+    }
+
+    /// The node's command channel without keeping the node running (the
+    /// node stops when its handle does, whoever holds these).
+    pub(crate) fn weak_commands(&self) -> Option<mpsc::WeakSender<Command>> {
+        self.commands.as_ref().map(mpsc::Sender::downgrade)
     }
 
     /// Runs `f` on the node in its task (then the node's output is
@@ -1082,6 +1144,9 @@ impl Task {
         node.start(d);
         loop {
             settle(node, d);
+            // What the last input caused is in the capture file before the
+            // node waits again.
+            d.flush_capture();
             let deadline = node
                 .poll_timeout()
                 .map(|t| tokio::time::Instant::from_std(d.clock.std_instant(t)));
@@ -1108,8 +1173,10 @@ impl Task {
                     // Take what else is ready without waiting, then flush
                     // once: the output of a burst leaves together.
                     for _ in 1..INPUT_BATCH {
+                        // The output first: a close it holds must reach
+                        // the transport before the next input is read.
+                        settle(node, d);
                         let Some(i) = ready(d) else { break };
-                        node.flush(d);
                         net_input(node, d, i);
                     }
                 }

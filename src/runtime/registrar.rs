@@ -285,6 +285,11 @@ impl RegistrarNode {
         self.enrp
     }
 
+    /// What the node counted (capture errors, dropped events).
+    pub fn counters(&self) -> &super::NodeCounters {
+        &self.runner.counters
+    }
+
     /// Where it listens for ASAP (the first address).
     pub fn local_addr(&self) -> SocketAddr {
         self.runner.local_addr()

@@ -127,6 +127,10 @@
 //!     assoc: AssocId(2), remote, protocol: Protocol::Asap, verified: true,
 //! });
 //! assert!(matches!(su.poll_event(&mut buf)?, Some(user::Event::PoolUser(_)))); // home registrar
+//! assert!(matches!( // the registrar's answer
+//!     su.poll_event(&mut buf)?,
+//!     Some(user::Event::PoolUser(rserpool::pool_user::Event::Resolved { elements: 1, .. }))
+//! ));
 //! assert_eq!(su.poll_event(&mut buf)?, Some(user::Event::Connected {
 //!     session, pe: PeId::new(7)?, failover: false,
 //! }));

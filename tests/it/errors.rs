@@ -28,6 +28,35 @@ fn every_error_type_is_an_error() {
     }
 }
 
+#[cfg(feature = "runtime")]
+#[test]
+fn pool_user_errors_say_what_went_wrong_and_keep_their_source() {
+    use rserpool::runtime::RequestError;
+    use rserpool::session::SessionError;
+    let e = RequestError::TooLarge {
+        len: 70_000,
+        limit: 65_503,
+    };
+    assert_eq!(
+        e.to_string(),
+        "a message of 70000 bytes is larger than the 65503 bytes the node sends"
+    );
+    assert!(e.source().is_none());
+    assert_eq!(
+        RequestError::UnknownPool.to_string(),
+        "the registrars do not know the pool"
+    );
+    assert_eq!(
+        RequestError::NoRegistrar.to_string(),
+        "no registrar answered"
+    );
+    let e: Box<dyn Error> = Box::new(RequestError::Session(SessionError::TableFull));
+    assert_eq!(
+        e.source().map(|s| s.to_string()),
+        Some(String::from("session table full"))
+    );
+}
+
 #[test]
 fn errors_say_what_went_wrong() {
     let e: Box<dyn Error> = Box::new(rserpool::asap_client::server_hunt::HuntError::TableFull);

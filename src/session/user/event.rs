@@ -90,6 +90,18 @@ pub enum Event {
         /// The session.
         session: SessionId,
     },
+    /// The session's resolution failed and the session tries again after
+    /// [`retry_interval`](SessionUserConfig::retry_interval) (or, after
+    /// too many failures in a row, ends with [`Event::Closed`]). A session
+    /// that never had a PE and gets an answer with a cause is closed at
+    /// once instead ([`CloseReason::NoPoolElement`]).
+    ResolutionFailed {
+        /// The session.
+        session: SessionId,
+        /// The registrar's cause; `None` when no registrar answered (the
+        /// resolution went unanswered, or no registrar could be reached).
+        cause: Option<crate::cause::CauseCode>,
+    },
     /// The session ended; its id is unknown from now on.
     Closed {
         /// The session.
@@ -97,8 +109,9 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
-    /// Something the inner pool user reported (home registrar changed or
-    /// lost, an ASAP_ERROR received).
+    /// Something the inner pool user reported: a resolution's end
+    /// (resolved or failed: before the events of the sessions it concerns),
+    /// home registrar changed or lost, an ASAP_ERROR received.
     PoolUser(pool_user::Event),
 }
 

@@ -7,9 +7,12 @@
 //!   ([`PoolUser::select`] answers `WouldBlock`) and the session waits for
 //!   the answer. An answer with a cause (e.g. Unknown Pool Handle) closes a
 //!   session that never had a PE ([`CloseReason::NoPoolElement`]); an
-//!   unanswered resolution, or any failure during a failover, counts one
-//!   attempt and tries again after
-//!   [`retry_interval`](SessionUserConfig::retry_interval).
+//!   unanswered resolution (no registrar answered, none could be reached),
+//!   or any failure during a failover, counts one attempt and tries again
+//!   after [`retry_interval`](SessionUserConfig::retry_interval). A failed
+//!   resolution the session survives is told as
+//!   [`Event::ResolutionFailed`] (with the registrar's cause, `None` when
+//!   no registrar answered), so that an application can give up at once.
 //! * **Connecting**: the PE is chosen; [`SessionUser::poll_connect`] asks
 //!   for an association to its user transport.
 //! * **Connected**: [`Event::Connected`]; messages flow. After a failover,
@@ -217,6 +220,18 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
         self.index(id)
             .and_then(|i| self.sessions[i].as_ref())
             .ok_or(SessionError::UnknownSession)
+    }
+
+    /// The PEs of `pool` from the inner pool user's cache, resolving when
+    /// needed ([`PoolUser::resolve`]): how many are cached (read them
+    /// with [`PoolUser::elements`] through [`pool_user`](Self::pool_user)),
+    /// or [`PoolUserError::WouldBlock`] while a resolution runs; its end
+    /// comes as [`Event::PoolUser`] with [`pool_user::Event::Resolved`] or
+    /// [`pool_user::Event::ResolutionFailed`].
+    pub fn resolve(&mut self, now: Instant, pool: &PoolHandle) -> Result<usize, PoolUserError> {
+        let r = self.pu.resolve(now, pool);
+        self.pump(now);
+        r
     }
 
     /// Where `session` is.
@@ -878,6 +893,8 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             self.end(i, Some(CloseReason::NoPoolElement { cause: Some(cause) }));
             return;
         }
+        let session = s.id;
+        self.event(Event::ResolutionFailed { session, cause });
         self.retry_later(now, i);
     }
 
@@ -886,6 +903,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
         while let Some(e) = self.pu.poll_event() {
             match e {
                 pool_user::Event::Resolved { pool, .. } => {
+                    self.event(Event::PoolUser(e.clone()));
                     for i in 0..S {
                         if self.resolving(i, &pool) {
                             self.select_for(now, i);
@@ -893,6 +911,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                     }
                 }
                 pool_user::Event::ResolutionFailed { pool, cause } => {
+                    self.event(Event::PoolUser(e.clone()));
                     for i in 0..S {
                         if self.resolving(i, &pool) {
                             self.on_resolution_failed(now, i, cause);

@@ -406,6 +406,15 @@ impl UdpEndpoints {
     pub fn close(&mut self, assoc: AssocId) {
         if let Some(key) = self.by_id.remove(&assoc) {
             self.peers.remove(&key);
+            // A message of it not taken yet (the one that opened it) goes
+            // with it: no input follows a close.
+            self.pending.retain(|i| match i {
+                Input::Message { incoming, .. } => {
+                    incoming.connectionless || incoming.assoc != assoc
+                }
+                Input::Up { assoc: a, .. } | Input::Down { assoc: a, .. } => *a != assoc,
+                Input::ConnectFailed { .. } => true,
+            });
         }
     }
 

@@ -3,7 +3,9 @@
 mod amplification;
 mod attacks;
 mod element_api;
+mod pool_user_api;
 mod registrar_api;
+mod services;
 #[cfg(feature = "http")]
 mod status_http;
 #[cfg(feature = "tls")]

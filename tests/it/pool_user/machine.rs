@@ -217,6 +217,56 @@ fn t1_retransmits_then_gives_up() {
     );
 }
 
+/// A resolution for which no registrar can be reached (every connect
+/// fails) waits for a home at most T1 a try, then fails as an unanswered
+/// one, instead of waiting for the hunt forever.
+#[test]
+fn without_a_reachable_registrar_the_resolution_fails_after_t1() {
+    let t0 = Instant::from_secs(0);
+    let mut c = config();
+    c.max_request_retransmit = 1;
+    let mut pu = Pu::new(c);
+    assert_eq!(
+        pu.select(t0, &pool(), SendOptions::DEFAULT),
+        Err(PoolUserError::WouldBlock)
+    );
+    let connect = pu.poll_connect().unwrap();
+    pu.handle_transport_event(
+        t0,
+        TransportEvent::ConnectFailed {
+            remote: connect.remote,
+        },
+    );
+    assert!(pu.home().is_none());
+    // The first try ends at T1: counted as a retransmission, no failure yet.
+    let now = pu.poll_timeout().unwrap();
+    assert!(now <= t0 + Duration::from_secs(15));
+    let mut now = now;
+    let mut failed_at = None;
+    for _ in 0..20 {
+        pu.handle_timeout(now);
+        while let Some(c) = pu.poll_connect() {
+            pu.handle_transport_event(now, TransportEvent::ConnectFailed { remote: c.remote });
+        }
+        if events(&mut pu).contains(&Event::ResolutionFailed {
+            pool: pool(),
+            cause: None,
+        }) {
+            failed_at = Some(now);
+            break;
+        }
+        match pu.poll_timeout() {
+            Some(t) => now = t,
+            None => break,
+        }
+    }
+    let failed_at = failed_at.expect("the resolution fails");
+    // Two tries of T1 (MAX-REQUEST-RETRANSMIT 1), nothing sent meanwhile.
+    assert_eq!(failed_at, t0 + Duration::from_secs(30));
+    assert!(!pu.is_resolving(&pool()));
+    assert!(drain(&mut pu).is_empty());
+}
+
 #[test]
 fn negative_answer_is_reported_with_its_cause() {
     let t0 = Instant::from_secs(0);

@@ -103,6 +103,84 @@ fn an_unknown_pool_closes_the_session_with_the_registrars_cause() {
     );
 }
 
+/// Without a registrar, each failed resolution is told to the
+/// application (no cause: nobody answered) while the session goes on
+/// trying.
+#[test]
+fn a_session_without_registrar_reports_each_failed_resolution() {
+    let mut net = ready(1, ResendPolicy::None);
+    net.crash(REGISTRAR);
+    let now = net.now;
+    let s = net.user().connect(now, pool()).unwrap();
+    // rsplib: T1 3 s, one try; then the retry interval (1 s).
+    net.run(secs(5));
+    let failed: Vec<&Event> = net
+        .user_events
+        .iter()
+        .filter(|e| matches!(e, Event::ResolutionFailed { .. }))
+        .collect();
+    assert!(!failed.is_empty(), "{:?}", net.user_events);
+    assert!(failed.iter().all(|e| **e
+        == Event::ResolutionFailed {
+            session: s,
+            cause: None
+        }));
+    assert_eq!(net.user().state(s), Some(SessionState::Resolving));
+    // The registrar comes back: the session gets its PE.
+    net.restart(REGISTRAR);
+    net.run(secs(10));
+    assert!(matches!(
+        net.user().state(s),
+        Some(SessionState::Connected { .. })
+    ));
+}
+
+/// `resolve` gives the pool's PEs from the cache, resolving first when
+/// needed; the resolution's end reaches the application, before the
+/// events of the sessions it concerns.
+#[test]
+fn resolve_reads_the_cache_and_the_resolution_is_told() {
+    let mut net = ready(2, ResendPolicy::None);
+    let now = net.now;
+    assert_eq!(
+        net.user().resolve(now, &pool()),
+        Err(rserpool::pool_user::PoolUserError::WouldBlock)
+    );
+    let s = net.user().connect(now, pool()).unwrap();
+    net.run(secs(1));
+    let resolved = net
+        .user_events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::PoolUser(rserpool::pool_user::Event::Resolved { elements: 2, .. })
+            )
+        })
+        .expect("the resolution is told");
+    let connected = net
+        .user_events
+        .iter()
+        .position(|e| matches!(e, Event::Connected { session, .. } if *session == s))
+        .unwrap();
+    assert!(resolved < connected);
+    let now = net.now;
+    assert_eq!(net.user().resolve(now, &pool()), Ok(2));
+    let mut ids: Vec<PeId> = net
+        .user()
+        .pool_user()
+        .elements(&pool())
+        .map(|e| e.pe_id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec![pe_id(0), pe_id(1)]);
+    assert!(net
+        .user()
+        .pool_user()
+        .elements(&pool())
+        .all(|e| e.transport.addresses.len() == 1 && e.policy.is_some()));
+}
+
 #[test]
 fn a_full_session_table_refuses_the_newcomer() {
     let mut net = ready(1, ResendPolicy::None);
