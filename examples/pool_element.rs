@@ -8,6 +8,14 @@
 //! ```text
 //! cargo run --example pool_element -- --registrar 127.0.0.1:3863 --pool echo --policy wrr:3
 //! ```
+//!
+//! Over TLS to its registrars (`--features tls`; mutual: the PE presents
+//! its certificate and verifies the registrar's):
+//!
+//! ```text
+//! cargo run --features tls --example pool_element -- --registrar 10.0.0.1:3864 \
+//!     --tls-ca ca.pem --tls-cert pe.pem --tls-key pe.key
+//! ```
 
 #[path = "common/args.rs"]
 mod args;
@@ -42,10 +50,16 @@ const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PO
   --transport       udp (default), usrsctp or kernel-sctp";
 
 fn main() {
-    let usage = format!("{USAGE}\n{}\n{}", args::SCTP_USAGE, args::NODE_USAGE);
+    let usage = format!(
+        "{USAGE}\n{}\n{}\n{}",
+        args::SCTP_USAGE,
+        args::TLS_USAGE,
+        args::NODE_USAGE
+    );
     let args = Args::parse(&usage);
     let mut known = args::SCTP_FLAGS.to_vec();
     known.extend(args::NODE_FLAGS);
+    known.extend(args::TLS_FLAGS);
     known.extend([
         "--registrar",
         "--trust-registrar",
@@ -112,6 +126,8 @@ fn main() {
     node.name = "pool element".into();
     args.apply_sctp(&mut node);
     args.apply_csp(&mut node);
+    // Over TLS the PE authenticates with its certificate (mutual TLS).
+    args.apply_tls(&mut node, true);
     let cookie_every: u32 = args.num("--cookie-every", 0);
     let service: Box<dyn Service + Send> = match args.get("--service").unwrap_or("echo") {
         "echo" if cookie_every == 0 => Box::new(Echo),

@@ -17,6 +17,13 @@
 //! cargo run --example pool_user -- --registrar 127.0.0.1:3863 --pool echo --requests 10
 //! cargo run --example pool_user -- --registrar 127.0.0.1:3863 --pool echo --sizes 1-3000 --requests 500
 //! ```
+//!
+//! Over TLS to its registrars (`--features tls`; the pool user verifies the
+//! registrar's certificate, sessions with pool elements stay on UDP):
+//!
+//! ```text
+//! cargo run --features tls --example pool_user -- --registrar 10.0.0.1:3864 --tls-ca ca.pem --requests 10
+//! ```
 
 #[path = "common/args.rs"]
 mod args;
@@ -53,10 +60,16 @@ const USAGE: &str =
   --pcap FILE       write the ASAP traffic to FILE";
 
 fn main() -> ExitCode {
-    let usage = format!("{USAGE}\n{}\n{}", args::SCTP_USAGE, args::NODE_USAGE);
+    let usage = format!(
+        "{USAGE}\n{}\n{}\n{}",
+        args::SCTP_USAGE,
+        args::TLS_USAGE,
+        args::NODE_USAGE
+    );
     let args = Args::parse(&usage);
     let mut known = args::SCTP_FLAGS.to_vec();
     known.extend(args::NODE_FLAGS);
+    known.extend(args::TLS_FLAGS);
     known.extend([
         "--registrar",
         "--announce",
@@ -102,6 +115,9 @@ fn main() -> ExitCode {
     node.connect_tcp = args.transport() == args::Transport::Tcp;
     args.apply_sctp(&mut node);
     args.apply_csp(&mut node);
+    // Over TLS the pool user verifies its registrars; a certificate of
+    // its own is optional.
+    args.apply_tls(&mut node, false);
     let timeout = Duration::from_millis(args.num("--timeout-ms", 10_000));
     let ppid: u32 = args.num("--ppid", 0);
     if let Some(sizes) = args.get("--sizes") {

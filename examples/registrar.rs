@@ -20,6 +20,14 @@
 //!     --announce '[ff05::50]:3863' --enrp-multicast '[ff05::51]:9901' --interface eth0
 //! ```
 //!
+//! Over TLS 1.3 (built with `--features tls`; ASAP on 3864 and ENRP on
+//! 9902 by default, pool elements and peers authenticated by certificate):
+//!
+//! ```text
+//! cargo run --features tls --example registrar -- --listen 10.0.0.1:3864 \
+//!     --tls-ca ca.pem --tls-cert registrar.pem --tls-key registrar.key --peer 10.0.0.2:9902
+//! ```
+//!
 //! On one host, a pool element or user joining the announce group cannot
 //! share its port with a registrar listening on the wildcard address
 //! (`0.0.0.0:3863`, `[::]:3863`): give the registrar a specific address
@@ -66,10 +74,16 @@ const USAGE: &str = "usage: registrar [--listen ADDR]... [--peer ADDR]... [--enr
   --seconds N     stop after N seconds (default: run until killed)";
 
 fn main() {
-    let usage = format!("{USAGE}\n{}\n{}", args::SCTP_USAGE, args::NODE_USAGE);
+    let usage = format!(
+        "{USAGE}\n{}\n{}\n{}",
+        args::SCTP_USAGE,
+        args::TLS_USAGE,
+        args::NODE_USAGE
+    );
     let args = Args::parse(&usage);
     let mut known = args::SCTP_FLAGS.to_vec();
     known.extend(args::NODE_FLAGS);
+    known.extend(args::TLS_FLAGS);
     known.extend([
         "--listen",
         "--peer",
@@ -87,9 +101,15 @@ fn main() {
         "--http",
     ]);
     args.only(&known);
+    // Over TLS, the RFCs' TLS ports.
+    let (asap_port, enrp_port) = if args.tls_asked() {
+        (rserpool::wire::ASAP_TLS_PORT, rserpool::wire::ENRP_TLS_PORT)
+    } else {
+        (rserpool::wire::ASAP_PORT, rserpool::wire::ENRP_PORT)
+    };
     let mut listen = args.addrs("--listen");
     if listen.is_empty() {
-        let v4 = SocketAddr::from(([0, 0, 0, 0], rserpool::wire::ASAP_PORT));
+        let v4 = SocketAddr::from(([0, 0, 0, 0], asap_port));
         listen.push(args.default_bind(v4));
     }
     let peers = args.addrs("--peer");
@@ -131,9 +151,7 @@ fn main() {
             .unwrap_or_else(|_| args::fail(&format!("--http: bad address {v:?}")))
     });
     let mut node = NodeConfig::new(listen[0]);
-    node.enrp_bind = Some(
-        enrp_bind.unwrap_or_else(|| SocketAddr::new(listen[0].ip(), rserpool::wire::ENRP_PORT)),
-    );
+    node.enrp_bind = Some(enrp_bind.unwrap_or_else(|| SocketAddr::new(listen[0].ip(), enrp_port)));
     node.also_bind = listen[1..].to_vec();
     node.capture = args.pcap();
     node.name = "registrar".into();
@@ -143,6 +161,7 @@ fn main() {
     node.listen_tcp = args.transport() == Transport::Tcp;
     args.apply_sctp(&mut node);
     args.apply_csp(&mut node);
+    args.apply_tls(&mut node, true);
     let r = RegistrarNode::start(config, node)
         .unwrap_or_else(|e| args::fail(&format!("registrar: {e}")));
     match r.enrp_addr() {

@@ -137,6 +137,20 @@ pub enum TransportEvent {
         /// The peer's further address.
         address: IpAddr,
     },
+    /// The peer of `assoc` proved who it is (TLS, RFC 5352 §9, RFC 5353
+    /// §6): it presented a certificate that chains to the roots the node
+    /// trusts (for an association the node opened, the server's
+    /// certificate, which also names the address connected to; for one it
+    /// accepted, the client's). Reported right after [`Up`](Self::Up), at
+    /// most once per association. A registrar then trusts the peer for ENRP
+    /// and takes its registrations when it asks for authenticated PEs
+    /// ([`RegistrarConfig::require_authentication`](crate::registrar::RegistrarConfig));
+    /// a pool element trusts it as a home registrar. Transports without
+    /// authentication never report it.
+    Authenticated {
+        /// The association.
+        assoc: AssocId,
+    },
     /// The association is gone (shut down, aborted, timed out): RFC 5352's
     /// transport failure.
     Down {

@@ -283,6 +283,42 @@ impl Args {
         node.sctp_config.remote_udp_encapsulation_port = self.num("--remote-udp-encaps-port", port);
     }
 
+    /// Whether TLS is asked for (`--tls-ca`, `--tls-cert` or `--tls-key`).
+    pub fn tls_asked(&self) -> bool {
+        TLS_FLAGS.iter().any(|f| self.get(f).is_some())
+    }
+
+    /// Puts the node on TLS with `--tls-ca FILE` (the roots peers'
+    /// certificates must chain to) and `--tls-cert FILE --tls-key FILE` (the
+    /// node's own chain and key; `needs_identity`: required, as for a
+    /// registrar and a pool element); fails clearly when this build lacks
+    /// TLS or a file cannot be used.
+    pub fn apply_tls(&self, node: &mut rserpool::runtime::NodeConfig, needs_identity: bool) {
+        if !self.tls_asked() {
+            return;
+        }
+        let Some(ca) = self.get("--tls-ca") else {
+            fail("--tls-cert/--tls-key: --tls-ca FILE names the roots to verify peers with")
+        };
+        let identity = match (self.get("--tls-cert"), self.get("--tls-key")) {
+            (Some(c), Some(k)) => Some((std::path::Path::new(c), std::path::Path::new(k))),
+            (None, None) if !needs_identity => None,
+            (None, None) => fail("--tls-ca: this node also needs --tls-cert FILE --tls-key FILE"),
+            _ => fail("--tls-cert and --tls-key go together"),
+        };
+        #[cfg(feature = "tls")]
+        {
+            let tls = rserpool::transport::tokio::tls::TlsConfig::from_pem_files(ca, identity)
+                .unwrap_or_else(|e| fail(&format!("TLS: {e}")));
+            node.tls = Some(tls);
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (ca, identity, node);
+            fail("--tls-*: this build lacks TLS; rebuild with --features tls");
+        }
+    }
+
     /// `--policy NAME[:P1,P2,...]`, e.g. `rr`, `wrr:3`, `lud:10,5`.
     pub fn policy(&self) -> Policy {
         let Some(v) = self.get("--policy") else {
@@ -360,6 +396,19 @@ pub const NODE_USAGE: &str =
 
 /// The flags [`Args::apply_csp`] reads.
 pub const NODE_FLAGS: [&str; 2] = ["--csp", "--csp-interval"];
+
+/// The usage lines of the TLS flags, shared by the examples.
+pub const TLS_USAGE: &str =
+    "  --tls-ca FILE    TLS 1.3 (build with --features tls): the CA certificates (PEM) peers'
+                   certificates must chain to; ASAP to registrars and ENRP between
+                   registrars then run over TLS on TCP (a registrar listens on 3864
+                   for ASAP and 9902 for ENRP by default)
+  --tls-cert FILE  this node's certificate chain (PEM; a registrar's names its IP
+                   addresses); needed by registrars and pool elements
+  --tls-key FILE   this node's private key (PEM)";
+
+/// The flags [`Args::apply_tls`] reads.
+pub const TLS_FLAGS: [&str; 3] = ["--tls-ca", "--tls-cert", "--tls-key"];
 
 /// The flags [`Args::apply_sctp`] reads.
 pub const SCTP_FLAGS: [&str; 2] = ["--udp-encaps-port", "--remote-udp-encaps-port"];

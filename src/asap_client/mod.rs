@@ -195,6 +195,7 @@ pub(crate) trait AsapRole<const B: usize, const E: usize> {
             // A client registers and resolves over its association's primary
             // address; further peer addresses change nothing.
             TransportEvent::PeerAddress { .. } => {}
+            TransportEvent::Authenticated { assoc } => self.client().hunt.on_authenticated(assoc),
             TransportEvent::ConnectFailed { remote } => {
                 if let Some(home) = self.client().hunt.on_connect_failed(now, remote) {
                     self.home_found(now, home);

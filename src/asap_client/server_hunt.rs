@@ -164,6 +164,9 @@ pub struct ServerHunt<const N: usize> {
     /// Hosts of further registrars that may take this endpoint over
     /// without being in the table ([`trust_host`](Self::trust_host)).
     trusted_hosts: heapless::Vec<IpAddr, N>,
+    /// Associations whose peer authenticated by TLS
+    /// ([`on_authenticated`](Self::on_authenticated)).
+    authenticated: heapless::Vec<AssocId, N>,
 }
 
 impl<const N: usize> ServerHunt<N> {
@@ -183,6 +186,7 @@ impl<const N: usize> ServerHunt<N> {
             announces_dropped: 0,
             inbound: heapless::Vec::new(),
             trusted_hosts: heapless::Vec::new(),
+            authenticated: heapless::Vec::new(),
         }
     }
 
@@ -510,6 +514,7 @@ impl<const N: usize> ServerHunt<N> {
     /// [`ensure_home`](Self::ensure_home)).
     pub fn on_down(&mut self, now: Instant, assoc: AssocId) -> bool {
         self.inbound.retain(|(a, _)| *a != assoc);
+        self.authenticated.retain(|a| *a != assoc);
         for r in self.registrars.iter_mut() {
             if r.link == Link::Connected(assoc) {
                 r.link = Link::Idle;
@@ -525,13 +530,28 @@ impl<const N: usize> ServerHunt<N> {
 
     /// Whether the endpoint on `assoc` is a registrar this hunt trusts: one
     /// it connected to from its table (configured, or announced by
-    /// SERVER_ANNOUNCE), or an association opened to this endpoint from a
-    /// trusted host ([`trusts_host`](Self::trusts_host), [`on_up`](Self::on_up)).
+    /// SERVER_ANNOUNCE), an association opened to this endpoint from a
+    /// trusted host ([`trusts_host`](Self::trusts_host), [`on_up`](Self::on_up)),
+    /// or one whose peer authenticated by TLS
+    /// ([`on_authenticated`](Self::on_authenticated)).
     pub fn trusts(&self, assoc: AssocId) -> bool {
         self.registrars
             .iter()
             .any(|r| r.link == Link::Connected(assoc))
             || self.inbound.iter().any(|(a, _)| *a == assoc)
+            || self.authenticated.contains(&assoc)
+    }
+
+    /// The peer of `assoc` authenticated by TLS
+    /// ([`TransportEvent::Authenticated`](crate::transmit::TransportEvent)):
+    /// a registrar whose certificate chains to the node's roots is trusted
+    /// as a home on that association until it goes down. While the table
+    /// of such associations (`N`) is full, a further one is not trusted
+    /// this way.
+    pub fn on_authenticated(&mut self, assoc: AssocId) {
+        if !self.authenticated.contains(&assoc) {
+            let _ = self.authenticated.push(assoc);
+        }
     }
 
     /// The registrar on `assoc` asks to be the home (keep-alive with the H

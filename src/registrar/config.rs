@@ -113,6 +113,16 @@ pub struct RegistrarConfig {
     /// unknown (never reported up) is refused the same way, whatever this
     /// option says. PEs behind NAT or a proxy need this set.
     pub allow_foreign_addresses: bool,
+    /// Whether a REGISTRATION is taken only over an association whose
+    /// peer authenticated ([`TransportEvent::Authenticated`](crate::transmit::TransportEvent):
+    /// a TLS client certificate that chains to the registrar's roots);
+    /// others are refused with *Rejected due to Security Considerations*
+    /// (0xA) and counted ([`Stats::unauthenticated_registrations`](super::Stats)).
+    /// Off by default; the runtime turns it on for a registrar with TLS
+    /// (`runtime::NodeConfig::tls`, feature `tls`), so
+    /// that pool users may resolve without a certificate but only pool
+    /// elements with one register.
+    pub require_authentication: bool,
     /// The most PEs registered over one association (256 by default;
     /// `None`: no limit but the owned-PE table). A registration of a new PE
     /// beyond it is refused with *Lack of Resources*; re-registrations of
@@ -169,6 +179,7 @@ impl RegistrarConfig {
             min_registration_life_ms: 0,
             max_registration_life_ms: None,
             allow_foreign_addresses: false,
+            require_authentication: false,
             max_registrations_per_association: Some(256),
             max_registrations_per_host: Some(1024),
             max_pool_elements: None,

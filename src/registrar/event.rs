@@ -180,6 +180,11 @@ pub struct Stats {
     pub reregistrations: u64,
     /// Registrations rejected, by cause code (index = code, 0x0-0xA).
     pub rejections: [u64; 11],
+    /// Registrations refused (0xA, also counted in `rejections`) because
+    /// their association's peer had not authenticated while
+    /// [`RegistrarConfig::require_authentication`](super::RegistrarConfig)
+    /// is on.
+    pub unauthenticated_registrations: u64,
     /// Deregistrations answered with success (including unknown PEs).
     pub deregistrations: u64,
     /// Deregistrations refused (security).

@@ -85,6 +85,11 @@ impl<
                 }
             }
             TransportEvent::PeerAddress { assoc, address } => self.add_peer_address(assoc, address),
+            TransportEvent::Authenticated { assoc } => {
+                if let Some(a) = self.assocs.get_mut(&assoc) {
+                    a.set_authenticated();
+                }
+            }
             TransportEvent::ConnectFailed { remote } => self.pe_connect_failed(remote),
         }
         self.enrp_transport_event(now, event);

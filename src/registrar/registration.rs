@@ -280,6 +280,17 @@ impl<
             self.reject_registration(dest, pool_handle, pe.pe_id, c);
             return true;
         };
+        if self.config.require_authentication
+            && !self
+                .assocs
+                .get(&assoc)
+                .is_some_and(|a| a.is_authenticated())
+        {
+            self.stats.unauthenticated_registrations += 1;
+            let c = ErrorCause::new(CauseCode::RejectedSecurityConsiderations);
+            self.reject_registration(dest, pool_handle, pe.pe_id, c);
+            return true;
+        }
         let existing = self.hs.lookup(&handle, pe.pe_id).map(|v| {
             let ok = self.may_claim(&v, assoc);
             (v.pe_ref(), ok, v.assoc())

@@ -143,6 +143,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Path {
     verified: bool,
+    /// Whether the peer authenticated ([`TransportEvent::Authenticated`]);
+    /// kept here, where it costs no room in the association table.
+    authenticated: bool,
     len: u8,
     number: u32,
 }
@@ -163,11 +166,22 @@ pub(super) struct AssocEntry {
 }
 
 impl AssocEntry {
+    /// Whether its peer authenticated ([`TransportEvent::Authenticated`]).
+    pub(super) fn is_authenticated(&self) -> bool {
+        self.path.authenticated
+    }
+
+    /// Its peer authenticated.
+    pub(super) fn set_authenticated(&mut self) {
+        self.path.authenticated = true;
+    }
+
     pub(super) fn new(remote: SocketAddr, verified: bool) -> Self {
         AssocEntry {
             remote,
             path: Path {
                 verified,
+                authenticated: false,
                 len: 0,
                 number: 0,
             },

@@ -53,6 +53,25 @@
 //! processes of one host each need their own port (and must name their
 //! peers' port as the remote one).
 //!
+//! With `NodeConfig::tls` set (feature `tls`), ASAP to registrars and ENRP
+//! between registrars run over TLS 1.3 on TCP
+//! ([`transport::tokio::tls`](crate::transport::tokio)): a registrar listens
+//! for ASAP over TLS on the addresses and ports of its ASAP UDP sockets and
+//! for ENRP over TLS on its ENRP socket's, and opens its ENRP associations
+//! (and its associations to pool elements) over TLS; pool elements and pool
+//! users reach their registrars over TLS. The registrar presents its
+//! certificate and verifies its clients' (required on ENRP, optional on
+//! ASAP so that pool users need none); a registrar then takes
+//! registrations only from pool elements that authenticated
+//! ([`RegistrarConfig::require_authentication`](crate::registrar::RegistrarConfig))
+//! and trusts for ENRP every peer that authenticated, configured or not. A
+//! registrar with TLS takes no association over UDP (its UDP sockets carry
+//! multicast announcements only; what comes to them otherwise is dropped
+//! and counted, [`RegistrarStatus::plain_refused`]). Sessions between pool
+//! users and pool elements stay on UDP. TLS over SCTP (RFC 3436) is not
+//! implemented: a node with both fails to start. SECURITY.md, "TLS", says
+//! what this covers and where it departs from the RFCs.
+//!
 //! With [`NodeConfig::capture`] set, every ASAP and ENRP message the node
 //! sends or receives is written to a pcap file (feature `capture`, `capture::PcapWriter`): over UDP
 //! and TCP as UDP when one end uses the well-known port ([`ASAP_PORT`],
@@ -149,10 +168,13 @@ pub struct NodeConfig {
     /// there (so that peers find each other without static peers).
     pub enrp_multicast: Option<Multicast>,
     /// Also listen for ASAP over TCP, on the same addresses and ports as
-    /// the UDP sockets (pool users may reach a registrar over TCP).
+    /// the UDP sockets (pool users may reach a registrar over TCP). A
+    /// registrar with `tls` (feature `tls`) listens there over TLS
+    /// instead, whatever this says.
     pub listen_tcp: bool,
     /// Open the associations the machine asks for over TCP instead of UDP
-    /// (a pool user reaching its registrars over TCP).
+    /// (a pool user reaching its registrars over TCP). With `tls` (feature
+    /// `tls`) they are opened over TLS on TCP, whatever this says.
     pub connect_tcp: bool,
     /// Carry ASAP (and ENRP) associations over SCTP of this kind instead
     /// of UDP; multicast announcements stay on UDP. `None`: UDP.
@@ -163,6 +185,12 @@ pub struct NodeConfig {
     pub capture: Option<PathBuf>,
     /// Report the node's status to a CSP monitor (rsplib's `cspmonitor`).
     pub csp: Option<csp::CspConfig>,
+    /// Run ASAP to registrars and ENRP between registrars over TLS on TCP
+    /// with these certificates (see the [module](self) documentation);
+    /// `None`: no TLS.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub tls: Option<crate::transport::tokio::tls::TlsConfig>,
     /// A name for the node's log lines.
     pub name: String,
 }
@@ -184,6 +212,8 @@ impl NodeConfig {
             sctp_config: crate::transport::sctp::SctpConfig::default(),
             capture: None,
             csp: None,
+            #[cfg(feature = "tls")]
+            tls: None,
             name: String::from("node"),
         }
     }
@@ -262,6 +292,14 @@ pub(crate) struct Driver {
     rng: crate::random::Xoshiro256StarStar,
     /// What the node's host counts.
     pub(crate) counters: Arc<NodeCounters>,
+    /// The node's TLS settings: its associations to registrars (and a
+    /// registrar's to peers and PEs) are opened over TLS.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::tokio::tls::TlsConfig>,
+    /// A registrar with TLS: associations over UDP are refused.
+    refuse_plain: bool,
+    /// Datagrams and UDP associations refused for it.
+    pub(crate) plain_refused: u64,
     /// The node's own command channel, for handles the node gives out
     /// (they do not keep the node running).
     pub(crate) commands: Option<mpsc::WeakSender<Command>>,
@@ -449,6 +487,15 @@ impl Driver {
     /// Opens an association to a registrar (or a peer registrar):
     /// over SCTP, TCP (a pool user's ASAP with `connect_tcp`) or UDP.
     fn connect_registrar(&mut self, c: crate::transmit::Connect) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_ref() {
+            // The connection's Up (or ConnectFailed) comes as an input.
+            if self.net.tcp.connect_tls(c.remote, c.protocol, tls).is_err() {
+                self.events
+                    .push(TransportEvent::ConnectFailed { remote: c.remote });
+            }
+            return;
+        }
         let over_tcp = c.protocol == Protocol::Asap && self.connect_tcp;
         if let (Some(s), false) = (self.sctp.as_mut(), over_tcp) {
             let endpoint = match c.protocol {
@@ -762,7 +809,7 @@ impl Runner {
         let _entered = handle.enter();
         // TCP listeners take the UDP sockets' ports; an ephemeral UDP port
         // may already be taken for TCP, so such a node tries other ports.
-        let ephemeral = config.listen_tcp
+        let ephemeral = (config.listen_tcp || tls_listens(config, announcer))
             && core::iter::once(&config.bind)
                 .chain(&config.also_bind)
                 .any(|a| a.port() == 0);
@@ -846,7 +893,27 @@ impl Runner {
             net.udp.join_multicast(channel, Protocol::Enrp)?;
             multicast_enrp = Some((channel.group(), socket));
         }
-        if config.listen_tcp {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = config.tls.as_ref() {
+            if config.sctp.is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS runs over TCP: TLS over SCTP (RFC 3436) is not implemented",
+                ));
+            }
+            if announcer {
+                // TLS replaces plain TCP: ASAP on the ASAP sockets'
+                // addresses, ENRP on the ENRP socket's, clients verified.
+                for &addr in &locals {
+                    net.tcp
+                        .listen_tls(addr, protocol, tls, tls.require_client_auth())?;
+                }
+                if let Some(addr) = enrp_socket.and_then(|s| net.udp.local_addr(s)) {
+                    net.tcp.listen_tls(addr, Protocol::Enrp, tls, true)?;
+                }
+            }
+        }
+        if config.listen_tcp && !tls_listens(config, announcer) {
             for &addr in &locals {
                 net.tcp.listen(addr, protocol)?;
             }
@@ -904,6 +971,10 @@ impl Runner {
             events: Vec::new(),
             rng: crate::random::Xoshiro256StarStar::seed_from_u64(seed),
             counters: Arc::new(NodeCounters::default()),
+            #[cfg(feature = "tls")]
+            tls: config.tls.clone(),
+            refuse_plain: tls_listens(config, announcer),
+            plain_refused: 0,
             commands: None,
             runtime,
         };
@@ -1094,6 +1165,20 @@ fn sctp_sink(
     }
 }
 
+/// Whether the node is a registrar with TLS (it listens over TLS and
+/// refuses plain associations).
+fn tls_listens(config: &NodeConfig, announcer: bool) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        announcer && config.tls.is_some()
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (config, announcer);
+        false
+    }
+}
+
 /// A seed for a node's random state: its address and the time.
 fn seed_of(local: SocketAddr) -> u64 {
     use core::hash::{Hash, Hasher};
@@ -1239,7 +1324,22 @@ impl Driver {
 
 /// Hands a transport input to the node.
 fn net_input(node: &mut dyn Node, d: &mut Driver, input: NetInput) {
+    use crate::transport::tokio::Endpoint;
     match input {
+        // A registrar with TLS takes no association over UDP.
+        NetInput::Up {
+            assoc,
+            endpoint: Endpoint::Udp(_),
+            ..
+        } if d.refuse_plain => {
+            d.plain_refused += 1;
+            d.net.close(assoc);
+        }
+        NetInput::Message {
+            endpoint: Endpoint::Udp(_),
+            ref incoming,
+            ..
+        } if d.refuse_plain && !incoming.connectionless => d.plain_refused += 1,
         NetInput::Message {
             endpoint,
             local,
@@ -1254,6 +1354,14 @@ fn net_input(node: &mut dyn Node, d: &mut Driver, input: NetInput) {
         other => {
             if let Some(e) = other.event() {
                 node.handle_transport_event(d, e);
+            }
+            if let NetInput::Up {
+                assoc,
+                authenticated: true,
+                ..
+            } = other
+            {
+                node.handle_transport_event(d, TransportEvent::Authenticated { assoc });
             }
         }
     }

@@ -59,8 +59,12 @@ pub struct RegistrarStatus {
     /// endpoint's protocol (11 on the ASAP endpoint, 12 on the ENRP one).
     pub wrong_ppid: u64,
     /// What its transports counted (refused peers and connections,
-    /// dropped datagrams, slow readers closed).
+    /// dropped datagrams, slow readers closed, failed TLS handshakes).
     pub transport: crate::transport::tokio::Counters,
+    /// With TLS (`NodeConfig::tls`): UDP associations and datagrams
+    /// refused because a registrar with TLS takes associations over TLS
+    /// only (multicast announcements apart).
+    pub plain_refused: u64,
 }
 
 /// The registrar host a [`RegistrarNode`] runs.
@@ -281,11 +285,17 @@ impl RegistrarNode {
         } else if !config.enrp.enabled {
             node.enrp_bind = None;
         }
+        #[cfg(feature = "tls")]
+        let tls = node.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
+        // With TLS, only pool elements that authenticated register.
+        config.require_authentication |= tls;
         // A PE over UDP lives by its keep-alives and its lifetime, not by
         // its association's idle timer: the association of a PE that
         // answers its keep-alives never idles out.
         node.udp.idle_timeout = node.udp.idle_timeout.max(udp_idle_floor(&config));
-        let announce = node.asap_multicast.map(|_| node.listen_tcp);
+        let announce = node.asap_multicast.map(|_| node.listen_tcp || tls);
         let (mut runner, enrp) = Runner::start(
             &node,
             Protocol::Asap,
@@ -340,6 +350,7 @@ impl RegistrarNode {
                     sctp_associations: d.sctp_association_count(),
                     wrong_ppid: d.wrong_ppid(),
                     transport: d.net.counters(),
+                    plain_refused: d.plain_refused,
                 })
             })
             .await

@@ -458,6 +458,21 @@ fn counters(host: &RuntimeRegistrar, d: &Driver) -> Vec<Counter> {
             "SCTP messages dropped for a wrong PPID",
             d.wrong_ppid(),
         ),
+        counter(
+            "tls_handshake_failures",
+            "TLS handshakes that failed",
+            t.tcp.tls_handshake_failures,
+        ),
+        counter(
+            "tls_handshake_timeouts",
+            "TLS handshakes that timed out",
+            t.tcp.tls_handshake_timeouts,
+        ),
+        counter(
+            "plain_refused",
+            "Plain UDP peers refused by a registrar with TLS",
+            d.plain_refused,
+        ),
     ]);
     v
 }

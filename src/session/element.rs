@@ -477,6 +477,13 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
                 }
             }
             TransportEvent::PeerAddress { .. } => {}
+            // Only an association to a registrar: a pool user's session is
+            // not a home registrar, whatever it proves.
+            TransportEvent::Authenticated { assoc } => {
+                if self.by_assoc(assoc).is_none() {
+                    self.pe.handle_transport_event(now, event);
+                }
+            }
             TransportEvent::ConnectFailed { remote } => {
                 self.forget_connect(remote);
                 self.pe.handle_transport_event(now, event);

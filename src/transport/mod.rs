@@ -9,7 +9,9 @@
 //!   [`ENRP_PORT`]) and TCP, non-blocking and bounded, for a node run as
 //!   one tokio task: one association per (local socket, remote address), a
 //!   UDP table that refuses new peers when full, a bounded send buffer and
-//!   a cap on connections for TCP, no thread per connection.
+//!   a cap on connections for TCP, no thread per connection; with feature
+//!   `tls`, TLS 1.3 (rustls) on its TCP listeners and connects
+//!   (`tokio::tls`).
 //! * [`sctp`]: SCTP (usrsctp over UDP encapsulation, or the Linux kernel's
 //!   SCTP) behind one interface; real association events instead of the
 //!   UDP transport's idle and no-answer rules, and the PPID on every message.

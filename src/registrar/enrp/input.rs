@@ -170,12 +170,15 @@ impl<
     /// documentation, "Trust"); a datagram (PRESENCE only) must come from
     /// one too, or over the multicast channel when
     /// [`EnrpConfig::multicast`] is on.
+    /// An association whose peer authenticated
+    /// ([`TransportEvent::Authenticated`]: a certificate from the
+    /// registrar's TLS roots) is trusted whatever its host.
     pub(super) fn enrp_source_trusted(&self, source: Source) -> bool {
         match source {
             Source::Association(a) => self
                 .assocs
                 .get(&a)
-                .is_some_and(|r| self.enrp_host_trusted(r.remote.ip())),
+                .is_some_and(|r| r.is_authenticated() || self.enrp_host_trusted(r.remote.ip())),
             Source::Datagram(s) => self.config.enrp.multicast || self.enrp_host_trusted(s.ip()),
         }
     }

@@ -477,6 +477,13 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                 }
             }
             TransportEvent::PeerAddress { .. } => {}
+            // A PE's session is not authenticated by the registrar's
+            // rules; a registrar's association goes to the pool user.
+            TransportEvent::Authenticated { assoc } => {
+                if self.by_assoc(assoc).is_none() {
+                    self.pu.handle_transport_event(now, event);
+                }
+            }
             TransportEvent::ConnectFailed { remote } => {
                 if let Some(i) = self.by_pending_connect(remote) {
                     self.start_failover(now, i, FailoverReason::ConnectFailed, true);

@@ -14,6 +14,8 @@
 //!   to the ENRP socket is never taken as ASAP.
 //! * [`tcp`]: listeners and connects, messages framed by the common
 //!   header's Message Length, a bounded send buffer per connection.
+//! * `tls` (feature `tls`): TLS 1.3 (rustls) on TCP listeners and
+//!   connects, certificates from PEM files.
 //!
 //! # Every bound, its default, and what happens at it
 //!
@@ -28,6 +30,7 @@
 //! | TCP send buffer ([`TcpConfig::send_buffer`]) | 256 KiB per connection | a send that does not fit closes the connection (reset) and reports it down ([`DownReason::SendBufferFull`], counted in [`TcpCounters::closed_slow_readers`]) |
 //! | TCP read/idle ([`TcpConfig::idle_timeout`]) | 120 s | a connection that sends no whole message that long is closed and reported down ([`DownReason::Idle`]) |
 //! | TCP connect ([`TcpConfig::connect_timeout`]) | 5 s | [`Input::ConnectFailed`] |
+//! | TLS handshake (feature `tls`, `tls::TlsConfig::handshake_timeout`) | 10 s | the connection is closed and counted ([`TcpCounters::tls_handshake_failures`]); a connect fails ([`Input::ConnectFailed`]) |
 //! | TCP frames | 65,535 bytes (the Message Length field) | a reader holds at most one message; a Message Length below 4 ends the connection ([`DownReason::Garbage`]) |
 //! | connection tasks → node ([`TcpConfig::event_queue`]) | 1,024 inputs, at most [`tcp::CONNECTION_QUEUE`] (1) message of one connection | a connection task waits for room before it reads on: a full queue, or a connection's full share, slows that peer down, no message of an established connection is dropped; a message waits behind at most one of each other connection |
 //! | inputs the transport holds for the node | at most one per association (its Up, Down) plus one message | — |
@@ -58,6 +61,9 @@
 //! node never collide; [`AssocId::NONE`] marks a connectionless datagram.
 
 pub mod tcp;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 pub mod udp;
 
 use core::future::poll_fn;
@@ -123,6 +129,12 @@ pub enum Input {
         /// Whether the peer's return path is verified (TCP's handshake);
         /// see [`TransportEvent::Up`].
         verified: bool,
+        /// Whether the peer proved who it is with a certificate that
+        /// chains to the node's TLS roots (a TLS connection, feature
+        /// `tls`: the server's certificate on a connect, the client's on
+        /// an accept when it presented one); always `false` for plain TCP
+        /// and UDP. See [`TransportEvent::Authenticated`].
+        authenticated: bool,
     },
     /// A message or application data on an association, or a
     /// connectionless datagram (a multicast announcement,

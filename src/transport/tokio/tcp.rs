@@ -46,6 +46,25 @@
 //!
 //! [`TcpEndpoints::close`] stops reading at once and lets the connection
 //! send what is queued (at most the idle timeout long), then closes it.
+//!
+//! # TLS
+//!
+//! With feature `tls`, `TcpEndpoints::listen_tls` and
+//! `TcpEndpoints::connect_tls` run the same connections inside TLS 1.3
+//! (module `transport::tokio::tls`): the connection's task does the
+//! handshake (within `TlsConfig::handshake_timeout`),
+//! and only then is the connection up. An accepted connection whose
+//! handshake fails or times out is closed without the node ever hearing of
+//! it; a connect's fails with [`Input::ConnectFailed`]; both are counted
+//! ([`TcpCounters::tls_handshake_failures`],
+//! [`TcpCounters::tls_handshake_timeouts`]). A connection in its handshake
+//! counts against [`TcpConfig::max_connections`]. The [`Input::Up`] of a
+//! TLS connection tells whether the peer authenticated
+//! ([`Input::Up`]'s `authenticated`): a server's certificate is always
+//! verified (else there is no connection), a client's when it presented
+//! one. Messages, the send buffer, the idle timeout and the frame size are
+//! those of plain connections: the bounds above hold for TLS connections
+//! as they are.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -58,7 +77,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::vec::Vec;
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::{TcpListener, TcpStream};
 use ::tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use ::tokio::time::Sleep;
@@ -156,6 +175,12 @@ pub struct TcpCounters {
     pub garbage_closed: u64,
     /// Errors of `accept` (each pauses accepting for [`ACCEPT_PAUSE`]).
     pub accept_errors: u64,
+    /// TLS handshakes that failed or timed out (accepted connections and
+    /// connects; always 0 without feature `tls`).
+    pub tls_handshake_failures: u64,
+    /// Of those, the handshakes that did not finish within the handshake
+    /// timeout.
+    pub tls_handshake_timeouts: u64,
 }
 
 /// How the node closes a connection.
@@ -173,6 +198,19 @@ enum Event {
     Connected {
         assoc: AssocId,
         result: Result<SocketAddr, io::ErrorKind>,
+        authenticated: bool,
+    },
+    /// An accepted TLS connection finished its handshake.
+    #[cfg(feature = "tls")]
+    Accepted {
+        assoc: AssocId,
+        authenticated: bool,
+    },
+    /// A TLS handshake failed (`timed_out`: did not finish in time).
+    #[cfg(feature = "tls")]
+    HandshakeFailed {
+        assoc: AssocId,
+        timed_out: bool,
     },
     Message {
         assoc: AssocId,
@@ -190,6 +228,9 @@ enum Event {
 #[derive(Debug)]
 struct Conn {
     endpoint: Endpoint,
+    /// An accepted TLS connection in its handshake: the node has not
+    /// heard of it yet.
+    handshaking: bool,
     protocol: Protocol,
     remote: SocketAddr,
     /// `None` while connecting.
@@ -207,11 +248,24 @@ impl Conn {
     }
 }
 
-#[derive(Debug)]
 struct Listening {
     listener: TcpListener,
     local: SocketAddr,
     protocol: Protocol,
+    /// The acceptor and handshake timeout of a TLS listener.
+    #[cfg(feature = "tls")]
+    tls: Option<(tokio_rustls::TlsAcceptor, Duration)>,
+}
+
+impl core::fmt::Debug for Listening {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("Listening");
+        d.field("local", &self.local)
+            .field("protocol", &self.protocol);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls.is_some());
+        d.finish()
+    }
 }
 
 /// A node's TCP listeners and connections. See the [module](self)
@@ -252,6 +306,52 @@ impl TcpEndpoints {
     /// Listens at `addr` for connections carrying `protocol`. Must be
     /// called within a tokio runtime. Returns the listener's index.
     pub fn listen(&mut self, addr: SocketAddr, protocol: Protocol) -> io::Result<usize> {
+        let listener = Self::bind(addr)?;
+        self.listeners.push(Listening {
+            local: listener.local_addr()?,
+            listener,
+            protocol,
+            #[cfg(feature = "tls")]
+            tls: None,
+        });
+        Ok(self.listeners.len() - 1)
+    }
+
+    /// Listens at `addr` for TLS connections carrying `protocol` (see the
+    /// [module](self) documentation, "TLS"): the listener presents `tls`'s
+    /// certificate chain and, with `require_client_certificate`, refuses
+    /// clients that do not present one that chains to `tls`'s roots (a
+    /// certificate presented is always verified). Fails with
+    /// [`io::ErrorKind::InvalidInput`] when `tls` has no certificate and
+    /// key of its own. Must be called within a tokio runtime. Returns the
+    /// listener's index.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn listen_tls(
+        &mut self,
+        addr: SocketAddr,
+        protocol: Protocol,
+        tls: &super::tls::TlsConfig,
+        require_client_certificate: bool,
+    ) -> io::Result<usize> {
+        let Some(acceptor) = tls.acceptor(require_client_certificate) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a TLS listener needs a certificate and key",
+            ));
+        };
+        let listener = Self::bind(addr)?;
+        self.listeners.push(Listening {
+            local: listener.local_addr()?,
+            listener,
+            protocol,
+            tls: Some((acceptor, tls.handshake_timeout())),
+        });
+        Ok(self.listeners.len() - 1)
+    }
+
+    /// A listening socket at `addr`.
+    fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         use socket2::{Domain, Socket, Type};
         super::runtime()?;
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
@@ -262,14 +362,7 @@ impl TcpEndpoints {
         socket.listen(LISTEN_BACKLOG)?;
         socket.set_nonblocking(true)?;
         let std: std::net::TcpListener = socket.into();
-        let local = std.local_addr()?;
-        let listener = TcpListener::from_std(std)?;
-        self.listeners.push(Listening {
-            listener,
-            local,
-            protocol,
-        });
-        Ok(self.listeners.len() - 1)
+        TcpListener::from_std(std)
     }
 
     /// The local address of listener `listener`.
@@ -277,7 +370,8 @@ impl TcpEndpoints {
         self.listeners.get(listener).map(|l| l.local)
     }
 
-    /// The number of connections (connects in progress included).
+    /// The number of connections (connects and TLS handshakes in progress
+    /// included).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }
@@ -285,7 +379,10 @@ impl TcpEndpoints {
     /// The (local, remote) addresses of `assoc` (local is `None` while it
     /// connects).
     pub fn addresses(&self, assoc: AssocId) -> Option<(Option<SocketAddr>, SocketAddr)> {
-        self.conns.get(&assoc).map(|c| (c.local, c.remote))
+        self.conns
+            .get(&assoc)
+            .filter(|c| !c.handshaking)
+            .map(|c| (c.local, c.remote))
     }
 
     /// The bytes queued for sending on `assoc` (with [`ENTRY_OVERHEAD`]
@@ -330,6 +427,7 @@ impl TcpEndpoints {
             assoc,
             Conn {
                 endpoint,
+                handshaking: false,
                 protocol,
                 remote,
                 local,
@@ -359,6 +457,37 @@ impl TcpEndpoints {
         remote: SocketAddr,
         protocol: Protocol,
     ) -> Result<AssocId, OpenError> {
+        self.connect_with(remote, protocol, None)
+    }
+
+    /// Connects to `remote` for `protocol` over TLS, as
+    /// [`connect`](Self::connect) does over plain TCP: the server's
+    /// certificate must chain to `tls`'s roots and name `remote`'s IP
+    /// address; the node presents its own certificate when `tls` has one.
+    /// A failed or timed-out handshake is [`Input::ConnectFailed`]
+    /// ([`io::ErrorKind::InvalidData`], or [`io::ErrorKind::TimedOut`]).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn connect_tls(
+        &mut self,
+        remote: SocketAddr,
+        protocol: Protocol,
+        tls: &super::tls::TlsConfig,
+    ) -> Result<AssocId, OpenError> {
+        self.connect_with(
+            remote,
+            protocol,
+            Some((tls.connector(), tls.handshake_timeout())),
+        )
+    }
+
+    fn connect_with(
+        &mut self,
+        remote: SocketAddr,
+        protocol: Protocol,
+        #[cfg(feature = "tls")] tls: Option<(tokio_rustls::TlsConnector, Duration)>,
+        #[cfg(not(feature = "tls"))] _tls: Option<core::convert::Infallible>,
+    ) -> Result<AssocId, OpenError> {
         let rt = super::runtime().map_err(|_| OpenError::NoRuntime)?;
         if self.conns.len() >= self.config.max_connections {
             return Err(OpenError::Full);
@@ -378,11 +507,31 @@ impl TcpEndpoints {
                 Err(_) => return ch.connected(Err(io::ErrorKind::TimedOut)).await,
             };
             prepare(&stream, send_buffer);
-            match stream.local_addr() {
-                Ok(local) => ch.connected(Ok(local)).await,
+            let local = match stream.local_addr() {
+                Ok(local) => local,
                 Err(e) => return ch.connected(Err(e.kind())).await,
+            };
+            #[cfg(feature = "tls")]
+            if let Some((connector, timeout)) = tls {
+                let name = rustls_pki_types::ServerName::IpAddress(remote.ip().into());
+                let handshake = ::tokio::time::timeout(timeout, connector.connect(name, stream));
+                let result = ::tokio::select! {
+                    _ = &mut ch.stop_rx => return,
+                    r = handshake => r,
+                };
+                let (kind, timed_out) = match result {
+                    Ok(Ok(s)) => {
+                        ch.up(Ok(local), true).await;
+                        return ch.run(Stream::Tls(Box::new(s.into()))).await;
+                    }
+                    Ok(Err(_)) => (io::ErrorKind::InvalidData, false),
+                    Err(_) => (io::ErrorKind::TimedOut, true),
+                };
+                ch.handshake_failed(timed_out).await;
+                return ch.connected(Err(kind)).await;
             }
-            ch.run(stream).await;
+            ch.connected(Ok(local)).await;
+            ch.run(Stream::Plain(stream)).await;
         });
         Ok(assoc)
     }
@@ -394,7 +543,7 @@ impl TcpEndpoints {
         if msg.len() > MAX_MESSAGE {
             return Err(SendError::TooLarge);
         }
-        let Some(c) = self.conns.get(&assoc) else {
+        let Some(c) = self.conns.get(&assoc).filter(|c| !c.handshaking) else {
             return Err(SendError::UnknownAssociation);
         };
         let cost = msg.len() + ENTRY_OVERHEAD;
@@ -420,6 +569,9 @@ impl TcpEndpoints {
     /// Closes `assoc` (no input follows): reading stops, what is queued is
     /// still sent, then the connection closes.
     pub fn close(&mut self, assoc: AssocId) {
+        if self.conns.get(&assoc).is_some_and(|c| c.handshaking) {
+            return;
+        }
         if let Some(c) = self.conns.remove(&assoc) {
             c.stop(Stop::Graceful);
         }
@@ -430,7 +582,7 @@ impl TcpEndpoints {
     fn event(&mut self, e: Event) -> Option<Input> {
         match e {
             Event::Message { assoc, bytes, .. } => {
-                let c = self.conns.get(&assoc)?;
+                let c = self.conns.get(&assoc).filter(|c| !c.handshaking)?;
                 Some(Input::Message {
                     endpoint: c.endpoint,
                     local: c.local?,
@@ -445,7 +597,9 @@ impl TcpEndpoints {
                 })
             }
             Event::Closed { assoc, reason } => {
-                self.conns.remove(&assoc)?;
+                if self.conns.remove(&assoc)?.handshaking {
+                    return None;
+                }
                 match reason {
                     DownReason::Idle => self.counters.idle_closed += 1,
                     DownReason::Garbage => self.counters.garbage_closed += 1,
@@ -453,7 +607,41 @@ impl TcpEndpoints {
                 }
                 Some(Input::Down { assoc, reason })
             }
-            Event::Connected { assoc, result } => match result {
+            #[cfg(feature = "tls")]
+            Event::HandshakeFailed { assoc, timed_out } => {
+                self.counters.tls_handshake_failures += 1;
+                if timed_out {
+                    self.counters.tls_handshake_timeouts += 1;
+                }
+                // An accepted connection is forgotten here; a connect's
+                // failure follows as its ConnectFailed.
+                if self.conns.get(&assoc).is_some_and(|c| c.handshaking) {
+                    self.conns.remove(&assoc);
+                }
+                None
+            }
+            #[cfg(feature = "tls")]
+            Event::Accepted {
+                assoc,
+                authenticated,
+            } => {
+                let c = self.conns.get_mut(&assoc)?;
+                c.handshaking = false;
+                Some(Input::Up {
+                    assoc,
+                    endpoint: c.endpoint,
+                    local: c.local?,
+                    remote: c.remote,
+                    protocol: c.protocol,
+                    verified: true,
+                    authenticated,
+                })
+            }
+            Event::Connected {
+                assoc,
+                result,
+                authenticated,
+            } => match result {
                 Ok(local) => {
                     let c = self.conns.get_mut(&assoc)?;
                     c.local = Some(local);
@@ -464,6 +652,7 @@ impl TcpEndpoints {
                         remote: c.remote,
                         protocol: c.protocol,
                         verified: true,
+                        authenticated,
                     })
                 }
                 Err(error) => {
@@ -493,7 +682,15 @@ impl TcpEndpoints {
         let local = stream.local_addr().unwrap_or(listener_local);
         let endpoint = Endpoint::TcpListener(i);
         let (assoc, ch) = self.register(endpoint, protocol, remote, Some(local));
-        rt.spawn(ch.run(stream));
+        #[cfg(feature = "tls")]
+        if let Some((acceptor, timeout)) = self.listeners[i].tls.clone() {
+            if let Some(c) = self.conns.get_mut(&assoc) {
+                c.handshaking = true;
+            }
+            rt.spawn(ch.accept_tls(stream, acceptor, timeout));
+            return None;
+        }
+        rt.spawn(ch.run(Stream::Plain(stream)));
         Some(Input::Up {
             assoc,
             endpoint,
@@ -501,6 +698,7 @@ impl TcpEndpoints {
             remote,
             protocol,
             verified: true,
+            authenticated: false,
         })
     }
 
@@ -620,45 +818,78 @@ enum End {
 
 impl Channels {
     async fn connected(&mut self, result: Result<SocketAddr, io::ErrorKind>) {
+        self.up(result, false).await;
+    }
+
+    async fn up(&mut self, result: Result<SocketAddr, io::ErrorKind>, authenticated: bool) {
         let _ = self
             .events
             .send(Event::Connected {
                 assoc: self.assoc,
                 result,
+                authenticated,
             })
             .await;
     }
 
+    #[cfg(feature = "tls")]
+    async fn handshake_failed(&mut self, timed_out: bool) {
+        let _ = self
+            .events
+            .send(Event::HandshakeFailed {
+                assoc: self.assoc,
+                timed_out,
+            })
+            .await;
+    }
+
+    /// Runs the handshake of an accepted TLS connection, then the
+    /// connection.
+    #[cfg(feature = "tls")]
+    async fn accept_tls(
+        mut self,
+        stream: TcpStream,
+        acceptor: tokio_rustls::TlsAcceptor,
+        timeout: Duration,
+    ) {
+        let handshake = ::tokio::time::timeout(timeout, acceptor.accept(stream));
+        let result = ::tokio::select! {
+            _ = &mut self.stop_rx => return,
+            r = handshake => r,
+        };
+        match result {
+            Ok(Ok(s)) => {
+                let authenticated = s
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .is_some_and(|c| !c.is_empty());
+                let _ = self
+                    .events
+                    .send(Event::Accepted {
+                        assoc: self.assoc,
+                        authenticated,
+                    })
+                    .await;
+                self.run(Stream::Tls(Box::new(s.into()))).await;
+            }
+            // The socket is dropped: closed.
+            Ok(Err(_)) => self.handshake_failed(false).await,
+            Err(_) => self.handshake_failed(true).await,
+        }
+    }
+
     /// Runs the connection until it ends.
-    async fn run(mut self, mut stream: TcpStream) {
-        let end = {
-            let (r, w) = stream.split();
-            let read = read_loop(r, self.assoc, &self.events, &self.share, self.idle);
-            let write = write_loop(w, &mut self.out_rx, &self.queued);
-            let mut read = core::pin::pin!(read);
-            let mut write = core::pin::pin!(write);
-            let mut stop_rx = &mut self.stop_rx;
-            let mut reading = true;
-            let mut stopping = false;
-            let linger = ::tokio::time::sleep(self.idle);
-            let mut linger = core::pin::pin!(linger);
-            loop {
-                ::tokio::select! {
-                    how = &mut stop_rx, if !stopping => match how {
-                        Ok(Stop::Graceful) => {
-                            reading = false;
-                            stopping = true;
-                            linger.as_mut().reset(::tokio::time::Instant::now() + self.idle);
-                        }
-                        Ok(Stop::Reset) | Err(_) => break End::Reset,
-                    },
-                    reason = &mut read, if reading => break End::Down(reason),
-                    r = &mut write => break match r {
-                        Ok(()) => End::Done,
-                        Err(k) => End::Down(DownReason::Failed(k)),
-                    },
-                    _ = &mut linger, if stopping => break End::Reset,
-                }
+    async fn run(mut self, mut stream: Stream) {
+        let end = match &mut stream {
+            Stream::Plain(s) => {
+                let (r, w) = s.split();
+                self.drive(r, w).await
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                let (r, w) = ::tokio::io::split(&mut **s);
+                self.drive(r, w).await
             }
         };
         match end {
@@ -675,8 +906,105 @@ impl Channels {
                 let _ = stream.shutdown().await;
             }
             End::Reset => {
-                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
             }
+        }
+    }
+
+    /// Reads and writes until the connection ends or the node stops it.
+    async fn drive<R, W>(&mut self, r: R, w: W) -> End
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let read = read_loop(r, self.assoc, &self.events, &self.share, self.idle);
+        let write = write_loop(w, &mut self.out_rx, &self.queued);
+        let mut read = core::pin::pin!(read);
+        let mut write = core::pin::pin!(write);
+        let mut stop_rx = &mut self.stop_rx;
+        let mut reading = true;
+        let mut stopping = false;
+        let linger = ::tokio::time::sleep(self.idle);
+        let mut linger = core::pin::pin!(linger);
+        loop {
+            ::tokio::select! {
+                how = &mut stop_rx, if !stopping => match how {
+                    Ok(Stop::Graceful) => {
+                        reading = false;
+                        stopping = true;
+                        linger.as_mut().reset(::tokio::time::Instant::now() + self.idle);
+                    }
+                    Ok(Stop::Reset) | Err(_) => break End::Reset,
+                },
+                reason = &mut read, if reading => break End::Down(reason),
+                r = &mut write => break match r {
+                    Ok(()) => End::Done,
+                    Err(k) => End::Down(DownReason::Failed(k)),
+                },
+                _ = &mut linger, if stopping => break End::Reset,
+            }
+        }
+    }
+}
+
+/// A connection's byte stream: plain TCP, or TLS over TCP.
+enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP socket beneath.
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 }
@@ -754,11 +1082,15 @@ async fn write_loop<W: ::tokio::io::AsyncWrite + Unpin>(
                     }
                 }
                 w.write_all(&batch).await.map_err(|e| e.kind())?;
+                w.flush().await.map_err(|e| e.kind())?;
                 if batch.capacity() > 2 * WRITE_BATCH {
                     batch = Vec::new();
                 }
             }
-            Err(_) => w.write_all(&msg).await.map_err(|e| e.kind())?,
+            Err(_) => {
+                w.write_all(&msg).await.map_err(|e| e.kind())?;
+                w.flush().await.map_err(|e| e.kind())?;
+            }
         }
         queued.fetch_sub(cost, Ordering::AcqRel);
     }

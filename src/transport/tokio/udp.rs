@@ -693,6 +693,7 @@ impl UdpEndpoints {
                 protocol,
                 // Only the datagram's source address says where the peer is.
                 verified: false,
+                authenticated: false,
             });
         }
         Some(message)

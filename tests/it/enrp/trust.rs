@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use crate::support::enrp::*;
 use rserpool::transmit::{Machine, TransportEvent};
 use rserpool::wire::{EnrpBody, EnrpMessage, Protocol, UpdateAction};
-use rserpool::PoolHandle;
+use rserpool::{AssocId, PoolHandle};
 
 /// A server id higher than this registrar's.
 const HIGHER: u32 = 0x7000_0001;
@@ -320,4 +320,42 @@ fn one_handle_table_session_per_peer() {
     assert_eq!(r.enrp_sessions(), 2);
     assert_eq!(r.enrp_stats().requests_rejected, 0);
     drain_all(&mut r);
+}
+
+#[test]
+fn an_authenticated_outsider_is_a_trusted_peer() {
+    let mut r = established();
+    // An ENRP association from a host neither configured nor allowed,
+    // whose peer proved itself with a certificate from the registrar's
+    // roots (TLS).
+    enrp_up(&mut r, T0, 66, outsider());
+    r.handle_transport_event(T0, TransportEvent::Authenticated { assoc: AssocId(66) });
+    send(&mut r, 66, HIGHER, presence_body(1, true));
+    assert_eq!(r.enrp_stats().untrusted, 0);
+    assert!(
+        r.peers().iter().any(|p| p.server_id == Some(sid(HIGHER))),
+        "the authenticated registrar is a peer"
+    );
+    // Its PRESENCE asked for an answer, which goes over its association.
+    let sent = drain_enrp(&mut r);
+    assert!(
+        sent.iter()
+            .any(|(d, _)| *d == rserpool::transmit::Destination::Association(AssocId(66))),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn an_unauthenticated_outsider_stays_untrusted_beside_an_authenticated_one() {
+    let mut r = established();
+    enrp_up(&mut r, T0, 66, outsider());
+    r.handle_transport_event(T0, TransportEvent::Authenticated { assoc: AssocId(66) });
+    // Another outside host, whose association did not authenticate.
+    let other = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 67, 0, 1)), 9901);
+    enrp_up(&mut r, T0, 67, other);
+    send(&mut r, 67, HIGHER, presence_body(1, true));
+    send(&mut r, 67, HIGHER, EnrpBody::ListRequest);
+    assert!(drain_all(&mut r).is_empty(), "nothing is answered");
+    assert_eq!(r.enrp_stats().untrusted, 2);
+    assert!(r.peers().iter().all(|p| p.server_id != Some(sid(HIGHER))));
 }

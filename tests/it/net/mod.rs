@@ -11,6 +11,8 @@ mod registrar_api;
 mod services;
 #[cfg(feature = "http")]
 mod status_http;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "tokio")]
 mod tokio_tcp;
 #[cfg(feature = "tokio")]

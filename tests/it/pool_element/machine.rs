@@ -1110,3 +1110,36 @@ fn a_registrar_challenge_is_echoed_and_the_registration_sent_again_uncounted() {
         AsapMessage::CookieEcho { .. }
     ));
 }
+
+#[test]
+fn h_flag_from_a_registrar_that_authenticated_moves_the_home() {
+    let t0 = Instant::from_secs(0);
+    let mut pe = connected(t0);
+    drain(&mut pe);
+    accept(&mut pe, t0, 1);
+    events(&mut pe);
+    let ka = AsapMessage::EndpointKeepAlive {
+        home: true,
+        server_id: ServerId::new(0x77).unwrap(),
+        pool_handle: b"echo",
+        pe_id: None,
+    };
+    // From a host the PE was not given: refused while the association is
+    // not authenticated.
+    up(&mut pe, t0, 8, SocketAddr::new(ip(9), 40_000));
+    feed(&mut pe, t0, 8, &ka);
+    assert_eq!(pe.untrusted_home_claims(), 1);
+    assert_eq!(pe.home().unwrap().assoc, AssocId(1));
+    // Once its peer proved itself with a certificate from the PE's roots
+    // (TLS), the same claim moves the home.
+    pe.handle_transport_event(t0, TransportEvent::Authenticated { assoc: AssocId(8) });
+    assert!(pe.server_hunt().trusts(AssocId(8)));
+    feed(&mut pe, t0, 8, &ka);
+    assert_eq!(pe.untrusted_home_claims(), 1);
+    let home = pe.home().unwrap();
+    assert_eq!(home.assoc, AssocId(8));
+    assert_eq!(events(&mut pe), [Event::HomeChanged { home }]);
+    // Trust ends with the association.
+    pe.handle_transport_event(t0, TransportEvent::Down { assoc: AssocId(8) });
+    assert!(!pe.server_hunt().trusts(AssocId(8)));
+}

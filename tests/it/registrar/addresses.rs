@@ -233,3 +233,35 @@ fn foreign_addresses_are_allowed_when_configured() {
     assert_eq!(answer(&mut r, 1, &with_addrs(1, &[foreign])), None);
     assert_eq!(user_addrs(&r, 1), Some(vec![foreign]));
 }
+
+#[test]
+fn with_authentication_required_only_an_authenticated_association_registers() {
+    let mut c = strict_config();
+    c.require_authentication = true;
+    let mut r = registrar(c);
+    up(&mut r, T0, 1);
+    let own = pe_addr(1).ip();
+    // Not authenticated (plain transport, or a TLS client without a
+    // certificate): refused, counted, nothing registered.
+    assert_eq!(
+        answer(&mut r, 1, &with_addrs(1, &[own])),
+        Some(CauseCode::RejectedSecurityConsiderations)
+    );
+    assert!(r.handlespace().is_empty());
+    assert_eq!(r.stats().unauthenticated_registrations, 1);
+    // The same association once its peer authenticated (TLS): taken.
+    r.handle_transport_event(T0, TransportEvent::Authenticated { assoc: AssocId(1) });
+    assert_eq!(answer(&mut r, 1, &with_addrs(1, &[own])), None);
+    assert_eq!(user_addrs(&r, 1), Some(vec![own]));
+    // Another association of the same host, not authenticated: refused.
+    up(&mut r, T0, 2);
+    assert_eq!(
+        answer(&mut r, 2, &with_addrs(2, &[pe_addr(2).ip()])),
+        Some(CauseCode::RejectedSecurityConsiderations)
+    );
+    assert_eq!(r.stats().unauthenticated_registrations, 2);
+    // Without the requirement (the default), no authentication is asked.
+    let mut r = registrar(strict_config());
+    up(&mut r, T0, 1);
+    assert_eq!(answer(&mut r, 1, &with_addrs(1, &[own])), None);
+}
