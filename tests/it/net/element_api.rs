@@ -6,7 +6,9 @@
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::support::net::{pool, registered, user, wait_for};
+use crate::support::net::{
+    loopback_registrar, pool, receive_tagged, registered, tagged, user, wait_for,
+};
 
 use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::pool_element::{Event, OwnedTransport};
@@ -14,43 +16,10 @@ use rserpool::runtime::blocking::{PoolElementNode, RegistrarNode};
 use rserpool::runtime::{loopback, ElementEvent, Message, NodeConfig, Session};
 use rserpool::session::CloseReason;
 use rserpool::wire::{AsapMessage, ASAP_PPID};
-use rserpool::{CauseCode, PeId, Policy, ServerId};
+use rserpool::{CauseCode, PeId, Policy};
 
 fn any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn registrar() -> RegistrarNode {
-    RegistrarNode::start(
-        loopback::registrar(ServerId::new(1).unwrap()),
-        NodeConfig::new(any()),
-    )
-    .unwrap()
-}
-
-/// A datagram of a pool user ↔ pool element channel over UDP: the PPID
-/// first, then the bytes.
-fn tagged(ppid: u32, bytes: &[u8]) -> Vec<u8> {
-    let mut d = ppid.to_be_bytes().to_vec();
-    d.extend_from_slice(bytes);
-    d
-}
-
-/// The tagged datagrams `s` receives within `limit`: (PPID, bytes).
-fn receive(s: &UdpSocket, limit: Duration) -> Vec<(u32, Vec<u8>)> {
-    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-    let end = Instant::now() + limit;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65_536];
-    while Instant::now() < end {
-        if let Ok((n, _)) = s.recv_from(&mut buf) {
-            if n >= 4 {
-                let ppid = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-                got.push((ppid, buf[4..n].to_vec()));
-            }
-        }
-    }
-    got
 }
 
 /// Waits for the first event `f` accepts, at most `limit`.
@@ -76,7 +45,7 @@ fn event_where(
 /// session is reported as an event.
 #[test]
 fn an_async_handler_answers_in_order_any_number_of_times_and_sees_cookie_echoes() {
-    let r = registrar();
+    let r = loopback_registrar();
     let pe = rserpool::runtime::PoolElementNode::serve(
         loopback::element(pool(), &[r.local_addr()], 90),
         NodeConfig::new(any()),
@@ -109,7 +78,7 @@ fn an_async_handler_answers_in_order_any_number_of_times_and_sees_cookie_echoes(
         a.send_to(&tagged(7, word), pe.local_addr()).unwrap();
     }
     b.send_to(&tagged(9, b"other"), pe.local_addr()).unwrap();
-    let got_a = receive(&a, Duration::from_millis(500));
+    let got_a = receive_tagged(&a, Duration::from_millis(500));
     assert_eq!(
         got_a,
         vec![
@@ -121,7 +90,7 @@ fn an_async_handler_answers_in_order_any_number_of_times_and_sees_cookie_echoes(
             (8, b"THREE".to_vec()),
         ]
     );
-    let got_b = receive(&b, Duration::from_millis(200));
+    let got_b = receive_tagged(&b, Duration::from_millis(200));
     assert_eq!(got_b, vec![(9, b"other".to_vec()), (10, b"OTHER".to_vec())]);
     let opened = event_where(
         &mut pe,
@@ -143,7 +112,7 @@ fn an_async_handler_answers_in_order_any_number_of_times_and_sees_cookie_echoes(
         .unwrap();
     c.send_to(&tagged(5, b"cookie?"), pe.local_addr()).unwrap();
     assert_eq!(
-        receive(&c, Duration::from_millis(500)),
+        receive_tagged(&c, Duration::from_millis(500)),
         vec![(5, b"state 42".to_vec())]
     );
     assert!(event_where(&mut pe, Duration::from_secs(2), |e| matches!(
@@ -169,7 +138,7 @@ fn an_async_handler_answers_in_order_any_number_of_times_and_sees_cookie_echoes(
 /// full, and counted.
 #[test]
 fn a_session_whose_handler_falls_behind_is_closed() {
-    let r = registrar();
+    let r = loopback_registrar();
     let pe = rserpool::runtime::PoolElementNode::serve(
         loopback::element(pool(), &[r.local_addr()], 91),
         NodeConfig::new(any()),
@@ -198,7 +167,7 @@ fn a_session_whose_handler_falls_behind_is_closed() {
 /// cause.
 #[test]
 fn the_events_stream_reports_a_refused_registration_with_its_cause() {
-    let r = registrar();
+    let r = loopback_registrar();
     let first = crate::support::net::element(&[r.local_addr()], 92, NodeConfig::new(any()));
     assert!(wait_for(Duration::from_secs(5), || registered(&r, 1)));
     let mut config = loopback::element(pool(), &[r.local_addr()], 93);
@@ -243,7 +212,7 @@ fn answered_by(r: &RegistrarNode, n: u8) -> Vec<PeId> {
 /// it reports a low one.
 #[test]
 fn a_load_change_at_run_time_moves_the_pool_users() {
-    let r = registrar();
+    let r = loopback_registrar();
     let lu = |seed, load| {
         let mut c = loopback::element(pool(), &[r.local_addr()], seed);
         c.policy = Policy::LeastUsed { load };
@@ -271,7 +240,7 @@ fn a_load_change_at_run_time_moves_the_pool_users() {
 /// socket serves no session.
 #[test]
 fn asap_only_registers_the_programs_own_server() {
-    let r = registrar();
+    let r = loopback_registrar();
     let server = TcpListener::bind(any()).unwrap();
     let at = server.local_addr().unwrap();
     let mut config = loopback::element(pool(), &[r.local_addr()], 96);
@@ -333,7 +302,7 @@ fn asap_only_registers_the_programs_own_server() {
     // A session opened to the node's socket is refused.
     let c = UdpSocket::bind(any()).unwrap();
     c.send_to(&tagged(1, b"hello"), pe.local_addr()).unwrap();
-    assert!(receive(&c, Duration::from_millis(300)).is_empty());
+    assert!(receive_tagged(&c, Duration::from_millis(300)).is_empty());
     assert!(event_where(&mut pe, Duration::from_secs(2), |e| matches!(
         e,
         ElementEvent::SessionClosed { .. }

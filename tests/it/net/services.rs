@@ -2,9 +2,9 @@
 //! loopback, as a pool user's raw UDP channel sees them.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::net::{pool, registered, wait_for};
+use crate::support::net::{loopback_registrar, pool, receive_tagged, registered, tagged, wait_for};
 
 use rserpool::host::services::{
     chargen_block, CharGen, PingPong, CHARGEN_CREDIT, PINGPONG_COOKIE_ID, PINGPONG_PPID, PONG,
@@ -14,7 +14,6 @@ use rserpool::host::Service;
 use rserpool::runtime::blocking::{PoolElementNode, RegistrarNode};
 use rserpool::runtime::{loopback, NodeConfig};
 use rserpool::wire::{AsapMessage, ASAP_PPID};
-use rserpool::ServerId;
 
 fn any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -31,55 +30,25 @@ fn element(r: &RegistrarNode, service: Box<dyn Service + Send>) -> PoolElementNo
     pe
 }
 
-fn registrar() -> RegistrarNode {
-    RegistrarNode::start(
-        loopback::registrar(ServerId::new(1).unwrap()),
-        NodeConfig::new(any()),
-    )
-    .unwrap()
-}
-
-fn tagged(ppid: u32, bytes: &[u8]) -> Vec<u8> {
-    let mut d = ppid.to_be_bytes().to_vec();
-    d.extend_from_slice(bytes);
-    d
-}
-
-fn receive(s: &UdpSocket, limit: Duration) -> Vec<(u32, Vec<u8>)> {
-    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-    let end = Instant::now() + limit;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65_536];
-    while Instant::now() < end {
-        if let Ok((n, _)) = s.recv_from(&mut buf) {
-            if n >= 4 {
-                let ppid = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-                got.push((ppid, buf[4..n].to_vec()));
-            }
-        }
-    }
-    got
-}
-
 /// Chargen streams rsplib's 1,024-byte blocks, [`CHARGEN_CREDIT`] of them
 /// per message the user sends (one datagram never buys an endless
 /// stream), and stops in between.
 #[test]
 fn chargen_sends_rsplibs_blocks_a_bounded_credit_per_message() {
-    let r = registrar();
+    let r = loopback_registrar();
     let pe = element(&r, Box::new(CharGen::default()));
     let u = UdpSocket::bind(any()).unwrap();
     u.send_to(&tagged(0, b"go"), pe.local_addr()).unwrap();
-    let first = receive(&u, Duration::from_millis(800));
+    let first = receive_tagged(&u, Duration::from_millis(800));
     assert_eq!(first.len(), CHARGEN_CREDIT as usize);
     assert!(first
         .iter()
         .all(|(ppid, b)| *ppid == 0 && b[..] == chargen_block()[..]));
     // Nothing more without another message.
-    assert!(receive(&u, Duration::from_millis(300)).is_empty());
+    assert!(receive_tagged(&u, Duration::from_millis(300)).is_empty());
     u.send_to(&tagged(0, b"more"), pe.local_addr()).unwrap();
     assert_eq!(
-        receive(&u, Duration::from_millis(800)).len(),
+        receive_tagged(&u, Duration::from_millis(800)).len(),
         CHARGEN_CREDIT as usize
     );
     pe.stop();
@@ -118,14 +87,14 @@ fn cookie(bytes: &[u8]) -> Vec<u8> {
 /// continues the count; anything else ends the session.
 #[test]
 fn pingpong_answers_counts_and_continues_from_an_echoed_cookie() {
-    let r = registrar();
+    let r = loopback_registrar();
     let pe = element(&r, Box::new(PingPong::default()));
     let u = UdpSocket::bind(any()).unwrap();
     u.send_to(&tagged(PINGPONG_PPID, &ping(5, b"abc")), pe.local_addr())
         .unwrap();
     u.send_to(&tagged(PINGPONG_PPID, &ping(6, b"")), pe.local_addr())
         .unwrap();
-    let got = receive(&u, Duration::from_millis(500));
+    let got = receive_tagged(&u, Duration::from_millis(500));
     assert_eq!(got.len(), 4, "{got:?}");
     assert_eq!(got[0].0, PINGPONG_PPID);
     assert_eq!(pong(&got[0].1), (5, 1, b"abc".to_vec()));
@@ -146,7 +115,7 @@ fn pingpong_answers_counts_and_continues_from_an_echoed_cookie() {
         .unwrap();
     v.send_to(&tagged(PINGPONG_PPID, &ping(9, b"x")), pe.local_addr())
         .unwrap();
-    let got = receive(&v, Duration::from_millis(500));
+    let got = receive_tagged(&v, Duration::from_millis(500));
     assert_eq!(pong(&got[0].1), (9, 41, b"x".to_vec()));
 
     // Not a ping: the session ends, nothing is answered.
@@ -155,7 +124,7 @@ fn pingpong_answers_counts_and_continues_from_an_echoed_cookie() {
         .unwrap();
     w.send_to(&tagged(PINGPONG_PPID, &ping(1, b"")), pe.local_addr())
         .unwrap();
-    let got = receive(&w, Duration::from_millis(500));
+    let got = receive_tagged(&w, Duration::from_millis(500));
     // The second datagram opens a new session, which answers it.
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(pong(&got[0].1), (1, 1, Vec::new()));

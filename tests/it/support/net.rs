@@ -197,3 +197,37 @@ pub fn check_registrar_capture(
     }
     kinds.len()
 }
+
+/// A datagram of a pool user ↔ pool element channel over UDP: the PPID
+/// first, then the bytes.
+pub fn tagged(ppid: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut d = ppid.to_be_bytes().to_vec();
+    d.extend_from_slice(bytes);
+    d
+}
+
+/// The tagged datagrams `s` receives within `limit`: (PPID, bytes).
+pub fn receive_tagged(s: &std::net::UdpSocket, limit: Duration) -> Vec<(u32, Vec<u8>)> {
+    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let end = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while Instant::now() < end {
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            if n >= 4 {
+                let ppid = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                got.push((ppid, buf[4..n].to_vec()));
+            }
+        }
+    }
+    got
+}
+
+/// A registrar with the loopback profile, server id 1, on 127.0.0.1.
+pub fn loopback_registrar() -> RegistrarNode {
+    registrar(
+        1,
+        None,
+        NodeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))),
+    )
+}
