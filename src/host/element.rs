@@ -86,6 +86,7 @@ trait Sessions {
     fn remote(&self, session: SessionId) -> Option<SocketAddr>;
     fn cookie_echo(&self, session: SessionId) -> Option<&[u8]>;
     fn element(&self) -> &PoolElement;
+    fn set_policy(&mut self, now: Instant, policy: crate::Policy);
 }
 
 impl<const S: usize, const B: usize, const M: usize> Sessions for SessionElement<S, B, M> {
@@ -116,6 +117,9 @@ impl<const S: usize, const B: usize, const M: usize> Sessions for SessionElement
     }
     fn element(&self) -> &PoolElement {
         SessionElement::element(self)
+    }
+    fn set_policy(&mut self, now: Instant, policy: crate::Policy) {
+        SessionElement::set_policy(self, now, policy);
     }
 }
 
@@ -191,6 +195,13 @@ impl ServiceCtx<'_> {
     /// The cookie a failed-over pool user echoed on `session`.
     pub fn cookie_echo(&self, session: SessionId) -> Option<&[u8]> {
         self.sessions.cookie_echo(session)
+    }
+    /// Changes the PE's policy (e.g. the load a least-used policy
+    /// reports): the PE re-registers with it at once
+    /// ([`ElementHost::set_policy`]).
+    pub fn set_policy(&mut self, policy: crate::Policy) {
+        let now = self.env.now();
+        self.sessions.set_policy(now, policy);
     }
     /// A uniformly distributed random value.
     pub fn random_u64(&mut self) -> u64 {

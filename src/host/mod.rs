@@ -36,9 +36,13 @@
 //!   sessions to pools and exchanges messages with their PEs.
 //! * [`services`]: rsplib's standard services (echo, discard, daytime) and
 //!   a delayed echo for simulations.
+//! * [`calcapp`]: rsplib's CalcApp, a pool element service with a
+//!   capacity shared among its jobs and a pool user that submits jobs and
+//!   measures their handling times.
 //! * [`load`]: an application that sends generated messages to a pool and
 //!   checks every answer byte for byte ([`LoadGenerator`]).
 
+pub mod calcapp;
 pub mod element;
 pub mod load;
 pub mod registrar;

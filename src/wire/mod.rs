@@ -103,6 +103,7 @@
 
 mod asap;
 mod builder;
+pub mod calcapp;
 mod enrp;
 mod error;
 mod field;
