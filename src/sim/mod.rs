@@ -11,6 +11,9 @@
 //! * [`options`]: a scenario's parameters and their command-line form.
 //! * [`scenario`]: a whole pool built from [`Options`], run and checked.
 //! * [`rogue`]: a node that injects arbitrary bytes.
+//! * [`calcapp`]: CalcApp pools (pool elements of given capacities and
+//!   distances, pool users submitting jobs) and what the load-balancing
+//!   literature measures of them.
 //!
 //! The same seed gives the same run, event for event: every random choice
 //! comes from generators derived from the seed, and nothing iterates over
@@ -65,6 +68,7 @@
 //! [`Counters::enrp_by_type`] counts ENRP messages by type and
 //! [`Counters::registrations`] the registrations they serve.
 
+pub mod calcapp;
 pub mod net;
 pub mod options;
 pub mod rogue;

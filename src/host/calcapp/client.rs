@@ -206,6 +206,28 @@ pub struct CalcAppClientStats {
 }
 
 impl CalcAppClientStats {
+    /// Adds `other`'s counts and sums to these (e.g. over all users).
+    pub fn merge(&mut self, other: &CalcAppClientStats) {
+        self.queued += other.queued;
+        self.dropped += other.dropped;
+        self.started += other.started;
+        self.completed += other.completed;
+        self.size_completed += other.size_completed;
+        self.requests += other.requests;
+        self.accepts += other.accepts;
+        self.rejects += other.rejects;
+        self.keep_alives += other.keep_alives;
+        self.keep_alive_acks += other.keep_alive_acks;
+        self.timeouts += other.timeouts;
+        self.failovers += other.failovers;
+        self.sessions_lost += other.sessions_lost;
+        self.errors += other.errors;
+        self.total_queuing += other.total_queuing;
+        self.total_startup += other.total_startup;
+        self.total_processing += other.total_processing;
+        self.total_handling += other.total_handling;
+        self.sum_handling_speed += other.sum_handling_speed;
+    }
     /// Calculations completed ÷ total handling time (rsplib's "average
     /// handling speed"); 0 before the first completion.
     pub fn average_handling_speed(&self) -> f64 {

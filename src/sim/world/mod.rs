@@ -133,6 +133,8 @@ struct Slot {
     /// Its associations are reported unverified
     /// ([`World::set_unverified`]).
     unverified: bool,
+    /// Extra one-way delay to and from it ([`World::set_delay`]).
+    delay: Duration,
 }
 
 enum Event {
@@ -327,6 +329,7 @@ impl World {
                 last_timeout: (Instant::MAX, 0),
                 storming: false,
                 unverified: false,
+                delay: Duration::ZERO,
             });
             self.log(format_args!("{id} {name} at {addr} starts at {at}"));
             self.push(at, Event::Restart(id));
@@ -358,6 +361,7 @@ impl World {
             last_timeout: (Instant::MAX, 0),
             storming: false,
             unverified: false,
+            delay: Duration::ZERO,
         });
         self.log(format_args!("{id} {name} at {addr} starts"));
         self.call(id, |n, ctx| n.start(ctx));
@@ -373,6 +377,28 @@ impl World {
         if let Some(s) = self.slots.get_mut(id.0) {
             s.unverified = unverified;
         }
+    }
+
+    /// Gives node `id` an extra one-way delay: every message, connect and
+    /// close to or from it takes `delay` longer than the network's
+    /// ([`NetConfig::delay`](super::NetConfig) plus jitter); between two
+    /// such nodes both delays add up. A node's distance from the others
+    /// (e.g. a pool element in another data centre). The setting outlives
+    /// restarts.
+    pub fn set_delay(&mut self, id: NodeId, delay: Duration) {
+        if let Some(s) = self.slots.get_mut(id.0) {
+            s.delay = delay;
+        }
+    }
+
+    /// Node `id`'s extra one-way delay ([`set_delay`](Self::set_delay)).
+    pub fn delay_of(&self, id: NodeId) -> Duration {
+        self.slots.get(id.0).map_or(Duration::ZERO, |s| s.delay)
+    }
+
+    /// The extra delay between two nodes.
+    fn extra_delay(&self, a: NodeId, b: NodeId) -> Duration {
+        self.delay_of(a) + self.delay_of(b)
     }
 
     /// The number of nodes.

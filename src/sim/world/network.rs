@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::vec::Vec;
 
 use crate::id::AssocId;
+use crate::time::Duration;
 use crate::transmit::{Destination, Source, TransportEvent};
 use crate::wire::Protocol;
 
@@ -41,7 +42,7 @@ impl World {
         };
         let a_from = self.new_assoc_id(from);
         let a_to = self.new_assoc_id(to);
-        let back = self.now + self.link_delay();
+        let back = self.now + self.link_delay() + self.extra_delay(from, to);
         self.assocs.insert(
             (from, a_from),
             AssocEnd {
@@ -101,7 +102,7 @@ impl World {
             .find(|(_, e)| e.peer == to && e.peer_assoc == to_assoc)
             .map(|(k, _)| k.1);
         let Some(assoc) = stale else { return };
-        let at = self.now + self.link_delay();
+        let at = self.now + self.link_delay() + self.extra_delay(from, to);
         let incarnation = self.incarnation(from);
         self.push(
             at,
@@ -150,7 +151,11 @@ impl World {
         match o {
             Output::Connect { remote, protocol } => {
                 self.counters.connects += 1;
-                let at = self.now + self.link_delay();
+                let extra = self.delay_of(from)
+                    + self
+                        .node_at(remote.ip())
+                        .map_or(Duration::ZERO, |to| self.delay_of(to));
+                let at = self.now + self.link_delay() + extra;
                 let incarnation = self.incarnation(from);
                 self.push(
                     at,
@@ -164,7 +169,9 @@ impl World {
             }
             Output::Close { assoc } => {
                 if let Some(end) = self.assocs.remove(&(from, assoc)) {
-                    let at = end.last_to_peer.max(self.now + self.link_delay());
+                    let at = end
+                        .last_to_peer
+                        .max(self.now + self.link_delay() + self.extra_delay(from, end.peer));
                     let incarnation = self.incarnation(end.peer);
                     self.push(
                         at,
@@ -233,7 +240,7 @@ impl World {
             self.counters.dropped += 1;
             return;
         }
-        let mut at = self.now + self.link_delay();
+        let mut at = self.now + self.link_delay() + self.extra_delay(from, end.peer);
         if let Some(heal) = self.cut_until(from, end.peer, self.now) {
             // Retransmitted until the cut heals (or the association breaks).
             at = at.max(heal + self.net.delay);
@@ -282,7 +289,7 @@ impl World {
                 self.counters.dropped += 1;
                 continue;
             }
-            let mut at = self.now + self.link_delay();
+            let mut at = self.now + self.link_delay() + self.extra_delay(from, to);
             if self.chance(self.net.reorder) {
                 self.counters.reordered += 1;
                 at += self.uniform(self.net.reorder_delay);

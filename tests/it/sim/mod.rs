@@ -1,5 +1,6 @@
 //! The deterministic simulator and the scenarios run in it.
 
+mod calcapp;
 mod capacity;
 mod determinism;
 mod enrp_download;
