@@ -1,5 +1,5 @@
 //! Runs a pool element with one of rsplib's standard services (echo by
-//! default, discard, daytime, chargen, pingpong), registered with a registrar over UDP (or
+//! default, discard, daytime, chargen, pingpong, calcapp), registered with a registrar over UDP (or
 //! SCTP: `--transport usrsctp` or `kernel-sctp`). Like rsplib's
 //! `rspserver -echo`, it takes user messages raw with any PPID and echoes
 //! each one on its session with the same PPID, so rsplib's clients
@@ -7,6 +7,15 @@
 //!
 //! ```text
 //! cargo run --example pool_element -- --registrar 127.0.0.1:3863 --pool echo --policy wrr:3
+//! ```
+//!
+//! rsplib's CalcApp (`rspserver -calcapp`): jobs share `--capacity`
+//! calculations/s, at most `--max-jobs` at once; a line per job and a
+//! summary at the end:
+//!
+//! ```text
+//! cargo run --example pool_element -- --registrar 127.0.0.1:3863 --pool CalcAppPool \
+//!     --service calcapp --capacity 1000000 --max-jobs 4 --policy lu
 //! ```
 //!
 //! Over TLS to its registrars (`--features tls`; mutual: the PE presents
@@ -19,6 +28,8 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/calcapp.rs"]
+mod calcapp;
 
 use std::net::SocketAddr;
 
@@ -44,7 +55,9 @@ const USAGE: &str = "usage: pool_element --registrar ADDR...|--announce GROUP:PO
   --pool HANDLE     the pool handle (default echo)
   --policy          rr, wrr:W, rand, wrand:W, prio:P, lu:L, lud:L,D, ... (default rr)
   --listen ADDR     where pool users reach it (default 127.0.0.1:0; [::1]:0 with an IPv6 --announce)
-  --service NAME    echo (default), discard, daytime, chargen or pingpong (rsplib's services)
+  --service NAME    echo (default), discard, daytime, chargen, pingpong or calcapp (rsplib's services)
+  --capacity N      calcapp: calculations per second, shared by the jobs (default 1000000)
+  --max-jobs N      calcapp: jobs at once; one more is rejected (default 10)
   --cookie-every N  echo: send a cookie every N messages of a session (default 0: never)
   --pcap FILE       write the ASAP traffic to FILE
   --transport       udp (default), usrsctp or kernel-sctp";
@@ -71,6 +84,8 @@ fn main() {
         "--profile",
         "--cookie-every",
         "--service",
+        "--capacity",
+        "--max-jobs",
         "--pcap",
         "--seconds",
         "--transport",
@@ -129,7 +144,21 @@ fn main() {
     // Over TLS the PE authenticates with its certificate (mutual TLS).
     args.apply_tls(&mut node, true);
     let cookie_every: u32 = args.num("--cookie-every", 0);
+    let capacity: f64 = args.num("--capacity", 1_000_000.0);
+    if !(capacity.is_finite() && capacity >= 1.0) {
+        args::fail("--capacity: at least 1 calculation per second");
+    }
+    let max_jobs: usize = args.num("--max-jobs", 10);
+    if !(1..=rserpool::host::calcapp::MAX_JOBS_LIMIT).contains(&max_jobs) {
+        args::fail("--max-jobs: 1 to 65536");
+    }
+    let mut calcapp_stats = None;
     let service: Box<dyn Service + Send> = match args.get("--service").unwrap_or("echo") {
+        "calcapp" => {
+            let (service, stats) = calcapp::element_service(capacity, max_jobs, true);
+            calcapp_stats = Some(stats);
+            Box::new(service)
+        }
         "echo" if cookie_every == 0 => Box::new(Echo),
         "echo" => Box::new(DelayedEcho::new(rserpool::Duration::ZERO, cookie_every)),
         "discard" => Box::new(Discard::default()),
@@ -137,7 +166,7 @@ fn main() {
         "pingpong" => Box::new(PingPong::default()),
         "daytime" => Box::new(Daytime::new(Box::new(|_| daytime(SystemTime::now())))),
         other => args::fail(&format!(
-            "--service: echo, discard, daytime, chargen or pingpong, not {other:?}"
+            "--service: echo, discard, daytime, chargen, pingpong or calcapp, not {other:?}"
         )),
     };
     let mut pe = PoolElementNode::start(config, node, service)
@@ -148,6 +177,7 @@ fn main() {
         String::from_utf8_lossy(pool.as_bytes()),
         pe.local_addr()
     );
+    let started = std::time::Instant::now();
     let mut last = (0, 0);
     args::run_for(&args, |_| {
         while let Some(event) = pe.try_event() {
@@ -161,6 +191,12 @@ fn main() {
     });
     while let Some(event) = pe.try_event() {
         report(&pe, &event);
+    }
+    if let Some(stats) = &calcapp_stats {
+        println!(
+            "{}",
+            calcapp::element_summary(stats, capacity, started.elapsed())
+        );
     }
     // The graceful stop (end of --seconds, SIGINT, SIGTERM): deregister.
     let id = pe.pe_id().get();

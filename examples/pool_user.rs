@@ -1,4 +1,4 @@
-//! A pool user of a pool by its handle, in one of three ways:
+//! A pool user of a pool by its handle, in one of four ways:
 //!
 //! * lines (the default, rspterminal's way): every line read from standard
 //!   input goes as one user message (with its newline, as rsplib's
@@ -12,10 +12,20 @@
 //! * `--requests N` alone: N requests, each on a session of its own
 //!   (a PE chosen by the pool's policy), printing which pool element
 //!   answered each.
+//! * `--calcapp`: rsplib's CalcApp pool user (`calcappclient`): `--jobs N`
+//!   jobs of `--job-size` calculations every `--interval` seconds
+//!   (exponentially distributed, as rsplib draws them, or
+//!   `--distribution uniform|fixed`), each on a session of its own, kept
+//!   alive, retried after a reject and failed over with the PE's cookie; a
+//!   line per completed job (queuing, startup, processing and handling
+//!   time) and `pool_user: jobs=N completed=C rejects=R failovers=F
+//!   handling_speed=S mean_handling_time=T`.
 //!
 //! ```text
 //! cargo run --example pool_user -- --registrar 127.0.0.1:3863 --pool echo --requests 10
 //! cargo run --example pool_user -- --registrar 127.0.0.1:3863 --pool echo --sizes 1-3000 --requests 500
+//! cargo run --example pool_user -- --registrar 127.0.0.1:3863 --pool CalcAppPool --calcapp \
+//!     --job-size 1000000 --interval 2 --jobs 10
 //! ```
 //!
 //! Over TLS to its registrars (`--features tls`; the pool user verifies the
@@ -27,6 +37,8 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/calcapp.rs"]
+mod calcapp;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -57,7 +69,14 @@ const USAGE: &str =
   --ppid N          the PPID of lines and generated messages (default 0)
   --interval-ms MS  pause between requests (default 100)
   --timeout-ms MS   give a request up after MS (default 10000)
-  --pcap FILE       write the ASAP traffic to FILE";
+  --pcap FILE       write the ASAP traffic to FILE
+  --calcapp         rsplib's CalcApp pool user (calcappclient) instead:
+  --jobs N          calcapp: how many jobs (default 10)
+  --job-size S      calcapp: mean job size in calculations (default 5000000)
+  --interval S      calcapp: mean seconds between jobs (default 15)
+  --distribution D  calcapp: exp (default, as rsplib), uniform or fixed, for sizes and intervals
+  --keep-alive-ms MS  calcapp: keep-alive interval and timeout (default 5000)
+  --seconds S       calcapp: give up after S seconds (default: jobs x interval x 4 + 60)";
 
 fn main() -> ExitCode {
     let usage = format!(
@@ -83,6 +102,13 @@ fn main() -> ExitCode {
         "--profile",
         "--transport",
         "--pcap",
+        "--calcapp",
+        "--jobs",
+        "--job-size",
+        "--interval",
+        "--distribution",
+        "--keep-alive-ms",
+        "--seconds",
     ]);
     args.only(&known);
     let registrars = args.addrs("--registrar");
@@ -118,6 +144,9 @@ fn main() -> ExitCode {
     // Over TLS the pool user verifies its registrars; a certificate of
     // its own is optional.
     args.apply_tls(&mut node, false);
+    if args.get("--calcapp").is_some() {
+        return calcapp_user(&args, config, node, pool);
+    }
     let timeout = Duration::from_millis(args.num("--timeout-ms", 10_000));
     let ppid: u32 = args.num("--ppid", 0);
     if let Some(sizes) = args.get("--sizes") {
@@ -165,6 +194,57 @@ fn main() -> ExitCode {
     let capture_lost = args::capture_lost(user.counters());
     user.shutdown();
     if lost == 0 && !capture_lost {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// rsplib's CalcApp pool user.
+fn calcapp_user(
+    args: &Args,
+    config: PoolUserConfig,
+    node: NodeConfig,
+    pool: PoolHandle,
+) -> ExitCode {
+    use rserpool::host::calcapp::{CalcAppClientConfig, Distribution};
+    let jobs: u64 = args.num("--jobs", 10);
+    let size: f64 = args.num("--job-size", 5_000_000.0);
+    let interval: f64 = args.num("--interval", 15.0);
+    if jobs == 0 || !(size.is_finite() && size >= 1.0) {
+        args::fail("--jobs: at least 1; --job-size: at least 1 calculation");
+    }
+    if !(interval.is_finite() && interval > 0.0 && interval < 1e9) {
+        args::fail("--interval: seconds, more than 0");
+    }
+    let distribution: Distribution = args
+        .get("--distribution")
+        .unwrap_or("exp")
+        .parse()
+        .unwrap_or_else(|()| args::fail("--distribution: exp, uniform or fixed"));
+    let keep_alive = rserpool::Duration::from_millis(args.num::<u64>("--keep-alive-ms", 5000).max(100));
+    let client = CalcAppClientConfig {
+        job_size: size,
+        job_size_distribution: distribution,
+        interval: rserpool::Duration::from_micros((interval * 1e6) as u64),
+        interval_distribution: distribution,
+        keep_alive_interval: keep_alive,
+        keep_alive_timeout: keep_alive,
+        max_jobs: Some(jobs),
+        history: 1024,
+        ..CalcAppClientConfig::new(pool)
+    };
+    let seconds: f64 = args.num("--seconds", interval * jobs as f64 * 4.0 + 60.0);
+    let outcome = calcapp::run_user(
+        config,
+        node,
+        client,
+        Duration::from_secs_f64(seconds.clamp(1.0, 1e9)),
+        true,
+    )
+    .unwrap_or_else(|e| args::fail(&format!("pool user: {e}")));
+    println!("{}", outcome.summary());
+    if outcome.all_done() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -14,10 +14,13 @@ pub struct Args {
     pairs: Vec<(String, String)>,
 }
 
+/// Flags that take no value: `--calcapp` (`pool_user`).
+pub const SWITCHES: &[&str] = &["--calcapp"];
+
 impl Args {
     /// Reads the process arguments; every flag takes one value, `--help`,
-    /// `-v` (more log detail, repeatable: `-vv`) and `-q` (errors only)
-    /// none. Prints `usage` and exits on `--help` or a dangling flag. Installs
+    /// `-v` (more log detail, repeatable: `-vv`), `-q` (errors only) and the
+    /// [`SWITCHES`] none (a switch reads as the value `yes`). Prints `usage` and exits on `--help` or a dangling flag. Installs
     /// the logger (`RUST_LOG` overrides `-v`/`-q`).
     pub fn parse(usage: &str) -> Args {
         let mut pairs = Vec::new();
@@ -30,6 +33,10 @@ impl Args {
             }
             if flag.len() > 1 && flag.starts_with('-') && flag[1..].bytes().all(|b| b == b'v') {
                 verbosity += (flag.len() - 1) as i32;
+                continue;
+            }
+            if SWITCHES.contains(&flag.as_str()) {
+                pairs.push((flag, "yes".into()));
                 continue;
             }
             if flag == "--help" || flag == "-h" || !flag.starts_with("--") {
