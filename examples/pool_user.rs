@@ -222,7 +222,8 @@ fn calcapp_user(
         .unwrap_or("exp")
         .parse()
         .unwrap_or_else(|()| args::fail("--distribution: exp, uniform or fixed"));
-    let keep_alive = rserpool::Duration::from_millis(args.num::<u64>("--keep-alive-ms", 5000).max(100));
+    let keep_alive =
+        rserpool::Duration::from_millis(args.num::<u64>("--keep-alive-ms", 5000).max(100));
     let client = CalcAppClientConfig {
         job_size: size,
         job_size_distribution: distribution,

@@ -23,7 +23,11 @@ pub type SharedStats = Arc<Mutex<CalcAppServiceStats>>;
 /// A CalcApp service of `capacity` calculations/s and `max_jobs` jobs that
 /// prints a line per job event (with `print`) and keeps its statistics in
 /// the returned handle.
-pub fn element_service(capacity: f64, max_jobs: usize, print: bool) -> (CalcAppService, SharedStats) {
+pub fn element_service(
+    capacity: f64,
+    max_jobs: usize,
+    print: bool,
+) -> (CalcAppService, SharedStats) {
     let shared = SharedStats::default();
     let keep = shared.clone();
     let service = CalcAppService::new(CalcAppServiceConfig::new(capacity, max_jobs)).with_observer(
@@ -99,7 +103,11 @@ pub fn element_summary(stats: &SharedStats, capacity: f64, uptime: Duration) -> 
     format!(
         "calcapp: accepted={} (from cookies {}) rejected={} completed={} keep_alive_timeouts={} \
          calculations={:.0} utilisation={utilisation:.3}",
-        s.accepted, s.accepted_from_cookie, s.rejected, s.completed, s.keep_alive_timeouts,
+        s.accepted,
+        s.accepted_from_cookie,
+        s.rejected,
+        s.completed,
+        s.keep_alive_timeouts,
         s.used_calculations
     )
 }

@@ -2,6 +2,7 @@
 
 mod amplification;
 mod attacks;
+mod calcapp;
 mod csp;
 mod element_api;
 #[cfg(feature = "tokio")]
