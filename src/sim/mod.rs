@@ -74,6 +74,7 @@ pub mod options;
 pub mod rogue;
 pub mod scenario;
 pub mod stats;
+pub mod study;
 pub mod types;
 pub mod world;
 

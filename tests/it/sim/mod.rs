@@ -14,6 +14,7 @@ mod enrp_takeover;
 mod failover;
 mod lifetime;
 mod loss;
+mod policy_study;
 mod registrar_loss;
 mod registration;
 mod restarted_registrar;
