@@ -38,10 +38,10 @@ vm() {
     has_log pu$p '^pool_user: jobs=5 completed=5 rejects=0 failovers=0 ' ||
       fail "our CalcApp pool user $p: $(tail -1 "$OUT/$S-pu$p.log")"
   done
-  n=$(count_log pu1 '^calcapp: job [0-9]+ size=300000 .*processing=0\.[345].* pe=469762099$')
-  [ "$n" = 5 ] || fail "rspserver 0x1c000033 did $n of our 5 jobs of 0.3 s through our registrar"
-  n=$(count_log pu2 '^calcapp: job [0-9]+ size=300000 .*processing=0\.[345].* pe=469762116$')
-  [ "$n" = 5 ] || fail "rspserver 0x1c000044 did $n of our 5 jobs of 0.3 s through rspregistrar"
+  n=$(count_log pu1 '^calcapp: job [0-9]+ size=300000 .* pe=469762099$')
+  [ "$n" = 5 ] || fail "rspserver 0x1c000033 did $n of our 5 jobs through our registrar"
+  n=$(count_log pu2 '^calcapp: job [0-9]+ size=300000 .* pe=469762116$')
+  [ "$n" = 5 ] || fail "rspserver 0x1c000044 did $n of our 5 jobs through rspregistrar"
 
   # 3: one job of 8 s on rspserver 0x1c000055, which is killed 4 s in.
   rs rs5 5 1 CalcAppPool3 0x1c000055 -capcookiemaxtime=1
