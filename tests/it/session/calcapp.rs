@@ -83,14 +83,14 @@ impl Bench {
         self.host.flush(&mut self.env);
     }
 
-    fn from_user(&mut self, n: u8, ppid: u32, bytes: &[u8]) {
+    fn receive(&mut self, n: u8, ppid: u32, bytes: &[u8]) {
         let src = Source::Association(AssocId(100 + u32::from(n)));
         self.host.handle_message(&mut self.env, src, ppid, bytes);
         self.host.flush(&mut self.env);
     }
 
     fn request(&mut self, n: u8, job: u32, size: u64) {
-        self.from_user(
+        self.receive(
             n,
             CALCAPP_PPID,
             &CalcAppMessage::request(job, size).to_bytes(),
@@ -108,7 +108,7 @@ impl Bench {
     }
 
     /// The CalcApp messages sent to user `n` (and forgets them).
-    fn to_user(&mut self, n: u8) -> Vec<(Instant, CalcAppMessage)> {
+    fn sent_to(&mut self, n: u8) -> Vec<(Instant, CalcAppMessage)> {
         let assoc = Destination::Association(AssocId(100 + u32::from(n)));
         let now = self.env.now;
         let mut out = Vec::new();
@@ -142,14 +142,14 @@ impl Bench {
     /// Runs until the next CalcApp message to user `n`: when, and what.
     fn next_to(&mut self, n: u8, limit: Instant) -> Option<(Instant, CalcAppMessage)> {
         while self.env.now < limit {
-            if let Some(m) = self.to_user(n).into_iter().next() {
+            if let Some(m) = self.sent_to(n).into_iter().next() {
                 return Some(m);
             }
             let next = self.host.poll_timeout()?.min(limit);
             self.env.now = next.max(self.env.now);
             self.host.handle_timeout(&mut self.env);
             self.host.flush(&mut self.env);
-            if let Some(mut m) = self.to_user(n).into_iter().next() {
+            if let Some(mut m) = self.sent_to(n).into_iter().next() {
                 m.0 = self.env.now;
                 return Some(m);
             }
@@ -169,7 +169,7 @@ fn a_job_is_accepted_and_completed_after_its_work() {
     let mut b = Bench::new(1_000.0, 2);
     b.connect(1);
     b.request(1, 7, 2_500);
-    let accept = b.to_user(1);
+    let accept = b.sent_to(1);
     assert_eq!(accept.len(), 1);
     assert_eq!(accept[0].1, CalcAppMessage::new(CalcAppType::Accept, 7));
     assert_eq!(b.host.service.jobs(), 1);
@@ -196,11 +196,11 @@ fn jobs_share_the_capacity_equally() {
     b.connect(1);
     b.connect(2);
     b.request(1, 1, 3_000);
-    assert_eq!(b.to_user(1).len(), 1);
+    assert_eq!(b.sent_to(1).len(), 1);
     b.run_until(Instant::from_secs(1));
     assert_eq!(b.host.service.capacity_per_job(), 1_000.0);
     b.request(2, 1, 1_000);
-    assert_eq!(kind(&b.to_user(2)[0].1), CalcAppType::Accept);
+    assert_eq!(kind(&b.sent_to(2)[0].1), CalcAppType::Accept);
     assert_eq!(b.host.service.capacity_per_job(), 500.0);
     let mut progress: Vec<(u32, f64, f64)> = b
         .host
@@ -237,7 +237,7 @@ fn a_job_beyond_the_limit_is_rejected() {
     b.request(2, 1, 5_000);
     b.request(3, 9, 1_000);
     assert_eq!(
-        b.to_user(3)[0].1,
+        b.sent_to(3)[0].1,
         CalcAppMessage::new(CalcAppType::Reject, 9)
     );
     assert_eq!(b.host.service.jobs(), 2);
@@ -255,7 +255,7 @@ fn a_job_beyond_the_limit_is_rejected() {
     assert_eq!(b.host.service.jobs(), 1);
     b.request(3, 10, 1_000);
     assert_eq!(
-        b.to_user(3)[0].1,
+        b.sent_to(3)[0].1,
         CalcAppMessage::new(CalcAppType::Accept, 10)
     );
 }
@@ -267,23 +267,23 @@ fn keep_alives_are_answered_and_an_unanswered_one_removes_the_job() {
     let mut b = Bench::new(1.0, 2);
     b.connect(1);
     b.request(1, 4, 1_000_000);
-    b.to_user(1);
-    b.from_user(
+    b.sent_to(1);
+    b.receive(
         1,
         CALCAPP_PPID,
         &CalcAppMessage::new(CalcAppType::KeepAlive, 4).to_bytes(),
     );
     assert_eq!(
-        b.to_user(1)[0].1,
+        b.sent_to(1)[0].1,
         CalcAppMessage::new(CalcAppType::KeepAliveAck, 4)
     );
     // One for a job it does not run is not answered.
-    b.from_user(
+    b.receive(
         1,
         CALCAPP_PPID,
         &CalcAppMessage::new(CalcAppType::KeepAlive, 5).to_bytes(),
     );
-    assert!(b.to_user(1).is_empty());
+    assert!(b.sent_to(1).is_empty());
     let (t, m) = b.next_to(1, Instant::from_secs(10)).unwrap();
     assert_eq!(
         (t, m),
@@ -294,7 +294,7 @@ fn keep_alives_are_answered_and_an_unanswered_one_removes_the_job() {
     );
     // Answered: the next one 2.5 s after the answer.
     b.env.now = Instant::from_secs(3);
-    b.from_user(
+    b.receive(
         1,
         CALCAPP_PPID,
         &CalcAppMessage::new(CalcAppType::KeepAliveAck, 4).to_bytes(),
@@ -345,9 +345,9 @@ fn cookies_carry_the_progress_and_an_echo_continues_the_job() {
     };
     let mut buf = [0u8; 64];
     let len = echo.emit(&mut buf).unwrap();
-    other.from_user(1, ASAP_PPID, &buf[..len]);
+    other.receive(1, ASAP_PPID, &buf[..len]);
     assert_eq!(
-        other.to_user(1)[0].1,
+        other.sent_to(1)[0].1,
         CalcAppMessage::new(CalcAppType::Accept, 3)
     );
     assert_eq!(other.host.service.stats().accepted_from_cookie, 1);
@@ -368,8 +368,8 @@ fn cookies_carry_the_progress_and_an_echo_continues_the_job() {
     let len = AsapMessage::CookieEcho { cookie: &bad }
         .emit(&mut buf)
         .unwrap();
-    third.from_user(1, ASAP_PPID, &buf[..len]);
-    assert!(third.to_user(1).is_empty());
+    third.receive(1, ASAP_PPID, &buf[..len]);
+    assert!(third.sent_to(1).is_empty());
     assert_eq!(third.host.service.jobs(), 0);
     assert_eq!(third.host.service.stats().errors, 1);
 }
@@ -385,9 +385,9 @@ fn malformed_messages_are_counted_and_ignored() {
         &[9; 24][..],
         &CalcAppMessage::new(CalcAppType::Complete, 1).to_bytes()[..],
     ] {
-        b.from_user(1, CALCAPP_PPID, bytes);
+        b.receive(1, CALCAPP_PPID, bytes);
     }
-    assert!(b.to_user(1).is_empty());
+    assert!(b.sent_to(1).is_empty());
     assert_eq!(b.host.service.stats().errors, 4);
     assert_eq!(b.host.service.jobs(), 0);
 }
