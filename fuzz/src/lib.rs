@@ -6,6 +6,9 @@
 //!   panics; a parsed message can be walked completely, displayed, measured
 //!   and emitted, and an error's offending bytes lie inside the input.
 //! * [`pcap_read`]: reading arbitrary bytes as a capture never panics.
+//! * [`calcapp_decode`]: reading arbitrary bytes as a CalcApp message and
+//!   as a CalcApp cookie never panics; what decodes encodes back to its
+//!   bytes.
 //! * [`roundtrip`]: the first byte picks the protocol; a parsed message
 //!   emits (into a buffer of exactly [`buffer_len`] bytes) and parses back to
 //!   an equal message, and emitting that again gives the same bytes.
@@ -28,6 +31,25 @@ use rserpool::wire::{
 
 pub mod samples;
 pub mod steps;
+
+/// Reads `data` as a CalcApp message and as a CalcApp cookie: never
+/// panics; a message encodes back to the bytes it came from (its length
+/// field aside, which may exceed 24) and decodes again to itself; a cookie
+/// encodes back to its 20 bytes and claims no more done than its size.
+pub fn calcapp_decode(data: &[u8]) {
+    use rserpool::wire::calcapp::{CalcAppCookie, CalcAppMessage, COOKIE_LEN, MESSAGE_LEN};
+    if let Ok(m) = CalcAppMessage::decode(data) {
+        let b = m.to_bytes();
+        assert_eq!(b[..2], data[..2]);
+        assert_eq!(b[4..], data[4..MESSAGE_LEN]);
+        assert_eq!(CalcAppMessage::decode(&b), Ok(m));
+        let _ = m.to_string();
+    }
+    if let Ok(c) = CalcAppCookie::decode(data) {
+        assert_eq!(c.to_bytes()[..], data[..COOKIE_LEN]);
+        assert!(c.completed <= c.job_size);
+    }
+}
 
 /// Reads `data` as a pcap/pcapng capture: never panics, never yields more
 /// messages than the capture could hold, and every message found decodes

@@ -34,7 +34,7 @@
 //! ```
 //!
 //! Addresses and registrars are [`scenario`](super::scenario)'s (the pool
-//! is [`POOL`](super::scenario::POOL), `"sim"`). Each PE and each user may
+//! is [`scenario::POOL`](super::scenario::POOL), `"sim"`). Each PE and each user may
 //! have its own extra one-way delay ([`World::set_delay`]): the delay
 //! between a user and a PE is the network's plus both extras; registrars
 //! have none.

@@ -14,6 +14,9 @@
 //!   `retransmission_timeout` before the message arrives (at most
 //!   [`MAX_RETRANSMISSIONS`] of them). Delivery on one association in one
 //!   direction stays first-in first-out even when jitter would reorder it.
+//! * **Distances**: a node may have an extra one-way delay of its own
+//!   ([`World::set_delay`](super::World::set_delay)), added to everything it
+//!   sends and receives (between two such nodes, both).
 //! * **Association set-up** takes one `delay` to reach the listener (which
 //!   then sees `Up`) and another to come back (the initiator sees `Up`). A
 //!   connect to an address with no live node fails after `connect_timeout`.

@@ -45,7 +45,7 @@ pub enum Distribution {
 impl Distribution {
     /// A value of mean `mean` from the uniformly distributed `random`.
     pub fn draw(self, mean: f64, random: u64) -> f64 {
-        if !(mean > 0.0) || !mean.is_finite() {
+        if mean.is_nan() || mean <= 0.0 || !mean.is_finite() {
             return 0.0;
         }
         // In (0, 1]: never 0, so that the logarithm is finite.
@@ -75,7 +75,7 @@ impl core::str::FromStr for Distribution {
 /// exponent of two and the series of `2 artanh((m - 1) / (m + 1))` for the
 /// mantissa `m` in [1, 2).
 fn ln(x: f64) -> f64 {
-    if !(x > 0.0) || !x.is_finite() {
+    if x.is_nan() || x <= 0.0 || !x.is_finite() {
         return 0.0;
     }
     let bits = x.to_bits();
@@ -104,7 +104,7 @@ fn ln(x: f64) -> f64 {
 /// `x` rounded to the nearest whole number, as `u64` (0 for negative or
 /// NaN, `u64::MAX` beyond).
 fn round_u64(x: f64) -> u64 {
-    if !(x > 0.0) {
+    if x.is_nan() || x <= 0.0 {
         return 0;
     }
     (x + 0.5) as u64
@@ -112,7 +112,7 @@ fn round_u64(x: f64) -> u64 {
 
 /// `x` microseconds rounded up, as a duration (0 for negative or NaN).
 fn ceil_micros(x: f64) -> Duration {
-    if !(x > 0.0) {
+    if x.is_nan() || x <= 0.0 {
         return Duration::ZERO;
     }
     let t = x as u64;

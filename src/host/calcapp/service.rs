@@ -229,10 +229,10 @@ impl CalcAppService {
     /// as 1, a job limit of 0 as 1 and one above [`MAX_JOBS_LIMIT`] as
     /// that, as rsplib bounds its settings).
     pub fn new(mut config: CalcAppServiceConfig) -> Self {
-        if !(config.capacity >= 1.0) || !config.capacity.is_finite() {
+        if config.capacity.is_nan() || config.capacity < 1.0 || !config.capacity.is_finite() {
             config.capacity = 1.0;
         }
-        if !(config.cookie_max_calculations >= 1.0) {
+        if config.cookie_max_calculations.is_nan() || config.cookie_max_calculations < 1.0 {
             config.cookie_max_calculations = 1.0;
         }
         config.max_jobs = config.max_jobs.clamp(1, MAX_JOBS_LIMIT);

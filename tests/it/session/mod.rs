@@ -1,5 +1,6 @@
 //! The session layer.
 
+mod calcapp;
 mod machines;
 mod property;
 mod user;

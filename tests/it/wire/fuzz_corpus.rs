@@ -135,6 +135,7 @@ fn run_all_checks(data: &[u8]) {
     fuzz_checks::enrp_decode(data);
     fuzz_checks::roundtrip(data);
     fuzz_checks::pcap_read(data);
+    fuzz_checks::calcapp_decode(data);
 }
 
 #[test]
