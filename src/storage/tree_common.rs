@@ -275,6 +275,75 @@ pub(crate) fn insert_leaf<L: TreeLink, N: Nodes<L>>(root: &mut Root, nodes: &mut
     }
 }
 
+/// How many levels [`insert_leaf_near`] climbs from its hint at most.
+const NEAR_LEVELS: usize = 8;
+
+/// Attaches `n` as a leaf as [`insert_leaf`] does, finding its place from
+/// `hint` (a finger search): when `n` goes after `hint`, it climbs from
+/// `hint` to the lowest ancestor whose subtree spans `n`'s place (at most
+/// [`NEAR_LEVELS`] levels) and descends from there, so that a node that
+/// goes close after the hint costs a few comparisons with nodes the last
+/// insertion touched instead of a descent from the root. `false` (nothing
+/// changed) when `hint` is [`NIL`] or `n`, when `n` does not go after it,
+/// or when its place is farther. `hint` must be in the tree, `n` not.
+#[inline]
+pub(crate) fn insert_leaf_near<L: TreeLink, N: Nodes<L>>(
+    root: &mut Root,
+    nodes: &mut N,
+    n: NodeId,
+    hint: NodeId,
+) -> bool {
+    if hint == NIL || hint == n || nodes.cmp(hint, n) != Ordering::Less {
+        return false;
+    }
+    // The subtree of `top` spans every key from its leftmost node to the
+    // ancestor it is the left subtree of (exclusive): climb until `n` is
+    // below that bound.
+    let mut top = hint;
+    let mut climbed = 0;
+    loop {
+        let p = parent(nodes, top);
+        if p == NIL || (left(nodes, p) == top && nodes.cmp(n, p) == Ordering::Less) {
+            break;
+        }
+        climbed += 1;
+        if climbed > NEAR_LEVELS {
+            return false;
+        }
+        top = p;
+    }
+    let w = if N::WEIGHTED { nodes.weight(n) } else { 0 };
+    if N::WEIGHTED {
+        nodes.set_subtree_sum(n, w);
+        // The ancestors above the subtree gain `n` too.
+        add_to_root(nodes, parent(nodes, top), w);
+    }
+    root.len = root.len.wrapping_add(1);
+    if nodes.cmp(n, root.last) == Ordering::Greater {
+        root.last = n;
+    }
+    let mut cur = top;
+    let mut p = NIL;
+    let mut go_left = false;
+    while cur != NIL {
+        if N::WEIGHTED {
+            let s = nodes.subtree_sum(cur);
+            nodes.set_subtree_sum(cur, s.wrapping_add(w));
+        }
+        p = cur;
+        go_left = nodes.cmp(n, cur) == Ordering::Less;
+        let cl = nodes.link(cur);
+        cur = if go_left { cl.left() } else { cl.right() };
+    }
+    *nodes.link_mut(n) = L::new_leaf(p);
+    if go_left {
+        nodes.link_mut(p).set_left(n);
+    } else {
+        nodes.link_mut(p).set_right(n);
+    }
+    true
+}
+
 /// Adds `w` to the subtree sums of `from` and all its ancestors.
 #[inline]
 fn add_to_root<L: TreeLink, N: Nodes<L>>(nodes: &mut N, from: NodeId, w: u64) {
