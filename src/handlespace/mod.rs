@@ -367,11 +367,6 @@ pub struct Handlespace<B: Backend, S: Storage> {
     assoc_root: B::Root,
     seq: u64,
     timer_stamp: u32,
-    /// Per timer kind, the PE whose timer of that kind was set last: where
-    /// the next timer of the kind is looked for first (timers of one kind
-    /// set one after another with one delay follow each other in the
-    /// timer order). Hints only; any node may be here.
-    timer_hints: [NodeId; 4],
 }
 
 impl<B: Backend, S: Storage> fmt::Debug for Handlespace<B, S> {
@@ -454,7 +449,6 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             assoc_root: Default::default(),
             seq: 0,
             timer_stamp: 0,
-            timer_hints: [NIL; 4],
         }
     }
 

@@ -278,20 +278,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         pe.timer = kind.bits();
         pe.deadline = deadline;
         pe.timer_stamp = self.timer_stamp;
-        // A node is in the timer order exactly when its timer is set.
-        let slot = usize::from(kind.bits()) & 3;
-        let hint = self.timer_hints[slot];
-        let hint = match self.pes.get(hint) {
-            Some(p) if p.timer != 0 => hint,
-            _ => NIL,
-        };
-        B::insert_near(
+        B::insert(
             &mut self.timer_root,
             &mut TimerView { pes: &mut self.pes },
             n,
-            hint,
         );
-        self.timer_hints[slot] = n;
     }
 
     fn update_pe(
@@ -464,7 +455,6 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         self.widths = [0; MAX_TRANSPORT_ADDRESSES + 1];
         self.pool_root = Default::default();
         self.timer_root = Default::default();
-        self.timer_hints = [NIL; 4];
         self.owner_root = Default::default();
         self.assoc_root = Default::default();
     }

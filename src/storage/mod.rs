@@ -100,25 +100,6 @@ pub trait Backend: 'static {
     }
     /// Inserts node `n` at its place in the order given by [`Nodes::cmp`].
     fn insert<N: Nodes<Self::Link>>(root: &mut Self::Root, nodes: &mut N, n: NodeId);
-    /// Inserts node `n` as [`insert`](Backend::insert) does, looking for
-    /// its place first from `hint` (a node in the tree, or [`NIL`]): when
-    /// `n` goes shortly after `hint`, the search climbs from `hint` to the
-    /// nearest ancestor that spans `n`'s place and descends from there
-    /// (a finger search), touching the nodes the insertion of `hint`
-    /// touched rather than a path from the root. That is what a run of
-    /// insertions with increasing keys costs, such as timers set one after
-    /// another with the same delay. Any hint gives the same order as
-    /// `insert`; a hint after `n`'s place, or far before it, costs a few
-    /// comparisons and then a plain `insert`.
-    fn insert_near<N: Nodes<Self::Link>>(
-        root: &mut Self::Root,
-        nodes: &mut N,
-        n: NodeId,
-        hint: NodeId,
-    ) {
-        let _ = hint;
-        Self::insert(root, nodes, n);
-    }
     /// Removes node `n` from the tree.
     fn remove<N: Nodes<Self::Link>>(root: &mut Self::Root, nodes: &mut N, n: NodeId);
     /// The smallest node.

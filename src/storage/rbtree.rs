@@ -344,19 +344,6 @@ impl Backend for RedBlackTree {
     }
 
     #[inline]
-    fn insert_near<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId, hint: NodeId) {
-        debug_assert!(
-            n <= MAX_NODE_ID,
-            "node id {n} too large for a red-black tree"
-        );
-        if tc::insert_leaf_near(root, nodes, n, hint) {
-            insert_fixup(&mut root.root, nodes, n);
-        } else {
-            Self::insert(root, nodes, n);
-        }
-    }
-
-    #[inline]
     fn remove<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId) {
         tc::forget(root, nodes, n);
         let link = *nodes.link(n);

@@ -137,23 +137,6 @@ impl<N: Nodes<Link>> BalanceRules<Link, N> for HeapRule {
     fn leave(&mut self, _nodes: &N, _n: NodeId, _link: &Link) {}
 }
 
-/// Rotates a freshly attached leaf `n` up while its priority is above its
-/// parent's.
-#[inline]
-fn rise<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId) {
-    loop {
-        let p = tc::parent(nodes, n);
-        if p == NIL || !above(n, p) {
-            return;
-        }
-        if tc::left(nodes, p) == n {
-            tc::rotate_right(&mut root.root, nodes, p);
-        } else {
-            tc::rotate_left(&mut root.root, nodes, p);
-        }
-    }
-}
-
 impl Backend for Treap {
     type Link = Link;
     type Root = Root;
@@ -164,15 +147,16 @@ impl Backend for Treap {
     #[inline]
     fn insert<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId) {
         tc::insert_leaf(root, nodes, n);
-        rise(root, nodes, n);
-    }
-
-    #[inline]
-    fn insert_near<N: Nodes<Link>>(root: &mut Root, nodes: &mut N, n: NodeId, hint: NodeId) {
-        if tc::insert_leaf_near(root, nodes, n, hint) {
-            rise(root, nodes, n);
-        } else {
-            Self::insert(root, nodes, n);
+        loop {
+            let p = tc::parent(nodes, n);
+            if p == NIL || !above(n, p) {
+                return;
+            }
+            if tc::left(nodes, p) == n {
+                tc::rotate_right(&mut root.root, nodes, p);
+            } else {
+                tc::rotate_left(&mut root.root, nodes, p);
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use proptest::prelude::*;
-use rserpool::storage::{Backend, NodeId, Nodes, RedBlackTree, SortedList, Treap, NIL};
+use rserpool::storage::{Backend, NodeId, Nodes, RedBlackTree, SortedList, Treap};
 
 /// How many node ids the random operations draw from.
 const POOL: usize = 40;
@@ -87,15 +87,6 @@ enum Op {
         key1: u64,
         weight: u64,
     },
-    /// Inserts the node into both orders (if it is not in them yet) with
-    /// `insert_near`, the hint being node `hint` if it is in the orders.
-    InsertNear {
-        node: usize,
-        key0: u64,
-        key1: u64,
-        weight: u64,
-        hint: usize,
-    },
     /// Removes the node from both orders (if it is in them).
     Remove { node: usize },
     /// Changes one key: remove from that order, change, re-insert.
@@ -130,15 +121,6 @@ fn op() -> impl Strategy<Value = Op> {
             key1,
             weight
         }),
-        4 => (node.clone(), key(), key(), weight(), node.clone()).prop_map(
-            |(node, key0, key1, weight, hint)| Op::InsertNear {
-                node,
-                key0,
-                key1,
-                weight,
-                hint
-            }
-        ),
         3 => node.clone().prop_map(|node| Op::Remove { node }),
         2 => (node.clone(), 0..2usize, key()).prop_map(|(node, order, key)| Op::ChangeKey {
             node,
@@ -181,15 +163,6 @@ impl<B: Backend> Harness<B> {
         match order {
             0 => B::insert(&mut self.roots[0], &mut weighted(&mut self.arena), n),
             _ => B::insert(&mut self.roots[1], &mut plain(&mut self.arena), n),
-        }
-        self.model[order].insert((node.keys[order], n), node.weight);
-    }
-
-    fn insert_order_near(&mut self, order: usize, n: NodeId, hint: NodeId) {
-        let node = self.arena.nodes[n as usize];
-        match order {
-            0 => B::insert_near(&mut self.roots[0], &mut weighted(&mut self.arena), n, hint),
-            _ => B::insert_near(&mut self.roots[1], &mut plain(&mut self.arena), n, hint),
         }
         self.model[order].insert((node.keys[order], n), node.weight);
     }
@@ -238,28 +211,6 @@ impl<B: Backend> Harness<B> {
                     t.keys = [key0, key1];
                     t.weight = weight;
                     self.insert(n);
-                }
-            }
-            Op::InsertNear {
-                node,
-                key0,
-                key1,
-                weight,
-                hint,
-            } => {
-                let n = node as NodeId;
-                if !self.present[node] {
-                    let t = &mut self.arena.nodes[node];
-                    t.keys = [key0, key1];
-                    t.weight = weight;
-                    let hint = if self.present[hint] {
-                        hint as NodeId
-                    } else {
-                        NIL
-                    };
-                    self.insert_order_near(0, n, hint);
-                    self.insert_order_near(1, n, hint);
-                    self.present[node] = true;
                 }
             }
             Op::Remove { node } => {
