@@ -69,9 +69,11 @@
 //! at once, and its receive path asks for control messages (GRO, ECN,
 //! packet info) that a node does not use. One receive call serves a burst
 //! of requests and one send call carries their answers: a registrar
-//! answering handle resolutions over loopback spent 3.4-3.6 µs of CPU per
-//! resolution with them against 3.8-4.3 µs before (`BENCHMARKS.md`,
-//! "Resolutions against a one-thread blocking UDP echo server"). The
+//! answering handle resolutions over loopback spent 3.2-3.7 µs of CPU per
+//! resolution with them against 3.8-4.2 µs before (1,000 PEs; 4.1-4.3 µs
+//! against 5.2-6.0 µs with 100,000), together with the registrar's
+//! cheaper answers (`BENCHMARKS.md`, "Resolutions against a one-thread
+//! blocking UDP echo server", "With batched UDP I/O"). The
 //! transport's own receive figure is printed by the `udp_receive_cost`
 //! test (`cargo test --release --test it net::tokio_udp::udp_receive_cost
 //! -- --nocapture`).
