@@ -169,13 +169,26 @@
 // docs.rs (`--cfg docsrs`) marks what each feature adds.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // No unsafe code anywhere but in the FFI modules of the SCTP transports
-// (`transport::sctp::usrsctp::sys`, `transport::sctp::kernel::sys`), whose
-// features lower the crate-wide `forbid` to a `deny` those modules lift.
+// (`transport::sctp::usrsctp::sys`, `transport::sctp::kernel::sys`) and of
+// the tokio UDP transport on Linux (`transport::tokio::udp_sys`: batched
+// receives and sends), whose features lower the crate-wide `forbid` to a
+// `deny` those modules lift.
 #![cfg_attr(
-    not(any(feature = "usrsctp", feature = "sctp-kernel")),
+    not(any(
+        feature = "usrsctp",
+        feature = "sctp-kernel",
+        all(feature = "tokio", target_os = "linux")
+    )),
     forbid(unsafe_code)
 )]
-#![cfg_attr(any(feature = "usrsctp", feature = "sctp-kernel"), deny(unsafe_code))]
+#![cfg_attr(
+    any(
+        feature = "usrsctp",
+        feature = "sctp-kernel",
+        all(feature = "tokio", target_os = "linux")
+    ),
+    deny(unsafe_code)
+)]
 #![warn(missing_docs)]
 
 // One logging backend at a time. Not checked under clippy and rustdoc, so

@@ -140,7 +140,7 @@ impl<'a, B: Backend, S: Storage> PeView<'a, B, S> {
         &self,
         t: &StoredTransport,
         service_code: u32,
-        buf: &'b mut [IpAddr; MAX_TRANSPORT_ADDRESSES],
+        buf: &'b mut [IpAddr],
     ) -> TransportAddress<'b> {
         let mut len = 0;
         for (slot, a) in buf.iter_mut().zip(self.addresses_of(t)) {
@@ -170,6 +170,26 @@ impl<'a, B: Backend, S: Storage> PeView<'a, B, S> {
     ) -> Option<TransportAddress<'b>> {
         let n = self.node();
         n.asap.present().then(|| self.transport(&n.asap, 0, buf))
+    }
+    /// The user and ASAP transports as [`user_transport`](Self::user_transport)
+    /// and [`asap_transport`](Self::asap_transport) give them, with their
+    /// addresses copied into buffers shorter than
+    /// [`MAX_TRANSPORT_ADDRESSES`]; `None` when either transport has more
+    /// addresses than its buffer holds.
+    pub(crate) fn transports_in<'b, 'c>(
+        &self,
+        user: &'b mut [IpAddr],
+        asap: &'c mut [IpAddr],
+    ) -> Option<(TransportAddress<'b>, Option<TransportAddress<'c>>)> {
+        let n = self.node();
+        if usize::from(n.user.count) > user.len()
+            || (n.asap.present() && usize::from(n.asap.count) > asap.len())
+        {
+            return None;
+        }
+        let u = self.transport(&n.user, n.service_code, user);
+        let a = n.asap.present().then(|| self.transport(&n.asap, 0, asap));
+        Some((u, a))
     }
 }
 

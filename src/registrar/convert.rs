@@ -80,17 +80,35 @@ pub(super) fn with_pe_param<B: Backend, S: Storage, R>(
     v: &PeView<'_, B, S>,
     f: impl FnOnce(&PoolElementParam<'_>) -> R,
 ) -> R {
+    // Most PEs have a few addresses: buffers of that size first (the
+    // parameter is built for every PE of every answer), the full ones only
+    // for a PE with more.
+    const FEW: usize = 4;
+    let mut small = ([UNSPECIFIED; FEW], [UNSPECIFIED; FEW]);
+    if let Some((user, asap)) = v.transports_in(&mut small.0, &mut small.1) {
+        return pe_param(v, &user, asap.as_ref(), f);
+    }
     let mut ubuf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
     let mut abuf = [UNSPECIFIED; MAX_TRANSPORT_ADDRESSES];
     let user = v.user_transport(&mut ubuf);
     let asap = v.asap_transport(&mut abuf);
+    pe_param(v, &user, asap.as_ref(), f)
+}
+
+/// Calls `f` with the Pool Element parameter of `v` with these transports.
+fn pe_param<B: Backend, S: Storage, R>(
+    v: &PeView<'_, B, S>,
+    user: &TransportAddress<'_>,
+    asap: Option<&TransportAddress<'_>>,
+    f: impl FnOnce(&PoolElementParam<'_>) -> R,
+) -> R {
     let p = PoolElementParam {
         pe_id: v.pe_id(),
         home_server: v.home_registrar(),
         registration_life: v.registration_life(),
-        user_transport: UserTransport::Transport(to_param(&user)),
+        user_transport: UserTransport::Transport(to_param(user)),
         policy: PolicyParam::Known(v.policy()),
-        asap_transport: asap.as_ref().map(to_param),
+        asap_transport: asap.map(to_param),
     };
     f(&p)
 }

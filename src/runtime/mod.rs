@@ -866,6 +866,8 @@ impl Runner {
         runtime: tokio::runtime::Handle,
     ) -> io::Result<(Driver, Option<mpsc::Receiver<SctpInput>>)> {
         let mut net = Net::new(config.udp, config.tcp);
+        // The node's task flushes before it waits (`Task::run`).
+        net.udp.defer_sends(true);
         net.udp.bind(config.bind, protocol, inbound)?;
         for &addr in &config.also_bind {
             net.udp.bind(addr, protocol, inbound)?;
@@ -1240,8 +1242,10 @@ impl Task {
         let mut armed: Option<tokio::time::Instant> = None;
         loop {
             settle(node, d);
-            // What the last input caused is in the capture file before the
-            // node waits again.
+            // What the last inputs caused leaves together (the UDP sends
+            // wait until here, one system call per socket) and is in the
+            // capture file before the node waits again.
+            d.net.udp.flush();
             d.flush_capture();
             let deadline = node
                 .poll_timeout()
@@ -1313,6 +1317,7 @@ fn ready(d: &mut Driver) -> Option<NetInput> {
 impl Driver {
     /// Flushes the capture and closes every socket.
     fn shutdown(&mut self) {
+        self.net.udp.flush();
         self.flush_capture();
         if let Some(s) = self.sctp.as_mut() {
             s.shutdown();

@@ -22,8 +22,8 @@
 //! | bound | default | at the bound |
 //! |---|---|---|
 //! | UDP associations ([`UdpConfig::max_associations`]) | 4,096 | a datagram from a new remote is dropped and counted ([`UdpCounters::refused_peers`]); an established association is never ended for it; [`Net::open`] fails with [`OpenError::Full`] |
-//! | UDP send ([`Net::send`], [`Net::send_to`]) | the kernel's socket buffer | a datagram the kernel does not take at once is dropped and counted ([`UdpCounters::dropped_sends`]); nothing is queued |
-//! | UDP receive | one [`udp::MAX_DATAGRAM`] buffer per node; the kernel's receive buffer ([`UdpConfig::receive_buffer`], 4 MiB asked) | datagrams are read only as fast as the node asks for inputs; the kernel drops what does not fit |
+//! | UDP send ([`Net::send`], [`Net::send_to`]) | the kernel's socket buffer; deferred sends ([`UdpEndpoints::defer_sends`]): 32 datagrams, [`udp::DEFERRED_BYTES`] | a datagram the kernel does not take at once is dropped and counted ([`UdpCounters::dropped_sends`]); nothing waits for room; deferred datagrams beyond the bound send the kept ones first |
+//! | UDP receive | one batch of 16 [`udp::MAX_DATAGRAM`] slots per node (Linux; one slot elsewhere); the kernel's receive buffer ([`UdpConfig::receive_buffer`], 4 MiB asked) | datagrams are read only as fast as the node asks for inputs; the kernel drops what does not fit |
 //! | UDP idle ([`UdpConfig::idle_timeout`]) | 120 s | an association that received nothing that long is reported [`Input::Down`] ([`DownReason::Idle`]) |
 //! | UDP no answer ([`UdpConfig::no_answer_timeout`]) | 5 s | an association this side opened, whose peer sent nothing that long after the first message to it, is reported down ([`DownReason::NoAnswer`]) |
 //! | TCP connections ([`TcpConfig::max_connections`]) | 1,024 per node (all listeners and connects together) | a connection accepted beyond it is closed at once and counted ([`TcpCounters::refused_connections`]); a connect beyond it fails with [`OpenError::Full`] |
@@ -36,7 +36,8 @@
 //! | inputs the transport holds for the node | at most one per association (its Up, Down) plus one message | — |
 //!
 //! So the memory the peers can make a node hold is bounded: the UDP table
-//! (`max_associations` small entries) and one 64 KiB receive buffer; per
+//! (`max_associations` small entries) and one receive batch (16 × 64 KiB
+//! on Linux); per
 //! TCP connection one message being read (at most 64 KiB, held at most the
 //! idle timeout when the peer sends it slowly) and `send_buffer` bytes
 //! queued; plus `event_queue` messages waiting for the node. With the
@@ -65,6 +66,7 @@ pub mod tcp;
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 pub mod udp;
+mod udp_sys;
 
 use core::future::poll_fn;
 use core::task::{Context, Poll};

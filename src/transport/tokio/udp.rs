@@ -34,60 +34,68 @@
 //! # Receiving and sending
 //!
 //! The node's task polls the sockets itself ([`UdpEndpoints::poll_input`]),
-//! through tokio's `UdpSocket`, into one buffer of [`MAX_DATAGRAM`] bytes:
-//! nothing is read before the node asks for its next input, so a busy node
-//! leaves the backlog in the kernel's receive buffer (which drops what does
-//! not fit) instead of in memory. An empty datagram, or one too short for
-//! its framing, is dropped and counted ([`UdpCounters::dropped_datagrams`]);
-//! every other one goes to the node as it is.
+//! through tokio's readiness of each socket, and takes what a socket has
+//! ready in one batch: on Linux one `recvmmsg` of up to 16 datagrams, each
+//! into a slot of [`MAX_DATAGRAM`] bytes (1 MiB of slots per node, whose
+//! pages the system maps only as datagrams are written to them); elsewhere
+//! one `recvfrom`. The batch is handed out one input at a time; nothing
+//! more is read before the node has taken it and asks for its next input,
+//! so a busy node leaves the backlog in the kernel's receive buffer (which
+//! drops what does not fit) instead of in memory. An empty datagram, or
+//! one too short for its framing, is dropped and counted
+//! ([`UdpCounters::dropped_datagrams`]); every other one goes to the node
+//! as it is.
 //!
-//! Sending never waits: the datagram is handed to the kernel with one
-//! non-blocking `sendto`; if the kernel does not take it at once (its send
-//! buffer is full) it is dropped and counted
-//! ([`UdpCounters::dropped_sends`]), never queued. UDP may lose; the
-//! machines resend. (The `sendto` goes to the socket directly rather than
+//! Sending never waits. By default the datagram is handed to the kernel
+//! with one non-blocking `sendto`. A node's task instead defers its sends
+//! ([`UdpEndpoints::defer_sends`]): what it sends while it handles the
+//! inputs that are ready waits (at most 32 datagrams and
+//! [`DEFERRED_BYTES`]; more sends the ones kept first) until the task
+//! flushes before it waits again ([`UdpEndpoints::flush`]), and leaves
+//! then with one `sendmmsg` per socket on Linux (one `sendto` each
+//! elsewhere). Either way, a datagram the kernel does not take at once
+//! (its send buffer is full) is dropped and counted
+//! ([`UdpCounters::dropped_sends`]), never queued for later. UDP may lose;
+//! the machines resend. (The send goes to the socket directly rather than
 //! through `try_send_to`, which refuses until the runtime's reactor has
 //! once reported the socket writable, and would drop a new socket's first
 //! datagrams.)
 //!
-//! # Why not `quinn-udp` (recvmmsg, sendmmsg, GSO)
+//! # Batched system calls
 //!
-//! Batching saves system calls; it pays where the system call is a large
-//! part of a datagram's cost. Here it is not. Measured on this project's
-//! 2-core build machine (release build, loopback, 64-byte datagrams, 1,000
-//! rounds of 200 datagrams queued in the kernel and then drained, from 1
-//! and from 50 source sockets, two runs each): tokio's `recv_from` took
-//! 450-520 ns per datagram, `quinn-udp` 0.5.16 (`recvmmsg`, 32 datagrams
-//! a call, about 28 per call in fact, GRO on) 580-640 ns, and this
-//! module's [`UdpEndpoints::next_input`] (the receive, the association
-//! lookup and the copy out) 720-870 ns. Batching did not make receiving
-//! cheaper at all: the kernel's per-datagram work (the copy, the socket
-//! buffer accounting) dominates, not the call. And receiving is a small
-//! part of a node's cost: the registrar spends 8-15 µs of CPU per ASAP
-//! operation over UDP (`BENCHMARKS.md`, "Registrar over loopback UDP"),
-//! most of it in `sendto` and in the thread hand-off this transport does
-//! away with. GSO does not apply either: the machines send many small
-//! messages to many peers, not trains of equal segments to one. So no
-//! extra dependency and no FFI; the receive loop
-//! ([`UdpEndpoints::poll_input`]) takes one datagram at a time and a
-//! batching receiver could replace it without changing the API. The
-//! transport's own figure is printed by the `udp_receive_cost` test
-//! (`cargo test --release --test it net::tokio_udp::udp_receive_cost --
-//! --nocapture`).
+//! The batched calls are this transport's own FFI (`udp_sys`, `libc`'s
+//! `recvmmsg` and `sendmmsg`), not `quinn-udp`: `quinn-udp` sends one
+//! destination's segments per call (GSO), while a node answers many peers
+//! at once, and its receive path asks for control messages (GRO, ECN,
+//! packet info) that a node does not use. One receive call serves a burst
+//! of requests and one send call carries their answers: a registrar
+//! answering handle resolutions over loopback spent 3.2-3.7 µs of CPU per
+//! resolution with them against 3.8-4.2 µs before (1,000 PEs; 4.1-4.3 µs
+//! against 5.2-6.0 µs with 100,000), together with the registrar's
+//! cheaper answers (`BENCHMARKS.md`, "Resolutions against a one-thread
+//! blocking UDP echo server", "With batched UDP I/O"). The
+//! transport's own receive figure is printed by the `udp_receive_cost`
+//! test (`cargo test --release --test it net::tokio_udp::udp_receive_cost
+//! -- --nocapture`).
 
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// foldhash, seeded per process: cheaper than SipHash for the table looked
+// up at every datagram; the table is bounded by `max_associations`.
+use hashbrown::HashMap;
+use std::boxed::Box;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 use std::vec::Vec;
 
-use ::tokio::io::ReadBuf;
 use ::tokio::net::UdpSocket;
 use ::tokio::time::{Instant, Sleep};
 
+use super::udp_sys::{self, Outgoing, RecvBatch, SEND_BATCH};
 use super::{DownReason, Endpoint, Input, OpenError, SendError, POLL_BUDGET};
 use crate::id::AssocId;
 use crate::transport::multicast::Multicast;
@@ -100,6 +108,10 @@ pub const MAX_DATAGRAM: usize = 65_536;
 
 /// The largest datagram sent (IPv4's UDP payload limit).
 pub const MAX_SEND: usize = 65_507;
+
+/// How many bytes of deferred datagrams are kept at most before they are
+/// sent ([`UdpEndpoints::defer_sends`]).
+pub const DEFERRED_BYTES: usize = 256 * 1024;
 
 /// UDP association numbers stay below this (the SCTP transport's bit).
 const UDP_ID_LIMIT: u32 = 0x4000_0000;
@@ -191,7 +203,18 @@ pub struct UdpEndpoints {
     /// Inputs ready for the node (a new association's message after its
     /// Up, the associations an expiry scan ended).
     pending: VecDeque<Input>,
-    buf: Vec<u8>,
+    /// The datagrams of the last receive call, of socket `batch_socket`;
+    /// those from `batch_next` on are not handed out yet. (Boxed: the
+    /// transport is moved around inside a node's driver.)
+    batch: Box<RecvBatch>,
+    batch_socket: usize,
+    batch_next: usize,
+    /// Sends wait in `out` until [`flush`](Self::flush) (see
+    /// [`defer_sends`](Self::defer_sends)).
+    defer: bool,
+    /// The bytes of the datagrams waiting to be sent, and the datagrams.
+    out: Vec<u8>,
+    out_msgs: Vec<Outgoing>,
     frame: Vec<u8>,
     /// The socket polled first next time (they take turns).
     turn: usize,
@@ -210,7 +233,12 @@ impl UdpEndpoints {
             next_check: None,
             timer: None,
             pending: VecDeque::new(),
-            buf: std::vec![0; MAX_DATAGRAM],
+            batch: Box::default(),
+            batch_socket: 0,
+            batch_next: 0,
+            defer: false,
+            out: Vec::new(),
+            out_msgs: Vec::new(),
             frame: Vec::new(),
             turn: 0,
             counters: UdpCounters::default(),
@@ -472,14 +500,74 @@ impl UdpEndpoints {
         let Some(b) = self.sockets.get(socket) else {
             return Err(SendError::NoSuchSocket);
         };
-        // One non-blocking sendto (the socket is non-blocking).
-        match socket2::SockRef::from(&b.socket).send_to(bytes, &remote.into()) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                self.counters.dropped_sends += 1;
-                Err(SendError::Dropped(e.kind()))
+        if !self.defer {
+            // One non-blocking sendto (the socket is non-blocking).
+            return match socket2::SockRef::from(&b.socket).send_to(bytes, &remote.into()) {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    self.counters.dropped_sends += 1;
+                    Err(SendError::Dropped(e.kind()))
+                }
+            };
+        }
+        if self.out_msgs.len() >= SEND_BATCH || self.out.len() + bytes.len() > DEFERRED_BYTES {
+            self.flush();
+        }
+        self.out_msgs.push(Outgoing {
+            socket,
+            to: remote,
+            start: self.out.len(),
+            len: bytes.len(),
+        });
+        self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Makes [`send`](Self::send) and [`send_to`](Self::send_to) keep
+    /// their datagrams (at most 32 or [`DEFERRED_BYTES`]; more sends the
+    /// ones kept first) until [`flush`](Self::flush), which hands
+    /// each socket's to the kernel together (one `sendmmsg` on Linux). A
+    /// node's task defers, and flushes before it waits for its next input.
+    /// Turning it off flushes.
+    pub fn defer_sends(&mut self, on: bool) {
+        if !on {
+            self.flush();
+        }
+        self.defer = on;
+    }
+
+    /// Hands the datagrams kept by [`defer_sends`](Self::defer_sends) to
+    /// the kernel, never waiting: what it does not take at once is dropped
+    /// and counted ([`UdpCounters::dropped_sends`]), as an undeferred send
+    /// would be.
+    pub fn flush(&mut self) {
+        let mut done = 0;
+        while done < self.out_msgs.len() {
+            let socket = self.out_msgs[done].socket;
+            // The run of datagrams from the same socket.
+            let run = self.out_msgs[done..]
+                .iter()
+                .take_while(|o| o.socket == socket)
+                .count();
+            let msgs = &self.out_msgs[done..done + run];
+            match self.sockets.get(socket) {
+                Some(b) => match udp_sys::send(&b.socket, &self.out, msgs) {
+                    Ok(n) if n > 0 => done += n,
+                    // The first one refused: it is lost, the next ones
+                    // are tried.
+                    Ok(_) | Err(_) => {
+                        self.counters.dropped_sends += 1;
+                        done += 1;
+                    }
+                },
+                None => {
+                    self.counters.dropped_sends += run as u64;
+                    done += run;
+                }
             }
         }
+        self.out_msgs.clear();
+        self.out.clear();
     }
 
     /// Lowers the time of the next expiry scan to `at` (`None`: never).
@@ -579,31 +667,57 @@ impl UdpEndpoints {
         if let Some(i) = self.pending.pop_front() {
             return Poll::Ready(i);
         }
-        let n = self.sockets.len();
         let mut budget = POLL_BUDGET;
+        // What the last receive call took comes first.
+        while self.batch_next < self.batch.len() {
+            let k = self.batch_next;
+            self.batch_next += 1;
+            if let Some(input) = self.receive(self.batch_socket, k) {
+                return Poll::Ready(input);
+            }
+            budget -= 1;
+        }
+        let n = self.sockets.len();
         for k in 0..n {
             let i = (self.turn + k) % n;
             loop {
-                let mut rb = ReadBuf::new(&mut self.buf);
-                match self.sockets[i].socket.poll_recv_from(cx, &mut rb) {
-                    Poll::Ready(Ok(from)) => {
-                        let len = rb.filled().len();
-                        if let Some(input) = self.receive(i, from, len) {
-                            self.turn = (i + 1) % n;
-                            return Poll::Ready(input);
-                        }
-                    }
-                    // An ICMP error reported on the socket.
-                    Poll::Ready(Err(_)) => self.counters.receive_errors += 1,
-                    Poll::Pending => break,
-                }
-                budget -= 1;
                 if budget == 0 {
                     // Dropped datagrams only so far: let others run, and
                     // come back at once.
-                    self.turn = (i + 1) % n;
+                    self.turn = i;
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
+                }
+                match self.sockets[i].socket.poll_recv_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => {
+                        self.counters.receive_errors += 1;
+                        budget -= 1;
+                        continue;
+                    }
+                    Poll::Pending => break,
+                }
+                match udp_sys::try_recv(&self.sockets[i].socket, &mut self.batch) {
+                    Ok(_) => {
+                        self.batch_socket = i;
+                        self.batch_next = 0;
+                        self.turn = (i + 1) % n;
+                        while self.batch_next < self.batch.len() {
+                            let k = self.batch_next;
+                            self.batch_next += 1;
+                            if let Some(input) = self.receive(i, k) {
+                                return Poll::Ready(input);
+                            }
+                            budget = budget.saturating_sub(1);
+                        }
+                    }
+                    // Readiness cleared: the next poll registers the waker.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // An ICMP error reported on the socket.
+                    Err(_) => {
+                        self.counters.receive_errors += 1;
+                        budget -= 1;
+                    }
                 }
             }
         }
@@ -615,17 +729,18 @@ impl UdpEndpoints {
         core::future::poll_fn(|cx| self.poll_input(cx)).await
     }
 
-    /// Makes an input of the `len` bytes received in `buf` on socket `i`
-    /// from `from`, or drops them (`None`).
-    fn receive(&mut self, i: usize, from: SocketAddr, len: usize) -> Option<Input> {
+    /// Makes an input of datagram `k` of the last receive call, on socket
+    /// `i`, or drops it (`None`).
+    fn receive(&mut self, i: usize, k: usize) -> Option<Input> {
         let b = &self.sockets[i];
         let (protocol, inbound, local, multicast) = (b.protocol, b.inbound, b.local, b.multicast);
         let endpoint = Endpoint::Udp(i);
-        let bytes = &self.buf[..len];
-        if bytes.is_empty() {
+        let (bytes, from) = self.batch.get(k)?;
+        let len = bytes.len();
+        let Some(from) = from.filter(|_| len > 0) else {
             self.counters.dropped_datagrams += 1;
             return None;
-        }
+        };
         if multicast {
             return Some(Input::Message {
                 endpoint,
@@ -659,7 +774,7 @@ impl UdpEndpoints {
         peer.unanswered_since = None;
         peer.heard = true;
         let assoc = peer.id;
-        let bytes = &self.buf[..len];
+        let (bytes, _) = self.batch.get(k)?;
         let (payload, bytes) = match framing {
             Framing::Plain => (Payload::Message(protocol), bytes.to_vec()),
             Framing::Tagged => {
