@@ -204,6 +204,7 @@ pub mod id;
 pub mod policy;
 pub mod pool_element;
 pub mod pool_user;
+pub mod presets;
 pub mod random;
 pub mod registrar;
 #[cfg(feature = "runtime")]
