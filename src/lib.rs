@@ -108,6 +108,38 @@
 //! }
 //! ```
 //!
+//! # Limits set at build time
+//!
+//! The crate-wide limits that size memory are read by the build script
+//! from environment variables (as smoltcp does), so that a board can make
+//! its machines smaller without a fork; each constant's documentation
+//! gives its range. In a firmware crate, `.cargo/config.toml` sets them:
+//!
+//! ```toml
+//! [env]
+//! RSERPOOL_MAX_TRANSPORT_ADDRESSES = "4"
+//! RSERPOOL_PE_TRANSMIT_QUEUE_BYTES = "2048"
+//! ```
+//!
+//! | variable | constant | default |
+//! |---|---|---|
+//! | `RSERPOOL_MAX_TRANSPORT_ADDRESSES` | [`addr::MAX_TRANSPORT_ADDRESSES`] (1-64) | 64 |
+//! | `RSERPOOL_MAX_REGISTRARS` | [`asap_client::MAX_REGISTRARS`] | 8 |
+//! | `RSERPOOL_MAX_COOKIE_SIZE` | [`asap_client::MAX_COOKIE_SIZE`] | 256 |
+//! | `RSERPOOL_PE_TRANSMIT_QUEUE_BYTES` | [`pool_element::TRANSMIT_QUEUE_BYTES`] | 8,192 |
+//! | `RSERPOOL_PE_TRANSMIT_QUEUE_ENTRIES` | [`pool_element::TRANSMIT_QUEUE_ENTRIES`] | 32 |
+//! | `RSERPOOL_PE_EVENT_QUEUE_LEN` | [`pool_element::EVENT_QUEUE_LEN`] | 16 |
+//! | `RSERPOOL_PU_TRANSMIT_QUEUE_BYTES` | [`pool_user::TRANSMIT_QUEUE_BYTES`] | 8,192 |
+//! | `RSERPOOL_PU_TRANSMIT_QUEUE_ENTRIES` | [`pool_user::TRANSMIT_QUEUE_ENTRIES`] | 32 |
+//! | `RSERPOOL_PU_EVENT_QUEUE_LEN` | [`pool_user::EVENT_QUEUE_LEN`] | 32 |
+//! | `RSERPOOL_REGISTRAR_QUEUE_MESSAGES` | [`registrar::QUEUE_MESSAGES`] | 256 |
+//! | `RSERPOOL_MAX_PEERS` | [`registrar::MAX_PEERS`] | 16 |
+//! | `RSERPOOL_MAX_SESSIONS` | [`registrar::MAX_SESSIONS`] | 8 |
+//!
+//! A value out of its range stops the build with a message naming the
+//! variable. The machines' own capacities (handlespace storage, owned
+//! PEs, associations, queues) are their type parameters; see [`presets`].
+//!
 //! # Features
 //!
 //! * `alloc`: growable arenas and hash indexes (`handlespace::Growable`),
@@ -189,6 +221,13 @@ extern crate alloc;
 
 #[macro_use]
 mod logging;
+
+/// The crate-wide limits that size memory, as build.rs wrote them from the
+/// `RSERPOOL_<NAME>` environment variables (or their defaults); each is
+/// public, with its documentation, where it is used.
+mod limits {
+    include!(concat!(env!("OUT_DIR"), "/limits.rs"));
+}
 
 pub mod addr;
 pub mod asap_client;

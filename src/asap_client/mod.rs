@@ -44,9 +44,13 @@ pub use transport::OwnedTransport;
 
 /// The most registrars a pool element or pool user knows at once
 /// (configured plus announced).
-pub const MAX_REGISTRARS: usize = 8;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_REGISTRARS` (1 to 64; default 8), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_REGISTRARS: usize = crate::limits::MAX_REGISTRARS;
 /// The largest cookie kept (a longer COOKIE or COOKIE_ECHO is reported, not stored).
-pub const MAX_COOKIE_SIZE: usize = 256;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_COOKIE_SIZE` (8 to 65,535; default 256), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_COOKIE_SIZE: usize = crate::limits::MAX_COOKIE_SIZE;
 
 /// A cookie's bytes, copied into fixed storage.
 pub type Cookie = heapless::Vec<u8, MAX_COOKIE_SIZE>;

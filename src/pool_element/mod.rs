@@ -116,11 +116,17 @@ pub use crate::asap_client::{
 };
 
 /// The pool element's application event queue length.
-pub const EVENT_QUEUE_LEN: usize = 16;
+///
+/// Set at build time with the environment variable `RSERPOOL_PE_EVENT_QUEUE_LEN` (1 to 65,536; default 16), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const EVENT_QUEUE_LEN: usize = crate::limits::PE_EVENT_QUEUE_LEN;
 /// The pool element's transmit queue size in bytes.
-pub const TRANSMIT_QUEUE_BYTES: usize = 8192;
+///
+/// Set at build time with the environment variable `RSERPOOL_PE_TRANSMIT_QUEUE_BYTES` (1,024 to 2^24; default 8,192), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const TRANSMIT_QUEUE_BYTES: usize = crate::limits::PE_TRANSMIT_QUEUE_BYTES;
 /// The pool element's transmit queue length in messages.
-pub const TRANSMIT_QUEUE_ENTRIES: usize = 32;
+///
+/// Set at build time with the environment variable `RSERPOOL_PE_TRANSMIT_QUEUE_ENTRIES` (4 to 65,536; default 32), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const TRANSMIT_QUEUE_ENTRIES: usize = crate::limits::PE_TRANSMIT_QUEUE_ENTRIES;
 
 /// How long a pool element waits before it tries a failed registration
 /// again: `initial` after the first failure, doubled after each further

@@ -149,11 +149,17 @@ pub use options::SendOptions;
 use failover::card_successor;
 
 /// The pool user's application event queue length.
-pub const EVENT_QUEUE_LEN: usize = 32;
+///
+/// Set at build time with the environment variable `RSERPOOL_PU_EVENT_QUEUE_LEN` (1 to 65,536; default 32), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const EVENT_QUEUE_LEN: usize = crate::limits::PU_EVENT_QUEUE_LEN;
 /// The pool user's transmit queue size in bytes.
-pub const TRANSMIT_QUEUE_BYTES: usize = 8192;
+///
+/// Set at build time with the environment variable `RSERPOOL_PU_TRANSMIT_QUEUE_BYTES` (1,024 to 2^24; default 8,192), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const TRANSMIT_QUEUE_BYTES: usize = crate::limits::PU_TRANSMIT_QUEUE_BYTES;
 /// The pool user's transmit queue length in messages.
-pub const TRANSMIT_QUEUE_ENTRIES: usize = 32;
+///
+/// Set at build time with the environment variable `RSERPOOL_PU_TRANSMIT_QUEUE_ENTRIES` (4 to 65,536; default 32), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const TRANSMIT_QUEUE_ENTRIES: usize = crate::limits::PU_TRANSMIT_QUEUE_ENTRIES;
 /// How many ENDPOINT_UNREACHABLE reports may wait for a home registrar.
 pub const PENDING_REPORTS: usize = 8;
 

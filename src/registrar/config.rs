@@ -222,11 +222,15 @@ impl Default for RegistrarConfig {
 
 /// The most peer registrars a registrar keeps in its peer table, whatever
 /// [`EnrpConfig::max_peers`] asks.
-pub const MAX_PEERS: usize = 16;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_PEERS` (1 to 1,024; default 16), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_PEERS: usize = crate::limits::MAX_PEERS;
 
 /// The most handle table sessions (as responder and as requester together)
 /// in flight at once, whatever [`EnrpConfig::max_sessions`] asks.
-pub const MAX_SESSIONS: usize = 8;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_SESSIONS` (1 to 1,024; default 8), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_SESSIONS: usize = crate::limits::MAX_SESSIONS;
 
 /// The most networks in [`EnrpConfig::allowed_peers`].
 pub const MAX_ALLOWED_PEER_NETWORKS: usize = 8;

@@ -157,7 +157,9 @@ use limiter::ReportLimiter;
 use routability::Answer;
 
 /// The most messages the transmit queue holds at once.
-pub const QUEUE_MESSAGES: usize = 256;
+///
+/// Set at build time with the environment variable `RSERPOOL_REGISTRAR_QUEUE_MESSAGES` (4 to 65,536; default 256), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const QUEUE_MESSAGES: usize = crate::limits::REGISTRAR_QUEUE_MESSAGES;
 
 /// The most ASAP associations to PEs being opened at once (a power of two).
 pub const MAX_PE_CONNECTS: usize = 64;
