@@ -30,6 +30,16 @@ use crate::wire::{self, AsapMessage, EnrpMessage, Protocol};
 
 /// The largest message any machine emits (a Message Length is 16 bits, plus
 /// padding): a `poll_transmit` buffer of this size is always large enough.
+///
+/// A smaller buffer is enough for a machine whose transmit queue is
+/// smaller, since no queued message is larger than its queue: the
+/// registrar's `QUEUE` bytes, the pool element's
+/// [`pool_element::TRANSMIT_QUEUE_BYTES`](crate::pool_element::TRANSMIT_QUEUE_BYTES)
+/// and the pool user's
+/// [`pool_user::TRANSMIT_QUEUE_BYTES`](crate::pool_user::TRANSMIT_QUEUE_BYTES)
+/// (8 KiB each by default; a board sets them at build time). A buffer
+/// shorter than the next message gets [`QueueError::BufferTooSmall`] with
+/// the size needed, and the message stays queued.
 pub const MAX_MESSAGE_SIZE: usize = 65_536;
 
 /// The sans-IO shape every protocol machine (registrar, pool element, pool
