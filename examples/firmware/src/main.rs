@@ -41,6 +41,8 @@ use rserpool::{AssocId, Duration, Instant, PeId, PoolHandle, ServerId};
 /// The registrar of a small board: 16 PEs in 4 pools, 16 owned PEs, 8
 /// associations, a 4 KiB transmit queue, 8 events.
 type BoardRegistrar = Registrar<Treap, Fixed<16, 4, 4, 2>, 16, 8, 4096, 8>;
+/// The registrar's handlespace.
+type BoardHandlespace = rserpool::handlespace::Handlespace<Treap, Fixed<16, 4, 4, 2>>;
 /// A pool user caching 2 pools of 4 PEs.
 type BoardUser = PoolUser<2, 4>;
 
@@ -494,6 +496,11 @@ fn main() -> ! {
         out.stack[1].max(out.stack[2]),
         out.stack[3],
         out.deepest
+    );
+    hprintln!(
+        "firmware: handlespace bytes={} for 16 PEs ({} per PE, pools and owners included)",
+        core::mem::size_of::<BoardHandlespace>(),
+        core::mem::size_of::<BoardHandlespace>() / 16
     );
     hprintln!(
         "firmware: ram statics={} (registrar={} pool element={} x2 pool user={} link={}) of {}",
