@@ -82,12 +82,15 @@
 //!     config.registrars.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 3863)).unwrap();
 //!     let mut pe = PoolElement::new(config).unwrap();
 //!     pe.register(board.now());
-//!     let (mut rx, mut tx) = ([0u8; MAX_MESSAGE_SIZE], [0u8; MAX_MESSAGE_SIZE]);
+//!     // What arrives; what is sent needs no buffer: it is lent from the
+//!     // machine's own transmit queue.
+//!     let mut rx = [0u8; MAX_MESSAGE_SIZE];
 //!     loop {
 //!         // 1. What the machine wants done: associations, then messages.
 //!         while let Some(c) = pe.poll_connect() { board.connect(c); }
-//!         while let Ok(Some(t)) = pe.poll_transmit(&mut tx) {
-//!             board.send(t.destination, t.protocol.ppid(), &tx[..t.len]);
+//!         while let Some((t, bytes)) = pe.peek_transmit() {
+//!             board.send(t.destination, t.protocol.ppid(), bytes);
+//!             pe.consume_transmit();
 //!         }
 //!         while let Some(event) = pe.poll_event() { let _ = event; /* registered, failed, ... */ }
 //!         // 2. Wait for input or the machine's next deadline.

@@ -1061,8 +1061,12 @@ impl Machine for PoolElement {
         .min()
     }
 
-    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        self.client.tx.pop_into(buf)
+    fn peek_transmit(&self) -> Option<(Transmit, &[u8])> {
+        self.client.tx.peek()
+    }
+
+    fn consume_transmit(&mut self) {
+        self.client.tx.consume();
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {

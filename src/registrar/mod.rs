@@ -144,7 +144,7 @@ use crate::random::{below, Xoshiro256StarStar};
 use crate::storage::Backend;
 use crate::time::{Duration, Instant};
 use crate::transmit::{
-    Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
+    Connect, Destination, Machine, Source, Transmit, TransmitQueue, TransportEvent,
 };
 use crate::wire::{
     self, asap_type, padded, parameter_len, AsapMessage, AsapType, ErrorCause, List,

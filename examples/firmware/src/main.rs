@@ -101,7 +101,6 @@ static PE_B: ConstStaticCell<PoolElement> =
     ConstStaticCell::new(PoolElement::new_const(element_config(3, 0x0B)));
 static USER: ConstStaticCell<BoardUser> = ConstStaticCell::new(PoolUser::new_const(user_config()));
 static LINK: ConstStaticCell<Link> = ConstStaticCell::new(Link::new());
-static BUF: ConstStaticCell<[u8; MTU]> = ConstStaticCell::new([0; MTU]);
 
 /// The largest message the link carries (an SCTP message the size of an
 /// Ethernet frame's payload, as the machines here send).
@@ -220,13 +219,7 @@ const TICK: Duration = Duration::from_millis(10);
 
 /// One turn of the loop: connects, messages, deliveries, timers, events;
 /// then the clock moves to the next deadline (at most one tick on).
-fn step(
-    nodes: &mut Nodes,
-    link: &mut Link,
-    buf: &mut [u8; MTU],
-    now: &mut Instant,
-    out: &mut Outcome,
-) {
+fn step(nodes: &mut Nodes, link: &mut Link, now: &mut Instant, out: &mut Outcome) {
     for n in 0..NODES {
         if nodes.stopped[n] {
             continue;
@@ -262,36 +255,46 @@ fn step(
                 ),
             }
         }
+        // The messages are lent from the machine's queue; the link copies
+        // them, as an SCTP stack copies what it is given to send.
         loop {
-            let t = match metered!(out, n, nodes.machine(n).poll_transmit(buf)) {
-                Ok(Some(t)) => t,
-                Ok(None) => break,
-                Err(_) => {
-                    link.dropped += 1;
+            let (destination, packet) = {
+                let Some((t, bytes)) = metered!(out, n, nodes.machine(n).peek_transmit()) else {
                     break;
+                };
+                let packet = match t.destination {
+                    Destination::Association(assoc) if bytes.len() <= MTU => {
+                        link.peer(n, assoc).map(|to| {
+                            let mut p = Packet {
+                                to,
+                                assoc,
+                                protocol: t.protocol,
+                                len: bytes.len(),
+                                bytes: [0; MTU],
+                            };
+                            p.bytes[..bytes.len()].copy_from_slice(bytes);
+                            p
+                        })
+                    }
+                    _ => None,
+                };
+                (t.destination, packet)
+            };
+            nodes.machine(n).consume_transmit();
+            match (destination, packet) {
+                (_, Some(p)) => {
+                    if link.packets.push_back(p).is_err() {
+                        link.dropped += 1;
+                    }
                 }
-            };
-            let Destination::Association(assoc) = t.destination else {
-                // No multicast or connectionless path on this link.
-                link.dropped += 1;
-                continue;
-            };
-            let Some(to) = link.peer(n, assoc) else {
-                nodes
-                    .machine(n)
-                    .handle_transport_event(*now, TransportEvent::SendFailed { assoc });
-                continue;
-            };
-            let mut p = Packet {
-                to,
-                assoc,
-                protocol: t.protocol,
-                len: t.len,
-                bytes: [0; MTU],
-            };
-            p.bytes[..t.len].copy_from_slice(&buf[..t.len]);
-            if link.packets.push_back(p).is_err() {
-                link.dropped += 1;
+                (Destination::Association(assoc), None) if link.peer(n, assoc).is_none() => {
+                    nodes
+                        .machine(n)
+                        .handle_transport_event(*now, TransportEvent::SendFailed { assoc });
+                }
+                // Larger than the link's MTU, or no multicast or
+                // connectionless path on this link.
+                _ => link.dropped += 1,
             }
         }
     }
@@ -383,7 +386,6 @@ fn main() -> ! {
         stopped: [false; NODES],
     };
     let link = LINK.take();
-    let buf = BUF.take();
     let mut now = Instant::ZERO;
     let mut out = Outcome::default();
 
@@ -399,7 +401,7 @@ fn main() -> ! {
 
     let mut turns = 0;
     while out.registered < 2 && turns < PHASE_STEPS {
-        step(&mut nodes, link, buf, &mut now, &mut out);
+        step(&mut nodes, link, &mut now, &mut out);
         turns += 1;
     }
 
@@ -413,7 +415,7 @@ fn main() -> ! {
         let mut selection = match nodes.user.select(now, &POOL, SendOptions::DEFAULT) {
             Ok(s) => s,
             Err(PoolUserError::WouldBlock) => {
-                step(&mut nodes, link, buf, &mut now, &mut out);
+                step(&mut nodes, link, &mut now, &mut out);
                 continue;
             }
             Err(_) => {
@@ -455,7 +457,7 @@ fn main() -> ! {
         // 100 ms of virtual time between requests.
         let until = now + Duration::from_millis(100);
         while now < until {
-            step(&mut nodes, link, buf, &mut now, &mut out);
+            step(&mut nodes, link, &mut now, &mut out);
         }
     }
 
