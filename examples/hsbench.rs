@@ -13,11 +13,17 @@
 //! * `deregister`: every PE, in random order;
 //! * `expire_all`: every lifetime runs out, purged in one pass;
 //! * bytes per PE: what the heap grew by while registering, ÷ PEs (counted
-//!   by a counting global allocator; the boxed handlespace itself included).
+//!   by a counting global allocator; the boxed handlespace itself included):
+//!   for fixed storage (`--storage fixed`), the whole storage, sized for
+//!   131,072 PEs and 1,024 pools, ÷ the PEs registered.
+//!
+//! `--storage growable,fixed` measures the growable (heap) storage and the
+//! fixed one (`Fixed`, no heap: what a board runs) side by side; the
+//! default is growable only.
 //!
 //! ```text
 //! cargo run --release --example hsbench -- [--quick] [--csv] [--plot FILE.svg]
-//!     [--wall] [--backend rbtree,treap,list] [--policy RR,WRAND,LU]
+//!     [--wall] [--backend rbtree,treap,list] [--storage growable,fixed] [--policy RR,WRAND,LU]
 //!     [--config 1x1000,1x10000,1x100000,1000x100] [--reps N] [--resolutions N]
 //! ```
 //!
@@ -40,7 +46,7 @@ use std::alloc::System;
 use std::net::{IpAddr, Ipv4Addr};
 
 use rserpool::addr::{TransportAddress, TransportProtocol, TransportUse};
-use rserpool::handlespace::{GrowableHandlespace, PeRef, Registration};
+use rserpool::handlespace::{Fixed, Growable, Handlespace, PeRef, Registration, Storage};
 use rserpool::random::{below, Rng, Xoshiro256StarStar};
 use rserpool::storage::{Backend, RedBlackTree, SortedList, Treap};
 use rserpool::{AssocId, Duration, Instant, PeId, Policy, PoolHandle, ServerId};
@@ -58,6 +64,8 @@ struct Options {
     backends: Vec<String>,
     policies: Vec<String>,
     configs: Vec<(usize, usize)>,
+    /// "growable" and/or "fixed".
+    storages: Vec<String>,
     reps: usize,
     resolutions: usize,
     csv: bool,
@@ -71,6 +79,7 @@ fn parse_args() -> Options {
         backends: vec!["rbtree".into(), "treap".into(), "list".into()],
         policies: vec!["RR".into(), "WRAND".into(), "LU".into()],
         configs: vec![(1, 1_000), (1, 10_000), (1, 100_000), (1_000, 100)],
+        storages: vec!["growable".into()],
         reps: 7,
         resolutions: 1_000_000,
         csv: false,
@@ -100,6 +109,14 @@ fn parse_args() -> Options {
             "--plot" => o.plot = Some(value("--plot")),
             "--backend" => o.backends = list(Some(value("--backend"))),
             "--policy" => o.policies = list(Some(value("--policy"))),
+            "--storage" => {
+                o.storages = list(Some(value("--storage")));
+                for st in &o.storages {
+                    if st != "growable" && st != "fixed" {
+                        usage_error(&format!("--storage: growable or fixed, not {st:?}"));
+                    }
+                }
+            }
             "--config" => {
                 o.configs = list(Some(value("--config")))
                     .iter()
@@ -146,7 +163,8 @@ fn parse_args() -> Options {
 }
 
 const USAGE: &str = "usage: hsbench [--quick] [--csv] [--plot FILE.svg] [--wall] [--backend rbtree,treap,list]
-               [--policy RR,WRAND,LU,RAND,PRIO] [--config 1x1000,1000x100] [--reps N] [--resolutions N]";
+               [--storage growable,fixed] [--policy RR,WRAND,LU,RAND,PRIO] [--config 1x1000,1000x100]
+               [--reps N] [--resolutions N]";
 
 /// The policies the workload knows.
 const POLICIES: [&str; 5] = ["RR", "WRAND", "LU", "RAND", "PRIO"];
@@ -292,14 +310,22 @@ fn rate(ops: usize, start: Tick) -> f64 {
     ops as f64 / (Tick::now().0 - start.0)
 }
 
-fn fill<B: Backend>(hs: &mut GrowableHandlespace<B>, w: &Workload, now: Instant) {
+/// The fixed storage measured by `--storage fixed`: room for the largest
+/// default configuration (1 x 100,000 and 1,000 x 100 PEs), one address a
+/// PE (no further ones), 4 owners; allocated once, never grown.
+type FixedBench = Fixed<131_072, 1_024, 0, 4>;
+/// The most PEs and pools [`FixedBench`] holds.
+const FIXED_PES: usize = 131_072;
+const FIXED_POOLS: usize = 1_024;
+
+fn fill<B: Backend, S: Storage>(hs: &mut Handlespace<B, S>, w: &Workload, now: Instant) {
     for i in 0..w.pes.len() {
         hs.register(now, &registration(w, i)).unwrap();
     }
 }
 
-fn resolve_rate<B: Backend>(
-    hs: &mut GrowableHandlespace<B>,
+fn resolve_rate<B: Backend, S: Storage>(
+    hs: &mut Handlespace<B, S>,
     w: &Workload,
     n: usize,
     count: usize,
@@ -322,11 +348,11 @@ fn resolve_rate<B: Backend>(
     r
 }
 
-fn run_once<B: Backend>(w: &Workload, resolutions: usize, seed: u64, s: &mut Samples) {
+fn run_once<B: Backend, S: Storage>(w: &Workload, resolutions: usize, seed: u64, s: &mut Samples) {
     let total = w.pes.len();
     let t0 = Instant::from_secs(1);
     let region = Region::new(GLOBAL);
-    let mut hs = Box::new(GrowableHandlespace::<B>::new());
+    let mut hs = Box::new(Handlespace::<B, S>::new());
     let start = Tick::now();
     fill(&mut hs, w, t0);
     s.register.push(rate(total, start));
@@ -397,7 +423,23 @@ struct Figures {
     bytes_per_pe: f64,
 }
 
-fn bench<B: Backend>(o: &Options, pools: usize, per_pool: usize, policy: &str) -> Figures {
+/// The name in the tables: the backend's, with `-fixed` for fixed storage.
+fn label<B: Backend>(fixed: bool) -> &'static str {
+    match (B::NAME, fixed) {
+        ("rbtree", true) => "rbtree-fixed",
+        ("treap", true) => "treap-fixed",
+        ("list", true) => "list-fixed",
+        (name, _) => name,
+    }
+}
+
+fn bench<B: Backend>(
+    o: &Options,
+    fixed: bool,
+    pools: usize,
+    per_pool: usize,
+    policy: &str,
+) -> Figures {
     let w = workload(pools, per_pool, policy, 0x5EED ^ (pools * per_pool) as u64);
     let mut s = Samples::default();
     // The list selects in linear time: fewer resolutions keep its runs short.
@@ -407,7 +449,11 @@ fn bench<B: Backend>(o: &Options, pools: usize, per_pool: usize, policy: &str) -
         o.resolutions
     };
     for rep in 0..o.reps {
-        run_once::<B>(&w, resolutions, 1000 + rep as u64, &mut s);
+        if fixed {
+            run_once::<B, FixedBench>(&w, resolutions, 1000 + rep as u64, &mut s);
+        } else {
+            run_once::<B, Growable>(&w, resolutions, 1000 + rep as u64, &mut s);
+        }
     }
     let (bytes, _) = median_spread(&mut s.bytes_per_pe);
     let ops = [
@@ -422,7 +468,7 @@ fn bench<B: Backend>(o: &Options, pools: usize, per_pool: usize, policy: &str) -
     .map(|v| median_spread(v))
     .collect();
     Figures {
-        backend: B::NAME,
+        backend: label::<B>(fixed),
         ops,
         bytes_per_pe: bytes,
     }
@@ -582,6 +628,18 @@ fn plot(path: &str, series: &[(usize, Vec<Figures>)], policy: &str) -> Result<()
 }
 
 fn main() {
+    // A fixed handlespace of FixedBench's size (tens of MiB) is built by
+    // value before it is boxed: a thread with room for that.
+    let run = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(run)
+        .expect("benchmark thread");
+    if run.join().is_err() {
+        std::process::exit(1);
+    }
+}
+
+fn run() {
     let o = parse_args();
     if o.csv {
         println!("backend,pools,pes_per_pool,policy,operation,ops_per_sec,bytes_per_pe");
@@ -599,12 +657,25 @@ fn main() {
         for policy in &o.policies {
             let mut figures = Vec::new();
             let mut skipped = Vec::new();
-            for backend in &o.backends {
+            for (backend, storage) in o
+                .backends
+                .iter()
+                .flat_map(|b| o.storages.iter().map(move |st| (b, st)))
+            {
+                let fixed = storage == "fixed";
+                if fixed && (pools * per_pool > FIXED_PES || pools > FIXED_POOLS) {
+                    skipped.push(format!(
+                        "{backend}-fixed: skipped above {FIXED_PES} PEs or {FIXED_POOLS} pools (its capacity)"
+                    ));
+                    continue;
+                }
                 match backend.as_str() {
-                    "rbtree" => figures.push(bench::<RedBlackTree>(&o, pools, per_pool, policy)),
-                    "treap" => figures.push(bench::<Treap>(&o, pools, per_pool, policy)),
+                    "rbtree" => {
+                        figures.push(bench::<RedBlackTree>(&o, fixed, pools, per_pool, policy))
+                    }
+                    "treap" => figures.push(bench::<Treap>(&o, fixed, pools, per_pool, policy)),
                     "list" if pools * per_pool <= o.list_max => {
-                        figures.push(bench::<SortedList>(&o, pools, per_pool, policy))
+                        figures.push(bench::<SortedList>(&o, fixed, pools, per_pool, policy))
                     }
                     _ => skipped.push(format!(
                         "list: skipped above {} PEs (it selects in linear time{})",

@@ -20,7 +20,9 @@ use core::net::IpAddr;
 /// copy one transport's addresses out (`[IpAddr; MAX_TRANSPORT_ADDRESSES]`,
 /// 17 bytes an address) and owned records such as the registrar's
 /// `TransportRecord`.
-pub const MAX_TRANSPORT_ADDRESSES: usize = 64;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_TRANSPORT_ADDRESSES` (1 to 64; default 64), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_TRANSPORT_ADDRESSES: usize = crate::limits::MAX_TRANSPORT_ADDRESSES;
 
 /// The transport protocol of a transport parameter (RFC 5354 §3.3-§3.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

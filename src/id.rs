@@ -47,8 +47,9 @@ pub struct PoolHandle {
 }
 
 impl PoolHandle {
-    /// Copies `bytes` into a pool handle.
-    pub fn new(bytes: &[u8]) -> Result<Self, IdError> {
+    /// Copies `bytes` into a pool handle (a `const fn`, so a handle can
+    /// be a constant).
+    pub const fn new(bytes: &[u8]) -> Result<Self, IdError> {
         if bytes.is_empty() {
             return Err(IdError::EmptyPoolHandle);
         }
@@ -56,7 +57,11 @@ impl PoolHandle {
             return Err(IdError::PoolHandleTooLong { len: bytes.len() });
         }
         let mut buf = [0u8; MAX_POOL_HANDLE_SIZE];
-        buf[..bytes.len()].copy_from_slice(bytes);
+        let mut i = 0;
+        while i < bytes.len() {
+            buf[i] = bytes[i];
+            i += 1;
+        }
         Ok(PoolHandle {
             // Cannot truncate: the length was checked against MAX_POOL_HANDLE_SIZE.
             len: bytes.len() as u8,

@@ -82,12 +82,15 @@
 //!     config.registrars.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 3863)).unwrap();
 //!     let mut pe = PoolElement::new(config).unwrap();
 //!     pe.register(board.now());
-//!     let (mut rx, mut tx) = ([0u8; MAX_MESSAGE_SIZE], [0u8; MAX_MESSAGE_SIZE]);
+//!     // What arrives; what is sent needs no buffer: it is lent from the
+//!     // machine's own transmit queue.
+//!     let mut rx = [0u8; MAX_MESSAGE_SIZE];
 //!     loop {
 //!         // 1. What the machine wants done: associations, then messages.
 //!         while let Some(c) = pe.poll_connect() { board.connect(c); }
-//!         while let Ok(Some(t)) = pe.poll_transmit(&mut tx) {
-//!             board.send(t.destination, t.protocol.ppid(), &tx[..t.len]);
+//!         while let Some((t, bytes)) = pe.peek_transmit() {
+//!             board.send(t.destination, t.protocol.ppid(), bytes);
+//!             pe.consume_transmit();
 //!         }
 //!         while let Some(event) = pe.poll_event() { let _ = event; /* registered, failed, ... */ }
 //!         // 2. Wait for input or the machine's next deadline.
@@ -107,6 +110,38 @@
 //!     }
 //! }
 //! ```
+//!
+//! # Limits set at build time
+//!
+//! The crate-wide limits that size memory are read by the build script
+//! from environment variables (as smoltcp does), so that a board can make
+//! its machines smaller without a fork; each constant's documentation
+//! gives its range. In a firmware crate, `.cargo/config.toml` sets them:
+//!
+//! ```toml
+//! [env]
+//! RSERPOOL_MAX_TRANSPORT_ADDRESSES = "4"
+//! RSERPOOL_PE_TRANSMIT_QUEUE_BYTES = "2048"
+//! ```
+//!
+//! | variable | constant | default |
+//! |---|---|---|
+//! | `RSERPOOL_MAX_TRANSPORT_ADDRESSES` | [`addr::MAX_TRANSPORT_ADDRESSES`] (1-64) | 64 |
+//! | `RSERPOOL_MAX_REGISTRARS` | [`asap_client::MAX_REGISTRARS`] | 8 |
+//! | `RSERPOOL_MAX_COOKIE_SIZE` | [`asap_client::MAX_COOKIE_SIZE`] | 256 |
+//! | `RSERPOOL_PE_TRANSMIT_QUEUE_BYTES` | [`pool_element::TRANSMIT_QUEUE_BYTES`] | 8,192 |
+//! | `RSERPOOL_PE_TRANSMIT_QUEUE_ENTRIES` | [`pool_element::TRANSMIT_QUEUE_ENTRIES`] | 32 |
+//! | `RSERPOOL_PE_EVENT_QUEUE_LEN` | [`pool_element::EVENT_QUEUE_LEN`] | 16 |
+//! | `RSERPOOL_PU_TRANSMIT_QUEUE_BYTES` | [`pool_user::TRANSMIT_QUEUE_BYTES`] | 8,192 |
+//! | `RSERPOOL_PU_TRANSMIT_QUEUE_ENTRIES` | [`pool_user::TRANSMIT_QUEUE_ENTRIES`] | 32 |
+//! | `RSERPOOL_PU_EVENT_QUEUE_LEN` | [`pool_user::EVENT_QUEUE_LEN`] | 32 |
+//! | `RSERPOOL_REGISTRAR_QUEUE_MESSAGES` | [`registrar::QUEUE_MESSAGES`] | 256 |
+//! | `RSERPOOL_MAX_PEERS` | [`registrar::MAX_PEERS`] | 16 |
+//! | `RSERPOOL_MAX_SESSIONS` | [`registrar::MAX_SESSIONS`] | 8 |
+//!
+//! A value out of its range stops the build with a message naming the
+//! variable. The machines' own capacities (handlespace storage, owned
+//! PEs, associations, queues) are their type parameters; see [`presets`].
 //!
 //! # Features
 //!
@@ -203,6 +238,13 @@ extern crate alloc;
 #[macro_use]
 mod logging;
 
+/// The crate-wide limits that size memory, as build.rs wrote them from the
+/// `RSERPOOL_<NAME>` environment variables (or their defaults); each is
+/// public, with its documentation, where it is used.
+mod limits {
+    include!(concat!(env!("OUT_DIR"), "/limits.rs"));
+}
+
 pub mod addr;
 pub mod asap_client;
 #[cfg(feature = "capture")]
@@ -217,6 +259,7 @@ pub mod id;
 pub mod policy;
 pub mod pool_element;
 pub mod pool_user;
+pub mod presets;
 pub mod random;
 pub mod registrar;
 #[cfg(feature = "runtime")]

@@ -46,8 +46,14 @@ impl Xoshiro256StarStar {
         Xoshiro256StarStar { s }
     }
 
+    /// The next 64 bits, in a `const fn` (what [`Rng::next_u64`] gives).
     #[inline]
-    fn step(&mut self) -> u64 {
+    pub const fn next_u64_const(&mut self) -> u64 {
+        self.step()
+    }
+
+    #[inline]
+    const fn step(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;
         self.s[2] ^= self.s[0];

@@ -12,9 +12,10 @@
 //! * drains `poll_connect()` ([`Connect`]) to open associations the machine
 //!   asks for, and answers each with [`TransportEvent::Up`] or
 //!   [`TransportEvent::ConnectFailed`];
-//! * drains `poll_transmit(buf)`, which writes one message into the caller's
-//!   buffer and returns a [`Transmit`] saying where it goes and with which
-//!   PPID;
+//! * drains `peek_transmit()`, which lends the next message from the
+//!   machine's own queue with a [`Transmit`] saying where it goes and with
+//!   which PPID, sends it, and calls `consume_transmit()` (or lets
+//!   `poll_transmit(buf)` copy it into a buffer of its own);
 //! * calls `handle_timeout(now)` once `now` has reached `poll_timeout()`.
 //!
 //! Outgoing messages wait in a bounded [`TransmitQueue`] of fixed size; a
@@ -30,6 +31,16 @@ use crate::wire::{self, AsapMessage, EnrpMessage, Protocol};
 
 /// The largest message any machine emits (a Message Length is 16 bits, plus
 /// padding): a `poll_transmit` buffer of this size is always large enough.
+///
+/// A smaller buffer is enough for a machine whose transmit queue is
+/// smaller, since no queued message is larger than its queue: the
+/// registrar's `QUEUE` bytes, the pool element's
+/// [`pool_element::TRANSMIT_QUEUE_BYTES`](crate::pool_element::TRANSMIT_QUEUE_BYTES)
+/// and the pool user's
+/// [`pool_user::TRANSMIT_QUEUE_BYTES`](crate::pool_user::TRANSMIT_QUEUE_BYTES)
+/// (8 KiB each by default; a board sets them at build time). A buffer
+/// shorter than the next message gets [`QueueError::BufferTooSmall`] with
+/// the size needed, and the message stays queued.
 pub const MAX_MESSAGE_SIZE: usize = 65_536;
 
 /// The sans-IO shape every protocol machine (registrar, pool element, pool
@@ -47,9 +58,35 @@ pub trait Machine {
     fn handle_timeout(&mut self, now: Instant);
     /// When the machine next needs [`handle_timeout`](Machine::handle_timeout).
     fn poll_timeout(&self) -> Option<Instant>;
-    /// The next message to send, written into `buf`
-    /// ([`MAX_MESSAGE_SIZE`] bytes are always enough).
-    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError>;
+    /// The next message to send, lent from the machine's transmit queue:
+    /// where it goes and its bytes, with no copy and no buffer of the
+    /// caller's. Send the bytes, then call
+    /// [`consume_transmit`](Machine::consume_transmit); until then the
+    /// same message is lent again.
+    fn peek_transmit(&self) -> Option<(Transmit, &[u8])>;
+    /// Drops the message [`peek_transmit`](Machine::peek_transmit) lends
+    /// (it was sent, or will never be); nothing when none is queued.
+    fn consume_transmit(&mut self);
+    /// The next message to send, copied into `buf`
+    /// ([`MAX_MESSAGE_SIZE`] bytes are always enough; see there for the
+    /// real minimum): [`peek_transmit`](Machine::peek_transmit) and
+    /// [`consume_transmit`](Machine::consume_transmit) for a caller that
+    /// wants the bytes in a buffer of its own. A `buf` shorter than the
+    /// message gets [`QueueError::BufferTooSmall`] and the message stays
+    /// queued.
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
+        let Some((t, bytes)) = self.peek_transmit() else {
+            return Ok(None);
+        };
+        let Some(dst) = buf.get_mut(..bytes.len()) else {
+            return Err(QueueError::BufferTooSmall {
+                needed: bytes.len(),
+            });
+        };
+        dst.copy_from_slice(bytes);
+        self.consume_transmit();
+        Ok(Some(t))
+    }
     /// The next association the machine wants opened.
     fn poll_connect(&mut self) -> Option<Connect>;
 }
@@ -363,19 +400,29 @@ impl<const BYTES: usize, const ENTRIES: usize> TransmitQueue<BYTES, ENTRIES> {
         self.push_with(destination, Protocol::Enrp, len, |buf| message.emit(buf))
     }
 
-    /// Takes the oldest message out into `out`. `Ok(None)` when the queue is
-    /// empty; [`QueueError::BufferTooSmall`] (and the message stays queued)
-    /// when `out` is too short.
-    pub fn pop_into(&mut self, out: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        let Some(entry) = self.entries.front().copied() else {
-            return Ok(None);
-        };
+    /// The oldest message, lent: where it goes and its bytes, in the
+    /// queue's own storage (no copy). It stays queued until
+    /// [`consume`](Self::consume).
+    pub fn peek(&self) -> Option<(Transmit, &[u8])> {
+        let entry = self.entries.front()?;
         let (start, len) = (entry.start as usize, entry.len as usize);
-        let Some(dst) = out.get_mut(..len) else {
-            return Err(QueueError::BufferTooSmall { needed: len });
-        };
-        dst.copy_from_slice(&self.bytes[start..start + len]);
-        self.entries.pop_front();
+        let bytes = self.bytes.get(start..start + len)?;
+        Some((
+            Transmit {
+                destination: entry.destination,
+                protocol: entry.protocol,
+                len,
+            },
+            bytes,
+        ))
+    }
+
+    /// Drops the oldest message (the one [`peek`](Self::peek) lends);
+    /// nothing when the queue is empty.
+    pub fn consume(&mut self) {
+        if self.entries.pop_front().is_none() {
+            return;
+        }
         match self.entries.front() {
             Some(next) => self.head = next.start as usize,
             None => {
@@ -383,11 +430,23 @@ impl<const BYTES: usize, const ENTRIES: usize> TransmitQueue<BYTES, ENTRIES> {
                 self.tail = 0;
             }
         }
-        Ok(Some(Transmit {
-            destination: entry.destination,
-            protocol: entry.protocol,
-            len,
-        }))
+    }
+
+    /// Takes the oldest message out into `out`. `Ok(None)` when the queue is
+    /// empty; [`QueueError::BufferTooSmall`] (and the message stays queued)
+    /// when `out` is too short.
+    pub fn pop_into(&mut self, out: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
+        let Some((t, bytes)) = self.peek() else {
+            return Ok(None);
+        };
+        let Some(dst) = out.get_mut(..bytes.len()) else {
+            return Err(QueueError::BufferTooSmall {
+                needed: bytes.len(),
+            });
+        };
+        dst.copy_from_slice(bytes);
+        self.consume();
+        Ok(Some(t))
     }
 
     /// Drops every queued message (e.g. when a machine is reset).
@@ -408,6 +467,33 @@ mod tests {
         let mut m = [n; 64];
         m[0] = len as u8;
         m
+    }
+
+    #[test]
+    fn lends_the_oldest_message_until_it_is_consumed() {
+        let mut q: TransmitQueue<32, 4> = TransmitQueue::new();
+        assert!(q.peek().is_none());
+        // Consuming nothing changes nothing.
+        q.consume();
+        q.push_bytes(A, Protocol::Asap, &msg(1, 12)[..12]).unwrap();
+        q.push_bytes(A, Protocol::Enrp, &msg(2, 12)[..12]).unwrap();
+        for _ in 0..2 {
+            let (t, bytes) = q.peek().unwrap();
+            assert_eq!((t.destination, t.protocol, t.len), (A, Protocol::Asap, 12));
+            assert_eq!(bytes, &msg(1, 12)[..12]);
+        }
+        q.consume();
+        // The freed room is reused: this message wraps to the start.
+        q.push_bytes(A, Protocol::Asap, &msg(3, 12)[..12]).unwrap();
+        let (t, bytes) = q.peek().unwrap();
+        assert_eq!((t.protocol, bytes), (Protocol::Enrp, &msg(2, 12)[..12]));
+        q.consume();
+        assert_eq!(q.peek().unwrap().1, &msg(3, 12)[..12]);
+        q.consume();
+        assert!(q.is_empty() && q.peek().is_none());
+        // Empty again: a message as large as the queue fits.
+        q.push_bytes(A, Protocol::Asap, &[7; 32]).unwrap();
+        assert_eq!(q.peek().unwrap().1, &[7; 32]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub mod transport;
 
 pub(crate) mod asap_error;
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use crate::id::AssocId;
 use crate::time::Instant;
@@ -44,9 +44,13 @@ pub use transport::OwnedTransport;
 
 /// The most registrars a pool element or pool user knows at once
 /// (configured plus announced).
-pub const MAX_REGISTRARS: usize = 8;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_REGISTRARS` (1 to 64; default 8), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_REGISTRARS: usize = crate::limits::MAX_REGISTRARS;
 /// The largest cookie kept (a longer COOKIE or COOKIE_ECHO is reported, not stored).
-pub const MAX_COOKIE_SIZE: usize = 256;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_COOKIE_SIZE` (8 to 65,535; default 256), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_COOKIE_SIZE: usize = crate::limits::MAX_COOKIE_SIZE;
 
 /// A cookie's bytes, copied into fixed storage.
 pub type Cookie = heapless::Vec<u8, MAX_COOKIE_SIZE>;
@@ -61,21 +65,41 @@ pub(crate) struct AsapClient<const B: usize, const E: usize> {
     pub(crate) send_failures: u32,
     /// Registrar challenges answered with ASAP_COOKIE_ECHO.
     pub(crate) challenges_answered: u32,
+    /// The configured registrars and trusted hosts are in the table
+    /// (`false` only in a client built by `new_const` before its first
+    /// use).
+    configured: bool,
 }
 
 impl<const B: usize, const E: usize> AsapClient<B, E> {
-    /// A client with the configured registrars and an empty queue.
-    pub(crate) fn new(hunt: HuntConfig, registrars: &[SocketAddr]) -> Self {
-        let mut hunt = ServerHunt::new(hunt);
-        for r in registrars {
-            // The configured list has the same capacity as the table.
-            let _ = hunt.add_configured(*r);
-        }
+    /// A client with an empty table and queue, at compile time; its
+    /// configured registrars and trusted hosts come with the first
+    /// [`configure`](Self::configure).
+    pub(crate) const fn new_const(hunt: HuntConfig) -> Self {
         AsapClient {
-            hunt,
+            hunt: ServerHunt::new(hunt),
             tx: TransmitQueue::new(),
             send_failures: 0,
             challenges_answered: 0,
+            configured: false,
+        }
+    }
+
+    /// Enters the configured registrars and trusted hosts, once (later
+    /// calls do nothing).
+    #[inline]
+    pub(crate) fn configure(&mut self, registrars: &[SocketAddr], trusted: &[IpAddr]) {
+        if self.configured {
+            return;
+        }
+        self.configured = true;
+        for r in registrars {
+            // The configured list has the same capacity as the table.
+            let _ = self.hunt.add_configured(*r);
+        }
+        for ip in trusted {
+            // The list has the table's capacity.
+            let _ = self.hunt.trust_host(*ip);
         }
     }
 

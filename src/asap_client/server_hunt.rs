@@ -171,7 +171,7 @@ pub struct ServerHunt<const N: usize> {
 
 impl<const N: usize> ServerHunt<N> {
     /// A hunt with no registrar known.
-    pub fn new(config: HuntConfig) -> Self {
+    pub const fn new(config: HuntConfig) -> Self {
         ServerHunt {
             config,
             registrars: heapless::Vec::new(),

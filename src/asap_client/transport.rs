@@ -23,6 +23,25 @@ pub struct OwnedTransport {
 }
 
 impl OwnedTransport {
+    /// A transport of `M` addresses (at most
+    /// [`MAX_TRANSPORT_ADDRESSES`],
+    /// a compile-time error otherwise) built at compile time, unchecked:
+    /// the pool element checks it as [`new`](Self::new) does when it
+    /// registers.
+    pub const fn new_const<const M: usize>(
+        protocol: TransportProtocol,
+        port: u16,
+        transport_use: TransportUse,
+        addresses: [IpAddr; M],
+    ) -> Self {
+        OwnedTransport {
+            protocol,
+            port,
+            transport_use,
+            addresses: heapless::Vec::from_array(addresses),
+        }
+    }
+
     /// A validated transport ([`TransportAddress::validate`]).
     pub fn new(
         protocol: TransportProtocol,

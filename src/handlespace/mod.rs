@@ -451,7 +451,44 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             timer_stamp: 0,
         }
     }
+}
 
+impl<B: Backend, const PES: usize, const POOLS: usize, const ADDRS: usize, const OWNERS: usize>
+    Handlespace<B, Fixed<PES, POOLS, ADDRS, OWNERS>>
+{
+    /// An empty handlespace with [`Fixed`] storage, built at compile time:
+    /// the same value as [`new`](Self::new), but usable to initialise a
+    /// `static` (or a `static_cell::ConstStaticCell`), so that a large
+    /// handlespace never passes through the stack.
+    ///
+    /// ```
+    /// use rserpool::handlespace::FixedHandlespace;
+    /// use rserpool::storage::RedBlackTree;
+    ///
+    /// static HS: FixedHandlespace<RedBlackTree, 64, 4, 8, 2> = FixedHandlespace::new_const();
+    /// assert!(HS.is_empty());
+    /// assert_eq!(HS.capacity(), 64);
+    /// ```
+    pub const fn new_const() -> Self {
+        Handlespace {
+            pes: crate::storage::arena::FixedArena::new(),
+            pools: crate::storage::arena::FixedArena::new(),
+            addrs: crate::storage::arena::FixedArena::new(),
+            pool_map: store::TreePoolLookup,
+            pe_map: store::TreePeLookup,
+            owners: store::Owners::new(),
+            widths: [0; MAX_TRANSPORT_ADDRESSES + 1],
+            pool_root: B::EMPTY_ROOT,
+            timer_root: B::EMPTY_ROOT,
+            owner_root: B::EMPTY_ROOT,
+            assoc_root: B::EMPTY_ROOT,
+            seq: 0,
+            timer_stamp: 0,
+        }
+    }
+}
+
+impl<B: Backend, S: Storage> Handlespace<B, S> {
     /// The number of pool elements.
     pub fn len(&self) -> usize {
         self.pes.len()

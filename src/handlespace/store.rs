@@ -194,6 +194,13 @@ impl<const N: usize> fmt::Debug for Owners<N> {
 }
 
 impl<const N: usize> Owners<N> {
+    /// An empty table.
+    pub const fn new() -> Self {
+        Owners {
+            entries: heapless::Vec::new(),
+        }
+    }
+
     fn position(&self, owner: ServerId) -> Option<usize> {
         self.entries.iter().position(|e| e.owner == owner)
     }

@@ -193,29 +193,17 @@ pub const fn ppid_of(protocol: Protocol) -> u32 {
 }
 
 /// Moves everything `machine` wants done (connects, then messages) into
-/// `env`. A transmit queue error is counted ([`Tally::TransmitError`]).
+/// `env`; the messages' bytes go to `env` straight from the machine's
+/// transmit queue.
 pub fn drain_machine<M: Machine + ?Sized>(env: &mut dyn Env, machine: &mut M) {
     while let Some(c) = machine.poll_connect() {
         env.connect(SessionConnect::Registrar(c));
     }
-    let mut buf = env.take_buffer();
-    loop {
-        match machine.poll_transmit(&mut buf) {
-            Ok(Some(t)) => {
-                let bytes = buf.get(..t.len).unwrap_or_default();
-                env.send(t.destination, ppid_of(t.protocol), bytes);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                env.record(Tally::TransmitError);
-                if env.tracing() {
-                    env.log(format_args!("transmit error: {e}"));
-                }
-                break;
-            }
-        }
+    // The messages are lent from the machine's queue: no copy.
+    while let Some((t, bytes)) = machine.peek_transmit() {
+        env.send(t.destination, ppid_of(t.protocol), bytes);
+        machine.consume_transmit();
     }
-    env.give_buffer(buf);
 }
 
 /// A node that is just a protocol machine, with no application: ASAP and

@@ -103,7 +103,7 @@ use crate::asap_client::{asap_error, source_assoc, AsapClient, AsapRole, HomeLos
 use crate::cause::CauseCode;
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::policy::Policy;
-use crate::random::{Rng, Xoshiro256StarStar};
+use crate::random::Xoshiro256StarStar;
 use crate::time::{Duration, Instant};
 use crate::transmit::{
     Connect, Destination, Machine, QueueError, Source, Transmit, TransportEvent,
@@ -116,11 +116,17 @@ pub use crate::asap_client::{
 };
 
 /// The pool element's application event queue length.
-pub const EVENT_QUEUE_LEN: usize = 16;
+///
+/// Set at build time with the environment variable `RSERPOOL_PE_EVENT_QUEUE_LEN` (1 to 65,536; default 16), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const EVENT_QUEUE_LEN: usize = crate::limits::PE_EVENT_QUEUE_LEN;
 /// The pool element's transmit queue size in bytes.
-pub const TRANSMIT_QUEUE_BYTES: usize = 8192;
+///
+/// Set at build time with the environment variable `RSERPOOL_PE_TRANSMIT_QUEUE_BYTES` (1,024 to 2^24; default 8,192), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const TRANSMIT_QUEUE_BYTES: usize = crate::limits::PE_TRANSMIT_QUEUE_BYTES;
 /// The pool element's transmit queue length in messages.
-pub const TRANSMIT_QUEUE_ENTRIES: usize = 32;
+///
+/// Set at build time with the environment variable `RSERPOOL_PE_TRANSMIT_QUEUE_ENTRIES` (4 to 65,536; default 32), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const TRANSMIT_QUEUE_ENTRIES: usize = crate::limits::PE_TRANSMIT_QUEUE_ENTRIES;
 
 /// How long a pool element waits before it tries a failed registration
 /// again: `initial` after the first failure, doubled after each further
@@ -192,7 +198,7 @@ impl PoolElementConfig {
     /// 300 s (the RFC gives none), policy Round Robin; a failed
     /// registration is tried again after 1 s, 2 s, 4 s, ... at most 60 s
     /// (the RFC leaves that to the application).
-    pub fn rfc(pool_handle: PoolHandle, user_transport: OwnedTransport) -> Self {
+    pub const fn rfc(pool_handle: PoolHandle, user_transport: OwnedTransport) -> Self {
         PoolElementConfig {
             pool_handle,
             pe_id: None,
@@ -220,20 +226,33 @@ impl PoolElementConfig {
     /// and registration retried without limit (rsplib simply tries again
     /// at the next re-registration); a rejected registration is tried again
     /// after 1 s, 2 s, 4 s, ... at most the re-registration interval.
-    pub fn rsplib(pool_handle: PoolHandle, user_transport: OwnedTransport) -> Self {
-        PoolElementConfig {
-            registration_life: Duration::from_secs(95),
-            hunt: HuntConfig::rsplib(),
-            t2_registration: Duration::from_secs(3),
-            t3_deregistration: Duration::from_secs(3),
-            t4_reregistration: Some(Duration::from_secs(30)),
-            max_reg_attempt: u32::MAX,
-            registration_retry: Some(Backoff {
-                initial: Duration::from_secs(1),
-                max: Duration::from_secs(30),
-            }),
-            ..Self::rfc(pool_handle, user_transport)
-        }
+    pub const fn rsplib(pool_handle: PoolHandle, user_transport: OwnedTransport) -> Self {
+        let mut c = Self::rfc(pool_handle, user_transport);
+        c.registration_life = Duration::from_secs(95);
+        c.hunt = HuntConfig::rsplib();
+        c.t2_registration = Duration::from_secs(3);
+        c.t3_deregistration = Duration::from_secs(3);
+        c.t4_reregistration = Some(Duration::from_secs(30));
+        c.max_reg_attempt = u32::MAX;
+        c.registration_retry = Some(Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        });
+        c
+    }
+
+    /// The same configuration with `registrars` as the configured
+    /// registrars (at most [`MAX_REGISTRARS`], a compile-time error
+    /// otherwise), in a `const fn`, for a pool element built by
+    /// [`PoolElement::new_const`].
+    pub const fn with_registrars<const M: usize>(mut self, registrars: [SocketAddr; M]) -> Self {
+        // The list replaced holds plain addresses: forgetting it frees
+        // nothing (and a `const fn` cannot drop it).
+        core::mem::forget(core::mem::replace(
+            &mut self.registrars,
+            heapless::Vec::from_array(registrars),
+        ));
+        self
     }
 
     /// The effective T4-reregistration.
@@ -396,42 +415,30 @@ impl core::fmt::Debug for PoolElement {
     }
 }
 
-impl PoolElement {
-    /// A pool element that does nothing until [`register`](Self::register).
-    pub fn new(config: PoolElementConfig) -> Result<Self, PoolElementError> {
-        let t = &config.user_transport;
-        crate::addr::TransportAddress {
-            protocol: t.protocol,
-            port: t.port,
-            transport_use: t.transport_use,
-            service_code: 0,
-            addresses: &t.addresses,
-        }
-        .validate()
-        .map_err(PoolElementError::Transport)?;
-        let pe_id = match config.pe_id {
+/// The value of a new pool element, written once for `new` and
+/// `new_const` (a struct expression, so that no large temporary is moved
+/// on the stack).
+macro_rules! element_value {
+    ($config:ident, $client:expr) => {{
+        let pe_id = match $config.pe_id {
             Some(id) => id,
             None => {
-                let mut rng = Xoshiro256StarStar::seed_from_u64(config.seed);
+                let mut rng = Xoshiro256StarStar::seed_from_u64($config.seed);
                 loop {
-                    if let Ok(id) = PeId::new(rng.next_u64() as u32) {
+                    if let Ok(id) = PeId::new(rng.next_u64_const() as u32) {
                         break id;
                     }
                 }
             }
         };
-        let retry_delay = config
-            .registration_retry
-            .map_or(Duration::ZERO, |b| b.initial);
-        let mut client = AsapClient::new(config.hunt, &config.registrars);
-        for ip in &config.trusted_registrars {
-            // The list has the table's capacity.
-            let _ = client.hunt.trust_host(*ip);
-        }
-        Ok(PoolElement {
-            config,
+        let retry_delay = match $config.registration_retry {
+            Some(b) => b.initial,
+            None => Duration::ZERO,
+        };
+        PoolElement {
+            client: $client,
+            config: $config,
             pe_id,
-            client,
             wanted: false,
             registered: false,
             request: None,
@@ -444,7 +451,65 @@ impl PoolElement {
             events: heapless::Deque::new(),
             events_lost: 0,
             untrusted_home_claims: 0,
-        })
+        }
+    }};
+}
+
+impl PoolElement {
+    /// A pool element that does nothing until [`register`](Self::register).
+    ///
+    /// The value holds its transmit queue (about 16 KiB); to place it in a
+    /// `static` on a board without passing it through the stack, build it
+    /// with [`new_const`](Self::new_const).
+    pub fn new(config: PoolElementConfig) -> Result<Self, PoolElementError> {
+        validate_transport(&config.user_transport)?;
+        let mut client = AsapClient::new_const(config.hunt);
+        client.configure(&config.registrars, &config.trusted_registrars);
+        Ok(element_value!(config, client))
+    }
+
+    /// [`new`](Self::new) at compile time, for a pool element that is to
+    /// live in a `static` (or a `static_cell::ConstStaticCell`): the
+    /// compiler builds the value in the image, never on the stack. The
+    /// configuration comes from the `const fn`s of [`PoolElementConfig`].
+    ///
+    /// A `const fn` cannot read the configuration's lists, so two things
+    /// happen at the first call of a `&mut self` method
+    /// ([`register`](Self::register), [`Machine::handle`], …) instead:
+    /// the configured and trusted registrars enter the server hunt's table,
+    /// and the user transport is checked as `new` checks it. An invalid
+    /// transport makes `register` report [`Event::RegistrationFailed`]
+    /// (cause Invalid Values, no retry) and send nothing.
+    ///
+    /// ```
+    /// use core::net::{IpAddr, Ipv4Addr};
+    /// use rserpool::addr::{TransportProtocol, TransportUse};
+    /// use rserpool::asap_client::OwnedTransport;
+    /// use rserpool::pool_element::{PoolElement, PoolElementConfig};
+    /// use rserpool::PoolHandle;
+    ///
+    /// const POOL: PoolHandle = match PoolHandle::new(b"echo") {
+    ///     Ok(p) => p,
+    ///     Err(_) => panic!("bad handle"),
+    /// };
+    /// const IP: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))];
+    /// static PE: PoolElement = PoolElement::new_const(PoolElementConfig::rfc(
+    ///     POOL,
+    ///     OwnedTransport::new_const(TransportProtocol::Sctp, 7, TransportUse::DataOnly, IP),
+    /// ));
+    /// assert!(!PE.is_registered());
+    /// ```
+    pub const fn new_const(config: PoolElementConfig) -> Self {
+        let hunt = config.hunt;
+        element_value!(config, AsapClient::new_const(hunt))
+    }
+
+    /// Enters the configured registrars (once; see
+    /// [`new_const`](Self::new_const)).
+    #[inline]
+    fn prepare(&mut self) {
+        self.client
+            .configure(&self.config.registrars, &self.config.trusted_registrars);
     }
 
     /// The configuration.
@@ -526,6 +591,14 @@ impl PoolElement {
     /// Registers (or re-registers) the PE: server hunt if needed, then
     /// REGISTRATION with T2. The attempt count starts again.
     pub fn register(&mut self, now: Instant) {
+        self.prepare();
+        if validate_transport(&self.config.user_transport).is_err() {
+            self.event(Event::RegistrationFailed {
+                cause: Some(CauseCode::InvalidValues),
+                retry_at: None,
+            });
+            return;
+        }
         self.wanted = true;
         self.attempts = 0;
         self.retry_at = None;
@@ -912,6 +985,19 @@ fn element_param(
     }
 }
 
+/// The check of `new`: the user transport as a valid transport address.
+fn validate_transport(t: &OwnedTransport) -> Result<(), PoolElementError> {
+    crate::addr::TransportAddress {
+        protocol: t.protocol,
+        port: t.port,
+        transport_use: t.transport_use,
+        service_code: 0,
+        addresses: &t.addresses,
+    }
+    .validate()
+    .map_err(PoolElementError::Transport)
+}
+
 /// Registration life in milliseconds for the wire (SPEC §15.1), capped.
 fn life_millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
@@ -919,14 +1005,17 @@ fn life_millis(d: Duration) -> i32 {
 
 impl Machine for PoolElement {
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
+        self.prepare();
         self.handle_asap(now, source, protocol, bytes)
     }
 
     fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
+        self.prepare();
         self.handle_client_event(now, event)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.prepare();
         if let Some(home) = self.client.hunt.handle_timeout(now) {
             self.home_found(now, home);
         }
@@ -972,8 +1061,12 @@ impl Machine for PoolElement {
         .min()
     }
 
-    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        self.client.tx.pop_into(buf)
+    fn peek_transmit(&self) -> Option<(Transmit, &[u8])> {
+        self.client.tx.peek()
+    }
+
+    fn consume_transmit(&mut self) {
+        self.client.tx.consume();
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {

@@ -21,6 +21,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         pe_id: PeId,
         options: SendOptions,
     ) -> Result<Option<Selection>, PoolUserError> {
+        self.prepare();
         let i = self.find(pool).ok_or(PoolUserError::UnknownPool)?;
         let first = !self.pools[i].reported.contains(&pe_id);
         if first {

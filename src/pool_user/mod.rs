@@ -149,11 +149,17 @@ pub use options::SendOptions;
 use failover::card_successor;
 
 /// The pool user's application event queue length.
-pub const EVENT_QUEUE_LEN: usize = 32;
+///
+/// Set at build time with the environment variable `RSERPOOL_PU_EVENT_QUEUE_LEN` (1 to 65,536; default 32), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const EVENT_QUEUE_LEN: usize = crate::limits::PU_EVENT_QUEUE_LEN;
 /// The pool user's transmit queue size in bytes.
-pub const TRANSMIT_QUEUE_BYTES: usize = 8192;
+///
+/// Set at build time with the environment variable `RSERPOOL_PU_TRANSMIT_QUEUE_BYTES` (1,024 to 2^24; default 8,192), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const TRANSMIT_QUEUE_BYTES: usize = crate::limits::PU_TRANSMIT_QUEUE_BYTES;
 /// The pool user's transmit queue length in messages.
-pub const TRANSMIT_QUEUE_ENTRIES: usize = 32;
+///
+/// Set at build time with the environment variable `RSERPOOL_PU_TRANSMIT_QUEUE_ENTRIES` (4 to 65,536; default 32), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const TRANSMIT_QUEUE_ENTRIES: usize = crate::limits::PU_TRANSMIT_QUEUE_ENTRIES;
 /// How many ENDPOINT_UNREACHABLE reports may wait for a home registrar.
 pub const PENDING_REPORTS: usize = 8;
 
@@ -183,13 +189,12 @@ pub struct PoolUserConfig {
 impl PoolUserConfig {
     /// RFC 5352 §7: T1 15 s, MAX-REQUEST-RETRANSMIT 2; stale cache value
     /// 30 s (the RFC gives none); 16 PEs per resolution.
-    pub fn rfc() -> Self {
+    pub const fn rfc() -> Self {
+        let mut hunt = HuntConfig::rfc();
+        hunt.accept_tcp = true;
         PoolUserConfig {
             registrars: heapless::Vec::new(),
-            hunt: HuntConfig {
-                accept_tcp: true,
-                ..HuntConfig::rfc()
-            },
+            hunt,
             t1_enrp_request: Duration::from_secs(15),
             max_request_retransmit: 2,
             stale_cache_value: Duration::from_secs(30),
@@ -202,17 +207,28 @@ impl PoolUserConfig {
 
     /// rsplib: request timeout 3 s with one trial (no resend), cache element
     /// timeout 5 s, rsplib's hunt timers.
-    pub fn rsplib() -> Self {
-        PoolUserConfig {
-            hunt: HuntConfig {
-                accept_tcp: true,
-                ..HuntConfig::rsplib()
-            },
-            t1_enrp_request: Duration::from_secs(3),
-            max_request_retransmit: 0,
-            stale_cache_value: Duration::from_secs(5),
-            ..Self::rfc()
-        }
+    pub const fn rsplib() -> Self {
+        let mut c = Self::rfc();
+        c.hunt = HuntConfig::rsplib();
+        c.hunt.accept_tcp = true;
+        c.t1_enrp_request = Duration::from_secs(3);
+        c.max_request_retransmit = 0;
+        c.stale_cache_value = Duration::from_secs(5);
+        c
+    }
+
+    /// The same configuration with `registrars` as the configured
+    /// registrars (at most [`MAX_REGISTRARS`], a compile-time error
+    /// otherwise), in a `const fn`, for a pool user built by
+    /// [`PoolUser::new_const`].
+    pub const fn with_registrars<const M: usize>(mut self, registrars: [SocketAddr; M]) -> Self {
+        // The list replaced holds plain addresses: forgetting it frees
+        // nothing (and a `const fn` cannot drop it).
+        core::mem::forget(core::mem::replace(
+            &mut self.registrars,
+            heapless::Vec::from_array(registrars),
+        ));
+        self
     }
 }
 
@@ -493,13 +509,26 @@ impl<const POOLS: usize, const PES: usize> core::fmt::Debug for PoolUser<POOLS, 
     }
 }
 
-impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
-    /// A pool user with an empty cache.
-    pub fn new(config: PoolUserConfig) -> Self {
+/// The value of a new pool user, written once for `new` and `new_const`
+/// (a struct expression, so that no large temporary is moved on the
+/// stack).
+macro_rules! user_value {
+    ($config:ident, $client:expr) => {{
+        const {
+            assert!(
+                POOLS > 0,
+                "PoolUser: POOLS (the pools cached) must be at least 1"
+            );
+            assert!(
+                PES > 0,
+                "PoolUser: PES (the PEs cached per pool) must be at least 1"
+            );
+        }
+        let seed = $config.seed;
         PoolUser {
-            rng: Xoshiro256StarStar::seed_from_u64(config.seed),
-            client: AsapClient::new(config.hunt, &config.registrars),
-            config,
+            rng: Xoshiro256StarStar::seed_from_u64(seed),
+            client: $client,
+            config: $config,
             pools: heapless::Vec::new(),
             pending_reports: heapless::Vec::new(),
             clock: 0,
@@ -508,6 +537,45 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             unreachable_sent: 0,
             registrar_moves: 0,
         }
+    }};
+}
+
+impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
+    /// A pool user with an empty cache.
+    ///
+    /// The value holds its transmit queue and cache; to place it in a
+    /// `static` on a board without passing it through the stack, build it
+    /// with [`new_const`](Self::new_const).
+    pub fn new(config: PoolUserConfig) -> Self {
+        let mut client = AsapClient::new_const(config.hunt);
+        client.configure(&config.registrars, &[]);
+        user_value!(config, client)
+    }
+
+    /// [`new`](Self::new) at compile time, for a pool user that is to
+    /// live in a `static` (or a `static_cell::ConstStaticCell`): the
+    /// compiler builds the value in the image, never on the stack. The
+    /// configured registrars enter the server hunt's table at the first
+    /// call of a `&mut self` method ([`resolve`](Self::resolve),
+    /// [`Machine::handle`], …), since a `const fn` cannot read the
+    /// configuration's list.
+    ///
+    /// ```
+    /// use rserpool::pool_user::{PoolUser, PoolUserConfig};
+    ///
+    /// static PU: PoolUser<4, 8> = PoolUser::new_const(PoolUserConfig::rfc());
+    /// assert_eq!(PU.cached_pools(), 0);
+    /// ```
+    pub const fn new_const(config: PoolUserConfig) -> Self {
+        let hunt = config.hunt;
+        user_value!(config, AsapClient::new_const(hunt))
+    }
+
+    /// Enters the configured registrars (once; see
+    /// [`new_const`](Self::new_const)).
+    #[inline]
+    pub(crate) fn prepare(&mut self) {
+        self.client.configure(&self.config.registrars, &[]);
     }
 
     /// The configuration.
@@ -571,6 +639,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     /// [`elements`](Self::elements); a stale answer is given while it is
     /// resolved again.
     pub fn resolve(&mut self, now: Instant, pool: &PoolHandle) -> Result<usize, PoolUserError> {
+        self.prepare();
         let i = self.entry(pool)?;
         self.refresh(now, i);
         match self.pools[i].elements.len() {
@@ -869,14 +938,17 @@ impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSM
 
 impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
+        self.prepare();
         self.handle_asap(now, source, protocol, bytes)
     }
 
     fn handle_transport_event(&mut self, now: Instant, event: TransportEvent) {
+        self.prepare();
         self.handle_client_event(now, event)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.prepare();
         if let Some(home) = self.client.hunt.handle_timeout(now) {
             self.home_found(now, home);
         }
@@ -899,8 +971,12 @@ impl<const POOLS: usize, const PES: usize> Machine for PoolUser<POOLS, PES> {
             .min()
     }
 
-    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        self.client.tx.pop_into(buf)
+    fn peek_transmit(&self) -> Option<(Transmit, &[u8])> {
+        self.client.tx.peek()
+    }
+
+    fn consume_transmit(&mut self) {
+        self.client.tx.consume();
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {

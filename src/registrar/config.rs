@@ -165,7 +165,7 @@ impl RegistrarConfig {
     /// MAX-BAD-PE-REPORT 3 (the RFC gives no value; rsplib's). A handle
     /// resolution lists up to [`MAX_RESOLUTION_ITEMS`] PEs (RFC: "SHOULD
     /// list all"). T6 is 1 s and announcing is on.
-    pub fn rfc(server_id: ServerId) -> Self {
+    pub const fn rfc(server_id: ServerId) -> Self {
         RegistrarConfig {
             server_id,
             keep_alive_interval: Some(Duration::from_secs(30)),
@@ -185,7 +185,7 @@ impl RegistrarConfig {
             max_pool_elements: None,
             announce_interval: Duration::from_secs(1),
             announce: true,
-            announce_transports: ArrayVec::new(),
+            announce_transports: ArrayVec::new_const(),
             seed: 0,
             enrp: EnrpConfig::disabled(),
         }
@@ -194,17 +194,16 @@ impl RegistrarConfig {
     /// rsplib's registrar defaults: keep-alive every 5 s with a 5 s timeout,
     /// MAX-BAD-PE-REPORT 3, 3 PEs per handle resolution, server announce
     /// every 1 s.
-    pub fn rsplib(server_id: ServerId) -> Self {
-        RegistrarConfig {
-            keep_alive_interval: Some(Duration::from_secs(5)),
-            keep_alive_timeout: Duration::from_secs(5),
-            max_handle_resolution_items: 3,
-            ..Self::rfc(server_id)
-        }
+    pub const fn rsplib(server_id: ServerId) -> Self {
+        let mut c = Self::rfc(server_id);
+        c.keep_alive_interval = Some(Duration::from_secs(5));
+        c.keep_alive_timeout = Duration::from_secs(5);
+        c.max_handle_resolution_items = 3;
+        c
     }
 
     /// The same configuration with another seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
+    pub const fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
@@ -223,11 +222,15 @@ impl Default for RegistrarConfig {
 
 /// The most peer registrars a registrar keeps in its peer table, whatever
 /// [`EnrpConfig::max_peers`] asks.
-pub const MAX_PEERS: usize = 16;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_PEERS` (1 to 1,024; default 16), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_PEERS: usize = crate::limits::MAX_PEERS;
 
 /// The most handle table sessions (as responder and as requester together)
 /// in flight at once, whatever [`EnrpConfig::max_sessions`] asks.
-pub const MAX_SESSIONS: usize = 8;
+///
+/// Set at build time with the environment variable `RSERPOOL_MAX_SESSIONS` (1 to 1,024; default 8), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const MAX_SESSIONS: usize = crate::limits::MAX_SESSIONS;
 
 /// The most networks in [`EnrpConfig::allowed_peers`].
 pub const MAX_ALLOWED_PEER_NETWORKS: usize = 8;
@@ -295,12 +298,12 @@ pub struct EnrpConfig {
 }
 
 impl EnrpConfig {
-    fn base(enabled: bool) -> Self {
+    const fn base(enabled: bool) -> Self {
         EnrpConfig {
             enabled,
             local_address: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9901),
-            static_peers: ArrayVec::new(),
-            allowed_peers: ArrayVec::new(),
+            static_peers: ArrayVec::new_const(),
+            allowed_peers: ArrayVec::new_const(),
             multicast: false,
             peer_heartbeat_cycle: Duration::from_secs(30),
             max_time_last_heard: Duration::from_secs(61),
@@ -316,7 +319,7 @@ impl EnrpConfig {
     }
 
     /// ENRP off (RFC timer values, should it be turned on).
-    pub fn disabled() -> Self {
+    pub const fn disabled() -> Self {
         Self::base(false)
     }
 
@@ -324,22 +327,20 @@ impl EnrpConfig {
     /// RFC gives no mentor discovery, takeover expiry or page size, so these
     /// are rsplib's (5 s, 5 s, 128 PEs); sessions time out after 10 s; a
     /// mentor that rejected a LIST_REQUEST is asked again after 2 s.
-    pub fn rfc(local_address: SocketAddr) -> Self {
-        EnrpConfig {
-            local_address,
-            ..Self::base(true)
-        }
+    pub const fn rfc(local_address: SocketAddr) -> Self {
+        let mut c = Self::base(true);
+        c.local_address = local_address;
+        c
     }
 
     /// rsplib's registrar: heartbeat 2.444444 s, last heard 5 s, no
     /// response 5 s, mentor discovery 5 s, takeover expiry 5 s, 128 PEs per
     /// handle table response.
-    pub fn rsplib(local_address: SocketAddr) -> Self {
-        EnrpConfig {
-            peer_heartbeat_cycle: Duration::from_micros(2_444_444),
-            max_time_last_heard: Duration::from_secs(5),
-            ..Self::rfc(local_address)
-        }
+    pub const fn rsplib(local_address: SocketAddr) -> Self {
+        let mut c = Self::rfc(local_address);
+        c.peer_heartbeat_cycle = Duration::from_micros(2_444_444);
+        c.max_time_last_heard = Duration::from_secs(5);
+        c
     }
 
     /// The same configuration with `peer` added to the static peers

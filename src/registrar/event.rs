@@ -264,6 +264,47 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Every counter at zero (what `default()` gives), as a constant.
+    pub(crate) const ZERO: Stats = Stats {
+        registrations: 0,
+        reregistrations: 0,
+        rejections: [0; 11],
+        unauthenticated_registrations: 0,
+        deregistrations: 0,
+        deregistrations_refused: 0,
+        resolutions: 0,
+        resolutions_unknown_pool: 0,
+        keep_alives_sent: 0,
+        pe_connects: 0,
+        pe_connects_failed: 0,
+        pe_connects_deferred: 0,
+        keep_alive_acks: 0,
+        keep_alive_acks_ignored: 0,
+        unreachable_reports: 0,
+        unreachable_rate_limited: 0,
+        unreachable_ignored: 0,
+        removed_deregistered: 0,
+        removed_lifetime: 0,
+        removed_keep_alive: 0,
+        removed_unreachable: 0,
+        removed_transport: 0,
+        announces: 0,
+        errors_sent: 0,
+        malformed: 0,
+        unexpected: 0,
+        enrp_ignored: 0,
+        queue_full: 0,
+        events_lost: 0,
+        challenges_sent: 0,
+        paths_verified: 0,
+        answers_withheld: 0,
+        echoes_rejected: 0,
+        quota_refused: 0,
+        peer_addresses_dropped: 0,
+    };
+}
+
+impl Stats {
     /// Registrations rejected with `cause`.
     pub fn rejections_with(&self, cause: CauseCode) -> u64 {
         self.rejections

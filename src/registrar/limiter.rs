@@ -23,6 +23,13 @@ pub(crate) struct ReportLimiter {
 }
 
 impl ReportLimiter {
+    /// No reporter yet.
+    pub(crate) const fn new() -> Self {
+        ReportLimiter {
+            reporters: heapless::Vec::new(),
+        }
+    }
+
     /// Whether `source` may report now; counts the report if so.
     pub(crate) fn allow(&mut self, rate: &ReportRate, source: Source, now: Instant) -> bool {
         if let Some(r) = self.reporters.iter_mut().find(|r| r.source == source) {

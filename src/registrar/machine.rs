@@ -125,8 +125,12 @@ impl<
             .min()
     }
 
-    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        self.queue.pop_into(buf)
+    fn peek_transmit(&self) -> Option<(Transmit, &[u8])> {
+        self.queue.peek()
+    }
+
+    fn consume_transmit(&mut self) {
+        self.queue.consume();
     }
 
     fn poll_connect(&mut self) -> Option<Connect> {

@@ -133,6 +133,7 @@ use crate::addr::{
     canonical_ip, TransportAddress, TransportProtocol, TransportUse, MAX_TRANSPORT_ADDRESSES,
 };
 use crate::cause::CauseCode;
+use crate::handlespace::Fixed;
 use crate::handlespace::{
     Handlespace, HandlespaceError, OwnershipCursor, PeRef, PeTimerKind, PeView, RegisterOutcome,
     Registration, Storage,
@@ -143,7 +144,7 @@ use crate::random::{below, Xoshiro256StarStar};
 use crate::storage::Backend;
 use crate::time::{Duration, Instant};
 use crate::transmit::{
-    Connect, Destination, Machine, QueueError, Source, Transmit, TransmitQueue, TransportEvent,
+    Connect, Destination, Machine, Source, Transmit, TransmitQueue, TransportEvent,
 };
 use crate::wire::{
     self, asap_type, padded, parameter_len, AsapMessage, AsapType, ErrorCause, List,
@@ -156,7 +157,9 @@ use limiter::ReportLimiter;
 use routability::Answer;
 
 /// The most messages the transmit queue holds at once.
-pub const QUEUE_MESSAGES: usize = 256;
+///
+/// Set at build time with the environment variable `RSERPOOL_REGISTRAR_QUEUE_MESSAGES` (4 to 65,536; default 256), as every limit in [the crate's list](crate#limits-set-at-build-time).
+pub const QUEUE_MESSAGES: usize = crate::limits::REGISTRAR_QUEUE_MESSAGES;
 
 /// The most ASAP associations to PEs being opened at once (a power of two).
 pub const MAX_PE_CONNECTS: usize = 64;
@@ -282,6 +285,103 @@ impl<
     }
 }
 
+/// The value of a new registrar, written once for `new` and `new_const`
+/// (a struct expression, so that no large temporary is moved on the
+/// stack): `$config`, the empty handlespace `$hs` and the ENRP state
+/// `$enrp`.
+macro_rules! registrar_value {
+    ($config:ident, $hs:expr, $enrp:expr) => {{
+        // The capacities, checked at compile time with their names (before
+        // heapless's own, nameless, checks of the same).
+        const {
+            assert!(
+                ASSOCS.is_power_of_two(),
+                "Registrar: ASSOCS (the association table) must be a power of two"
+            );
+            assert!(
+                cfg!(feature = "alloc") || (OWNED.is_power_of_two() && OWNED <= 65_536),
+                "Registrar: OWNED (the owned-PE table) must be a power of two up to 65,536 \
+                 without the `alloc` feature"
+            );
+            assert!(
+                EVENTS > 0,
+                "Registrar: EVENTS (the event queue) must be at least 1"
+            );
+            assert!(
+                QUEUE >= TIMER_MESSAGE_MAX,
+                "Registrar: QUEUE (the transmit queue, bytes) cannot hold a keep-alive"
+            );
+        }
+        let seed = $config.seed;
+        // The challenge key from a generator of its own (seeded with the
+        // same seed), so that the selections' sequence stays that of the
+        // seed.
+        let challenge_key = routability::ChallengeKey::from_xoshiro(
+            &mut Xoshiro256StarStar::seed_from_u64(seed ^ routability::KEY_SEED_MASK),
+        );
+        Registrar {
+            rng: Xoshiro256StarStar::seed_from_u64(seed),
+            challenge_key,
+            config: $config,
+            hs: $hs,
+            owned: owned::OwnedTable::new(),
+            assocs: FnvIndexMap::new(),
+            hosts: FnvIndexMap::new(),
+            gate: None,
+            peer_addresses: FnvIndexSet::new(),
+            connects: FnvIndexMap::new(),
+            limiter: ReportLimiter::new(),
+            queue: TransmitQueue::new(),
+            events: Deque::new(),
+            next_announce: Instant::ZERO,
+            stats: Stats::ZERO,
+            enrp: $enrp,
+        }
+    }};
+}
+
+impl<
+        B: Backend,
+        const PES: usize,
+        const POOLS: usize,
+        const ADDRS: usize,
+        const OWNERS: usize,
+        const OWNED: usize,
+        const ASSOCS: usize,
+        const QUEUE: usize,
+        const EVENTS: usize,
+    > Registrar<B, Fixed<PES, POOLS, ADDRS, OWNERS>, OWNED, ASSOCS, QUEUE, EVENTS>
+{
+    /// [`new`](Registrar::new) at compile time, for a registrar with
+    /// [`Fixed`] storage that is to live in a `static` (or a
+    /// `static_cell::ConstStaticCell`): the value is built by the compiler
+    /// in the image's `.data`/`.bss`, never on the stack. The
+    /// configuration comes from the `const fn`s of [`RegistrarConfig`]
+    /// ([`RegistrarConfig::rfc`], [`RegistrarConfig::rsplib`],
+    /// [`RegistrarConfig::with_seed`]). It behaves as one built by `new`,
+    /// except that ENRP's static peers are entered at the first input
+    /// rather than at once.
+    ///
+    /// ```
+    /// use rserpool::handlespace::Fixed;
+    /// use rserpool::registrar::{Registrar, RegistrarConfig};
+    /// use rserpool::storage::Treap;
+    /// use rserpool::ServerId;
+    ///
+    /// const ID: ServerId = match ServerId::new(7) {
+    ///     Ok(id) => id,
+    ///     Err(_) => panic!("zero"),
+    /// };
+    /// type Board = Registrar<Treap, Fixed<32, 4, 8, 2>, 32, 16, 4096, 8>;
+    /// static REGISTRAR: Board = Registrar::new_const(RegistrarConfig::rfc(ID).with_seed(1));
+    /// assert_eq!(REGISTRAR.server_id(), ID);
+    /// assert!(REGISTRAR.handlespace().is_empty());
+    /// ```
+    pub const fn new_const(config: RegistrarConfig) -> Self {
+        registrar_value!(config, Handlespace::new_const(), enrp::EnrpState::new())
+    }
+}
+
 impl<
         B: Backend,
         S: Storage,
@@ -293,32 +393,14 @@ impl<
 {
     /// A registrar with an empty handlespace. The first SERVER_ANNOUNCE (if
     /// enabled) is due at once: `poll_timeout` returns [`Instant::ZERO`].
+    ///
+    /// The value is as large as its capacities; with [`Fixed`] storage,
+    /// [`new_const`](Registrar::new_const) builds it at compile time, in a
+    /// `static`, without passing it through the stack.
     pub fn new(config: RegistrarConfig) -> Self {
-        let enrp = enrp::EnrpState::new(&config.enrp);
-        // The challenge key from a generator of its own (seeded with the
-        // same seed), so that the selections' sequence stays that of the
-        // seed.
-        let challenge_key = routability::ChallengeKey::from_rng(
-            &mut Xoshiro256StarStar::seed_from_u64(config.seed ^ routability::KEY_SEED_MASK),
-        );
-        Registrar {
-            rng: Xoshiro256StarStar::seed_from_u64(config.seed),
-            challenge_key,
-            config,
-            hs: Handlespace::new(),
-            owned: owned::OwnedTable::new(),
-            assocs: FnvIndexMap::new(),
-            hosts: FnvIndexMap::new(),
-            gate: None,
-            peer_addresses: FnvIndexSet::new(),
-            connects: FnvIndexMap::new(),
-            limiter: ReportLimiter::default(),
-            queue: TransmitQueue::new(),
-            events: Deque::new(),
-            next_announce: Instant::ZERO,
-            stats: Stats::default(),
-            enrp,
-        }
+        let mut enrp = enrp::EnrpState::new();
+        enrp.add_configured(&config.enrp);
+        registrar_value!(config, Handlespace::new(), enrp)
     }
 
     /// The configuration.

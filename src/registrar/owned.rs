@@ -7,20 +7,50 @@
 //! and an idle registrar does not carry the whole table.
 
 use core::hash::Hash;
+#[cfg(feature = "alloc")]
+use core::hash::{BuildHasherDefault, Hasher};
+
+/// The hasher of the heap table: keys are the handlespace's own node
+/// numbers (never chosen by a peer), so a multiplicative hash of them is
+/// enough, and, unlike a randomly keyed one, it can be built in a
+/// `const fn`.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct IdHasher(u64);
+
+#[cfg(feature = "alloc")]
+impl Hasher for IdHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // hashbrown takes its control bits from the top and its bucket
+        // from the bottom: fold the well-mixed upper half down.
+        self.0 ^ (self.0 >> 32)
+    }
+}
 
 /// See the [module](self) documentation: PE (`K`) → state (`V`).
 pub(super) struct OwnedTable<K, V, const OWNED: usize> {
     #[cfg(feature = "alloc")]
-    map: hashbrown::HashMap<K, V>,
+    map: hashbrown::HashMap<K, V, BuildHasherDefault<IdHasher>>,
     #[cfg(not(feature = "alloc"))]
     map: heapless::index_map::FnvIndexMap<K, V, OWNED>,
 }
 
 impl<K: Eq + Hash, V, const OWNED: usize> OwnedTable<K, V, OWNED> {
-    pub(super) fn new() -> Self {
+    pub(super) const fn new() -> Self {
         OwnedTable {
             #[cfg(feature = "alloc")]
-            map: hashbrown::HashMap::new(),
+            map: hashbrown::HashMap::with_hasher(BuildHasherDefault::new()),
             #[cfg(not(feature = "alloc"))]
             map: heapless::index_map::FnvIndexMap::new(),
         }

@@ -21,7 +21,6 @@
 //! sends its request again, which is then answered in full.
 
 use super::*;
-use crate::random::Rng;
 
 /// An answer to a source whose return path is unverified is at most this
 /// many times the length of the message it answers (all answers to that
@@ -91,9 +90,12 @@ pub(super) struct ChallengeKey {
 }
 
 impl ChallengeKey {
-    pub(super) fn from_rng(rng: &mut impl Rng) -> Self {
+    /// A key drawn from `rng` (two words).
+    pub(super) const fn from_xoshiro(rng: &mut crate::random::Xoshiro256StarStar) -> Self {
+        let a = rng.next_u64_const();
+        let b = rng.next_u64_const();
         ChallengeKey {
-            key: [rng.next_u64(), rng.next_u64()],
+            key: [a, b],
             counter: 0,
         }
     }

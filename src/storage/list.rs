@@ -42,14 +42,19 @@ pub struct ListRoot {
     total: u64,
 }
 
+impl ListRoot {
+    /// An empty list.
+    pub const EMPTY: ListRoot = ListRoot {
+        head: NIL,
+        tail: NIL,
+        len: 0,
+        total: 0,
+    };
+}
+
 impl Default for ListRoot {
     fn default() -> Self {
-        ListRoot {
-            head: NIL,
-            tail: NIL,
-            len: 0,
-            total: 0,
-        }
+        Self::EMPTY
     }
 }
 
@@ -61,6 +66,7 @@ impl Backend for SortedList {
     type Link = ListLink;
     type Root = ListRoot;
     const NAME: &'static str = "list";
+    const EMPTY_ROOT: ListRoot = ListRoot::EMPTY;
 
     fn len(root: &ListRoot) -> usize {
         root.len as usize

@@ -91,6 +91,9 @@ pub trait Backend: 'static {
     type Root: Copy + Default + fmt::Debug;
     /// A short name for tables and benchmarks (`"rbtree"`, `"treap"`, `"list"`).
     const NAME: &'static str;
+    /// The root record of an empty tree (what `Root::default()` gives),
+    /// as a constant, so that a handlespace can be built in a `const fn`.
+    const EMPTY_ROOT: Self::Root;
 
     /// The number of nodes in the tree.
     fn len(root: &Self::Root) -> usize;

@@ -330,6 +330,7 @@ impl Backend for RedBlackTree {
     type Link = Link;
     type Root = Root;
     const NAME: &'static str = "rbtree";
+    const EMPTY_ROOT: Root = Root::EMPTY;
 
     shared_backend_methods!();
 

@@ -141,6 +141,7 @@ impl Backend for Treap {
     type Link = Link;
     type Root = Root;
     const NAME: &'static str = "treap";
+    const EMPTY_ROOT: Root = Root::EMPTY;
 
     shared_backend_methods!();
 

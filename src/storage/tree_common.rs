@@ -37,16 +37,19 @@ impl Default for Root {
     /// An empty tree.
     #[inline]
     fn default() -> Self {
-        Root {
-            root: NIL,
-            first: NIL,
-            last: NIL,
-            len: 0,
-        }
+        Self::EMPTY
     }
 }
 
 impl Root {
+    /// An empty tree.
+    pub const EMPTY: Root = Root {
+        root: NIL,
+        first: NIL,
+        last: NIL,
+        len: 0,
+    };
+
     /// The root node ([`NIL`] when the tree is empty).
     #[inline]
     pub fn node(&self) -> NodeId {

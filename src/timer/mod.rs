@@ -1,11 +1,17 @@
 //! Timer indexes: schedule, cancel, next deadline, pop what is due.
 //!
-//! [`TimerIndex`] is what the protocol machines need from a timer store. The
-//! handlespace implements it for its per-PE timers (kept in the PE arena as
-//! one more order); [`TimerQueue`] is a stand-alone, fixed-capacity
-//! implementation without heap for everything else (registrar peer timers,
-//! PE/PU request timers), built on the same arena and index backends. A board
-//! may plug in its own (a hardware timer wheel).
+//! [`TimerIndex`] is the interface of a timer store. The handlespace
+//! implements it for its per-PE timers, which it keeps in the PE arena as
+//! one more order (no storage of their own: the registrar's keep-alive and
+//! lifetime timers cost nothing beyond the PE); [`TimerQueue`] is a
+//! stand-alone, fixed-capacity implementation without heap, built on the
+//! same arena and index backends, for an application's own timers.
+//!
+//! The machines take no timer index as a parameter: the registrar's PE
+//! timers are the handlespace's order above, and its other timers, like
+//! those of the pool element and the pool user, are a few deadlines each
+//! (`poll_timeout` gives the earliest). A board drives them all from one
+//! hardware timer set to `poll_timeout`.
 
 use core::cmp::Ordering;
 use core::fmt;

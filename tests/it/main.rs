@@ -24,6 +24,7 @@ mod net;
 mod policy;
 mod pool_element;
 mod pool_user;
+mod presets;
 mod registrar;
 mod session;
 #[cfg(feature = "sim")]

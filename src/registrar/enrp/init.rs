@@ -17,6 +17,8 @@ impl<
         if !matches!(self.enrp.init, Init::NotStarted) {
             return;
         }
+        // A registrar built by `new_const` meets its static peers here.
+        self.enrp.add_configured(&self.config.enrp);
         self.enrp.next_heartbeat = now;
         if self.enrp.peers.iter().any(|p| p.configured) {
             self.enrp.init = Init::Discovery {

@@ -255,26 +255,42 @@ pub(super) struct EnrpState {
 }
 
 impl EnrpState {
-    pub(super) fn new(config: &EnrpConfig) -> Self {
-        let mut peers = Vec::new();
-        if config.enabled {
-            for a in config
-                .static_peers
-                .iter()
-                .take(config.max_peers.min(MAX_PEERS))
-            {
-                let _ = peers.push(Peer::configured(*a));
-            }
-        }
+    /// No peer yet: the configured ones are added by
+    /// [`add_configured`](Self::add_configured).
+    pub(super) const fn new() -> Self {
         EnrpState {
-            peers,
+            peers: Vec::new(),
             sessions: Vec::new(),
             takeovers: Vec::new(),
             won: heapless::Deque::new(),
             acked: heapless::Deque::new(),
             init: Init::NotStarted,
             next_heartbeat: Instant::ZERO,
-            stats: EnrpStats::default(),
+            stats: EnrpStats::ZERO,
+        }
+    }
+
+    /// Adds the configured static peers (when ENRP is enabled) that are
+    /// not in the table yet, up to the peer limits.
+    pub(super) fn add_configured(&mut self, config: &EnrpConfig) {
+        if !config.enabled {
+            return;
+        }
+        for a in config
+            .static_peers
+            .iter()
+            .take(config.max_peers.min(MAX_PEERS))
+        {
+            if self.peers.len() >= config.max_peers.min(MAX_PEERS) {
+                break;
+            }
+            if !self
+                .peers
+                .iter()
+                .any(|p| p.configured && p.address == Some(*a))
+            {
+                let _ = self.peers.push(Peer::configured(*a));
+            }
         }
     }
 }

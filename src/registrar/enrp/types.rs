@@ -349,3 +349,44 @@ pub struct EnrpStats {
     /// for that target that this registrar acknowledged.
     pub takeovers_refused: u64,
 }
+
+impl EnrpStats {
+    /// Every counter at zero (what `default()` gives), as a constant.
+    pub(crate) const ZERO: EnrpStats = EnrpStats {
+        received: [0; 11],
+        sent: [0; 11],
+        errors_sent: 0,
+        errors_received: 0,
+        malformed: 0,
+        unexpected: 0,
+        updates_applied: 0,
+        updates_rejected: 0,
+        ownership_kept: 0,
+        deletes_applied: 0,
+        deletes_ignored: 0,
+        table_entries_applied: 0,
+        table_entries_rejected: 0,
+        table_entries_kept: 0,
+        pages_sent: 0,
+        requests_rejected: 0,
+        list_rejections: 0,
+        audit_mismatches: 0,
+        resyncs: 0,
+        swept: 0,
+        takeovers_started: 0,
+        takeovers_won: 0,
+        takeovers_lost: 0,
+        takeovers_aborted: 0,
+        takeovers_expired: 0,
+        takeovers_failed: 0,
+        rehomed: 0,
+        peers_refused: 0,
+        sessions_refused: 0,
+        sessions_timed_out: 0,
+        queue_full: 0,
+        untrusted: 0,
+        impostors: 0,
+        foreign_updates: 0,
+        takeovers_refused: 0,
+    };
+}

@@ -8,9 +8,7 @@ use std::rc::Rc;
 use rserpool::id::AssocId;
 use rserpool::sim::{MachineNode, NetConfig, NodeId, World};
 use rserpool::time::{Duration, Instant};
-use rserpool::transmit::{
-    Connect, Destination, Machine, QueueError, Source, Transmit, TransportEvent,
-};
+use rserpool::transmit::{Connect, Destination, Machine, Source, Transmit, TransportEvent};
 use rserpool::wire::Protocol;
 
 /// Echoes every ASAP message back where it came from; announces itself on
@@ -45,17 +43,21 @@ impl Machine for Echo {
             None
         }
     }
-    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        if self.out.is_empty() {
-            return Ok(None);
+    fn peek_transmit(&self) -> Option<(Transmit, &[u8])> {
+        let (destination, bytes) = self.out.first()?;
+        Some((
+            Transmit {
+                destination: *destination,
+                protocol: Protocol::Asap,
+                len: bytes.len(),
+            },
+            bytes,
+        ))
+    }
+    fn consume_transmit(&mut self) {
+        if !self.out.is_empty() {
+            self.out.remove(0);
         }
-        let (destination, bytes) = self.out.remove(0);
-        buf[..bytes.len()].copy_from_slice(&bytes);
-        Ok(Some(Transmit {
-            destination,
-            protocol: Protocol::Asap,
-            len: bytes.len(),
-        }))
     }
     fn poll_connect(&mut self) -> Option<Connect> {
         None
@@ -102,17 +104,21 @@ impl Machine for Client {
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
-    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        if self.out.is_empty() {
-            return Ok(None);
+    fn peek_transmit(&self) -> Option<(Transmit, &[u8])> {
+        let (destination, bytes) = self.out.first()?;
+        Some((
+            Transmit {
+                destination: *destination,
+                protocol: Protocol::Asap,
+                len: bytes.len(),
+            },
+            bytes,
+        ))
+    }
+    fn consume_transmit(&mut self) {
+        if !self.out.is_empty() {
+            self.out.remove(0);
         }
-        let (destination, bytes) = self.out.remove(0);
-        buf[..bytes.len()].copy_from_slice(&bytes);
-        Ok(Some(Transmit {
-            destination,
-            protocol: Protocol::Asap,
-            len: bytes.len(),
-        }))
     }
     fn poll_connect(&mut self) -> Option<Connect> {
         if std::mem::take(&mut self.connect) {
@@ -327,9 +333,10 @@ impl Machine for Stuck {
     fn poll_timeout(&self) -> Option<Instant> {
         Some(Instant::from_secs(1))
     }
-    fn poll_transmit(&mut self, _: &mut [u8]) -> Result<Option<Transmit>, QueueError> {
-        Ok(None)
+    fn peek_transmit(&self) -> Option<(Transmit, &[u8])> {
+        None
     }
+    fn consume_transmit(&mut self) {}
     fn poll_connect(&mut self) -> Option<Connect> {
         None
     }

@@ -1,0 +1,79 @@
+//! Ready-made capacities for the machines: one name per use, so that a
+//! program need not spell out a row of numbers.
+//!
+//! | preset | what it holds |
+//! |---|---|
+//! | [`BoardHandlespace`] | 64 PEs in 8 pools, 16 further addresses, 4 owner registrars (red-black trees, no heap) |
+//! | [`BoardRegistrar`] | a [`BoardHandlespace`], 64 owned PEs, 16 associations, a 4 KiB transmit queue, 16 events |
+//! | [`BoardPoolUser`] | 4 pools of 16 PEs cached |
+//! | [`HostRegistrar`] (`alloc`) | the runtime's registrar: growable handlespace, up to 2^20 owned PEs, 4,096 associations, a 64 KiB transmit queue, 64 events |
+//! | [`HostPoolUser`] | 8 pools of 16 PEs (the defaults) |
+//!
+//! [`PoolElement`](crate::pool_element::PoolElement) has one size. Every
+//! machine of fixed size can be built in a `static` by its `new_const`
+//! (with `static_cell::ConstStaticCell` for a `&'static mut` without
+//! `unsafe`):
+//!
+//! ```
+//! use rserpool::presets::BoardRegistrar;
+//! use rserpool::registrar::RegistrarConfig;
+//! use rserpool::ServerId;
+//!
+//! const ID: ServerId = match ServerId::new(1) {
+//!     Ok(id) => id,
+//!     Err(_) => panic!("zero"),
+//! };
+//! static REGISTRAR: BoardRegistrar = BoardRegistrar::new_const(RegistrarConfig::rfc(ID));
+//! assert_eq!(REGISTRAR.handlespace().capacity(), 64);
+//! ```
+//!
+//! The `*_BYTES` constants are the documented sizes on a 64-bit host
+//! (`size_of`); the test suite fails when a preset grows past them. On a
+//! 32-bit board the values are smaller (the README's table gives both).
+
+use crate::handlespace::{Fixed, Handlespace};
+use crate::pool_user::PoolUser;
+use crate::registrar::Registrar;
+use crate::storage::RedBlackTree;
+
+/// A handlespace for a board: 64 PEs, 8 pools, 16 further addresses, 4
+/// owner registrars.
+pub type BoardHandlespace = Handlespace<RedBlackTree, BoardStorage>;
+
+/// The storage of [`BoardHandlespace`] and [`BoardRegistrar`].
+pub type BoardStorage = Fixed<64, 8, 16, 4>;
+
+/// A registrar for a board: a [`BoardHandlespace`], 64 owned PEs, 16
+/// associations, a 4 KiB transmit queue and 16 events.
+pub type BoardRegistrar = Registrar<RedBlackTree, BoardStorage, 64, 16, 4096, 16>;
+
+/// A pool user for a board: 4 pools of 16 PEs cached.
+pub type BoardPoolUser = PoolUser<4, 16>;
+
+/// The runtime's registrar (`runtime::RegistrarNode`): growable storage,
+/// up to 2^20 owned PEs, 4,096 associations, a 64 KiB transmit queue and
+/// 64 events.
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub type HostRegistrar =
+    Registrar<RedBlackTree, crate::handlespace::Growable, { 1 << 20 }, 4096, 65536, 64>;
+
+/// A pool user with the default capacities: 8 pools of 16 PEs.
+pub type HostPoolUser = PoolUser<8, 16>;
+
+/// The documented size of [`BoardHandlespace`] on a 64-bit host.
+pub const BOARD_HANDLESPACE_BYTES: usize = 14_344;
+/// The documented size of [`BoardRegistrar`] on a 64-bit host.
+pub const BOARD_REGISTRAR_BYTES: usize = 79_160;
+/// The documented size of [`BoardPoolUser`] on a 64-bit host.
+pub const BOARD_POOL_USER_BYTES: usize = 35_792;
+/// The documented size of a
+/// [`PoolElement`](crate::pool_element::PoolElement) on a 64-bit host.
+pub const POOL_ELEMENT_BYTES: usize = 17_336;
+/// The documented size of [`HostPoolUser`] on a 64-bit host.
+pub const HOST_POOL_USER_BYTES: usize = 58_096;
+/// The documented size of [`HostRegistrar`] on a 64-bit host (without its
+/// heap).
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub const HOST_REGISTRAR_BYTES: usize = 696_936;
