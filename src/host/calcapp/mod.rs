@@ -15,7 +15,7 @@
 //! startup with rejections, processing with failovers) and its handling
 //! speed ([`JobRecord`], [`CalcAppClientStats`]); per PE the calculations
 //! done and the utilisation ([`CalcAppService::utilisation`],
-//! [`CalcAppServiceStats`]). [`crate::sim::calcapp`] (feature `sim`) runs
+//! [`CalcAppServiceStats`]). `sim::calcapp` (feature `sim`) runs
 //! them in the simulator.
 
 mod client;
