@@ -6,7 +6,7 @@
 //! | [`BoardHandlespace`] | 64 PEs in 8 pools, 16 further addresses, 4 owner registrars (red-black trees, no heap) |
 //! | [`BoardRegistrar`] | a [`BoardHandlespace`], 64 owned PEs, 16 associations, a 4 KiB transmit queue, 16 events |
 //! | [`BoardPoolUser`] | 4 pools of 16 PEs cached |
-//! | [`HostRegistrar`] (`alloc`) | the runtime's registrar: growable handlespace, up to 2^20 owned PEs, 4,096 associations, a 64 KiB transmit queue, 64 events |
+//! | `HostRegistrar` (feature `alloc`) | the runtime's registrar: growable handlespace, up to 2^20 owned PEs, 4,096 associations, a 64 KiB transmit queue, 64 events |
 //! | [`HostPoolUser`] | 8 pools of 16 PEs (the defaults) |
 //!
 //! [`PoolElement`](crate::pool_element::PoolElement) has one size. Every
