@@ -38,6 +38,24 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     }
 }
 
+impl<B: Backend, S: Storage> Handlespace<B, S> {
+    /// The pools whose handle is `from` or after it, in pool handle byte
+    /// order: where a paged walk left off, found in O(log n).
+    pub fn pools_from(&self, from: &PoolHandle) -> Pools<'_, B, S> {
+        let view = PoolView {
+            pools: &self.pools,
+            _root: PhantomData,
+        };
+        let next = B::lower_bound(&self.pool_root, &view, |v, n| {
+            node::Access::get(&v.pools)[n]
+                .handle
+                .as_bytes()
+                .cmp(from.as_bytes())
+        });
+        Pools { hs: self, next }
+    }
+}
+
 /// A read-only view of one pool element.
 pub struct PeView<'a, B: Backend, S: Storage> {
     pub(super) hs: &'a Handlespace<B, S>,
@@ -230,6 +248,25 @@ impl<'a, B: Backend, S: Storage> PoolInfo<'a, B, S> {
             hs: self.hs,
             p: self.p,
             next: B::first(&self.node().id_root, &IdView { pes: &self.hs.pes }),
+        }
+    }
+    /// The PEs with an id above `after`, in PE id order: where a paged walk
+    /// left off, found in O(log n) (not by walking the PEs before it).
+    pub fn elements_after(&self, after: PeId) -> PoolElements<'a, B, S> {
+        let view = IdView { pes: &self.hs.pes };
+        // The first PE whose id is above `after`: those at or below it come
+        // before the key.
+        let next = B::lower_bound(&self.node().id_root, &view, |v, n| {
+            if node::Access::get(&v.pes)[n].pe_id <= after {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        });
+        PoolElements {
+            hs: self.hs,
+            p: self.p,
+            next,
         }
     }
     /// The PEs in selection order (ordered policies: the order in which

@@ -135,26 +135,25 @@ pub(crate) fn page(
     after: Option<(PoolHandle, PeId)>,
     limit: usize,
 ) -> Vec<(PoolHandle, PeId)> {
+    let hs = host.machine.handlespace();
     let mut out = Vec::new();
-    for pool in host.machine.handlespace().pools() {
+    // Straight to where the last page ended: the pools before it and the
+    // PEs before it in its pool are not walked.
+    let pools = match after {
+        Some((h, _)) => hs.pools_from(&h),
+        None => hs.pools(),
+    };
+    for pool in pools {
         if out.len() >= limit {
             break;
         }
         let handle = *pool.handle();
-        let same_pool = match after {
-            Some((h, _)) if handle.as_bytes() < h.as_bytes() => continue,
-            Some((h, _)) => handle == h,
-            None => false,
+        let elements = match after {
+            Some((h, id)) if h == handle => pool.elements_after(id),
+            _ => pool.elements(),
         };
-        for pe in pool.elements() {
-            let key = (handle, pe.pe_id());
-            if same_pool && after.is_some_and(|(_, id)| key.1 <= id) {
-                continue;
-            }
-            if out.len() >= limit {
-                break;
-            }
-            out.push(key);
+        for pe in elements.take(limit - out.len()) {
+            out.push((handle, pe.pe_id()));
         }
     }
     out

@@ -422,3 +422,55 @@ fn arena_slot_adds_nothing() {
     // The slot's free/used tag lives in a niche of the node.
     assert_eq!(std::mem::size_of::<Option<N>>(), std::mem::size_of::<N>());
 }
+
+/// Paging seeks: `pools_from` and `elements_after` give what walking from
+/// the first pool or PE and skipping would give.
+fn paging_seeks<B: Backend>() {
+    let mut hs = GrowableHandlespace::<B>::new();
+    let now = Instant::ZERO;
+    let mut rng = Xoshiro256StarStar::seed_from_u64(7);
+    let pools = ["A", "AB", "B", "ZZ"];
+    for pool in pools {
+        for _ in 0..40 {
+            let id = 1 + (rserpool::random::Rng::next_u64(&mut rng) % 500) as u32;
+            let _ = hs.register(now, &reg(pool, id, 1, Policy::RoundRobin));
+        }
+    }
+    let all_pools: Vec<PoolHandle> = hs.pools().map(|p| *p.handle()).collect();
+    for probe in ["", "A", "AA", "AB", "AC", "B", "Z", "ZZ", "ZZZ"] {
+        let Ok(from) = PoolHandle::try_from(probe) else {
+            continue;
+        };
+        let got: Vec<PoolHandle> = hs.pools_from(&from).map(|p| *p.handle()).collect();
+        let want: Vec<PoolHandle> = all_pools
+            .iter()
+            .copied()
+            .filter(|h| h.as_bytes() >= from.as_bytes())
+            .collect();
+        assert_eq!(got, want, "pools from {probe:?}");
+    }
+    for pool in pools {
+        let info = hs.pool(&handle(pool)).unwrap();
+        let ids: Vec<PeId> = info.elements().map(|e| e.pe_id()).collect();
+        for after in (1..=501).map(pe) {
+            let got: Vec<PeId> = info.elements_after(after).map(|e| e.pe_id()).collect();
+            let want: Vec<PeId> = ids.iter().copied().filter(|&i| i > after).collect();
+            assert_eq!(got, want, "{pool} after {after:?}");
+        }
+    }
+}
+
+#[test]
+fn paging_seeks_rbtree() {
+    paging_seeks::<RedBlackTree>();
+}
+
+#[test]
+fn paging_seeks_treap() {
+    paging_seeks::<Treap>();
+}
+
+#[test]
+fn paging_seeks_list() {
+    paging_seeks::<SortedList>();
+}
