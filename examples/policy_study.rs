@@ -138,74 +138,82 @@ struct Chart<'a> {
     y: Metric,
 }
 
+/// What one chart shows: its file's suffix, title, axes, and whether its
+/// x axis is the users per PE (at the middle load) or the load (at the
+/// middle users per PE).
+type ChartSpec = (&'static str, &'static str, &'static str, Metric);
+
+const LOAD_AXIS: &str = "offered load (share of the pool's capacity)";
+const SPEED: &str = "handling speed (calculations/s)";
+
+const CHARTS: [ChartSpec; 4] = [
+    ("load", "handling speed", SPEED, |r| {
+        (r.handling_speed.mean, r.handling_speed.ci95)
+    }),
+    ("users", "handling speed", SPEED, |r| {
+        (r.handling_speed.mean, r.handling_speed.ci95)
+    }),
+    (
+        "fairness",
+        "utilisation fairness",
+        "Jain's index of the PEs' utilisations",
+        |r| (r.fairness.mean, r.fairness.ci95),
+    ),
+    (
+        "rejects",
+        "rejections",
+        "CalcAppRejects per completed job",
+        |r| (r.rejects_per_job.mean, r.rejects_per_job.ci95),
+    ),
+];
+
 fn plots(out: &str, c: &StudyConfig, rows: &[Row]) -> Vec<(String, Result<(), String>)> {
     let mid_users = c.users_per_pe[c.users_per_pe.len() / 2];
     let mid_load = pick_load(&c.loads, 0.7);
-    let speed: Metric = |r| (r.handling_speed.mean, r.handling_speed.ci95);
-    let mut charts = Vec::new();
+    let mut done = Vec::new();
     for scenario in [Scenario::Heterogeneous, Scenario::Distance] {
         if !c.scenarios.contains(&scenario) {
             continue;
         }
-        let select = |f: &dyn Fn(&Row) -> bool| -> Vec<Row> {
-            rows.iter()
-                .filter(|r| r.point.scenario == scenario && f(r))
-                .cloned()
-                .collect()
-        };
         let s = scenario.name();
-        charts.push((
-            Chart {
-                file: format!("{out}/policies-{s}-load.svg"),
-                title: format!("{s} pool, {mid_users} users per PE: handling speed"),
-                x_desc: "offered load (share of the pool's capacity)",
-                y_desc: "handling speed (calculations/s)",
-                x: |r| r.point.load,
-                y: speed,
-            },
-            select(&|r| r.point.users_per_pe == mid_users),
-        ));
-        charts.push((
-            Chart {
-                file: format!("{out}/policies-{s}-users.svg"),
-                title: format!("{s} pool, offered load {mid_load:.1}: handling speed"),
-                x_desc: "pool users per PE",
-                y_desc: "handling speed (calculations/s)",
-                x: |r| r.point.users_per_pe as f64,
-                y: speed,
-            },
-            select(&|r| (r.point.load - mid_load).abs() < 1e-9),
-        ));
-        charts.push((
-            Chart {
-                file: format!("{out}/policies-{s}-fairness.svg"),
-                title: format!("{s} pool, {mid_users} users per PE: utilisation fairness"),
-                x_desc: "offered load (share of the pool's capacity)",
-                y_desc: "Jain's index of the PEs' utilisations",
-                x: |r| r.point.load,
-                y: |r| (r.fairness.mean, r.fairness.ci95),
-            },
-            select(&|r| r.point.users_per_pe == mid_users),
-        ));
-        charts.push((
-            Chart {
-                file: format!("{out}/policies-{s}-rejects.svg"),
-                title: format!("{s} pool, {mid_users} users per PE: rejections"),
-                x_desc: "offered load (share of the pool's capacity)",
-                y_desc: "CalcAppRejects per completed job",
-                x: |r| r.point.load,
-                y: |r| (r.rejects_per_job.mean, r.rejects_per_job.ci95),
-            },
-            select(&|r| r.point.users_per_pe == mid_users),
-        ));
+        for (suffix, what, y_desc, y) in CHARTS {
+            let by_users = suffix == "users";
+            let chart = Chart {
+                file: format!("{out}/policies-{s}-{suffix}.svg"),
+                title: if by_users {
+                    format!("{s} pool, offered load {mid_load:.1}: {what}")
+                } else {
+                    format!("{s} pool, {mid_users} users per PE: {what}")
+                },
+                x_desc: if by_users {
+                    "pool users per PE"
+                } else {
+                    LOAD_AXIS
+                },
+                y_desc,
+                x: if by_users {
+                    |r| r.point.users_per_pe as f64
+                } else {
+                    |r| r.point.load
+                },
+                y,
+            };
+            let selected: Vec<Row> = rows
+                .iter()
+                .filter(|r| {
+                    r.point.scenario == scenario
+                        && if by_users {
+                            (r.point.load - mid_load).abs() < 1e-9
+                        } else {
+                            r.point.users_per_pe == mid_users
+                        }
+                })
+                .cloned()
+                .collect();
+            done.push((chart.file.clone(), draw(&chart, &selected)));
+        }
     }
-    charts
-        .into_iter()
-        .map(|(chart, rows)| {
-            let file = chart.file.clone();
-            (file, draw(&chart, &rows))
-        })
-        .collect()
+    done
 }
 
 fn pick_load(loads: &[f64], want: f64) -> f64 {

@@ -44,7 +44,6 @@ use std::format;
 use std::net::SocketAddr;
 use std::vec::Vec;
 
-use crate::addr::{TransportProtocol, TransportUse};
 use crate::host::calcapp::{
     CalcAppClient, CalcAppClientConfig, CalcAppClientStats, CalcAppService, CalcAppServiceConfig,
     JobRecord,
@@ -52,7 +51,6 @@ use crate::host::calcapp::{
 use crate::host::{ElementHost, UserHost};
 use crate::id::PoolHandle;
 use crate::policy::Policy;
-use crate::pool_element::{OwnedTransport, PoolElementConfig};
 use crate::pool_user::PoolUserConfig;
 use crate::registrar::RegistrarConfig;
 use crate::session::{SessionElement, SessionElementConfig, SessionUser, SessionUserConfig};
@@ -61,9 +59,7 @@ use crate::wire::Protocol;
 
 use super::net::NetConfig;
 use super::options::{NodeAt, Profile};
-use super::scenario::{
-    element_addr, registrar_addr, server_id, user_addr, SimRegistrar, POOL, SERVICE_PORT,
-};
+use super::scenario::{element_addr, registrar_addr, server_id, user_addr, SimRegistrar, POOL};
 use super::world::{Node, NodeId, NodeSpawn, World};
 
 /// Sessions a simulated CalcApp pool element serves at once (each job is
@@ -328,18 +324,7 @@ impl CalcAppSimulation {
             };
             let addr = element_addr(i + 1);
             let factory = Box::new(move |spawn: NodeSpawn| {
-                let transport = OwnedTransport::new(
-                    TransportProtocol::Sctp,
-                    SERVICE_PORT,
-                    TransportUse::DataAndControl,
-                    &[addr.ip()],
-                )
-                .expect("a valid transport");
-                let handle = PoolHandle::new(POOL).expect("a valid pool handle");
-                let mut config = match profile {
-                    Profile::Rfc => PoolElementConfig::rfc(handle, transport),
-                    Profile::Rsplib => PoolElementConfig::rsplib(handle, transport),
-                };
+                let mut config = super::scenario::element_config(profile, addr);
                 config.policy = policy;
                 config.seed = spawn.seed;
                 config.registrars = registrars.clone();

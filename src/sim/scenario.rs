@@ -102,6 +102,24 @@ impl fmt::Debug for Tweaks {
     }
 }
 
+/// The configuration of a simulated PE at `addr`: the pool [`POOL`], its
+/// user transport SCTP on [`SERVICE_PORT`] at `addr`'s IP, `profile`'s
+/// timers.
+pub(super) fn element_config(profile: Profile, addr: SocketAddr) -> PoolElementConfig {
+    let transport = OwnedTransport::new(
+        TransportProtocol::Sctp,
+        SERVICE_PORT,
+        TransportUse::DataAndControl,
+        &[addr.ip()],
+    )
+    .expect("a valid transport");
+    let handle = PoolHandle::new(POOL).expect("a valid pool handle");
+    match profile {
+        Profile::Rfc => PoolElementConfig::rfc(handle, transport),
+        Profile::Rsplib => PoolElementConfig::rsplib(handle, transport),
+    }
+}
+
 /// Registrar `number`'s (from 1) address.
 pub fn registrar_addr(number: usize) -> SocketAddr {
     SocketAddr::new(
@@ -402,18 +420,7 @@ impl Simulation {
             let pe_ids = sim.pe_ids.clone();
             let addr = element_addr(i + 1);
             let factory = Box::new(move |spawn: super::world::NodeSpawn| {
-                let transport = OwnedTransport::new(
-                    TransportProtocol::Sctp,
-                    SERVICE_PORT,
-                    TransportUse::DataAndControl,
-                    &[addr.ip()],
-                )
-                .expect("a valid transport");
-                let handle = PoolHandle::new(POOL).expect("a valid pool handle");
-                let mut config = match o.profile {
-                    Profile::Rfc => PoolElementConfig::rfc(handle, transport),
-                    Profile::Rsplib => PoolElementConfig::rsplib(handle, transport),
-                };
+                let mut config = element_config(o.profile, addr);
                 config.policy = o.policy_of(i);
                 config.seed = spawn.seed;
                 if !multicast {

@@ -148,17 +148,6 @@ impl PolicyKind {
         PolicyKind::PriorityLeastUsedDpf,
     ];
 
-    /// The policies without a distance penalty.
-    pub const PLAIN: [PolicyKind; 7] = [
-        PolicyKind::RoundRobin,
-        PolicyKind::WeightedRoundRobin,
-        PolicyKind::Random,
-        PolicyKind::WeightedRandom,
-        PolicyKind::LeastUsed,
-        PolicyKind::LeastUsedDegradation,
-        PolicyKind::PriorityLeastUsed,
-    ];
-
     /// Its short name (RFC 5356's, rsplib's for the DPF variants).
     pub fn name(self) -> &'static str {
         match self {
