@@ -34,8 +34,8 @@ use crate::wire::{self, AsapMessage, EnrpMessage, Protocol};
 ///
 /// A smaller buffer is enough for a machine whose transmit queue is
 /// smaller, since no queued message is larger than its queue: the
-/// registrar's `QUEUE` bytes, the pool element's
-/// [`pool_element::TRANSMIT_QUEUE_BYTES`](crate::pool_element::TRANSMIT_QUEUE_BYTES)
+/// registrar's `QUEUE` bytes, the pool element's `QUEUE` bytes (by default
+/// [`pool_element::TRANSMIT_QUEUE_BYTES`](crate::pool_element::TRANSMIT_QUEUE_BYTES))
 /// and the pool user's
 /// [`pool_user::TRANSMIT_QUEUE_BYTES`](crate::pool_user::TRANSMIT_QUEUE_BYTES)
 /// (8 KiB each by default; a board sets them at build time). A buffer
