@@ -121,7 +121,7 @@
 //! ```toml
 //! [env]
 //! RSERPOOL_MAX_TRANSPORT_ADDRESSES = "4"
-//! RSERPOOL_PE_TRANSMIT_QUEUE_BYTES = "2048"
+//! RSERPOOL_PU_TRANSMIT_QUEUE_BYTES = "2048"
 //! ```
 //!
 //! | variable | constant | default |
@@ -142,6 +142,10 @@
 //! A value out of its range stops the build with a message naming the
 //! variable. The machines' own capacities (handlespace storage, owned
 //! PEs, associations, queues) are their type parameters; see [`presets`].
+//! The pool element's three limits are the defaults of its type
+//! parameters: a [`PoolElement`](pool_element::PoolElement)`<QUEUE,
+//! MESSAGES, EVENTS>` of other capacities (e.g.
+//! [`presets::BoardPoolElement`]) does not depend on them.
 //!
 //! # Features
 //!

@@ -5,14 +5,17 @@
 //! |---|---|
 //! | [`BoardHandlespace`] | 64 PEs in 8 pools, 16 further addresses, 4 owner registrars (red-black trees, no heap) |
 //! | [`BoardRegistrar`] | a [`BoardHandlespace`], 64 owned PEs, 16 associations, a 4 KiB transmit queue, 16 events |
+//! | [`BoardPoolElement`] | a 1 KiB transmit queue of 8 messages, 4 events |
 //! | [`BoardPoolUser`] | 4 pools of 16 PEs cached |
 //! | `HostRegistrar` (feature `alloc`) | the runtime's registrar: growable handlespace, up to 2^20 owned PEs, 4,096 associations, a 64 KiB transmit queue, 64 events |
+//! | [`HostPoolElement`] | an 8 KiB transmit queue of 32 messages, 16 events (the default limits) |
 //! | [`HostPoolUser`] | 8 pools of 16 PEs (the defaults) |
 //!
-//! [`PoolElement`](crate::pool_element::PoolElement) has one size. Every
-//! machine of fixed size can be built in a `static` by its `new_const`
-//! (with `static_cell::ConstStaticCell` for a `&'static mut` without
-//! `unsafe`):
+//! Every machine of fixed size can be built in a `static` by its
+//! `new_const` (a pool element of a preset's capacities by
+//! [`new_sized_const`](crate::pool_element::PoolElement::new_sized_const))
+//! with `static_cell::ConstStaticCell` for a `&'static mut` without
+//! `unsafe`:
 //!
 //! ```
 //! use rserpool::presets::BoardRegistrar;
@@ -32,6 +35,7 @@
 //! 32-bit board the values are smaller (the README's table gives both).
 
 use crate::handlespace::{Fixed, Handlespace};
+use crate::pool_element::PoolElement;
 use crate::pool_user::PoolUser;
 use crate::registrar::Registrar;
 use crate::storage::RedBlackTree;
@@ -46,6 +50,18 @@ pub type BoardStorage = Fixed<64, 8, 16, 4>;
 /// A registrar for a board: a [`BoardHandlespace`], 64 owned PEs, 16
 /// associations, a 4 KiB transmit queue and 16 events.
 pub type BoardRegistrar = Registrar<RedBlackTree, BoardStorage, 64, 16, 4096, 16>;
+
+/// A pool element for a board: a transmit queue of 1 KiB and 8 messages
+/// (a REGISTRATION with a few addresses takes under 200 bytes, a
+/// keep-alive's answer a few dozen), 4 application events. Built by
+/// [`new_sized`](PoolElement::new_sized) or, in a `static`,
+/// [`new_sized_const`](PoolElement::new_sized_const).
+pub type BoardPoolElement = PoolElement<1024, 8, 4>;
+
+/// A pool element for a host: a transmit queue of 8 KiB and 32 messages,
+/// 16 application events (the crate's default limits, so that with them
+/// it is the plain [`PoolElement`]).
+pub type HostPoolElement = PoolElement<8192, 32, 16>;
 
 /// A pool user for a board: 4 pools of 16 PEs cached.
 pub type BoardPoolUser = PoolUser<4, 16>;
@@ -68,8 +84,13 @@ pub const BOARD_REGISTRAR_BYTES: usize = 79_160;
 /// The documented size of [`BoardPoolUser`] on a 64-bit host.
 pub const BOARD_POOL_USER_BYTES: usize = 35_792;
 /// The documented size of a
-/// [`PoolElement`](crate::pool_element::PoolElement) on a 64-bit host.
+/// [`PoolElement`] on a 64-bit host,
+/// with the default limits.
 pub const POOL_ELEMENT_BYTES: usize = 17_336;
+/// The documented size of [`BoardPoolElement`] on a 64-bit host.
+pub const BOARD_POOL_ELEMENT_BYTES: usize = 5_848;
+/// The documented size of [`HostPoolElement`] on a 64-bit host.
+pub const HOST_POOL_ELEMENT_BYTES: usize = 17_336;
 /// The documented size of [`HostPoolUser`] on a 64-bit host.
 pub const HOST_POOL_USER_BYTES: usize = 58_096;
 /// The documented size of [`HostRegistrar`] on a 64-bit host (without its

@@ -32,10 +32,16 @@ use crate::wire::{self, AsapMessage, EnrpMessage, Protocol};
 /// The largest message any machine emits (a Message Length is 16 bits, plus
 /// padding): a `poll_transmit` buffer of this size is always large enough.
 ///
-/// A smaller buffer is enough for a machine whose transmit queue is
-/// smaller, since no queued message is larger than its queue: the
-/// registrar's `QUEUE` bytes, the pool element's
-/// [`pool_element::TRANSMIT_QUEUE_BYTES`](crate::pool_element::TRANSMIT_QUEUE_BYTES)
+/// Sending needs no such buffer: every machine lends its next message from
+/// its own storage ([`Machine::peek_transmit`], and the session machines'
+/// `peek_transmit`, see [`session`](crate::session), "Buffers"); the
+/// crate's drivers (the node hosts, so the runtime and the simulator) send
+/// that way. Only a caller that wants a copy (`poll_transmit`) needs a
+/// buffer, and a smaller one than this is enough for a machine whose
+/// transmit queue is smaller, since no queued message is larger than its
+/// queue: the
+/// registrar's `QUEUE` bytes, the pool element's `QUEUE` bytes (by default
+/// [`pool_element::TRANSMIT_QUEUE_BYTES`](crate::pool_element::TRANSMIT_QUEUE_BYTES))
 /// and the pool user's
 /// [`pool_user::TRANSMIT_QUEUE_BYTES`](crate::pool_user::TRANSMIT_QUEUE_BYTES)
 /// (8 KiB each by default; a board sets them at build time). A buffer

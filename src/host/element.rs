@@ -401,8 +401,8 @@ impl<Svc: Service, const S: usize, const B: usize, const M: usize> ElementHost<S
     }
 
     /// Moves the machine's output into `env`; true if there was any.
-    fn drain(&mut self, env: &mut dyn Env, buf: &mut [u8]) -> bool {
-        drain_session(self.machine.as_mut(), env, buf)
+    fn drain(&mut self, env: &mut dyn Env) -> bool {
+        drain_session(self.machine.as_mut(), env)
     }
 
     /// Hands the application its events; true if there were any.
@@ -501,9 +501,11 @@ impl<Svc: Service, const S: usize, const B: usize, const M: usize> Node
     }
 
     fn flush(&mut self, env: &mut dyn Env) {
-        let mut buf = env.take_buffer();
+        // Received messages are copied out of the machine's ring, which
+        // holds none larger than its `B` bytes; sent ones are lent.
+        let mut buf = env.take_buffer(B);
         loop {
-            let sent = self.drain(env, &mut buf);
+            let sent = self.drain(env);
             let delivered = self.deliver(env, &mut buf);
             if !sent && !delivered {
                 break;

@@ -57,7 +57,7 @@ use core::fmt;
 use crate::id::AssocId;
 use crate::session::SessionConnect;
 use crate::time::{Duration, Instant};
-use crate::transmit::{Destination, Machine, Source, TransportEvent, MAX_MESSAGE_SIZE};
+use crate::transmit::{Destination, Machine, Source, TransportEvent};
 use crate::wire::{Protocol, ASAP_PPID, ENRP_PPID};
 
 pub use element::{ElementHost, Service, ServiceCtx};
@@ -128,11 +128,12 @@ pub trait Env {
     fn log(&mut self, args: fmt::Arguments<'_>) {
         let _ = args;
     }
-    /// A buffer of at least [`MAX_MESSAGE_SIZE`] bytes for the host to
-    /// drain its machine into; given back with
-    /// [`give_buffer`](Self::give_buffer).
-    fn take_buffer(&mut self) -> Vec<u8> {
-        vec![0; MAX_MESSAGE_SIZE]
+    /// A buffer of at least `len` bytes for the host to take its
+    /// machine's received messages into (a session machine's `BUF`, the
+    /// largest such message; what is sent needs none, it is lent from the
+    /// machine); given back with [`give_buffer`](Self::give_buffer).
+    fn take_buffer(&mut self, len: usize) -> Vec<u8> {
+        vec![0; len]
     }
     /// Gives back a buffer taken with [`take_buffer`](Self::take_buffer).
     fn give_buffer(&mut self, buf: Vec<u8>) {
@@ -270,10 +271,8 @@ fn remember<T>(history: &mut alloc::collections::VecDeque<(Instant, T)>, now: In
 trait SessionOutput {
     fn poll_close(&mut self) -> Option<AssocId>;
     fn poll_connect(&mut self) -> Option<SessionConnect>;
-    fn poll_transmit(
-        &mut self,
-        buf: &mut [u8],
-    ) -> Result<Option<crate::session::SessionTransmit>, crate::transmit::QueueError>;
+    fn peek_transmit(&self) -> Option<(crate::session::SessionTransmit, &[u8])>;
+    fn consume_transmit(&mut self);
 }
 
 macro_rules! session_output {
@@ -285,11 +284,11 @@ macro_rules! session_output {
             fn poll_connect(&mut self) -> Option<SessionConnect> {
                 crate::session::$machine::poll_connect(self)
             }
-            fn poll_transmit(
-                &mut self,
-                buf: &mut [u8],
-            ) -> Result<Option<crate::session::SessionTransmit>, crate::transmit::QueueError> {
-                crate::session::$machine::poll_transmit(self, buf)
+            fn peek_transmit(&self) -> Option<(crate::session::SessionTransmit, &[u8])> {
+                crate::session::$machine::peek_transmit(self)
+            }
+            fn consume_transmit(&mut self) {
+                crate::session::$machine::consume_transmit(self)
             }
         }
     };
@@ -299,9 +298,9 @@ session_output!(SessionUser<const S, const B, const M, const P, const E>);
 
 /// Moves a session machine's output into `env`: closes first (a new
 /// association to the same remote, a session that follows a closed one,
-/// must not be taken for the old one), then connects, then messages; true
-/// if there was any.
-fn drain_session(machine: &mut dyn SessionOutput, env: &mut dyn Env, buf: &mut [u8]) -> bool {
+/// must not be taken for the old one), then connects, then messages, lent
+/// from the machine (no copy); true if there was any.
+fn drain_session(machine: &mut dyn SessionOutput, env: &mut dyn Env) -> bool {
     let mut any = false;
     while let Some(assoc) = machine.poll_close() {
         env.close(assoc);
@@ -311,18 +310,10 @@ fn drain_session(machine: &mut dyn SessionOutput, env: &mut dyn Env, buf: &mut [
         env.connect(c);
         any = true;
     }
-    loop {
-        match machine.poll_transmit(buf) {
-            Ok(Some(t)) => {
-                env.send(t.destination, t.ppid, buf.get(..t.len).unwrap_or_default());
-                any = true;
-            }
-            Ok(None) => break,
-            Err(_) => {
-                env.record(Tally::TransmitError);
-                break;
-            }
-        }
+    while let Some((t, bytes)) = machine.peek_transmit() {
+        env.send(t.destination, t.ppid, bytes);
+        machine.consume_transmit();
+        any = true;
     }
     any
 }

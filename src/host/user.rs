@@ -303,8 +303,8 @@ impl<
         f(&mut self.app, &mut ctx)
     }
 
-    fn drain(&mut self, env: &mut dyn Env, buf: &mut [u8]) -> bool {
-        drain_session(self.machine.as_mut(), env, buf)
+    fn drain(&mut self, env: &mut dyn Env) -> bool {
+        drain_session(self.machine.as_mut(), env)
     }
 
     fn deliver(&mut self, env: &mut dyn Env, buf: &mut [u8]) -> bool {
@@ -389,9 +389,11 @@ impl<
     }
 
     fn flush(&mut self, env: &mut dyn Env) {
-        let mut buf = env.take_buffer();
+        // Received messages are copied out of the machine's ring, which
+        // holds none larger than its `B` bytes; sent ones are lent.
+        let mut buf = env.take_buffer(B);
         loop {
-            let sent = self.drain(env, &mut buf);
+            let sent = self.drain(env);
             let delivered = self.deliver(env, &mut buf);
             if !sent && !delivered {
                 break;

@@ -115,15 +115,18 @@ pub use crate::asap_client::{
     MAX_REGISTRARS,
 };
 
-/// The pool element's application event queue length.
+/// The pool element's application event queue length: the default of
+/// [`PoolElement`]'s `EVENTS`.
 ///
 /// Set at build time with the environment variable `RSERPOOL_PE_EVENT_QUEUE_LEN` (1 to 65,536; default 16), as every limit in [the crate's list](crate#limits-set-at-build-time).
 pub const EVENT_QUEUE_LEN: usize = crate::limits::PE_EVENT_QUEUE_LEN;
-/// The pool element's transmit queue size in bytes.
+/// The pool element's transmit queue size in bytes: the default of
+/// [`PoolElement`]'s `QUEUE`.
 ///
 /// Set at build time with the environment variable `RSERPOOL_PE_TRANSMIT_QUEUE_BYTES` (1,024 to 2^24; default 8,192), as every limit in [the crate's list](crate#limits-set-at-build-time).
 pub const TRANSMIT_QUEUE_BYTES: usize = crate::limits::PE_TRANSMIT_QUEUE_BYTES;
-/// The pool element's transmit queue length in messages.
+/// The pool element's transmit queue length in messages: the default of
+/// [`PoolElement`]'s `MESSAGES`.
 ///
 /// Set at build time with the environment variable `RSERPOOL_PE_TRANSMIT_QUEUE_ENTRIES` (4 to 65,536; default 32), as every limit in [the crate's list](crate#limits-set-at-build-time).
 pub const TRANSMIT_QUEUE_ENTRIES: usize = crate::limits::PE_TRANSMIT_QUEUE_ENTRIES;
@@ -380,11 +383,49 @@ struct Request {
     resent_for_challenge: bool,
 }
 
-/// A pool element (see the [module documentation](self)).
-pub struct PoolElement {
+/// A pool element (see the [module documentation](self)) with a transmit
+/// queue of `QUEUE` bytes and `MESSAGES` messages, and `EVENTS`
+/// application events.
+///
+/// The defaults are the crate-wide limits set at build time
+/// ([`TRANSMIT_QUEUE_BYTES`], [`TRANSMIT_QUEUE_ENTRIES`],
+/// [`EVENT_QUEUE_LEN`]): `PoolElement` alone is the pool element with
+/// those, built by [`new`](PoolElement::new) and
+/// [`new_const`](PoolElement::new_const). Other capacities (the
+/// [`presets`](crate::presets) name two) are built by
+/// [`new_sized`](Self::new_sized) and
+/// [`new_sized_const`](Self::new_sized_const). The capacities are checked
+/// at compile time, each by its name, in the ranges of the build-time
+/// limits: `QUEUE` from 1,024 to 2^24 bytes (it must hold the largest
+/// REGISTRATION, with every address of the user transport), `MESSAGES`
+/// from 4 to 65,536, `EVENTS` from 1 to 65,536. A capacity out of its
+/// range does not compile, and the error names it:
+///
+/// ```compile_fail
+/// # use core::net::{IpAddr, Ipv4Addr};
+/// # use rserpool::addr::{TransportProtocol, TransportUse};
+/// # use rserpool::asap_client::OwnedTransport;
+/// # use rserpool::pool_element::{PoolElement, PoolElementConfig};
+/// # use rserpool::PoolHandle;
+/// # const POOL: PoolHandle = match PoolHandle::new(b"echo") {
+/// #     Ok(p) => p,
+/// #     Err(_) => panic!("bad handle"),
+/// # };
+/// # const IP: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))];
+/// // "PoolElement: QUEUE (the transmit queue's bytes) must be from 1,024 to 2^24"
+/// static PE: PoolElement<512, 8, 4> = PoolElement::new_sized_const(PoolElementConfig::rfc(
+///     POOL,
+///     OwnedTransport::new_const(TransportProtocol::Sctp, 7, TransportUse::DataOnly, IP),
+/// ));
+/// ```
+pub struct PoolElement<
+    const QUEUE: usize = TRANSMIT_QUEUE_BYTES,
+    const MESSAGES: usize = TRANSMIT_QUEUE_ENTRIES,
+    const EVENTS: usize = EVENT_QUEUE_LEN,
+> {
     config: PoolElementConfig,
     pe_id: PeId,
-    client: AsapClient<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES>,
+    client: AsapClient<QUEUE, MESSAGES>,
     /// The application wants to be registered.
     wanted: bool,
     /// The last registration was accepted and is not withdrawn.
@@ -399,12 +440,14 @@ pub struct PoolElement {
     retry_at: Option<Instant>,
     /// The back-off's next wait.
     retry_delay: Duration,
-    events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
+    events: heapless::Deque<Event, EVENTS>,
     events_lost: u32,
     untrusted_home_claims: u32,
 }
 
-impl core::fmt::Debug for PoolElement {
+impl<const QUEUE: usize, const MESSAGES: usize, const EVENTS: usize> core::fmt::Debug
+    for PoolElement<QUEUE, MESSAGES, EVENTS>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PoolElement")
             .field("pool_handle", &self.config.pool_handle)
@@ -420,6 +463,33 @@ impl core::fmt::Debug for PoolElement {
 /// on the stack).
 macro_rules! element_value {
     ($config:ident, $client:expr) => {{
+        const {
+            let (queue, messages, events) = (QUEUE, MESSAGES, EVENTS);
+            assert!(
+                1024 <= queue,
+                "PoolElement: QUEUE (the transmit queue's bytes) must be from 1,024 to 2^24"
+            );
+            assert!(
+                queue <= 1 << 24,
+                "PoolElement: QUEUE (the transmit queue's bytes) must be from 1,024 to 2^24"
+            );
+            assert!(
+                4 <= messages,
+                "PoolElement: MESSAGES (the transmit queue's messages) must be from 4 to 65,536"
+            );
+            assert!(
+                messages <= 1 << 16,
+                "PoolElement: MESSAGES (the transmit queue's messages) must be from 4 to 65,536"
+            );
+            assert!(
+                1 <= events,
+                "PoolElement: EVENTS (the event queue) must be from 1 to 65,536"
+            );
+            assert!(
+                events <= 1 << 16,
+                "PoolElement: EVENTS (the event queue) must be from 1 to 65,536"
+            );
+        }
         let pe_id = match $config.pe_id {
             Some(id) => id,
             None => {
@@ -456,22 +526,23 @@ macro_rules! element_value {
 }
 
 impl PoolElement {
-    /// A pool element that does nothing until [`register`](Self::register).
+    /// A pool element that does nothing until [`register`](Self::register),
+    /// with the default capacities (the build-time limits; for others see
+    /// [`new_sized`](Self::new_sized)).
     ///
-    /// The value holds its transmit queue (about 16 KiB); to place it in a
-    /// `static` on a board without passing it through the stack, build it
-    /// with [`new_const`](Self::new_const).
+    /// The value holds its transmit queue (about 16 KiB with the defaults);
+    /// to place it in a `static` on a board without passing it through the
+    /// stack, build it with [`new_const`](Self::new_const).
     pub fn new(config: PoolElementConfig) -> Result<Self, PoolElementError> {
-        validate_transport(&config.user_transport)?;
-        let mut client = AsapClient::new_const(config.hunt);
-        client.configure(&config.registrars, &config.trusted_registrars);
-        Ok(element_value!(config, client))
+        Self::new_sized(config)
     }
 
     /// [`new`](Self::new) at compile time, for a pool element that is to
     /// live in a `static` (or a `static_cell::ConstStaticCell`): the
     /// compiler builds the value in the image, never on the stack. The
     /// configuration comes from the `const fn`s of [`PoolElementConfig`].
+    /// [`new_sized_const`](Self::new_sized_const) does the same for other
+    /// capacities.
     ///
     /// A `const fn` cannot read the configuration's lists, so two things
     /// happen at the first call of a `&mut self` method
@@ -500,6 +571,62 @@ impl PoolElement {
     /// assert!(!PE.is_registered());
     /// ```
     pub const fn new_const(config: PoolElementConfig) -> Self {
+        Self::new_sized_const(config)
+    }
+}
+
+impl<const QUEUE: usize, const MESSAGES: usize, const EVENTS: usize>
+    PoolElement<QUEUE, MESSAGES, EVENTS>
+{
+    /// [`new`](PoolElement::new) for any capacities (see the
+    /// [type](PoolElement)): a transmit queue of `QUEUE` bytes and
+    /// `MESSAGES` messages, `EVENTS` events.
+    ///
+    /// ```
+    /// use core::net::{IpAddr, Ipv4Addr};
+    /// use rserpool::addr::{TransportProtocol, TransportUse};
+    /// use rserpool::asap_client::OwnedTransport;
+    /// use rserpool::pool_element::{PoolElement, PoolElementConfig};
+    /// use rserpool::PoolHandle;
+    ///
+    /// let ip = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))];
+    /// let user = OwnedTransport::new(TransportProtocol::Sctp, 7, TransportUse::DataOnly, &ip)?;
+    /// let config = PoolElementConfig::rfc(PoolHandle::new(b"echo")?, user);
+    /// // A 1 KiB transmit queue of 8 messages, 4 events.
+    /// let pe: PoolElement<1024, 8, 4> = PoolElement::new_sized(config)?;
+    /// assert!(!pe.is_registered());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new_sized(config: PoolElementConfig) -> Result<Self, PoolElementError> {
+        validate_transport(&config.user_transport)?;
+        let mut client = AsapClient::new_const(config.hunt);
+        client.configure(&config.registrars, &config.trusted_registrars);
+        Ok(element_value!(config, client))
+    }
+
+    /// [`new_const`](PoolElement::new_const) for any capacities (see the
+    /// [type](PoolElement)), e.g. a preset's:
+    ///
+    /// ```
+    /// use core::net::{IpAddr, Ipv4Addr};
+    /// use rserpool::addr::{TransportProtocol, TransportUse};
+    /// use rserpool::asap_client::OwnedTransport;
+    /// use rserpool::pool_element::PoolElementConfig;
+    /// use rserpool::presets::BoardPoolElement;
+    /// use rserpool::PoolHandle;
+    ///
+    /// const POOL: PoolHandle = match PoolHandle::new(b"echo") {
+    ///     Ok(p) => p,
+    ///     Err(_) => panic!("bad handle"),
+    /// };
+    /// const IP: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))];
+    /// static PE: BoardPoolElement = BoardPoolElement::new_sized_const(PoolElementConfig::rfc(
+    ///     POOL,
+    ///     OwnedTransport::new_const(TransportProtocol::Sctp, 7, TransportUse::DataOnly, IP),
+    /// ));
+    /// assert!(!PE.is_registered());
+    /// ```
+    pub const fn new_sized_const(config: PoolElementConfig) -> Self {
         let hunt = config.hunt;
         element_value!(config, AsapClient::new_const(hunt))
     }
@@ -789,8 +916,10 @@ impl PoolElement {
     }
 }
 
-impl AsapRole<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> for PoolElement {
-    fn client(&mut self) -> &mut AsapClient<TRANSMIT_QUEUE_BYTES, TRANSMIT_QUEUE_ENTRIES> {
+impl<const QUEUE: usize, const MESSAGES: usize, const EVENTS: usize> AsapRole<QUEUE, MESSAGES>
+    for PoolElement<QUEUE, MESSAGES, EVENTS>
+{
+    fn client(&mut self) -> &mut AsapClient<QUEUE, MESSAGES> {
         &mut self.client
     }
 
@@ -1003,7 +1132,9 @@ fn life_millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
-impl Machine for PoolElement {
+impl<const QUEUE: usize, const MESSAGES: usize, const EVENTS: usize> Machine
+    for PoolElement<QUEUE, MESSAGES, EVENTS>
+{
     fn handle(&mut self, now: Instant, source: Source, protocol: Protocol, bytes: &[u8]) {
         self.prepare();
         self.handle_asap(now, source, protocol, bytes)

@@ -125,7 +125,7 @@ use crate::capture::{Encapsulation, PcapWriter};
 use crate::host::{ppid_of, protocol_of, Env, Node, Tally};
 use crate::session::SessionConnect;
 use crate::time::{Instant, StdClock};
-use crate::transmit::{Destination, TransportEvent, MAX_MESSAGE_SIZE};
+use crate::transmit::{Destination, TransportEvent};
 use crate::transport::tokio::{tcp::is_tcp, Input as NetInput, Net, OpenError, SendError, Via};
 pub use crate::transport::tokio::{TcpConfig, UdpConfig};
 pub use crate::transport::Multicast;
@@ -619,10 +619,10 @@ impl Env for Driver {
         log::info!(target: "rserpool::node", "{args}");
     }
 
-    fn take_buffer(&mut self) -> Vec<u8> {
+    fn take_buffer(&mut self, len: usize) -> Vec<u8> {
         let mut b = core::mem::take(&mut self.buf);
-        if b.len() < MAX_MESSAGE_SIZE {
-            b.resize(MAX_MESSAGE_SIZE, 0);
+        if b.len() < len {
+            b.resize(len, 0);
         }
         b
     }

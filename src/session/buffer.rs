@@ -7,6 +7,28 @@
 //! yet): it is marked removed, and its bytes are reclaimed once every
 //! message before it is gone too. Nothing is ever overwritten: a full ring
 //! refuses the newcomer.
+//!
+//! # A message never wraps
+//!
+//! A message is one run of bytes, so that it can be lent as one slice (the
+//! session machines' `peek_transmit`). When it does not fit between the
+//! newest message and the end of the ring, the bytes up to the end are
+//! skipped and it starts at the front, before the oldest message, if there
+//! is room there; otherwise it is refused. The skipped bytes (padding) are
+//! fewer than the message that skipped them, at most one run per lap, and
+//! are free again once every message before them has left (the oldest
+//! message then starts at the front). So:
+//!
+//! * an empty ring takes any message of up to `BYTES` bytes;
+//! * a ring that holds messages takes one of `len` bytes exactly when the
+//!   free run after its newest message, or (when the messages do not wrap
+//!   yet) the free run before its oldest one, has `len` bytes:
+//!   [`has_room`](Ring::has_room) answers exactly what
+//!   [`push_with`](Ring::push_with) does;
+//! * the two free runs together are what the messages held, their padding
+//!   included, leave: a message of `len` bytes always fits while those
+//!   take at most `BYTES - 2 × len` (a quarter of the ring while they take
+//!   half).
 
 use core::fmt;
 
@@ -183,6 +205,13 @@ impl<M: Copy, const BYTES: usize, const ENTRIES: usize> Ring<M, BYTES, ENTRIES> 
             .map(|s| &mut s.meta)
     }
 
+    /// The oldest live message: its position, metadata and bytes (one
+    /// slice: a message never wraps).
+    pub(crate) fn front(&self) -> Option<(usize, &M, &[u8])> {
+        let (pos, meta) = self.iter().next()?;
+        Some((pos, meta, self.bytes(pos)))
+    }
+
     /// The bytes of the message at `pos`.
     pub(crate) fn bytes(&self, pos: usize) -> &[u8] {
         match self.slots.iter().nth(pos) {
@@ -272,6 +301,125 @@ mod tests {
         }
         assert_eq!(r.push(9, &[]), Err(Full { needed: 0 }));
         assert_eq!(r.bytes(2), &[] as &[u8]);
+    }
+
+    /// Every head position and every message length: a message that does
+    /// not fit before the end starts at the front when the oldest message
+    /// leaves room there (and only then), comes out intact and in order,
+    /// and a ring without room refuses it and keeps what it holds.
+    #[test]
+    fn a_message_never_wraps_at_any_offset() {
+        const N: usize = 32;
+        let body = |id: u32, len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|i| (id as u8).wrapping_mul(31).wrapping_add(i as u8))
+                .collect()
+        };
+        let check = |r: &Ring<u32, N, 8>, model: &VecDeque<(u32, Vec<u8>)>| {
+            let live: Vec<(usize, u32)> = r.iter().map(|(p, m)| (p, *m)).collect();
+            assert_eq!(live.len(), model.len());
+            for ((pos, id), (mid, bytes)) in live.iter().zip(model) {
+                assert_eq!(id, mid);
+                assert_eq!(r.bytes(*pos), &bytes[..]);
+            }
+        };
+        for offset in 0..N {
+            for first in 1..=N - offset {
+                for len in 1..=N {
+                    let mut r: Ring<u32, N, 8> = Ring::new();
+                    let mut model: VecDeque<(u32, Vec<u8>)> = VecDeque::new();
+                    // The oldest message at `offset`, the newest ending at
+                    // `offset + first`.
+                    if offset > 0 {
+                        r.push(u32::MAX, &body(99, offset)).unwrap();
+                    }
+                    r.push(0, &body(0, first)).unwrap();
+                    model.push_back((0, body(0, first)));
+                    if offset > 0 {
+                        r.remove(0);
+                    }
+                    check(&r, &model);
+                    // The end has `N - offset - first` bytes, the front
+                    // `offset`.
+                    let fits = N - offset - first >= len || offset >= len;
+                    assert_eq!(
+                        r.has_room(len),
+                        fits,
+                        "offset {offset} first {first} len {len}"
+                    );
+                    // Fill, then run first in first out for a few laps.
+                    for next in 1..=(4 * N / len + 4) as u32 {
+                        let b = body(next, len);
+                        let room = r.has_room(len);
+                        match r.push(next, &b) {
+                            Ok(()) => {
+                                assert!(room);
+                                model.push_back((next, b));
+                            }
+                            Err(Full { needed }) => {
+                                assert!(!room);
+                                assert_eq!(needed, len);
+                                assert!(!model.is_empty());
+                                // Nothing held changed; the oldest leaves.
+                                check(&r, &model);
+                                let (pos, id, bytes) = r.front().unwrap();
+                                let (mid, mbytes) = model.pop_front().unwrap();
+                                assert_eq!((*id, bytes), (mid, &mbytes[..]));
+                                r.remove(pos);
+                            }
+                        }
+                        check(&r, &model);
+                    }
+                    // Everything comes out in order, intact.
+                    while let Some((pos, id, bytes)) = r.front() {
+                        let (mid, mbytes) = model.pop_front().unwrap();
+                        assert_eq!((*id, bytes), (mid, &mbytes[..]));
+                        r.remove(pos);
+                    }
+                    assert!(model.is_empty());
+                    // Empty again: the whole ring is one run.
+                    assert!(r.has_room(N));
+                    r.push(7, &body(7, N)).unwrap();
+                    assert_eq!(r.bytes(0), &body(7, N)[..]);
+                    assert!(!r.has_room(1));
+                }
+            }
+        }
+    }
+
+    /// The bound the documentation gives: a message of `len` bytes fits
+    /// while the messages held, their padding included, take at most
+    /// `BYTES - 2 × len`.
+    #[test]
+    fn a_message_fits_while_the_ring_holds_at_most_the_rest_less_its_size() {
+        const N: usize = 64;
+        let mut r: Ring<u32, N, 64> = Ring::new();
+        let mut model: VecDeque<(u32, usize)> = VecDeque::new();
+        let mut x: u32 = 0x9E37_79B9;
+        for step in 0..50_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // The bytes from the oldest message's start to the newest
+            // one's end, padding included.
+            let span = match (r.slots.front(), r.slots.back()) {
+                (Some(_), Some(_)) if r.tail > r.head => r.tail - r.head,
+                (Some(_), Some(_)) => N - r.head + r.tail,
+                _ => 0,
+            };
+            let len = 1 + (x as usize >> 8) % (N / 2);
+            if span + 2 * len <= N {
+                assert!(r.has_room(len), "step {step}: span {span} len {len}");
+            }
+            if x % 3 != 0 && r.push(step, &[step as u8; 64][..len]).is_ok() {
+                model.push_back((step, len));
+            } else if let Some((pos, id, bytes)) = r.front() {
+                let (mid, mlen) = model.pop_front().unwrap();
+                assert_eq!((*id, bytes.len()), (mid, mlen));
+                assert!(bytes.iter().all(|b| *b == mid as u8));
+                r.remove(pos);
+            }
+        }
     }
 
     proptest! {

@@ -25,7 +25,7 @@ use crate::wire::{AsapMessage, List, PoolElementParam, Protocol, ASAP_PPID};
 use super::app::{AppQueue, Next};
 use super::buffer::{Full, PushError, Ring};
 use super::{
-    copy_out, is_asap, Backpressure, CloseReason, SessionConnect, SessionError, SessionId,
+    copy_lent, is_asap, Backpressure, CloseReason, SessionConnect, SessionError, SessionId,
     SessionTransmit, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES, DEFAULT_SESSIONS,
 };
 
@@ -596,27 +596,58 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
         self.app.poll_close()
     }
 
-    /// The next message to send, written into `buf`: the pool element's
-    /// ASAP first, then the sessions' messages (PPID 11 for COOKIE and
-    /// BUSINESS_CARD) in the order they were queued.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<SessionTransmit>, QueueError> {
-        if let Some(t) = self.pe.poll_transmit(buf)? {
-            return Ok(Some(SessionTransmit {
-                destination: t.destination,
-                ppid: t.protocol.ppid(),
-                len: t.len,
-            }));
+    /// The next message to send, lent from the machine's own queues (no
+    /// copy, no buffer): the pool element's ASAP first, then the sessions'
+    /// messages (PPID 11 for COOKIE and BUSINESS_CARD) in the order they
+    /// were queued. Send it, then call
+    /// [`consume_transmit`](Self::consume_transmit); until then the same
+    /// message is lent again.
+    pub fn peek_transmit(&self) -> Option<(SessionTransmit, &[u8])> {
+        if let Some((t, bytes)) = self.pe.peek_transmit() {
+            return Some((
+                SessionTransmit {
+                    destination: t.destination,
+                    ppid: t.protocol.ppid(),
+                    len: t.len,
+                },
+                bytes,
+            ));
         }
-        let Some((pos, meta)) = self.outbox.iter().next().map(|(p, m)| (p, *m)) else {
+        let (_, meta, bytes) = self.outbox.front()?;
+        Some((
+            SessionTransmit {
+                destination: Destination::Association(meta.assoc),
+                ppid: meta.ppid,
+                len: bytes.len(),
+            },
+            bytes,
+        ))
+    }
+
+    /// Drops the message [`peek_transmit`](Self::peek_transmit) lends (it
+    /// was sent); nothing when none waits.
+    pub fn consume_transmit(&mut self) {
+        if self.pe.peek_transmit().is_some() {
+            self.pe.consume_transmit();
+        } else if let Some((pos, _, _)) = self.outbox.front() {
+            self.outbox.remove(pos);
+        }
+    }
+
+    /// The next message to send, copied into `buf`:
+    /// [`peek_transmit`](Self::peek_transmit) and
+    /// [`consume_transmit`](Self::consume_transmit) for a driver that wants
+    /// the bytes in a buffer of its own (large enough for the largest
+    /// message: see the [module documentation](super), "Buffers"). A `buf`
+    /// shorter than the message gets [`QueueError::BufferTooSmall`] and the
+    /// message stays queued.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<SessionTransmit>, QueueError> {
+        let Some((t, bytes)) = self.peek_transmit() else {
             return Ok(None);
         };
-        let len = copy_out(&self.outbox, pos, buf)?;
-        self.outbox.remove(pos);
-        Ok(Some(SessionTransmit {
-            destination: Destination::Association(meta.assoc),
-            ppid: meta.ppid,
-            len,
-        }))
+        copy_lent(bytes, buf)?;
+        self.consume_transmit();
+        Ok(Some(t))
     }
 
     /// The next application event. A [`Event::Message`]'s bytes are copied

@@ -34,9 +34,25 @@
 //! `handle(now, source, ppid, bytes)`, `handle_transport_event(now,
 //! event)`, `handle_timeout(now)` at `poll_timeout()`, and drain
 //! `poll_connect()` (associations to open), `poll_close()` (associations to
-//! shut down), `poll_transmit(buf)` ([`SessionTransmit`]) and
-//! `poll_event(buf)` (the application's events; a message's bytes are
-//! copied into `buf`).
+//! shut down), `peek_transmit()` then `consume_transmit()` (the next
+//! message, [`SessionTransmit`], lent from the machine's own queues with
+//! no copy) and `poll_event(buf)` (the application's events; a message's
+//! bytes are copied into `buf`).
+//!
+//! # Buffers
+//!
+//! Sending needs no buffer of the driver's: every message waits in one
+//! piece (the inner machine's transmit queue, the sessions' transmit ring,
+//! whose messages never wrap around its end, or a session's COOKIE_ECHO,
+//! kept encoded) and is lent from there. A driver that wants a copy
+//! (`poll_transmit(buf)`) needs a `buf` as large as the largest message:
+//! the inner machine's transmit queue
+//! ([`pool_element::TRANSMIT_QUEUE_BYTES`](crate::pool_element::TRANSMIT_QUEUE_BYTES),
+//! [`pool_user::TRANSMIT_QUEUE_BYTES`](crate::pool_user::TRANSMIT_QUEUE_BYTES)),
+//! `BUF` (no user message is larger) and, for a pool user, a COOKIE_ECHO
+//! of [`MAX_COOKIE_SIZE`](crate::pool_element::MAX_COOKIE_SIZE) + 11
+//! bytes. `poll_event(buf)` needs `BUF` bytes (no received message is
+//! larger).
 //!
 //! Associations are told apart by their remote address: an
 //! [`TransportEvent::Up`](crate::transmit::TransportEvent::Up) whose remote
@@ -94,7 +110,9 @@
 //! pu.registrars.push(registrar).unwrap();
 //! let mut su: Box<SessionUser> = Box::new(SessionUser::new(SessionUserConfig::new(pu)));
 //! let now = Instant::ZERO;
-//! let mut buf = vec![0u8; 65536];
+//! // For messages built here and received ones; what the machine sends is
+//! // lent.
+//! let mut buf = vec![0u8; 16_384];
 //!
 //! // A session to the pool "echo": its resolution needs the registrar.
 //! let session = su.connect(now, PoolHandle::new(b"echo")?)?;
@@ -104,8 +122,10 @@
 //! su.handle_transport_event(now, TransportEvent::Up {
 //!     assoc: AssocId(1), remote: c.remote, protocol: Protocol::Asap, verified: true,
 //! });
-//! let t = su.poll_transmit(&mut buf)?.unwrap();
+//! let (t, bytes) = su.peek_transmit().unwrap();
 //! assert_eq!((t.destination, t.ppid), (Destination::Association(AssocId(1)), 11));
+//! assert!(matches!(AsapMessage::parse(bytes)?, AsapMessage::HandleResolution { .. }));
+//! su.consume_transmit();
 //!
 //! // The registrar answers with one PE.
 //! let addr = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))];
@@ -135,8 +155,10 @@
 //!     session, pe: PeId::new(7)?, failover: false,
 //! }));
 //! // ... and the message goes out with its PPID, unframed.
-//! let t = su.poll_transmit(&mut buf)?.unwrap();
-//! assert_eq!((t.destination, t.ppid, &buf[..t.len]), (Destination::Association(AssocId(2)), 47, &b"hello"[..]));
+//! let (t, bytes) = su.peek_transmit().unwrap();
+//! assert_eq!((t.destination, t.ppid, bytes), (Destination::Association(AssocId(2)), 47, &b"hello"[..]));
+//! su.consume_transmit();
+//! assert!(su.peek_transmit().is_none());
 //!
 //! // The answer comes back the same way.
 //! su.handle(now, Source::Association(AssocId(2)), 47, b"world")?;
@@ -188,8 +210,9 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// One message to send: its bytes are `buf[..len]` of the buffer given to
-/// `poll_transmit`, to go out with SCTP PPID `ppid`.
+/// One message to send, with SCTP PPID `ppid`: its bytes are lent with it
+/// by `peek_transmit`, or are `buf[..len]` of the buffer given to
+/// `poll_transmit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionTransmit {
     /// Where it goes.
@@ -315,7 +338,8 @@ pub enum SessionError {
         /// Its length.
         len: usize,
     },
-    /// The transmit ring has no room now: try again after `poll_transmit`.
+    /// The transmit ring has no room now: try again after messages were
+    /// sent (`consume_transmit`).
     Full {
         /// The message's size.
         needed: usize,
@@ -360,6 +384,15 @@ impl core::error::Error for SessionError {}
 /// Whether `ppid` is ASAP's.
 const fn is_asap(ppid: u32) -> bool {
     ppid == ASAP_PPID
+}
+
+/// Copies `lent` (a message lent by a `peek_transmit`) into `out`.
+fn copy_lent(lent: &[u8], out: &mut [u8]) -> Result<usize, QueueError> {
+    let dst = out
+        .get_mut(..lent.len())
+        .ok_or(QueueError::BufferTooSmall { needed: lent.len() })?;
+    dst.copy_from_slice(lent);
+    Ok(lent.len())
 }
 
 /// Copies ring message `pos` into `out`.

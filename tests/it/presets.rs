@@ -9,8 +9,9 @@ use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::pool_element::{Event, OwnedTransport, PoolElement, PoolElementConfig};
 use rserpool::pool_user::{PoolUser, PoolUserConfig, PoolUserError};
 use rserpool::presets::{
-    BoardHandlespace, BoardPoolUser, BoardRegistrar, HostPoolUser, HostRegistrar,
-    BOARD_HANDLESPACE_BYTES, BOARD_POOL_USER_BYTES, BOARD_REGISTRAR_BYTES, HOST_POOL_USER_BYTES,
+    BoardHandlespace, BoardPoolElement, BoardPoolUser, BoardRegistrar, HostPoolElement,
+    HostPoolUser, HostRegistrar, BOARD_HANDLESPACE_BYTES, BOARD_POOL_ELEMENT_BYTES,
+    BOARD_POOL_USER_BYTES, BOARD_REGISTRAR_BYTES, HOST_POOL_ELEMENT_BYTES, HOST_POOL_USER_BYTES,
     HOST_REGISTRAR_BYTES, POOL_ELEMENT_BYTES,
 };
 use rserpool::registrar::{EnrpConfig, RegistrarConfig};
@@ -59,6 +60,8 @@ static BOARD_REGISTRAR: Mutex<BoardRegistrar> = Mutex::new(BoardRegistrar::new_c
 ));
 static ELEMENT: Mutex<PoolElement> = Mutex::new(PoolElement::new_const(element_config(1)));
 static BAD_ELEMENT: Mutex<PoolElement> = Mutex::new(PoolElement::new_const(element_config(2)));
+static BOARD_ELEMENT: Mutex<BoardPoolElement> =
+    Mutex::new(BoardPoolElement::new_sized_const(element_config(1)));
 static USER: Mutex<BoardPoolUser> = Mutex::new(BoardPoolUser::new_const(user_config()));
 
 /// Runs `f` on a thread with a stack of `kib` KiB.
@@ -79,6 +82,17 @@ fn presets_stay_within_their_documented_sizes() {
     assert!(size_of::<BoardRegistrar>() <= BOARD_REGISTRAR_BYTES);
     assert!(size_of::<BoardPoolUser>() <= BOARD_POOL_USER_BYTES);
     assert!(size_of::<PoolElement>() <= POOL_ELEMENT_BYTES);
+    let (board, host) = (size_of::<BoardPoolElement>(), size_of::<HostPoolElement>());
+    assert!(
+        board <= BOARD_POOL_ELEMENT_BYTES,
+        "BoardPoolElement: {board} bytes"
+    );
+    assert!(
+        host <= HOST_POOL_ELEMENT_BYTES,
+        "HostPoolElement: {host} bytes"
+    );
+    // The board's pool element is the smaller one.
+    assert!(size_of::<BoardPoolElement>() < size_of::<HostPoolElement>());
     assert!(size_of::<HostPoolUser>() <= HOST_POOL_USER_BYTES);
     assert!(size_of::<HostRegistrar>() <= HOST_REGISTRAR_BYTES);
     // A registrar larger than the stack the start below runs on.
@@ -125,6 +139,40 @@ fn a_pool_element_in_a_static_hunts_its_configured_registrar() {
     let mut by_new = PoolElement::new(element_config(1)).unwrap();
     by_new.register(Instant::ZERO);
     assert_eq!(first_connect(&mut by_new), connect);
+}
+
+#[test]
+fn a_board_pool_element_in_a_static_registers_as_one_built_by_new_sized() {
+    let mut by_const = BOARD_ELEMENT.lock().unwrap();
+    let mut by_new: BoardPoolElement = PoolElement::new_sized(element_config(1)).unwrap();
+    for pe in [&mut *by_const, &mut by_new] {
+        pe.register(Instant::ZERO);
+        assert_eq!(
+            first_connect(pe),
+            Some(Connect {
+                remote: REGISTRAR,
+                protocol: Protocol::Asap
+            })
+        );
+        pe.handle_transport_event(
+            Instant::ZERO,
+            rserpool::transmit::TransportEvent::Up {
+                assoc: rserpool::AssocId(1),
+                remote: REGISTRAR,
+                protocol: Protocol::Asap,
+                verified: true,
+            },
+        );
+    }
+    // The same REGISTRATION, lent from the smaller queue.
+    let (t, bytes) = by_const.peek_transmit().unwrap();
+    let (u, same) = by_new.peek_transmit().unwrap();
+    assert_eq!((t, bytes), (u, same));
+    assert!(matches!(
+        rserpool::wire::AsapMessage::parse(bytes).unwrap(),
+        rserpool::wire::AsapMessage::Registration { .. }
+    ));
+    assert!(bytes.len() < 1024);
 }
 
 #[test]

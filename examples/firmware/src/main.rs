@@ -30,8 +30,9 @@ use static_cell::ConstStaticCell;
 use rserpool::addr::{TransportProtocol, TransportUse};
 use rserpool::asap_client::OwnedTransport;
 use rserpool::handlespace::Fixed;
-use rserpool::pool_element::{self, PoolElement, PoolElementConfig};
+use rserpool::pool_element::{self, PoolElementConfig};
 use rserpool::pool_user::{self, PoolUser, PoolUserConfig, PoolUserError, SendOptions};
+use rserpool::presets::BoardPoolElement;
 use rserpool::registrar::{Registrar, RegistrarConfig};
 use rserpool::storage::Treap;
 use rserpool::transmit::{Destination, Machine, Source, TransportEvent};
@@ -95,10 +96,12 @@ const fn user_config() -> PoolUserConfig {
 
 static REGISTRAR: ConstStaticCell<BoardRegistrar> =
     ConstStaticCell::new(Registrar::new_const(registrar_config()));
-static PE_A: ConstStaticCell<PoolElement> =
-    ConstStaticCell::new(PoolElement::new_const(element_config(2, 0x0A)));
-static PE_B: ConstStaticCell<PoolElement> =
-    ConstStaticCell::new(PoolElement::new_const(element_config(3, 0x0B)));
+/// The pool elements: the preset's 1 KiB transmit queue of 8 messages, 4
+/// events.
+static PE_A: ConstStaticCell<BoardPoolElement> =
+    ConstStaticCell::new(BoardPoolElement::new_sized_const(element_config(2, 0x0A)));
+static PE_B: ConstStaticCell<BoardPoolElement> =
+    ConstStaticCell::new(BoardPoolElement::new_sized_const(element_config(3, 0x0B)));
 static USER: ConstStaticCell<BoardUser> = ConstStaticCell::new(PoolUser::new_const(user_config()));
 static LINK: ConstStaticCell<Link> = ConstStaticCell::new(Link::new());
 
@@ -167,7 +170,7 @@ impl Link {
 /// The four machines, addressed by node number.
 struct Nodes {
     registrar: &'static mut BoardRegistrar,
-    pes: [&'static mut PoolElement; 2],
+    pes: [&'static mut BoardPoolElement; 2],
     user: &'static mut BoardUser,
     /// Stopped nodes neither send nor receive.
     stopped: [bool; NODES],
@@ -508,7 +511,7 @@ fn main() -> ! {
         "firmware: ram statics={} (registrar={} pool element={} x2 pool user={} link={}) of {}",
         stack::statics(),
         core::mem::size_of::<BoardRegistrar>(),
-        core::mem::size_of::<PoolElement>(),
+        core::mem::size_of::<BoardPoolElement>(),
         core::mem::size_of::<BoardUser>(),
         core::mem::size_of::<Link>(),
         stack::top() - 0x2000_0000

@@ -42,7 +42,7 @@ use core::net::SocketAddr;
 use crate::addr::TransportProtocol;
 use crate::cause::CauseCode;
 use crate::id::{AssocId, PeId, PoolHandle};
-use crate::pool_user::{self, Cookie, PoolUser, PoolUserError, Selection, SendOptions};
+use crate::pool_user::{self, PoolUser, PoolUserError, Selection, SendOptions, MAX_COOKIE_SIZE};
 use crate::time::Instant;
 use crate::transmit::{Destination, Machine, QueueError, Source, TransportEvent};
 use crate::wire::{AsapMessage, Protocol, ASAP_PPID};
@@ -54,7 +54,7 @@ pub use event::{Event, SessionState, SessionUserConfig};
 use super::app::{AppQueue, Next};
 use super::buffer::{Full, Ring};
 use super::{
-    copy_out, is_asap, Backpressure, CloseReason, FailoverReason, ResendPolicy, SessionConnect,
+    copy_lent, is_asap, Backpressure, CloseReason, FailoverReason, ResendPolicy, SessionConnect,
     SessionError, SessionId, SessionTransmit, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES,
     DEFAULT_SESSIONS,
 };
@@ -79,6 +79,51 @@ enum Phase {
     },
 }
 
+/// The bytes of a COOKIE_ECHO at most: the ASAP header and the Cookie
+/// parameter's (4 bytes each), the cookie, its padding (up to 3 bytes).
+const ECHO_BYTES: usize = MAX_COOKIE_SIZE + 11;
+
+/// A session's latest cookie, kept as the COOKIE_ECHO that carries it to
+/// the next PE after a failover: encoded once when the cookie arrives, so
+/// that it is lent as it is, with no buffer to encode into.
+#[derive(Clone, Debug)]
+struct Echo {
+    message: heapless::Vec<u8, ECHO_BYTES>,
+    cookie_len: u16,
+}
+
+impl Echo {
+    /// Where the cookie starts in the message.
+    const COOKIE_AT: usize = 8;
+
+    /// The COOKIE_ECHO for `cookie`; `None` when it is longer than
+    /// [`MAX_COOKIE_SIZE`] (or cannot be encoded).
+    fn new(cookie: &[u8]) -> Option<Self> {
+        if cookie.len() > MAX_COOKIE_SIZE {
+            return None;
+        }
+        let m = AsapMessage::CookieEcho { cookie };
+        let len = m.buffer_len();
+        let mut message = heapless::Vec::new();
+        message.resize(len, 0).ok()?;
+        let n = m.emit(&mut message).ok()?;
+        message.truncate(n);
+        let cookie_len = u16::try_from(cookie.len()).ok()?;
+        let echo = Echo {
+            message,
+            cookie_len,
+        };
+        (echo.cookie() == cookie).then_some(echo)
+    }
+
+    /// The cookie.
+    fn cookie(&self) -> &[u8] {
+        self.message
+            .get(Self::COOKIE_AT..Self::COOKIE_AT + usize::from(self.cookie_len))
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Session {
     id: SessionId,
@@ -95,7 +140,8 @@ struct Session {
     holds: u32,
     /// Consecutive failures without a message from a PE.
     failures: u32,
-    cookie: Option<Cookie>,
+    /// The latest cookie, as its COOKIE_ECHO.
+    cookie: Option<Echo>,
     /// A COOKIE_ECHO is to go first on the current association.
     echo_due: bool,
     next_seq: u64,
@@ -251,7 +297,11 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
 
     /// The latest cookie `session` received.
     pub fn cookie(&self, session: SessionId) -> Option<&[u8]> {
-        self.session(session).ok()?.cookie.as_deref()
+        self.session(session)
+            .ok()?
+            .cookie
+            .as_ref()
+            .map(Echo::cookie)
     }
 
     /// Queues a user message for `session` with its PPID (not 11). Returns
@@ -415,14 +465,14 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             return;
         };
         match AsapMessage::parse(bytes) {
-            Ok(AsapMessage::Cookie { cookie }) => match Cookie::from_slice(cookie) {
-                Ok(c) => {
+            Ok(AsapMessage::Cookie { cookie }) => match Echo::new(cookie) {
+                Some(c) => {
                     if let Some(s) = self.sessions[i].as_mut() {
                         s.cookie = Some(c);
                     }
                     self.event(Event::CookieReceived { session: id });
                 }
-                Err(_) => self.event(Event::CookieTooLong {
+                None => self.event(Event::CookieTooLong {
                     session: id,
                     len: cookie.len(),
                 }),
@@ -599,41 +649,23 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
         self.app.poll_close()
     }
 
-    /// The next message to send, written into `buf`: ASAP (the pool user's,
-    /// COOKIE_ECHO) with PPID 11, user messages with theirs. A
-    /// COOKIE_ECHO leaves before any message of its session.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<SessionTransmit>, QueueError> {
-        if let Some(t) = self.pu.poll_transmit(buf)? {
-            return Ok(Some(SessionTransmit {
-                destination: t.destination,
-                ppid: t.protocol.ppid(),
-                len: t.len,
-            }));
-        }
-        for s in self.sessions.iter_mut().flatten() {
-            let Phase::Connected { assoc, .. } = s.phase else {
-                continue;
-            };
-            if !s.echo_due {
-                continue;
+    /// The connected session whose COOKIE_ECHO is to go next: its index,
+    /// association and message.
+    fn due_echo(&self) -> Option<(usize, AssocId, &[u8])> {
+        self.sessions.iter().enumerate().find_map(|(i, s)| {
+            let s = s.as_ref()?;
+            match (s.phase, s.echo_due, s.cookie.as_ref()) {
+                (Phase::Connected { assoc, .. }, true, Some(echo)) => {
+                    Some((i, assoc, &echo.message[..]))
+                }
+                _ => None,
             }
-            let Some(cookie) = s.cookie.as_ref() else {
-                s.echo_due = false;
-                continue;
-            };
-            let m = AsapMessage::CookieEcho { cookie };
-            let len = m.buffer_len();
-            let out = buf
-                .get_mut(..len)
-                .ok_or(QueueError::BufferTooSmall { needed: len })?;
-            let n = m.emit(out).map_err(QueueError::Encode)?;
-            s.echo_due = false;
-            return Ok(Some(SessionTransmit {
-                destination: Destination::Association(assoc),
-                ppid: ASAP_PPID,
-                len: n,
-            }));
-        }
+        })
+    }
+
+    /// The oldest user message whose session may send: its position and
+    /// association.
+    fn next_ready(&self) -> Option<(usize, AssocId)> {
         let sessions = &self.sessions;
         let ready = |id: SessionId| -> Option<AssocId> {
             sessions
@@ -641,21 +673,79 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
                 .flatten()
                 .find(|s| s.id == id)
                 .and_then(|s| match s.phase {
-                    Phase::Connected { assoc, .. } if !s.echo_due && s.holds == 0 => Some(assoc),
+                    Phase::Connected { assoc, .. }
+                        if !(s.echo_due && s.cookie.is_some()) && s.holds == 0 =>
+                    {
+                        Some(assoc)
+                    }
                     _ => None,
                 })
         };
-        let Some((pos, assoc)) = self
-            .outbox
+        self.outbox
             .iter()
             .filter(|(_, m)| !m.sent)
             .find_map(|(p, m)| ready(m.session).map(|a| (p, a)))
-        else {
-            return Ok(None);
+    }
+
+    /// The next message to send, lent from the machine's own storage (no
+    /// copy, no buffer): ASAP (the pool user's, a session's COOKIE_ECHO)
+    /// with PPID 11, user messages with theirs. A COOKIE_ECHO leaves before
+    /// any message of its session. Send it, then call
+    /// [`consume_transmit`](Self::consume_transmit); until then the same
+    /// message is lent again.
+    pub fn peek_transmit(&self) -> Option<(SessionTransmit, &[u8])> {
+        if let Some((t, bytes)) = self.pu.peek_transmit() {
+            return Some((
+                SessionTransmit {
+                    destination: t.destination,
+                    ppid: t.protocol.ppid(),
+                    len: t.len,
+                },
+                bytes,
+            ));
+        }
+        if let Some((_, assoc, bytes)) = self.due_echo() {
+            return Some((
+                SessionTransmit {
+                    destination: Destination::Association(assoc),
+                    ppid: ASAP_PPID,
+                    len: bytes.len(),
+                },
+                bytes,
+            ));
+        }
+        let (pos, assoc) = self.next_ready()?;
+        let meta = self.outbox.meta(pos)?;
+        let bytes = self.outbox.bytes(pos);
+        Some((
+            SessionTransmit {
+                destination: Destination::Association(assoc),
+                ppid: meta.ppid,
+                len: bytes.len(),
+            },
+            bytes,
+        ))
+    }
+
+    /// Takes the message [`peek_transmit`](Self::peek_transmit) lends as
+    /// sent: dropped, or kept for a resend
+    /// ([`ResendPolicy::LastUnacknowledged`]); nothing when none waits.
+    pub fn consume_transmit(&mut self) {
+        if self.pu.peek_transmit().is_some() {
+            self.pu.consume_transmit();
+            return;
+        }
+        if let Some((i, _, _)) = self.due_echo() {
+            if let Some(s) = self.sessions[i].as_mut() {
+                s.echo_due = false;
+            }
+            return;
+        }
+        let Some((pos, _)) = self.next_ready() else {
+            return;
         };
-        let len = copy_out(&self.outbox, pos, buf)?;
         let Some(meta) = self.outbox.meta(pos).copied() else {
-            return Ok(None);
+            return;
         };
         match self.config.resend {
             ResendPolicy::LastUnacknowledged(n) if n > 0 => {
@@ -672,11 +762,22 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
             }
             _ => self.outbox.remove(pos),
         }
-        Ok(Some(SessionTransmit {
-            destination: Destination::Association(assoc),
-            ppid: meta.ppid,
-            len,
-        }))
+    }
+
+    /// The next message to send, copied into `buf`:
+    /// [`peek_transmit`](Self::peek_transmit) and
+    /// [`consume_transmit`](Self::consume_transmit) for a driver that wants
+    /// the bytes in a buffer of its own (large enough for the largest
+    /// message: see the [module documentation](super), "Buffers"). A `buf`
+    /// shorter than the message gets [`QueueError::BufferTooSmall`] and the
+    /// message stays queued.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<SessionTransmit>, QueueError> {
+        let Some((t, bytes)) = self.peek_transmit() else {
+            return Ok(None);
+        };
+        copy_lent(bytes, buf)?;
+        self.consume_transmit();
+        Ok(Some(t))
     }
 
     /// The next application event. A [`Event::Message`]'s bytes are

@@ -10,7 +10,7 @@ use crate::id::AssocId;
 use crate::random::{below, Rng, Xoshiro256StarStar};
 use crate::session::SessionConnect;
 use crate::time::{Duration, Instant};
-use crate::transmit::{Destination, Machine, MAX_MESSAGE_SIZE};
+use crate::transmit::{Destination, Machine};
 use crate::wire::Protocol;
 
 use super::super::stats::Counters;
@@ -110,10 +110,10 @@ impl Env for Ctx<'_> {
             sink(&line);
         }
     }
-    fn take_buffer(&mut self) -> Vec<u8> {
+    fn take_buffer(&mut self, len: usize) -> Vec<u8> {
         let mut b = std::mem::take(self.buf);
-        if b.len() < MAX_MESSAGE_SIZE {
-            b.resize(MAX_MESSAGE_SIZE, 0);
+        if b.len() < len {
+            b.resize(len, 0);
         }
         b
     }

@@ -17,7 +17,7 @@ use std::vec::Vec;
 use crate::id::AssocId;
 use crate::random::{below, Rng, Xoshiro256StarStar};
 use crate::time::{Duration, Instant};
-use crate::transmit::{Destination, Source, TransportEvent, MAX_MESSAGE_SIZE};
+use crate::transmit::{Destination, Source, TransportEvent};
 use crate::wire::Protocol;
 
 pub use crate::host::{MachineNode, Node};
@@ -237,7 +237,7 @@ impl World {
             trace: None,
             trace_hash: 0xCBF2_9CE4_8422_2325,
             out: Vec::new(),
-            buf: vec![0; MAX_MESSAGE_SIZE],
+            buf: Vec::new(),
             partitions: Vec::new(),
         }
     }

@@ -941,3 +941,105 @@ fn element_full_event_and_close_queues_count_what_they_refuse() {
     }
     assert_eq!(events, EVENT_QUEUE_LEN);
 }
+
+#[test]
+fn user_messages_and_the_cookie_echo_are_lent_until_consumed() {
+    let (mut su, s) = user_connected(ResendPolicy::LastUnacknowledged(2));
+    let now = Instant::ZERO;
+    let mut buf = vec![0u8; 65536];
+    let n = AsapMessage::Cookie { cookie: b"kept" }
+        .emit(&mut buf)
+        .unwrap();
+    let bytes = buf[..n].to_vec();
+    su.handle(now, src(2), 11, &bytes).unwrap();
+    while su.poll_event(&mut buf).unwrap().is_some() {}
+    su.send(now, s, 3, b"first").unwrap();
+    // Lent, and lent again until consumed.
+    for _ in 0..2 {
+        let (t, bytes) = su.peek_transmit().unwrap();
+        assert_eq!(
+            (t.destination, t.ppid, t.len, bytes),
+            (Destination::Association(AssocId(2)), 3, 5, &b"first"[..])
+        );
+    }
+    su.consume_transmit();
+    assert!(su.peek_transmit().is_none());
+    // Kept for a resend.
+    assert_eq!(su.unacknowledged(s), 1);
+    su.send(now, s, 3, b"second").unwrap();
+    su.handle_transport_event(now, TransportEvent::Down { assoc: AssocId(2) });
+    let Some(SessionConnect::PoolElement { remote, .. }) = su.poll_connect() else {
+        panic!()
+    };
+    // ENDPOINT_UNREACHABLE to the registrar.
+    let (t, bytes) = su.peek_transmit().unwrap();
+    assert_eq!(t.destination, Destination::Association(AssocId(1)));
+    assert!(matches!(
+        AsapMessage::parse(bytes).unwrap(),
+        AsapMessage::EndpointUnreachable { .. }
+    ));
+    su.consume_transmit();
+    su.handle_transport_event(now, up(3, remote));
+    // The application sees the failover; then the COOKIE_ECHO, lent from
+    // the session, goes first, then the resent message and the new one.
+    while su.poll_event(&mut buf).unwrap().is_some() {}
+    for _ in 0..2 {
+        let (t, bytes) = su.peek_transmit().unwrap();
+        assert_eq!(
+            (t.destination, t.ppid, t.len),
+            (Destination::Association(AssocId(3)), 11, bytes.len())
+        );
+        assert_eq!(
+            AsapMessage::parse(bytes).unwrap(),
+            AsapMessage::CookieEcho { cookie: b"kept" }
+        );
+    }
+    su.consume_transmit();
+    let mut sent = Vec::new();
+    while let Some((t, bytes)) = su.peek_transmit() {
+        assert_eq!(t.destination, Destination::Association(AssocId(3)));
+        sent.push(bytes.to_vec());
+        su.consume_transmit();
+    }
+    assert_eq!(sent, [b"first".to_vec(), b"second".to_vec()]);
+    // Consuming with nothing lent changes nothing.
+    su.consume_transmit();
+    assert_eq!(su.unacknowledged(s), 2);
+    assert_eq!(su.cookie(s), Some(&b"kept"[..]));
+}
+
+#[test]
+fn element_messages_are_lent_until_consumed_and_match_the_copies() {
+    let (mut se, ids) = element_with_sessions(2);
+    let (mut copy, _) = element_with_sessions(2);
+    for (k, id) in ids.iter().enumerate() {
+        for m in [&b"a"[..], &[7u8; 900][..], b""] {
+            se.send(*id, 20 + k as u32, m).unwrap();
+            copy.send(*id, 20 + k as u32, m).unwrap();
+        }
+        se.send_cookie(*id, b"state").unwrap();
+        copy.send_cookie(*id, b"state").unwrap();
+    }
+    let mut buf = vec![0u8; 65536];
+    let mut n = 0;
+    loop {
+        let lent = se.peek_transmit().map(|(t, b)| (t, b.to_vec()));
+        assert_eq!(
+            se.peek_transmit().map(|(t, b)| (t, b.to_vec())),
+            lent,
+            "lent again until consumed"
+        );
+        let copied = copy
+            .poll_transmit(&mut buf)
+            .unwrap()
+            .map(|t| (t, buf[..t.len].to_vec()));
+        assert_eq!(lent, copied);
+        let Some((t, bytes)) = lent else { break };
+        assert_eq!(t.len, bytes.len());
+        se.consume_transmit();
+        n += 1;
+    }
+    assert_eq!(n, 8);
+    se.consume_transmit();
+    assert!(se.peek_transmit().is_none());
+}
