@@ -251,6 +251,7 @@ mod limits {
 
 pub mod addr;
 pub mod asap_client;
+pub mod capacity;
 #[cfg(feature = "capture")]
 #[cfg_attr(docsrs, doc(cfg(feature = "capture")))]
 pub mod capture;

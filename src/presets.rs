@@ -1,5 +1,8 @@
 //! Ready-made capacities for the machines: one name per use, so that a
-//! program need not spell out a row of numbers.
+//! program need not spell out a row of numbers. Each is a named
+//! [capacity](crate::capacity) value (e.g. [`BOARD_REGISTRAR`]) and the type
+//! it gives (e.g. [`BoardRegistrar`]); a program's own sizes are built the
+//! same way.
 //!
 //! | preset | what it holds |
 //! |---|---|
@@ -34,48 +37,98 @@
 //! (`size_of`); the test suite fails when a preset grows past them. On a
 //! 32-bit board the values are smaller (the README's table gives both).
 
-use crate::handlespace::{Fixed, Handlespace};
-use crate::pool_element::PoolElement;
-use crate::pool_user::PoolUser;
-use crate::registrar::Registrar;
+use crate::capacity::{PoolElementCapacity, PoolUserCapacity, RegistrarCapacity, StorageCapacity};
+use crate::handlespace::Handlespace;
 use crate::storage::RedBlackTree;
+use crate::{fixed_storage, pool_element_type, pool_user_type, registrar_type};
 
-/// A handlespace for a board: 64 PEs, 8 pools, 16 further addresses, 4
-/// owner registrars.
+/// The capacities of [`BoardStorage`]: 64 PEs, 8 pools, 16 further
+/// addresses, 4 owner registrars.
+pub const BOARD_STORAGE: StorageCapacity = StorageCapacity {
+    pes: 64,
+    pools: 8,
+    addresses: 16,
+    owners: 4,
+};
+
+/// A handlespace for a board: [`BOARD_STORAGE`] in red-black trees.
 pub type BoardHandlespace = Handlespace<RedBlackTree, BoardStorage>;
 
 /// The storage of [`BoardHandlespace`] and [`BoardRegistrar`].
-pub type BoardStorage = Fixed<64, 8, 16, 4>;
+pub type BoardStorage = fixed_storage!(BOARD_STORAGE);
 
-/// A registrar for a board: a [`BoardHandlespace`], 64 owned PEs, 16
-/// associations, a 4 KiB transmit queue and 16 events.
-pub type BoardRegistrar = Registrar<RedBlackTree, BoardStorage, 64, 16, 4096, 16>;
+/// The capacities of [`BoardRegistrar`]: 64 owned PEs, 16 associations, a
+/// 4 KiB transmit queue and 16 events.
+pub const BOARD_REGISTRAR: RegistrarCapacity = RegistrarCapacity {
+    owned: 64,
+    associations: 16,
+    transmit_queue: 4096,
+    events: 16,
+};
 
-/// A pool element for a board: a transmit queue of 1 KiB and 8 messages
-/// (a REGISTRATION with a few addresses takes under 200 bytes, a
-/// keep-alive's answer a few dozen), 4 application events. Built by
-/// [`new_sized`](PoolElement::new_sized) or, in a `static`,
-/// [`new_sized_const`](PoolElement::new_sized_const).
-pub type BoardPoolElement = PoolElement<1024, 8, 4>;
+/// A registrar for a board: a [`BoardHandlespace`] and [`BOARD_REGISTRAR`].
+pub type BoardRegistrar = registrar_type!(RedBlackTree, BoardStorage, BOARD_REGISTRAR);
 
-/// A pool element for a host: a transmit queue of 8 KiB and 32 messages,
-/// 16 application events (the crate's default limits, so that with them
-/// it is the plain [`PoolElement`]).
-pub type HostPoolElement = PoolElement<8192, 32, 16>;
+/// The capacities of [`BoardPoolElement`]: a transmit queue of 1 KiB and
+/// 8 messages (a REGISTRATION with a few addresses takes under 200 bytes, a
+/// keep-alive's answer a few dozen), 4 application events.
+pub const BOARD_POOL_ELEMENT: PoolElementCapacity = PoolElementCapacity {
+    transmit_queue: 1024,
+    messages: 8,
+    events: 4,
+};
 
-/// A pool user for a board: 4 pools of 16 PEs cached.
-pub type BoardPoolUser = PoolUser<4, 16>;
+/// A pool element for a board ([`BOARD_POOL_ELEMENT`]). Built by
+/// [`new_sized`](crate::pool_element::PoolElement::new_sized) or, in a `static`,
+/// [`new_sized_const`](crate::pool_element::PoolElement::new_sized_const).
+pub type BoardPoolElement = pool_element_type!(BOARD_POOL_ELEMENT);
 
-/// The runtime's registrar (`runtime::RegistrarNode`): growable storage,
-/// up to 2^20 owned PEs, 4,096 associations, a 64 KiB transmit queue and
-/// 64 events.
+/// The capacities of [`HostPoolElement`]: a transmit queue of 8 KiB and 32
+/// messages, 16 application events (the crate's default limits, so that
+/// with them it is the plain [`PoolElement`](crate::pool_element::PoolElement)).
+pub const HOST_POOL_ELEMENT: PoolElementCapacity = PoolElementCapacity {
+    transmit_queue: 8192,
+    messages: 32,
+    events: 16,
+};
+
+/// A pool element for a host ([`HOST_POOL_ELEMENT`]).
+pub type HostPoolElement = pool_element_type!(HOST_POOL_ELEMENT);
+
+/// The capacities of [`BoardPoolUser`]: 4 pools of 16 PEs cached.
+pub const BOARD_POOL_USER: PoolUserCapacity = PoolUserCapacity {
+    pools: 4,
+    pes_per_pool: 16,
+};
+
+/// A pool user for a board ([`BOARD_POOL_USER`]).
+pub type BoardPoolUser = pool_user_type!(BOARD_POOL_USER);
+
+/// The capacities of the runtime's registrar (`HostRegistrar`, feature
+/// `alloc`): up to 2^20 owned PEs, 4,096 associations, a 64 KiB transmit
+/// queue and 64 events.
+pub const HOST_REGISTRAR: RegistrarCapacity = RegistrarCapacity {
+    owned: 1 << 20,
+    associations: 4096,
+    transmit_queue: 65536,
+    events: 64,
+};
+
+/// The runtime's registrar (`runtime::RegistrarNode`): growable storage
+/// and [`HOST_REGISTRAR`].
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub type HostRegistrar =
-    Registrar<RedBlackTree, crate::handlespace::Growable, { 1 << 20 }, 4096, 65536, 64>;
+    registrar_type!(RedBlackTree, crate::handlespace::Growable, HOST_REGISTRAR);
 
-/// A pool user with the default capacities: 8 pools of 16 PEs.
-pub type HostPoolUser = PoolUser<8, 16>;
+/// The capacities of [`HostPoolUser`]: 8 pools of 16 PEs (the defaults).
+pub const HOST_POOL_USER: PoolUserCapacity = PoolUserCapacity {
+    pools: 8,
+    pes_per_pool: 16,
+};
+
+/// A pool user with the default capacities ([`HOST_POOL_USER`]).
+pub type HostPoolUser = pool_user_type!(HOST_POOL_USER);
 
 /// The documented size of [`BoardHandlespace`] on a 64-bit host.
 pub const BOARD_HANDLESPACE_BYTES: usize = 14_344;
@@ -84,7 +137,7 @@ pub const BOARD_REGISTRAR_BYTES: usize = 79_160;
 /// The documented size of [`BoardPoolUser`] on a 64-bit host.
 pub const BOARD_POOL_USER_BYTES: usize = 35_792;
 /// The documented size of a
-/// [`PoolElement`] on a 64-bit host,
+/// [`PoolElement`](crate::pool_element::PoolElement) on a 64-bit host,
 /// with the default limits.
 pub const POOL_ELEMENT_BYTES: usize = 17_336;
 /// The documented size of [`BoardPoolElement`] on a 64-bit host.

@@ -268,6 +268,18 @@ impl<const N: usize> OwnerTable for Owners<N> {
 #[derive(Debug)]
 pub enum Fixed<const PES: usize, const POOLS: usize, const ADDRS: usize, const OWNERS: usize> {}
 
+impl<const PES: usize, const POOLS: usize, const ADDRS: usize, const OWNERS: usize>
+    Fixed<PES, POOLS, ADDRS, OWNERS>
+{
+    /// This storage's capacities, by name.
+    pub const CAPACITY: crate::capacity::StorageCapacity = crate::capacity::StorageCapacity {
+        pes: PES,
+        pools: POOLS,
+        addresses: ADDRS,
+        owners: OWNERS,
+    };
+}
+
 impl<const PES: usize, const POOLS: usize, const ADDRS: usize, const OWNERS: usize> Storage
     for Fixed<PES, POOLS, ADDRS, OWNERS>
 {

@@ -578,6 +578,14 @@ impl PoolElement {
 impl<const QUEUE: usize, const MESSAGES: usize, const EVENTS: usize>
     PoolElement<QUEUE, MESSAGES, EVENTS>
 {
+    /// This type's capacities, by name.
+    pub const CAPACITY: crate::capacity::PoolElementCapacity =
+        crate::capacity::PoolElementCapacity {
+            transmit_queue: QUEUE,
+            messages: MESSAGES,
+            events: EVENTS,
+        };
+
     /// [`new`](PoolElement::new) for any capacities (see the
     /// [type](PoolElement)): a transmit queue of `QUEUE` bytes and
     /// `MESSAGES` messages, `EVENTS` events.

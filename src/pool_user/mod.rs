@@ -541,6 +541,12 @@ macro_rules! user_value {
 }
 
 impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
+    /// This type's capacities, by name.
+    pub const CAPACITY: crate::capacity::PoolUserCapacity = crate::capacity::PoolUserCapacity {
+        pools: POOLS,
+        pes_per_pool: PES,
+    };
+
     /// A pool user with an empty cache.
     ///
     /// The value holds its transmit queue and cache; to place it in a

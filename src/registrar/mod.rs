@@ -391,6 +391,14 @@ impl<
         const EVENTS: usize,
     > Registrar<B, S, OWNED, ASSOCS, QUEUE, EVENTS>
 {
+    /// This type's capacities besides its handlespace's, by name.
+    pub const CAPACITY: crate::capacity::RegistrarCapacity = crate::capacity::RegistrarCapacity {
+        owned: OWNED,
+        associations: ASSOCS,
+        transmit_queue: QUEUE,
+        events: EVENTS,
+    };
+
     /// A registrar with an empty handlespace. The first SERVER_ANNOUNCE (if
     /// enabled) is due at once: `poll_timeout` returns [`Instant::ZERO`].
     ///

@@ -233,3 +233,55 @@ fn a_const_registrar_enters_its_static_enrp_peers_at_the_first_input() {
     assert_eq!(by_const.poll_timeout(), by_new.poll_timeout());
     assert_eq!(by_const.poll_connect(), by_new.poll_connect());
 }
+
+#[test]
+fn presets_are_their_named_capacities() {
+    use rserpool::handlespace::Fixed;
+    use rserpool::presets::*;
+    assert_eq!(BoardStorage::CAPACITY, BOARD_STORAGE);
+    assert_eq!(Fixed::<64, 8, 16, 4>::CAPACITY, BOARD_STORAGE);
+    assert_eq!(BoardRegistrar::CAPACITY, BOARD_REGISTRAR);
+    assert_eq!(BoardRegistrar::CAPACITY.associations, 16);
+    assert_eq!(HostRegistrar::CAPACITY, HOST_REGISTRAR);
+    assert_eq!(BoardPoolElement::CAPACITY, BOARD_POOL_ELEMENT);
+    assert_eq!(HostPoolElement::CAPACITY, HOST_POOL_ELEMENT);
+    assert_eq!(BoardPoolUser::CAPACITY, BOARD_POOL_USER);
+    assert_eq!(HostPoolUser::CAPACITY, HOST_POOL_USER);
+    // The defaults of the plain types.
+    assert_eq!(
+        rserpool::pool_user::PoolUser::<8, 16>::CAPACITY,
+        HOST_POOL_USER
+    );
+}
+
+#[test]
+fn a_machine_of_named_capacities_is_sized_by_them() {
+    use rserpool::capacity::{PoolElementCapacity, PoolUserCapacity, StorageCapacity};
+    use rserpool::{fixed_storage, pool_element_type, pool_user_type};
+    const STORAGE: StorageCapacity = StorageCapacity {
+        pes: 20,
+        pools: 3,
+        addresses: 5,
+        owners: 2,
+    };
+    const PE: PoolElementCapacity = PoolElementCapacity {
+        transmit_queue: 2048,
+        messages: 8,
+        events: 4,
+    };
+    const PU: PoolUserCapacity = PoolUserCapacity {
+        pools: 2,
+        pes_per_pool: 5,
+    };
+    type Hs = rserpool::handlespace::Handlespace<rserpool::storage::Treap, fixed_storage!(STORAGE)>;
+    type Pe = pool_element_type!(PE);
+    type Pu = pool_user_type!(PU);
+    let hs = Hs::new_const();
+    assert_eq!(hs.capacity(), 20);
+    assert_eq!(Pe::CAPACITY, PE);
+    assert_eq!(Pu::CAPACITY, PU);
+    // A smaller queue is a smaller machine.
+    assert!(
+        core::mem::size_of::<Pe>() < core::mem::size_of::<rserpool::pool_element::PoolElement>()
+    );
+}
