@@ -19,13 +19,13 @@ use crate::pool_element::{
     self, Cookie, PoolElement, PoolElementConfig, PoolElementError, MAX_REGISTRARS,
 };
 use crate::time::Instant;
-use crate::transmit::{Destination, Machine, QueueError, Source, TransportEvent};
+use crate::transmit::{Machine, QueueError, Source, TransportEvent};
 use crate::wire::{AsapMessage, List, PoolElementParam, Protocol, ASAP_PPID};
 
 use super::app::{AppQueue, Next};
 use super::buffer::{Full, PushError, Ring};
 use super::{
-    copy_lent, is_asap, Backpressure, CloseReason, SessionConnect, SessionError, SessionId,
+    is_asap, poll_lent, Backpressure, CloseReason, SessionConnect, SessionError, SessionId,
     SessionTransmit, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES, DEFAULT_SESSIONS,
 };
 
@@ -604,24 +604,10 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// message is lent again.
     pub fn peek_transmit(&self) -> Option<(SessionTransmit, &[u8])> {
         if let Some((t, bytes)) = self.pe.peek_transmit() {
-            return Some((
-                SessionTransmit {
-                    destination: t.destination,
-                    ppid: t.protocol.ppid(),
-                    len: t.len,
-                },
-                bytes,
-            ));
+            return Some((t.into(), bytes));
         }
         let (_, meta, bytes) = self.outbox.front()?;
-        Some((
-            SessionTransmit {
-                destination: Destination::Association(meta.assoc),
-                ppid: meta.ppid,
-                len: bytes.len(),
-            },
-            bytes,
-        ))
+        Some((SessionTransmit::on(meta.assoc, meta.ppid, bytes), bytes))
     }
 
     /// Drops the message [`peek_transmit`](Self::peek_transmit) lends (it
@@ -642,12 +628,7 @@ impl<const S: usize, const B: usize, const M: usize> SessionElement<S, B, M> {
     /// shorter than the message gets [`QueueError::BufferTooSmall`] and the
     /// message stays queued.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<SessionTransmit>, QueueError> {
-        let Some((t, bytes)) = self.peek_transmit() else {
-            return Ok(None);
-        };
-        copy_lent(bytes, buf)?;
-        self.consume_transmit();
-        Ok(Some(t))
+        poll_lent(self, Self::peek_transmit, Self::consume_transmit, buf)
     }
 
     /// The next application event. A [`Event::Message`]'s bytes are copied

@@ -178,8 +178,9 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use crate::addr::TransportProtocol;
+use crate::id::AssocId;
 use crate::id::PeId;
-use crate::transmit::{Connect, Destination, QueueError};
+use crate::transmit::{Connect, Destination, QueueError, Transmit};
 use crate::wire::ASAP_PPID;
 
 pub use element::{SessionElement, SessionElementConfig};
@@ -222,6 +223,28 @@ pub struct SessionTransmit {
     pub ppid: u32,
     /// The message's length in bytes.
     pub len: usize,
+}
+
+impl From<Transmit> for SessionTransmit {
+    /// An inner machine's ASAP (or ENRP) message, with its protocol's PPID.
+    fn from(t: Transmit) -> Self {
+        SessionTransmit {
+            destination: t.destination,
+            ppid: t.protocol.ppid(),
+            len: t.len,
+        }
+    }
+}
+
+impl SessionTransmit {
+    /// `bytes` with `ppid` on association `assoc`.
+    fn on(assoc: AssocId, ppid: u32, bytes: &[u8]) -> Self {
+        SessionTransmit {
+            destination: Destination::Association(assoc),
+            ppid,
+            len: bytes.len(),
+        }
+    }
 }
 
 /// An association a machine wants opened.
@@ -393,6 +416,25 @@ fn copy_lent(lent: &[u8], out: &mut [u8]) -> Result<usize, QueueError> {
         .ok_or(QueueError::BufferTooSmall { needed: lent.len() })?;
     dst.copy_from_slice(lent);
     Ok(lent.len())
+}
+
+/// A session machine's `peek_transmit`.
+type Peek<M> = fn(&M) -> Option<(SessionTransmit, &[u8])>;
+
+/// A session machine's `poll_transmit`: the message `peek` lends, copied
+/// into `buf`, then `consume`d; a `buf` too short leaves it queued.
+fn poll_lent<M>(
+    machine: &mut M,
+    peek: Peek<M>,
+    consume: fn(&mut M),
+    buf: &mut [u8],
+) -> Result<Option<SessionTransmit>, QueueError> {
+    let Some((t, bytes)) = peek(machine) else {
+        return Ok(None);
+    };
+    copy_lent(bytes, buf)?;
+    consume(machine);
+    Ok(Some(t))
 }
 
 /// Copies ring message `pos` into `out`.

@@ -44,7 +44,7 @@ use crate::cause::CauseCode;
 use crate::id::{AssocId, PeId, PoolHandle};
 use crate::pool_user::{self, PoolUser, PoolUserError, Selection, SendOptions, MAX_COOKIE_SIZE};
 use crate::time::Instant;
-use crate::transmit::{Destination, Machine, QueueError, Source, TransportEvent};
+use crate::transmit::{Machine, QueueError, Source, TransportEvent};
 use crate::wire::{AsapMessage, Protocol, ASAP_PPID};
 
 mod event;
@@ -54,7 +54,7 @@ pub use event::{Event, SessionState, SessionUserConfig};
 use super::app::{AppQueue, Next};
 use super::buffer::{Full, Ring};
 use super::{
-    copy_lent, is_asap, Backpressure, CloseReason, FailoverReason, ResendPolicy, SessionConnect,
+    is_asap, poll_lent, Backpressure, CloseReason, FailoverReason, ResendPolicy, SessionConnect,
     SessionError, SessionId, SessionTransmit, DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES,
     DEFAULT_SESSIONS,
 };
@@ -695,36 +695,15 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     /// message is lent again.
     pub fn peek_transmit(&self) -> Option<(SessionTransmit, &[u8])> {
         if let Some((t, bytes)) = self.pu.peek_transmit() {
-            return Some((
-                SessionTransmit {
-                    destination: t.destination,
-                    ppid: t.protocol.ppid(),
-                    len: t.len,
-                },
-                bytes,
-            ));
+            return Some((t.into(), bytes));
         }
         if let Some((_, assoc, bytes)) = self.due_echo() {
-            return Some((
-                SessionTransmit {
-                    destination: Destination::Association(assoc),
-                    ppid: ASAP_PPID,
-                    len: bytes.len(),
-                },
-                bytes,
-            ));
+            return Some((SessionTransmit::on(assoc, ASAP_PPID, bytes), bytes));
         }
         let (pos, assoc) = self.next_ready()?;
         let meta = self.outbox.meta(pos)?;
         let bytes = self.outbox.bytes(pos);
-        Some((
-            SessionTransmit {
-                destination: Destination::Association(assoc),
-                ppid: meta.ppid,
-                len: bytes.len(),
-            },
-            bytes,
-        ))
+        Some((SessionTransmit::on(assoc, meta.ppid, bytes), bytes))
     }
 
     /// Takes the message [`peek_transmit`](Self::peek_transmit) lends as
@@ -772,12 +751,7 @@ impl<const S: usize, const B: usize, const M: usize, const P: usize, const E: us
     /// shorter than the message gets [`QueueError::BufferTooSmall`] and the
     /// message stays queued.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<SessionTransmit>, QueueError> {
-        let Some((t, bytes)) = self.peek_transmit() else {
-            return Ok(None);
-        };
-        copy_lent(bytes, buf)?;
-        self.consume_transmit();
-        Ok(Some(t))
+        poll_lent(self, Self::peek_transmit, Self::consume_transmit, buf)
     }
 
     /// The next application event. A [`Event::Message`]'s bytes are
