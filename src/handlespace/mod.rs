@@ -4,11 +4,15 @@
 //! A [`Handlespace`] is generic over the index algorithm `B` (a
 //! [`Backend`]: red-black tree, treap, or sorted list) and over its storage
 //! `S` ([`Fixed`] capacities without heap, or [`Growable`] arenas with
-//! `alloc`). Every PE is one record in a PE arena, linked into five orders:
-//! its pool's selection order (with subtree weight sums for the random
-//! policies), its pool's PE id order, the global timer order, the ownership
-//! order (owner registrar, pool handle, PE id) and the association order.
-//! Every operation but iteration is O(log n).
+//! `alloc`). Every PE is one record in a PE arena, linked into its pool's
+//! selection order (with subtree weight sums for the random policies), its
+//! pool's PE id order, the association order and the timer order. The
+//! timer order is a few FIFO lanes (O(1): timers set to "now plus an
+//! interval" come in deadline order) with a tree for timers that fit no
+//! lane. Ownership has no order of its own: a registrar's PEs are walked
+//! through the pools' id orders, and each owner's count and checksum are
+//! kept as PEs come and go. Every operation but iteration is O(log n), and
+//! setting, moving and cancelling a timer O(1) in the common case.
 //!
 //! Capacity is explicit: a registration that does not fit is refused with
 //! [`HandlespaceError::LackOfResources`] and leaves the handlespace exactly
@@ -16,8 +20,8 @@
 //!
 //! # Storage and memory
 //!
-//! A PE record ([`PeNode`]) is 200 bytes with either tree backend: five
-//! 12-byte links, the policy and its [`PolicyState`], the registration
+//! A PE record ([`PeNode`]) is 200 bytes with either tree backend: four
+//! 12-byte links, the timer lane's two, the policy and its [`PolicyState`], the registration
 //! fields, and both transports with their first address inline (further
 //! addresses of multi-homed transports, up to
 //! [`MAX_TRANSPORT_ADDRESSES`] a transport, are chained in a separate
@@ -43,8 +47,8 @@
 //! |---|---|---|
 //! | selection (per pool) | [`Policy::compare`], weight sums for weighted policies | [`resolve`](Handlespace::resolve) |
 //! | id (per pool) | PE id | lookup, [`PoolInfo::elements`] |
-//! | timer | deadline, then the order timers were set | [`next_timer`](Handlespace::next_timer), [`purge_expired`](Handlespace::purge_expired) |
-//! | ownership | home registrar, pool handle bytes, PE id | [`next_owned`](Handlespace::next_owned), [`take_over`](Handlespace::take_over), checksums |
+//! | timer (lanes, tree for the rest) | deadline, then the order timers were set | [`next_timer`](Handlespace::next_timer), [`purge_expired`](Handlespace::purge_expired) |
+//! | ownership (no index: the pools' id orders, filtered) | home registrar, pool handle bytes, PE id | [`next_owned`](Handlespace::next_owned), [`take_over`](Handlespace::take_over) |
 //! | association | association, then record | [`remove_by_association`](Handlespace::remove_by_association) |
 //!
 //! A selection changes the selected PE's policy state once (RFC 5356; not
@@ -107,8 +111,8 @@ pub use store::Growable;
 pub use store::{Fixed, OwnerEntry, OwnerTable, Owners, PeMap, PoolMap, Storage};
 
 use node::{
-    AssocView, IdView, OwnerView, PackedAddr, PoolView, SelView, StoredTransport, TimerView,
-    F_CONTROL, F_PRESENT, F_V6,
+    AssocView, IdView, PackedAddr, PoolView, SelView, StoredTransport, TimerView, F_CONTROL,
+    F_PRESENT, F_V6,
 };
 use select::SelectionKind;
 
@@ -341,14 +345,6 @@ impl OwnershipCursor {
     }
 }
 
-/// The ownership order's view over a handlespace's PE and pool arenas.
-type OwnerOrder<'a, B, S> = OwnerView<
-    'a,
-    &'a mut <S as Storage>::Pes<<B as Backend>::Link>,
-    <S as Storage>::Pools<<B as Backend>::Link, <B as Backend>::Root>,
-    <B as Backend>::Root,
->;
-
 /// Pools keyed by pool handle and their pool elements; see the
 /// [module documentation](self).
 pub struct Handlespace<B: Backend, S: Storage> {
@@ -363,7 +359,7 @@ pub struct Handlespace<B: Backend, S: Storage> {
     widths: [u32; MAX_TRANSPORT_ADDRESSES + 1],
     pool_root: B::Root,
     timer_root: B::Root,
-    owner_root: B::Root,
+    lanes: [lanes::Lane; lanes::LANES],
     assoc_root: B::Root,
     seq: u64,
     timer_stamp: u32,
@@ -412,6 +408,7 @@ macro_rules! sel_ref {
 // The operations, ownership, views and invariant checker, after the macros
 // they use.
 mod check;
+mod lanes;
 mod operations;
 mod ownership;
 mod view;
@@ -445,7 +442,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             widths: [0; MAX_TRANSPORT_ADDRESSES + 1],
             pool_root: Default::default(),
             timer_root: Default::default(),
-            owner_root: Default::default(),
+            lanes: [lanes::Lane::EMPTY; lanes::LANES],
             assoc_root: Default::default(),
             seq: 0,
             timer_stamp: 0,
@@ -480,7 +477,7 @@ impl<B: Backend, const PES: usize, const POOLS: usize, const ADDRS: usize, const
             widths: [0; MAX_TRANSPORT_ADDRESSES + 1],
             pool_root: B::EMPTY_ROOT,
             timer_root: B::EMPTY_ROOT,
-            owner_root: B::EMPTY_ROOT,
+            lanes: [lanes::Lane::EMPTY; lanes::LANES],
             assoc_root: B::EMPTY_ROOT,
             seq: 0,
             timer_stamp: 0,
@@ -555,14 +552,6 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             &IdView { pes: &self.pes },
             |v, n| node::Access::get(&v.pes)[n].pe_id.cmp(&pe_id),
         )
-    }
-
-    fn owner_view(&mut self) -> OwnerOrder<'_, B, S> {
-        OwnerView {
-            pes: &mut self.pes,
-            pools: &self.pools,
-            _root: PhantomData,
-        }
     }
 }
 

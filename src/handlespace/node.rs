@@ -17,14 +17,12 @@ use crate::time::Instant;
 pub(crate) const SEL: usize = 0;
 /// Link index of the pool's PE id order.
 pub(crate) const ID: usize = 1;
-/// Link index of the global timer order.
+/// Link index of the timer tree (timers that fit no timer lane).
 pub(crate) const TIMER: usize = 2;
-/// Link index of the ownership order (owner, pool handle, PE id).
-pub(crate) const OWNER: usize = 3;
 /// Link index of the association order (association, node).
-pub(crate) const ASSOC: usize = 4;
+pub(crate) const ASSOC: usize = 3;
 /// The number of orders a PE is in.
-pub(crate) const ORDERS: usize = 5;
+pub(crate) const ORDERS: usize = 4;
 
 /// An IP address in 16 bytes (IPv4 in the first four).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -111,12 +109,12 @@ impl StoredTransport {
     }
 }
 
-/// A pool element as stored in the PE arena: its link records in the five
+/// A pool element as stored in the PE arena: its link records in the four
 /// orders and its registration.
 ///
 /// The layout is fixed (`repr(C)`) so that what a tree walk reads sits
 /// together at the front: the policy (whose tag is also the arena slot's
-/// tag), the PE id, the five links, then owner, pool, association and the
+/// tag), the PE id, the four links, then owner, pool, association and the
 /// timer key. About 200 bytes.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
@@ -130,6 +128,9 @@ pub struct PeNode<L> {
     pub(crate) deadline: Instant,
     /// When the timer was set, to keep equal deadlines in setting order.
     pub(crate) timer_stamp: u32,
+    /// The neighbours in the timer lane (see `lanes`).
+    pub(crate) timer_prev: NodeId,
+    pub(crate) timer_next: NodeId,
     pub(crate) life: i32,
     pub(crate) sel_sum: u64,
     pub(crate) state: PolicyState,
@@ -137,6 +138,8 @@ pub struct PeNode<L> {
     pub(crate) user: StoredTransport,
     pub(crate) asap: StoredTransport,
     pub(crate) timer: u8,
+    /// Which timer lane holds the timer, or `lanes::IN_TREE`.
+    pub(crate) timer_lane: u8,
 }
 
 /// A pool as stored in the pool arena.
@@ -248,7 +251,7 @@ where
     }
 }
 
-/// The global timer order: (deadline, stamp, node). The stamp (when the
+/// The timer tree, for timers that fit no lane: (deadline, stamp, node). The stamp (when the
 /// timer was set; it may wrap) puts timers with equal deadlines in the order
 /// they were set, so that they append; the node id keeps the order strict.
 pub(crate) struct TimerView<R> {
@@ -284,37 +287,6 @@ where
     fn cmp(&self, a: NodeId, b: NodeId) -> Ordering {
         let p = self.pes.get();
         (p[a].assoc, a).cmp(&(p[b].assoc, b))
-    }
-}
-
-/// The ownership order: (owner, pool handle bytes, PE id).
-pub(crate) struct OwnerView<'p, R, P, RT> {
-    pub(crate) pes: R,
-    pub(crate) pools: &'p P,
-    pub(crate) _root: PhantomData<RT>,
-}
-
-impl<L, R, P, RT> Nodes<L> for OwnerView<'_, R, P, RT>
-where
-    R: Access,
-    R::Target: Arena<PeNode<L>>,
-    P: Arena<PoolNode<L, RT>>,
-{
-    pe_links!(OWNER);
-    #[inline]
-    fn cmp(&self, a: NodeId, b: NodeId) -> Ordering {
-        let p = self.pes.get();
-        let (x, y) = (&p[a], &p[b]);
-        x.home.cmp(&y.home).then_with(|| {
-            if x.pool == y.pool {
-                x.pe_id.cmp(&y.pe_id)
-            } else {
-                self.pools[x.pool]
-                    .handle
-                    .as_bytes()
-                    .cmp(self.pools[y.pool].handle.as_bytes())
-            }
-        })
     }
 }
 

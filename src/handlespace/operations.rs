@@ -214,6 +214,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             asap,
             timer: 0,
             timer_stamp: 0,
+            timer_prev: NIL,
+            timer_next: NIL,
+            timer_lane: 0,
         };
         let n = match self.pes.insert(node) {
             Ok(n) => n,
@@ -242,9 +245,6 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     fn owner_link(&mut self, n: NodeId, owner: ServerId) {
         let block = self.block_sum(n);
-        let mut root = self.owner_root;
-        B::insert(&mut root, &mut self.owner_view(), n);
-        self.owner_root = root;
         if self.owners.add(owner, block).is_err() {
             unreachable!("owner capacity checked");
         }
@@ -252,19 +252,12 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     fn owner_unlink(&mut self, n: NodeId, owner: ServerId) {
         let block = self.block_sum(n);
-        let mut root = self.owner_root;
-        B::remove(&mut root, &mut self.owner_view(), n);
-        self.owner_root = root;
         self.owners.remove(owner, block);
     }
 
     fn timer_unlink(&mut self, n: NodeId) {
         if self.pes[n].timer != 0 {
-            B::remove(
-                &mut self.timer_root,
-                &mut TimerView { pes: &mut self.pes },
-                n,
-            );
+            self.timer_remove(n);
             let pe = &mut self.pes[n];
             pe.timer = 0;
             pe.deadline = Instant::MAX;
@@ -278,11 +271,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         pe.timer = kind.bits();
         pe.deadline = deadline;
         pe.timer_stamp = self.timer_stamp;
-        B::insert(
-            &mut self.timer_root,
-            &mut TimerView { pes: &mut self.pes },
-            n,
-        );
+        self.timer_insert(n);
     }
 
     fn update_pe(
@@ -455,7 +444,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         self.widths = [0; MAX_TRANSPORT_ADDRESSES + 1];
         self.pool_root = Default::default();
         self.timer_root = Default::default();
-        self.owner_root = Default::default();
+        self.lanes = [lanes::Lane::EMPTY; lanes::LANES];
         self.assoc_root = Default::default();
     }
 
@@ -685,12 +674,12 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
 
     /// The earliest deadline of any PE timer.
     pub fn next_timer(&self) -> Option<Instant> {
-        B::first(&self.timer_root, &TimerView { pes: &self.pes }).map(|n| self.pes[n].deadline)
+        self.first_timer().map(|n| self.pes[n].deadline)
     }
 
     /// Takes the earliest timer if it is due at `now` (the PE stays).
     pub fn pop_due_timer(&mut self, now: Instant) -> Option<(PeRef, PeTimerKind)> {
-        let n = B::first(&self.timer_root, &TimerView { pes: &self.pes })?;
+        let n = self.first_timer()?;
         let pe = &self.pes[n];
         if pe.deadline > now {
             return None;
@@ -708,13 +697,12 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         F: FnMut(PeView<'_, B, S>),
     {
         let mut count = 0;
-        let mut x = B::first(&self.timer_root, &TimerView { pes: &self.pes });
-        while let Some(n) = x {
+        let mut walk = self.timer_walk();
+        while let Some(n) = self.timer_walk_next(&mut walk) {
             let pe = &self.pes[n];
             if pe.deadline > now {
                 break;
             }
-            x = B::next(&self.timer_root, &TimerView { pes: &self.pes }, n);
             if pe.timer == PeTimerKind::LifetimeExpiry.bits() {
                 f(PeView { hs: self, n });
                 self.remove_node(n);
@@ -744,7 +732,7 @@ impl<B: Backend, S: Storage> TimerIndex for Handlespace<B, S> {
         self.next_timer()
     }
     fn pop_due(&mut self, now: Instant) -> Option<(Self::Key, Instant)> {
-        let n = B::first(&self.timer_root, &TimerView { pes: &self.pes })?;
+        let n = self.first_timer()?;
         let deadline = self.pes[n].deadline;
         let (pe, kind) = self.pop_due_timer(now)?;
         Some(((pe, kind), deadline))

@@ -347,13 +347,7 @@ impl<'a, B: Backend, S: Storage> Iterator for OwnedBy<'a, B, S> {
     fn next(&mut self) -> Option<Self::Item> {
         let n = self.next?;
         let hs = self.hs;
-        let view = OwnerView {
-            pes: &hs.pes,
-            pools: &hs.pools,
-            _root: PhantomData,
-        };
-        self.next =
-            B::next(&hs.owner_root, &view, n).filter(|&x| hs.pes[x].home == Some(self.owner));
+        self.next = hs.owned_from(self.owner, hs.pe_following(n));
         Some(PeView { hs, n })
     }
 }

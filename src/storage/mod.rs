@@ -1,8 +1,8 @@
 //! Ordered indexes over an arena of nodes.
 //!
 //! A pool element sits in several orders at once (its pool's selection order,
-//! its pool's id order, the timer order, the ownership order, the association
-//! order). Each node of an [`Arena`](arena) carries one *link record* per
+//! its pool's id order, the association order, and the timer order for
+//! timers that fit none of the handlespace's timer lanes). Each node of an [`Arena`](arena) carries one *link record* per
 //! order; a [`Backend`] is one tree algorithm (red-black tree, treap, or a
 //! naive sorted list for comparison) that works on any order through the
 //! [`Nodes`] trait: how to reach a node's link for that order, how two nodes

@@ -83,9 +83,9 @@
 //!   message, fewer when the transmit queue has less room, M=1 while more
 //!   follow. The responder keeps one session per requesting peer (a new
 //!   request, over any of its associations, replaces its old one) holding
-//!   a cursor: W=1 walks its own PEs in ownership order, W=0 walks
-//!   every owner's PEs, owner by owner in ascending server id; both resume
-//!   after the last PE sent, so the handlespace may change between pages.
+//!   a cursor: W=1 walks its own PEs, W=0 every PE that has an owner,
+//!   both in (pool handle, PE id) order; both resume after the last PE
+//!   sent, so the handlespace may change between pages.
 //! * **Merge rules** (SPEC §9): a received PE is applied with
 //!   [`Registrar::apply_peer_update`] (the same checks as a registration);
 //!   its owner is the PE's home registrar id (the sender when absent; for
@@ -129,11 +129,12 @@
 //! * **Audit**: a PRESENCE checksum that differs from the local checksum of
 //!   the sender's PEs (once initialised) starts a resynchronisation: a
 //!   HANDLE_TABLE_REQUEST W=1. Mark-and-sweep without marks: the responder
-//!   sends its PEs in ownership order, so the requester deletes every PE it
+//!   sends its PEs in (pool handle, PE id) order, so the requester deletes every PE it
 //!   holds for that peer that sorts between the previous received PE and
 //!   the current one, and at the end (M=0) every one after the last. Out of
 //!   order input only costs work: a PE deleted too early is added again when
-//!   it arrives. O(log n) per PE, no per-PE state.
+//!   it arrives. No per-PE state; a sweep visits each PE between two
+//!   received ones once.
 //! * **Takeover** of a dead peer: INIT_TAKEOVER to every peer association
 //!   (the target's too), INIT_TAKEOVER_ACK awaited from every live peer
 //!   other than the target. A peer dying meanwhile is no longer awaited.

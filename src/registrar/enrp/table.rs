@@ -144,7 +144,7 @@ impl<
         last: Option<(PoolHandle, PeId)>,
         until: Option<(&[u8], PeId)>,
     ) -> usize {
-        let mut n = 0;
+        let (mut n, mut last) = (0, last);
         loop {
             let mut c = OwnershipCursor { owner: peer, last };
             let Some(r) = self.hs.next_owned(&mut c).and_then(|v| {
@@ -156,6 +156,8 @@ impl<
             }) else {
                 break;
             };
+            // Resume after the PE just removed, not from the start again.
+            last = c.last;
             self.owned.swap_remove(&r);
             if self.hs.remove(r).is_err() {
                 break;
@@ -499,32 +501,24 @@ fn page_next_in<B: Backend, S: Storage>(
     hs: &crate::handlespace::Handlespace<B, S>,
     c: &mut PageCursor,
 ) -> Option<crate::handlespace::PeRef> {
-    loop {
-        if c.done {
-            return None;
-        }
-        if let Some(v) = hs.next_owned(&mut c.cur) {
-            return Some(v.pe_ref());
-        }
-        if c.own_only {
-            c.done = true;
-            return None;
-        }
-        let cur = c.cur.owner;
-        match hs
-            .owners()
-            .iter()
-            .map(|e| e.owner)
-            .filter(|&o| o > cur)
-            .min()
-        {
-            Some(o) => c.cur = OwnershipCursor::new(o),
-            None => {
-                c.done = true;
-                return None;
-            }
-        }
+    if c.done {
+        return None;
     }
+    // W=1: the owner's PEs; W=0: every PE that has an owner. Both in (pool
+    // handle, PE id) order, resuming after the last PE sent.
+    let next = if c.own_only {
+        hs.next_owned(&mut c.cur)
+    } else {
+        let mut next = hs.next_pe(&mut c.cur.last);
+        while next.as_ref().is_some_and(|v| v.home_registrar().is_none()) {
+            next = hs.next_pe(&mut c.cur.last);
+        }
+        next
+    };
+    if next.is_none() {
+        c.done = true;
+    }
+    next.map(|v| v.pe_ref())
 }
 
 fn key_less(a: (&[u8], PeId), b: (&[u8], PeId)) -> bool {
