@@ -474,3 +474,51 @@ fn paging_seeks_treap() {
 fn paging_seeks_list() {
     paging_seeks::<SortedList>();
 }
+
+/// `next_pe` walks every PE in (pool handle, PE id) order and resumes after
+/// the last one returned even when that one is gone by the next call, and
+/// the ownership walk passes over other owners' PEs.
+#[test]
+fn walks_resume_after_removed_pes() {
+    let mut hs = GrowableHandlespace::<RedBlackTree>::new();
+    let now = Instant::ZERO;
+    let mut want = Vec::new();
+    for pool in ["b", "a", "c"] {
+        for id in [30, 10, 20] {
+            let owner = if id == 20 { 2 } else { 1 };
+            hs.register(now, &reg(pool, id, owner, Policy::RoundRobin))
+                .unwrap();
+            want.push((handle(pool), pe(id)));
+        }
+    }
+    want.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+    let mut last = None;
+    let mut got = Vec::new();
+    while let Some(v) = hs.next_pe(&mut last) {
+        let (h, id, r) = (*v.pool_handle(), v.pe_id(), v.pe_ref());
+        got.push((h, id));
+        // The PE just returned goes (and with the last, its pool).
+        hs.remove(r).unwrap();
+        hs.check().unwrap();
+    }
+    assert_eq!(got, want);
+    assert!(hs.is_empty());
+
+    for pool in ["b", "a"] {
+        for id in [30, 10, 20] {
+            let owner = if id == 20 { 2 } else { 1 };
+            hs.register(now, &reg(pool, id, owner, Policy::RoundRobin))
+                .unwrap();
+        }
+    }
+    let mut cursor = OwnershipCursor::new(sid(2));
+    let mut owned = Vec::new();
+    while let Some(v) = hs.next_owned(&mut cursor) {
+        owned.push((v.pool_handle().as_bytes().to_vec(), v.pe_id()));
+    }
+    assert_eq!(owned, [(b"a".to_vec(), pe(20)), (b"b".to_vec(), pe(20))]);
+    assert_eq!(hs.take_over(sid(2), sid(3)), 2);
+    assert_eq!(hs.owned_by(sid(3)).count(), 2);
+    assert_eq!(hs.owned_by(sid(2)).count(), 0);
+    hs.check().unwrap();
+}

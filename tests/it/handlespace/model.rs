@@ -403,6 +403,20 @@ fn compare<B: Backend, S: Storage>(hs: &Handlespace<B, S>, m: &Model) {
             .collect();
         assert_eq!(sel, msel, "selection order of pool {p}");
     }
+    // Every PE in (pool handle, PE id) order, one call at a time.
+    let mut all: Vec<(PoolHandle, PeId)> = m
+        .pes
+        .iter()
+        .map(|x| (handle(x.pool), PeId::new(x.id).unwrap()))
+        .collect();
+    all.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+    let mut last = None;
+    let mut walked = Vec::new();
+    while let Some(v) = hs.next_pe(&mut last) {
+        walked.push((*v.pool_handle(), v.pe_id()));
+        assert_eq!(last, walked.last().copied());
+    }
+    assert_eq!(walked, all);
     for o in 1..4 {
         let o = ServerId::new(o).unwrap();
         let mine: Vec<(PoolHandle, PeId)> = m
@@ -412,6 +426,13 @@ fn compare<B: Backend, S: Storage>(hs: &Handlespace<B, S>, m: &Model) {
             .map(|x| (handle(x.pool), PeId::new(x.id).unwrap()))
             .collect();
         assert_eq!(hs.owned_count(o), mine.len());
+        let mut sorted = mine.clone();
+        sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+        let walked: Vec<(PoolHandle, PeId)> = hs
+            .owned_by(o)
+            .map(|v| (*v.pool_handle(), v.pe_id()))
+            .collect();
+        assert_eq!(walked, sorted, "PEs of owner {o}");
         assert_eq!(
             hs.owner_checksum(o),
             pe_checksum(mine.iter().map(|(h, i)| (h.as_bytes(), *i)))
