@@ -545,7 +545,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     #[inline]
     fn find_pe(&self, pool: NodeId, pe_id: PeId) -> Option<NodeId> {
         if <S::PeMap as PeMap>::ENABLED {
-            return self.pe_map.get(pool, pe_id);
+            return self.pe_map.get(&self.pes, pool, pe_id);
         }
         B::find(
             &self.pools[pool].id_root,

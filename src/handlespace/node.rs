@@ -125,6 +125,8 @@ pub struct PeNode<L> {
     pub(crate) home: Option<ServerId>,
     pub(crate) pool: NodeId,
     pub(crate) assoc: AssocId,
+    /// The next PE in its (pool, PE id) hash chain, if the storage has one.
+    pub(crate) map_next: NodeId,
     pub(crate) deadline: Instant,
     /// When the timer was set, to keep equal deadlines in setting order.
     pub(crate) timer_stamp: u32,

@@ -217,6 +217,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             timer_prev: NIL,
             timer_next: NIL,
             timer_lane: 0,
+            map_next: NIL,
         };
         let n = match self.pes.insert(node) {
             Ok(n) => n,
@@ -228,7 +229,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             &mut IdView { pes: &mut self.pes },
             n,
         );
-        self.pe_map.insert(pool, reg.pe_id, n);
+        self.pe_map.insert(&mut self.pes, n);
         B::insert(
             &mut self.assoc_root,
             &mut AssocView { pes: &mut self.pes },
@@ -393,11 +394,11 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     }
 
     fn remove_node(&mut self, n: NodeId) {
-        let (pool, pe_id, home, user, asap) = {
+        let (pool, home, user, asap) = {
             let pe = &self.pes[n];
-            (pe.pool, pe.pe_id, pe.home, pe.user, pe.asap)
+            (pe.pool, pe.home, pe.user, pe.asap)
         };
-        self.pe_map.remove(pool, pe_id);
+        self.pe_map.remove(&mut self.pes, n);
         sel_mut!(self, pool, remove, n);
         B::remove(
             &mut self.pools[pool].id_root,

@@ -7,7 +7,7 @@ use super::checksum::finish;
 use super::node::{ExtraAddress, PeNode, PoolNode};
 use crate::id::{PeId, PoolHandle, ServerId};
 use crate::storage::arena::{Arena, CapacityError, FixedArena};
-use crate::storage::NodeId;
+use crate::storage::{NodeId, NIL};
 
 /// The storage of a handlespace: one arena for PEs, one for pools, one for
 /// the addresses beyond the first of each transport, an optional pool-handle
@@ -76,16 +76,19 @@ impl PoolMap for HashPoolLookup {
 }
 
 /// A fast (pool, PE id) index kept next to each pool's id order, or none.
+///
+/// The index may chain PEs through their records (`PeNode::map_next`), so
+/// each call is given the PE arena.
 pub trait PeMap {
     /// Whether lookups go through this index (otherwise through the pool's
     /// id order, O(log n)).
     const ENABLED: bool;
     /// The PE with this id in this pool.
-    fn get(&self, pool: NodeId, pe_id: PeId) -> Option<NodeId>;
-    /// Records a new PE.
-    fn insert(&mut self, pool: NodeId, pe_id: PeId, pe: NodeId);
-    /// Forgets a PE.
-    fn remove(&mut self, pool: NodeId, pe_id: PeId);
+    fn get<L, A: Arena<PeNode<L>>>(&self, pes: &A, pool: NodeId, pe_id: PeId) -> Option<NodeId>;
+    /// Records PE `pe` (in the arena, with its pool and id set).
+    fn insert<L, A: Arena<PeNode<L>>>(&mut self, pes: &mut A, pe: NodeId);
+    /// Forgets PE `pe` (still in the arena).
+    fn remove<L, A: Arena<PeNode<L>>>(&mut self, pes: &mut A, pe: NodeId);
     /// The number of PEs recorded.
     fn len(&self) -> usize;
     /// Whether no PE is recorded.
@@ -100,42 +103,121 @@ pub struct TreePeLookup;
 
 impl PeMap for TreePeLookup {
     const ENABLED: bool = false;
-    fn get(&self, _pool: NodeId, _pe_id: PeId) -> Option<NodeId> {
+    fn get<L, A: Arena<PeNode<L>>>(&self, _: &A, _: NodeId, _: PeId) -> Option<NodeId> {
         None
     }
-    fn insert(&mut self, _pool: NodeId, _pe_id: PeId, _pe: NodeId) {}
-    fn remove(&mut self, _pool: NodeId, _pe_id: PeId) {}
+    fn insert<L, A: Arena<PeNode<L>>>(&mut self, _: &mut A, _: NodeId) {}
+    fn remove<L, A: Arena<PeNode<L>>>(&mut self, _: &mut A, _: NodeId) {}
     fn len(&self) -> usize {
         0
     }
 }
 
 /// A hash index from (pool, PE id) to PE (feature `alloc`): one memory
-/// access instead of a tree descent for registration, re-registration,
+/// access to a bucket, then the PE records chained through the bucket,
+/// instead of a tree descent, for registration, re-registration,
 /// deregistration and lookup.
+///
+/// The chains run through the PE records themselves, so the index costs a
+/// 4-byte bucket per PE or two (the bucket count is the next power of two
+/// at or above the PE count; it doubles, rehashing every PE once, when the
+/// PEs outnumber the buckets). The hash is seeded per index, so PE ids
+/// chosen by peers cannot be aimed at one chain.
 #[cfg(feature = "alloc")]
 #[derive(Clone, Debug, Default)]
 pub struct HashPeLookup {
-    map: hashbrown::HashMap<(NodeId, u32), NodeId>,
+    buckets: alloc::vec::Vec<NodeId>,
+    len: usize,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+#[cfg(feature = "alloc")]
+impl HashPeLookup {
+    /// The fewest buckets of a non-empty index.
+    const MIN_BUCKETS: usize = 64;
+
+    #[inline]
+    fn bucket(&self, pool: NodeId, pe_id: PeId) -> usize {
+        use core::hash::BuildHasher;
+        // A power of two: the low bits of a well-mixed hash.
+        (self.hasher.hash_one((pool, pe_id.get())) as usize) & (self.buckets.len() - 1)
+    }
+
+    fn link<L, A: Arena<PeNode<L>>>(&mut self, pes: &mut A, pe: NodeId) {
+        let (pool, pe_id) = (pes[pe].pool, pes[pe].pe_id);
+        let b = self.bucket(pool, pe_id);
+        pes[pe].map_next = self.buckets[b];
+        self.buckets[b] = pe;
+    }
+
+    /// Doubles the buckets and relinks every PE.
+    fn grow<L, A: Arena<PeNode<L>>>(&mut self, pes: &mut A) {
+        let size = (self.buckets.len() * 2).max(Self::MIN_BUCKETS);
+        let old = core::mem::replace(&mut self.buckets, alloc::vec![NIL; size]);
+        for mut n in old {
+            while n != NIL {
+                let next = pes[n].map_next;
+                self.link(pes, n);
+                n = next;
+            }
+        }
+    }
 }
 
 #[cfg(feature = "alloc")]
 impl PeMap for HashPeLookup {
     const ENABLED: bool = true;
     #[inline]
-    fn get(&self, pool: NodeId, pe_id: PeId) -> Option<NodeId> {
-        self.map.get(&(pool, pe_id.get())).copied()
+    fn get<L, A: Arena<PeNode<L>>>(&self, pes: &A, pool: NodeId, pe_id: PeId) -> Option<NodeId> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mut n = self.buckets[self.bucket(pool, pe_id)];
+        while n != NIL {
+            let pe = &pes[n];
+            if pe.pe_id == pe_id && pe.pool == pool {
+                return Some(n);
+            }
+            n = pe.map_next;
+        }
+        None
     }
     #[inline]
-    fn insert(&mut self, pool: NodeId, pe_id: PeId, pe: NodeId) {
-        self.map.insert((pool, pe_id.get()), pe);
+    fn insert<L, A: Arena<PeNode<L>>>(&mut self, pes: &mut A, pe: NodeId) {
+        if self.len >= self.buckets.len() {
+            self.grow(pes);
+        }
+        self.link(pes, pe);
+        self.len += 1;
     }
     #[inline]
-    fn remove(&mut self, pool: NodeId, pe_id: PeId) {
-        self.map.remove(&(pool, pe_id.get()));
+    fn remove<L, A: Arena<PeNode<L>>>(&mut self, pes: &mut A, pe: NodeId) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let b = self.bucket(pes[pe].pool, pes[pe].pe_id);
+        let next = pes[pe].map_next;
+        if self.buckets[b] == pe {
+            self.buckets[b] = next;
+        } else {
+            let mut n = self.buckets[b];
+            while n != NIL {
+                let after = pes[n].map_next;
+                if after == pe {
+                    pes[n].map_next = next;
+                    break;
+                }
+                n = after;
+            }
+            if n == NIL {
+                return;
+            }
+        }
+        pes[pe].map_next = NIL;
+        self.len -= 1;
     }
     fn len(&self) -> usize {
-        self.map.len()
+        self.len
     }
 }
 

@@ -522,3 +522,43 @@ fn walks_resume_after_removed_pes() {
     assert_eq!(hs.owned_by(sid(2)).count(), 0);
     hs.check().unwrap();
 }
+
+/// The growable storage's (pool, PE id) hash index through its growth
+/// (64 buckets doubling to 8,192) and through removals from the middle and
+/// the ends of its chains: every PE is found by its id, no removed one is.
+#[test]
+fn pe_index_grows_and_shrinks_chains() {
+    let mut hs = GrowableHandlespace::<RedBlackTree>::new();
+    let now = Instant::ZERO;
+    let pools = ["x", "y", "z"];
+    let mut all = Vec::new();
+    for i in 0..6_000u32 {
+        let pool = pools[(i % 3) as usize];
+        // Ids spread and repeated across pools.
+        let id = 1 + (i / 3).wrapping_mul(2_654_435_761) % 1_000_000;
+        hs.register(now, &reg(pool, id, 1, Policy::RoundRobin))
+            .unwrap();
+        all.push((pool, id));
+    }
+    hs.check().unwrap();
+    let mut rng = 0x9e37_79b9_u64;
+    let mut gone = Vec::new();
+    for k in 0..3_000 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let (pool, id) = all.swap_remove(rng as usize % all.len());
+        hs.deregister(&handle(pool), pe(id)).unwrap();
+        gone.push((pool, id));
+        if k % 500 == 0 {
+            hs.check().unwrap();
+        }
+    }
+    hs.check().unwrap();
+    for &(pool, id) in &all {
+        assert_eq!(hs.lookup(&handle(pool), pe(id)).unwrap().pe_id(), pe(id));
+    }
+    for &(pool, id) in &gone {
+        assert!(hs.lookup(&handle(pool), pe(id)).is_none());
+    }
+}
