@@ -119,17 +119,16 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             while let Some(pool) = p {
                 for pe in (PoolInfo { hs: self, p: pool }).elements() {
                     let n = &self.pes[pe.n];
-                    sum += usize::from(n.user.count.saturating_sub(1))
-                        + usize::from(n.asap.count.saturating_sub(1));
+                    sum += n.user.records() + n.asap.records();
                     for t in [&n.user, &n.asap] {
                         if t.present() {
                             let mut chain = 0usize;
                             let mut a = t.more;
-                            while a != NIL && chain < MAX_TRANSPORT_ADDRESSES {
+                            while a != NIL && chain <= MAX_TRANSPORT_ADDRESSES {
                                 chain += 1;
                                 a = self.addrs.get(a).map_or(NIL, |x| x.next);
                             }
-                            if a != NIL || chain + 1 != usize::from(t.count) {
+                            if a != NIL || chain != t.records() {
                                 return err("address chain length wrong", pe.n);
                             }
                             if let Some(w) = widths.get_mut(usize::from(t.count)) {

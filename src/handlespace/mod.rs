@@ -20,15 +20,15 @@
 //!
 //! # Storage and memory
 //!
-//! A PE record ([`PeNode`]) is 200 bytes with either tree backend: four
-//! 12-byte links, the timer lane's two, the policy and its [`PolicyState`], the registration
-//! fields, and both transports with their first address inline (further
-//! addresses of multi-homed transports, up to
-//! [`MAX_TRANSPORT_ADDRESSES`] a transport, are chained in a separate
-//! address arena of 24-byte records shared by all PEs, so the record does
-//! not grow with the limit; with [`Fixed`] storage its capacity is `ADDRS`,
-//! and a registration whose addresses do not fit is refused with
-//! [`Resource::Addresses`]). Only the selection order keeps a subtree
+//! A PE record ([`PeNode`]) is 176 bytes with either tree backend: four
+//! 12-byte links, the timer lane's two, the policy and its
+//! [`PolicyState`], the registration fields, and both transports with
+//! their first address inline when it is IPv4 (every other address, an
+//! IPv6 first one included, up to [`MAX_TRANSPORT_ADDRESSES`] a transport,
+//! is chained in a separate address arena of 24-byte records shared by all
+//! PEs, so the record does not grow with the limit or the address family;
+//! with [`Fixed`] storage its capacity is `ADDRS`, and a registration whose
+//! addresses do not fit is refused with [`Resource::Addresses`]). Only the selection order keeps a subtree
 //! weight sum. A pool is
 //! stored once, with its handle, its overall policy type and transport, and
 //! the roots of its two orders.
@@ -423,15 +423,20 @@ fn expiry(now: Instant, life: i32) -> Option<Instant> {
     (life >= 0).then(|| now + Duration::from_millis(life as u64))
 }
 
+/// The address arena records a transport takes: every address but an IPv4
+/// first one (stored inline in the PE record).
 fn extra_addresses(t: &TransportAddress<'_>) -> usize {
-    t.addresses.len().saturating_sub(1)
+    match t.addresses.first() {
+        Some(IpAddr::V4(_)) => t.addresses.len() - 1,
+        _ => t.addresses.len(),
+    }
 }
 
 impl<B: Backend, S: Storage> Handlespace<B, S> {
     /// An empty handlespace.
     ///
     /// With [`Fixed`] storage the value is as large as its capacities (about
-    /// 200 bytes per PE); build it where it is to live (a `Box` on a host, a
+    /// 176 bytes per PE); build it where it is to live (a `Box` on a host, a
     /// `static` cell on a board) rather than on a small stack.
     pub fn new() -> Self {
         Handlespace {
@@ -504,12 +509,13 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     pub fn capacity(&self) -> usize {
         self.pes.capacity()
     }
-    /// The most addresses beyond the first of each transport it can hold
-    /// (shared by all PEs).
+    /// The most addresses it can hold beyond a first IPv4 address of each
+    /// transport (shared by all PEs; an IPv6 first address takes one).
     pub fn address_capacity(&self) -> usize {
         self.addrs.capacity()
     }
-    /// The further addresses stored (beyond the first of each transport).
+    /// The addresses stored in the address arena: every address of a
+    /// transport but its first when that is IPv4.
     pub fn extra_addresses(&self) -> usize {
         self.addrs.len()
     }
@@ -660,8 +666,8 @@ mod tests {
     fn record_sizes_do_not_depend_on_the_address_limit() {
         use core::mem::size_of;
         assert_eq!(MAX_TRANSPORT_ADDRESSES, 64);
-        assert_eq!(size_of::<PeNode<crate::storage::rbtree::Link>>(), 200);
-        assert_eq!(size_of::<PeNode<crate::storage::treap::Link>>(), 200);
+        assert_eq!(size_of::<PeNode<crate::storage::rbtree::Link>>(), 176);
+        assert_eq!(size_of::<PeNode<crate::storage::treap::Link>>(), 176);
         assert_eq!(size_of::<ExtraAddress>(), 24);
     }
 

@@ -48,7 +48,8 @@ impl PackedAddr {
     }
 }
 
-/// An address beyond the first of a transport, chained to the next one.
+/// An address of a transport beyond an IPv4 first one (which the PE record
+/// holds), chained to the next one.
 #[derive(Clone, Copy, Debug)]
 pub struct ExtraAddress {
     pub(crate) addr: PackedAddr,
@@ -82,11 +83,12 @@ pub(crate) fn proto_from_bits(b: u8) -> TransportProtocol {
     }
 }
 
-/// A transport as stored: the first address inline, the rest chained in the
-/// address arena.
+/// A transport as stored: an IPv4 first address inline, every other address
+/// (an IPv6 first one included) chained in the address arena.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct StoredTransport {
-    pub(crate) first: PackedAddr,
+    /// The first address when it is IPv4 (`F_V6` clear).
+    pub(crate) first_v4: [u8; 4],
     pub(crate) more: NodeId,
     pub(crate) port: u16,
     pub(crate) flags: u8,
@@ -94,6 +96,23 @@ pub(crate) struct StoredTransport {
 }
 
 impl StoredTransport {
+    /// How many address arena records it holds.
+    pub(crate) fn records(&self) -> usize {
+        if !self.present() {
+            0
+        } else if self.flags & F_V6 != 0 {
+            usize::from(self.count)
+        } else {
+            usize::from(self.count.saturating_sub(1))
+        }
+    }
+    /// The first address when it is stored inline (IPv4).
+    pub(crate) fn inline_first(&self) -> Option<IpAddr> {
+        (self.present() && self.flags & F_V6 == 0).then(|| {
+            let [a, b, c, d] = self.first_v4;
+            IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+        })
+    }
     pub(crate) fn present(&self) -> bool {
         self.flags & F_PRESENT != 0
     }
@@ -115,7 +134,7 @@ impl StoredTransport {
 /// The layout is fixed (`repr(C)`) so that what a tree walk reads sits
 /// together at the front: the policy (whose tag is also the arena slot's
 /// tag), the PE id, the four links, then owner, pool, association and the
-/// timer key. About 200 bytes.
+/// timer key. 176 bytes.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct PeNode<L> {

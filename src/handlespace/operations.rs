@@ -131,9 +131,12 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         if let Some(w) = self.widths.get_mut(t.addresses.len()) {
             *w += 1;
         }
-        let (first, v6) = PackedAddr::pack(&t.addresses[0]);
+        let (first_v4, v6, chained) = match t.addresses[0] {
+            IpAddr::V4(a) => (a.octets(), false, &t.addresses[1..]),
+            IpAddr::V6(_) => ([0; 4], true, t.addresses),
+        };
         let mut more = NIL;
-        for a in t.addresses[1..].iter().rev() {
+        for a in chained.iter().rev() {
             let (addr, v6) = PackedAddr::pack(a);
             more = match self.addrs.insert(ExtraAddress {
                 addr,
@@ -152,7 +155,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             flags |= F_CONTROL;
         }
         StoredTransport {
-            first,
+            first_v4,
             more,
             port: t.port,
             flags,
@@ -288,8 +291,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                 pe.pool, pe.policy, pe.state, pe.home, pe.assoc, pe.user, pe.asap,
             )
         };
-        let old_extra = usize::from(old_user.count.saturating_sub(1))
-            + usize::from(old_asap.count.saturating_sub(1));
+        let old_extra = old_user.records() + old_asap.records();
         if extra > old_extra && self.addrs.free_slots() < extra - old_extra {
             return Err(HandlespaceError::LackOfResources(Resource::Addresses));
         }

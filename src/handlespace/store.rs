@@ -10,7 +10,7 @@ use crate::storage::arena::{Arena, CapacityError, FixedArena};
 use crate::storage::{NodeId, NIL};
 
 /// The storage of a handlespace: one arena for PEs, one for pools, one for
-/// the addresses beyond the first of each transport, an optional pool-handle
+/// the addresses beyond a first IPv4 one of each transport, an optional pool-handle
 /// index and the owner table.
 pub trait Storage: 'static {
     /// The PE arena.
@@ -345,8 +345,8 @@ impl<const N: usize> OwnerTable for Owners<N> {
 }
 
 /// Fixed capacities, no heap: at most `PES` pool elements, `POOLS` pools,
-/// `ADDRS` further addresses (beyond the first address of each transport)
-/// and `OWNERS` owner registrars.
+/// `ADDRS` addresses beyond a first IPv4 address of each transport (an IPv6
+/// first address takes one) and `OWNERS` owner registrars.
 #[derive(Debug)]
 pub enum Fixed<const PES: usize, const POOLS: usize, const ADDRS: usize, const OWNERS: usize> {}
 

@@ -142,7 +142,7 @@ impl<'a, B: Backend, S: Storage> PeView<'a, B, S> {
     fn addresses_of(&self, t: &StoredTransport) -> Addresses<'a, B, S> {
         Addresses {
             hs: self.hs,
-            first: t.present().then(|| t.first.unpack(t.flags & F_V6 != 0)),
+            first: t.inline_first(),
             next: t.more,
         }
     }

@@ -113,11 +113,23 @@ fn whole_table_walks_every_owner() {
             break;
         }
     }
-    // Peer 7 (id 7 < own id) first, then this registrar's.
-    let got: Vec<(u32, Option<u32>)> = all.iter().map(|x| (x.1, x.2)).collect();
-    let mine = me().get();
-    let mut want = vec![(40, Some(7)), (41, Some(7))];
-    want.extend([10, 11, 12, 13, 14, 15, 16].map(|i| (i, Some(mine))));
+    // Every owner's PEs (peer 7's and this registrar's), each once, in
+    // (pool handle, PE id) order.
+    let got: Vec<(Vec<u8>, u32, Option<u32>)> = all;
+    let mine = Some(me().get());
+    let want: Vec<(Vec<u8>, u32, Option<u32>)> = [
+        ("a", 10, mine),
+        ("a", 11, mine),
+        ("a", 12, mine),
+        ("a", 40, Some(7)),
+        ("b", 13, mine),
+        ("b", 14, mine),
+        ("b", 15, mine),
+        ("b", 16, mine),
+        ("c", 41, Some(7)),
+    ]
+    .map(|(p, id, o)| (p.as_bytes().to_vec(), id, o))
+    .into();
     assert_eq!(got, want);
 }
 

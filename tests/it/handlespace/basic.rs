@@ -562,3 +562,67 @@ fn pe_index_grows_and_shrinks_chains() {
         assert!(hs.lookup(&handle(pool), pe(id)).is_none());
     }
 }
+
+/// An IPv4 first address is stored in the PE record, every other address
+/// (an IPv6 first one too) in the address arena: the arena's capacity is
+/// counted that way exactly, and addresses read back as registered.
+#[test]
+fn ipv6_first_addresses_take_an_address_record() {
+    fn with(pool: &str, id: u32, addrs: &[IpAddr]) -> Registration<'static> {
+        let addrs: &'static [IpAddr] = Box::leak(addrs.to_vec().into_boxed_slice());
+        Registration {
+            user_transport: sctp(addrs),
+            asap_transport: None,
+            ..reg(pool, id, 1, Policy::RoundRobin)
+        }
+    }
+    let v6 = |i: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i));
+    let v4 = |i: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, i));
+    // Room for three address records.
+    let mut hs: Box<FixedHandlespace<RedBlackTree, 8, 2, 3, 2>> = Box::default();
+    let now = Instant::ZERO;
+    let ok = |hs: &mut FixedHandlespace<RedBlackTree, 8, 2, 3, 2>, r: &Registration<'_>| {
+        hs.register(now, r).unwrap();
+        hs.check().unwrap();
+        let got: Vec<IpAddr> = hs
+            .lookup(&r.pool_handle, r.pe_id)
+            .unwrap()
+            .user_addresses()
+            .collect();
+        assert_eq!(got, r.user_transport.addresses);
+    };
+    ok(&mut hs, &with("p", 1, &[v6(1)]));
+    assert_eq!(hs.extra_addresses(), 1);
+    ok(&mut hs, &with("p", 2, &[v4(2), v6(2)]));
+    assert_eq!(hs.extra_addresses(), 2);
+    // Two records wanted, one free: refused, nothing changed.
+    assert_eq!(
+        hs.register(now, &with("p", 3, &[v6(3), v6(4)])),
+        Err(HandlespaceError::LackOfResources(Resource::Addresses))
+    );
+    hs.check().unwrap();
+    assert_eq!((hs.len(), hs.extra_addresses()), (2, 2));
+    ok(&mut hs, &with("p", 3, &[v6(3)]));
+    // An IPv4 address alone takes no record.
+    ok(&mut hs, &with("p", 4, &[v4(4)]));
+    assert_eq!(hs.extra_addresses(), 3);
+    assert_eq!(
+        hs.register(now, &with("p", 5, &[v6(5)])),
+        Err(HandlespaceError::LackOfResources(Resource::Addresses))
+    );
+    // PE 1 re-registers with an IPv4 address: its record is freed.
+    ok(&mut hs, &with("p", 1, &[v4(1)]));
+    assert_eq!(hs.extra_addresses(), 2);
+    ok(&mut hs, &with("p", 5, &[v6(5)]));
+    // And back: IPv6 again needs the record that is no longer free.
+    assert_eq!(
+        hs.register(now, &with("p", 1, &[v6(1)])),
+        Err(HandlespaceError::LackOfResources(Resource::Addresses))
+    );
+    hs.check().unwrap();
+    for id in [2, 3, 5] {
+        hs.deregister(&handle("p"), pe(id)).unwrap();
+    }
+    hs.check().unwrap();
+    assert_eq!(hs.extra_addresses(), 0);
+}

@@ -4,7 +4,7 @@
 //! contents, the selection orders, owner sets, checksums and errors must
 //! agree, and `check()` must pass.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use rserpool::addr::{
@@ -157,10 +157,38 @@ fn handle(p: usize) -> PoolHandle {
     PoolHandle::try_from(format!("Pool{p}").as_str()).unwrap()
 }
 
+/// `n` addresses: IPv4 ones, and for some salts an IPv6 address first or
+/// among them (the first address of a transport is stored inline when it is
+/// IPv4, in the address arena otherwise).
 fn addrs(n: usize, salt: u32) -> Vec<IpAddr> {
     (0..n)
-        .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + salt * 256 + i as u32)))
+        .map(|i| {
+            let v6 = match salt % 3 {
+                0 => i == 0,
+                1 => i == 1,
+                _ => false,
+            };
+            if v6 {
+                IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    salt as u16,
+                    i as u16,
+                ))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + salt * 256 + i as u32))
+            }
+        })
         .collect()
+}
+
+/// The address arena records a transport with these addresses takes.
+fn records(a: &[IpAddr]) -> usize {
+    a.len() - usize::from(a.first().is_some_and(|f| f.is_ipv4()))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -213,7 +241,7 @@ impl Model {
         o
     }
     fn extra(&self) -> usize {
-        self.pes.iter().map(|p| p.addrs.len() - 1).sum::<usize>()
+        self.pes.iter().map(|p| records(&p.addrs)).sum::<usize>()
     }
     fn align(&self, pool: usize, except: Option<usize>, policy: &Policy, state: &mut PolicyState) {
         let first = self
@@ -230,7 +258,6 @@ impl Model {
         now: Instant,
         pool: usize,
         r: &Registration<'_>,
-        n_addrs: usize,
     ) -> Result<bool, HandlespaceError> {
         r.user_transport
             .validate()
@@ -240,7 +267,7 @@ impl Model {
                 r.registration_life,
             ));
         }
-        let extra = n_addrs - 1;
+        let extra = records(r.user_transport.addresses);
         let timer = (r.registration_life >= 0).then(|| {
             (
                 PeTimerKind::LifetimeExpiry,
@@ -272,7 +299,7 @@ impl Model {
                 .position(|x| x.pool == pool && x.id == r.pe_id.get())
             {
                 let old = self.pes[i].clone();
-                let old_extra = old.addrs.len() - 1;
+                let old_extra = records(&old.addrs);
                 if self.limited && extra > old_extra && CAP_ADDRS - self.extra() < extra - old_extra
                 {
                     return Err(HandlespaceError::LackOfResources(Resource::Addresses));
@@ -495,7 +522,7 @@ fn run<B: Backend, S: Storage>(
                     asap_transport: None,
                     assoc: AssocId(assoc),
                 };
-                let want = m.register(now, pool, &r, n.max(1));
+                let want = m.register(now, pool, &r);
                 let got = hs.register(now, &r);
                 match (&got, &want) {
                     (Ok(RegisterOutcome::Added(_)), Ok(true))
