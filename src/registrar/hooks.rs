@@ -124,11 +124,7 @@ impl<
             if self.owned.contains_key(&r) {
                 continue;
             }
-            let state = OwnedPe {
-                lifetime: lifetime_deadline(now, life),
-                reports: 0,
-                claim_home: true,
-            };
+            let state = OwnedPe::new(lifetime_deadline(now, life), true);
             if self.owned.insert(r, state).is_err() {
                 break;
             }
@@ -166,13 +162,13 @@ impl<
         }
         if self.push_keep_alive(r, Destination::Association(assoc), true) {
             if let Some(o) = self.owned.get_mut(&r) {
-                o.claim_home = false;
+                o.set_claim_home(false);
             }
             let at = now + self.config.keep_alive_timeout;
             self.set_owned_timer(r, PeTimerKind::KeepAliveTimeout, at);
         } else {
             if let Some(o) = self.owned.get_mut(&r) {
-                o.claim_home = true;
+                o.set_claim_home(true);
             }
             self.set_owned_timer(r, PeTimerKind::KeepAliveTransmission, now);
         }

@@ -154,6 +154,7 @@ use crate::wire::{
 
 use convert::{to_param, with_pe_param, Converted, UNSPECIFIED};
 use limiter::ReportLimiter;
+use owned::OwnedPe;
 use routability::Answer;
 
 /// The most messages the transmit queue holds at once.
@@ -194,18 +195,6 @@ enum KeepAlive {
 
 /// Upper bound of a KEEP_ALIVE or DEREGISTRATION_RESPONSE (32-byte pool handle).
 const TIMER_MESSAGE_MAX: usize = 4 + 4 + (4 + 32) + 8;
-
-/// The registrar's state for a PE it owns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct OwnedPe {
-    /// When its registration life ends ([`Instant::MAX`]: never).
-    lifetime: Instant,
-    /// ENDPOINT_UNREACHABLE reports counted since the PE last answered a
-    /// keep-alive.
-    reports: u32,
-    /// The next keep-alive carries H=1 (after a takeover).
-    claim_home: bool,
-}
 
 /// Where a reply to `source` goes.
 fn reply_to(source: Source) -> Destination {
@@ -505,15 +494,15 @@ impl<
         }
     }
     /// ENDPOINT_UNREACHABLE reports counted against an owned PE since it
-    /// last answered a keep-alive.
+    /// last answered a keep-alive (the count stops at 2^31 − 1).
     pub fn unreachable_reports(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<u32> {
         let r = self.hs.lookup(pool_handle, pe_id)?.pe_ref();
-        self.owned.get(&r).map(|o| o.reports)
+        self.owned.get(&r).map(|o| o.reports())
     }
     /// When the registration life of an owned PE ends ([`Instant::MAX`]: never).
     pub fn lifetime_deadline(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<Instant> {
         let r = self.hs.lookup(pool_handle, pe_id)?.pe_ref();
-        self.owned.get(&r).map(|o| o.lifetime)
+        self.owned.get(&r).map(|o| o.lifetime())
     }
 
     fn event(&mut self, e: Event) {

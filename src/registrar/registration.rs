@@ -361,11 +361,7 @@ impl<
         match self.hs.register(now, &reg) {
             Ok(outcome) => {
                 let r = outcome.pe();
-                let state = OwnedPe {
-                    lifetime: lifetime_deadline(now, life),
-                    reports: 0,
-                    claim_home: false,
-                };
+                let state = OwnedPe::new(lifetime_deadline(now, life), false);
                 if self.owned.insert(r, state).is_err() {
                     // Checked above; keep the handlespace consistent anyway.
                     let _ = self.hs.remove(r);
