@@ -67,7 +67,8 @@ impl<
             asap_transport: c.asap(),
             assoc: AssocId::NONE,
         };
-        let outcome = self.hs.register(now, &reg)?;
+        let old = self.hs.lookup(&handle, pe.pe_id).map(|v| v.assoc());
+        let outcome = self.hs_register(now, &reg, old)?;
         let r = outcome.pe();
         self.owned.swap_remove(&r);
         self.connects.swap_remove(&r);
@@ -90,7 +91,7 @@ impl<
         };
         self.owned.swap_remove(&r);
         self.connects.swap_remove(&r);
-        self.hs.remove(r).is_ok()
+        self.hs_remove(r).is_ok()
     }
 
     /// ENRP takeover (RFC 5353 §3.5): makes this registrar the home of every

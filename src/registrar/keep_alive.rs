@@ -229,6 +229,7 @@ impl<
         let Some(v) = self.hs.get(pe) else {
             return false;
         };
+        let old = v.assoc();
         let reg = Registration {
             pool_handle: *v.pool_handle(),
             pe_id: v.pe_id(),
@@ -239,7 +240,7 @@ impl<
             asap_transport: v.asap_transport(&mut abuf),
             assoc,
         };
-        self.hs.register(now, &reg).is_ok()
+        self.hs_register(now, &reg, Some(old)).is_ok()
     }
 
     /// ASAP_ENDPOINT_UNREACHABLE (RFC 5352 §3.5): removal needs evidence.
@@ -366,7 +367,7 @@ impl<
             }
             (_, None) => {
                 // A peer's PE: only its lifetime runs here.
-                if self.hs.remove(pe).is_ok() {
+                if self.hs_remove(pe).is_ok() {
                     self.stats.removed_lifetime += 1;
                 }
             }

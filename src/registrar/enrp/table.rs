@@ -157,7 +157,7 @@ impl<
                 break;
             };
             self.owned.swap_remove(&r);
-            if self.hs.remove(r).is_err() {
+            if self.hs_remove(r).is_err() {
                 break;
             }
             n += 1;
