@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo run --release --example registrar_scale -- [--pes N] [--pools P]
-//!     [--assocs A] [--resolutions R] [--policy rr|lu|wrand] [--handlespace-only]
+//!     [--assocs A] [--resolutions R] [--policy rr|lu|wrand] [--no-keep-alive]
+//!     [--handlespace-only]
 //! /usr/bin/time -v target/release/examples/registrar_scale --pes 1000000 --pools 1
 //! ```
 //!
@@ -25,6 +26,11 @@
 //!   answers are taken out as the runtime does (`peek_transmit` /
 //!   `consume_transmit`, then every `poll_event`), and each answer is
 //!   checked to be a REGISTRATION_RESPONSE that accepts.
+//! * Keep-alive: rsplib's, every 5 s (spread over 2.5-7.5 s), so every
+//!   registration sets its PE's timer to a keep-alive time after the
+//!   handlespace armed the lifetime; `--no-keep-alive` leaves the lifetime
+//!   timer only (`keep_alive_interval = None`). No time passes: no timer
+//!   runs out during the run.
 //! * Resolution: `--resolutions R` (default 1,000,000) HANDLE_RESOLUTIONs,
 //!   each for a pool picked at random, over the associations in turn, with
 //!   their answers drained the same way (3 PEs per answer: rsplib's
@@ -74,13 +80,14 @@ struct Options {
     resolutions: usize,
     policy: String,
     handlespace_only: bool,
+    keep_alive: bool,
 }
 
 fn usage_error(msg: &str) -> ! {
     eprintln!("registrar_scale: {msg}");
     eprintln!(
         "usage: registrar_scale [--pes N] [--pools P] [--assocs A] [--resolutions R] \
-         [--policy rr|lu|wrand] [--handlespace-only]"
+         [--policy rr|lu|wrand] [--no-keep-alive] [--handlespace-only]"
     );
     std::process::exit(2)
 }
@@ -93,6 +100,7 @@ fn parse_args() -> Options {
         resolutions: 1_000_000,
         policy: "rr".into(),
         handlespace_only: false,
+        keep_alive: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -119,6 +127,7 @@ fn parse_args() -> Options {
                 }
             }
             "--handlespace-only" => o.handlespace_only = true,
+            "--no-keep-alive" => o.keep_alive = false,
             "-h" | "--help" => usage_error("options"),
             other => usage_error(&format!("unknown option {other:?}")),
         }
@@ -277,6 +286,9 @@ fn main() {
     let per_assoc = o.pes.div_ceil(o.assocs) as u32;
     let mut config = RegistrarConfig::rsplib(ServerId::new(1).expect("non-zero"));
     config.announce = false;
+    if !o.keep_alive {
+        config.keep_alive_interval = None;
+    }
     if config
         .max_registrations_per_association
         .is_some_and(|m| m < per_assoc)
@@ -353,8 +365,12 @@ fn main() {
         std::process::exit(1);
     }
     println!(
-        "registrar: {} PEs in {} pools over {} associations ({} policy)",
-        o.pes, o.pools, o.assocs, o.policy
+        "registrar: {} PEs in {} pools over {} associations ({} policy, keep-alive {})",
+        o.pes,
+        o.pools,
+        o.assocs,
+        o.policy,
+        if o.keep_alive { "5 s" } else { "off" }
     );
     println!("register: {:.0}/s ({:.3} s CPU)", o.pes as f64 / secs, secs);
     println!(
