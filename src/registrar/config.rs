@@ -76,7 +76,8 @@ pub struct RegistrarConfig {
     /// this were counted (RFC 5352 §3.5 "exceeds") since it last answered a
     /// keep-alive (an answer resets the count). Reports alone never remove
     /// a PE: every report is answered by a probe, and only an unanswered
-    /// probe removes it.
+    /// probe removes it. The count stops at 2^31 − 1, so from that value
+    /// on an unanswered probe removes the PE as a keep-alive timeout.
     pub max_bad_pe_reports: u32,
     /// Per-reporter limit on ENDPOINT_UNREACHABLE.
     pub unreachable_rate: ReportRate,

@@ -67,7 +67,8 @@ impl<
             asap_transport: c.asap(),
             assoc: AssocId::NONE,
         };
-        let outcome = self.hs.register(now, &reg)?;
+        let old = self.hs.lookup(&handle, pe.pe_id).map(|v| v.assoc());
+        let outcome = self.hs_register(now, &reg, old)?;
         let r = outcome.pe();
         self.owned.swap_remove(&r);
         self.connects.swap_remove(&r);
@@ -90,7 +91,7 @@ impl<
         };
         self.owned.swap_remove(&r);
         self.connects.swap_remove(&r);
-        self.hs.remove(r).is_ok()
+        self.hs_remove(r).is_ok()
     }
 
     /// ENRP takeover (RFC 5353 §3.5): makes this registrar the home of every
@@ -124,11 +125,7 @@ impl<
             if self.owned.contains_key(&r) {
                 continue;
             }
-            let state = OwnedPe {
-                lifetime: lifetime_deadline(now, life),
-                reports: 0,
-                claim_home: true,
-            };
+            let state = OwnedPe::new(lifetime_deadline(now, life), true);
             if self.owned.insert(r, state).is_err() {
                 break;
             }
@@ -166,13 +163,13 @@ impl<
         }
         if self.push_keep_alive(r, Destination::Association(assoc), true) {
             if let Some(o) = self.owned.get_mut(&r) {
-                o.claim_home = false;
+                o.set_claim_home(false);
             }
             let at = now + self.config.keep_alive_timeout;
             self.set_owned_timer(r, PeTimerKind::KeepAliveTimeout, at);
         } else {
             if let Some(o) = self.owned.get_mut(&r) {
-                o.claim_home = true;
+                o.set_claim_home(true);
             }
             self.set_owned_timer(r, PeTimerKind::KeepAliveTransmission, now);
         }

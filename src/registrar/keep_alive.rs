@@ -21,7 +21,7 @@ impl<
     /// Sets an owned PE's timer to `kind` at `at`, or to its lifetime expiry
     /// if that comes first.
     pub(super) fn set_owned_timer(&mut self, pe: PeRef, kind: PeTimerKind, at: Instant) {
-        let lifetime = self.owned.get(&pe).map_or(Instant::MAX, |o| o.lifetime);
+        let lifetime = self.owned.get(&pe).map_or(Instant::MAX, |o| o.lifetime());
         let _ = if lifetime <= at {
             self.hs.set_timer(pe, PeTimerKind::LifetimeExpiry, lifetime)
         } else {
@@ -38,7 +38,7 @@ impl<
                 self.set_owned_timer(pe, PeTimerKind::KeepAliveTransmission, at);
             }
             None => {
-                let lifetime = self.owned.get(&pe).map_or(Instant::MAX, |o| o.lifetime);
+                let lifetime = self.owned.get(&pe).map_or(Instant::MAX, |o| o.lifetime());
                 if lifetime == Instant::MAX {
                     self.hs.cancel_timer(pe);
                 } else {
@@ -170,7 +170,7 @@ impl<
         self.stats.keep_alive_acks += 1;
         // The PE answered: the reports counted so far are disproved.
         if let Some(state) = self.owned.get_mut(&r) {
-            state.reports = 0;
+            state.clear_reports();
         }
         if matches!(timer, Some((PeTimerKind::KeepAliveTimeout, _))) || pe_assoc != assoc {
             self.arm_owned(now, r);
@@ -229,6 +229,7 @@ impl<
         let Some(v) = self.hs.get(pe) else {
             return false;
         };
+        let old = v.assoc();
         let reg = Registration {
             pool_handle: *v.pool_handle(),
             pe_id: v.pe_id(),
@@ -239,7 +240,7 @@ impl<
             asap_transport: v.asap_transport(&mut abuf),
             assoc,
         };
-        self.hs.register(now, &reg).is_ok()
+        self.hs_register(now, &reg, Some(old)).is_ok()
     }
 
     /// ASAP_ENDPOINT_UNREACHABLE (RFC 5352 §3.5): removal needs evidence.
@@ -314,7 +315,7 @@ impl<
             self.stats.unreachable_ignored += 1;
             return true;
         };
-        state.reports = state.reports.saturating_add(1);
+        state.add_report();
         self.stats.unreachable_reports += 1;
         let sent = matches!(
             self.send_keep_alive(r, false),
@@ -337,7 +338,7 @@ impl<
         let owned = self.owned.get(&pe).copied();
         match (kind, owned) {
             (PeTimerKind::KeepAliveTransmission, Some(state)) => {
-                if self.send_keep_alive(pe, state.claim_home) == KeepAlive::Deferred {
+                if self.send_keep_alive(pe, state.claim_home()) == KeepAlive::Deferred {
                     // Too many connects in flight: the keep-alive (with its
                     // H flag) waits.
                     let at = now + PE_CONNECT_RETRY;
@@ -345,13 +346,13 @@ impl<
                     return;
                 }
                 if let Some(o) = self.owned.get_mut(&pe) {
-                    o.claim_home = false;
+                    o.set_claim_home(false);
                 }
                 let at = now + self.config.keep_alive_timeout;
                 self.set_owned_timer(pe, PeTimerKind::KeepAliveTimeout, at);
             }
             (PeTimerKind::KeepAliveTimeout, Some(state)) => {
-                if state.reports > self.config.max_bad_pe_reports {
+                if state.reports() > self.config.max_bad_pe_reports {
                     // Reported by enough reporters, and the probe proved
                     // them right.
                     self.notify_removed(pe);
@@ -366,7 +367,7 @@ impl<
             }
             (_, None) => {
                 // A peer's PE: only its lifetime runs here.
-                if self.hs.remove(pe).is_ok() {
+                if self.hs_remove(pe).is_ok() {
                     self.stats.removed_lifetime += 1;
                 }
             }

@@ -52,11 +52,18 @@ impl<
                 protocol,
                 verified,
             } => {
-                let entry = routability::AssocEntry::new(remote, verified);
+                // A replaced entry keeps its count; a new one counts the
+                // PEs already bound to the association (none, unless a
+                // full table had left it out before).
+                let pes = match self.assocs.get(&assoc) {
+                    Some(old) => old.pes,
+                    None => self.hs.by_association(assoc).count() as u32,
+                };
+                let entry = routability::AssocEntry::new(remote, verified, pes);
                 match self.assocs.insert(assoc, entry) {
                     Ok(old) => {
                         if let Some(old) = old {
-                            self.count_host(old.remote.ip(), -1);
+                            self.count_host(old.remote().ip(), -1);
                         }
                         self.count_host(remote.ip(), 1);
                     }
@@ -73,13 +80,13 @@ impl<
                     if self.owned.contains_key(&r) {
                         self.remove_owned(r, RemovalReason::TransportFailure);
                     } else {
-                        let _ = self.hs.remove(r);
+                        let _ = self.hs_remove(r);
                         self.stats.removed_transport += 1;
                     }
                 }
                 if matches!(event, TransportEvent::Down { .. }) {
                     if let Some(old) = self.assocs.swap_remove(&assoc) {
-                        self.count_host(old.remote.ip(), -1);
+                        self.count_host(old.remote().ip(), -1);
                     }
                     self.forget_peer_addresses(assoc);
                 }

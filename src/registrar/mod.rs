@@ -154,6 +154,7 @@ use crate::wire::{
 
 use convert::{to_param, with_pe_param, Converted, UNSPECIFIED};
 use limiter::ReportLimiter;
+use owned::OwnedPe;
 use routability::Answer;
 
 /// The most messages the transmit queue holds at once.
@@ -194,18 +195,6 @@ enum KeepAlive {
 
 /// Upper bound of a KEEP_ALIVE or DEREGISTRATION_RESPONSE (32-byte pool handle).
 const TIMER_MESSAGE_MAX: usize = 4 + 4 + (4 + 32) + 8;
-
-/// The registrar's state for a PE it owns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct OwnedPe {
-    /// When its registration life ends ([`Instant::MAX`]: never).
-    lifetime: Instant,
-    /// ENDPOINT_UNREACHABLE reports counted since the PE last answered a
-    /// keep-alive.
-    reports: u32,
-    /// The next keep-alive carries H=1 (after a takeover).
-    claim_home: bool,
-}
 
 /// Where a reply to `source` goes.
 fn reply_to(source: Source) -> Destination {
@@ -442,7 +431,7 @@ impl<
     }
     /// The remote address of a known association.
     pub fn association_remote(&self, assoc: AssocId) -> Option<SocketAddr> {
-        self.assocs.get(&assoc).map(|a| a.remote)
+        self.assocs.get(&assoc).map(|a| a.remote())
     }
     /// Whether a known association's return path is verified: reported so
     /// by the transport ([`TransportEvent::Up`]), or proven by an
@@ -459,7 +448,7 @@ impl<
         let ip = canonical_ip(ip);
         self.assocs
             .get(&assoc)
-            .is_some_and(|r| canonical_ip(r.remote.ip()) == ip)
+            .is_some_and(|r| canonical_ip(r.remote().ip()) == ip)
             || self.peer_addresses.contains(&(assoc, ip))
     }
 
@@ -505,15 +494,15 @@ impl<
         }
     }
     /// ENDPOINT_UNREACHABLE reports counted against an owned PE since it
-    /// last answered a keep-alive.
+    /// last answered a keep-alive (the count stops at 2^31 − 1).
     pub fn unreachable_reports(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<u32> {
         let r = self.hs.lookup(pool_handle, pe_id)?.pe_ref();
-        self.owned.get(&r).map(|o| o.reports)
+        self.owned.get(&r).map(|o| o.reports())
     }
     /// When the registration life of an owned PE ends ([`Instant::MAX`]: never).
     pub fn lifetime_deadline(&self, pool_handle: &PoolHandle, pe_id: PeId) -> Option<Instant> {
         let r = self.hs.lookup(pool_handle, pe_id)?.pe_ref();
-        self.owned.get(&r).map(|o| o.lifetime)
+        self.owned.get(&r).map(|o| o.lifetime())
     }
 
     fn event(&mut self, e: Event) {
@@ -555,7 +544,7 @@ impl<
         if view.assoc() == assoc {
             return true;
         }
-        let Some(remote) = self.assocs.get(&assoc).map(|a| a.remote) else {
+        let Some(remote) = self.assocs.get(&assoc).map(|a| a.remote()) else {
             return false;
         };
         if view.assoc() != AssocId::NONE {
@@ -566,7 +555,7 @@ impl<
             return self
                 .assocs
                 .get(&view.assoc())
-                .is_some_and(|old| old.remote.ip() == remote.ip());
+                .is_some_and(|old| old.remote().ip() == remote.ip());
         }
         let mut any = false;
         for a in view.asap_addresses() {
@@ -578,6 +567,68 @@ impl<
         !any
     }
 
+    /// Registers `reg` in the handlespace and keeps the associations' PE
+    /// counts: `old` is the association of the PE as it is there now
+    /// (`None`: not there yet). Every registration goes through here.
+    fn hs_register(
+        &mut self,
+        now: Instant,
+        reg: &Registration<'_>,
+        old: Option<AssocId>,
+    ) -> Result<RegisterOutcome, HandlespaceError> {
+        let outcome = self.hs.register(now, reg)?;
+        if old != Some(reg.assoc) {
+            if let Some(old) = old {
+                self.count_assoc_pe(old, false);
+            }
+            self.count_assoc_pe(reg.assoc, true);
+        }
+        Ok(outcome)
+    }
+
+    /// Removes a PE from the handlespace and keeps the associations' PE
+    /// counts. Every removal goes through here.
+    fn hs_remove(&mut self, pe: PeRef) -> Result<(), HandlespaceError> {
+        let assoc = self.hs.get(pe).map(|v| v.assoc());
+        self.hs.remove(pe)?;
+        if let Some(assoc) = assoc {
+            self.count_assoc_pe(assoc, false);
+        }
+        Ok(())
+    }
+
+    /// One more (`add`) or one fewer PE bound to `assoc` (nothing for
+    /// [`AssocId::NONE`] or an association the table does not hold).
+    fn count_assoc_pe(&mut self, assoc: AssocId, add: bool) {
+        if assoc == AssocId::NONE {
+            return;
+        }
+        if let Some(e) = self.assocs.get_mut(&assoc) {
+            e.pes = if add {
+                e.pes.saturating_add(1)
+            } else {
+                e.pes.saturating_sub(1)
+            };
+        }
+    }
+
+    /// How many PEs are bound to `assoc`, counted up to `bound`: the
+    /// association table's count, or, for an association the table does
+    /// not hold, a walk of the handlespace.
+    fn assoc_pes(&self, assoc: AssocId, bound: usize) -> usize {
+        match self.assocs.get(&assoc) {
+            Some(e) => {
+                debug_assert_eq!(
+                    e.pes as usize,
+                    self.hs.by_association(assoc).count(),
+                    "association PE count"
+                );
+                (e.pes as usize).min(bound)
+            }
+            None => self.hs.by_association(assoc).take(bound).count(),
+        }
+    }
+
     /// Removes an owned PE with an event.
     fn remove_owned(&mut self, pe: PeRef, reason: RemovalReason) {
         self.connects.swap_remove(&pe);
@@ -586,7 +637,7 @@ impl<
             return;
         };
         self.owned.swap_remove(&pe);
-        let _ = self.hs.remove(pe);
+        let _ = self.hs_remove(pe);
         match reason {
             RemovalReason::Deregistered => self.stats.removed_deregistered += 1,
             RemovalReason::LifetimeExpired => self.stats.removed_lifetime += 1,
@@ -625,6 +676,137 @@ mod tests {
             lifetime_deadline(now, 1_500),
             now + Duration::from_millis(1_500)
         );
+    }
+
+    /// The association table's PE counts follow every change of the
+    /// handlespace: registrations, re-registrations, a PE moving between
+    /// associations of its host, deregistration, a peer's update taking
+    /// a PE over, a failed send and an association going down; a
+    /// replaced entry keeps its count.
+    #[test]
+    fn association_pe_counts_follow_the_handlespace() {
+        type R = Registrar<
+            crate::storage::SortedList,
+            crate::handlespace::Fixed<16, 4, 8, 2>,
+            16,
+            8,
+            4096,
+            8,
+        >;
+        let mut c = RegistrarConfig::rsplib(ServerId::new(1).unwrap());
+        c.announce = false;
+        let mut r: R = Registrar::new(c);
+        let now = Instant::from_secs(1);
+        let host = |h: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, h));
+        let up = |r: &mut R, a: u32, h: u8| {
+            r.handle_transport_event(
+                now,
+                TransportEvent::Up {
+                    assoc: AssocId(a),
+                    remote: SocketAddr::new(host(h), 3863),
+                    protocol: Protocol::Asap,
+                    verified: true,
+                },
+            )
+        };
+        let send = |r: &mut R, a: u32, m: &AsapMessage<'_>| {
+            let mut buf = [0u8; 256];
+            let n = m.emit(&mut buf).unwrap();
+            r.handle(
+                now,
+                Source::Association(AssocId(a)),
+                Protocol::Asap,
+                &buf[..n],
+            );
+            while r.peek_transmit().is_some() {
+                r.consume_transmit();
+            }
+            while r.poll_event().is_some() {}
+        };
+        let register = |r: &mut R, a: u32, h: u8, pe: u32| {
+            let addrs = [host(h)];
+            let m = AsapMessage::Registration {
+                pool_handle: b"p",
+                pool_element: PoolElementParam {
+                    pe_id: PeId::new(pe).unwrap(),
+                    home_server: None,
+                    registration_life: 60_000,
+                    user_transport: UserTransport::Transport(wire::TransportParam::new(
+                        TransportProtocol::Sctp,
+                        9000,
+                        TransportUse::DataOnly,
+                        &addrs,
+                    )),
+                    policy: PolicyParam::Known(Policy::RoundRobin),
+                    asap_transport: None,
+                },
+            };
+            send(r, a, &m);
+        };
+        let check = |r: &R, expect: &[(u32, Option<u32>)]| {
+            for &(a, n) in expect {
+                let a = AssocId(a);
+                assert_eq!(r.assocs.get(&a).map(|e| e.pes), n, "{a:?}");
+                if let Some(n) = n {
+                    assert_eq!(r.hs.by_association(a).count(), n as usize, "{a:?}");
+                }
+            }
+        };
+        up(&mut r, 1, 1);
+        up(&mut r, 2, 2);
+        up(&mut r, 3, 1);
+        register(&mut r, 1, 1, 1);
+        register(&mut r, 1, 1, 2);
+        register(&mut r, 2, 2, 3);
+        check(&r, &[(1, Some(2)), (2, Some(1)), (3, Some(0))]);
+        // A re-registration over its own association.
+        register(&mut r, 1, 1, 1);
+        check(&r, &[(1, Some(2)), (2, Some(1))]);
+        // PE 2 moves to the other association of its host.
+        register(&mut r, 3, 1, 2);
+        check(&r, &[(1, Some(1)), (3, Some(1))]);
+        // A replaced entry keeps its count.
+        up(&mut r, 1, 1);
+        check(&r, &[(1, Some(1))]);
+        send(
+            &mut r,
+            3,
+            &AsapMessage::Deregistration {
+                pool_handle: b"p",
+                pe_id: PeId::new(2).unwrap(),
+            },
+        );
+        check(&r, &[(1, Some(1)), (3, Some(0))]);
+        // A peer's update takes PE 1 over: it has no association here.
+        let addrs = [host(1)];
+        let pe = PoolElementParam {
+            pe_id: PeId::new(1).unwrap(),
+            home_server: None,
+            registration_life: 60_000,
+            user_transport: UserTransport::Transport(wire::TransportParam::new(
+                TransportProtocol::Sctp,
+                9000,
+                TransportUse::DataOnly,
+                &addrs,
+            )),
+            policy: PolicyParam::Known(Policy::RoundRobin),
+            asap_transport: None,
+        };
+        r.apply_peer_update(now, ServerId::new(9).unwrap(), b"p", &pe)
+            .unwrap();
+        check(&r, &[(1, Some(0))]);
+        // A failed send removes the PEs and keeps the entry; Down removes
+        // the entry.
+        r.handle_transport_event(now, TransportEvent::SendFailed { assoc: AssocId(2) });
+        check(&r, &[(2, Some(0))]);
+        register(&mut r, 2, 2, 4);
+        check(&r, &[(2, Some(1))]);
+        r.handle_transport_event(now, TransportEvent::Down { assoc: AssocId(2) });
+        check(&r, &[(2, None)]);
+        assert_eq!(r.hs.by_association(AssocId(2)).count(), 0);
+        // Back up: a new entry counts what is bound to it (nothing).
+        up(&mut r, 2, 2);
+        check(&r, &[(2, Some(0))]);
     }
 
     #[test]

@@ -65,7 +65,11 @@ impl<
         // An association never reported up vouches for nothing, and has
         // no host to count a quota against: refused even where foreign
         // addresses are allowed.
-        let Some(remote) = self.assocs.get(&assoc).map(|r| canonical_ip(r.remote.ip())) else {
+        let Some(remote) = self
+            .assocs
+            .get(&assoc)
+            .map(|r| canonical_ip(r.remote().ip()))
+        else {
             return false;
         };
         let sctp = c.user_protocol == TransportProtocol::Sctp;
@@ -112,7 +116,7 @@ impl<
             .max_registrations_per_association
             .max(c.max_registrations_per_host)
             .map_or(0, |m| m as usize);
-        let own = self.hs.by_association(assoc).take(bound).count();
+        let own = self.assoc_pes(assoc, bound);
         if let Some(max) = c.max_registrations_per_association {
             if own >= max as usize {
                 return false;
@@ -122,7 +126,7 @@ impl<
             a != AssocId::NONE
                 && matches!(
                     (self.assocs.get(&a), self.assocs.get(&assoc)),
-                    (Some(x), Some(y)) if x.remote.ip() == y.remote.ip()
+                    (Some(x), Some(y)) if x.remote().ip() == y.remote().ip()
                 )
         };
         if from.is_some_and(same_host) {
@@ -130,14 +134,14 @@ impl<
         }
         if let (Some(max), Some(remote)) = (c.max_registrations_per_host, self.assocs.get(&assoc)) {
             let max = max as usize;
-            if self.hosts.get(&canonical_ip(remote.remote.ip())) == Some(&1) {
+            if self.hosts.get(&canonical_ip(remote.remote().ip())) == Some(&1) {
                 // The host's only association.
                 return own < max;
             }
             let mut n = 0;
             for (a, r) in self.assocs.iter() {
-                if r.remote.ip() == remote.remote.ip() {
-                    n += self.hs.by_association(*a).take(max - n).count();
+                if r.remote().ip() == remote.remote().ip() {
+                    n += self.assoc_pes(*a, max - n);
                     if n >= max {
                         return false;
                     }
@@ -336,7 +340,7 @@ impl<
             self.reject_registration(dest, pool_handle, pe.pe_id, c);
             return true;
         }
-        let remote = self.assocs.get(&assoc).map(|a| a.remote);
+        let remote = self.assocs.get(&assoc).map(|a| a.remote());
         let remote_ip = remote.map(|r| [r.ip()]);
         let asap = match (&remote, &remote_ip) {
             (Some(r), Some(ip)) => Some(TransportAddress {
@@ -358,17 +362,13 @@ impl<
             asap_transport: asap,
             assoc,
         };
-        match self.hs.register(now, &reg) {
+        match self.hs_register(now, &reg, from) {
             Ok(outcome) => {
                 let r = outcome.pe();
-                let state = OwnedPe {
-                    lifetime: lifetime_deadline(now, life),
-                    reports: 0,
-                    claim_home: false,
-                };
+                let state = OwnedPe::new(lifetime_deadline(now, life), false);
                 if self.owned.insert(r, state).is_err() {
                     // Checked above; keep the handlespace consistent anyway.
-                    let _ = self.hs.remove(r);
+                    let _ = self.hs_remove(r);
                     let c = ErrorCause::new(CauseCode::LackOfResources);
                     self.reject_registration(dest, pool_handle, pe.pe_id, c);
                     return true;

@@ -21,6 +21,7 @@
 //! sends its request again, which is then answered in full.
 
 use super::*;
+use core::net::{SocketAddrV4, SocketAddrV6};
 
 /// An answer to a source whose return path is unverified is at most this
 /// many times the length of the message it answers (all answers to that
@@ -149,6 +150,9 @@ pub(super) struct Path {
     /// kept here, where it costs no room in the association table.
     authenticated: bool,
     len: u8,
+    /// Whether the association's remote address is an IPv4 one (the entry
+    /// keeps it IPv4-mapped); kept here, in the padding.
+    remote_v4: bool,
     number: u32,
 }
 
@@ -158,13 +162,19 @@ impl Path {
     }
 }
 
-/// An association the registrar knows.
+/// An association the registrar knows, in 40 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct AssocEntry {
-    /// The peer's address ([`TransportEvent::Up`]).
-    pub(super) remote: SocketAddr,
+    /// The peer's address ([`TransportEvent::Up`]), an IPv4 one mapped
+    /// (`path.remote_v4`), so that the entry has room for its PE count
+    /// without growing: [`AssocEntry::remote`] gives it back as it came.
+    remote: SocketAddrV6,
     /// Its return path.
     pub(super) path: Path,
+    /// How many PEs in the handlespace are bound to this association
+    /// (`Registrar::hs_register` and `Registrar::hs_remove` keep it), so
+    /// that the quotas need not walk them.
+    pub(super) pes: u32,
 }
 
 impl AssocEntry {
@@ -178,15 +188,34 @@ impl AssocEntry {
         self.path.authenticated = true;
     }
 
-    pub(super) fn new(remote: SocketAddr, verified: bool) -> Self {
+    pub(super) fn new(remote: SocketAddr, verified: bool, pes: u32) -> Self {
+        let (remote, remote_v4) = match remote {
+            SocketAddr::V4(a) => (
+                SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0),
+                true,
+            ),
+            SocketAddr::V6(a) => (a, false),
+        };
         AssocEntry {
             remote,
+            pes,
             path: Path {
                 verified,
                 authenticated: false,
                 len: 0,
+                remote_v4,
                 number: 0,
             },
+        }
+    }
+
+    /// The peer's address ([`TransportEvent::Up`]), exactly as reported.
+    pub(super) fn remote(&self) -> SocketAddr {
+        match self.remote.ip().to_ipv4_mapped() {
+            Some(ip) if self.path.remote_v4 => {
+                SocketAddr::V4(SocketAddrV4::new(ip, self.remote.port()))
+            }
+            _ => SocketAddr::V6(self.remote),
         }
     }
 }
@@ -376,7 +405,27 @@ impl<
 
 #[cfg(test)]
 mod tests {
-    use super::siphash24;
+    use super::*;
+
+    #[test]
+    fn an_association_entry_keeps_its_remote_address_exactly_in_40_bytes() {
+        assert_eq!(core::mem::size_of::<AssocEntry>(), 40);
+        for remote in [
+            "10.1.2.3:3863",
+            "0.0.0.0:0",
+            "[::ffff:10.1.2.3]:3863",
+            "[2001:db8::1]:9",
+            "[fe80::1%7]:3863",
+        ] {
+            let remote: SocketAddr = remote.parse().unwrap();
+            let e = AssocEntry::new(remote, true, 5);
+            assert_eq!(e.remote(), remote);
+            assert_eq!(e.pes, 5);
+            assert!(e.path.is_verified());
+        }
+        let flow = SocketAddr::V6(SocketAddrV6::new("2001:db8::2".parse().unwrap(), 1, 77, 3));
+        assert_eq!(AssocEntry::new(flow, false, 0).remote(), flow);
+    }
 
     #[test]
     fn siphash24_matches_the_reference_vector() {

@@ -178,7 +178,7 @@ impl<
             Source::Association(a) => self
                 .assocs
                 .get(&a)
-                .is_some_and(|r| r.is_authenticated() || self.enrp_host_trusted(r.remote.ip())),
+                .is_some_and(|r| r.is_authenticated() || self.enrp_host_trusted(r.remote().ip())),
             Source::Datagram(s) => self.config.enrp.multicast || self.enrp_host_trusted(s.ip()),
         }
     }
@@ -199,7 +199,7 @@ impl<
     /// another server id (at its first message) refuses it, and a server id
     /// bound to an association refuses other hosts.
     pub(super) fn enrp_sender_bound(&self, source: Source, sender: ServerId) -> bool {
-        let host = |a: AssocId| self.assocs.get(&a).map(|r| r.remote.ip());
+        let host = |a: AssocId| self.assocs.get(&a).map(|r| r.remote().ip());
         match source {
             Source::Association(a) => {
                 if self

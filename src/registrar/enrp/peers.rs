@@ -84,7 +84,7 @@ impl<
             let ip = if ip.is_unspecified() {
                 match source {
                     Source::Datagram(s) => s.ip(),
-                    Source::Association(a) => self.assocs.get(&a)?.remote.ip(),
+                    Source::Association(a) => self.assocs.get(&a)?.remote().ip(),
                 }
             } else {
                 ip

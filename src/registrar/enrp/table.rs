@@ -159,7 +159,7 @@ impl<
             // Resume after the PE just removed, not from the start again.
             last = c.last;
             self.owned.swap_remove(&r);
-            if self.hs.remove(r).is_err() {
+            if self.hs_remove(r).is_err() {
                 break;
             }
             n += 1;
