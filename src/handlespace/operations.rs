@@ -472,6 +472,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             .find_pool(pool_handle)
             .ok_or(HandlespaceError::UnknownPoolHandle)?;
         let want = n.min(out.len());
+        // The successor of the first PE in the selection order, when the
+        // walk below already found it.
+        let mut second = None;
         let (got, first) = if self.pools[pool].weighted {
             let got = self.pick_weighted(pool, want, rng, out);
             (got, out.first().copied().unwrap_or_default())
@@ -482,14 +485,22 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                 let Some(node) = x else { break };
                 out[got] = PeRef(node);
                 got += 1;
-                x = sel_ref!(self, pool, next, node);
+                if got < want {
+                    x = sel_ref!(self, pool, next, node);
+                    if got == 1 {
+                        second = Some(x);
+                    }
+                }
             }
             (got, out.first().copied().unwrap_or_default())
         };
         if got > 0 {
             let inc = select::max_increment(&self.pes[first.0].policy).min(got);
-            for r in out[..inc].iter() {
-                self.selected(pool, r.0);
+            for (i, r) in out[..inc].iter().enumerate() {
+                // Only the first PE's successor is known (and only until a
+                // selection moves a PE).
+                let next = if i == 0 { second } else { None };
+                self.selected(pool, r.0, next);
             }
         }
         Ok(got)
@@ -560,8 +571,9 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     }
 
     /// Applies a selection to PE `n`: a new state, and a new place in the
-    /// selection order if its key moved past a neighbour.
-    fn selected(&mut self, pool: NodeId, n: NodeId) {
+    /// selection order if its key moved past a neighbour. `next`, when
+    /// given, is `n`'s successor in the selection order as it stands.
+    fn selected(&mut self, pool: NodeId, n: NodeId, next: Option<Option<NodeId>>) {
         let seq = self.next_seq();
         let (policy, old) = {
             let pe = &self.pes[n];
@@ -583,10 +595,12 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                 select::compare(&o.policy, &o.state, &policy, &state) == Ordering::Less
             });
         let stays = after_prev
-            && sel_ref!(self, pool, next, n).is_none_or(|x| {
-                let o = &self.pes[x];
-                select::compare(&policy, &state, &o.policy, &o.state) == Ordering::Less
-            });
+            && next
+                .unwrap_or_else(|| sel_ref!(self, pool, next, n))
+                .is_none_or(|x| {
+                    let o = &self.pes[x];
+                    select::compare(&policy, &state, &o.policy, &o.state) == Ordering::Less
+                });
         if stays {
             let weighted = self.pools[pool].weighted;
             let reweigh =
