@@ -44,7 +44,7 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::marker::PhantomData;
 
-use super::{Backend, NodeId, Nodes, NIL};
+use super::{Backend, NodeId, Nodes};
 
 /// How many nodes the arena of [`check_backend`] and [`run_seed`] holds.
 pub const NODES: usize = 48;
