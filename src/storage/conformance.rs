@@ -497,7 +497,7 @@ impl<B: Backend> Harness<B> {
     }
 
     fn model_holds(&self, order: usize, n: NodeId, key: u64) -> bool {
-        self.model[order].iter().any(|&e| e == (key, n))
+        self.model[order].contains(&(key, n))
     }
 
     fn model_total(&self) -> u64 {
