@@ -25,6 +25,7 @@
 //! cargo run --release --example hsbench -- [--quick] [--csv] [--plot FILE.svg]
 //!     [--wall] [--backend rbtree,treap,list] [--storage growable,fixed] [--policy RR,WRAND,LU]
 //!     [--config 1x1000,1x10000,1x100000,1000x100] [--reps N] [--resolutions N]
+//!     [--baseline FILE]
 //! ```
 //!
 //! For each configuration and policy it prints one row per operation, a
@@ -33,6 +34,26 @@
 //! spread is above 10 % is marked `~` (re-run it on a quieter machine).
 //! `--plot FILE.svg` draws ops/s against the number of PEs, per backend
 //! and operation (single-pool configurations, first policy).
+//!
+//! `--baseline FILE` compares with reference figures, for instance
+//! rsplib's C handlespace (`benches/rsplib-baseline.csv`):
+//!
+//! ```text
+//! cargo run --release --example hsbench -- --quick --backend rbtree,treap \
+//!     --policy RR,WRAND,LU --config 1x100000,1000x100 --baseline benches/rsplib-baseline.csv
+//! ```
+//!
+//! The file holds one figure a line, `config,policy,operation,value`
+//! (`1x100000,RR,register,348000`): the configuration as `POOLSxPES`, a
+//! policy and an operation as hsbench names them, and ops/s (bytes for the
+//! operation `bytes_per_pe`); `#` starts a comment, blank lines are
+//! skipped. Each table then has one more column per backend,
+//! `BACKEND/base`, the measured figure ÷ the baseline's (above 1: faster,
+//! or for bytes/PE larger, than the baseline); a figure without a baseline
+//! line gets no ratio. With `--csv` every row has two more columns,
+//! `baseline` and `ratio_to_baseline` (of the row's ops/s), empty where
+//! there is no baseline.
+//! A malformed line stops hsbench with the file name and line number.
 //!
 //! Time is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so that a
 //! shared machine's other work does not count against the handlespace;
@@ -71,6 +92,60 @@ struct Options {
     csv: bool,
     /// The most PEs the (linear) sorted list is run with.
     list_max: usize,
+    /// Reference figures (`--baseline FILE`).
+    baseline: Option<Baseline>,
+}
+
+/// Reference figures read from a `--baseline` file: value by
+/// (pools, PEs per pool, policy, operation).
+type Baseline = std::collections::HashMap<(usize, usize, String, String), f64>;
+
+/// Parses `POOLSxPES` (both above 0).
+fn parse_config(c: &str) -> Option<(usize, usize)> {
+    c.split_once('x')
+        .and_then(|(p, n)| Some((p.trim().parse().ok()?, n.trim().parse().ok()?)))
+        .filter(|&(p, n): &(usize, usize)| p > 0 && n > 0)
+}
+
+/// Reads a baseline file: `config,policy,operation,value` lines, `#`
+/// comments and blank lines.
+fn parse_baseline(path: &str, text: &str) -> Result<Baseline, String> {
+    let mut out = Baseline::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = |what: &str| format!("{path}:{}: {what} in {raw:?}", i + 1);
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [config, policy, operation, value] = fields[..] else {
+            return Err(at("expected config,policy,operation,value"));
+        };
+        let (pools, per_pool) =
+            parse_config(config).ok_or_else(|| at("config is not POOLSxPES"))?;
+        if !POLICIES.contains(&policy) {
+            return Err(at(&format!(
+                "unknown policy (known: {})",
+                POLICIES.join(", ")
+            )));
+        }
+        if !OPERATIONS.contains(&operation) && operation != "bytes_per_pe" {
+            return Err(at(&format!(
+                "unknown operation (known: {}, bytes_per_pe)",
+                OPERATIONS.join(", ")
+            )));
+        }
+        let value: f64 = value
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| at("value is not a positive number"))?;
+        let key = (pools, per_pool, policy.to_string(), operation.to_string());
+        if out.insert(key, value).is_some() {
+            return Err(at("a second figure for this config, policy and operation"));
+        }
+    }
+    Ok(out)
 }
 
 fn parse_args() -> Options {
@@ -84,6 +159,7 @@ fn parse_args() -> Options {
         resolutions: 1_000_000,
         csv: false,
         list_max: 10_000,
+        baseline: None,
     };
     let mut quick = false;
     let mut reps = None;
@@ -121,17 +197,24 @@ fn parse_args() -> Options {
                 o.configs = list(Some(value("--config")))
                     .iter()
                     .map(|c| {
-                        c.split_once('x')
-                            .and_then(|(p, n)| Some((p.parse().ok()?, n.parse().ok()?)))
-                            .filter(|&(p, n): &(usize, usize)| p > 0 && n > 0)
-                            .unwrap_or_else(|| {
-                                usage_error(&format!("--config: POOLSxPES, not {c:?}"))
-                            })
+                        parse_config(c).unwrap_or_else(|| {
+                            usage_error(&format!("--config: POOLSxPES, not {c:?}"))
+                        })
                     })
                     .collect()
             }
             "--reps" => reps = Some(number(&value("--reps"), "--reps")),
             "--resolutions" => resolutions = Some(number(&value("--resolutions"), "--resolutions")),
+            "--baseline" => {
+                let path = value("--baseline");
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                    usage_error(&format!("--baseline: cannot read {path}: {e}"))
+                });
+                o.baseline = Some(
+                    parse_baseline(&path, &text)
+                        .unwrap_or_else(|e| usage_error(&format!("--baseline: {e}"))),
+                );
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -164,7 +247,7 @@ fn parse_args() -> Options {
 
 const USAGE: &str = "usage: hsbench [--quick] [--csv] [--plot FILE.svg] [--wall] [--backend rbtree,treap,list]
                [--storage growable,fixed] [--policy RR,WRAND,LU,RAND,PRIO] [--config 1x1000,1000x100]
-               [--reps N] [--resolutions N]";
+               [--reps N] [--resolutions N] [--baseline FILE]";
 
 /// The policies the workload knows.
 const POLICIES: [&str; 5] = ["RR", "WRAND", "LU", "RAND", "PRIO"];
@@ -477,12 +560,26 @@ fn bench<B: Backend>(
 /// A spread above this marks a figure as unsteady.
 const HIGH_SPREAD: f64 = 0.10;
 
+/// The baseline's figure for one row, if `--baseline` gave one.
+fn base_of(
+    baseline: Option<&Baseline>,
+    pools: usize,
+    per_pool: usize,
+    policy: &str,
+    operation: &str,
+) -> Option<f64> {
+    baseline?
+        .get(&(pools, per_pool, policy.to_string(), operation.to_string()))
+        .copied()
+}
+
 fn print_table(
     pools: usize,
     per_pool: usize,
     policy: &str,
     figures: &[Figures],
     skipped: &[String],
+    baseline: Option<&Baseline>,
 ) {
     println!();
     println!("{pools} x {per_pool} PEs, {policy}:");
@@ -494,7 +591,29 @@ fn print_table(
     for f in &figures[1..] {
         head.push_str(&format!(" {:>14}", format!("{}/{base}", f.backend)));
     }
+    if baseline.is_some() {
+        head.push_str(&format!(" {:>14}", "baseline"));
+        for f in figures {
+            head.push_str(&format!(" {:>14}", format!("{}/base", f.backend)));
+        }
+    }
     println!("{head}");
+    // The baseline columns of one row: the reference figure and each
+    // backend's ratio to it, blank where the baseline has no figure.
+    let base_cells = |row: &mut String, op: &str, value: &dyn Fn(&Figures) -> f64| {
+        if baseline.is_none() {
+            return;
+        }
+        match base_of(baseline, pools, per_pool, policy, op) {
+            Some(b) => {
+                row.push_str(&format!(" {b:>14.0}"));
+                for f in figures {
+                    row.push_str(&format!(" {:>14.2}", value(f) / b));
+                }
+            }
+            None => row.push_str(&" ".repeat(15 * (figures.len() + 1))),
+        }
+    };
     let mut unsteady = false;
     for (i, op) in OPERATIONS.iter().enumerate() {
         let mut row = format!("  {op:<11}");
@@ -511,7 +630,8 @@ fn print_table(
         for f in &figures[1..] {
             row.push_str(&format!(" {:>14.2}", f.ops[i].0 / figures[0].ops[i].0));
         }
-        println!("{row}");
+        base_cells(&mut row, op, &|f| f.ops[i].0);
+        println!("{}", row.trim_end());
     }
     let mut row = format!("  {:<11}", "bytes/PE");
     for f in figures {
@@ -523,7 +643,8 @@ fn print_table(
             f.bytes_per_pe / figures[0].bytes_per_pe
         ));
     }
-    println!("{row}");
+    base_cells(&mut row, "bytes_per_pe", &|f| f.bytes_per_pe);
+    println!("{}", row.trim_end());
     if unsteady {
         println!(
             "  ~ spread above {:.0} %: the machine was busy; run again",
@@ -535,13 +656,26 @@ fn print_table(
     }
 }
 
-fn print_csv(pools: usize, per_pool: usize, policy: &str, figures: &[Figures]) {
+fn print_csv(
+    pools: usize,
+    per_pool: usize,
+    policy: &str,
+    figures: &[Figures],
+    baseline: Option<&Baseline>,
+) {
     for f in figures {
         for (i, op) in OPERATIONS.iter().enumerate() {
-            println!(
+            let mut line = format!(
                 "{},{},{},{},{},{:.0},{:.1}",
                 f.backend, pools, per_pool, policy, op, f.ops[i].0, f.bytes_per_pe
             );
+            if baseline.is_some() {
+                match base_of(baseline, pools, per_pool, policy, op) {
+                    Some(b) => line.push_str(&format!(",{b:.0},{:.3}", f.ops[i].0 / b)),
+                    None => line.push_str(",,"),
+                }
+            }
+            println!("{line}");
         }
     }
 }
@@ -642,7 +776,12 @@ fn main() {
 fn run() {
     let o = parse_args();
     if o.csv {
-        println!("backend,pools,pes_per_pool,policy,operation,ops_per_sec,bytes_per_pe");
+        let extra = if o.baseline.is_some() {
+            ",baseline,ratio_to_baseline"
+        } else {
+            ""
+        };
+        println!("backend,pools,pes_per_pool,policy,operation,ops_per_sec,bytes_per_pe{extra}");
     } else {
         println!(
             "hsbench: median of {} repetitions, {} resolutions each, timed by {}",
@@ -691,9 +830,16 @@ fn run() {
                 continue;
             }
             if o.csv {
-                print_csv(pools, per_pool, policy, &figures);
+                print_csv(pools, per_pool, policy, &figures, o.baseline.as_ref());
             } else {
-                print_table(pools, per_pool, policy, &figures, &skipped);
+                print_table(
+                    pools,
+                    per_pool,
+                    policy,
+                    &figures,
+                    &skipped,
+                    o.baseline.as_ref(),
+                );
             }
             if pools == 1 && *policy == o.policies[0] {
                 series.push((per_pool, figures));

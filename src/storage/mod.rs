@@ -12,11 +12,18 @@
 //!
 //! Nodes are named by [`NodeId`], a small integer index into the arena;
 //! [`NIL`] stands for "no node".
+//!
+//! A backend written outside this crate can be checked against the same
+//! model as the crate's own with the conformance suite
+//! ([`conformance::check_backend`], with the `alloc` feature).
 
 use core::cmp::Ordering;
 use core::fmt;
 
 pub mod arena;
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub mod conformance;
 pub mod list;
 pub mod rbtree;
 pub mod treap;

@@ -13,6 +13,22 @@
 //! until it has at most one child, then splices it out. Both take an
 //! expected constant number of rotations. No recursion. The [`Root`] keeps
 //! the first and last node, so an insertion at either end needs no descent.
+//!
+//! # Against the red-black tree
+//!
+//! Fewer rotations make removal, re-insertion at the end and expiry
+//! cheaper than in the [`RedBlackTree`](super::RedBlackTree). What costs
+//! more is any walk from the root: a treap is a random binary search tree,
+//! whose nodes lie 2·ln n deep on average (about 1.39·log2 n: 7.5 nodes on
+//! the path for 100 nodes, 21.5 for 100,000), against about log2 n for a
+//! red-black tree (6.2 and 16.3). A weighted selection
+//! ([`select_by_weight`](Backend::select_by_weight)) and a registration at a
+//! random place descend that far, and the extra levels are the deep ones,
+//! the least likely to be in the cache, so in a handlespace much larger
+//! than the cache they cost more than their number says (see
+//! BENCHMARKS.md). The node after the first one is, half of the time, down
+//! the first node's right subtree rather than its parent, which makes
+//! stepping from the first node less predictable than in a red-black tree.
 
 use core::cmp::Ordering;
 
