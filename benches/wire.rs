@@ -4,12 +4,15 @@
 //!
 //! "Decode" parses the message and then reads every field: every PE of the
 //! lazy lists, its transports, addresses and policy, so nothing is left
-//! unparsed. "Encode" emits a built repr into a caller buffer.
+//! unparsed. "Encode" emits a built repr into a caller buffer. Before
+//! timing, each message is decoded once under a counting allocator, which
+//! must see no allocation.
 //!
 //! ```text
 //! cargo bench --bench wire
 //! ```
 
+use std::alloc::System;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -22,6 +25,10 @@ use rserpool::wire::{
     Protocol, TransportParam, UserTransport,
 };
 use rserpool::{PeId, ServerId};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 static ADDRS: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
@@ -148,6 +155,15 @@ fn bench(c: &mut Criterion, name: &str, msg: Message<'_>, pes: usize) {
         _ => 0,
     };
     assert_eq!(count, pes, "{name}");
+    // Decoding (parse and the walk over every field) allocates nothing.
+    let region = Region::new(GLOBAL);
+    black_box(decode(protocol, black_box(&buf)));
+    let stats = region.change();
+    assert_eq!(
+        (stats.allocations, stats.reallocations),
+        (0, 0),
+        "{name}: decode allocated"
+    );
 
     let mut g = c.benchmark_group(format!("wire/{name}"));
     g.throughput(Throughput::Bytes(len as u64));

@@ -270,6 +270,7 @@ impl Policy {
     }
 
     /// The number of `u32` parameters a policy type carries, or `None` for an unknown type.
+    #[inline]
     pub const fn parameter_count(policy_type: u32) -> Option<usize> {
         Some(match policy_type {
             id::ROUND_ROBIN | id::RANDOM => 0,
@@ -293,6 +294,7 @@ impl Policy {
     }
 
     /// Builds a policy from its type and its parameters in wire order.
+    #[inline(always)]
     pub fn from_parameters(policy_type: u32, params: &[u32]) -> Result<Policy, PolicyError> {
         let expected =
             Policy::parameter_count(policy_type).ok_or(PolicyError::UnknownType(policy_type))?;

@@ -3,12 +3,12 @@
 use core::fmt;
 
 use super::error::Error;
-use super::field::{rd32, Writer};
+use super::field::{rd32, Tlvs, Writer};
 use super::list::List;
 use super::message::{begin, bit, collect, finish, measure, missing, Opened, Repeated};
 use super::operror::OperationError;
 use super::param::{
-    fmt_handle, fmt_hex, write_handle, write_opaque, write_u32_param, PolicyParam,
+    fmt_handle, fmt_hex, parse_handle, write_handle, write_opaque, write_u32_param, PolicyParam,
     PoolElementParam, TransportParam,
 };
 use super::types::{AsapType, ParamType};
@@ -152,6 +152,62 @@ pub enum AsapMessage<'a> {
     },
 }
 
+/// The parameters of a HANDLE_RESOLUTION_RESPONSE or a BUSINESS_CARD: what
+/// `collect` finds for a pool handle, a policy, an operation error (when
+/// allowed) and any number of pool elements, without its table of every
+/// other parameter. The elements are validated here and read from `region`
+/// when the list is iterated.
+struct ElementsBody<'a> {
+    pool_handle: Option<&'a [u8]>,
+    policy: Option<PolicyParam<'a>>,
+    error: Option<OperationError<'a>>,
+    count: usize,
+    region: &'a [u8],
+}
+
+impl<'a> ElementsBody<'a> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn collect(tlvs: Tlvs<'a>, error_allowed: bool) -> Result<Self, Error> {
+        let mut f = ElementsBody {
+            pool_handle: None,
+            policy: None,
+            error: None,
+            count: 0,
+            region: tlvs.region(),
+        };
+        for t in tlvs {
+            let t = t?;
+            match t.kind() {
+                ParamType::PoolElement => {
+                    PoolElementParam::check(&t)?;
+                    f.count += 1;
+                }
+                ParamType::PoolHandle => {
+                    if f.pool_handle.is_some() {
+                        return Err(Error::DuplicateParameter { param_type: t.ty });
+                    }
+                    f.pool_handle = Some(parse_handle(&t)?);
+                }
+                ParamType::Policy => {
+                    if f.policy.is_some() {
+                        return Err(Error::DuplicateParameter { param_type: t.ty });
+                    }
+                    f.policy = Some(PolicyParam::from_raw(&t)?);
+                }
+                ParamType::OperationError if error_allowed => {
+                    if f.error.is_some() {
+                        return Err(Error::DuplicateParameter { param_type: t.ty });
+                    }
+                    f.error = Some(OperationError::from_raw(&t)?);
+                }
+                _ => t.reject()?,
+            }
+        }
+        Ok(f)
+    }
+}
+
 impl<'a> AsapMessage<'a> {
     /// Parses one ASAP message: `bytes` holds exactly the message, optionally
     /// followed by its padding (at most 3 bytes).
@@ -161,6 +217,10 @@ impl<'a> AsapMessage<'a> {
     /// the ones to report with
     /// [`unrecognized_parameters`](super::unrecognized_parameters)). An
     /// unknown message type fails with [`Error::UnrecognizedMessage`].
+    // Inlined into the callers in optimized builds only: unoptimized
+    // frames of every inlined callee add up on deep stacks.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let m = Opened::open(bytes)?;
         const HANDLE: u32 = bit(ParamType::PoolHandle);
@@ -174,14 +234,31 @@ impl<'a> AsapMessage<'a> {
         };
         Ok(match AsapType::from(m.ty) {
             AsapType::Registration => {
-                let f = collect(
-                    m.params(0),
-                    HANDLE | bit(ParamType::PoolElement),
-                    Repeated::None,
-                )?;
+                // What `collect` does for a pool handle and a pool element,
+                // without its table of every other parameter.
+                let mut pool_handle = None;
+                let mut pool_element = None;
+                for t in m.params(0) {
+                    let t = t?;
+                    match t.kind() {
+                        ParamType::PoolHandle => {
+                            if pool_handle.is_some() {
+                                return Err(Error::DuplicateParameter { param_type: t.ty });
+                            }
+                            pool_handle = Some(parse_handle(&t)?);
+                        }
+                        ParamType::PoolElement => {
+                            if pool_element.is_some() {
+                                return Err(Error::DuplicateParameter { param_type: t.ty });
+                            }
+                            pool_element = Some(PoolElementParam::from_raw(&t)?);
+                        }
+                        _ => t.reject()?,
+                    }
+                }
                 AsapMessage::Registration {
-                    pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
-                    pool_element: f.pool_element.ok_or(missing(ParamType::PoolElement))?,
+                    pool_handle: pool_handle.ok_or(missing(ParamType::PoolHandle))?,
+                    pool_element: pool_element.ok_or(missing(ParamType::PoolElement))?,
                 }
             }
             AsapType::Deregistration
@@ -228,11 +305,7 @@ impl<'a> AsapMessage<'a> {
                 }
             }
             AsapType::HandleResolutionResponse => {
-                let f = collect(
-                    m.params(0),
-                    HANDLE | bit(ParamType::Policy) | ERR,
-                    Repeated::Elements,
-                )?;
+                let f = ElementsBody::collect(m.params(0), true)?;
                 AsapMessage::HandleResolutionResponse {
                     accept_updates: m.flags & asap_flags::ACCEPT_UPDATES != 0,
                     pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
@@ -271,11 +344,7 @@ impl<'a> AsapMessage<'a> {
                 }
             }
             AsapType::BusinessCard => {
-                let f = collect(
-                    m.params(0),
-                    HANDLE | bit(ParamType::Policy),
-                    Repeated::Elements,
-                )?;
+                let f = ElementsBody::collect(m.params(0), false)?;
                 AsapMessage::BusinessCard {
                     pool_handle: f.pool_handle.ok_or(missing(ParamType::PoolHandle))?,
                     policy: f.policy,

@@ -272,6 +272,7 @@ impl<'a> RawTlv<'a> {
         }
     }
     /// The region of nested TLVs after `fixed` bytes of the value.
+    #[inline]
     pub fn nested(&self, fixed: usize) -> Tlvs<'a> {
         Tlvs::new(
             self.value.get(fixed..).unwrap_or(&[]),
@@ -291,26 +292,32 @@ pub(crate) struct Tlvs<'a> {
 }
 
 impl<'a> Tlvs<'a> {
+    #[inline]
     pub fn new(buf: &'a [u8], base: usize) -> Self {
         Tlvs { buf, pos: 0, base }
     }
     /// Reads `buf` from `pos` on (offsets relative to `buf`).
+    #[inline]
     pub fn at(buf: &'a [u8], pos: usize) -> Self {
         Tlvs { buf, pos, base: 0 }
     }
     /// The read position in the region.
+    #[inline]
     pub fn pos(&self) -> usize {
         self.pos
     }
     /// The whole region.
+    #[inline]
     pub fn region(&self) -> &'a [u8] {
         self.buf
     }
     /// The unread part of the region.
+    #[inline]
     pub fn rest(&self) -> &'a [u8] {
         self.buf.get(self.pos..).unwrap_or(&[])
     }
     /// The next TLV. Errors end the region (the iterator then returns `None`).
+    #[inline(always)]
     pub fn next_tlv(&mut self) -> Option<Result<RawTlv<'a>, Error>> {
         let rest = self.rest();
         if rest.is_empty() {
@@ -337,6 +344,7 @@ impl<'a> Tlvs<'a> {
 
 impl<'a> Iterator for Tlvs<'a> {
     type Item = Result<RawTlv<'a>, Error>;
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         self.next_tlv()
     }

@@ -20,6 +20,7 @@ pub(crate) struct Opened<'a> {
 }
 
 impl<'a> Opened<'a> {
+    #[inline]
     pub fn open(bytes: &'a [u8]) -> Result<Self, Error> {
         let h = MessageHeader::new_checked(bytes)?;
         if bytes.len() > h.padded_len() {
@@ -58,7 +59,6 @@ impl<'a> Opened<'a> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Repeated {
     None,
-    Elements,
     Transports,
     Servers,
 }
@@ -118,13 +118,8 @@ pub(crate) fn collect<'a>(
         let t: RawTlv<'a> = t?;
         let is_transport = TransportProtocol::from_parameter_type(t.ty).is_some();
         match repeated {
-            Repeated::Elements if t.kind() == ParamType::PoolElement => {
-                PoolElementParam::from_raw(&t)?;
-                f.count += 1;
-                continue;
-            }
             Repeated::Transports if is_transport => {
-                TransportParam::from_raw(&t)?;
+                TransportParam::check(&t)?;
                 f.count += 1;
                 continue;
             }

@@ -51,6 +51,22 @@ fn next_of<'a>(
     }
 }
 
+/// The type and value of the next TLV of a validated region from `*pos` on;
+/// `None` at the end. Nothing is checked beyond what keeps the read inside
+/// `bytes`: the region was validated when the message was parsed, so this
+/// only walks it (lists read their items with it).
+#[inline(always)]
+pub(crate) fn next_validated<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<(u16, &'a [u8])> {
+    let rest = bytes.get(*pos..)?;
+    let [t0, t1, l0, l1, ..] = *rest else {
+        return None;
+    };
+    let len = usize::from(u16::from_be_bytes([l0, l1]));
+    let value = rest.get(TLV_HEADER_LEN..len)?;
+    *pos += padded(len);
+    Some((u16::from_be_bytes([t0, t1]), value))
+}
+
 /// Checks a pool handle against RFC 5354 (non-empty) and this crate's limit.
 pub(crate) fn check_handle(handle: &[u8]) -> Result<(), Error> {
     if handle.is_empty() {
@@ -114,25 +130,55 @@ pub(crate) fn write_checksum(w: &mut Writer<'_>, v: u16) {
 // ---------------------------------------------------------------------------
 // Addresses
 
-fn parse_address(raw: &RawTlv<'_>) -> Result<IpAddr, Error> {
-    match (raw.kind(), raw.value) {
-        (ParamType::Ipv4Address, &[a, b, c, d]) => Ok(IpAddr::V4(Ipv4Addr::new(a, b, c, d))),
-        (ParamType::Ipv6Address, v) if v.len() == 16 => {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(v);
-            Ok(IpAddr::V6(Ipv6Addr::from(o)))
-        }
-        _ => Err(Error::BadParameterLength { param_type: raw.ty }),
-    }
-}
-
 fn is_address(ty: ParamType) -> bool {
     matches!(ty, ParamType::Ipv4Address | ParamType::Ipv6Address)
 }
 
+/// Checks an IPv4 or IPv6 Address TLV without decoding it: the parse
+/// validates, the address is decoded when it is iterated.
+#[inline]
+fn check_address(raw: &RawTlv<'_>) -> Result<(), Error> {
+    match (raw.kind(), raw.value.len()) {
+        (ParamType::Ipv4Address, 4) | (ParamType::Ipv6Address, 16) => Ok(()),
+        _ => Err(Error::BadParameterLength { param_type: raw.ty }),
+    }
+}
+
+/// The address of a validated IPv4 (`ty` 1) or IPv6 (`ty` 2) Address value;
+/// `None` for another type.
+#[inline(always)]
+fn read_address(ty: u16, v: &[u8]) -> Option<IpAddr> {
+    const V4: u16 = ParamType::Ipv4Address.raw();
+    const V6: u16 = ParamType::Ipv6Address.raw();
+    match ty {
+        V4 => <[u8; 4]>::try_from(v)
+            .ok()
+            .map(|o| IpAddr::V4(Ipv4Addr::from(o))),
+        V6 => <[u8; 16]>::try_from(v)
+            .ok()
+            .map(|o| IpAddr::V6(Ipv6Addr::from(o))),
+        _ => None,
+    }
+}
+
+/// Whether `ty` is an IPv4 or IPv6 Address.
+#[inline(always)]
+const fn is_address_type(ty: u16) -> bool {
+    ty == ParamType::Ipv4Address.raw() || ty == ParamType::Ipv6Address.raw()
+}
+
 impl<'a> Sealed<'a> for IpAddr {
+    /// Reads the next address of a validated transport: each address was
+    /// checked once by the parse and is decoded here, once, unchecked but
+    /// inside the bytes (other TLVs the parse let through are skipped).
+    #[inline]
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
-        parse_address(&next_of(bytes, pos, is_address)?).ok()
+        loop {
+            let (ty, v) = next_validated(bytes, pos)?;
+            if is_address_type(ty) {
+                return read_address(ty, v);
+            }
+        }
     }
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         match self {
@@ -199,8 +245,30 @@ impl<'a> TransportParam<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
 
-    #[inline]
+    // Inlined into the callers in optimized builds only: unoptimized
+    // frames of every inlined callee add up on deep stacks.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
+        let (protocol, transport_use, count) = Self::check(raw)?;
+        let v = raw.value;
+        let dccp = protocol == TransportProtocol::Dccp;
+        Ok(TransportParam {
+            protocol,
+            port: rd16(v, 0),
+            transport_use,
+            service_code: if dccp { rd32(v, 4) } else { 0 },
+            addresses: List::from_wire(v.get(if dccp { 8 } else { 4 }..).unwrap_or(&[]), count),
+        })
+    }
+
+    /// Validates a transport TLV without building the repr: its protocol,
+    /// Transport Use and number of addresses, or the parse's typed error.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    pub(crate) fn check(
+        raw: &RawTlv<'a>,
+    ) -> Result<(TransportProtocol, TransportUse, usize), Error> {
         let protocol = TransportProtocol::from_parameter_type(raw.ty)
             .ok_or(Error::UnexpectedParameter { param_type: raw.ty })?;
         let fixed = if protocol == TransportProtocol::Dccp {
@@ -220,12 +288,10 @@ impl<'a> TransportParam<'a> {
             _ => TransportUse::DataOnly,
         };
         let mut count = 0usize;
-        let nested = raw.nested(fixed);
-        let region = nested.region();
-        for t in nested {
+        for t in raw.nested(fixed) {
             let t = t?;
             if is_address(t.kind()) {
-                parse_address(&t)?;
+                check_address(&t)?;
                 count += 1;
                 if count > MAX_TRANSPORT_ADDRESSES {
                     return Err(TransportError::TooManyAddresses.into());
@@ -235,15 +301,35 @@ impl<'a> TransportParam<'a> {
             }
         }
         check_transport(protocol, transport_use, count)?;
-        Ok(TransportParam {
+        Ok((protocol, transport_use, count))
+    }
+
+    /// Reads a transport TLV (type `ty`, value `v`) of a validated message:
+    /// what [`from_raw`](Self::from_raw) accepted, without checking it again.
+    /// The addresses are counted by their TLV headers and decoded when
+    /// iterated. `None` only for bytes no parse accepted.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    pub(crate) fn read_validated(ty: u16, v: &'a [u8]) -> Option<Self> {
+        let protocol = TransportProtocol::from_parameter_type(ty)?;
+        let dccp = protocol == TransportProtocol::Dccp;
+        let region = v.get(if dccp { 8 } else { 4 }..)?;
+        let transport_use = match protocol {
+            TransportProtocol::Sctp | TransportProtocol::Tcp => {
+                TransportUse::from_value(rd16(v, 2))?
+            }
+            _ => TransportUse::DataOnly,
+        };
+        let mut count = 0;
+        let mut pos = 0;
+        while let Some((t, _)) = next_validated(region, &mut pos) {
+            count += usize::from(is_address_type(t));
+        }
+        Some(TransportParam {
             protocol,
             port: rd16(v, 0),
             transport_use,
-            service_code: if protocol == TransportProtocol::Dccp {
-                rd32(v, 4)
-            } else {
-                0
-            },
+            service_code: if dccp { rd32(v, 4) } else { 0 },
             addresses: List::from_wire(region, count),
         })
     }
@@ -320,10 +406,12 @@ fn check_transport(
 
 impl<'a> Sealed<'a> for TransportParam<'a> {
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
-        let raw = next_of(bytes, pos, |t| {
-            TransportProtocol::from_parameter_type(t.raw()).is_some()
-        })?;
-        TransportParam::from_raw(&raw).ok()
+        loop {
+            let (ty, v) = next_validated(bytes, pos)?;
+            if TransportProtocol::from_parameter_type(ty).is_some() {
+                return TransportParam::read_validated(ty, v);
+            }
+        }
     }
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         self.validate()?;
@@ -478,15 +566,24 @@ impl<'a> PolicyParam<'a> {
         if raw.kind() != ParamType::Policy {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
         }
-        let v = raw.value;
+        Self::from_value(raw.value)
+    }
+    /// Parses the value of a policy TLV.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn from_value(v: &'a [u8]) -> Result<Self, Error> {
         if v.len() < 4 {
-            return Err(Error::BadParameterLength { param_type: raw.ty });
+            return Err(Error::BadParameterLength {
+                param_type: ParamType::Policy.raw(),
+            });
         }
         let policy_type = rd32(v, 0);
         let data = v.get(4..).unwrap_or(&[]);
         match Policy::parameter_count(policy_type) {
             None => Ok(PolicyParam::Unknown { policy_type, data }),
-            Some(_) if data.len() % 4 != 0 => Err(Error::BadParameterLength { param_type: raw.ty }),
+            Some(_) if data.len() % 4 != 0 => Err(Error::BadParameterLength {
+                param_type: ParamType::Policy.raw(),
+            }),
             Some(n) if data.len() / 4 != n => {
                 Err(Error::Policy(PolicyError::WrongParameterCount {
                     policy_type,
@@ -596,8 +693,22 @@ impl<'a> PoolElementParam<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
 
-    #[inline]
+    /// Parses a Pool Element TLV: [`check`](Self::check), then
+    /// [`read_validated`](Self::read_validated).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
+        Self::check(raw)?;
+        Self::read_validated(raw.value).ok_or(Error::BadParameterLength { param_type: raw.ty })
+    }
+
+    /// Validates a Pool Element TLV without building the repr: every check
+    /// of the parse, with its typed error. Lists of pool elements are
+    /// validated by this when the message is parsed and read item by item
+    /// with [`read_validated`](Self::read_validated).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    pub(crate) fn check(raw: &RawTlv<'a>) -> Result<(), Error> {
         if raw.kind() != ParamType::PoolElement {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
         }
@@ -605,59 +716,101 @@ impl<'a> PoolElementParam<'a> {
         if v.len() < 12 {
             return Err(Error::BadParameterLength { param_type: raw.ty });
         }
-        let pe_id = PeId::new(rd32(v, 0))?;
-        let home_server = ServerId::new(rd32(v, 4)).ok();
+        PeId::new(rd32(v, 0))?;
         let registration_life = rd32(v, 8) as i32;
         if registration_life < REGISTRATION_LIFE_INFINITE {
             return Err(Error::InvalidRegistrationLife(registration_life));
         }
-        let mut user_transport = None;
-        let mut policy = None;
-        let mut asap_transport = None;
+        let mut user_transport = false;
+        let mut policy = false;
+        let mut asap_transport = false;
         for t in raw.nested(12) {
             let t = t?;
             let is_transport = TransportProtocol::from_parameter_type(t.ty).is_some();
-            if policy.is_none() {
+            if !policy {
                 if t.kind() == ParamType::Policy {
-                    if user_transport.is_none() {
+                    if !user_transport {
                         return Err(Error::MissingParameter {
                             param_type: ParamType::SctpTransport.raw(),
                         });
                     }
-                    policy = Some(PolicyParam::from_raw(&t)?);
+                    PolicyParam::from_value(t.value)?;
+                    policy = true;
                 } else if is_transport || t.kind() == ParamType::OpaqueTransport {
-                    if user_transport.is_some() {
+                    if user_transport {
                         return Err(Error::DuplicateParameter { param_type: t.ty });
                     }
-                    user_transport = Some(if is_transport {
-                        UserTransport::Transport(TransportParam::from_raw(&t)?)
-                    } else {
-                        UserTransport::Opaque(t.value)
-                    });
+                    if is_transport {
+                        TransportParam::check(&t)?;
+                    }
+                    user_transport = true;
                 } else {
                     t.reject()?;
                 }
             } else if t.kind() == ParamType::Policy {
                 return Err(Error::DuplicateParameter { param_type: t.ty });
             } else if is_transport {
-                if asap_transport.is_some() {
+                if asap_transport {
                     return Err(Error::DuplicateParameter { param_type: t.ty });
                 }
-                asap_transport = Some(TransportParam::from_raw(&t)?);
+                TransportParam::check(&t)?;
+                asap_transport = true;
             } else {
                 t.reject()?;
             }
         }
-        Ok(PoolElementParam {
+        if !user_transport {
+            return Err(Error::MissingParameter {
+                param_type: ParamType::SctpTransport.raw(),
+            });
+        }
+        if !policy {
+            return Err(Error::MissingParameter {
+                param_type: ParamType::Policy.raw(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the value of a Pool Element TLV of a validated message: what
+    /// [`from_raw`](Self::from_raw) accepted, without checking it again (the
+    /// transports' addresses are decoded when iterated). `None` only for
+    /// bytes no parse accepted.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    pub(crate) fn read_validated(v: &'a [u8]) -> Option<Self> {
+        const POLICY: u16 = ParamType::Policy.raw();
+        const OPAQUE: u16 = ParamType::OpaqueTransport.raw();
+        let pe_id = PeId::new(rd32(v, 0)).ok()?;
+        let home_server = ServerId::new(rd32(v, 4)).ok();
+        let registration_life = rd32(v, 8) as i32;
+        let region = v.get(12..)?;
+        let mut user_transport = None;
+        let mut policy = None;
+        let mut asap_transport = None;
+        let mut pos = 0;
+        while let Some((ty, value)) = next_validated(region, &mut pos) {
+            match ty {
+                POLICY => policy = Some(PolicyParam::from_value(value).ok()?),
+                OPAQUE => user_transport = Some(UserTransport::Opaque(value)),
+                _ => {
+                    if TransportProtocol::from_parameter_type(ty).is_some() {
+                        let t = TransportParam::read_validated(ty, value)?;
+                        if policy.is_none() {
+                            user_transport = Some(UserTransport::Transport(t));
+                        } else {
+                            asap_transport = Some(t);
+                        }
+                    }
+                }
+            }
+        }
+        Some(PoolElementParam {
             pe_id,
             home_server,
             registration_life,
-            user_transport: user_transport.ok_or(Error::MissingParameter {
-                param_type: ParamType::SctpTransport.raw(),
-            })?,
-            policy: policy.ok_or(Error::MissingParameter {
-                param_type: ParamType::Policy.raw(),
-            })?,
+            user_transport: user_transport?,
+            policy: policy?,
             asap_transport,
         })
     }
@@ -686,7 +839,12 @@ impl<'a> PoolElementParam<'a> {
 
 impl<'a> Sealed<'a> for PoolElementParam<'a> {
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
-        PoolElementParam::from_raw(&next_of(bytes, pos, |t| t == ParamType::PoolElement)?).ok()
+        loop {
+            let (ty, v) = next_validated(bytes, pos)?;
+            if ty == ParamType::PoolElement.raw() {
+                return PoolElementParam::read_validated(v);
+            }
+        }
     }
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         if self.registration_life < REGISTRATION_LIFE_INFINITE {
@@ -809,13 +967,26 @@ impl<'a> ServerInfoParam<'a> {
 impl<'a> Sealed<'a> for ServerInfoParam<'a> {
     fn next_from_wire(bytes: &'a [u8], pos: &mut usize) -> Option<Self> {
         loop {
-            let raw = next_of(bytes, pos, |t| t == ParamType::ServerInformation)?;
-            match ServerInfoParam::from_raw_listed(&raw) {
-                Ok(Some(s)) => return Some(s),
-                // Server id 0: skipped (counted out when validated).
-                Ok(None) => {}
-                Err(_) => return None,
+            let (ty, v) = next_validated(bytes, pos)?;
+            if ty != ParamType::ServerInformation.raw() {
+                continue;
             }
+            // Server id 0: skipped (counted out when validated).
+            let Ok(server_id) = ServerId::new(rd32(v, 0)) else {
+                continue;
+            };
+            let region = v.get(4..)?;
+            let mut at = 0;
+            let transport = loop {
+                let (t, tv) = next_validated(region, &mut at)?;
+                if TransportProtocol::from_parameter_type(t).is_some() {
+                    break TransportParam::read_validated(t, tv)?;
+                }
+            };
+            return Some(ServerInfoParam {
+                server_id,
+                transport,
+            });
         }
     }
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {

@@ -32,6 +32,7 @@ macro_rules! enum_with_unknown {
 
         impl $name {
             /// The type of a raw wire value.
+            #[inline(always)]
             pub const fn from_raw(value: $ty) -> Self {
                 match value {
                     $($value => $name::$variant,)+
@@ -39,6 +40,7 @@ macro_rules! enum_with_unknown {
                 }
             }
             /// The raw wire value.
+            #[inline]
             pub const fn raw(self) -> $ty {
                 match self {
                     $($name::$variant => $value,)+
@@ -46,6 +48,7 @@ macro_rules! enum_with_unknown {
                 }
             }
             /// Whether this codec knows the type.
+            #[inline]
             pub const fn is_known(self) -> bool {
                 !matches!(self, $name::Unknown(_))
             }

@@ -4,5 +4,6 @@
 mod fuzz_corpus;
 mod golden;
 mod roundtrip;
+mod validated;
 #[cfg(feature = "capture")]
 mod wireshark;
