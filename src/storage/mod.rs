@@ -15,7 +15,7 @@
 //!
 //! A backend written outside this crate can be checked against the same
 //! model as the crate's own with the conformance suite
-//! ([`conformance::check_backend`], with the `alloc` feature).
+//! (`conformance::check_backend`, with the `alloc` feature).
 
 use core::cmp::Ordering;
 use core::fmt;
