@@ -17,7 +17,9 @@
 use super::*;
 
 /// How many lanes a handlespace keeps.
-pub(crate) const LANES: usize = 8;
+/// (Room for a registrar's ten keep-alive steps, its keep-alive timeout
+/// and a few registration lifetimes.)
+pub(crate) const LANES: usize = 16;
 
 /// The `timer_lane` of a PE whose timer is in the tree.
 pub(crate) const IN_TREE: u8 = u8::MAX;

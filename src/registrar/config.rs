@@ -66,7 +66,9 @@ pub struct RegistrarConfig {
     /// This registrar's identifier (random, non-zero, fixed for its lifetime).
     pub server_id: ServerId,
     /// Mean interval between ENDPOINT_KEEP_ALIVEs to an owned PE (each one
-    /// is varied uniformly by ±50 %); `None` disables periodic keep-alive.
+    /// is varied by up to ±45 % in ten equally likely steps, a tenth of the
+    /// interval apart, so that PEs spread and the handlespace keeps their
+    /// timers in O(1) lanes); `None` disables periodic keep-alive.
     pub keep_alive_interval: Option<Duration>,
     /// How long a PE has to answer a keep-alive with KEEP_ALIVE_ACK before it
     /// is removed.

@@ -821,14 +821,22 @@ mod tests {
         >;
         let mut r: R = Registrar::new(RegistrarConfig::default().with_seed(3));
         let iv = Duration::from_secs(5);
-        let (mut lo, mut hi) = (Duration::MAX, Duration::ZERO);
+        // Ten steps of 500 ms from 2.75 s to 7.25 s, each drawn, mean 5 s.
+        let mut seen = [0u32; 10];
+        let mut sum = Duration::ZERO;
         for _ in 0..10_000 {
             let d = r.spread(iv);
-            lo = lo.min(d);
-            hi = hi.max(d);
+            let ms = d.as_millis();
+            assert!(
+                (2_750..=7_250).contains(&ms) && (ms - 2_750) % 500 == 0,
+                "{d:?}"
+            );
+            seen[((ms - 2_750) / 500) as usize] += 1;
+            sum += d;
         }
-        assert!(lo >= Duration::from_millis(2_500) && lo < Duration::from_millis(2_600));
-        assert!(hi < Duration::from_millis(7_500) && hi > Duration::from_millis(7_400));
+        assert!(seen.iter().all(|&n| n > 800 && n < 1_200), "{seen:?}");
+        let mean = sum.as_millis() / 10_000;
+        assert!((4_950..=5_050).contains(&mean), "mean {mean} ms");
         assert_eq!(r.spread(Duration::ZERO), Duration::ZERO);
     }
 }
