@@ -131,9 +131,9 @@ pub const HOST_POOL_USER: PoolUserCapacity = PoolUserCapacity {
 pub type HostPoolUser = pool_user_type!(HOST_POOL_USER);
 
 /// The documented size of [`BoardHandlespace`] on a 64-bit host.
-pub const BOARD_HANDLESPACE_BYTES: usize = 13_560;
+pub const BOARD_HANDLESPACE_BYTES: usize = 13_304;
 /// The documented size of [`BoardRegistrar`] on a 64-bit host.
-pub const BOARD_REGISTRAR_BYTES: usize = 78_376;
+pub const BOARD_REGISTRAR_BYTES: usize = 78_120;
 /// The documented size of [`BoardPoolUser`] on a 64-bit host.
 pub const BOARD_POOL_USER_BYTES: usize = 35_792;
 /// The documented size of a
@@ -150,4 +150,4 @@ pub const HOST_POOL_USER_BYTES: usize = 58_096;
 /// heap).
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
-pub const HOST_REGISTRAR_BYTES: usize = 697_688;
+pub const HOST_REGISTRAR_BYTES: usize = 697_432;

@@ -27,30 +27,36 @@ pub(crate) const IN_TREE: u8 = u8::MAX;
 /// The place of a timer in the timer order.
 pub(crate) type TimerKey = (Instant, u32, NodeId);
 
-/// One lane: its ends, their keys (so that choosing a lane and finding the
-/// earliest timer read no PE record) and its length.
+/// One lane: its ends and their keys, so that choosing a lane and finding
+/// the earliest timer read no PE record (32 bytes; empty when `head` is
+/// [`NIL`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Lane {
+    head_deadline: Instant,
+    tail_deadline: Instant,
     head: NodeId,
     tail: NodeId,
-    head_at: (Instant, u32),
-    tail_at: (Instant, u32),
-    len: u32,
+    head_stamp: u32,
+    tail_stamp: u32,
 }
 
 impl Lane {
     pub(crate) const EMPTY: Lane = Lane {
+        head_deadline: Instant::MAX,
+        tail_deadline: Instant::ZERO,
         head: NIL,
         tail: NIL,
-        head_at: (Instant::MAX, 0),
-        tail_at: (Instant::ZERO, 0),
-        len: 0,
+        head_stamp: 0,
+        tail_stamp: 0,
     };
+    fn is_empty(&self) -> bool {
+        self.head == NIL
+    }
     fn head_key(&self) -> TimerKey {
-        (self.head_at.0, self.head_at.1, self.head)
+        (self.head_deadline, self.head_stamp, self.head)
     }
     fn tail_key(&self) -> TimerKey {
-        (self.tail_at.0, self.tail_at.1, self.tail)
+        (self.tail_deadline, self.tail_stamp, self.tail)
     }
 }
 
@@ -74,7 +80,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         let mut fit: Option<(usize, TimerKey)> = None;
         let mut empty = None;
         for (i, lane) in self.lanes.iter().enumerate() {
-            if lane.len == 0 {
+            if lane.is_empty() {
                 empty = empty.or(Some(i));
             } else {
                 let tail = lane.tail_key();
@@ -94,13 +100,12 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         };
         let lane = &mut self.lanes[i];
         let tail = lane.tail;
-        if lane.len == 0 {
+        if lane.is_empty() {
             lane.head = n;
-            lane.head_at = (key.0, key.1);
+            (lane.head_deadline, lane.head_stamp) = (key.0, key.1);
         }
         lane.tail = n;
-        lane.tail_at = (key.0, key.1);
-        lane.len += 1;
+        (lane.tail_deadline, lane.tail_stamp) = (key.0, key.1);
         let pe = &mut self.pes[n];
         pe.timer_lane = i as u8;
         pe.timer_prev = tail;
@@ -129,7 +134,8 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             self.lanes[i].head = next;
             if next != NIL {
                 let p = &self.pes[next];
-                self.lanes[i].head_at = (p.deadline, p.timer_stamp);
+                (self.lanes[i].head_deadline, self.lanes[i].head_stamp) =
+                    (p.deadline, p.timer_stamp);
             }
         } else {
             self.pes[prev].timer_next = next;
@@ -138,15 +144,14 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             self.lanes[i].tail = prev;
             if prev != NIL {
                 let p = &self.pes[prev];
-                self.lanes[i].tail_at = (p.deadline, p.timer_stamp);
+                (self.lanes[i].tail_deadline, self.lanes[i].tail_stamp) =
+                    (p.deadline, p.timer_stamp);
             }
         } else {
             self.pes[next].timer_prev = prev;
         }
-        let lane = &mut self.lanes[i];
-        lane.len -= 1;
-        if lane.len == 0 {
-            *lane = Lane::EMPTY;
+        if self.lanes[i].is_empty() {
+            self.lanes[i] = Lane::EMPTY;
         }
     }
 
@@ -155,7 +160,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         let mut best =
             B::first(&self.timer_root, &TimerView { pes: &self.pes }).map(|n| self.timer_key(n));
         for lane in &self.lanes {
-            if lane.len > 0 && best.is_none_or(|b| lane.head_key() < b) {
+            if !lane.is_empty() && best.is_none_or(|b| lane.head_key() < b) {
                 best = Some(lane.head_key());
             }
         }
@@ -193,7 +198,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
     }
 
     /// Checks the lanes and the timer tree: links both ways, keys growing
-    /// along each lane, the cached ends and lengths, every PE where its
+    /// along each lane, the cached ends, every PE where its
     /// `timer_lane` says. Returns how many timers there are.
     pub(super) fn check_timers(&self) -> Result<usize, InvariantError> {
         let err = |rule, node| Err(InvariantError { rule, node });
@@ -208,13 +213,13 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
             x = B::next(&self.timer_root, &view, n);
         }
         for (i, lane) in self.lanes.iter().enumerate() {
-            if lane.len == 0 {
-                if lane.head != NIL || lane.tail != NIL {
-                    return err("empty timer lane with ends", NIL);
+            if lane.is_empty() {
+                if lane.tail != NIL {
+                    return err("empty timer lane with a tail", NIL);
                 }
                 continue;
             }
-            let (mut prev, mut n, mut len) = (NIL, lane.head, 0u32);
+            let (mut prev, mut n, mut len) = (NIL, lane.head, 0usize);
             let mut last: Option<TimerKey> = None;
             while n != NIL {
                 let pe = &self.pes[n];
@@ -230,21 +235,21 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
                 }
                 last = Some(key);
                 len += 1;
-                if len > lane.len {
-                    return err("timer lane longer than its count", n);
+                if len > self.pes.len() {
+                    return err("timer lane runs in a circle", n);
                 }
                 prev = n;
                 n = pe.timer_next;
             }
-            if len != lane.len || prev != lane.tail {
-                return err("timer lane count or tail wrong", NIL);
+            if prev != lane.tail {
+                return err("timer lane tail wrong", NIL);
             }
             if self.timer_key(lane.head) != lane.head_key()
                 || self.timer_key(lane.tail) != lane.tail_key()
             {
                 return err("timer lane end keys stale", NIL);
             }
-            count += len as usize;
+            count += len;
         }
         Ok(count)
     }

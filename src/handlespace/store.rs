@@ -7,7 +7,9 @@ use super::checksum::finish;
 use super::node::{ExtraAddress, PeNode, PoolNode};
 use crate::id::{PeId, PoolHandle, ServerId};
 use crate::storage::arena::{Arena, CapacityError, FixedArena};
-use crate::storage::{NodeId, NIL};
+use crate::storage::NodeId;
+#[cfg(feature = "alloc")]
+use crate::storage::NIL;
 
 /// The storage of a handlespace: one arena for PEs, one for pools, one for
 /// the addresses beyond a first IPv4 one of each transport, an optional pool-handle
