@@ -166,8 +166,8 @@ struct ElementsBody<'a> {
 }
 
 impl<'a> ElementsBody<'a> {
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     fn collect(tlvs: Tlvs<'a>, error_allowed: bool) -> Result<Self, Error> {
         let mut f = ElementsBody {
             pool_handle: None,
@@ -217,10 +217,12 @@ impl<'a> AsapMessage<'a> {
     /// the ones to report with
     /// [`unrecognized_parameters`](super::unrecognized_parameters)). An
     /// unknown message type fails with [`Error::UnrecognizedMessage`].
-    // Inlined into the callers in optimized builds only: unoptimized
-    // frames of every inlined callee add up on deep stacks.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    // Inlined into the callers in optimized host builds only: unoptimized
+    // frames of every inlined callee add up on deep stacks, and on a board
+    // (`target_os = "none"`) the copies would cost flash (about 37 KB of
+    // `.text` in the firmware example).
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let m = Opened::open(bytes)?;
         const HANDLE: u32 = bit(ParamType::PoolHandle);

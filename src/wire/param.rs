@@ -245,10 +245,12 @@ impl<'a> TransportParam<'a> {
         Self::from_raw(&single_tlv(bytes)?)
     }
 
-    // Inlined into the callers in optimized builds only: unoptimized
-    // frames of every inlined callee add up on deep stacks.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    // Inlined into the callers in optimized host builds only: unoptimized
+    // frames of every inlined callee add up on deep stacks, and on a board
+    // (`target_os = "none"`) the copies would cost flash (about 37 KB of
+    // `.text` in the firmware example).
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
         let (protocol, transport_use, count) = Self::check(raw)?;
         let v = raw.value;
@@ -264,8 +266,8 @@ impl<'a> TransportParam<'a> {
 
     /// Validates a transport TLV without building the repr: its protocol,
     /// Transport Use and number of addresses, or the parse's typed error.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     pub(crate) fn check(
         raw: &RawTlv<'a>,
     ) -> Result<(TransportProtocol, TransportUse, usize), Error> {
@@ -308,8 +310,8 @@ impl<'a> TransportParam<'a> {
     /// what [`from_raw`](Self::from_raw) accepted, without checking it again.
     /// The addresses are counted by their TLV headers and decoded when
     /// iterated. `None` only for bytes no parse accepted.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     pub(crate) fn read_validated(ty: u16, v: &'a [u8]) -> Option<Self> {
         let protocol = TransportProtocol::from_parameter_type(ty)?;
         let dccp = protocol == TransportProtocol::Dccp;
@@ -569,8 +571,8 @@ impl<'a> PolicyParam<'a> {
         Self::from_value(raw.value)
     }
     /// Parses the value of a policy TLV.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     fn from_value(v: &'a [u8]) -> Result<Self, Error> {
         if v.len() < 4 {
             return Err(Error::BadParameterLength {
@@ -695,8 +697,8 @@ impl<'a> PoolElementParam<'a> {
 
     /// Parses a Pool Element TLV: [`check`](Self::check), then
     /// [`read_validated`](Self::read_validated).
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     pub(crate) fn from_raw(raw: &RawTlv<'a>) -> Result<Self, Error> {
         Self::check(raw)?;
         Self::read_validated(raw.value).ok_or(Error::BadParameterLength { param_type: raw.ty })
@@ -706,8 +708,8 @@ impl<'a> PoolElementParam<'a> {
     /// of the parse, with its typed error. Lists of pool elements are
     /// validated by this when the message is parsed and read item by item
     /// with [`read_validated`](Self::read_validated).
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     pub(crate) fn check(raw: &RawTlv<'a>) -> Result<(), Error> {
         if raw.kind() != ParamType::PoolElement {
             return Err(Error::UnexpectedParameter { param_type: raw.ty });
@@ -776,8 +778,8 @@ impl<'a> PoolElementParam<'a> {
     /// [`from_raw`](Self::from_raw) accepted, without checking it again (the
     /// transports' addresses are decoded when iterated). `None` only for
     /// bytes no parse accepted.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(all(not(debug_assertions), not(target_os = "none")), inline(always))]
+    #[cfg_attr(any(debug_assertions, target_os = "none"), inline)]
     pub(crate) fn read_validated(v: &'a [u8]) -> Option<Self> {
         const POLICY: u16 = ParamType::Policy.raw();
         const OPAQUE: u16 = ParamType::OpaqueTransport.raw();
