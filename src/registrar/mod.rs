@@ -810,7 +810,7 @@ mod tests {
     }
 
     #[test]
-    fn keep_alive_spread_stays_within_half_either_way() {
+    fn keep_alive_spread_is_ten_steps_around_the_interval() {
         type R = Registrar<
             crate::storage::SortedList,
             crate::handlespace::Fixed<4, 2, 4, 2>,

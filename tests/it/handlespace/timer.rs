@@ -132,6 +132,32 @@ mod pe_timers {
         ]
     }
 
+    /// PE `id` of `handle`, round robin, without a lifetime timer (the
+    /// tests set every timer themselves).
+    fn registration(
+        handle: PoolHandle,
+        id: u32,
+        home: Option<ServerId>,
+        assoc: AssocId,
+    ) -> Registration<'static> {
+        Registration {
+            pool_handle: handle,
+            pe_id: PeId::new(id).unwrap(),
+            home_registrar: home,
+            registration_life: -1,
+            user_transport: TransportAddress {
+                protocol: TransportProtocol::Sctp,
+                port: 9,
+                transport_use: TransportUse::DataOnly,
+                service_code: 0,
+                addresses: &ADDR,
+            },
+            policy: Policy::RoundRobin,
+            asap_transport: None,
+            assoc,
+        }
+    }
+
     fn kind(k: u8) -> PeTimerKind {
         match k {
             1 => PeTimerKind::LifetimeExpiry,
@@ -174,23 +200,7 @@ mod pe_timers {
             set: 0,
         };
         for id in 1..=PES {
-            let reg = Registration {
-                pool_handle: handle,
-                pe_id: PeId::new(id).unwrap(),
-                home_registrar: ServerId::new(1).ok(),
-                // No lifetime timer: the ops set every timer.
-                registration_life: -1,
-                user_transport: TransportAddress {
-                    protocol: TransportProtocol::Sctp,
-                    port: 9,
-                    transport_use: TransportUse::DataOnly,
-                    service_code: 0,
-                    addresses: &ADDR,
-                },
-                policy: Policy::RoundRobin,
-                asap_transport: None,
-                assoc: AssocId(id),
-            };
+            let reg = registration(handle, id, ServerId::new(1).ok(), AssocId(id));
             let r = hs.register(now, &reg).unwrap().pe();
             m.alive.push(Some(r));
             m.timers.push(None);
@@ -298,22 +308,7 @@ mod pe_timers {
         let t0 = Instant::from_secs(1);
         let mut refs = Vec::new();
         for id in 1..=1_000u32 {
-            let reg = Registration {
-                pool_handle: handle,
-                pe_id: PeId::new(id).unwrap(),
-                home_registrar: None,
-                registration_life: -1,
-                user_transport: TransportAddress {
-                    protocol: TransportProtocol::Sctp,
-                    port: 9,
-                    transport_use: TransportUse::DataOnly,
-                    service_code: 0,
-                    addresses: &ADDR,
-                },
-                policy: Policy::RoundRobin,
-                asap_transport: None,
-                assoc: AssocId(0),
-            };
+            let reg = registration(handle, id, None, AssocId(0));
             let r = hs.register(t0, &reg).unwrap().pe();
             hs.set_timer(
                 r,
