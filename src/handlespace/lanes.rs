@@ -68,10 +68,17 @@ pub(crate) struct TimerWalk {
 }
 
 impl<B: Backend, S: Storage> Handlespace<B, S> {
+    /// PE `n`'s deadline and the stamp of when it was set.
+    #[inline]
+    fn timer_at(&self, n: NodeId) -> (Instant, u32) {
+        let p = &self.pes[n];
+        (p.deadline, p.timer_stamp)
+    }
+
     #[inline]
     fn timer_key(&self, n: NodeId) -> TimerKey {
-        let p = &self.pes[n];
-        (p.deadline, p.timer_stamp, n)
+        let (deadline, stamp) = self.timer_at(n);
+        (deadline, stamp, n)
     }
 
     /// Puts PE `n`, whose deadline and stamp are set, into the timer order.
@@ -133,9 +140,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         if prev == NIL {
             self.lanes[i].head = next;
             if next != NIL {
-                let p = &self.pes[next];
-                (self.lanes[i].head_deadline, self.lanes[i].head_stamp) =
-                    (p.deadline, p.timer_stamp);
+                (self.lanes[i].head_deadline, self.lanes[i].head_stamp) = self.timer_at(next);
             }
         } else {
             self.pes[prev].timer_next = next;
@@ -143,9 +148,7 @@ impl<B: Backend, S: Storage> Handlespace<B, S> {
         if next == NIL {
             self.lanes[i].tail = prev;
             if prev != NIL {
-                let p = &self.pes[prev];
-                (self.lanes[i].tail_deadline, self.lanes[i].tail_stamp) =
-                    (p.deadline, p.timer_stamp);
+                (self.lanes[i].tail_deadline, self.lanes[i].tail_stamp) = self.timer_at(prev);
             }
         } else {
             self.pes[next].timer_prev = prev;

@@ -723,23 +723,28 @@ mod tests {
             }
             while r.poll_event().is_some() {}
         };
+        // PE `pe` with one SCTP address, `addrs[0]`.
+        let pe_param = |pe: u32, addrs: &'static [IpAddr]| PoolElementParam {
+            pe_id: PeId::new(pe).unwrap(),
+            home_server: None,
+            registration_life: 60_000,
+            user_transport: UserTransport::Transport(wire::TransportParam::new(
+                TransportProtocol::Sctp,
+                9000,
+                TransportUse::DataOnly,
+                addrs,
+            )),
+            policy: PolicyParam::Known(Policy::RoundRobin),
+            asap_transport: None,
+        };
+        const HOSTS: [[IpAddr; 1]; 2] = [
+            [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))],
+            [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))],
+        ];
         let register = |r: &mut R, a: u32, h: u8, pe: u32| {
-            let addrs = [host(h)];
             let m = AsapMessage::Registration {
                 pool_handle: b"p",
-                pool_element: PoolElementParam {
-                    pe_id: PeId::new(pe).unwrap(),
-                    home_server: None,
-                    registration_life: 60_000,
-                    user_transport: UserTransport::Transport(wire::TransportParam::new(
-                        TransportProtocol::Sctp,
-                        9000,
-                        TransportUse::DataOnly,
-                        &addrs,
-                    )),
-                    policy: PolicyParam::Known(Policy::RoundRobin),
-                    asap_transport: None,
-                },
+                pool_element: pe_param(pe, &HOSTS[usize::from(h) - 1]),
             };
             send(r, a, &m);
         };
@@ -778,20 +783,7 @@ mod tests {
         );
         check(&r, &[(1, Some(1)), (3, Some(0))]);
         // A peer's update takes PE 1 over: it has no association here.
-        let addrs = [host(1)];
-        let pe = PoolElementParam {
-            pe_id: PeId::new(1).unwrap(),
-            home_server: None,
-            registration_life: 60_000,
-            user_transport: UserTransport::Transport(wire::TransportParam::new(
-                TransportProtocol::Sctp,
-                9000,
-                TransportUse::DataOnly,
-                &addrs,
-            )),
-            policy: PolicyParam::Known(Policy::RoundRobin),
-            asap_transport: None,
-        };
+        let pe = pe_param(1, &HOSTS[0]);
         r.apply_peer_update(now, ServerId::new(9).unwrap(), b"p", &pe)
             .unwrap();
         check(&r, &[(1, Some(0))]);
