@@ -396,11 +396,16 @@ impl CachedPe {
 
 /// An outstanding resolution: `deadline` is the running T1, `None` while it
 /// waits for a home registrar; `home_wait` bounds that wait by T1 as well
-/// (a request no registrar can be found for fails as an unanswered one).
+/// (a request no registrar can be found for fails as an unanswered one),
+/// extended once by another T1 when no registrar was known as the wait
+/// began and one (announced meanwhile) is being connected to as it ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Request {
     deadline: Option<Instant>,
     home_wait: Option<Instant>,
+    /// A registrar was known as the wait for a home began (or the wait
+    /// was extended already).
+    knew_registrar: bool,
     retransmits: u32,
     /// The registrars that answered Unknown Pool Handle in this attempt.
     asked: [Option<SocketAddr>; MAX_REGISTRARS],
@@ -417,6 +422,7 @@ impl Request {
         Request {
             deadline: None,
             home_wait: None,
+            knew_registrar: false,
             retransmits: 0,
             asked: [None; MAX_REGISTRARS],
             resent_for_challenge: false,
@@ -430,7 +436,8 @@ impl Request {
     }
 
     /// Waits for a home registrar from `now`, at most `t1`.
-    fn wait_for_home(&mut self, now: Instant, t1: Duration) {
+    fn wait_for_home(&mut self, now: Instant, t1: Duration, known: usize) {
+        self.knew_registrar = known > 0;
         self.deadline = None;
         self.home_wait = Some(now + t1);
     }
@@ -868,9 +875,10 @@ impl<const POOLS: usize, const PES: usize> AsapRole<TRANSMIT_QUEUE_BYTES, TRANSM
     fn home_lost(&mut self, now: Instant, assoc: AssocId, _how: HomeLoss) {
         self.event(Event::HomeLost { assoc });
         let t1 = self.config.t1_enrp_request;
+        let known = self.client.hunt.known();
         for p in self.pools.iter_mut() {
             if let Some(r) = p.request.as_mut() {
-                r.wait_for_home(now, t1);
+                r.wait_for_home(now, t1, known);
             }
         }
     }

@@ -8,7 +8,7 @@ use super::*;
 impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
     pub(super) fn start_resolution(&mut self, now: Instant, i: usize) {
         let mut r = Request::new();
-        r.wait_for_home(now, self.config.t1_enrp_request);
+        r.wait_for_home(now, self.config.t1_enrp_request, self.client.hunt.known());
         self.pools[i].request = Some(r);
         if self.client.hunt.home().is_some() {
             self.send_resolution(now, i);
@@ -38,6 +38,20 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
         let Some(r) = self.pools[i].request else {
             return;
         };
+        if r.deadline.is_none()
+            && !r.knew_registrar
+            && self.client.hunt.home().is_none()
+            && self.client.hunt.connecting() > 0
+        {
+            // Not sent: no registrar was known as the wait began, and one
+            // announced since is being connected to. It gets one more T1
+            // rather than count as a registrar that did not answer.
+            if let Some(r) = self.pools[i].request.as_mut() {
+                r.home_wait = Some(now + self.config.t1_enrp_request);
+                r.knew_registrar = true;
+            }
+            return;
+        }
         if r.retransmits >= self.config.max_request_retransmit {
             let pool = self.pools[i].handle;
             self.pools[i].request = None;
@@ -54,7 +68,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             retransmits: r.retransmits + 1,
             ..r
         };
-        next.wait_for_home(now, self.config.t1_enrp_request);
+        next.wait_for_home(now, self.config.t1_enrp_request, self.client.hunt.known());
         self.pools[i].request = Some(next);
         // RFC 5352 §3.7: server hunt in parallel; a registrar connected
         // already takes over as the home and gets the resend.
@@ -112,7 +126,7 @@ impl<const POOLS: usize, const PES: usize> PoolUser<POOLS, PES> {
             self.pools[i].request = Some(r);
             return true;
         }
-        r.wait_for_home(now, self.config.t1_enrp_request);
+        r.wait_for_home(now, self.config.t1_enrp_request, self.client.hunt.known());
         self.pools[i].request = Some(r);
         let mut excluded = [SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0); MAX_REGISTRARS];
         let mut n = 0;

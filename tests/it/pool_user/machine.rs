@@ -1330,3 +1330,91 @@ fn challenges_for_several_withheld_resolutions_resend_each_once() {
     );
     assert_eq!(drain(&mut pu).len(), 3);
 }
+
+/// A SERVER_ANNOUNCE of registrar `n` (SCTP, port 3863) as it reaches the
+/// pool user from that registrar's host.
+fn announced(pu: &mut Pu, now: Instant, n: u8) {
+    let addrs = [ip(n)];
+    let transports = [TransportParam::new(
+        TransportProtocol::Sctp,
+        3863,
+        TransportUse::DataOnly,
+        &addrs,
+    )];
+    let m = AsapMessage::ServerAnnounce {
+        server_id: rserpool::ServerId::new(u32::from(n)).unwrap(),
+        transports: (&transports).into(),
+    };
+    let mut buf = vec![0u8; 512];
+    let len = m.emit(&mut buf).unwrap();
+    pu.handle(
+        now,
+        Source::Datagram(SocketAddr::new(ip(n), 40_000)),
+        Protocol::Asap,
+        &buf[..len],
+    );
+}
+
+/// A resolution started before any registrar is known waits T1 for one;
+/// a registrar announced late in that wait, whose association is still
+/// being set up when T1 ends, gets one more T1 (the resolution goes to it
+/// once it is up) instead of the resolution failing as unanswered by a
+/// registrar that was never asked. Without the association the resolution
+/// still fails, after that second T1.
+#[test]
+fn a_registrar_announced_late_in_the_wait_for_a_home_gets_the_resolution() {
+    let t0 = Instant::from_secs(0);
+    let t1 = PoolUserConfig::rsplib().t1_enrp_request;
+    for comes_up in [true, false] {
+        let mut pu = Pu::new(PoolUserConfig::rsplib());
+        assert_eq!(
+            pu.select(t0, &pool(), SendOptions::DEFAULT),
+            Err(PoolUserError::WouldBlock)
+        );
+        assert!(pu.poll_connect().is_none());
+        assert_eq!(pu.poll_timeout(), Some(t0 + t1));
+        let heard = t0 + t1 - Duration::from_millis(50);
+        announced(&mut pu, heard, 1);
+        let c = pu
+            .poll_connect()
+            .expect("the announced registrar is connected to");
+        assert_eq!(c.remote, registrar(1));
+        pu.handle_timeout(t0 + t1);
+        assert!(events(&mut pu).is_empty(), "nothing failed at T1");
+        assert!(pu.is_resolving(&pool()));
+        if comes_up {
+            let up = t0 + t1 + Duration::from_millis(20);
+            up_assoc(&mut pu, up, HOME, registrar(1));
+            expect_resolution(&drain(&mut pu), b"echo");
+            answer(
+                &mut pu,
+                up,
+                b"echo",
+                None,
+                &[element(1, Policy::RoundRobin)],
+            );
+            assert_eq!(
+                pu.select(up, &pool(), SendOptions::DEFAULT).unwrap().pe_id,
+                pe(1)
+            );
+        } else {
+            // The association never comes up: one more T1, not more.
+            let mut now = t0 + t1;
+            let mut failed_at = None;
+            for _ in 0..20 {
+                let Some(t) = pu.poll_timeout() else { break };
+                now = t;
+                pu.handle_timeout(now);
+                if events(&mut pu).contains(&Event::ResolutionFailed {
+                    pool: pool(),
+                    cause: None,
+                }) {
+                    failed_at = Some(now);
+                    break;
+                }
+            }
+            assert_eq!(failed_at, Some(t0 + t1 + t1));
+            assert!(drain(&mut pu).is_empty(), "nothing was sent");
+        }
+    }
+}
