@@ -1399,11 +1399,9 @@ fn a_registrar_announced_late_in_the_wait_for_a_home_gets_the_resolution() {
             );
         } else {
             // The association never comes up: one more T1, not more.
-            let mut now = t0 + t1;
             let mut failed_at = None;
             for _ in 0..20 {
-                let Some(t) = pu.poll_timeout() else { break };
-                now = t;
+                let Some(now) = pu.poll_timeout() else { break };
                 pu.handle_timeout(now);
                 if events(&mut pu).contains(&Event::ResolutionFailed {
                     pool: pool(),
