@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rserpool::transport::sctp::kernel::KernelSctp;
+use rserpool::transport::sctp::kernel::{KernelSctp, SEND_WAIT, STALL_TIME};
 use rserpool::transport::sctp::{is_sctp, SctpConfig, SctpEvent, SctpTransport, SendInfo};
 use rserpool::AssocId;
 
@@ -264,11 +264,25 @@ fn messages_larger_than_one_read_arrive_whole_or_are_dropped_whole() {
     let (_, _, _, bytes) = b.message();
     assert_eq!(bytes.len(), msg.len());
     assert!(bytes == msg);
-    // Over the receiver's limit: dropped whole, the next one arrives.
-    a.t.send(to_c, info(0, 0, false), &msg).unwrap();
-    a.t.send(to_c, info(0, 0, false), &msg[..99_999]).unwrap();
+    // Over the receiver's limit: dropped whole, the next one arrives. (A
+    // send waits at most SEND_WAIT for the room the earlier big ones hold.)
+    send_when_room(&mut a, to_c, &msg);
+    send_when_room(&mut a, to_c, &msg[..99_999]);
     let (_, _, _, bytes) = c.message();
     assert!(bytes[..] == msg[..99_999]);
+}
+
+/// Sends `msg` on `assoc`, again while the send buffer has no room (for
+/// at most 10 s).
+fn send_when_room(e: &mut Endpoint, assoc: AssocId, msg: &[u8]) {
+    let end = Instant::now() + WAIT;
+    loop {
+        match e.t.send(assoc, info(0, 0, false), msg) {
+            Ok(()) => return,
+            Err(x) if x.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < end => {}
+            Err(x) => panic!("not sent: {x}"),
+        }
+    }
 }
 
 #[test]
@@ -982,4 +996,81 @@ mod pool {
             assert!(found, "{name}: no REGISTRATION");
         }
     }
+}
+
+/// A peer that does not read (its reader is held in its sink) fills the
+/// socket's send buffer, which the kernel counts for every association of
+/// the endpoint together: once its window has stayed closed for
+/// `STALL_TIME` its association is aborted and reported down, no send
+/// waits longer than `SEND_WAIT` meanwhile (it waited 500 ms each before),
+/// and another peer's message goes through at once afterwards.
+#[test]
+fn a_peer_that_does_not_read_is_aborted_and_stalls_no_one() {
+    let mut a = Endpoint::open(&["127.0.0.1:0"]);
+    let c = Endpoint::open(&["127.0.0.1:0"]);
+    let (ac, _) = pair(&mut a, &c);
+    // b reports its Up, then holds its reader in the sink at the first
+    // message until released.
+    let (up_tx, up_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let mut held = false;
+    let mut b = KernelSctp::open(
+        &SctpConfig::default(),
+        &["127.0.0.1:0".parse().unwrap()],
+        Box::new(move |e| {
+            match e {
+                SctpEvent::Up { .. } => {
+                    let _ = up_tx.send(());
+                }
+                SctpEvent::Message { .. } if !held => {
+                    held = true;
+                    // Bounded, so that a failing test cannot hang in the
+                    // endpoint's shutdown.
+                    let _ = release_rx.recv_timeout(Duration::from_secs(20));
+                }
+                _ => {}
+            }
+            true
+        }),
+    )
+    .unwrap();
+    let ab = a.t.connect(&[b.local_addrs()[0]]).unwrap();
+    a.up(Some(ab));
+    up_rx.recv_timeout(WAIT).unwrap();
+    let msg = vec![0x5a; 8192];
+    let (mut sent, mut refused, mut longest) = (0u32, 0u32, Duration::ZERO);
+    let start = Instant::now();
+    let end = start + Duration::from_secs(30);
+    while a.t.stalled_aborted() == 0 && Instant::now() < end {
+        let t = Instant::now();
+        let r = a.t.send(ab, info(11, 0, false), &msg);
+        longest = longest.max(t.elapsed());
+        match r {
+            Ok(()) => sent += 1,
+            Err(_) => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+    assert_eq!(a.t.stalled_aborted(), 1, "sent {sent}, refused {refused}");
+    // SEND_WAIT, with room for the emulated machine's timer slack.
+    assert!(
+        longest < SEND_WAIT + Duration::from_millis(150),
+        "a send waited {longest:?}"
+    );
+    assert!(start.elapsed() >= STALL_TIME);
+    a.down(ab);
+    assert!(a.t.send(ab, info(11, 0, false), b"x").is_err());
+    // The buffer b held is free: c's message leaves at once and arrives.
+    let t = Instant::now();
+    a.t.send(ac, info(11, 0, false), b"next").unwrap();
+    assert!(t.elapsed() < Duration::from_millis(100));
+    let (_, _, _, bytes) = c.message();
+    assert_eq!(bytes, b"next");
+    eprintln!(
+        "stalled peer: {sent} messages of 8 KiB taken, {refused} refused, longest send {longest:?}"
+    );
+    drop(release_tx);
+    b.shutdown();
 }

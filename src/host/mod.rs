@@ -13,7 +13,7 @@
 //!
 //! Two drivers implement [`Env`] and call the [`Node`] methods: the
 //! simulator (`sim`, feature `sim`: a virtual network with virtual time) and the
-//! thread runtime (`runtime`, feature `runtime`: real sockets). The simulator
+//! runtime (`runtime`, feature `runtime`: real sockets on tokio). The simulator
 //! therefore runs exactly the code that ships.
 //!
 //! # The driver's contract

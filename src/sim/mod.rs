@@ -20,7 +20,7 @@
 //! an unordered collection.
 //!
 //! The nodes are the crate's own hosts ([`crate::host`]): the registrar,
-//! pool element and pool user hosts the thread runtime runs, over this
+//! pool element and pool user hosts the runtime runs, over this
 //! world's [`Env`](crate::host::Env) ([`Ctx`]).
 //!
 //! # How a run goes

@@ -410,3 +410,71 @@ fn the_tail_of_a_long_send_failed_notification_is_not_read_as_one() {
     }
     assert!(a.t.remote(victim).is_some());
 }
+
+/// usrsctp counts the send buffer per association: a peer that does not
+/// read (its reader held in its sink) gets its own sends refused once its
+/// share is full, without waiting, and another peer's messages still go
+/// out at once and arrive.
+#[test]
+fn a_peer_that_does_not_read_fills_only_its_own_share() {
+    let mut a = endpoint();
+    let c = endpoint();
+    let (ac, _) = pair(&mut a, &c);
+    let (up_tx, up_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let mut held = false;
+    let mut b = UsrSctp::open(
+        &config(),
+        &[any()],
+        Box::new(move |e| {
+            match e {
+                SctpEvent::Up { .. } => {
+                    let _ = up_tx.send(());
+                }
+                SctpEvent::Message { .. } if !held => {
+                    held = true;
+                    // Bounded, so that a failing test cannot hang in the
+                    // endpoint's shutdown.
+                    let _ = release_rx.recv_timeout(Duration::from_secs(20));
+                }
+                _ => {}
+            }
+            true
+        }),
+    )
+    .unwrap();
+    let ab = a.t.connect(&[b.local_addrs()[0]]).unwrap();
+    let (up, _, _) = a.up();
+    assert_eq!(up, ab);
+    up_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let msg = vec![0x5a; 8192];
+    let (mut sent, mut longest) = (0u32, Duration::ZERO);
+    let end = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        assert!(Instant::now() < end, "sent {sent}, never refused");
+        let t = Instant::now();
+        let r = a.t.send(ab, ASAP, &msg);
+        longest = longest.max(t.elapsed());
+        match r {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock, "{refused}");
+    assert!(
+        longest < Duration::from_millis(100),
+        "a send waited {longest:?}"
+    );
+    // b's share is full; c's is not.
+    for k in 0..20u8 {
+        let t = Instant::now();
+        a.t.send(ac, ASAP, &[k; 1000]).unwrap();
+        assert!(t.elapsed() < Duration::from_millis(100));
+    }
+    for k in 0..20u8 {
+        let (_, _, bytes) = c.message();
+        assert_eq!(bytes, [k; 1000]);
+    }
+    drop(release_tx);
+    b.shutdown();
+}

@@ -25,7 +25,17 @@
 //!   bigger message is dropped whole).
 //! * [`KernelSctp::send`](SctpTransport::send) waits at most [`SEND_WAIT`]
 //!   for room when the socket's send buffer is full, then fails with
-//!   [`io::ErrorKind::WouldBlock`].
+//!   [`io::ErrorKind::WouldBlock`] (the message is lost, as on a lossy
+//!   path; the protocols' timers send again). The kernel counts a
+//!   one-to-many socket's send buffer for all its associations together
+//!   (unless `net.sctp.sndbuf_policy` says otherwise), so one peer that
+//!   does not read could keep it full for everyone: while a send waits,
+//!   the associations are looked at (at most once per [`RELIEF_INTERVAL`]),
+//!   and one whose peer's receive window has stayed closed (below
+//!   [`STALLED_WINDOW`]) for [`STALL_TIME`] is aborted, which frees its
+//!   share; it is reported [`Down`](super::SctpEvent::Down) and counted
+//!   ([`KernelSctp::stalled_aborted`]). A peer that reads, however slowly,
+//!   opens its window again and is left alone.
 //! * Association ids are the kernel's `sctp_assoc_t` with
 //!   [`SCTP_ASSOC_BIT`] set.
 //!
@@ -57,7 +67,20 @@ pub const MAX_PARTIAL_MESSAGES: usize = 16;
 
 /// How long [`SctpTransport::send`] waits for room in a full send buffer
 /// before it fails with [`io::ErrorKind::WouldBlock`].
-pub const SEND_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+pub const SEND_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A peer's receive window, as this side sees it, below this many bytes is
+/// closed.
+pub const STALLED_WINDOW: u32 = 1500;
+
+/// A peer whose window has stayed closed this long, seen so at looks made
+/// while the socket's send buffer was full, does not read: the next such
+/// look aborts its association.
+pub const STALL_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The least time between two looks at the associations' windows (each
+/// look asks the kernel about every association).
+pub const RELIEF_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Bytes read by one `recvmsg`.
 const READ_CHUNK: usize = 65_536;
@@ -129,6 +152,13 @@ pub struct KernelSctp {
     locals: Vec<SocketAddr>,
     config: SctpConfig,
     reader: Option<JoinHandle<()>>,
+    /// When the associations' windows were last looked at.
+    last_relief: Option<std::time::Instant>,
+    /// The associations whose window was closed at every look since the
+    /// time given (kernel ids).
+    closed_since: HashMap<i32, std::time::Instant>,
+    /// Associations aborted because their peer did not read.
+    stalled_aborted: u64,
 }
 
 impl KernelSctp {
@@ -181,7 +211,81 @@ impl KernelSctp {
             locals,
             config: *config,
             reader: Some(reader),
+            last_relief: None,
+            closed_since: HashMap::new(),
+            stalled_aborted: 0,
         })
+    }
+
+    /// How many associations were aborted because their peer did not read
+    /// while the socket's send buffer was full (see the
+    /// [module](self) documentation).
+    pub fn stalled_aborted(&self) -> u64 {
+        self.stalled_aborted
+    }
+
+    /// The socket's send buffer is full: looks at every association's
+    /// window (at most once per [`RELIEF_INTERVAL`]) and aborts the one
+    /// whose window has stayed closed longest, once that is [`STALL_TIME`]
+    /// or more. The association stays known until the kernel reports it
+    /// lost, so that the reader reports it [`Down`](super::SctpEvent::Down).
+    /// `true` when one was aborted.
+    fn relieve(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self
+            .last_relief
+            .is_some_and(|t| now.duration_since(t) < RELIEF_INTERVAL)
+        {
+            return false;
+        }
+        self.last_relief = Some(now);
+        let Some(shared) = self.shared.clone() else {
+            return false;
+        };
+        let ids: Vec<i32> = shared
+            .state()
+            .assocs
+            .iter()
+            .filter(|(_, a)| !a.connecting)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut closed = HashMap::with_capacity(self.closed_since.len());
+        for id in ids {
+            match shared.socket.send_status(id) {
+                Ok(s) if s.rwnd < STALLED_WINDOW => {
+                    let since = self.closed_since.get(&id).copied().unwrap_or(now);
+                    closed.insert(id, since);
+                }
+                _ => {}
+            }
+        }
+        self.closed_since = closed;
+        let Some((id, since)) = self
+            .closed_since
+            .iter()
+            .map(|(id, since)| (*id, *since))
+            .min_by_key(|(_, since)| *since)
+            .filter(|(_, since)| now.duration_since(*since) >= STALL_TIME)
+        else {
+            return false;
+        };
+        self.closed_since.remove(&id);
+        let abort = SndInfo {
+            sid: 0,
+            flags: layout::SCTP_ABORT,
+            ppid: 0,
+            assoc_id: id,
+        };
+        if shared.socket.send(&abort, &[]).is_err() {
+            return false;
+        }
+        net_warn!(
+            "sctp-kernel: association {} aborted: its peer's window stayed closed for {} ms",
+            id,
+            now.duration_since(since).as_millis()
+        );
+        self.stalled_aborted += 1;
+        true
     }
 
     fn shared(&self) -> io::Result<&Shared> {
@@ -217,6 +321,16 @@ impl KernelSctp {
                     e.raw_os_error().unwrap_or(0)
                 );
             }
+        }
+    }
+}
+
+/// One non-blocking send, again when a signal interrupted it.
+fn send_once(shared: &Shared, snd: &SndInfo, msg: &[u8]) -> io::Result<usize> {
+    loop {
+        match shared.socket.send(snd, msg) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
         }
     }
 }
@@ -341,18 +455,22 @@ impl SctpTransport for KernelSctp {
             snd.flags |= layout::SCTP_UNORDERED;
         }
         // The socket's send buffer may be full for a moment: wait for room,
-        // but not for long.
+        // but not for long, and free it of a peer that does not read.
         let deadline = std::time::Instant::now() + SEND_WAIT;
         let n = loop {
-            match shared.socket.send(&snd, msg) {
+            let shared = self.shared()?;
+            match send_once(shared, &snd, msg) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.relieve() {
+                        continue;
+                    }
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         return Err(e);
                     }
-                    sys::poll_writable(&shared.socket, left.as_millis().max(1) as i32)?;
+                    let slice = left.min(RELIEF_INTERVAL);
+                    sys::poll_writable(&self.shared()?.socket, slice.as_millis().max(1) as i32)?;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => break r?,
             }
         };

@@ -28,6 +28,8 @@ pub const SCTP_PEER_ADDR_PARAMS: i32 = 9;
 /// See [`SCTP_INITMSG`].
 pub const SCTP_EVENTS: i32 = 11;
 /// See [`SCTP_INITMSG`].
+pub const SCTP_STATUS: i32 = 14;
+/// See [`SCTP_INITMSG`].
 pub const SCTP_RECVRCVINFO: i32 = 32;
 /// See [`SCTP_INITMSG`].
 pub const SCTP_SOCKOPT_BINDX_ADD: i32 = 100;
@@ -41,6 +43,18 @@ pub const SCTP_EVENT: i32 = 127;
 pub const SPP_HB_ENABLE: u32 = 1 << 0;
 /// `SCTP_FUTURE_ASSOC`: an option for associations yet to come.
 pub const SCTP_FUTURE_ASSOC: i32 = 0;
+
+/// What `SCTP_STATUS` tells of one association, as far as used here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendStatus {
+    /// The peer's receive window as this side sees it, in bytes.
+    pub rwnd: u32,
+    /// `sstat_unackdata`: data chunks not acknowledged.
+    pub unacked: u16,
+    /// `sstat_penddata`: data chunks pending (Linux counts the received
+    /// ones waiting for a gap to fill).
+    pub pending: u16,
+}
 
 /// `struct sctp_initmsg`.
 #[repr(C)]
@@ -450,6 +464,38 @@ impl Socket {
             buf.get(8..len).unwrap_or(&[]),
             count.min(max),
         ))
+    }
+
+    /// `SCTP_STATUS` of `assoc_id`: the peer's receive window as this side
+    /// sees it and the chunk counts.
+    pub fn send_status(&self, assoc_id: i32) -> io::Result<SendStatus> {
+        // struct sctp_status: sstat_assoc_id (in, offset 0), sstat_state
+        // (4), sstat_rwnd (8), sstat_unackdata (12), sstat_penddata (14),
+        // then stream counts, the fragmentation point and the primary
+        // path's struct sctp_paddrinfo: 176 bytes in all. The kernel wants
+        // at least that much room and fills that much.
+        let mut buf = [0u8; 256];
+        buf[..4].copy_from_slice(&assoc_id.to_ne_bytes());
+        let mut len = buf.len() as libc::socklen_t;
+        // SAFETY: `buf` is writable for `len` bytes for the duration of the
+        // call; the kernel copies at most that much into it.
+        cvt(unsafe {
+            libc::getsockopt(
+                self.raw(),
+                SOL_SCTP,
+                SCTP_STATUS,
+                buf.as_mut_ptr().cast(),
+                &mut len,
+            )
+        })?;
+        if (len as usize) < 16 {
+            return Err(io::Error::other("SCTP_STATUS too short"));
+        }
+        Ok(SendStatus {
+            rwnd: u32::from_ne_bytes([buf[8], buf[9], buf[10], buf[11]]),
+            unacked: u16::from_ne_bytes([buf[12], buf[13]]),
+            pending: u16::from_ne_bytes([buf[14], buf[15]]),
+        })
     }
 
     /// `sendmsg` of one message with an `SCTP_SNDINFO` control message.

@@ -11,6 +11,11 @@
 //! * Each [`UsrSctp`] is one one-to-many socket bound to all its addresses
 //!   (one SCTP port), and one reader thread blocked in `usrsctp_recvv`
 //!   that turns notifications and messages into [`SctpEvent`]s.
+//! * Sends never wait: the socket is non-blocking (usrsctp ignores
+//!   `MSG_DONTWAIT`), and usrsctp counts the send buffer per association,
+//!   so a send to a peer that does not read fails with
+//!   [`io::ErrorKind::WouldBlock`] once that peer's share is full, while
+//!   the other associations' sends go on.
 //! * Messages that arrive in parts (partial delivery) are put together per
 //!   association, at most [`SctpConfig::max_message_size`] bytes each and
 //!   for at most [`MAX_PARTIAL`] associations at once; larger ones are

@@ -225,6 +225,7 @@ extern "C" {
         arg: *mut c_void,
     ) -> c_int;
     fn usrsctp_close(so: *mut RawSocket);
+    fn usrsctp_set_non_blocking(so: *mut RawSocket, onoff: c_int) -> c_int;
     fn usrsctp_sysctl_set_sctp_no_csum_on_loopback(value: u32) -> c_int;
     fn usrsctp_sysctl_set_sctp_blackhole(value: u32) -> c_int;
 }
@@ -323,9 +324,15 @@ impl Socket {
                 core::ptr::null_mut(),
             )
         };
-        NonNull::new(raw)
+        let socket = NonNull::new(raw)
             .map(|raw| Socket { raw })
-            .ok_or_else(io::Error::last_os_error)
+            .ok_or_else(io::Error::last_os_error)?;
+        // usrsctp ignores MSG_DONTWAIT on send: only a non-blocking socket
+        // makes a send that finds the association's share of the send
+        // buffer full fail instead of waiting until the peer reads.
+        // SAFETY: `socket.raw` is the live socket just created.
+        check(unsafe { usrsctp_set_non_blocking(socket.raw.as_ptr(), 1) })?;
+        Ok(socket)
     }
 
     fn set<T>(&self, option: c_int, value: &T) -> io::Result<()> {
