@@ -251,8 +251,8 @@ impl KernelSctp {
             .collect();
         let mut closed = HashMap::with_capacity(self.closed_since.len());
         for id in ids {
-            match shared.socket.send_status(id) {
-                Ok(s) if s.rwnd < STALLED_WINDOW => {
+            match shared.socket.peer_window(id) {
+                Ok(window) if window < STALLED_WINDOW => {
                     let since = self.closed_since.get(&id).copied().unwrap_or(now);
                     closed.insert(id, since);
                 }

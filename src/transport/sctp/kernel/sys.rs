@@ -44,18 +44,6 @@ pub const SPP_HB_ENABLE: u32 = 1 << 0;
 /// `SCTP_FUTURE_ASSOC`: an option for associations yet to come.
 pub const SCTP_FUTURE_ASSOC: i32 = 0;
 
-/// What `SCTP_STATUS` tells of one association, as far as used here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SendStatus {
-    /// The peer's receive window as this side sees it, in bytes.
-    pub rwnd: u32,
-    /// `sstat_unackdata`: data chunks not acknowledged.
-    pub unacked: u16,
-    /// `sstat_penddata`: data chunks pending (Linux counts the received
-    /// ones waiting for a gap to fill).
-    pub pending: u16,
-}
-
 /// `struct sctp_initmsg`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -446,19 +434,7 @@ impl Socket {
         // struct sctp_getaddrs: assoc_id (in), addr_num (out), addresses.
         let mut buf = std::vec![0u8; 8 + room * SOCKADDR_IN6_LEN];
         buf[..4].copy_from_slice(&assoc_id.to_ne_bytes());
-        let mut len = buf.len() as libc::socklen_t;
-        // SAFETY: `buf` is writable for `len` bytes for the duration of the
-        // call; the kernel copies at most that much into it.
-        cvt(unsafe {
-            libc::getsockopt(
-                self.raw(),
-                SOL_SCTP,
-                SCTP_GET_PEER_ADDRS,
-                buf.as_mut_ptr().cast(),
-                &mut len,
-            )
-        })?;
-        let len = (len as usize).min(buf.len());
+        let len = self.get_bytes(SCTP_GET_PEER_ADDRS, &mut buf)?;
         let count = u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
         Ok(layout::decode_packed_addrs(
             buf.get(8..len).unwrap_or(&[]),
@@ -466,16 +442,24 @@ impl Socket {
         ))
     }
 
-    /// `SCTP_STATUS` of `assoc_id`: the peer's receive window as this side
-    /// sees it and the chunk counts.
-    pub fn send_status(&self, assoc_id: i32) -> io::Result<SendStatus> {
+    /// The receive window of `assoc_id`'s peer as this side sees it
+    /// (`SCTP_STATUS`'s `sstat_rwnd`), in bytes.
+    pub fn peer_window(&self, assoc_id: i32) -> io::Result<u32> {
         // struct sctp_status: sstat_assoc_id (in, offset 0), sstat_state
-        // (4), sstat_rwnd (8), sstat_unackdata (12), sstat_penddata (14),
-        // then stream counts, the fragmentation point and the primary
-        // path's struct sctp_paddrinfo: 176 bytes in all. The kernel wants
-        // at least that much room and fills that much.
+        // (4), sstat_rwnd (8), then chunk and stream counts, the
+        // fragmentation point and the primary path's struct sctp_paddrinfo:
+        // 176 bytes in all. The kernel wants at least that much room.
         let mut buf = [0u8; 256];
         buf[..4].copy_from_slice(&assoc_id.to_ne_bytes());
+        if self.get_bytes(SCTP_STATUS, &mut buf)? < 12 {
+            return Err(io::Error::other("SCTP_STATUS too short"));
+        }
+        Ok(u32::from_ne_bytes([buf[8], buf[9], buf[10], buf[11]]))
+    }
+
+    /// `getsockopt` of `SOL_SCTP` option `name` into `buf` (which holds
+    /// the option's input, if any): the length the kernel filled.
+    fn get_bytes(&self, name: i32, buf: &mut [u8]) -> io::Result<usize> {
         let mut len = buf.len() as libc::socklen_t;
         // SAFETY: `buf` is writable for `len` bytes for the duration of the
         // call; the kernel copies at most that much into it.
@@ -483,19 +467,12 @@ impl Socket {
             libc::getsockopt(
                 self.raw(),
                 SOL_SCTP,
-                SCTP_STATUS,
+                name,
                 buf.as_mut_ptr().cast(),
                 &mut len,
             )
         })?;
-        if (len as usize) < 16 {
-            return Err(io::Error::other("SCTP_STATUS too short"));
-        }
-        Ok(SendStatus {
-            rwnd: u32::from_ne_bytes([buf[8], buf[9], buf[10], buf[11]]),
-            unacked: u16::from_ne_bytes([buf[12], buf[13]]),
-            pending: u16::from_ne_bytes([buf[14], buf[15]]),
-        })
+        Ok((len as usize).min(buf.len()))
     }
 
     /// `sendmsg` of one message with an `SCTP_SNDINFO` control message.
