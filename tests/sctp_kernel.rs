@@ -1009,29 +1009,12 @@ fn a_peer_that_does_not_read_is_aborted_and_stalls_no_one() {
     let mut a = Endpoint::open(&["127.0.0.1:0"]);
     let c = Endpoint::open(&["127.0.0.1:0"]);
     let (ac, _) = pair(&mut a, &c);
-    // b reports its Up, then holds its reader in the sink at the first
-    // message until released.
-    let (up_tx, up_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let mut held = false;
+    // b does not read: its reader is held at the first message.
+    let (sink, up_rx, release_tx) = net_support::held_reader();
     let mut b = KernelSctp::open(
         &SctpConfig::default(),
         &["127.0.0.1:0".parse().unwrap()],
-        Box::new(move |e| {
-            match e {
-                SctpEvent::Up { .. } => {
-                    let _ = up_tx.send(());
-                }
-                SctpEvent::Message { .. } if !held => {
-                    held = true;
-                    // Bounded, so that a failing test cannot hang in the
-                    // endpoint's shutdown.
-                    let _ = release_rx.recv_timeout(Duration::from_secs(20));
-                }
-                _ => {}
-            }
-            true
-        }),
+        sink,
     )
     .unwrap();
     let ab = a.t.connect(&[b.local_addrs()[0]]).unwrap();

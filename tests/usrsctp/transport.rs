@@ -420,29 +420,8 @@ fn a_peer_that_does_not_read_fills_only_its_own_share() {
     let mut a = endpoint();
     let c = endpoint();
     let (ac, _) = pair(&mut a, &c);
-    let (up_tx, up_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let mut held = false;
-    let mut b = UsrSctp::open(
-        &config(),
-        &[any()],
-        Box::new(move |e| {
-            match e {
-                SctpEvent::Up { .. } => {
-                    let _ = up_tx.send(());
-                }
-                SctpEvent::Message { .. } if !held => {
-                    held = true;
-                    // Bounded, so that a failing test cannot hang in the
-                    // endpoint's shutdown.
-                    let _ = release_rx.recv_timeout(Duration::from_secs(20));
-                }
-                _ => {}
-            }
-            true
-        }),
-    )
-    .unwrap();
+    let (sink, up_rx, release_tx) = crate::net_support::held_reader();
+    let mut b = UsrSctp::open(&config(), &[any()], sink).unwrap();
     let ab = a.t.connect(&[b.local_addrs()[0]]).unwrap();
     let (up, _, _) = a.up();
     assert_eq!(up, ab);

@@ -596,25 +596,7 @@ fn h_flag_from_another_registrar_changes_home() {
 /// A SERVER_ANNOUNCE from registrar `n` (server id `server`), at its own
 /// address and port.
 fn announce(pe: &mut PoolElement, now: Instant, n: u8, server: u32) {
-    let addrs = [ip(n)];
-    let transports = [TransportParam::new(
-        TransportProtocol::Sctp,
-        3863,
-        TransportUse::DataOnly,
-        &addrs,
-    )];
-    let m = AsapMessage::ServerAnnounce {
-        server_id: ServerId::new(server).unwrap(),
-        transports: (&transports).into(),
-    };
-    let mut buf = vec![0u8; 512];
-    let len = m.emit(&mut buf).unwrap();
-    pe.handle(
-        now,
-        Source::Datagram(SocketAddr::new(ip(n), 40_000)),
-        Protocol::Asap,
-        &buf[..len],
-    );
+    crate::support::machine::announce(pe, now, ip(n), server);
 }
 
 #[test]

@@ -1334,25 +1334,7 @@ fn challenges_for_several_withheld_resolutions_resend_each_once() {
 /// A SERVER_ANNOUNCE of registrar `n` (SCTP, port 3863) as it reaches the
 /// pool user from that registrar's host.
 fn announced(pu: &mut Pu, now: Instant, n: u8) {
-    let addrs = [ip(n)];
-    let transports = [TransportParam::new(
-        TransportProtocol::Sctp,
-        3863,
-        TransportUse::DataOnly,
-        &addrs,
-    )];
-    let m = AsapMessage::ServerAnnounce {
-        server_id: rserpool::ServerId::new(u32::from(n)).unwrap(),
-        transports: (&transports).into(),
-    };
-    let mut buf = vec![0u8; 512];
-    let len = m.emit(&mut buf).unwrap();
-    pu.handle(
-        now,
-        Source::Datagram(SocketAddr::new(ip(n), 40_000)),
-        Protocol::Asap,
-        &buf[..len],
-    );
+    crate::support::machine::announce(pu, now, ip(n), u32::from(n));
 }
 
 /// A resolution started before any registrar is known waits T1 for one;

@@ -117,3 +117,29 @@ impl<const P: usize, const E: usize> Events for PoolUser<P, E> {
 pub fn events<M: Events + ?Sized>(m: &mut M) -> Vec<M::Event> {
     std::iter::from_fn(|| m.next_event()).collect()
 }
+
+/// A SERVER_ANNOUNCE of registrar `server` naming one SCTP transport, port
+/// 3863, at `ip`, handed to `m` as a datagram from that host (port 40,000).
+pub fn announce<M: Machine + ?Sized>(m: &mut M, now: Instant, ip: std::net::IpAddr, server: u32) {
+    use rserpool::addr::{TransportProtocol, TransportUse};
+    use rserpool::wire::TransportParam;
+    let addrs = [ip];
+    let transports = [TransportParam::new(
+        TransportProtocol::Sctp,
+        3863,
+        TransportUse::DataOnly,
+        &addrs,
+    )];
+    let message = AsapMessage::ServerAnnounce {
+        server_id: rserpool::ServerId::new(server).unwrap(),
+        transports: (&transports).into(),
+    };
+    let mut buf = vec![0u8; 512];
+    let len = message.emit(&mut buf).unwrap();
+    m.handle(
+        now,
+        Source::Datagram(std::net::SocketAddr::new(ip, 40_000)),
+        Protocol::Asap,
+        &buf[..len],
+    );
+}

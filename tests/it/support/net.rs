@@ -231,3 +231,32 @@ pub fn loopback_registrar() -> RegistrarNode {
         NodeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))),
     )
 }
+
+/// An SCTP event sink for a peer that does not read: it reports each `Up`
+/// on the first receiver returned and holds its reader at the first
+/// message until the sender returned is dropped (20 s at most, so that a
+/// failing test cannot hang in the endpoint's shutdown).
+pub fn held_reader() -> (
+    rserpool::transport::sctp::EventSink,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    use rserpool::transport::sctp::SctpEvent;
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let mut held = false;
+    let sink = Box::new(move |e| {
+        match e {
+            SctpEvent::Up { .. } => {
+                let _ = up_tx.send(());
+            }
+            SctpEvent::Message { .. } if !held => {
+                held = true;
+                let _ = release_rx.recv_timeout(Duration::from_secs(20));
+            }
+            _ => {}
+        }
+        true
+    });
+    (sink, up_rx, release_tx)
+}
